@@ -1,0 +1,40 @@
+# Two commands do everything: `make lab` opens the course, `make test` runs every test.
+# Each creates the virtual environment .venv on first use and re-installs when pyproject.toml changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test test-unit test-notebooks sync-notebooks install clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cnnlab needs Python 3.11 or newer, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Open the course in JupyterLab (prints the URL; no browser is opened on a headless machine).
+lab: $(STAMP)
+	MPLBACKEND=module://ipympl.backend_nbagg $(BIN)/jupyter lab --notebook-dir=course --ip=127.0.0.1 --port=$(PORT) --no-browser $(ROOT_FLAG)
+
+## Run every test: unit tests, the notebook pair check, and every notebook under nbval.
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests
+
+test-notebooks: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest course
+
+## Regenerate every course/NN_topic.ipynb from its reviewed twin course/NN_topic.py (outputs stripped).
+sync-notebooks: $(STAMP)
+	for py in course/[0-9]*.py; do $(BIN)/jupytext --to ipynb --update-metadata '{"jupytext": null}' -o "$${py%.py}.ipynb" "$$py" || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,28 @@
+"""cnnlab: a small NumPy training stack for convolutional neural nets, written to be read.
+
+Core objects live at the top level; each concept has its own submodule:
+
+- `cnnlab.layers`: Linear, Conv2d, pooling, activations, dropout, batch norm, ...
+- `cnnlab.losses`: CrossEntropyLoss, MSELoss
+- `cnnlab.data`: Fashion-MNIST, mini-batches, train/validation split
+- `cnnlab.gradcheck`: finite-difference gradient checks
+
+Submodules are imported on first use (`cnnlab.layers` works after `import cnnlab`).
+Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no notebooks.
+"""
+import importlib
+
+from cnnlab.module import Module, Parameter
+from cnnlab.sequential import Sequential
+
+__version__ = "0.1.0"
+__all__ = ["Parameter", "Module", "Sequential"]
+
+_SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "autodiff", "numdiff",
+               "optim", "surfaces", "train", "init", "regularizers", "augment", "summary"}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cnnlab.{name}")
+    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")

@@ -1,0 +1,274 @@
+"""Parameters and modules: the two building blocks of every network in cnnlab.
+
+A network is a tree of `Module`s. Each module computes `forward(x)` and, given the gradient of the
+loss with respect to its output, `backward(dout)` returns the gradient with respect to its input and
+*overwrites* the `.grad` of its own parameters (Veta's modular back-propagation: every layer knows
+its forward, its backward w.r.t. the input and its backward w.r.t. its parameters).
+
+Names follow PyTorch (`parameters()`, `train()`, `eval()`, `state_dict()`, ...) so that what a
+student learns here transfers; unlike PyTorch there is no autograd: backward is written by hand.
+"""
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    Attributes:
+    - data: ndarray, the value (float32 by default; any float dtype).
+    - grad: ndarray of the same shape and dtype, zeros at start; written by the owning module's
+      `backward` (overwritten, never accumulated).
+    - requires_grad: when False, optimizers leave the parameter alone (a frozen layer).
+    """
+
+    def __init__(self, data, requires_grad: bool = True):
+        data = np.array(data, copy=True)
+        if data.dtype.kind not in "fi":
+            raise TypeError(f"Parameter data must be numeric, got dtype {data.dtype}")
+        if data.dtype.kind == "i":
+            data = data.astype(np.float32)
+        self.data = data
+        self.grad = np.zeros_like(data)
+        self.requires_grad = bool(requires_grad)
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def astype(self, dtype) -> "Parameter":
+        """Convert value and gradient to `dtype` in place; returns self."""
+        self.data = self.data.astype(dtype, copy=False)
+        self.grad = self.grad.astype(dtype, copy=False)
+        return self
+
+    def __repr__(self) -> str:
+        frozen = "" if self.requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.shape}, dtype={self.dtype}{frozen})"
+
+
+def _checked_forward(forward):
+    """Wrap a subclass's forward: remember the output shape so backward can check `dout`."""
+
+    @functools.wraps(forward)
+    def wrapper(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        self._forward_out_shape = getattr(out, "shape", None)
+        return out
+
+    wrapper._cnnlab_checked = True
+    return wrapper
+
+
+def _checked_backward(backward):
+    """Wrap a subclass's backward: refuse it without a forward, or with a `dout` of the wrong shape."""
+
+    @functools.wraps(backward)
+    def wrapper(self, dout, *args, **kwargs):
+        name = type(self).__name__
+        expected = getattr(self, "_forward_out_shape", None)
+        if expected is None:
+            raise RuntimeError(
+                f"{name}.backward() was called before {name}.forward(): backward needs the values "
+                "saved by the matching forward pass; call forward(x) first")
+        if not isinstance(dout, np.ndarray):
+            raise TypeError(f"{name}.backward() expects dout as a numpy array, got {type(dout).__name__}")
+        if dout.shape != expected:
+            raise ValueError(
+                f"{name}.backward() expected dout of shape {expected} (the shape its forward "
+                f"returned), got {dout.shape}")
+        return backward(self, dout, *args, **kwargs)
+
+    wrapper._cnnlab_checked = True
+    return wrapper
+
+
+class Module:
+    """Base class of every layer and network.
+
+    A subclass defines `forward(x) -> out` and `backward(dout) -> dx`:
+    - x: the input, e.g. images of shape (N, C, H, W) or features of shape (N, D);
+    - dout: dL/d(out), the same shape as `out`;
+    - dx: dL/dx, the same shape as `x`; `backward` also overwrites each parameter's `.grad`.
+
+    Both are wrapped automatically so that `backward` without a matching `forward` raises
+    RuntimeError and a `dout` whose shape differs from the output raises ValueError.
+
+    Parameters (`Parameter` attributes), sub-modules (`Module` attributes, or lists of them) and
+    buffers (arrays registered with `register_buffer`, e.g. BatchNorm's running mean) are found
+    in the order they were assigned, so a layer that sets `self.weight` before `self.bias` lists
+    weight first, as PyTorch does.
+    """
+
+    training: bool = True
+    _forward_out_shape = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__ and not getattr(cls.forward, "_cnnlab_checked", False):
+            cls.forward = _checked_forward(cls.forward)
+        if "backward" in cls.__dict__ and not getattr(cls.backward, "_cnnlab_checked", False):
+            cls.backward = _checked_backward(cls.backward)
+
+    # --- computation -------------------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward(x)")
+
+    def backward(self, dout):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward(dout)")
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    # --- the tree: children, parameters, buffers ------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+
+    def children(self) -> Iterator["Module"]:
+        for _, child in self.named_children():
+            yield child
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """This module (named `prefix`) and every descendant, depth first, in assignment order."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for mod_name, module in self.named_modules(prefix):
+            for name, value in vars(module).items():
+                if isinstance(value, Parameter):
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def parameters(self) -> list[Parameter]:
+        """Every Parameter of this module and its sub-modules (weight before bias)."""
+        return [p for _, p in self.named_parameters()]
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """Keep `value` as a non-trainable array that is saved in `state_dict` and cast by `astype`."""
+        buffers = self.__dict__.setdefault("_buffer_names", [])
+        if name not in buffers:
+            buffers.append(name)
+        setattr(self, name, np.asarray(value))
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mod_name, module in self.named_modules(prefix):
+            for name in module.__dict__.get("_buffer_names", []):
+                yield (f"{mod_name}.{name}" if mod_name else name), getattr(module, name)
+
+    # --- modes, dtype, gradients -----------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (dropout active, batch statistics); returns self."""
+        for module in self.modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode (dropout off, running statistics); returns self."""
+        return self.train(False)
+
+    def astype(self, dtype) -> "Module":
+        """Cast every parameter, gradient and float buffer to `dtype` (e.g. np.float64 for gradient checks)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"astype expects a floating dtype such as np.float32 or np.float64, got {dtype}")
+        for p in self.parameters():
+            p.astype(dtype)
+        for module in self.modules():
+            for name in module.__dict__.get("_buffer_names", []):
+                value = getattr(module, name)
+                if value.dtype.kind == "f":
+                    setattr(module, name, value.astype(dtype))
+            module._forward_out_shape = None  # values saved by forward are in the old dtype
+        return self
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    # --- saving and loading ----------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter and buffer, keyed by dotted name ("0.weight", "3.running_mean")."""
+        state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> None:
+        """Copy arrays from `state_dict` into this module (cast to its dtype).
+
+        Raises KeyError listing missing or unexpected names (when `strict`), ValueError on a
+        shape mismatch. Nothing is changed unless every entry fits.
+        """
+        params = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        own = set(params) | set(buffers)
+        missing = sorted(own - set(state_dict))
+        unexpected = sorted(set(state_dict) - own)
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        updates = []
+        for name, value in state_dict.items():
+            if name not in own:
+                continue
+            value = np.asarray(value)
+            target = params[name].data if name in params else buffers[name]
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"load_state_dict: {name!r} has shape {target.shape} in the module but "
+                    f"{value.shape} in the state dict")
+            updates.append((name, value))
+        for name, value in updates:
+            if name in params:
+                params[name].data[...] = value
+            else:
+                buffers[name][...] = value
+
+    # --- display ---------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def summary(self, input_shape) -> "Summary":
+        """A table of every layer's output shape and parameter count for one input.
+
+        input_shape: the shape of one example without the batch axis, e.g. (1, 28, 28).
+        Runs one forward pass in eval mode on zeros (batch of 2) and restores the mode.
+        """
+        from cnnlab.summary import Summary  # local import: summary builds on this module
+
+        return Summary.of(self, input_shape)
