@@ -32,9 +32,11 @@ test-unit: $(STAMP)
 test-notebooks: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest course
 
-## Regenerate every course/NN_topic.ipynb from its reviewed twin course/NN_topic.py (outputs stripped).
+## Regenerate every course/*.ipynb from its reviewed twin course/*.py (no outputs), then normalise the .py.
 sync-notebooks: $(STAMP)
-	for py in course/[0-9]*.py; do $(BIN)/jupytext --to ipynb --update-metadata '{"jupytext": null}' -o "$${py%.py}.ipynb" "$$py" || exit 1; done
+	for py in course/*.py; do \
+	  $(BIN)/jupytext --quiet --update --to ipynb "$$py" && $(BIN)/jupytext --quiet --to py:percent "$${py%.py}.ipynb" || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,8 @@
+"""widgets: the course's visualiser, built on cnnlab (never the reverse).
+
+Each widget is a model object that computes (and can be driven without a browser) plus an ipywidgets
+layout around it. A widget shows errors as a status line, never as a traceback.
+"""
+from widgets.gallery import dataset_gallery
+
+__all__ = ["dataset_gallery"]
