@@ -1,0 +1,26 @@
+"""cnnlab.layers: the building blocks of a network, one concept per module.
+
+Each layer is a `cnnlab.Module` with `forward(x)` and `backward(dout) -> dx`; the readable
+reference kernels (naive loops) and helpers live in the submodules (`conv`, `pooling`,
+`im2col`, `subsample`).
+"""
+from cnnlab.layers.activations import LeCunTanh, ReLU, Sigmoid, Softmax, Tanh
+from cnnlab.layers.conv import Conv2d
+from cnnlab.layers.linear import Linear
+from cnnlab.layers.pooling import AvgPool2d, MaxPool2d
+from cnnlab.layers.shape import Flatten
+from cnnlab.layers.subsample import Subsample2d
+
+__all__ = [
+    "Linear",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Subsample2d",
+    "Flatten",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "LeCunTanh",
+    "Softmax",
+]

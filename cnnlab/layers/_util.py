@@ -1,0 +1,82 @@
+"""Small shared helpers of the layers: random generators and input checks with clear messages.
+
+Every check raises TypeError (wrong kind of object or dtype) or ValueError (wrong shape or value)
+with a message that names the layer, what was expected and what was received.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_generator", "pair", "positive_int", "check_float_input", "check_ndim", "check_same_dtype"]
+
+DEFAULT_SEED = 0
+
+
+def as_generator(rng, default_seed: int = DEFAULT_SEED) -> np.random.Generator:
+    """Turn `rng` into a numpy Generator without touching NumPy's global random state.
+
+    rng: a numpy Generator (used as is), an int seed, or None (a fresh Generator seeded with
+    `default_seed`, so that the result is deterministic).
+    """
+    if rng is None:
+        return np.random.default_rng(default_seed)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng seed must be a non-negative int, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}: {rng!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def pair(value, name: str, owner: str, minimum: int) -> tuple[int, int]:
+    """`value` (an int or a pair of ints) as an (h, w) tuple of ints, each at least `minimum`."""
+    if _is_int(value):
+        result = (int(value), int(value))
+    elif (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value)):
+        result = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{owner}: {name} must be an int or a pair of ints (h, w), got {value!r}")
+    if min(result) < minimum:
+        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
+    return result
+
+
+def positive_int(value, name: str, owner: str) -> int:
+    """`value` as an int >= 1 (feature and channel counts)."""
+    if not _is_int(value):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}: {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+def check_float_input(x, owner: str) -> None:
+    """Refuse anything but a floating-point numpy array (ints would silently change the maths)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{owner} expects a numpy array of floats, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{owner} expects a floating-point array (float32 or float64), got dtype {x.dtype}; "
+            "convert with x.astype(np.float32)")
+
+
+def check_ndim(x: np.ndarray, ndim: int, layout: str, owner: str) -> None:
+    """Refuse an input with the wrong number of axes; `layout` names them, e.g. "(N, C, H, W)"."""
+    if x.ndim != ndim:
+        raise ValueError(f"{owner} expects a {ndim}-D input {layout}, got shape {x.shape} ({x.ndim}-D)")
+
+
+def check_same_dtype(x: np.ndarray, param, owner: str) -> None:
+    """A layer with parameters computes in its parameters' dtype: refuse silent up- or down-casts."""
+    if x.dtype != param.dtype:
+        raise TypeError(
+            f"{owner}: input dtype {x.dtype} does not match the layer's parameter dtype {param.dtype}; "
+            f"cast the input (x.astype(np.{param.dtype})) or the layer (layer.astype(np.{x.dtype}))")
