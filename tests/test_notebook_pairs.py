@@ -34,16 +34,33 @@ def test_every_notebook_has_its_twin(path):
     assert twin.exists(), f"{path.name} has no paired {twin.name}; run `make sync-notebooks`"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_pair_has_not_drifted(notebook):
+def pair_diff(notebook: Path) -> str:
+    """The unified diff between NN_topic.py and NN_topic.ipynb converted to py:percent ("" when in sync)."""
     text = notebook.with_suffix(".py")
     converted = subprocess.run(
         [sys.executable, "-m", "jupytext", "--to", "py:percent", "-o", "-", str(notebook)],
         cwd=ROOT, capture_output=True, text=True, check=True).stdout
     committed = text.read_text(encoding="utf-8")
-    diff = "".join(difflib.unified_diff(committed.splitlines(True), converted.splitlines(True),
+    return "".join(difflib.unified_diff(committed.splitlines(True), converted.splitlines(True),
                                         f"{text.name} (committed)", f"{notebook.name} (as py:percent)"))
-    assert not diff, f"{notebook.name} and {text.name} differ; run `make sync-notebooks`:\n{diff}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_pair_has_not_drifted(notebook):
+    diff = pair_diff(notebook)
+    assert not diff, f"{notebook.name} and {notebook.with_suffix('.py').name} differ; run `make sync-notebooks`:\n{diff}"
+
+
+def test_the_drift_check_notices_a_one_character_change(tmp_path):
+    (tmp_path / "jupytext.toml").write_text((ROOT / "jupytext.toml").read_text())
+    source = NOTEBOOKS[0]
+    notebook = tmp_path / source.name
+    notebook.write_text(source.read_text())
+    text = notebook.with_suffix(".py")
+    text.write_text(source.with_suffix(".py").read_text())
+    assert pair_diff(notebook) == ""
+    text.write_text(text.read_text().replace("import numpy as np", "import numpy as mp", 1))
+    assert "-import numpy as mp" in pair_diff(notebook)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
