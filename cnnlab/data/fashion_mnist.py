@@ -190,7 +190,7 @@ def _not_found_message(root) -> str:
             + f"\nEach place must hold the four files {', '.join(ALL_FILES)}.\n" + _HOW_TO_GET)
 
 
-def download_fashion_mnist(root=None, base_url: str = URL, timeout: float = 60.0) -> Path:
+def download_fashion_mnist(root=None, base_url: str | None = None, timeout: float = 60.0) -> Path:
     """Download the four full-set files into `root` (default ~/.cache/cnnlab/fashion-mnist).
 
     Each file is fetched into a temporary file, its decompressed content is checked against the
@@ -199,8 +199,8 @@ def download_fashion_mnist(root=None, base_url: str = URL, timeout: float = 60.0
 
     Inputs:
     - root: the target directory (created if needed).
-    - base_url: where the files are, `<base_url>/<file name>`; Zalando's official location by
-      default (a `file://` URL works too, e.g. for a local mirror).
+    - base_url: where the files are, `<base_url>/<file name>`; None means Zalando's official
+      location (`URL`). A `file://` URL works too, e.g. for a local mirror.
     - timeout: seconds to wait for the server.
 
     Returns the directory. Raises ConnectionError when a file cannot be fetched and DataError
@@ -216,7 +216,7 @@ def download_fashion_mnist(root=None, base_url: str = URL, timeout: float = 60.0
                 continue
             except DataError:
                 pass  # a damaged copy: fetch it again
-        url = f"{base_url.rstrip('/')}/{name}"
+        url = f"{(base_url or URL).rstrip('/')}/{name}"
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
         try:
             try:
