@@ -115,32 +115,33 @@ def conv2d_forward_fast(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
 
     Inputs: x (N, C, H, W); weight (F, C, KH, KW); bias (F,) or None; stride, padding (h, w) tuples.
 
-    Returns (out, cols): out of shape (N, F, OH, OW) (a transposed view of the GEMM result, whose
-    memory is laid out (N, OH, OW, F)) and cols (N*OH*OW, C*KH*KW), kept for the backward pass.
+    Returns (out, cols): out of shape (N, F, OH, OW) and cols (C*KH*KW, N*OH*OW), kept for the
+    backward pass. out is a transposed view of the GEMM result, whose memory is laid out
+    (F, N, OH, OW): each map is contiguous, which is all the following layers need.
     """
     n_batch = x.shape[0]
     n_filters = weight.shape[0]
     cols, (oh, ow) = im2col(x, weight.shape[2:], stride, padding)
-    out = cols @ weight.reshape(n_filters, -1).T  # (N*OH*OW, F): one GEMM
+    out = weight.reshape(n_filters, -1) @ cols  # (F, N*OH*OW): one GEMM
     if bias is not None:
-        out += bias
-    return out.reshape(n_batch, oh, ow, n_filters).transpose(0, 3, 1, 2), cols
+        out += bias[:, None]
+    return out.reshape(n_filters, n_batch, oh, ow).transpose(1, 0, 2, 3), cols
 
 
 def conv2d_backward_fast(dout, cols, x_shape, weight, stride=(1, 1), padding=(0, 0)):
     """Backward pass with one GEMM for dweight and one for the input columns, then col2im.
 
     Inputs:
-    - dout: (N, F, OH, OW); cols: the (N*OH*OW, C*KH*KW) matrix from `conv2d_forward_fast`.
+    - dout: (N, F, OH, OW); cols: the (C*KH*KW, N*OH*OW) matrix from `conv2d_forward_fast`.
     - x_shape: (N, C, H, W); weight: (F, C, KH, KW); stride, padding: (h, w) tuples.
 
     Returns (dx, dweight, dbias) of shapes (N, C, H, W), (F, C, KH, KW), (F,).
     """
     n_filters = weight.shape[0]
-    dout2 = dout.transpose(0, 2, 3, 1).reshape(-1, n_filters)  # rows (n, oh, ow), like cols
-    dweight = (dout2.T @ cols).reshape(weight.shape)           # eq. (7): sum over positions
-    dbias = dout.sum(axis=(0, 2, 3))
-    dcols = dout2 @ weight.reshape(n_filters, -1)              # (N*OH*OW, C*KH*KW)
+    dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)  # (F, N*OH*OW), columns like cols
+    dweight = (dout2 @ cols.T).reshape(weight.shape)           # eq. (7): sum over all positions
+    dbias = dout2.sum(axis=1)
+    dcols = weight.reshape(n_filters, -1).T @ dout2            # (C*KH*KW, N*OH*OW)
     dx = col2im(dcols, x_shape, weight.shape[2:], stride, padding)
     return dx, dweight, dbias
 

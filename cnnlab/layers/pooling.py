@@ -122,25 +122,35 @@ def maxpool2d_forward_fast(x, kernel_size, stride, padding):
     out = _offset_view(xp, 0, 0, out_hw, stride).copy()
     argmax = np.zeros(out.shape, dtype=np.uint8 if kh * kw <= 256 else np.intp)
     better = np.empty(out.shape, dtype=bool)
+    scratch = np.empty(out.shape, dtype=argmax.dtype)
     for offset in range(1, kh * kw):
         candidate = _offset_view(xp, offset // kw, offset % kw, out_hw, stride)
         np.greater(candidate, out, out=better)  # strictly greater: ties keep the earlier offset
         # offsets grow, so "argmax = offset where better" is a maximum, without a branchy masked copy
-        np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
+        np.multiply(better, argmax.dtype.type(offset), out=scratch)
+        np.maximum(argmax, scratch, out=argmax)
         np.maximum(out, candidate, out=out)
     return out, argmax
 
 
 def maxpool2d_backward_fast(dout, argmax, x_shape, kernel_size, stride, padding):
     """Fast max-pool backward: dout (N, C, OH, OW) and the stored argmax -> dx (N, C, H, W)."""
-    (kh, kw), (ph, pw) = kernel_size, padding
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n_batch, channels, h, w = x_shape
-    dxp = np.zeros((n_batch, channels, h + 2 * ph, w + 2 * pw), dtype=dout.dtype)
+    oh, ow = dout.shape[2:]
+    padded = (n_batch, channels, h + 2 * ph, w + 2 * pw)
+    overlapping = sh < kh or sw < kw
+    tiled = not overlapping and (oh * sh, ow * sw) == (kh * oh, kw * ow) == padded[2:]
+    # every pixel is written exactly once when the windows tile the input: no need to zero it first
+    dxp = np.empty(padded, dtype=dout.dtype) if tiled else np.zeros(padded, dtype=dout.dtype)
     hit = np.empty(argmax.shape, dtype=bool)
     for offset in range(kh * kw):
         np.equal(argmax, offset, out=hit)
-        # overlapping windows (stride < kernel) may hit the same pixel: add, do not assign
-        _offset_view(dxp, offset // kw, offset % kw, dout.shape[2:], stride)[...] += dout * hit
+        target = _offset_view(dxp, offset // kw, offset % kw, (oh, ow), stride)
+        if overlapping:  # windows share pixels: add up what each window sends back
+            target += dout * hit
+        else:            # each pixel belongs to at most one window
+            np.multiply(dout, hit, out=target)
     if ph == 0 and pw == 0:
         return dxp
     return dxp[:, :, ph:ph + h, pw:pw + w]
