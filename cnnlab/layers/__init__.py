@@ -5,8 +5,11 @@ reference kernels (naive loops) and helpers live in the submodules (`conv`, `poo
 `im2col`, `subsample`).
 """
 from cnnlab.layers.activations import LeCunTanh, ReLU, Sigmoid, Softmax, Tanh
+from cnnlab.layers.batchnorm import BatchNorm1d, BatchNorm2d
 from cnnlab.layers.conv import Conv2d
+from cnnlab.layers.dropout import DropConnect, Dropout
 from cnnlab.layers.linear import Linear
+from cnnlab.layers.mapcomb import MapCombination
 from cnnlab.layers.pooling import AvgPool2d, MaxPool2d
 from cnnlab.layers.shape import Flatten
 from cnnlab.layers.subsample import Subsample2d
@@ -23,4 +26,9 @@ __all__ = [
     "Tanh",
     "LeCunTanh",
     "Softmax",
+    "Dropout",
+    "DropConnect",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "MapCombination",
 ]
