@@ -1,0 +1,14 @@
+"""cnnlab.optim: gradient descent and the classic optimizers (Tomasi §2, Khan §5.4).
+
+`SGD` (momentum, Nesterov), `Adagrad`, `Adadelta`, `RMSprop`, `Adam` work on any list of Parameters;
+`clip_grad_norm_`; learning-rate schedulers `StepLR`, `ExponentialLR`, `CosineAnnealingLR`; and Tomasi's
+momentum schedule `MomentumSchedule`.
+"""
+from cnnlab.optim.adaptive import Adadelta, Adagrad, Adam, RMSprop
+from cnnlab.optim.base import Optimizer, clip_grad_norm_
+from cnnlab.optim.schedulers import (CosineAnnealingLR, ExponentialLR, MomentumSchedule, StepLR,
+                                     sutskever_momentum)
+from cnnlab.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "clip_grad_norm_",
+           "StepLR", "ExponentialLR", "CosineAnnealingLR", "MomentumSchedule", "sutskever_momentum"]

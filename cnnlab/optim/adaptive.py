@@ -1,0 +1,140 @@
+"""Optimizers with a per-parameter learning rate: AdaGrad, AdaDelta, RMSprop, Adam (Khan §5.4).
+
+Each implements the seed's formula. Where PyTorch differs (it adds eps *outside* the square root:
+g / (sqrt(v) + eps), where Khan writes g / sqrt(v + eps)), the flag `eps_inside_sqrt=False` gives
+PyTorch's form, so the course can show both and how far apart they are. Gradients g below already
+include weight decay when it is set. All state arrays have the parameter's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.optim.base import Optimizer
+
+__all__ = ["Adagrad", "Adadelta", "RMSprop", "Adam"]
+
+
+def _denominator(v, eps, inside: bool):
+    return np.sqrt(v + eps) if inside else np.sqrt(v) + eps
+
+
+class _Adaptive(Optimizer):
+    def effective_lr(self, p):
+        """lr / denominator: the step each gradient entry was scaled by in the last update."""
+        state = self.state.get(p)
+        if state is None or "effective_lr" not in state:
+            return super().effective_lr(p)
+        return state["effective_lr"]
+
+
+class Adagrad(_Adaptive):
+    """Khan eq. 5.21: theta <- theta - lr / sqrt(sum_tau g_tau^2 + eps) * g.
+
+    State: "sum" (the accumulated squared gradients). PyTorch: lr * g / (sqrt(sum) + eps).
+    """
+
+    def __init__(self, params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0,
+                 eps_inside_sqrt: bool = True):
+        super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay,
+                                      eps_inside_sqrt=eps_inside_sqrt))
+
+    def _update(self, p, g, group, state):
+        total = state.setdefault("sum", np.zeros_like(p.data))
+        total += g * g
+        state["effective_lr"] = group["lr"] / _denominator(total, group["eps"], group["eps_inside_sqrt"])
+        p.data -= state["effective_lr"] * g
+
+
+class Adadelta(_Adaptive):
+    """AdaDelta (Zeiler), Khan eqs. 5.23-5.26, in two forms.
+
+    E[g^2] <- rho E[g^2] + (1 - rho) g^2                                         (5.23)
+    form="unit_corrected" (default, 5.26, as PyTorch):
+        delta = sqrt(E[dtheta^2] + eps) / sqrt(E[g^2] + eps) * g,  theta <- theta - lr * delta,
+        E[dtheta^2] <- rho E[dtheta^2] + (1 - rho) delta^2; with lr = 1 this is Zeiler's rule,
+        which needs no learning rate: the numerator carries the units of theta.
+    form="eta" (5.24-5.25): theta <- theta - lr / sqrt(E[g^2] + eps) * g.
+    State: "square_avg" (E[g^2]) and, in the unit-corrected form, "acc_delta" (E[dtheta^2]).
+    """
+
+    FORMS = ("unit_corrected", "eta")
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, form: str = "unit_corrected"):
+        if form not in self.FORMS:
+            raise ValueError(f"form must be one of {self.FORMS}, got {form!r}")
+        if not 0 <= rho < 1:
+            raise ValueError(f"rho must be in [0, 1), got {rho}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, form=form))
+
+    def _update(self, p, g, group, state):
+        rho, eps = group["rho"], group["eps"]
+        square_avg = state.setdefault("square_avg", np.zeros_like(p.data))
+        square_avg *= rho
+        square_avg += (1 - rho) * g * g
+        if group["form"] == "eta":
+            state["effective_lr"] = group["lr"] / np.sqrt(square_avg + eps)
+            p.data -= state["effective_lr"] * g
+            return
+        acc_delta = state.setdefault("acc_delta", np.zeros_like(p.data))
+        scale = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps)
+        delta = scale * g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        state["effective_lr"] = group["lr"] * scale
+        p.data -= group["lr"] * delta
+
+
+class RMSprop(_Adaptive):
+    """Khan eqs. 5.27-5.28: E[g^2] <- alpha E[g^2] + (1 - alpha) g^2, theta <- theta - lr g / sqrt(E[g^2] + eps).
+
+    (Khan calls the decay gamma; PyTorch calls it alpha.) State: "square_avg".
+    PyTorch: lr * g / (sqrt(E[g^2]) + eps).
+    """
+
+    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, eps_inside_sqrt: bool = True):
+        if not 0 <= alpha < 1:
+            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      eps_inside_sqrt=eps_inside_sqrt))
+
+    def _update(self, p, g, group, state):
+        alpha = group["alpha"]
+        square_avg = state.setdefault("square_avg", np.zeros_like(p.data))
+        square_avg *= alpha
+        square_avg += (1 - alpha) * g * g
+        state["effective_lr"] = group["lr"] / _denominator(square_avg, group["eps"], group["eps_inside_sqrt"])
+        p.data -= state["effective_lr"] * g
+
+
+class Adam(_Adaptive):
+    """Adam with bias correction, Khan eqs. 5.29-5.33.
+
+    m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2          (5.29-5.30)
+    m_hat = m / (1 - beta1^t),     v_hat = v / (1 - beta2^t)              (5.31-5.32)
+    theta <- theta - lr m_hat / sqrt(v_hat + eps)                         (5.33)
+    State: "exp_avg" (m), "exp_avg_sq" (v), "step" (t). PyTorch: lr m_hat / (sqrt(v_hat) + eps).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, eps_inside_sqrt: bool = True):
+        beta1, beta2 = betas
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"betas must both be in [0, 1), got {betas}")
+        super().__init__(params, dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
+                                      eps_inside_sqrt=eps_inside_sqrt))
+
+    def _update(self, p, g, group, state):
+        beta1, beta2 = group["betas"]
+        t = state["step"]
+        m = state.setdefault("exp_avg", np.zeros_like(p.data))
+        v = state.setdefault("exp_avg_sq", np.zeros_like(p.data))
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        state["effective_lr"] = group["lr"] / _denominator(v_hat, group["eps"], group["eps_inside_sqrt"])
+        p.data -= state["effective_lr"] * m_hat

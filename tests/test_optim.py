@@ -1,0 +1,262 @@
+"""Every optimizer's step against values worked out by hand from its formula (Tomasi §2, Khan §5.4)."""
+import math
+
+import numpy as np
+import pytest
+
+from cnnlab import Parameter
+from cnnlab.optim import (SGD, Adadelta, Adagrad, Adam, CosineAnnealingLR, ExponentialLR,
+                          MomentumSchedule, RMSprop, StepLR, clip_grad_norm_, sutskever_momentum)
+
+
+def run(opt_class, grads, theta0=1.0, **kwargs):
+    """Apply the optimizer to one scalar parameter with the given sequence of gradients."""
+    p = Parameter(np.array([theta0], dtype=np.float64))
+    opt = opt_class([p], **kwargs)
+    values = []
+    for g in grads:
+        p.grad[...] = g
+        opt.step()
+        values.append(float(p.data[0]))
+    return values, opt, p
+
+
+# --- SGD ---------------------------------------------------------------------------------------------
+def test_plain_sgd():
+    values, _, _ = run(SGD, [0.5, 0.5], lr=0.1)
+    assert values == pytest.approx([0.95, 0.90])
+
+
+def test_sgd_momentum_velocity_form():
+    # b1 = 0.5, theta1 = 1 - 0.1*0.5 = 0.95; b2 = 0.9*0.5 + 0.5 = 0.95, theta2 = 0.95 - 0.095 = 0.855
+    values, opt, p = run(SGD, [0.5, 0.5], lr=0.1, momentum=0.9)
+    assert values == pytest.approx([0.95, 0.855])
+    assert opt.state[p]["momentum_buffer"][0] == pytest.approx(0.95)
+
+
+def test_sgd_nesterov_pytorch_form():
+    # b1 = 0.5, step 0.1*(0.5 + 0.9*0.5) = 0.095 -> 0.905; b2 = 0.95, step 0.1*(0.5 + 0.855) -> 0.7695
+    values, _, _ = run(SGD, [0.5, 0.5], lr=0.1, momentum=0.9, nesterov=True)
+    assert values == pytest.approx([0.905, 0.7695])
+
+
+def test_sgd_weight_decay_adds_lambda_theta_to_the_gradient():
+    values, _, _ = run(SGD, [0.5], lr=0.1, weight_decay=0.1)  # g = 0.5 + 0.1*1 = 0.6
+    assert values == pytest.approx([0.94])
+
+
+def quadratic_grad(theta):
+    return np.array([3.0, 0.2]) * theta  # f = 1.5 x^2 + 0.1 y^2
+
+
+def test_momentum_equals_tomasis_velocity_iteration():
+    lr, mu = 0.05, 0.8
+    p = Parameter(np.array([1.0, -2.0]))
+    opt = SGD([p], lr=lr, momentum=mu)
+    w, v = np.array([1.0, -2.0]), np.zeros(2)
+    for _ in range(25):
+        v = mu * v - lr * quadratic_grad(w)  # Tomasi: v <- mu v - alpha grad E, w <- w + v
+        w = w + v
+        p.grad[...] = quadratic_grad(p.data)
+        opt.step()
+        np.testing.assert_allclose(p.data, w, rtol=1e-12)
+
+
+def test_nesterov_equals_khans_look_ahead_equations_after_a_change_of_variable():
+    lr, mu = 0.05, 0.8
+    p = Parameter(np.array([1.0, -2.0]))
+    opt = SGD([p], lr=lr, momentum=mu, nesterov=True)
+    theta, a = np.array([1.0, -2.0]), np.zeros(2)
+    for _ in range(25):
+        a = lr * quadratic_grad(theta - mu * a) + mu * a  # Khan 5.20
+        theta = theta - a                                 # Khan 5.19
+        p.grad[...] = quadratic_grad(p.data)
+        opt.step()
+        np.testing.assert_allclose(p.data, theta - mu * a, rtol=1e-12)  # the look-ahead point
+
+
+def test_sgd_rejects_bad_hyperparameters():
+    p = [Parameter(np.zeros(1))]
+    with pytest.raises(ValueError, match="learning rate lr must be positive, got -1"):
+        SGD(p, lr=-1)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.5"):
+        SGD(p, lr=0.1, momentum=1.5)
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum"):
+        SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="cnnlab.Parameter objects, got ndarray"):
+        SGD([np.zeros(2)], lr=0.1)
+
+
+# --- adaptive methods -----------------------------------------------------------------------------------
+def test_adagrad_eq_5_21():
+    # sum = 0.25 -> step 0.1/0.5*0.5 = 0.1; sum = 0.5 -> step 0.1/sqrt(0.5)*0.5
+    values, opt, p = run(Adagrad, [0.5, 0.5], lr=0.1, eps=0.0)
+    assert values == pytest.approx([0.9, 0.9 - 0.05 / math.sqrt(0.5)])
+    assert opt.state[p]["sum"][0] == pytest.approx(0.5)
+
+
+def test_adagrad_eps_inside_versus_outside_the_square_root():
+    inside, _, _ = run(Adagrad, [0.5], lr=0.1, eps=0.01)
+    outside, _, _ = run(Adagrad, [0.5], lr=0.1, eps=0.01, eps_inside_sqrt=False)
+    assert inside == pytest.approx([1 - 0.1 * 0.5 / math.sqrt(0.26)])
+    assert outside == pytest.approx([1 - 0.1 * 0.5 / (0.5 + 0.01)])
+
+
+def test_rmsprop_eqs_5_27_5_28():
+    # E = 0.1 * 4 = 0.4 -> step 0.01 * 2 / sqrt(0.4); E = 0.9*0.4 + 0.1*1 = 0.46 -> step 0.01 * 1 / sqrt(0.46)
+    values, opt, p = run(RMSprop, [2.0, 1.0], lr=0.01, alpha=0.9, eps=0.0)
+    first = 1 - 0.02 / math.sqrt(0.4)
+    assert values == pytest.approx([first, first - 0.01 / math.sqrt(0.46)])
+    assert opt.effective_lr(p)[0] == pytest.approx(0.01 / math.sqrt(0.46))
+
+
+def test_adam_first_step_is_lr_times_sign_whatever_the_gradient_scale():
+    for g in (1e-3, 1.0, 250.0):
+        values, _, _ = run(Adam, [g], lr=0.1, eps=0.0)
+        assert values == pytest.approx([0.9])
+
+
+def test_adam_eqs_5_29_to_5_33_with_bias_correction():
+    # t=2 with g = 1 then 3: m = 0.9*0.1 + 0.1*3 = 0.39, v = 0.999*0.001 + 0.001*9 = 0.009999
+    values, opt, p = run(Adam, [1.0, 3.0], lr=0.1, betas=(0.9, 0.999), eps=0.0)
+    m_hat, v_hat = 0.39 / (1 - 0.9**2), 0.009999 / (1 - 0.999**2)
+    assert values == pytest.approx([0.9, 0.9 - 0.1 * m_hat / math.sqrt(v_hat)])
+    assert opt.state[p]["exp_avg"][0] == pytest.approx(0.39)
+    assert opt.state[p]["exp_avg_sq"][0] == pytest.approx(0.009999)
+    assert opt.state[p]["step"] == 2
+
+
+def test_adam_eps_inside_the_root_damps_tiny_gradients_more_than_pytorchs_form():
+    seed, _, _ = run(Adam, [1e-6], lr=0.1, eps=1e-8)                       # 0.1 * 1e-6 / sqrt(1e-12 + 1e-8)
+    torch, _, _ = run(Adam, [1e-6], lr=0.1, eps=1e-8, eps_inside_sqrt=False)  # 0.1 * 1e-6 / (1e-6 + 1e-8)
+    assert 1 - seed[0] == pytest.approx(0.1 * 1e-6 / math.sqrt(1e-12 + 1e-8))
+    assert 1 - torch[0] == pytest.approx(0.1 * 1e-6 / (1e-6 + 1e-8))
+    assert (1 - seed[0]) < 0.02 * (1 - torch[0])
+
+
+def test_adadelta_unit_corrected_eq_5_26():
+    eps = 1e-6
+    values, opt, p = run(Adadelta, [1.0, 1.0], lr=1.0, rho=0.9, eps=eps)
+    d1 = math.sqrt(eps) / math.sqrt(0.1 + eps)       # E[g^2] = 0.1, E[dtheta^2] = 0
+    acc = 0.1 * d1**2
+    d2 = math.sqrt(acc + eps) / math.sqrt(0.19 + eps)  # E[g^2] = 0.9*0.1 + 0.1
+    assert values == pytest.approx([1 - d1, 1 - d1 - d2], rel=1e-12)
+    assert opt.state[p]["acc_delta"][0] == pytest.approx(0.9 * acc + 0.1 * d2**2)
+
+
+def test_adadelta_eta_form_eqs_5_24_5_25():
+    values, _, _ = run(Adadelta, [1.0], lr=0.1, rho=0.9, eps=0.0, form="eta")
+    assert values == pytest.approx([1 - 0.1 / math.sqrt(0.1)])
+    with pytest.raises(ValueError, match="form must be one of"):
+        Adadelta([Parameter(np.zeros(1))], form="zeiler2012")
+
+
+# --- groups, frozen parameters, state ---------------------------------------------------------------------
+def test_parameter_groups_give_per_layer_learning_rates():
+    a, b = Parameter(np.ones(2)), Parameter(np.ones(3))
+    opt = SGD([{"params": [a], "lr": 0.5}, {"params": [b]}], lr=0.1)
+    a.grad[...] = 1
+    b.grad[...] = 1
+    opt.step()
+    np.testing.assert_allclose(a.data, 0.5)
+    np.testing.assert_allclose(b.data, 0.9)
+    with pytest.raises(ValueError, match=r"unknown options \['lr_mult'\]"):
+        SGD([{"params": [a], "lr_mult": 2}], lr=0.1)
+
+
+def test_frozen_parameters_are_not_updated():
+    a = Parameter(np.ones(2), requires_grad=False)
+    b = Parameter(np.ones(2))
+    opt = Adam([a, b], lr=0.1)
+    a.grad[...] = b.grad[...] = 1
+    opt.step()
+    np.testing.assert_array_equal(a.data, 1)
+    assert (b.data < 1).all() and a not in opt.state
+
+
+def test_optimizer_keeps_float32_parameters_float32():
+    p = Parameter(np.ones(3, dtype=np.float32))
+    for cls in (SGD, Adagrad, Adadelta, RMSprop, Adam):
+        opt = cls([p], lr=0.1) if cls is not Adadelta else cls([p])
+        p.grad[...] = 0.3
+        opt.step()
+        assert p.data.dtype == np.float32
+
+
+def test_zero_grad():
+    p = Parameter(np.ones(2))
+    p.grad[...] = 5
+    SGD([p], lr=0.1).zero_grad()
+    assert not p.grad.any()
+
+
+def test_state_dict_round_trip_continues_bit_exactly():
+    grads = [0.3, -1.2, 0.7, 2.0, -0.1]
+    full, _, _ = run(Adam, grads, lr=0.05)
+    p = Parameter(np.array([1.0]))
+    opt = Adam([p], lr=0.05)
+    for g in grads[:2]:
+        p.grad[...] = g
+        opt.step()
+    saved, saved_theta = opt.state_dict(), p.data.copy()
+    q = Parameter(saved_theta)
+    resumed = Adam([q], lr=0.05)
+    resumed.load_state_dict(saved)
+    for g in grads[2:]:
+        q.grad[...] = g
+        resumed.step()
+    assert float(q.data[0]) == full[-1]
+
+
+def test_load_state_dict_refuses_a_mismatched_state():
+    p = Parameter(np.ones(2))
+    opt = SGD([p], lr=0.1, momentum=0.9)
+    p.grad[...] = 1
+    opt.step()
+    other = SGD([Parameter(np.ones(3))], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"has shape \(2,\), the parameter has \(3,\)"):
+        other.load_state_dict(opt.state_dict())
+
+
+# --- schedules and clipping --------------------------------------------------------------------------------
+def lrs(scheduler_class, epochs, **kwargs):
+    opt = SGD([Parameter(np.zeros(1))], lr=1.0)
+    sched = scheduler_class(opt, **kwargs)
+    out = []
+    for _ in range(epochs):
+        sched.step()
+        out.append(sched.get_last_lr()[0])
+    return out
+
+
+def test_learning_rate_schedules():
+    assert lrs(StepLR, 5, step_size=2, gamma=0.5) == pytest.approx([1, 0.5, 0.5, 0.25, 0.25])
+    assert lrs(ExponentialLR, 3, gamma=0.5) == pytest.approx([0.5, 0.25, 0.125])
+    c = math.cos(math.pi / 4)
+    assert lrs(CosineAnnealingLR, 5, T_max=4) == pytest.approx([(1 + c) / 2, 0.5, (1 - c) / 2, 0, 0])
+
+
+def test_sutskever_momentum_schedule_of_tomasis_figure_2():
+    assert [sutskever_momentum(t) for t in (0, 249, 250, 500)] == pytest.approx([0.5, 0.5, 0.75, 1 - 0.5 / 3])
+    assert sutskever_momentum(10**6) == 0.99 and sutskever_momentum(10**6, mu_max=0.995) == 0.995
+    opt = SGD([Parameter(np.zeros(1))], lr=0.1, momentum=0.1)
+    sched = MomentumSchedule(opt, every=2)
+    assert opt.param_groups[0]["momentum"] == 0.5
+    sched.step(), sched.step()
+    assert opt.param_groups[0]["momentum"] == 0.75
+    with pytest.raises(ValueError, match="no momentum"):
+        MomentumSchedule(Adam([Parameter(np.zeros(1))]))
+
+
+def test_clip_grad_norm_scales_jointly_and_reports_the_norm():
+    a, b = Parameter(np.zeros(2)), Parameter(np.zeros(1))
+    a.grad[...] = [3.0, 0.0]
+    b.grad[...] = [4.0]
+    norm = clip_grad_norm_([a, b], max_norm=1.0)
+    assert norm == pytest.approx(5.0)
+    np.testing.assert_allclose(np.concatenate([a.grad, b.grad]), [0.6, 0, 0.8], rtol=1e-5)
+    assert clip_grad_norm_([a, b], max_norm=10.0) == pytest.approx(1.0, rel=1e-5)  # untouched below the cap
+    a.grad[0] = np.inf
+    assert clip_grad_norm_([a, b], 1.0) == np.inf and a.grad[0] == np.inf
