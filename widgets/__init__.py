@@ -3,6 +3,8 @@
 Each widget is a model object that computes (and can be driven without a browser) plus an ipywidgets
 layout around it. A widget shows errors as a status line, never as a traceback.
 """
+from widgets.backprop_stepper import backprop_stepper
 from widgets.gallery import dataset_gallery
+from widgets.jacobian_viewer import jacobian_viewer
 
 __all__ = ["dataset_gallery"]
