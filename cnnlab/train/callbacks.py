@@ -1,0 +1,92 @@
+"""Callbacks: early stopping, checkpoints, Tomasi's termination tests, and per-step hooks.
+
+A callback is any object with `on_step_end(trainer, info)` and/or `on_epoch_end(trainer, info)`; a
+plain function is called after every step. A callback stops training with `trainer.stop(status, msg)`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EarlyStopping", "ModelCheckpoint", "TerminationTest", "small_step", "small_decrease"]
+
+
+def small_step(w_new, w_old, tol: float) -> bool:
+    """Tomasi §2: the step made little progress, ||w_t - w_(t-1)|| < tol."""
+    return float(np.linalg.norm(np.asarray(w_new) - np.asarray(w_old))) < tol
+
+
+def small_decrease(E_new: float, E_old: float, tol: float) -> bool:
+    """Tomasi §2: the error hardly changed, |E(w_t) - E(w_(t-1))| < tol."""
+    return abs(E_new - E_old) < tol
+
+
+class EarlyStopping:
+    """Stop when the validation loss has not improved by `min_delta` for `patience` epochs.
+
+    With restore_best=True the weights of the best epoch are put back when training stops (Tomasi §2:
+    descent is stopped early to generalise better; Khan 5.2.9).
+    """
+
+    def __init__(self, patience: int = 3, min_delta: float = 0.0, restore_best: bool = True):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1 epoch, got {patience}")
+        self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
+        self.best, self.best_epoch, self.best_state, self.wait = np.inf, None, None, 0
+
+    def on_epoch_end(self, trainer, info) -> None:
+        loss = info["val_loss"]
+        if loss is None:
+            raise ValueError("EarlyStopping monitors the validation loss: pass validation data to the Trainer")
+        if loss < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = loss, info["epoch"], 0
+            if self.restore_best:
+                self.best_state = trainer.net.state_dict()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            if self.restore_best and self.best_state is not None:
+                trainer.net.load_state_dict(self.best_state)
+            trainer.stop("early_stopping", f"validation loss has not improved for {self.patience} epochs; "
+                         f"best {self.best:.4f} at epoch {self.best_epoch}"
+                         + (" (weights restored)" if self.restore_best else ""))
+
+
+class ModelCheckpoint:
+    """Save the whole training state (see `Trainer.save`) to `path` every `every` epochs, atomically."""
+
+    def __init__(self, path, every: int = 1):
+        if every < 1:
+            raise ValueError(f"every must be >= 1 epoch, got {every}")
+        self.path, self.every = path, every
+
+    def on_epoch_end(self, trainer, info) -> None:
+        if info["epoch"] % self.every == 0:
+            trainer.save(self.path)
+
+
+class TerminationTest:
+    """Tomasi's termination tests, checked after every step on the mini-batch loss and the weights.
+
+    Stops when the weights moved less than `step_tol` (small step) or the loss changed by less than
+    `loss_tol` (small decrease) for `patience` consecutive steps. Either tolerance may be None.
+    """
+
+    def __init__(self, step_tol: float | None = None, loss_tol: float | None = None, patience: int = 1):
+        if step_tol is None and loss_tol is None:
+            raise ValueError("give step_tol, loss_tol or both")
+        self.step_tol, self.loss_tol, self.patience = step_tol, loss_tol, patience
+        self.previous_w = self.previous_loss = None
+        self.count = 0
+
+    def on_step_end(self, trainer, info) -> None:
+        w = np.concatenate([p.data.ravel() for p in trainer.net.parameters()])
+        hit = []
+        if self.previous_w is not None:
+            if self.step_tol is not None and small_step(w, self.previous_w, self.step_tol):
+                hit.append(f"step smaller than {self.step_tol:g}")
+            if self.loss_tol is not None and small_decrease(info["loss"], self.previous_loss, self.loss_tol):
+                hit.append(f"loss change smaller than {self.loss_tol:g}")
+        self.count = self.count + 1 if hit else 0
+        self.previous_w, self.previous_loss = w, info["loss"]
+        if self.count >= self.patience:
+            trainer.stop("terminated", f"{' and '.join(hit)} at step {info['step']}")

@@ -1,0 +1,213 @@
+"""`Trainer`: the training loop of the course, in batch, online or mini-batch mode (Tomasi §2).
+
+    for each epoch:
+        for each mini-batch (xb, yb) in a fresh random order:
+            out = net(xb); loss = loss_fn(out, yb)             # forward
+            net.backward(loss_fn.backward())                   # back-propagation
+            optimizer.step()                                   # update
+        evaluate on the validation set; scheduler and callbacks
+
+batch_size=None uses the whole training set per step (batch gradient descent), batch_size=1 is online
+learning, anything between is mini-batch. A loss that stops being finite ends the run with
+`history.status == "diverged"` and a message naming the step; it never raises.
+"""
+from __future__ import annotations
+
+import pickle
+import time
+
+import numpy as np
+
+from cnnlab.data.batches import DataLoader
+from cnnlab.optim import clip_grad_norm_
+from cnnlab.train.checkpoint import (FORMAT, atomic_write_bytes, generator_states, read_checkpoint,
+                                     set_generator_states)
+from cnnlab.train.history import History
+
+__all__ = ["Trainer", "accuracy", "evaluate"]
+
+
+def accuracy(out, y):
+    """Fraction of rows whose largest output is the label; None unless out is (N, C) and y integer (N,)."""
+    y = np.asarray(y)
+    if out.ndim != 2 or y.ndim != 1 or y.dtype.kind not in "iu":
+        return None
+    return float(np.mean(out.argmax(axis=1) == y))
+
+
+def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
+    """Mean loss and accuracy of `net` on (X, y) in eval mode (restores the previous mode)."""
+    was_training = net.training
+    net.eval()
+    total, correct, n = 0.0, 0.0, len(X)
+    try:
+        for start in range(0, n, batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            out = net.forward(xb)
+            total += loss_fn.forward(out, yb) * len(xb)
+            acc = accuracy(out, yb)
+            correct = None if acc is None or correct is None else correct + acc * len(xb)
+    finally:
+        net.train(was_training)
+    return total / n, (None if correct is None else correct / n)
+
+
+class Trainer:
+    """Train `net` with `loss_fn` and `optimizer` on (X, y).
+
+    batch_size: None (batch), 1 (online) or B (mini-batch); rng: Generator or seed for the shuffling
+    (required when shuffle=True); X_val, y_val: evaluated after every epoch; scheduler: stepped after
+    every epoch; callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm.
+    """
+
+    def __init__(self, net, loss_fn, optimizer, X, y, *, batch_size: int | None = 64, X_val=None,
+                 y_val=None, rng=None, shuffle: bool = True, scheduler=None, callbacks=(),
+                 clip_grad_norm: float | None = None):
+        if (X_val is None) != (y_val is None):
+            raise ValueError("give both X_val and y_val, or neither")
+        self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
+        self.loader = DataLoader(X, y, len(X) if batch_size is None else batch_size, shuffle=shuffle, rng=rng)
+        self.X_val, self.y_val = X_val, y_val
+        self.scheduler, self.clip_grad_norm = scheduler, clip_grad_norm
+        self.callbacks = list(callbacks)
+        self.history = History()
+        self.epoch, self.global_step = 0, 0
+        self._batches, self._epoch_losses, self._epoch_accs, self._epoch_start = None, [], [], None
+
+    # --- control -------------------------------------------------------------------------------
+    def stop(self, status: str, message: str) -> None:
+        """Ask the loop to stop after the current step (used by callbacks and Stop buttons)."""
+        self.history.status, self.history.message = status, message
+
+    @property
+    def stopped(self) -> bool:
+        return self.history.status not in ("running", "completed")
+
+    # --- one step --------------------------------------------------------------------------------
+    def train_step(self, xb, yb) -> dict:
+        """Forward, backward and update on one mini-batch; returns the step's record.
+
+        Overflow on the way to a divergence is expected, not an error: NumPy's warnings are silenced
+        here and the non-finite loss is reported in the history instead.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._train_step(xb, yb)
+
+    def _train_step(self, xb, yb) -> dict:
+        self.net.train()
+        out = self.net.forward(xb)
+        loss = self.loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
+        self.global_step += 1
+        info = {"step": self.global_step, "epoch": self.epoch + 1, "loss": float(loss),
+                "accuracy": accuracy(out, yb), "lr": self.optimizer.param_groups[0]["lr"]}
+        if not np.isfinite(loss):
+            self.history.diverged_at = self.global_step
+            self.stop("diverged", f"diverged at step {self.global_step}: the loss became {loss}; "
+                                  f"try a smaller learning rate")
+            self.history.steps.append(info)
+            return info
+        self.net.backward(self.loss_fn.backward())
+        if self.clip_grad_norm is not None:
+            clip_grad_norm_(self.net.parameters(), self.clip_grad_norm)
+        self.optimizer.step()
+        self.history.steps.append(info)
+        for callback in self.callbacks:
+            hook = getattr(callback, "on_step_end", None if hasattr(callback, "on_epoch_end") else callback)
+            if hook is not None:
+                hook(self, info)
+        return info
+
+    # --- epochs ------------------------------------------------------------------------------------
+    def _finish_epoch(self) -> None:
+        self.epoch += 1
+        val_loss = val_acc = None
+        if self.X_val is not None:
+            val_loss, val_acc = evaluate(self.net, self.loss_fn, self.X_val, self.y_val)
+        accs = [a for a in self._epoch_accs if a is not None]
+        info = {"epoch": self.epoch, "train_loss": float(np.mean(self._epoch_losses)),
+                "train_accuracy": float(np.mean(accs)) if accs else None, "val_loss": val_loss,
+                "val_accuracy": val_acc, "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - self._epoch_start}
+        self.history.epochs.append(info)
+        self._batches = None
+        if self.scheduler is not None:
+            self.scheduler.step()
+        for callback in self.callbacks:
+            hook = getattr(callback, "on_epoch_end", None)
+            if hook is not None:
+                hook(self, info)
+
+    def run(self, steps: int | None = None, epochs: int | None = None, progress=False) -> History:
+        """Train for `steps` more steps, or until `epochs` epochs in total are done, whichever comes first.
+
+        Stepping in chunks (`run(steps=20)` again and again) is how a widget trains while staying
+        responsive; a finished epoch is evaluated as soon as its last batch is done.
+        """
+        if steps is None and epochs is None:
+            raise ValueError("give steps= or epochs=")
+        if self.history.status in ("completed", "stopped"):  # more epochs, or go on after a Stop button
+            self.history.status, self.history.message = "running", ""
+        budget = np.inf if steps is None else steps
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            total = steps if steps is not None else (epochs - self.epoch) * len(self.loader)
+            bar = tqdm(total=total, desc="training", unit="step", leave=True)
+        done = 0
+        try:
+            while done < budget and not self.stopped and (epochs is None or self.epoch < epochs):
+                if self._batches is None:
+                    self._batches = iter(self.loader)
+                    self._epoch_losses, self._epoch_accs = [], []
+                    self._epoch_start = time.perf_counter()
+                info = self.train_step(*next(self._batches))
+                self._epoch_losses.append(info["loss"])
+                self._epoch_accs.append(info["accuracy"])
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=self.epoch + 1, loss=f"{info['loss']:.4f}")
+                if not self.stopped and len(self._epoch_losses) == len(self.loader):
+                    self._finish_epoch()
+        finally:
+            if bar is not None:
+                bar.close()
+        if not self.stopped and epochs is not None and self.epoch >= epochs:
+            self.history.status = "completed"
+            self.history.message = f"finished {self.epoch} epochs ({self.global_step} steps)"
+        return self.history
+
+    def fit(self, epochs: int, progress=True) -> History:
+        """Train until `epochs` epochs in total are done (or a callback stops it); returns the History."""
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        return self.run(epochs=epochs, progress=progress)
+
+    # --- checkpoints ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        if self._batches is not None:
+            raise RuntimeError("a checkpoint is taken between epochs: this epoch is only partly done")
+        return {"format": FORMAT, "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "shuffle_rng": None if self.loader.rng is None else self.loader.rng.bit_generator.state,
+                "layer_rngs": generator_states(self.net), "history": self.history, "epoch": self.epoch,
+                "global_step": self.global_step,
+                "scheduler": None if self.scheduler is None else {
+                    k: v for k, v in vars(self.scheduler).items() if k != "optimizer"}}
+
+    def save(self, path) -> None:
+        """Write weights, optimizer state, random states and history to `path` atomically."""
+        atomic_write_bytes(path, pickle.dumps(self.state_dict(), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load(self, path) -> "Trainer":
+        """Restore a checkpoint written by `save`; training then continues exactly as it would have."""
+        state = read_checkpoint(path)
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_generator_states(self.net, state["layer_rngs"])
+        if state["shuffle_rng"] is not None:
+            self.loader.rng.bit_generator.state = state["shuffle_rng"]
+        if state["scheduler"] is not None and self.scheduler is not None:
+            vars(self.scheduler).update(state["scheduler"])
+        self.history, self.epoch, self.global_step = state["history"], state["epoch"], state["global_step"]
+        self._batches = None
+        return self

@@ -1,0 +1,176 @@
+"""The training loop: modes, falling loss, divergence, early stopping, termination, checkpoints."""
+import pickle
+
+import numpy as np
+import pytest
+
+from cnnlab import Sequential
+from cnnlab.layers import Dropout, Linear, ReLU
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.optim import SGD, Adam, StepLR
+from cnnlab.train import (EarlyStopping, ModelCheckpoint, TerminationTest, Trainer, evaluate,
+                          small_decrease, small_step)
+
+
+def blobs(n=60, seed=0):
+    """Three well separated Gaussian blobs in 2-D: an easy classification problem."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    centres = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    X = (centres[y] + 0.4 * rng.standard_normal((n, 2))).astype(np.float32)
+    return X, y.astype(np.int64)
+
+
+def small_net(seed=0, dropout=False):
+    layers = [Linear(2, 8, rng=seed), ReLU()]
+    if dropout:
+        layers.append(Dropout(0.8, rng=seed + 100))
+    return Sequential(layers + [Linear(8, 3, rng=seed + 1)])
+
+
+def make(batch_size=8, lr=0.1, net=None, **kwargs):
+    X, y = blobs()
+    net = net or small_net()
+    return Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=lr, momentum=0.9), X, y,
+                   batch_size=batch_size, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("batch_size, steps_per_epoch", [(None, 1), (1, 60), (8, 8)])
+def test_batch_online_and_mini_batch_modes(batch_size, steps_per_epoch):
+    trainer = make(batch_size=batch_size)
+    history = trainer.fit(epochs=2, progress=False)
+    assert len(history.steps) == 2 * steps_per_epoch and len(history.epochs) == 2
+    assert history.status == "completed" and "2 epochs" in history.message
+
+
+def test_loss_falls_and_the_blobs_are_learned():
+    X, y = blobs(seed=1)
+    trainer = make(X_val=X, y_val=y)
+    history = trainer.fit(epochs=15, progress=False)
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.val_accuracy[-1] > 0.95
+    loss, acc = evaluate(trainer.net, CrossEntropyLoss(), X, y)
+    assert loss == pytest.approx(history.val_loss[-1]) and acc == history.val_accuracy[-1]
+
+
+def test_a_huge_learning_rate_is_reported_as_divergence_not_raised():
+    trainer = make(lr=1e6)
+    history = trainer.fit(epochs=50, progress=False)
+    assert history.diverged and history.diverged_at is not None
+    assert f"diverged at step {history.diverged_at}" in history.message
+    assert len(history.epochs) < 50
+
+
+def test_running_in_chunks_gives_the_same_weights_as_one_run():
+    a, b = make(), make()
+    a.run(steps=3), a.run(steps=10)
+    b.run(steps=13)
+    for p, q in zip(a.net.parameters(), b.net.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert a.epoch == b.epoch == 1  # 13 steps = one epoch of 8 batches + 5, evaluated at once
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = blobs()
+    X_val, y_val = X, (y + 1) % 3  # validation labels contradict training: val loss only gets worse
+    net = small_net()
+    snapshots = []
+
+    class Snapshot:
+        def on_epoch_end(self, trainer, info):
+            snapshots.append(trainer.net.state_dict())
+
+    trainer = Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y, batch_size=8, rng=0,
+                      X_val=X_val, y_val=y_val, callbacks=[Snapshot(), EarlyStopping(patience=2)])
+    history = trainer.fit(epochs=20, progress=False)
+    assert history.status == "early_stopping" and len(history.epochs) == 3
+    best = int(np.argmin(history.val_loss))
+    assert best == 0 and "weights restored" in history.message
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, snapshots[best][name])
+
+
+def test_early_stopping_without_validation_data_says_so():
+    with pytest.raises(ValueError, match="pass validation data"):
+        make(callbacks=[EarlyStopping()]).fit(epochs=1, progress=False)
+
+
+def test_termination_tests_of_tomasi():
+    assert small_step([1.0, 1.0], [1.0, 1.0 + 1e-9], tol=1e-6)
+    assert not small_step([1.0, 1.0], [0.0, 1.0], tol=0.5)
+    assert small_decrease(1.0, 1.0 + 1e-9, 1e-6) and not small_decrease(1.0, 2.0, 0.5)
+    trainer = make(lr=1e-9, callbacks=[TerminationTest(step_tol=1e-4)])
+    history = trainer.fit(epochs=5, progress=False)
+    assert history.status == "terminated" and len(history.steps) == 2
+    assert "step smaller than 0.0001 at step 2" in history.message
+
+
+def test_a_stopped_run_can_go_on():
+    trainer = make()
+    trainer.run(steps=2)
+    trainer.stop("stopped", "the Stop button was pressed")
+    assert trainer.run(steps=5).status == "running" and trainer.global_step == 7
+
+
+def test_checkpoint_resumes_bit_exactly_with_dropout_adam_shuffling_and_a_scheduler(tmp_path):
+    X, y = blobs()
+    path = tmp_path / "run" / "ckpt.pkl"
+
+    def build(seed):
+        net = small_net(seed, dropout=True)
+        opt = Adam(net.parameters(), lr=0.01)
+        return Trainer(net, CrossEntropyLoss(), opt, X, y, batch_size=8, rng=seed, X_val=X, y_val=y,
+                       scheduler=StepLR(opt, step_size=1, gamma=0.5), callbacks=[ModelCheckpoint(path, every=2)])
+
+    reference = build(0)
+    reference.fit(epochs=4, progress=False)
+    assert build(7).load(path).epoch == 4  # epoch 4's checkpoint replaced epoch 2's
+    early = build(0)
+    early.fit(epochs=2, progress=False)
+    early.save(tmp_path / "epoch2.pkl")
+    continued = build(7).load(tmp_path / "epoch2.pkl")  # other init and seed: all must come from the file
+    continued.fit(epochs=4, progress=False)
+    for p, q in zip(reference.net.parameters(), continued.net.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    np.testing.assert_array_equal(reference.history.val_loss, continued.history.val_loss)
+    assert continued.optimizer.param_groups[0]["lr"] == reference.optimizer.param_groups[0]["lr"] == 0.01 / 16
+
+
+def test_checkpoints_are_atomic_and_refused_mid_epoch(tmp_path, monkeypatch):
+    trainer = make()
+    path = tmp_path / "ckpt.pkl"
+    trainer.save(path)
+    before = path.read_bytes()
+    trainer.run(steps=1)
+    with pytest.raises(RuntimeError, match="between epochs"):
+        trainer.save(path)
+    trainer.run(steps=7)  # finishes the epoch
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pickle, "dumps", lambda *a, **k: b"x" * 10)
+    monkeypatch.setattr("cnnlab.train.checkpoint.os.fsync", broken)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pkl"]
+
+
+def test_a_damaged_checkpoint_gives_an_error_naming_the_file(tmp_path):
+    trainer = make()
+    path = tmp_path / "ckpt.pkl"
+    trainer.save(path)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(ValueError, match=r"ckpt.pkl is not a readable cnnlab checkpoint"):
+        make().load(path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        make().load(tmp_path / "missing.pkl")
+
+
+def test_trainer_input_errors():
+    X, y = blobs()
+    net = small_net()
+    with pytest.raises(ValueError, match="needs rng="):
+        Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y)
+    with pytest.raises(ValueError, match="X_val and y_val"):
+        Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y, rng=0, X_val=X)
