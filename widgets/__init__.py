@@ -6,5 +6,6 @@ layout around it. A widget shows errors as a status line, never as a traceback.
 from widgets.backprop_stepper import backprop_stepper
 from widgets.gallery import dataset_gallery
 from widgets.jacobian_viewer import jacobian_viewer
+from widgets.loss_explorer import loss_explorer
 
 __all__ = ["dataset_gallery"]
