@@ -19,7 +19,8 @@ def test_upsample_kron_by_hand():
 
 def test_downsample_sum_by_hand():
     x = np.arange(16.0).reshape(4, 4)
-    np.testing.assert_array_equal(downsample_sum(x, 2), [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]])
+    np.testing.assert_array_equal(downsample_sum(x, 2), [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7],
+                                                         [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]])
 
 
 def test_forward_by_hand():
