@@ -6,6 +6,8 @@ layout around it. A widget shows errors as a status line, never as a traceback.
 from widgets.backprop_stepper import backprop_stepper
 from widgets.conv_explorer import conv_explorer
 from widgets.gallery import dataset_gallery
+from widgets.gradcheck_table import gradcheck_table
+from widgets.step_size import step_size_explorer
 from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
 
