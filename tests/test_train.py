@@ -174,3 +174,24 @@ def test_trainer_input_errors():
         Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y)
     with pytest.raises(ValueError, match="X_val and y_val"):
         Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y, rng=0, X_val=X)
+
+
+def test_a_regularizer_is_called_in_order_and_its_penalty_recorded_apart_from_the_loss():
+    calls = []
+
+    class Probe:
+        def penalty(self, net):
+            calls.append("penalty")
+            return 0.25
+
+        def backward(self, net):
+            calls.append("backward")
+            assert any(p.grad.any() for p in net.parameters())  # after the data backward
+
+        def after_step(self, net):
+            calls.append("after_step")
+
+    history = make(regularizer=Probe()).run(steps=2)
+    assert calls == ["penalty", "backward", "after_step"] * 2
+    assert [s["penalty"] for s in history.steps] == [0.25, 0.25]
+    assert all(s["loss"] != 0.25 for s in history.steps)

@@ -12,8 +12,9 @@ __all__ = ["History"]
 class History:
     """Records of a training run.
 
-    - steps: one dict per optimizer step: {"step", "epoch", "loss", "accuracy", "lr"} (accuracy is
-      None unless the task is classification with integer labels);
+    - steps: one dict per optimizer step: {"step", "epoch", "loss", "penalty", "accuracy", "lr"}: loss
+      is the data term, penalty the regularizer's (0 without one); accuracy is None unless the task is
+      classification with integer labels;
     - epochs: one dict per finished epoch: {"epoch", "train_loss", "train_accuracy", "val_loss",
       "val_accuracy", "lr", "seconds"} (train_* are averages over the epoch's mini-batches; val_* are
       None without validation data);

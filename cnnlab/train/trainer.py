@@ -57,18 +57,21 @@ class Trainer:
 
     batch_size: None (batch), 1 (online) or B (mini-batch); rng: Generator or seed for the shuffling
     (required when shuffle=True); X_val, y_val: evaluated after every epoch; scheduler: stepped after
-    every epoch; callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm.
+    every epoch; callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm;
+    regularizer: an object with penalty(net) -> float, backward(net) (adds the penalty's gradient to the
+    parameters' .grad) and after_step(net) (e.g. a max-norm projection), see cnnlab.regularizers. The
+    penalty is recorded separately ("penalty") from the data loss ("loss").
     """
 
     def __init__(self, net, loss_fn, optimizer, X, y, *, batch_size: int | None = 64, X_val=None,
                  y_val=None, rng=None, shuffle: bool = True, scheduler=None, callbacks=(),
-                 clip_grad_norm: float | None = None):
+                 clip_grad_norm: float | None = None, regularizer=None):
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
         self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
         self.loader = DataLoader(X, y, len(X) if batch_size is None else batch_size, shuffle=shuffle, rng=rng)
         self.X_val, self.y_val = X_val, y_val
-        self.scheduler, self.clip_grad_norm = scheduler, clip_grad_norm
+        self.scheduler, self.clip_grad_norm, self.regularizer = scheduler, clip_grad_norm, regularizer
         self.callbacks = list(callbacks)
         self.history = History()
         self.epoch, self.global_step = 0, 0
@@ -98,8 +101,10 @@ class Trainer:
         out = self.net.forward(xb)
         loss = self.loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
         self.global_step += 1
+        penalty = self.regularizer.penalty(self.net) if self.regularizer is not None else 0.0
         info = {"step": self.global_step, "epoch": self.epoch + 1, "loss": float(loss),
-                "accuracy": accuracy(out, yb), "lr": self.optimizer.param_groups[0]["lr"]}
+                "penalty": float(penalty), "accuracy": accuracy(out, yb),
+                "lr": self.optimizer.param_groups[0]["lr"]}
         if not np.isfinite(loss):
             self.history.diverged_at = self.global_step
             self.stop("diverged", f"diverged at step {self.global_step}: the loss became {loss}; "
@@ -107,9 +112,13 @@ class Trainer:
             self.history.steps.append(info)
             return info
         self.net.backward(self.loss_fn.backward())
+        if self.regularizer is not None:
+            self.regularizer.backward(self.net)
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.net.parameters(), self.clip_grad_norm)
         self.optimizer.step()
+        if self.regularizer is not None:
+            self.regularizer.after_step(self.net)
         self.history.steps.append(info)
         for callback in self.callbacks:
             hook = getattr(callback, "on_step_end", None if hasattr(callback, "on_epoch_end") else callback)
