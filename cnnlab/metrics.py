@@ -1,0 +1,51 @@
+"""Evaluating a classifier: predictions, accuracy, the confusion matrix and per-class accuracy."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["predict", "accuracy", "confusion_matrix", "per_class_accuracy"]
+
+
+def predict(net, X, batch_size: int = 1000) -> np.ndarray:
+    """The network's outputs (N, C) for X in eval mode, in batches; restores the previous mode."""
+    was_training = net.training
+    net.eval()
+    try:
+        return np.concatenate([net.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    finally:
+        net.train(was_training)
+
+
+def _labels(pred) -> np.ndarray:
+    pred = np.asarray(pred)
+    return pred.argmax(axis=1) if pred.ndim == 2 else pred
+
+
+def accuracy(pred, y) -> float:
+    """Fraction correct; `pred` is (N, C) scores (argmax taken) or (N,) predicted labels."""
+    labels, y = _labels(pred), np.asarray(y)
+    if labels.shape != y.shape:
+        raise ValueError(f"predictions give {labels.shape[0] if labels.ndim else 0} labels of shape "
+                         f"{labels.shape}, but y has shape {y.shape}")
+    return float(np.mean(labels == y))
+
+
+def confusion_matrix(y_true, pred, num_classes: int) -> np.ndarray:
+    """C[i, j] = how many examples of true class i were predicted as class j (rows sum to class counts)."""
+    labels, y_true = _labels(pred), np.asarray(y_true)
+    if labels.shape != y_true.shape:
+        raise ValueError(f"y_true has shape {y_true.shape} but the predictions give {labels.shape}")
+    for name, values in (("y_true", y_true), ("predictions", labels)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{name} must lie in [0, {num_classes}), got range [{values.min()}, {values.max()}]")
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (y_true, labels), 1)
+    return counts
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Diagonal over row sums: the accuracy on each true class (NaN for a class with no examples)."""
+    confusion = np.asarray(confusion)
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, confusion.diagonal() / totals, np.nan)

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from cnnlab import Sequential
+from cnnlab.layers import Dropout, Linear
+from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predict
+
+
+def test_accuracy_from_scores_or_labels():
+    scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert accuracy(scores, [1, 0, 0]) == pytest.approx(2 / 3)
+    assert accuracy(np.array([1, 1, 0]), [1, 0, 0]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match=r"y has shape \(2,\)"):
+        accuracy(scores, [1, 0])
+
+
+def test_confusion_matrix_and_per_class_accuracy_by_hand():
+    y = [0, 0, 1, 1, 1, 2]
+    p = [0, 1, 1, 1, 2, 2]
+    c = confusion_matrix(y, p, 4)
+    expected = np.zeros((4, 4), int)
+    expected[0, 0], expected[0, 1], expected[1, 1], expected[1, 2], expected[2, 2] = 1, 1, 2, 1, 1
+    np.testing.assert_array_equal(c, expected)
+    np.testing.assert_allclose(per_class_accuracy(c)[:3], [0.5, 2 / 3, 1.0])
+    assert np.isnan(per_class_accuracy(c)[3])
+    with pytest.raises(ValueError, match=r"predictions must lie in \[0, 2\), got range \[0, 2\]"):
+        confusion_matrix([0, 1], [0, 2], 2)
+
+
+def test_predict_runs_in_eval_mode_and_restores_training():
+    net = Sequential([Linear(3, 2, rng=0), Dropout(0.5, rng=0)])
+    X = np.ones((5, 3), np.float32)
+    out = predict(net, X, batch_size=2)
+    np.testing.assert_array_equal(out, Sequential(net.layers[:1])(X))  # dropout is the identity in eval
+    assert net.training
