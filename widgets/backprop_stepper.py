@@ -62,7 +62,8 @@ def _generator(rng) -> np.random.Generator:
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator or a non-negative int seed, got {type(rng).__name__}: {rng!r}")
+    raise TypeError("rng must be a numpy.random.Generator or a non-negative int seed, "
+                    f"got {type(rng).__name__}: {rng!r}")
 
 
 def _count(value, name: str, low: int, high: int) -> int:
@@ -113,7 +114,8 @@ class BackpropStepperModel:
 
     def _labels(self) -> list[str]:
         labels = []
-        for layer, p in ((1, self.net[0].weight), (1, self.net[0].bias), (2, self.net[2].weight), (2, self.net[2].bias)):
+        lin1, lin2 = self.net[0], self.net[2]
+        for layer, p in ((1, lin1.weight), (1, lin1.bias), (2, lin2.weight), (2, lin2.bias)):
             symbol = "W" if p.data.ndim == 2 else "b"
             for index in np.ndindex(p.shape):
                 sub = ",".join(str(i + 1) for i in index)

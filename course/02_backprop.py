@@ -1,0 +1,554 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Back-propagation
+#
+# Lesson 01 defined the training error as an average over the training set,
+# $E(w) = \frac{1}{N}\sum_{n=1}^{N} E_n(w)$ (Tomasi's eq. (1)). Gradient descent needs
+# $\partial E / \partial w$ for every weight of the net, and a CNN has many thousands of them.
+# **Back-propagation** computes all of them at the cost of roughly two forward passes, by applying the
+# chain rule in the right order and reusing every intermediate result. In this lesson you will:
+#
+# * run the chain rule by hand on a single neuron and meet the *sensitivity* $\delta$;
+# * read how a layer of `cnnlab` is a module with a `forward` and a `backward`, and why `backward`
+#   returns $\partial L/\partial x$ and *overwrites* the parameter gradients;
+# * write the backward pass of a linear layer yourself;
+# * back-propagate through a two-layer net by hand, $\delta$ by $\delta$, and compare with the library;
+# * step through forward and backward passes in a widget;
+# * implement Tomasi's Algorithm 1 (one sample at a time, with a running average) and check it
+#   against a batched backward pass on real images;
+# * see why the batched linear layer is one matrix product (a GEMM), and how much faster that is.
+
+# %%
+# %matplotlib widget
+import inspect
+import time
+
+import numpy as np
+
+import widgets
+from cnnlab import Module, Parameter, Sequential
+from cnnlab.backprop import backprop_batched, backprop_per_sample
+from cnnlab.data import load_fashion_mnist
+from cnnlab.gradcheck import gradcheck, gradcheck_network
+from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid
+from cnnlab.losses import CrossEntropyLoss, MSELoss
+
+# %% [markdown]
+# ## The chain rule on one neuron
+#
+# Take one sigmoid neuron with a single weight $w$ and bias $b$, fed one number $x$ and scored with a
+# squared error against the target $t$:
+#
+# $$a = w x + b, \qquad y = \sigma(a) = \frac{1}{1 + e^{-a}}, \qquad E = \tfrac12 (y - t)^2 .$$
+#
+# $E$ depends on $w$ only through $a$, and on $a$ only through $y$. The chain rule (Veta's first
+# back-propagation slide: for $z = f(g(x))$, $dz/dx = dz/dy \cdot dy/dx$) multiplies the three local
+# derivatives:
+#
+# $$\frac{\partial E}{\partial w} = \underbrace{(y - t)}_{\partial E/\partial y}\;
+#   \underbrace{\sigma(a)\,(1 - \sigma(a))}_{\partial y/\partial a}\;
+#   \underbrace{x}_{\partial a/\partial w}.$$
+#
+# Every factor is evaluated at a value computed on the way forward ($y$, $\sigma(a)$, $x$): the
+# forward pass must keep them.
+
+# %%
+x, t = 1.5, 1.0
+w, b = -0.8, 0.3
+a = w * x + b
+y = 1 / (1 + np.exp(-a))
+E = 0.5 * (y - t) ** 2
+
+dE_dy = y - t
+dy_da = y * (1 - y)
+da_dw = x
+dE_dw = dE_dy * dy_da * da_dw
+print(f"a = {a:.4f}, y = {y:.4f}, E = {E:.5f}")
+print(f"dE/dw = {dE_dy:.4f} * {dy_da:.4f} * {da_dw} = {dE_dw:.6f}")
+
+# %% [markdown]
+# Is it right? Nudge $w$ by a tiny $\pm h$ and measure the slope of $E$ (a centred difference, the
+# check Bouvrie recommends in his §4.4):
+
+# %%
+def error_at(w, b):
+    return 0.5 * (1 / (1 + np.exp(-(w * x + b))) - t) ** 2
+
+
+h = 1e-6
+slope_w = (error_at(w + h, b) - error_at(w - h, b)) / (2 * h)
+print(f"chain rule {dE_dw:.10f}   finite difference {slope_w:.10f}")
+assert abs(dE_dw - slope_w) < 1e-9
+
+# %% [markdown]
+# The product of the first two factors, $\partial E/\partial a$, is worth a name. Bouvrie calls it
+# the **sensitivity** $\delta$ of the unit: since $\partial a/\partial b = 1$, it is exactly the
+# gradient with respect to the bias (his eq. (3)), and every weight feeding the unit gets its gradient
+# as $\delta$ times that weight's input. Compute $\delta$ once, reuse it for everything below the
+# unit: that reuse is what makes back-propagation cheap.
+
+# %%
+delta = dE_dy * dy_da
+dE_db = delta * 1.0
+slope_b = (error_at(w, b + h) - error_at(w, b - h)) / (2 * h)
+print(f"delta = {delta:.6f}")
+print(f"dE/db = delta = {dE_db:.6f} (finite difference {slope_b:.6f});  dE/dw = delta * x = {delta * x:.6f}")
+assert abs(dE_db - slope_b) < 1e-9
+assert np.isclose(dE_dw, delta * x)
+
+# %% [markdown]
+# ## Layers as modules
+#
+# A real net is too big to differentiate as one formula. Veta's slides take the **modular** view:
+# every layer is a self-contained module that knows three things, and nothing about its neighbours:
+#
+# * **forward**: from its input $z^{l}$ compute its output $z^{l+1} = f^l(z^l; \theta^l)$, and keep
+#   what the backward pass will need;
+# * **backward w.r.t. its parameters**: given $\partial E/\partial z^{l+1}$ from the layer above,
+#   compute $\partial E/\partial \theta^{l}$ (Tomasi's eq. (2));
+# * **backward w.r.t. its input**: compute $\partial E/\partial z^{l}$ and hand it to the layer below
+#   (Tomasi's recursion, eq. (3)).
+#
+# The recursion starts at the loss: $\partial E_n/\partial x^{(L)} = \partial \mathcal{L}/\partial y$
+# (Tomasi's eq. (4)), which is what `loss_fn.backward()` returns. `Sequential.forward` calls the
+# layers left to right, `Sequential.backward` right to left. Here is the whole linear layer of
+# `cnnlab`:
+
+# %%
+print(inspect.getsource(Linear.forward))
+print(inspect.getsource(Linear.backward))
+
+# %% [markdown]
+# Three details matter:
+#
+# 1. `forward` stores its input `x` in `self._x`: the weight gradient needs it.
+# 2. `backward` **returns** $\partial L/\partial x$ (`dout @ W`): the layer below receives it as its
+#    own `dout`. For the first layer nobody uses it during training, but the recursion does not know
+#    which layer is first.
+# 3. `backward` **overwrites** `weight.grad` and `bias.grad` (`grad[...] = ...`). Each backward
+#    answers one question: *what is the gradient of the loss of the last forward pass?* Adding to an
+#    old value would mix in the gradient of an earlier batch unless someone remembered to reset it
+#    (PyTorch accumulates and needs `zero_grad()`; `cnnlab` keeps the simpler rule).
+#
+# Both are easy to see, and the layer passes the finite-difference check:
+
+# %%
+rng = np.random.default_rng(0)
+layer = Linear(4, 3, rng=0).astype(np.float64)
+x_batch, dout = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+layer.forward(x_batch)
+dx = layer.backward(dout)
+first = layer.weight.grad.copy()
+layer.backward(dout)  # the same question again: the same answer, not twice the answer
+print("dx", dx.shape, " weight.grad", layer.weight.grad.shape, " bias.grad", layer.bias.grad.shape)
+assert dx.shape == x_batch.shape and layer.weight.grad.shape == layer.weight.shape
+assert np.array_equal(layer.weight.grad, first), "backward overwrites the gradient"
+report = gradcheck(layer, x_batch)
+print(report)
+assert report.ok
+
+# %% [markdown]
+# A backward pass without a forward pass has nothing to work with (no saved input), and `cnnlab` says
+# so instead of returning garbage:
+
+# %%
+message = "no error was raised"
+try:
+    Linear(4, 3).backward(np.zeros((5, 3), dtype=np.float32))
+except RuntimeError as error:
+    message = str(error)
+print(message)
+assert "before Linear.forward()" in message
+
+# %% [markdown]
+# ## Exercise 1: the backward pass of a linear layer
+#
+# For a batch of $N$ inputs stored as rows, $x$ of shape $(N, \text{in})$, the layer computes
+# $y = x W^T + b$ with $W$ of shape $(\text{out}, \text{in})$. Write one entry,
+# $y_{nj} = \sum_i x_{ni} W_{ji} + b_j$, differentiate it, and collect the results as matrix products.
+# Given $G = \partial L/\partial y$ of shape $(N, \text{out})$, `backward` must
+#
+# * set `self.weight.grad` to $\partial L/\partial W$, shape $(\text{out}, \text{in})$: a sum over the
+#   batch of (sensitivity of output $j$) × (input $i$), as in Bouvrie's eq. (5);
+# * set `self.bias.grad` to $\partial L/\partial b$, shape $(\text{out},)$ (Bouvrie's eq. (3), summed
+#   over the batch);
+# * return $\partial L/\partial x$, shape $(N, \text{in})$.
+#
+# Let the shapes guide you. (Bouvrie prints eq. (5) as the outer product $x\,\delta^T$; with
+# $W$ stored as $(\text{out}, \text{in})$, as in his own $u = Wx + b$ and in `cnnlab`, only
+# $\delta\, x^T$ has the shape of $W$.) The check compares your three results with finite
+# differences and names the usual mistakes.
+
+# %% tags=["exercise"]
+class MyLinear(Module):
+    """y = x W^T + b for x of shape (N, in_features); weight (out_features, in_features), bias (out_features,)."""
+
+    def __init__(self, in_features, out_features, rng=0):
+        gen = np.random.default_rng(rng)
+        self.weight = Parameter(gen.standard_normal((out_features, in_features)))
+        self.bias = Parameter(np.zeros(out_features))
+
+    def forward(self, x):
+        self.x = x  # saved for backward
+        return x @ self.weight.data.T + self.bias.data
+
+    def backward(self, dout):
+        self.weight.grad = ...  # dL/dW, shape (out_features, in_features)
+        self.bias.grad = ...  # dL/db, shape (out_features,)
+        return ...  # dL/dx, shape (N, in_features)
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+class MyLinear(Module):
+    """y = x W^T + b for x of shape (N, in_features); weight (out_features, in_features), bias (out_features,)."""
+
+    def __init__(self, in_features, out_features, rng=0):
+        gen = np.random.default_rng(rng)
+        self.weight = Parameter(gen.standard_normal((out_features, in_features)))
+        self.bias = Parameter(np.zeros(out_features))
+
+    def forward(self, x):
+        self.x = x  # saved for backward
+        return x @ self.weight.data.T + self.bias.data
+
+    def backward(self, dout):
+        self.weight.grad = dout.T @ self.x  # (out, N) @ (N, in): sums the outer products over the batch
+        self.bias.grad = dout.sum(axis=0)
+        return dout @ self.weight.data  # (N, out) @ (out, in)
+
+
+# %%
+from widgets.exercises.backprop import check_algorithm_1, check_linear_backward
+
+check_linear_backward(MyLinear)
+
+# %% [markdown]
+# Your layer is now a full member of the library: the same gradient checker that tests `cnnlab`'s own
+# layers accepts it.
+
+# %%
+assert gradcheck(MyLinear(4, 3), x_batch).ok
+
+# %% [markdown]
+# ## A two-layer net by hand
+#
+# Now chain two layers. The net maps 2 inputs to 3 sigmoid units to 2 sigmoid outputs; in Tomasi's
+# notation $x^{(\ell)} = h(W^{(\ell)} x^{(\ell-1)} + b^{(\ell)})$ for $\ell = 1, 2$, and we write
+# $u^{(\ell)}$ for the argument of $h$. The loss is `MSELoss()`, the mean of the squared errors over
+# the outputs; with two outputs that is exactly Bouvrie's $E_n = \frac12 \lVert x^{(2)} - t\rVert^2$
+# (his eq. (1)), whose gradient is simply $x^{(2)} - t$.
+
+# %%
+net = Sequential([Linear(2, 3, rng=1), Sigmoid(), Linear(3, 2, rng=2), Sigmoid()]).astype(np.float64)
+x0, t2 = np.array([[0.5, -1.2]]), np.array([[1.0, 0.0]])
+W1, b1, W2, b2 = (p.data for p in net.parameters())
+print(net)
+
+# %% [markdown]
+# **Forward**, by hand, keeping every intermediate value:
+
+# %%
+def sigmoid(u):
+    return 1 / (1 + np.exp(-u))
+
+
+u1 = x0 @ W1.T + b1
+x1 = sigmoid(u1)
+u2 = x1 @ W2.T + b2
+x2 = sigmoid(u2)
+E_hand = 0.5 * np.sum((x2 - t2) ** 2)
+print("x1 =", x1.round(4), "  x2 =", x2.round(4), f"  E = {E_hand:.5f}")
+
+# %% [markdown]
+# The library's layers must produce the same values, layer by layer:
+
+# %%
+outputs, z = [], x0
+for module in net:
+    z = module.forward(z)
+    outputs.append(z)
+for hand, lib in zip((u1, x1, u2, x2), outputs):
+    np.testing.assert_allclose(lib, hand, rtol=1e-12)
+loss_fn = MSELoss()
+assert np.isclose(loss_fn.forward(outputs[-1], t2), E_hand)
+
+# %% [markdown]
+# **Backward**, by hand, from the loss down (Tomasi's eqs. (2)–(4), Bouvrie's eqs. (3)–(5)):
+#
+# | step | formula | shape |
+# |---|---|---|
+# | start (eq. 4) | $g = \partial E/\partial x^{(2)} = x^{(2)} - t$ | (1, 2) |
+# | output sensitivity | $\delta^{(2)} = g \circ \sigma'(u^{(2)}) = g \circ x^{(2)}(1 - x^{(2)})$ | (1, 2) |
+# | layer-2 gradients (eq. 2) | $\partial E/\partial W^{(2)} = \delta^{(2)T} x^{(1)}$, $\partial E/\partial b^{(2)} = \delta^{(2)}$ | (2, 3), (2,) |
+# | pass down (eq. 3) | $\partial E/\partial x^{(1)} = \delta^{(2)} W^{(2)}$ | (1, 3) |
+# | hidden sensitivity (Bouvrie eq. 4) | $\delta^{(1)} = \partial E/\partial x^{(1)} \circ x^{(1)}(1 - x^{(1)})$ | (1, 3) |
+# | layer-1 gradients | $\partial E/\partial W^{(1)} = \delta^{(1)T} x^{(0)}$, $\partial E/\partial b^{(1)} = \delta^{(1)}$ | (3, 2), (3,) |
+#
+# Note that $\sigma'$ is computed from the sigmoid's *output*, $\sigma'(u) = \sigma(u)(1-\sigma(u))$:
+# the layer only needs to remember $x^{(\ell)}$.
+
+# %%
+g = x2 - t2
+delta2 = g * x2 * (1 - x2)
+dW2, db2 = delta2.T @ x1, delta2.sum(axis=0)
+dx1 = delta2 @ W2
+delta1 = dx1 * x1 * (1 - x1)
+dW1, db1 = delta1.T @ x0, delta1.sum(axis=0)
+dx0 = delta1 @ W1
+for name, value in [("g = dE/dx2", g), ("delta2", delta2), ("dE/dx1", dx1), ("delta1", delta1), ("dE/dx0", dx0)]:
+    print(f"{name:11} {value.round(5)}")
+
+# %% [markdown]
+# Now let the library do the same, one `backward` call per layer from the top, and print what each
+# call hands down. The `Sigmoid` layers turn $\partial E/\partial x^{(\ell)}$ into $\delta^{(\ell)}$;
+# the `Linear` layers turn $\delta^{(\ell)}$ into $\partial E/\partial x^{(\ell-1)}$ and fill in
+# their gradients.
+
+# %%
+handed_down = [loss_fn.backward()]
+for i in reversed(range(len(net))):
+    handed_down.append(net[i].backward(handed_down[-1]))
+    print(f"after layer {i} ({type(net[i]).__name__:7}): {handed_down[-1].round(5)}")
+
+# %%
+for hand, lib in zip((g, delta2, dx1, delta1, dx0), handed_down):
+    np.testing.assert_allclose(lib, hand, rtol=1e-12)
+for hand, p in zip((dW1, db1, dW2, db2), net.parameters()):
+    np.testing.assert_allclose(p.grad, hand, rtol=1e-12)
+print("every delta and every gradient agrees with the hand computation")
+
+# %% [markdown]
+# And the whole chain, net plus loss, against finite differences (each layer at the input it sees
+# inside the net, then end to end):
+
+# %%
+report = gradcheck_network(net, x0, loss_fn=MSELoss(), target=t2)
+print(report)
+assert report.ok
+
+# %% [markdown]
+# ## Watch it happen: the back-propagation stepper
+#
+# The widget runs the same kind of 2-3-2 sigmoid net on 20 random points (target: which quadrant
+# pair the point lies in). Edges are coloured by their weight (red positive, blue negative; thicker
+# means larger).
+#
+# * **stage** (or *back* / *next*): three forward stages fill the units with their outputs (yellow,
+#   pre-activation $u$ underneath), then three backward stages replace them with sensitivities
+#   $\delta$ (red positive, blue negative). The highlighted edges are the layer being computed; the
+#   formulas underneath show this sample's numbers, including the weight gradients
+#   $\delta\,x^T$.
+# * **sample n**: which sample is propagated. The right panel is Algorithm 1 (next section): the dots
+#   are three entries of the per-sample gradient $\nabla E_n$, the lines their running average over
+#   the first $n$ samples, the dashed lines the gradient of the whole batch.
+
+# %%
+stepper = widgets.backprop_stepper(n_samples=20, hidden=3, rng=0)
+stepper
+
+# %% [markdown]
+# The next cell moves the controls as you would: it steps to the backward pass through the hidden
+# layer and checks the widget's numbers against Bouvrie's eq. (4), then moves to the last sample.
+
+# %%
+draws = stepper.view.draws
+stepper.stage.value = 4  # "bwd 2: hidden delta"
+m = stepper.model
+assert m.stage == 4 and stepper.view.draws > draws
+W1_s, W2_s = m.weights
+np.testing.assert_allclose(m.delta1, (W2_s.T @ m.delta2) * m.x1 * (1 - m.x1), rtol=1e-12)
+np.testing.assert_allclose(m.dW1, np.outer(m.delta1, m.x0), rtol=1e-12)
+stepper.sample.value = 20
+print(f"after all {m.n} samples the running average is {m.distance:.1e} (relative) from the batch gradient")
+assert m.n == 20 and m.distance < 1e-12
+
+# %% [markdown]
+# ## Tomasi's Algorithm 1: one sample at a time
+#
+# Because $E$ is the mean of the $E_n$, its gradient is the mean of theirs:
+# $\frac{\partial E}{\partial w} = \frac1N \sum_n \frac{\partial E_n}{\partial w}$. Tomasi's
+# Algorithm 1 computes it literally. For $n = 1, \dots, N$: propagate sample $n$ forward, keeping
+# every layer's output; run the backward recursion to get $\nabla E_n$; and fold it into the
+# **running average**
+#
+# $$\nabla E \leftarrow \frac{(n-1)\,\nabla E + \nabla E_n}{n}.$$
+#
+# After step $n$, $\nabla E$ is the mean of the first $n$ per-sample gradients (that is the curve in
+# the widget's right panel), and no list of $N$ gradients is ever stored.
+
+# %% [markdown]
+# ## Exercise 2: Algorithm 1
+#
+# Complete the loop: one line that replaces `grad` (a list with one array per parameter) by the running
+# average after sample `n`. After `net.backward(...)`, each `p.grad` holds $\nabla E_n$ for that
+# parameter, and the next sample's backward will overwrite it.
+
+# %% tags=["exercise"]
+def algorithm_1(net, loss_fn, X, y):
+    params = net.parameters()
+    grad = [np.zeros_like(p.data) for p in params]
+    for n in range(1, len(X) + 1):  # n counts from 1, as in Algorithm 1
+        out = net.forward(X[n - 1:n])  # forward propagation of sample n (a batch of one)
+        loss_fn.forward(out, y[n - 1:n])
+        net.backward(loss_fn.backward())  # back-propagation: every p.grad now holds the gradient of E_n
+        grad = ...  # the running average, one array per parameter
+    return grad
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def algorithm_1(net, loss_fn, X, y):
+    params = net.parameters()
+    grad = [np.zeros_like(p.data) for p in params]
+    for n in range(1, len(X) + 1):  # n counts from 1, as in Algorithm 1
+        out = net.forward(X[n - 1:n])  # forward propagation of sample n (a batch of one)
+        loss_fn.forward(out, y[n - 1:n])
+        net.backward(loss_fn.backward())  # back-propagation: every p.grad now holds the gradient of E_n
+        grad = [((n - 1) * avg + p.grad) / n for avg, p in zip(grad, params)]
+    return grad
+
+
+# %%
+check_algorithm_1(algorithm_1)
+
+# %% [markdown]
+# The library's version, `cnnlab.backprop.backprop_per_sample`, does the same and updates the
+# average in place:
+
+# %%
+print(inspect.getsource(backprop_per_sample))
+
+# %% [markdown]
+# ## Algorithm 1 versus one batched backward pass
+#
+# Training code never loops over samples: it sends the whole batch through `forward` and `backward`
+# once (`backprop_batched`). The two must agree. The batched loss averages over the batch, so its
+# backward already carries the factor $1/N$ in every row of $\partial L/\partial\,\text{logits}$; the
+# linear layer's $\delta^T X$ then *sums* the rows, and a sum of $\frac1N \nabla E_n$ is the mean.
+# The arithmetic is the same; only the order of the additions differs, so the results agree to
+# rounding error.
+#
+# Try it on a small CNN and 64 Fashion-MNIST images, in float64:
+
+# %%
+X_train, y_train, classes = load_fashion_mnist("train")
+X64, y64 = X_train[:64].astype(np.float64), y_train[:64]
+gen = np.random.default_rng(0)
+cnn = Sequential([Conv2d(1, 4, 3, padding=1, rng=gen), ReLU(), MaxPool2d(2), Flatten(),
+                  Linear(4 * 14 * 14, 10, rng=gen)]).astype(np.float64)
+yours = algorithm_1(cnn, CrossEntropyLoss(), X64, y64)
+library = backprop_per_sample(cnn, CrossEntropyLoss(), X64, y64)
+batched = backprop_batched(cnn, CrossEntropyLoss(), X64, y64)
+for (name, p), mine, full in zip(cnn.named_parameters(), yours, batched):
+    print(f"{name:9} {str(p.shape):15} largest |Algorithm 1 - batched| = {np.max(np.abs(mine - full)):.1e}"
+          f"  (largest entry {np.max(np.abs(full)):.1e})")
+
+# %%
+for mine, lib, full in zip(yours, library, batched):
+    scale = np.max(np.abs(full))
+    np.testing.assert_allclose(mine, full, rtol=1e-10, atol=1e-10 * scale)
+    np.testing.assert_allclose(lib, full, rtol=1e-10, atol=1e-10 * scale)
+
+# %% [markdown]
+# This equality rests on one assumption: each sample's output depends on that sample alone. A layer
+# that mixes the samples of a batch (batch normalisation, lesson 09) breaks it, and then "the
+# gradient of the batch" and "the average of per-sample gradients" are different things.
+
+# %% [markdown]
+# ## The linear layer as one matrix product (GEMM)
+#
+# Per sample, the linear layer's weight gradient is an outer product $\delta_n x_n^T$ (out × in), and
+# Algorithm 1 adds them up one at a time. For a batch stored as rows, the sum of all of them is a
+# single matrix product, and so are the other two results:
+#
+# $$\frac{\partial L}{\partial W} = \delta^T X, \qquad \frac{\partial L}{\partial b} = \sum_n \delta_n, \qquad
+#   \frac{\partial L}{\partial X} = \delta\, W .$$
+#
+# This is what Veta's slides show in Caffe's `InnerProduct` layer: the forward pass is one call of
+# BLAS `gemm` ($C \leftarrow \alpha AB + \beta C$) with the weight transposed, and the backward pass
+# is two more, one transposing $\delta$ (for the weight) and one transposing nothing (for the input).
+# A tuned `gemm` uses the cache and all cores; a Python loop of small products does not. Compare on
+# a batch of 512 flattened images, a 784 → 64 layer and a random stand-in for the sensitivities
+# coming from above:
+
+# %%
+X_flat = X_train[:512].reshape(512, -1).astype(np.float64)
+W_big = np.random.default_rng(1).standard_normal((64, 784)) * 0.03
+delta_big = np.random.default_rng(2).standard_normal((512, 64))
+
+
+def gradients_loop(delta, X, W):
+    """One sample at a time: outer products and vector-matrix products."""
+    dW, db, dX = np.zeros_like(W), np.zeros(W.shape[0]), np.empty_like(X)
+    for n in range(len(X)):
+        dW += np.outer(delta[n], X[n])
+        db += delta[n]
+        dX[n] = delta[n] @ W
+    return dW, db, dX
+
+
+def gradients_gemm(delta, X, W):
+    """The whole batch at once: two matrix products and a sum."""
+    return delta.T @ X, delta.sum(axis=0), delta @ W
+
+
+# %%
+def best_time(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+t_loop = best_time(lambda: gradients_loop(delta_big, X_flat, W_big))
+t_gemm = best_time(lambda: gradients_gemm(delta_big, X_flat, W_big))
+print(f"loop over 512 samples: {t_loop * 1e3:7.2f} ms")
+print(f"one GEMM per result:   {t_gemm * 1e3:7.2f} ms")
+print(f"the loop took {t_loop / t_gemm:.1f} times as long as the GEMM version (on this machine, this time)")
+
+# %% [markdown]
+# On an otherwise idle computer the GEMM version usually wins by an order of magnitude or more. The
+# numbers are for illustration only: timings depend on the processor, the BLAS library and what else
+# the machine is doing (a multi-threaded BLAS on a busy machine can even lose to the loop, because
+# its threads wait for cores). That is why this lesson never asserts a timing, only results.
+
+# %% [markdown]
+# Speed is only worth having if the answer is the same. Both versions, and the library's `Linear`,
+# must give the same gradients (up to rounding):
+
+# %%
+fc = Linear(784, 64).astype(np.float64)
+fc.weight.data[...] = W_big
+fc.forward(X_flat)
+dX_lib = fc.backward(delta_big)
+for loop_result, gemm_result, lib_result in zip(gradients_loop(delta_big, X_flat, W_big),
+                                                gradients_gemm(delta_big, X_flat, W_big),
+                                                (fc.weight.grad, fc.bias.grad, dX_lib)):
+    np.testing.assert_allclose(gemm_result, loop_result, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lib_result, gemm_result, rtol=1e-12, atol=1e-12)
+print("loop, GEMM and cnnlab's Linear agree")
+
+# %% [markdown]
+# ## What to remember
+#
+# * Back-propagation is the chain rule evaluated from the loss downwards. The sensitivity
+#   $\delta = \partial E/\partial u$ of a unit is computed once and gives both the gradient of every
+#   weight into that unit ($\delta$ times its input) and what is passed further down.
+# * A layer is a module: `forward` keeps what it needs; `backward(dout)` *overwrites* its parameter
+#   gradients and *returns* $\partial L/\partial x$ for the layer below.
+# * For a linear layer on a batch: $\partial L/\partial W = \delta^T X$,
+#   $\partial L/\partial b = \sum_n \delta_n$, $\partial L/\partial X = \delta W$; let the shapes
+#   catch a transposition.
+# * Tomasi's Algorithm 1 (per sample, running average) and one batched pass give the same gradient
+#   when no layer mixes samples; the batched one is a few matrix products and much faster.
+#
+# Lesson 03 writes each layer's backward as a product with its **Jacobian**, and looks at those
+# matrices.
