@@ -91,6 +91,7 @@ print(f"E(w) = {E:.4f}    ln 10 = {np.log(10):.4f}")
 
 # %%
 assert abs(E - np.log(10)) < 0.1, "an untrained classifier is close to guessing uniformly"
+assert 0.01 < P.min() and P.max() < 0.35, "no class gets much more or less than 1/10"
 assert np.isclose(E, CrossEntropyLoss()(Z, y), rtol=1e-5), "the library's mean cross-entropy is eq. (1)"
 assert E_n.min() < np.log(10) < E_n.max()
 
@@ -294,7 +295,7 @@ assert CE2 < CE1 and E2 < E1, "both losses prefer output 2"
 # $$\frac{\partial E}{\partial z_i} = p_i - t_i, \qquad \text{i.e.} \quad
 #   \frac{\partial E}{\partial \mathbf{z}} = \mathbf{p} - \mathbf{t},$$
 #
-# the probabilities minus the one-hot target: simple, and never smaller than the mistake itself.
+# the probabilities minus the one-hot target: simple, and exactly as large as the mistake.
 #
 # **Squared error after the softmax.** Now $E = \frac{1}{2}\lVert \mathbf{p} - \mathbf{t}\rVert^2$
 # with $\mathbf{p} = \sigma(\mathbf{z})$, and the chain rule has to go through the softmax. Its
@@ -333,12 +334,16 @@ assert np.allclose(ce.backward(), softmax(z, axis=1) - one_hot(boat, 4)), "dE/dz
 # %%
 z_wrong = np.array([[0.0, 0.0, -6.0, 6.0]])  # dog, cat, boat, bird
 ce, sq = CrossEntropyLoss(), SoftmaxMSELoss(reduction="half_sum")
-print(f"p = {softmax(z_wrong, axis=1)[0].round(6)}")
-print(f"cross-entropy  E = {ce(z_wrong, boat):7.3f}   dE/dz = {ce.backward()[0].round(4)}")
-print(f"squared error  E = {sq(z_wrong, boat):7.3f}   dE/dz = {sq.backward()[0].round(4)}")
+E_ce, E_sq = ce(z_wrong, boat), sq(z_wrong, boat)
+g_ce, g_sq = ce.backward()[0], sq.backward()[0]
+p_w = softmax(z_wrong, axis=1)[0]
+print(f"p = {p_w.round(6)}")
+print(f"cross-entropy  E = {E_ce:7.3f}   dE/dz = {g_ce.round(4)}")
+print(f"squared error  E = {E_sq:7.3f}   dE/dz = {g_sq.round(4)}")
 
 # %%
-g_ce, g_sq = ce.backward()[0], sq.backward()[0]
+assert np.isclose(E_ce, -np.log(p_w[2])) and E_ce > 12, "cross-entropy: a large error"
+assert 0.99 < E_sq < 1, "squared error: close to its largest possible value, 1"
 assert g_ce[2] < -0.99, "cross-entropy pulls the boat logit up at nearly full strength"
 assert np.abs(g_sq).max() < 0.01, "the squared error's gradient has all but vanished"
 assert np.abs(g_sq).max() < 0.01 * np.abs(g_ce).max()
@@ -349,7 +354,6 @@ assert np.abs(g_sq).max() < 0.01 * np.abs(g_ce).max()
 # $p_t$, so the more wrong the network is, the less the squared error does about it.
 
 # %%
-p_w = softmax(z_wrong, axis=1)[0]
 assert np.isclose(g_sq[2], p_w[2] * (2 * p_w[2] - 1 - np.sum(p_w**2)))
 assert np.isclose(g_ce[2], p_w[2] - 1)
 

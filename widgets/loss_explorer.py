@@ -171,6 +171,7 @@ class LossExplorer:
         self._holding = False
         self.fig, (self.ax_p, self.ax_g, self.ax_s) = new_figure(
             1, 3, figsize=(11.5, 3.6), gridspec_kw={"width_ratios": [1, 1.25, 1.1]})
+        self._build_figure()
         self.view = FigureView(self.fig)
         live = self.view.interactive  # cheap to redraw on an ipympl canvas; a PNG re-render is not
         style = {"description_width": "90px"}
@@ -185,7 +186,6 @@ class LossExplorer:
         presets = [name for name in PRESETS if m.num_classes == 4 or not name.startswith("Wollowski")]
         self.preset = W.Dropdown(options=[("choose...", None)] + [(name, name) for name in presets],
                                  value=None, description="preset", style=style, layout=W.Layout(width="260px"))
-        self._build_figure()
         on_control = guarded(self.status)(self._on_control)
         for control in self.logit_sliders + [self.target]:
             control.observe(on_control, names="value")
