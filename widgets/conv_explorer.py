@@ -187,8 +187,8 @@ class ConvExplorer:
 
         self.fig, axes = new_figure(2, 3, figsize=(10.5, 7.2))
         self.axes = axes.ravel()
-        titles = ("input x (zero-padded)", "kernel w", "output = x ⋆ w",
-                  "δ = ∂L/∂out", "∂L/∂x = 'full' conv of δ with w", "∂L/∂w = x ⋆ δ ('valid')")
+        titles = ("input x (zero-padded)", "kernel w", r"output = $x \star w$",
+                  "δ = ∂L/∂out", "∂L/∂x = 'full' conv of δ with w", r"∂L/∂w = $x \star \delta$ ('valid')")
         one = np.zeros((2, 2))
         self.artists = []
         for ax, title in zip(self.axes, titles):
@@ -265,9 +265,10 @@ class ConvExplorer:
             self.kernel_texts = [ax.text(j, i, f"{m.kernel[i, j]:.2g}", ha="center", va="center", fontsize=8,
                                          color="white" if abs(m.kernel[i, j]) > dark else "black")
                                  for i in range(k) for j in range(k)]
-        self.axes[0].set_title(f"input x, {h}×{w} padded to {h + 2 * p}×{w + 2 * p}", fontsize=10)
+        padded = f"padded to {h + 2 * p}×{w + 2 * p}" if p else "no padding"
+        self.axes[0].set_title(f"input x, {h}×{w}, {padded}", fontsize=10)
         self.axes[1].set_title(f"kernel w: {m.kernel_name}, {k}×{k}", fontsize=10)
-        self.axes[2].set_title(f"output = x ⋆ w, {m.out_shape[0]}×{m.out_shape[1]}", fontsize=10)
+        self.axes[2].set_title(rf"output = $x \star w$, {m.out_shape[0]}×{m.out_shape[1]}", fontsize=10)
         where = f"1 at ({m.row}, {m.col})" if one else "1 everywhere"
         self.axes[3].set_title(f"δ = ∂L/∂out: {where}", fontsize=10)
         self.formula_text.set_text(m.formula)
