@@ -336,9 +336,9 @@ assert report.ok
 # %% [markdown]
 # ## Watch it happen: the back-propagation stepper
 #
-# The widget runs the same kind of 2-3-2 sigmoid net on 20 random points (target: which quadrant
-# pair the point lies in). Edges are coloured by their weight (red positive, blue negative; thicker
-# means larger).
+# The widget runs the same kind of 2-3-2 sigmoid net on 20 random points of the plane; the target
+# says whether a point lies in the first or third quadrant, $t = (0, 1)$, or in the second or fourth,
+# $t = (1, 0)$. Edges are coloured by their weight (red positive, blue negative; thicker means larger).
 #
 # * **stage** (or *back* / *next*): three forward stages fill the units with their outputs (yellow,
 #   pre-activation $u$ underneath), then three backward stages replace them with sensitivities

@@ -348,8 +348,8 @@ class BackpropStepper:
         where = "forward" if m.stage < FORWARD_STAGES else "backward"
         end = (" At n = N the running average equals the batch gradient." if m.n == m.n_samples else
                f" Move n to {m.n_samples} to see it reach the batch gradient.")
-        return (f"Sample {m.n} of {m.n_samples}, {where} pass: {STAGES[m.stage]}. Running average of "
-                f"{m.n} per-sample gradients is {m.distance:.1%} away from the batch gradient.{end}")
+        return (f"Sample {m.n} of {m.n_samples}, {where} pass: {STAGES[m.stage]}. The running average of "
+                f"{m.n} per-sample gradients differs from the batch gradient by {m.distance:.2g} (relative).{end}")
 
     # --- controls ----------------------------------------------------------------------------
     def _on_control(self, change) -> None:
