@@ -162,7 +162,7 @@ slopes = {"forward, truncation": slope(hs, sweep.forward_error, 1e-5, 1e-2),
           "central, round-off": slope(hs, sweep.central_error, 1e-14, 1e-8)}
 print(f"best forward h = {sweep.best_forward_h:.1e} (sqrt(eps) = {eps ** 0.5:.1e}), "
       f"best central h = {sweep.best_central_h:.1e} (cbrt(eps) = {eps ** (1 / 3):.1e})")
-print({name: round(s, 2) for name, s in slopes.items()})
+print({name: round(float(s), 2) for name, s in slopes.items()})
 
 # %%
 assert abs(math.log10(sweep.best_forward_h / eps ** 0.5)) < 1, "best forward step within 10x of sqrt(eps)"
