@@ -124,9 +124,10 @@ layer.weight.data[0, 0] = rot180(w_small)
 assert np.array_equal(conv2d_valid(x_small, w_small), layer(x_small[None, None])[0, 0])
 
 # %% [markdown]
-# Since the kernel is learned, the choice does not matter for what a network can do: a layer
-# trained with convolutions ends up with kernels that are the rotated kernels of the same layer
-# trained with cross-correlations. It matters when you read formulas: Bouvrie's gradients contain
+# Since the kernel is learned, the choice does not matter for what a network can do: a convolution
+# layer with kernels $k$ is a cross-correlation layer with kernels $\mathrm{rot180}(k)$, so both
+# kinds can learn the same functions and merely store their kernels rotated. It matters when you
+# read formulas: Bouvrie's gradients contain
 # `rot180` in several places, and translated to cross-correlations the rotations move or cancel,
 # as we will see.
 
