@@ -125,7 +125,9 @@ assert err_x < 1e-8 and err_w < 1e-8
 # ## Backward computes $g\,J$ without forming $J$
 #
 # During training the upstream gradient $g = \partial E_n / \partial x^{(\ell)}$ is a single row
-# vector, and all we ever need is $g\,J_x$ and $g\,J_w$. A layer's backward computes those directly:
+# vector, and all we ever need is $g\,J_x$ and $g\,J_w$ (in column-vector language $J^\top g$, which is
+# why this product is often called a vector-Jacobian product). A layer's backward computes those
+# directly:
 
 # %%
 g = np.random.default_rng(1).standard_normal(out.shape)
@@ -166,7 +168,8 @@ assert entries > 50 * work
 # Building $J_x$ through backward would take $D$ = 25,088 backward passes, one per row: back-propagation
 # gets the same $g\,J$ with a single one. The Jacobians are a way of *thinking* about backward (and of
 # testing it); they are never formed in training.
-#
+
+# %% [markdown]
 # ## What Jacobians look like
 #
 # ### Point activations: diagonal
@@ -199,7 +202,7 @@ J_c = jacobian_input(conv1, x_img)
 distinct = np.unique(J_c[J_c != 0])
 print("J_x shape", J_c.shape, "| nonzeros per row:", set((J_c != 0).sum(axis=1).tolist()),
       "| distinct nonzero values:", distinct.size)
-assert ((J_c != 0).sum(axis=1) == 9).all()
+assert J_c.shape == (16, 36) and ((J_c != 0).sum(axis=1) == 9).all()
 assert distinct.size == conv1.weight.size == 9
 assert np.allclose(distinct, np.sort(conv1.weight.data.ravel())), "the nonzeros are the kernel weights"
 assert np.array_equal(J_c[1, 1:], J_c[0, :-1]), "next output column: the row shifts by one input"
@@ -277,7 +280,8 @@ assert np.allclose(J, jacobian_input(Sequential([lin, ReLU()]), x5))
 # $$\frac{\partial x^{(\ell)}_i}{\partial W_{qj}} = \delta_{iq}\, h'(a_i)\, \tilde{x}_j, \qquad
 #   \frac{\partial x^{(\ell)}_i}{\partial x^{(\ell-1)}_j} = h'(a_i)\, W_{ij}.$$
 #
-# Output $i$ only depends on row $i$ of $W$, hence the $\delta_{iq}$: $J_w$ is block diagonal. The
+# Output $i$ only depends on row $i$ of $W$, hence the $\delta_{iq}$: with the parameters listed row by
+# row, $J_w$ is block diagonal. The
 # function `point_activation_jacobians` evaluates these formulas; compare them with the Jacobians that
 # backward produces for `Linear(4, 3)` followed by `Tanh` ($h'(a) = 1 - \tanh^2 a$):
 
@@ -333,7 +337,8 @@ assert np.allclose(J_x_closed, J_x_library)
 # One detail: at exactly $a = 0$ ReLU has no derivative. Tomasi takes $h'(0) = 1$, cnnlab (like
 # PyTorch) takes 0. Random inputs never land there; an image with a flat background can produce
 # ties in a pooling window, which the widget below deals with.
-#
+
+# %% [markdown]
 # ## Exercise 2: $g\,J_w$ without forming $J_w$
 #
 # Backward never forms $J_w$; it uses the closed form. With the upstream row vector $g$ (one entry
@@ -406,15 +411,17 @@ assert np.allclose(net.backward(g_net).ravel(), g_net[0] @ product)
 # Back-propagation evaluates the same product, but from the left and with a row vector:
 # $((g\,J^{(5)})\,J^{(4)}) \cdots J^{(1)}$. Every step is a vector times a matrix, never a matrix
 # times a matrix, and no matrix is ever written down.
-#
+
+# %% [markdown]
 # ## The Jacobian viewer
 #
 # The widget shows both Jacobians of any layer of a small net (by default
 # Conv2d(1, 2, 3, padding=1) → ReLU → MaxPool2d(2) → Flatten → Linear(32, 3)) at the input that
 # layer receives, for a Fashion-MNIST test image shrunk to 8 × 8 or a random input. Pick a layer
-# and look for the patterns above: two shifted bands per filter in the convolution, the diagonal of
-# ReLU, a single 1 per row for pooling, the identity of Flatten. The plot below the matrices shows
-# their singular values (next section). The badge compares both matrices with finite differences.
+# and look for the patterns above: three diagonal bands per filter in the convolution (one per row
+# of the kernel), the diagonal of ReLU, a single 1 per row for pooling, the identity of Flatten.
+# The plot below the matrices shows their singular values (next section). The badge compares both
+# matrices with finite differences.
 # Where the function has a kink (a tie in a pooling window, which a flat image background produces)
 # there is no derivative, and the two one-sided slopes differ; there the badge only asks that the
 # value backward uses is one of them.
@@ -513,7 +520,8 @@ fig
 # clean, but the lesson holds: how gradients survive the trip back through a deep net depends on
 # the Jacobians' singular values, and those depend on the weights. Lesson 08 uses this to choose the
 # initial weights (Xavier, He, orthogonal, LSUV).
-#
+
+# %% [markdown]
 # ## Summary
 #
 # * A layer has two Jacobians (Tomasi's eq. (5)): $J_x$ ($D \times M$) and $J_w$ ($D \times P$), one row

@@ -128,7 +128,8 @@ class JacobianModel:
     """The Jacobians of one layer of `net` at the input it receives for one example.
 
     Inputs:
-    - net: a cnnlab Sequential; the model works on a float64 copy (your net is not changed).
+    - net: a cnnlab Sequential; the model works on a float64 copy in eval mode (a fixed function:
+      no dropout masks drawn anew at every call), so your net is not changed.
     - x: one example with a batch axis of 1, e.g. (1, 1, 8, 8), or None.
     - images: candidate inputs (N, ...) of the same per-example shape as x, or None.
     At least one of x and images is needed (x fixes the input shape; random inputs take it too).
@@ -144,7 +145,7 @@ class JacobianModel:
             raise TypeError(f"net must be a cnnlab Sequential of layers, got {type(net).__name__}")
         if len(net) == 0:
             raise ValueError("net must contain at least one layer, got an empty Sequential")
-        self.net = copy.deepcopy(net).astype(np.float64)
+        self.net = copy.deepcopy(net).astype(np.float64).eval()
         self.custom = None if x is None else self._example(x, "x")
         self.images = None
         if images is not None:
@@ -302,6 +303,7 @@ class JacobianViewer:
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
         self.view = FigureView(self.fig)
 
+        self._syncing = False
         guard = guarded(self.status)
         self.layer.observe(guard(self._on_control), names="value")
         self.source.observe(guard(self._on_source), names="value")
@@ -315,15 +317,20 @@ class JacobianViewer:
 
     def _on_source(self, change) -> None:
         self.model.source = change["new"]
-        with self.sample.hold_trait_notifications():
-            self.sample.max = self.model.max_sample
-            self.sample.value = 0
-            self.sample.description = self._sample_label()
-            self.sample.disabled = self.model.source == "custom"
+        self._syncing = True  # resetting the slider must not trigger a second redraw
+        try:
+            with self.sample.hold_trait_notifications():
+                self.sample.max = self.model.max_sample
+                self.sample.value = 0
+                self.sample.description = self._sample_label()
+                self.sample.disabled = self.model.source == "custom"
+        finally:
+            self._syncing = False
         self.update()
 
     def _on_control(self, change) -> None:
-        self.update()
+        if not self._syncing:
+            self.update()
 
     def update(self) -> None:
         """Read the controls, recompute the model and redraw (what every control change does)."""
@@ -404,7 +411,7 @@ def jacobian_viewer(net=None, x=None, images=None, rng=0, n_images: int = 20) ->
     - x: one example (1, ...) the net takes, or None.
     - images: candidate inputs (N, ...), or None: then, when x is None or has shape (1, 1, 8, 8),
       the first `n_images` Fashion-MNIST test images downsampled to 8 x 8 (`downsample`).
-    The viewer works on a float64 copy of net.
+    The viewer works on a float64 copy of net in eval mode.
     """
     if net is None:
         net = default_net(rng)
