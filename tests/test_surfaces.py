@@ -47,6 +47,12 @@ def test_too_large_a_learning_rate_is_reported_as_divergence_not_an_exception():
     assert np.all(np.isfinite(run.points))
 
 
+def test_running_downhill_for_ever_is_an_escape_not_a_divergence():
+    run = trajectory(Saddle(), lambda ps: SGD(ps, lr=0.1, momentum=0.9), start=(-1.0, 1e-3), steps=1000)
+    assert run.escaped_at is not None and not run.diverged
+    assert np.all(np.isfinite(run.values)) and run.values[-1] < -1e6 * 0.9
+
+
 def test_adam_escapes_the_saddle_and_noise_is_seeded():
     run = trajectory(Saddle(), lambda ps: Adam(ps, lr=0.05), steps=200)
     assert run.values[-1] < -1  # left the saddle point downhill along y

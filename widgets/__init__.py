@@ -10,5 +10,6 @@ from widgets.gradcheck_table import gradcheck_table
 from widgets.step_size import step_size_explorer
 from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
+from widgets.optimizer_race import optimizer_race
 
-__all__ = ["dataset_gallery"]
+__all__ = [name for name in dir() if not name.startswith("_")]  # every factory imported above

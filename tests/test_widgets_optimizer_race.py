@@ -1,0 +1,113 @@
+"""The optimizer race: a fair race of the real cnnlab.optim classes; every control works at its extremes."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from cnnlab.optim import Adam
+from cnnlab.surfaces import Saddle, trajectory
+from widgets.optimizer_race import OPTIMIZERS, RaceModel, optimizer_race
+
+
+def test_the_race_steps_the_real_optimizers():
+    model = RaceModel("saddle", enabled={"Adam"}, steps=50, start=(-1.0, 1e-3))
+    direct = trajectory(Saddle(), lambda ps: Adam(ps, lr=OPTIMIZERS["Adam"][1]), start=(-1.0, 1e-3), steps=50)
+    np.testing.assert_array_equal(model.runs["Adam"].points, direct.points)
+
+
+def test_the_race_is_fair_same_start_and_same_noise_for_everyone():
+    model = RaceModel("bowl", enabled={"SGD", "Momentum"}, steps=30, noise=0.5, momentum=0.0, seed=4)
+    # with momentum 0, "Momentum" is plain SGD: identical runs prove identical start and noise
+    np.testing.assert_array_equal(model.runs["SGD"].points, model.runs["Momentum"].points)
+    other = RaceModel("bowl", enabled={"SGD"}, steps=30, noise=0.5, seed=5)
+    assert not np.array_equal(other.runs["SGD"].points, model.runs["SGD"].points)
+
+
+def test_model_refuses_unknown_names():
+    with pytest.raises(ValueError, match="surface must be one of"):
+        RaceModel("mountain")
+    with pytest.raises(ValueError, match=r"unknown optimizers \['Lion'\]"):
+        RaceModel(enabled={"Lion"})
+    with pytest.raises(ValueError, match="lrs names unknown optimizers"):
+        optimizer_race(lrs={"Lion": 0.1})
+
+
+def controls(race):
+    yield race.surface, list(dict(race.surface.options).values()) if isinstance(race.surface.options, dict) \
+        else [v for _, v in race.surface.options]
+    for slider in (race.steps, race.noise, race.momentum, race.start_x, race.start_y, race.frame):
+        yield slider, [slider.min, slider.max]
+    for name in OPTIMIZERS:
+        yield race.lr[name], [race.lr[name].min, race.lr[name].max]
+        yield race.enable[name], [False, True]
+
+
+def artists_state(race):
+    lines = [*race.lines.values(), *race.loss_lines.values(), *race.step_lines.values(), race.start_marker]
+    return [np.asarray(line.get_xydata()).copy() for line in lines] + [race.ax_map.get_xlim()]
+
+
+def changed(before, after):
+    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
+               for a, b in zip(before, after))
+
+
+def test_every_control_at_its_extremes_changes_the_figure_without_an_error(monkeypatch):
+    race = optimizer_race(steps=40)
+    # rendering the PNG ~50 times would dominate the test; count redraws and compare the artists instead
+    monkeypatch.setattr(race.view, "refresh", lambda: setattr(race.view, "draws", race.view.draws + 1))
+    for control, values in controls(race):
+        for value in values:
+            if control in race.lr.values():
+                value = 10.0 ** value
+            if control.value == value:
+                continue
+            before, draws = artists_state(race), race.view.draws
+            control.value = value
+            assert race.status.kind != "error", (control.description, value, race.status.text)
+            assert race.view.draws > draws, (control.description, value)
+            assert changed(before, artists_state(race)), (control.description, value)
+
+
+def test_a_control_change_renders_a_new_picture():
+    race = optimizer_race(steps=40)
+    before = race.view.widget.value
+    race.momentum.value = 0.5
+    assert race.view.widget.value != before
+
+
+def test_huge_learning_rates_show_diverged_runs_not_exceptions():
+    race = optimizer_race("bowl", lrs={"SGD": 10.0}, steps=100)
+    summary = race.model.summary()
+    assert summary["SGD"][2] is not None
+    assert "SGD: diverged at step" in race.status.text and race.status.kind == "warn"
+    assert race.ends["SGD"].get_marker() == "x"
+
+
+def test_no_runner_ticked_says_so():
+    race = optimizer_race(optimizers={"Adam"})
+    race.enable["Adam"].value = False
+    assert "tick at least one" in race.status.text
+
+
+def test_clicking_the_map_moves_the_start():
+    race = optimizer_race(steps=20)
+    race.on_click(SimpleNamespace(inaxes=race.ax_map, xdata=0.5, ydata=-0.25))
+    assert race.model.start == (0.5, -0.25)
+    assert all(np.allclose(run.points[0], (0.5, -0.25)) for run in race.model.runs.values())
+    race.on_click(SimpleNamespace(inaxes=race.ax_loss, xdata=9.0, ydata=9.0))  # elsewhere: ignored
+    assert race.model.start == (0.5, -0.25)
+
+
+def test_surface_change_resets_the_start_to_the_surfaces_own():
+    race = optimizer_race(steps=20)
+    race.surface.value = "rosenbrock"
+    assert race.model.start == tuple(race.model.surface.start)
+    assert race.ax_map.get_xlim() == race.model.surface.bounds[0]
+
+
+def test_a_broken_update_is_a_message():
+    race = optimizer_race(steps=20)
+    race.model.update = lambda: 1 / 0
+    race.steps.value = 30
+    assert race.status.kind == "error" and "division by zero" in race.status.text

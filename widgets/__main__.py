@@ -1,0 +1,51 @@
+"""`python -m widgets bench`: how long the widgets take to react (median of repeated updates).
+
+Measures, for the optimizer race (7 optimizers x 300 steps on the saddle): the race itself
+(`RaceModel.update`), and recompute + redraw (the figure rendered once with Agg: what ipympl does in the
+kernel before it sends the picture to the browser, and what the PNG fallback does).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def bench(repeats: int = 15) -> dict:
+    from widgets.optimizer_race import optimizer_race
+
+    race = optimizer_race(steps=300, start=(-1.0, 1e-3))
+
+    def redraw():  # what a slider change costs: the race, then the figure rendered once (PNG)
+        race.update()
+
+    return {"race_model_ms": _median_ms(race.model.update, repeats),
+            "race_recompute_and_redraw_ms": _median_ms(redraw, repeats),
+            "load_average": os.getloadavg()[0]}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m widgets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["bench"])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+    for key, value in bench(args.repeats).items():
+        print(f"{key:32s} {value:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""`optimizer_race()`: the seven classic optimizers racing on a 2-D surface, fairly.
+
+Every runner starts at the same point and, with gradient noise switched on, sees the same noise
+sequence; each steps a real `cnnlab.optim` object on a `Parameter` of shape (2,), the very classes that
+train the CNN. Diverged runs are drawn up to their last finite point and marked with a cross.
+
+`RaceModel` is plain NumPy (drive it without a browser); `OptimizerRace` adds the controls and one figure
+(contours + trajectories, the 3-D surface, loss and step size against the step) redrawn in place.
+"""
+from __future__ import annotations
+
+import html
+import time
+
+import ipywidgets as W
+import numpy as np
+
+from cnnlab.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
+from cnnlab.surfaces import SURFACES, trajectory
+from widgets._figure import FigureView, new_figure
+from widgets._guard import StatusLine, guarded
+
+__all__ = ["OPTIMIZERS", "RaceModel", "OptimizerRace", "optimizer_race"]
+
+# name -> (factory(params, lr, momentum), default learning rate, colour)
+OPTIMIZERS = {
+    "SGD": (lambda ps, lr, mu: SGD(ps, lr=lr), 0.01, "#1f77b4"),
+    "Momentum": (lambda ps, lr, mu: SGD(ps, lr=lr, momentum=mu), 0.01, "#ff7f0e"),
+    "Nesterov": (lambda ps, lr, mu: SGD(ps, lr=lr, momentum=mu, nesterov=mu > 0), 0.01, "#2ca02c"),
+    "AdaGrad": (lambda ps, lr, mu: Adagrad(ps, lr=lr), 0.1, "#d62728"),
+    "AdaDelta": (lambda ps, lr, mu: Adadelta(ps, lr=lr), 1.0, "#9467bd"),
+    "RMSprop": (lambda ps, lr, mu: RMSprop(ps, lr=lr, alpha=0.9), 0.01, "#8c564b"),
+    "Adam": (lambda ps, lr, mu: Adam(ps, lr=lr), 0.05, "#e377c2"),
+}
+
+
+class RaceModel:
+    """The race: which surface, who runs, at which learning rates, for how many steps.
+
+    State: surface_name, enabled (set of names), lrs (name -> lr), momentum, steps, start (x, y),
+    noise (std of the Gaussian added to each gradient) and seed (of that noise).
+    After `update()`: runs (name -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
+    """
+
+    def __init__(self, surface: str = "saddle", enabled=None, steps: int = 300, start=None,
+                 noise: float = 0.0, momentum: float = 0.9, seed: int = 0):
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
+        self.surface_name = surface
+        self.surface = SURFACES[surface]()
+        self.enabled = set(OPTIMIZERS if enabled is None else enabled)
+        unknown = self.enabled - set(OPTIMIZERS)
+        if unknown:
+            raise ValueError(f"unknown optimizers {sorted(unknown)}; choose from {list(OPTIMIZERS)}")
+        self.lrs = {name: spec[1] for name, spec in OPTIMIZERS.items()}
+        self.momentum, self.steps, self.noise, self.seed = momentum, int(steps), noise, seed
+        self.start = tuple(self.surface.start if start is None else start)
+        self.runs: dict = {}
+        self.update()
+
+    def set_surface(self, name: str) -> None:
+        if name not in SURFACES:
+            raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {name!r}")
+        self.surface_name, self.surface = name, SURFACES[name]()
+        self.start = tuple(self.surface.start)
+
+    def update(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        t0 = time.perf_counter()
+        self.runs = {}
+        for name in OPTIMIZERS:
+            if name not in self.enabled:
+                continue
+            factory = OPTIMIZERS[name][0]
+            lr, mu = self.lrs[name], self.momentum
+            self.runs[name] = trajectory(self.surface, lambda ps: factory(ps, lr, mu), start=self.start,
+                                         steps=self.steps, noise=self.noise,
+                                         rng=self.seed if self.noise else None)
+        self.seconds = time.perf_counter() - t0
+
+    def summary(self) -> dict:
+        """name -> (final value, steps run, diverged_at, escaped_at) for a table or an assert."""
+        return {name: (float(run.values[-1]), len(run.values) - 1, run.diverged_at, run.escaped_at)
+                for name, run in self.runs.items()}
+
+
+class OptimizerRace:
+    """The widget: `.model`, controls (`.surface`, `.steps`, `.noise`, `.momentum`, `.start_x`,
+    `.start_y`, `.frame`, `.play`, and per optimizer `.enable[name]`, `.lr[name]`), the figure `.view`."""
+
+    def __init__(self, model: RaceModel):
+        self.model = model
+        self.status = StatusLine()
+        guard = guarded(self.status)
+        (x0, x1), (y0, y1) = model.surface.bounds
+        style = {"description_width": "90px"}
+        self.surface = W.Dropdown(options=[(SURFACES[k]().name, k) for k in SURFACES],
+                                  value=model.surface_name, description="surface", style=style)
+        self.steps = W.IntSlider(value=model.steps, min=10, max=1000, step=10, description="steps",
+                                 continuous_update=False, style=style)
+        self.noise = W.FloatSlider(value=model.noise, min=0.0, max=2.0, step=0.05, description="gradient noise",
+                                   continuous_update=False, style=style)
+        self.momentum = W.FloatSlider(value=model.momentum, min=0.0, max=0.99, step=0.01,
+                                      description="momentum μ", continuous_update=False, style=style)
+        self.start_x = W.FloatSlider(value=model.start[0], min=x0, max=x1, step=0.01, description="start x",
+                                     continuous_update=False, style=style)
+        self.start_y = W.FloatSlider(value=model.start[1], min=y0, max=y1, step=0.001, readout_format=".3f",
+                                     description="start y", continuous_update=False, style=style)
+        self.frame = W.IntSlider(value=model.steps, min=0, max=model.steps, description="show step",
+                                 style=style)
+        self.play = W.Play(value=0, min=0, max=model.steps, step=max(model.steps // 100, 1), interval=40)
+        W.jslink((self.play, "value"), (self.frame, "value"))
+        self.enable, self.lr = {}, {}
+        rows = []
+        for name, (_, lr, colour) in OPTIMIZERS.items():
+            self.enable[name] = W.Checkbox(value=name in model.enabled, description=name, indent=False,
+                                           layout=W.Layout(width="100px"))
+            self.lr[name] = W.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05, description="lr",
+                                             readout_format=".1e", continuous_update=False,
+                                             layout=W.Layout(width="300px"), style={"description_width": "20px"})
+            swatch = W.HTML(f'<span style="color:{colour};font-size:20px">&#9632;</span>')
+            rows.append(W.HBox([swatch, self.enable[name], self.lr[name]]))
+
+        self._build_figure()
+        self.view = FigureView(self.fig)
+        self.fig.canvas.mpl_connect("button_press_event", guard(self.on_click))
+        self.surface.observe(guard(self._on_surface), names="value")
+        for control in [self.steps, self.noise, self.momentum, self.start_x, self.start_y,
+                        *self.enable.values(), *self.lr.values()]:
+            control.observe(guard(lambda change: self.update()), names="value")
+        self.frame.observe(guard(lambda change: self._draw_frame()), names="value")
+        controls = W.VBox([self.surface, self.steps, self.momentum, self.noise, self.start_x, self.start_y,
+                           W.HBox([self.play, self.frame]), W.HTML("<b>runners</b>"), *rows])
+        self.widget = W.VBox([W.HBox([controls, self.view.widget]), self.status.widget])
+        self.update()
+
+    # --- figure ----------------------------------------------------------------------------------
+    def _build_figure(self) -> None:
+        self.fig, _ = new_figure(figsize=(10, 7.2), dpi=72)
+        self.fig.clf()
+        grid = self.fig.add_gridspec(2, 2, height_ratios=(1.5, 1))
+        self.ax_map = self.fig.add_subplot(grid[0, 0])
+        self.ax_3d = self.fig.add_subplot(grid[0, 1], projection="3d")
+        self.ax_loss = self.fig.add_subplot(grid[1, 0])
+        self.ax_step = self.fig.add_subplot(grid[1, 1])
+        self.lines, self.ends, self.lines_3d, self.loss_lines, self.step_lines = {}, {}, {}, {}, {}
+        for name, (_, _, colour) in OPTIMIZERS.items():
+            self.lines[name], = self.ax_map.plot([], [], "-", color=colour, lw=1.6, label=name)
+            self.ends[name], = self.ax_map.plot([], [], "o", color=colour, ms=6)
+            self.lines_3d[name], = self.ax_3d.plot([], [], [], "-", color=colour, lw=1.6)
+            self.loss_lines[name], = self.ax_loss.plot([], [], "-", color=colour, lw=1.2)
+            self.step_lines[name], = self.ax_step.plot([], [], "-", color=colour, lw=1.2)
+        self.start_marker, = self.ax_map.plot([], [], "k*", ms=12, zorder=5)
+        self.ax_loss.legend(fontsize=7, ncol=4, loc="lower left", handles=list(self.lines.values()))
+        self.ax_loss.set_xlabel("step"), self.ax_loss.set_ylabel("f(x, y)")
+        self.ax_step.set_xlabel("step"), self.ax_step.set_ylabel("step length ‖Δθ‖")
+        self.ax_step.set_yscale("log")
+        self._surface_drawn = None
+        self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.3, wspace=0.2)
+
+    def _draw_surface(self) -> None:
+        """Contours and the 3-D mesh: only when the surface changes (the expensive part)."""
+        s = self.model.surface
+        (x0, x1), (y0, y1) = s.bounds
+        xs, ys = np.meshgrid(np.linspace(x0, x1, 160), np.linspace(y0, y1, 160))
+        z = s(np.stack([xs, ys], axis=-1))
+        for artist in getattr(self, "_surface_artists", []):
+            artist.remove()
+        shown = np.clip(z, *np.percentile(z, [1, 99]))
+        # an image and a few contour lines draw several times faster than filled contours
+        image = self.ax_map.imshow(shown, extent=(x0, x1, y0, y1), origin="lower", cmap="Greys",
+                                   alpha=0.55, aspect="auto", interpolation="bilinear")
+        lines = self.ax_map.contour(xs, ys, shown, levels=12, colors="grey", linewidths=0.4)
+        step = 10
+        mesh = self.ax_3d.plot_wireframe(xs[::step, ::step], ys[::step, ::step], shown[::step, ::step],
+                                         color="grey", linewidth=0.4, alpha=0.6)
+        self._surface_artists = [image, lines, mesh]
+        for m in s.minima:
+            self._surface_artists += self.ax_map.plot(*m, "w*", ms=10, mec="k")
+        self.ax_map.set_xlim(x0, x1), self.ax_map.set_ylim(y0, y1)
+        self.ax_map.set_title(f"{s.name}: click to move the start", fontsize=10)
+        self.ax_3d.set_zlim(shown.min(), shown.max())
+        self._z_range = (shown.min(), shown.max())
+        self._surface_drawn = self.model.surface_name
+
+    def _draw_frame(self) -> None:
+        k = self.frame.value
+        zmin, zmax = self._z_range
+        for name in OPTIMIZERS:
+            run = self.model.runs.get(name)
+            if run is None:
+                for artist in (self.lines[name], self.ends[name], self.loss_lines[name], self.step_lines[name]):
+                    artist.set_data([], [])
+                self.lines_3d[name].set_data_3d([], [], [])
+                continue
+            pts, vals = run.points[:k + 1], run.values[:k + 1]
+            self.lines[name].set_data(pts[:, 0], pts[:, 1])
+            self.ends[name].set_data(pts[-1:, 0], pts[-1:, 1])
+            ended = run.diverged_at or run.escaped_at
+            self.ends[name].set_marker(("x" if run.diverged_at else ">") if ended and k >= len(run.points) - 1 else "o")
+            (x0, x1), (y0, y1) = self.model.surface.bounds
+            inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+            shown = np.where(inside[:, None], pts, np.nan)  # 3-D axes do not clip: hide what left the box
+            self.lines_3d[name].set_data_3d(shown[:, 0], shown[:, 1], np.clip(vals, zmin, zmax))
+            self.loss_lines[name].set_data(np.arange(len(vals)), vals)
+            lengths = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+            self.step_lines[name].set_data(np.arange(1, len(lengths) + 1), np.maximum(lengths, 1e-12))
+        self.view.refresh()
+
+    def _rescale_plots(self) -> None:
+        values = [r.values for r in self.model.runs.values() if len(r.values)]
+        steps = [np.linalg.norm(np.diff(r.points, axis=0), axis=1) for r in self.model.runs.values()]
+        steps = [s[s > 0] for s in steps if len(s)]
+        self.ax_loss.set_xlim(0, self.model.steps)
+        if values:
+            lo, hi = np.percentile(np.concatenate(values), [0, 100])
+            zmin, zmax = self._z_range
+            lo, hi = max(lo, zmin - (zmax - zmin)), min(hi, zmax + (zmax - zmin))
+            self.ax_loss.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+        self.ax_step.set_xlim(1, max(self.model.steps, 2))
+        if steps and any(len(s) for s in steps):
+            allsteps = np.concatenate(steps)
+            self.ax_step.set_ylim(max(allsteps.min(), 1e-8) / 2, allsteps.max() * 2)
+
+    # --- events --------------------------------------------------------------------------------------
+    def _on_surface(self, change) -> None:
+        self.model.set_surface(change["new"])
+        (x0, x1), (y0, y1) = self.model.surface.bounds
+        with self.start_x.hold_trait_notifications(), self.start_y.hold_trait_notifications():
+            self.start_x.min, self.start_x.max = min(x0, self.start_x.min), max(x1, self.start_x.max)
+            self.start_y.min, self.start_y.max = min(y0, self.start_y.min), max(y1, self.start_y.max)
+            self.start_x.min, self.start_x.max, self.start_y.min, self.start_y.max = x0, x1, y0, y1
+        self._set_start(*self.model.surface.start)
+
+    def _set_start(self, x: float, y: float) -> None:
+        """Move both start sliders but run the race once."""
+        self._holding = True
+        try:
+            self.start_x.value, self.start_y.value = float(x), float(y)
+        finally:
+            self._holding = False
+        self.update()
+
+    def on_click(self, event) -> None:
+        """A click on the contour map moves the start point there."""
+        if event.inaxes is not self.ax_map or event.xdata is None:
+            return
+        self._set_start(event.xdata, event.ydata)
+
+    def update(self) -> None:
+        """Read every control, rerun the race and redraw."""
+        if getattr(self, "_holding", False):
+            return
+        m = self.model
+        m.steps, m.noise, m.momentum = self.steps.value, self.noise.value, self.momentum.value
+        m.start = (self.start_x.value, self.start_y.value)
+        m.enabled = {name for name, box in self.enable.items() if box.value}
+        m.lrs = {name: slider.value for name, slider in self.lr.items()}
+        m.update()
+        if self._surface_drawn != m.surface_name:
+            self._draw_surface()
+        self.start_marker.set_data([m.start[0]], [m.start[1]])
+        with self.frame.hold_trait_notifications():
+            self.frame.max = self.play.max = m.steps
+            self.frame.value = m.steps
+        self._rescale_plots()
+        self._draw_frame()
+        self._report()
+
+    def _report(self) -> None:
+        parts = []
+        for name, (value, steps, diverged_at, escaped_at) in self.model.summary().items():
+            if diverged_at:
+                parts.append(f"{name}: diverged at step {diverged_at}")
+            elif escaped_at:
+                parts.append(f"{name}: ran downhill off to infinity by step {escaped_at}")
+            else:
+                parts.append(f"{name}: f = {value:.3g}")
+        if not parts:
+            self.status.show("tick at least one optimizer to start the race", "warn")
+            return
+        kind = "warn" if any(s[2] for s in self.model.summary().values()) else "info"
+        self.status.show(" · ".join(parts) + f"  ({self.model.seconds * 1000:.0f} ms)", kind)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def optimizer_race(surface: str = "saddle", optimizers=None, steps: int = 300, start=None,
+                   noise: float = 0.0, momentum: float = 0.9, lrs: dict | None = None,
+                   seed: int = 0) -> OptimizerRace:
+    """The race widget. `optimizers`: a subset of OPTIMIZERS' names (default all seven); `lrs`: overrides
+    of the default learning rates, e.g. {"SGD": 0.05}; `start`: (x, y), default the surface's own."""
+    model = RaceModel(surface, optimizers, steps, start, noise, momentum, seed)
+    race = OptimizerRace(model)
+    if lrs:
+        unknown = set(lrs) - set(OPTIMIZERS)
+        if unknown:
+            raise ValueError(f"lrs names unknown optimizers {sorted(unknown)}; choose from {list(OPTIMIZERS)}")
+        race._holding = True
+        for name, lr in lrs.items():
+            race.lr[name].value = lr
+        race._holding = False
+        race.update()
+    return race
