@@ -12,4 +12,5 @@ from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
 from widgets.optimizer_race import optimizer_race
 
-__all__ = [name for name in dir() if not name.startswith("_")]  # every factory imported above
+__all__ = ["backprop_stepper", "conv_explorer", "dataset_gallery", "gradcheck_table", "jacobian_viewer",
+           "loss_explorer", "optimizer_race", "step_size_explorer"]
