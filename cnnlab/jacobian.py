@@ -27,7 +27,7 @@ __all__ = ["jacobian_input", "jacobian_params", "numerical_jacobian", "layer_jac
 def _unit_rows(module, x):
     """Yield (i, dx, param grads) for every unit upstream gradient e_i; restores the .grad arrays."""
     params = module.parameters()
-    saved = [p.grad.copy() for p in params]
+    saved = [(p.grad, p.grad.copy()) for p in params]  # the array objects and their values
     try:
         out = module.forward(x)
         for i in range(out.size):
@@ -35,9 +35,10 @@ def _unit_rows(module, x):
             e.flat[i] = 1
             dx = module.backward(e)
             yield i, out.size, dx, [p.grad for p in params]
-    finally:
-        for p, g in zip(params, saved):
-            p.grad = g
+    finally:  # put back the very same gradient arrays with their old values
+        for p, (array, values) in zip(params, saved):
+            array[...] = values
+            p.grad = array
 
 
 def jacobian_input(module, x) -> np.ndarray:
