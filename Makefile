@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test test-unit test-notebooks sync-notebooks install clean
+.PHONY: lab test test-unit test-notebooks sync-notebooks student-edition install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cnnlab needs Python 3.11 or newer, found " + sys.version.split()[0]'
@@ -37,6 +37,10 @@ sync-notebooks: $(STAMP)
 	for py in course/*.py; do \
 	  $(BIN)/jupytext --quiet --update --to ipynb "$$py" && $(BIN)/jupytext --quiet --to py:percent "$${py%.py}.ipynb" || exit 1; \
 	done
+
+## Write student-edition/: every lesson without its solution cells (exercises and self-checks kept).
+student-edition: $(STAMP)
+	$(BIN)/python -m widgets student-edition student-edition
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,5 @@
 """`python -m widgets bench`: how long the widgets take to react (median of repeated updates).
+`python -m widgets student-edition [OUT]`: the course without solution cells, in OUT (student-edition/).
 
 Measures, for the optimizer race (7 optimizers x 300 steps on the saddle): the race itself
 (`RaceModel.update`), and recompute + redraw (the figure rendered once with Agg: what ipympl does in the
@@ -40,9 +41,22 @@ def bench(repeats: int = 15) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m widgets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["bench"])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("command", choices=["bench", "student-edition"])
+    parser.add_argument("out", nargs="?", default="student-edition",
+                        help="student-edition: the folder to write (default: student-edition)")
+    parser.add_argument("--repeats", type=int, default=15, help="bench: updates to time")
     args = parser.parse_args(argv)
+    if args.command == "student-edition":
+        from pathlib import Path
+
+        from widgets.edition import write_student_edition
+
+        course = Path(__file__).resolve().parents[1] / "course"
+        report = write_student_edition(course, args.out)
+        for name, removed in report.items():
+            print(f"{name}: {removed} solution cells removed")
+        print(f"wrote {len(report)} notebooks to {args.out}/")
+        return
     for key, value in bench(args.repeats).items():
         print(f"{key:32s} {value:8.1f}")
 
