@@ -123,6 +123,9 @@ class Regularizer:
             return self
         return NotImplemented
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._options().lstrip(', ')})"
+
     def _options(self) -> str:
         opts = ", include_bias=True" if self.include_bias else ""
         return opts + (", include_norm=True" if self.include_norm else "")
