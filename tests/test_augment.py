@@ -190,7 +190,8 @@ def test_contrast_jitter_keeps_each_mean_and_scales_the_spread():
 
 
 def covariance_by_hand(data):
-    pixels = [data[n, :, i, j] for n in range(data.shape[0]) for i in range(data.shape[2]) for j in range(data.shape[3])]
+    n, _, h, w = data.shape
+    pixels = [data[k, :, i, j] for k in range(n) for i in range(h) for j in range(w)]
     mu = sum(pixels) / len(pixels)
     return sum(np.outer(v - mu, v - mu) for v in pixels) / (len(pixels) - 1)
 
@@ -216,7 +217,8 @@ def test_pca_jitter_moves_colours_along_the_principal_direction_only():
     out = jitter(data, 0)
     delta = out - data
     per_image = delta[:, :, 0, 0]
-    np.testing.assert_allclose(delta, per_image[:, :, None, None] * np.ones_like(delta), atol=1e-12)  # same shift per pixel
+    # the same shift for every pixel of an image
+    np.testing.assert_allclose(delta, per_image[:, :, None, None] * np.ones_like(delta), atol=1e-12)
     off_axis = per_image - np.outer(per_image @ d, d)
     np.testing.assert_allclose(off_axis, 0.0, atol=1e-10)
     lam = 4.0 * np.var(t, ddof=1)
@@ -289,7 +291,8 @@ def test_augmented_loader_wraps_a_dataloader():
 
 # --- errors ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, err, match", [
-    (lambda: RandomHorizontalFlip()(np.zeros((3, 8, 8), np.float32), 0), ValueError, r"4-D batch .* got shape \(3, 8, 8\)"),
+    (lambda: RandomHorizontalFlip()(np.zeros((3, 8, 8), np.float32), 0), ValueError,
+     r"4-D batch .* got shape \(3, 8, 8\)"),
     (lambda: RandomCrop(4)(np.zeros((1, 1, 8, 8), np.int64), 0), TypeError, "floating-point images .* int64"),
     (lambda: PCAColorJitter()(np.zeros((2, 1, 4, 4), np.float32), 0), ValueError, "3 channels .* got shape"),
     (lambda: PCAColorJitter().fit(np.zeros((2, 4, 4, 4))), ValueError, "3 channels"),
