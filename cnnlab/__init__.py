@@ -5,7 +5,11 @@ Core objects live at the top level; each concept has its own submodule:
 - `cnnlab.layers`: Linear, Conv2d, pooling, activations, dropout, batch norm, ...
 - `cnnlab.losses`: CrossEntropyLoss, MSELoss
 - `cnnlab.data`: Fashion-MNIST, mini-batches, train/validation split
-- `cnnlab.gradcheck`: finite-difference gradient checks
+- `cnnlab.gradcheck`, `cnnlab.jacobian`, `cnnlab.backprop`: checking and seeing back-propagation
+- `cnnlab.autodiff`, `cnnlab.numdiff`: automatic and numerical differentiation
+- `cnnlab.optim`, `cnnlab.train`, `cnnlab.metrics`: optimizers, the training loop, evaluation
+- `cnnlab.init`, `cnnlab.pretrain`, `cnnlab.regularizers`, `cnnlab.augment`, `cnnlab.ensemble`
+- `cnnlab.surfaces`: 2-D functions for watching optimizers move
 
 Submodules are imported on first use (`cnnlab.layers` works after `import cnnlab`).
 Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no notebooks.
@@ -18,8 +22,9 @@ from cnnlab.sequential import Sequential
 __version__ = "0.1.0"
 __all__ = ["Parameter", "Module", "Sequential"]
 
-_SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "autodiff", "numdiff",
-               "optim", "surfaces", "train", "init", "regularizers", "augment", "summary"}
+_SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "backprop", "autodiff", "numdiff",
+               "optim", "surfaces", "train", "metrics", "init", "pretrain", "regularizers", "augment",
+               "ensemble", "summary", "bench"}
 
 
 def __getattr__(name):

@@ -195,3 +195,23 @@ def test_a_regularizer_is_called_in_order_and_its_penalty_recorded_apart_from_th
     assert calls == ["penalty", "backward", "after_step"] * 2
     assert [s["penalty"] for s in history.steps] == [0.25, 0.25]
     assert all(s["loss"] != 0.25 for s in history.steps)
+
+
+def test_augmentation_is_applied_seeded_and_resumed_bit_exactly(tmp_path):
+    def jitter(images, rng):  # any t(images, rng) -> images works; cnnlab.augment's need (N, C, H, W)
+        return images + rng.normal(0, 0.1, images.shape).astype(images.dtype)
+
+    seen = []
+    reference = make(augment=lambda x, rng: seen.append(x.copy()) or jitter(x, rng), batch_size=None)
+    reference.fit(epochs=4, progress=False)
+    assert len(seen) == 4
+    early = make(augment=jitter, batch_size=None)
+    early.fit(epochs=2, progress=False)
+    early.save(tmp_path / "ck.pkl")
+    resumed = make(augment=jitter, batch_size=None, net=small_net(seed=5)).load(tmp_path / "ck.pkl")
+    resumed.fit(epochs=4, progress=False)
+    for p, q in zip(reference.net.parameters(), resumed.net.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    plain = make(batch_size=None)
+    plain.fit(epochs=4, progress=False)
+    assert not np.array_equal(plain.net[0].weight.data, reference.net[0].weight.data)

@@ -60,18 +60,23 @@ class Trainer:
     every epoch; callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm;
     regularizer: an object with penalty(net) -> float, backward(net) (adds the penalty's gradient to the
     parameters' .grad) and after_step(net) (e.g. a max-norm projection), see cnnlab.regularizers. The
-    penalty is recorded separately ("penalty") from the data loss ("loss").
+    penalty is recorded separately ("penalty") from the data loss ("loss"); augment: a transform
+    t(images, rng) -> images (see cnnlab.augment) applied to every training batch, with its own random
+    generator (seeded from the shuffling seed, saved in checkpoints).
     """
 
     def __init__(self, net, loss_fn, optimizer, X, y, *, batch_size: int | None = 64, X_val=None,
                  y_val=None, rng=None, shuffle: bool = True, scheduler=None, callbacks=(),
-                 clip_grad_norm: float | None = None, regularizer=None):
+                 clip_grad_norm: float | None = None, regularizer=None, augment=None):
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
         self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
         self.loader = DataLoader(X, y, len(X) if batch_size is None else batch_size, shuffle=shuffle, rng=rng)
         self.X_val, self.y_val = X_val, y_val
         self.scheduler, self.clip_grad_norm, self.regularizer = scheduler, clip_grad_norm, regularizer
+        self.augment = augment
+        seed_source = self.loader.rng if self.loader.rng is not None else np.random.default_rng(0)
+        self.augment_rng = np.random.default_rng(seed_source.integers(2**63)) if augment is not None else None
         self.callbacks = list(callbacks)
         self.history = History()
         self.epoch, self.global_step = 0, 0
@@ -98,6 +103,8 @@ class Trainer:
 
     def _train_step(self, xb, yb) -> dict:
         self.net.train()
+        if self.augment is not None:
+            xb = self.augment(xb, self.augment_rng)
         out = self.net.forward(xb)
         loss = self.loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
         self.global_step += 1
@@ -199,6 +206,7 @@ class Trainer:
         return {"format": FORMAT, "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "shuffle_rng": None if self.loader.rng is None else self.loader.rng.bit_generator.state,
                 "layer_rngs": generator_states(self.net), "history": self.history, "epoch": self.epoch,
+                "augment_rng": None if self.augment_rng is None else self.augment_rng.bit_generator.state,
                 "global_step": self.global_step,
                 "scheduler": None if self.scheduler is None else {
                     k: v for k, v in vars(self.scheduler).items() if k != "optimizer"}}
@@ -215,6 +223,8 @@ class Trainer:
         set_generator_states(self.net, state["layer_rngs"])
         if state["shuffle_rng"] is not None:
             self.loader.rng.bit_generator.state = state["shuffle_rng"]
+        if state.get("augment_rng") is not None and self.augment_rng is not None:
+            self.augment_rng.bit_generator.state = state["augment_rng"]
         if state["scheduler"] is not None and self.scheduler is not None:
             vars(self.scheduler).update(state["scheduler"])
         self.history, self.epoch, self.global_step = state["history"], state["epoch"], state["global_step"]
