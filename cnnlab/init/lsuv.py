@@ -1,0 +1,84 @@
+"""LSUV, layer-sequential unit variance (Mishkin & Matas 2015; Khan 5.1.7).
+
+Two steps:
+1. orthogonal initialisation of every weight layer (Khan 5.1.3), biases set by `bias`;
+2. from the first weight layer to the last: run the batch X through the net, measure the variance
+   v of this layer's output B (all entries, over the batch), and divide the layer's weight by
+   sqrt(v); repeat until |v - 1| < tol or max_iter rescalings were made.
+
+Without a bias the output is linear in the weight, so one rescaling gives v = 1 exactly; a bias
+(or batch statistics downstream of nothing) can need a few more. Rescaling layer k does not change
+any earlier layer's output, so when every layer converged, every layer's output has unit
+variance at the end. This is batch normalisation's goal reached once, at initialisation, instead
+of at every step of training.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.init.probe import recording
+from cnnlab.init.schemes import orthogonal_
+from cnnlab.init.tensors import real, require_rng
+from cnnlab.module import Module
+
+__all__ = ["lsuv"]
+
+
+def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zeros") -> list[dict]:
+    """Mishkin & Matas' LSUV initialisation of `net` on the batch X (in place).
+
+    Inputs:
+    - net: a Module; its weight layers (Linear, Conv2d, DropConnect, MapCombination, see
+      `cnnlab.init.weight_layers`) are initialised in the order they are found.
+    - X: a batch in the net's dtype, e.g. (N, D) or (N, C, H, W); a few hundred examples.
+    - tol: stop when |Var(output) - 1| < tol; max_iter: at most this many rescalings per layer.
+    - rng (required): Generator or int seed for the orthogonal matrices.
+    - gain: of the orthogonal pre-initialisation; bias: "zeros" (default), a number (constant),
+      or "keep" (leave the biases as they are).
+
+    Forward passes run in evaluation mode (no dropout masks, no running statistics touched); the
+    net's mode is restored. Returns one dict per weight layer:
+    {"name", "type", "variance" (of its output when done), "iterations" (rescalings made),
+    "converged" (|variance - 1| < tol)}. A layer whose output is constant cannot be rescaled to unit
+    variance: it is reported with converged False.
+    """
+    from cnnlab.init.network import init_bias, weight_layers  # network builds on this module
+
+    if not isinstance(net, Module):
+        raise TypeError(f"lsuv expects a cnnlab Module, got {type(net).__name__}")
+    tol = real(tol, "tol", "lsuv")
+    if tol <= 0:
+        raise ValueError(f"lsuv: tol must be > 0, got {tol}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValueError(f"lsuv: max_iter must be an int >= 0, got {max_iter!r}")
+    gen = require_rng(rng, "lsuv")
+    layers = weight_layers(net)
+    if not layers:
+        raise ValueError("lsuv: the net has no weight layers (Linear, Conv2d, DropConnect, MapCombination)")
+    for _, layer in layers:
+        orthogonal_(layer.weight, gain, rng=gen)
+        init_bias(layer, bias)
+    outputs: dict = {}
+    report = []
+    was_training = net.training
+    net.eval()
+    try:
+        with recording([layer for _, layer in layers], outputs):
+            for name, layer in layers:
+                iterations = 0
+                while True:
+                    net.forward(X)
+                    variance = float(np.var(outputs[id(layer)], dtype=np.float64))
+                    if not np.isfinite(variance):
+                        raise ValueError(f"lsuv: the output of layer {name!r} is not finite (variance "
+                                         f"{variance}); check X for inf or nan")
+                    converged = abs(variance - 1.0) < tol
+                    if converged or iterations >= max_iter or variance == 0.0:
+                        break
+                    layer.weight.data /= np.sqrt(variance).astype(layer.weight.dtype)
+                    iterations += 1
+                report.append({"name": name, "type": type(layer).__name__, "variance": variance,
+                               "iterations": iterations, "converged": converged})
+    finally:
+        net.train(was_training)
+    return report
