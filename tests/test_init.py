@@ -275,6 +275,21 @@ def test_lsuv_brings_every_layer_output_to_unit_variance(make, shape, tol):
     assert report[0]["iterations"] >= 1                      # inputs of variance 9: the first layer was rescaled
 
 
+def test_lsuv_covers_every_weight_layer_kind():
+    net = mixed_net()                       # Conv2d, MapCombination, DropConnect (+ batch norm), Linear
+    X = np.random.default_rng(0).standard_normal((64, 2, 8, 8)).astype(np.float32)
+    report = init.lsuv(net, X, tol=0.05, rng=0)
+    assert [r["type"] for r in report] == ["Conv2d", "MapCombination", "DropConnect", "Linear"]
+    net.eval()                              # LSUV measures in evaluation mode (drop-connect uses p W)
+    h = X
+    variances = []
+    for layer in net:
+        h = layer(h)
+        if layer in (net[0], net[2], net[4], net[7]):
+            variances.append(np.var(h, dtype=np.float64))
+    assert all(r["converged"] and abs(v - 1) < 0.05 for r, v in zip(report, variances))
+
+
 def test_lsuv_starts_from_orthogonal_weights_and_zero_biases():
     net = mlp(4, 32, Tanh, 32, d_out=32)
     X = np.random.default_rng(2).standard_normal((200, 32)).astype(np.float32)
@@ -404,6 +419,8 @@ def test_bad_arguments():
         init.apply(net, "lsuv", rng=0)
     with pytest.raises(ValueError, match="bias"):
         init.apply(net, "xavier_normal", rng=0, bias="ones")
+    with pytest.raises(ValueError, match="bias"):
+        init.lsuv(net, np.zeros((4, 3), dtype=np.float32), rng=0, bias="ones")
     with pytest.raises(ValueError, match="tol"):
         init.lsuv(net, np.zeros((4, 3), dtype=np.float32), tol=0.0, rng=0)
     with pytest.raises(ValueError, match="weight layers"):

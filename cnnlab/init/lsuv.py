@@ -42,7 +42,7 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
     "converged" (|variance - 1| < tol)}. A layer whose output is constant cannot be rescaled to unit
     variance: it is reported with converged False.
     """
-    from cnnlab.init.network import init_bias, weight_layers  # network builds on this module
+    from cnnlab.init.network import _check_bias, init_bias, weight_layers  # network builds on this module
 
     if not isinstance(net, Module):
         raise TypeError(f"lsuv expects a cnnlab Module, got {type(net).__name__}")
@@ -55,6 +55,7 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
     layers = weight_layers(net)
     if not layers:
         raise ValueError("lsuv: the net has no weight layers (Linear, Conv2d, DropConnect, MapCombination)")
+    _check_bias(bias)  # before anything is changed
     for _, layer in layers:
         orthogonal_(layer.weight, gain, rng=gen)
         init_bias(layer, bias)
@@ -68,6 +69,9 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
                 iterations = 0
                 while True:
                     net.forward(X)
+                    if id(layer) not in outputs:
+                        raise ValueError(f"lsuv: layer {name!r} did not run in net.forward(X), so its output "
+                                         "variance cannot be measured")
                     variance = float(np.var(outputs[id(layer)], dtype=np.float64))
                     if not np.isfinite(variance):
                         raise ValueError(f"lsuv: the output of layer {name!r} is not finite (variance "

@@ -55,13 +55,17 @@ def weight_layers(net: Module) -> list[tuple[str, Module]]:
             if isinstance(m, (Linear, Conv2d, DropConnect, MapCombination))]
 
 
-def init_bias(layer: Module, bias) -> None:
-    """Set `layer.bias` (when it has one): "zeros", a number (e.g. 0.01 for ReLU units, Veta), or "keep"."""
+def _check_bias(bias) -> None:
     if isinstance(bias, str):
         if bias not in ("zeros", "keep"):
             raise ValueError(f"bias must be 'zeros', 'keep' or a number (e.g. 0.01), got {bias!r}")
     elif not isinstance(bias, numbers.Real) or isinstance(bias, bool):
         raise TypeError(f"bias must be 'zeros', 'keep' or a number (e.g. 0.01), got {type(bias).__name__}: {bias!r}")
+
+
+def init_bias(layer: Module, bias) -> None:
+    """Set `layer.bias` (when it has one): "zeros", a number (e.g. 0.01 for ReLU units, Veta), or "keep"."""
+    _check_bias(bias)
     b = getattr(layer, "bias", None)
     if b is None or bias == "keep":
         return
@@ -118,7 +122,7 @@ def apply(net: Module, scheme: str, rng=None, gain=None, bias="zeros", X=None, *
     else:
         if X is not None:
             raise ValueError(f"X is only used by scheme 'lsuv', not by {scheme!r}")
-        init_bias(layers[0][1], bias)  # validate `bias` before anything is changed
+        _check_bias(bias)  # before anything is changed
         gen = None if scheme in DETERMINISTIC else require_rng(rng, f"apply(scheme={scheme!r})")
         for _, layer in layers:
             if gen is None:

@@ -4,15 +4,15 @@ Each function fills a Parameter (or a float ndarray) IN PLACE and returns it. Ra
 an explicit `rng=` (numpy Generator or int seed). Notation: fan_in, fan_out from
 `fan_in_and_fan_out` (for a conv kernel (out, in, kh, kw): in*kh*kw and out*kh*kw).
 
-| function                     | distribution of each weight                    | Var(w)                      | source              |
-|------------------------------|------------------------------------------------|-----------------------------|---------------------|
-| zeros_, ones_, constant_     | the constant                                   | 0                           | Khan 5.1 (symmetry) |
-| normal_(mean, std)           | N(mean, std^2), e.g. std 0.1 or 0.01           | std^2                       | Khan 5.1.1          |
-| uniform_(a, b)               | U(a, b)                                        | (b - a)^2 / 12              | Khan 5.1.2          |
-| orthogonal_(gain)            | gain * an orthogonal matrix (QR or SVD)        | gain^2 / max(rows, cols)    | Khan 5.1.3          |
-| xavier_normal_/_uniform_     | N or U, zero mean                              | gain^2 2/(fan_in + fan_out) | Khan eq. 5.1; Veta  |
-| kaiming_normal_/_uniform_    | N or U, zero mean (also `he_normal_`, ...)     | gain(nl, a)^2 / fan(mode)   | Khan eq. 5.2        |
-| lecun_normal_/_uniform_      | N or U, zero mean                              | gain^2 / fan_in             | Veta (LeCun)        |
+| function                  | each weight                          | Var(w)                      | source       |
+|---------------------------|--------------------------------------|-----------------------------|--------------|
+| zeros_, ones_, constant_  | the constant                         | 0                           | Khan 5.1     |
+| normal_(mean, std)        | N(mean, std^2), e.g. std 0.1 or 0.01 | std^2                       | Khan 5.1.1   |
+| uniform_(a, b)            | U(a, b)                              | (b - a)^2 / 12              | Khan 5.1.2   |
+| orthogonal_(gain)         | gain * orthogonal matrix (QR or SVD) | gain^2 / max(rows, cols)    | Khan 5.1.3   |
+| xavier_normal_/_uniform_  | N or U, zero mean                    | gain^2 2/(fan_in + fan_out) | Khan eq. 5.1 |
+| kaiming_normal_/_uniform_ | N or U, zero mean (= he_normal_ ...) | gain(nl, a)^2 / fan(mode)   | Khan eq. 5.2 |
+| lecun_normal_/_uniform_   | N or U, zero mean                    | gain^2 / fan_in             | Veta (LeCun) |
 
 A uniform U(-b, b) has variance b^2/3, so the uniform variants use the bound b = sqrt(3) * std
 for the same variance as the normal ones.
