@@ -4,6 +4,7 @@ Each widget is a model object that computes (and can be driven without a browser
 layout around it. A widget shows errors as a status line, never as a traceback.
 """
 from widgets.backprop_stepper import backprop_stepper
+from widgets.cnn_race import cnn_race
 from widgets.conv_explorer import conv_explorer
 from widgets.gallery import dataset_gallery
 from widgets.gradcheck_table import gradcheck_table

@@ -1,0 +1,785 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Optimizers: momentum, Nesterov, AdaGrad, AdaDelta, RMSprop, Adam
+#
+# Back-propagation hands the optimizer one thing per step: the gradient of the training error at
+# the current weights. What to *do* with it is the optimizer's whole job, and the seven classic
+# answers differ in just two ideas:
+#
+# * **remember past gradients** (momentum, Nesterov): keep a running direction so that consistent
+#   slopes add up and back-and-forth ones cancel;
+# * **give every weight its own step size** (AdaGrad, AdaDelta, RMSprop, Adam): divide each
+#   gradient entry by a running measure of how large that entry's gradients have been.
+#
+# Adam does both. Each section below writes one method the way Khan et al. (§5.4) write it, shows
+# the few lines of `cnnlab.optim` that implement it, and runs it on a 2-D surface where you can see
+# every step. Where the seeds and PyTorch write a method differently, the lesson shows that they
+# compute the same thing, or how far apart they are. Then the methods race: on a saddle, where
+# plain gradient descent stalls, and on a real CNN.
+#
+# One design choice makes this possible: **a point on a 2-D surface is a `Parameter`** of shape
+# `(2,)`, exactly like a CNN's weight arrays, so the race on the surface and the training of the
+# network step the very same optimizer objects.
+
+# %%
+# %matplotlib widget
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import widgets
+from cnnlab import Parameter
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
+from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
+from widgets.cnn_race import CNN_LRS, race_net
+from widgets.optimizer_race import OPTIMIZERS
+from widgets.surface_paths import surface_paths
+
+# %% [markdown]
+# ## The test track: an ill-conditioned bowl
+#
+# Most sections use the bowl $f(x, y) = \tfrac12 (x^2 + 20\,y^2)$: its curvature is 20 times larger
+# across ($y$) than along ($x$). Real error surfaces are like this in many directions at once, and
+# it is exactly what makes a single learning rate awkward: a rate small enough for the steep
+# direction crawls along the flat one.
+#
+# `trajectory(surface, make_optimizer, start, steps)` wraps the start point in a `Parameter`, builds
+# the optimizer on it, and then does what a training loop does: write the gradient into `.grad`,
+# call `step()`, repeat. It returns the points visited and the value of $f$ at each.
+
+# %%
+bowl = QuadraticBowl(condition=20.0)
+start = (-1.8, 0.6)
+print("gradient at the start:", bowl.grad(np.array(start)))
+run = trajectory(bowl, lambda params: SGD(params, lr=0.01), start=start, steps=3)
+print("first points:\n", run.points)
+assert run.points.shape == (4, 2) and np.allclose(run.points[0], start)
+
+# %% [markdown]
+# ## 1 · Gradient descent
+#
+# The baseline moves against the gradient with a fixed learning rate $\eta$:
+#
+# $$\theta_t = \theta_{t-1} - \eta\, \nabla F(\theta_{t-1}).$$
+#
+# This is Tomasi's momentum method with $\mu = 0$. In `cnnlab` it is `SGD` without momentum; the
+# last line of its `_update` is all there is to it:
+
+# %%
+print(inspect.getsource(SGD._update))
+
+# %% [markdown]
+# On the bowl the two coordinates do not interact: the gradient is $(x, 20y)$, so one step multiplies
+# $x$ by $(1 - \eta)$ and $y$ by $(1 - 20\eta)$. After $k$ steps
+#
+# $$x_k = (1-\eta)^k x_0, \qquad y_k = (1 - 20\eta)^k y_0 .$$
+#
+# The run must follow this formula exactly. It also predicts the largest usable rate: once
+# $|1 - 20\eta| > 1$, that is $\eta > 2/20 = 0.1$, the steep coordinate overshoots more at every
+# step and the run blows up.
+
+# %%
+k = np.arange(101)
+slow = trajectory(bowl, lambda params: SGD(params, lr=0.01), start=start, steps=100)
+zigzag = trajectory(bowl, lambda params: SGD(params, lr=0.09), start=start, steps=100)
+too_big = trajectory(bowl, lambda params: SGD(params, lr=0.11), start=start, steps=200)
+
+assert np.allclose(slow.points[:, 0], start[0] * 0.99**k) and np.allclose(slow.points[:, 1], start[1] * 0.8**k)
+assert np.allclose(zigzag.points[:, 1], start[1] * (1 - 20 * 0.09) ** k), "y flips sign every step"
+assert zigzag.diverged_at is None and too_big.diverged_at is not None
+print(f"lr=0.01: f after 100 steps {slow.values[-1]:.3f}; lr=0.09: {zigzag.values[-1]:.2e}; "
+      f"lr=0.11: diverged at step {too_big.diverged_at}")
+
+# %%
+surface_paths(bowl, {"SGD lr=0.01": slow, "SGD lr=0.09": zigzag}, yscale="log",
+              title="Gradient descent: slow along x, or zig-zagging across y")
+
+# %% [markdown]
+# With $\eta = 0.01$ the steep direction is handled after a few steps, but the flat one has hardly
+# moved after 100: $0.99^{100} \approx 0.37$. With $\eta = 0.09$, close to the limit, $x$ goes faster
+# while $y$ bounces from one wall to the other, shrinking by only a factor 0.8 per step. No single
+# rate suits both directions. The next two methods fix this by remembering where they were going.
+
+# %% [markdown]
+# ## 2 · Momentum, written three ways
+#
+# Khan's eqs. 5.17–5.18 keep a step $a_t$ that adds the new gradient to a fraction $\gamma$ of the
+# previous step (Khan writes the gradient at $\theta_t$; it is the point the step starts from):
+#
+# $$a_t = \eta\, \nabla F(\theta_{t-1}) + \gamma\, a_{t-1}, \qquad \theta_t = \theta_{t-1} - a_t .$$
+#
+# Tomasi writes the same method with a *velocity* that already points downhill,
+# $v_{t} = \mu v_{t-1} - \alpha \nabla E(w_{t-1})$, $w_t = w_{t-1} + v_t$. PyTorch, and `cnnlab`,
+# keep a buffer $b$ of summed gradients without the learning rate:
+#
+# $$b_t = \mu\, b_{t-1} + \nabla F(\theta_{t-1}), \qquad \theta_t = \theta_{t-1} - \eta\, b_t .$$
+#
+# With a constant learning rate the three are one iteration: $a = \eta b$ and $v = -a$. The
+# implementation is the `if mu:` branch of the same `_update` printed above. Below, the seeds' two
+# forms are written out as plain loops and compared with `SGD(momentum=0.9)`:
+
+# %%
+lr, mu, steps = 0.01, 0.9, 100
+pytorch_form = trajectory(bowl, lambda params: SGD(params, lr=lr, momentum=mu), start=start, steps=steps)
+
+theta, a = np.array(start), np.zeros(2)                  # Khan, eqs. 5.17-5.18
+khan = [theta]
+for _ in range(steps):
+    a = lr * bowl.grad(theta) + mu * a
+    theta = theta - a
+    khan.append(theta)
+
+w, v = np.array(start), np.zeros(2)                      # Tomasi, velocity form
+tomasi = [w]
+for _ in range(steps):
+    v = mu * v - lr * bowl.grad(w)
+    w = w + v
+    tomasi.append(w)
+
+assert np.allclose(pytorch_form.points, khan, rtol=1e-12, atol=1e-12)
+assert np.allclose(pytorch_form.points, tomasi, rtol=1e-12, atol=1e-12)
+print("the three forms agree to", np.abs(pytorch_form.points - np.array(khan)).max())
+
+# %% [markdown]
+# They stop agreeing when the learning rate changes during training (a schedule). Tomasi's velocity
+# keeps the old rate in the steps already taken; PyTorch's buffer holds bare gradients, so the new
+# rate rescales the whole remembered velocity at once. Halve the rate after 20 steps and watch:
+
+# %%
+def tomasi_momentum(lrs, w):
+    v = np.zeros(2)
+    for alpha in lrs:
+        v = mu * v - alpha * bowl.grad(w)
+        w = w + v
+    return w
+
+
+point = Parameter(np.array(start))
+optimizer = SGD([point], lr=0.01, momentum=mu)
+lrs = [0.01] * 20 + [0.005] * 20
+for t, rate in enumerate(lrs):
+    optimizer.param_groups[0]["lr"] = rate
+    point.grad[...] = bowl.grad(point.data)
+    optimizer.step()
+    if t == 19:
+        assert np.allclose(point.data, tomasi_momentum(lrs[:20], np.array(start))), "same while the rate is fixed"
+gap = np.abs(point.data - tomasi_momentum(lrs, np.array(start))).max()
+print(f"after the rate was halved the two forms are {gap:.3g} apart")
+assert gap > 1e-3
+
+# %% [markdown]
+# Back to a constant rate. With the same $\eta = 0.01$ that crawled before, momentum reaches the
+# bottom: along the flat direction the gradients keep the same sign, so the steps add up to about
+# $\eta / (1 - \mu) = 10\,\eta$; across the valley they alternate and largely cancel.
+
+# %%
+plain = slow
+momentum = pytorch_form
+print(f"f after {steps} steps: plain {plain.values[-1]:.3g}, momentum {momentum.values[-1]:.3g}")
+assert momentum.values[-1] < plain.values[-1] / 1000
+surface_paths(bowl, {"SGD": plain, "Momentum μ=0.9": momentum}, yscale="log",
+              title="The same learning rate, with and without momentum")
+
+# %% [markdown]
+# ## 3 · Nesterov momentum
+#
+# Momentum overshoots: the ball runs past the bottom of the valley before it turns. Nesterov's
+# variant (Khan's eqs. 5.19–5.20) takes the gradient not where the point *is* but where the
+# momentum is about to carry it, the **look-ahead point** $\theta_{t-1} - \gamma a_{t-1}$:
+#
+# $$a_t = \eta\, \nabla F(\theta_{t-1} - \gamma a_{t-1}) + \gamma\, a_{t-1}, \qquad
+#   \theta_t = \theta_{t-1} - a_t .$$
+#
+# PyTorch (and `cnnlab`, the `nesterov` line in `_update`) formulate it without a second gradient
+# point: $b_t = \mu b_{t-1} + g_t$, $\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t)$. Why is this
+# the same method? Give the look-ahead point a name, $\varphi_t = \theta_t - \gamma a_t$. Then
+#
+# $$\varphi_t = \theta_{t-1} - a_t - \gamma a_t = \varphi_{t-1} + \gamma a_{t-1} - a_t - \gamma a_t
+#   = \varphi_{t-1} - \eta\, \nabla F(\varphi_{t-1}) - \gamma a_t ,$$
+#
+# using $a_t - \gamma a_{t-1} = \eta \nabla F(\varphi_{t-1})$ from eq. 5.20. With $a = \eta b$ this
+# is PyTorch's update for the variable $\varphi$, and the gradient is taken where that variable is.
+# So PyTorch's parameter **is** Khan's look-ahead point; both start at $\theta_0$ because $a_0 = 0$.
+
+# %% [markdown]
+# ## Exercise 1: Nesterov in Khan's form
+#
+# Complete the loop of Khan's eqs. 5.19–5.20: from `theta0` with $a_0 = 0$, take `steps` steps and
+# return two arrays of shape `(steps + 1, d)`: every $\theta_t$ and every $a_t$, starting with
+# $\theta_0$ and $a_0$. `grad(theta)` returns $\nabla F$ at a point.
+
+# %% tags=["exercise"]
+def nesterov_khan(grad, theta0, lr, gamma, steps):
+    """Khan's Nesterov iteration (eqs. 5.19-5.20). Returns thetas and velocities a, both (steps + 1, d)."""
+    theta = np.array(theta0, dtype=float)
+    a = np.zeros_like(theta)
+    thetas, velocities = [theta], [a]
+    for _ in range(steps):
+        a = ...      # eq. 5.20
+        theta = ...  # eq. 5.19
+        thetas.append(theta)
+        velocities.append(a)
+    return np.array(thetas), np.array(velocities)
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def nesterov_khan(grad, theta0, lr, gamma, steps):
+    """Khan's Nesterov iteration (eqs. 5.19-5.20). Returns thetas and velocities a, both (steps + 1, d)."""
+    theta = np.array(theta0, dtype=float)
+    a = np.zeros_like(theta)
+    thetas, velocities = [theta], [a]
+    for _ in range(steps):
+        a = lr * grad(theta - gamma * a) + gamma * a   # the gradient at the look-ahead point
+        theta = theta - a
+        thetas.append(theta)
+        velocities.append(a)
+    return np.array(thetas), np.array(velocities)
+
+
+# %%
+from widgets.exercises.optimizers import check_nesterov_khan
+
+check_nesterov_khan(nesterov_khan)
+
+# %% [markdown]
+# Now the change of variable, numerically: Khan's look-ahead points $\theta_t - \gamma a_t$ must be
+# exactly the points `SGD(nesterov=True)` visits.
+
+# %%
+thetas, velocities = nesterov_khan(bowl.grad, start, lr, mu, steps)
+nesterov = trajectory(bowl, lambda params: SGD(params, lr=lr, momentum=mu, nesterov=True), start=start, steps=steps)
+assert np.allclose(thetas - mu * velocities, nesterov.points, rtol=1e-12, atol=1e-12)
+assert not np.allclose(thetas, nesterov.points), "theta itself is a different sequence"
+print("look-ahead points = SGD(nesterov=True) to", np.abs(thetas - mu * velocities - nesterov.points).max())
+
+# %% [markdown]
+# What the look-ahead buys: the gradient at the look-ahead point already feels the far wall of the
+# valley, so the turn starts earlier. Along $x$, which starts at $-1.8$ and should stop at 0,
+# plain momentum overshoots further to the right than Nesterov does, and ends higher.
+
+# %%
+overshoot = {"Momentum": momentum.points[:, 0].max(), "Nesterov": nesterov.points[:, 0].max()}
+print("largest x reached (the target is 0):", {name: round(float(x), 3) for name, x in overshoot.items()})
+assert overshoot["Nesterov"] < overshoot["Momentum"] and nesterov.values[-1] < momentum.values[-1]
+surface_paths(bowl, {"Momentum": momentum, "Nesterov": nesterov}, yscale="log",
+              title="Nesterov turns earlier: less overshoot")
+
+# %% [markdown]
+# ## 4 · AdaGrad: a learning rate per weight
+#
+# The adaptive methods attack the bowl's problem head on: give each coordinate its own rate. AdaGrad
+# (Khan's eq. 5.21) divides the rate of weight $i$ by the root of the sum of all its squared
+# gradients so far, with a tiny $\epsilon$ against division by zero:
+#
+# $$\theta^i_t = \theta^i_{t-1} - \frac{\eta}{\sqrt{\sum_{\tau=1}^{t} (\delta^i_\tau)^2 + \epsilon}}\; \delta^i_t .$$
+#
+# The implementation keeps that sum as the state `"sum"` and records the factor in front of
+# $\delta$ as `"effective_lr"`. The denominator is computed by a helper shared by AdaGrad, RMSprop
+# and Adam, which places $\epsilon$ as the seeds do, inside the root (section 8 explains the
+# `inside` flag):
+
+# %%
+import cnnlab.optim.adaptive
+
+print(inspect.getsource(Adagrad._update))
+print(inspect.getsource(cnnlab.optim.adaptive._denominator))
+
+# %% [markdown]
+# At the first step the sum is just $\delta_1^2$, so every coordinate moves by
+# $\eta\,\delta/\sqrt{\delta^2 + \epsilon} \approx \eta\,\mathrm{sign}(\delta)$: the same distance
+# whatever the size of its gradient. On the bowl the gradient at the start is $(-1.8, 12)$, a
+# factor of almost 7 apart, and yet both coordinates move by $\eta$:
+
+# %%
+adagrad = trajectory(bowl, lambda params: Adagrad(params, lr=0.1), start=start, steps=steps)
+first_step = adagrad.points[1] - adagrad.points[0]
+print("first step:", first_step)
+assert np.allclose(np.abs(first_step), 0.1, rtol=1e-8)
+surface_paths(bowl, {"SGD lr=0.01": plain, "AdaGrad lr=0.1": adagrad}, yscale="log",
+              title="AdaGrad: both coordinates move at the same pace")
+
+# %% [markdown]
+# The price is in the sum: it only grows. With a constant gradient $g$, after $t$ steps it is
+# $t g^2$, and the effective rate $\eta / \sqrt{t g^2 + \epsilon}$ shrinks like $1/\sqrt t$ whether or
+# not the minimum is near (Khan calls it the vanishing learning rate).
+#
+# ## Exercise 2 (optional): AdaGrad's effective learning rate
+#
+# Write `adagrad_effective_lr(lr, g, t, eps)`: the factor AdaGrad multiplies the gradient by at step
+# `t` when every gradient so far was `g` (an array, one entry per weight).
+
+# %% tags=["exercise"]
+def adagrad_effective_lr(lr, g, t, eps):
+    """AdaGrad's factor lr / sqrt(sum of squared gradients + eps) after t equal gradients g (eq. 5.21)."""
+    return ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def adagrad_effective_lr(lr, g, t, eps):
+    """AdaGrad's factor lr / sqrt(sum of squared gradients + eps) after t equal gradients g (eq. 5.21)."""
+    return lr / np.sqrt(t * np.square(g) + eps)
+
+
+# %%
+from widgets.exercises.optimizers import check_adagrad_effective_lr
+
+check_adagrad_effective_lr(adagrad_effective_lr)
+
+# %% [markdown]
+# ## 5 · AdaDelta, in both of Khan's forms
+#
+# AdaDelta replaces AdaGrad's ever-growing sum by a sum over recent gradients only, kept in
+# practice as an exponentially decaying average (Khan's eq. 5.23):
+#
+# $$E[\delta^2]_t = \gamma\, E[\delta^2]_{t-1} + (1-\gamma)\, \delta_t^2 .$$
+#
+# Khan then gives two update rules. The first keeps a learning rate (eqs. 5.24–5.25):
+# $\theta_t = \theta_{t-1} - \eta\, \delta_t / \sqrt{E[\delta^2]_t + \epsilon}$. The second is
+# Zeiler's: replace $\eta$ by a running root-mean-square of the *steps* themselves (eq. 5.26),
+#
+# $$\theta_t = \theta_{t-1} - \frac{\sqrt{E[(\Delta\theta)^2]_{t-1} + \epsilon}}{\sqrt{E[\delta^2]_t + \epsilon}}\; \delta_t ,$$
+#
+# so that the step is measured in the units of $\theta$ and needs no learning rate at all. `cnnlab`
+# implements both: `Adadelta(form="eta")` and the default `form="unit_corrected"` (with `lr=1`
+# exactly eq. 5.26; PyTorch's `Adadelta` is this form too).
+
+# %%
+print(inspect.getsource(Adadelta._update))
+
+# %% [markdown]
+# Look at the first form again: it is word for word RMSprop's update (section 6, eqs. 5.27–5.28),
+# with AdaDelta's $\rho$ in the place of RMSprop's decay. The two classes must trace the same path:
+
+# %%
+eta_form = trajectory(bowl, lambda params: Adadelta(params, lr=0.05, rho=0.9, eps=1e-6, form="eta"), steps=steps)
+rmsprop_same = trajectory(bowl, lambda params: RMSprop(params, lr=0.05, alpha=0.9, eps=1e-6), steps=steps)
+assert np.array_equal(eta_form.points, rmsprop_same.points)
+print("AdaDelta's eta form and RMSprop: identical paths over", steps, "steps")
+
+# %% [markdown]
+# The unit-corrected form has a cold start. Before the first step the average of squared steps is 0,
+# so the numerator is just $\sqrt\epsilon = 10^{-3}$ and the first step of each coordinate is
+# $\sqrt{\epsilon}\,\delta / \sqrt{(1-\rho)\,\delta^2 + \epsilon} \approx 10^{-3}/\sqrt{0.1} \approx 0.003$,
+# whatever the gradient. After that the numerator is the root of the average of the method's *own*
+# past steps: small steps keep the next ones small. With a steady gradient the average of squared
+# steps grows by only about $(1-\rho)\,\epsilon$ per step, so the steps lengthen very slowly.
+
+# %%
+zeiler = trajectory(bowl, lambda params: Adadelta(params), start=start, steps=300)
+g0 = bowl.grad(np.array(start))
+by_hand = np.sqrt(1e-6) / np.sqrt(0.1 * g0**2 + 1e-6) * g0
+assert np.allclose(zeiler.points[0] - zeiler.points[1], by_hand, rtol=1e-9)
+lengths = np.linalg.norm(np.diff(zeiler.points, axis=0), axis=1)
+assert np.all(np.diff(lengths[:10]) > 0), "the steps lengthen at first, slowly"
+assert lengths.max() < 0.01, "but stay at the scale of sqrt(eps) on this bowl"
+print(f"step lengths: first {lengths[0]:.4f}, 10th {lengths[9]:.4f}; f after 300 steps {zeiler.values[-1]:.3f}")
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6, 3))
+ax.semilogy(np.arange(1, 301), lengths, color=OPTIMIZERS["AdaDelta"][2], label="AdaDelta (eq. 5.26, lr = 1)")
+ax.semilogy(np.arange(1, 101), np.linalg.norm(np.diff(adagrad.points, axis=0), axis=1),
+            color=OPTIMIZERS["AdaGrad"][2], label="AdaGrad (lr = 0.1)")
+ax.set_xlabel("step"), ax.set_ylabel("step length ‖Δθ‖"), ax.legend(fontsize=8)
+ax.set_title("Zeiler's AdaDelta: steps at the scale of √ε", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# "No learning rate needed" therefore comes with a caveat: a rule whose first steps are fixed at
+# about $\sqrt\epsilon$ can be very slow on a problem whose weights need to move by whole units.
+# You will see it again in the race on the CNN, where AdaDelta does best with `lr` well above 1.
+
+# %% [markdown]
+# ## 6 · RMSprop
+#
+# RMSprop (Khan's eqs. 5.27–5.28; PyTorch calls the decay $\alpha$, Khan calls it $\gamma$) divides
+# by the root of a decaying average of squared gradients:
+#
+# $$E[\delta^2]_t = \gamma\, E[\delta^2]_{t-1} + (1 - \gamma)\, \delta_t^2, \qquad
+#   \theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{E[\delta^2]_t + \epsilon}}\, \delta_t .$$
+
+# %%
+print(inspect.getsource(RMSprop._update))
+
+# %% [markdown]
+# The difference from AdaGrad is what happens over time. Feed both a constant gradient $g = 0.5$ for
+# 200 steps: AdaGrad's factor is $\eta/\sqrt{t g^2 + \epsilon}$ and keeps falling; RMSprop's is
+# $\eta/\sqrt{(1-\gamma^t)\,g^2 + \epsilon}$ and settles at $\eta/|g|$. Both formulas must match
+# what the optimizers report through `effective_lr`:
+
+# %%
+def effective_lrs(make_optimizer, g=0.5, steps=200):
+    weight = Parameter(np.zeros(1))
+    optimizer = make_optimizer([weight])
+    rates = []
+    for _ in range(steps):
+        weight.grad[...] = g
+        optimizer.step()
+        rates.append(optimizer.effective_lr(weight)[0])
+    return np.array(rates)
+
+
+t = np.arange(1, 201)
+adagrad_rates = effective_lrs(lambda ps: Adagrad(ps, lr=0.01))
+rmsprop_rates = effective_lrs(lambda ps: RMSprop(ps, lr=0.01, alpha=0.9))
+assert np.allclose(adagrad_rates, 0.01 / np.sqrt(t * 0.25 + 1e-10))
+assert np.allclose(rmsprop_rates, 0.01 / np.sqrt((1 - 0.9**t) * 0.25 + 1e-8))
+assert np.allclose(adagrad_rates, adagrad_effective_lr(0.01, 0.5, t, 1e-10)), "your exercise 2 agrees"
+print(f"after 200 steps: AdaGrad {adagrad_rates[-1]:.2e}, RMSprop {rmsprop_rates[-1]:.2e} "
+      f"(ratio {adagrad_rates[-1] / rmsprop_rates[-1]:.3f} = 1/sqrt(200))")
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6, 3))
+ax.loglog(t, adagrad_rates, color=OPTIMIZERS["AdaGrad"][2], label="AdaGrad: η / sqrt(t g² + ε)")
+ax.loglog(t, rmsprop_rates, color=OPTIMIZERS["RMSprop"][2], label="RMSprop: η / sqrt((1 − γᵗ) g² + ε)")
+ax.set_xlabel("step t"), ax.set_ylabel("effective learning rate"), ax.legend(fontsize=8)
+ax.set_title("Constant gradient g = 0.5: AdaGrad's rate vanishes", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ## 7 · Adam
+#
+# Adam (Khan's eqs. 5.29–5.33) combines the two ideas: a decaying average of the gradients (the
+# momentum part) divided by the root of a decaying average of their squares (the RMSprop part),
+#
+# $$m_t = \beta_1 m_{t-1} + (1-\beta_1)\,\delta_t, \qquad v_t = \beta_2 v_{t-1} + (1-\beta_2)\,\delta_t^2 ,$$
+#
+# both started at zero. Started at zero, both are too small at first, so Adam divides each by the
+# weight its terms actually carry so far (eqs. 5.31–5.32) before stepping (eq. 5.33):
+#
+# $$\hat m_t = \frac{m_t}{1-\beta_1^t}, \qquad \hat v_t = \frac{v_t}{1-\beta_2^t}, \qquad
+#   \theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{\hat v_t + \epsilon}}\, \hat m_t .$$
+#
+# Khan uses $\gamma_1, \gamma_2$ for the decays; PyTorch's `betas=(0.9, 0.999)` are the values Khan
+# quotes as good defaults.
+
+# %%
+print(inspect.getsource(Adam._update))
+
+# %% [markdown]
+# ## Exercise 3: one Adam step
+#
+# Implement one step of Adam for one parameter array from the equations. `t` counts steps from 1;
+# return the new `theta`, `m` and `v`. The check runs six steps of your function against
+# `cnnlab.optim.Adam`, with a large `eps` so that where you put it shows.
+
+# %% tags=["exercise"]
+def adam_update(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """One Adam step (Khan eqs. 5.29-5.33). Returns the new (theta, m, v)."""
+    beta1, beta2 = betas
+    m = ...      # eq. 5.29
+    v = ...      # eq. 5.30
+    m_hat = ...  # eq. 5.31
+    v_hat = ...  # eq. 5.32
+    theta = ...  # eq. 5.33
+    return theta, m, v
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def adam_update(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """One Adam step (Khan eqs. 5.29-5.33). Returns the new (theta, m, v)."""
+    beta1, beta2 = betas
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    theta = theta - lr * m_hat / np.sqrt(v_hat + eps)
+    return theta, m, v
+
+
+# %%
+from widgets.exercises.optimizers import check_adam_update
+
+check_adam_update(adam_update)
+
+# %% [markdown]
+# ### What the bias correction is for
+#
+# Give Adam a constant gradient. With the correction, $\hat m_t = g$ and $\hat v_t = g^2$ exactly,
+# so every step has length $\eta\,|g|/\sqrt{g^2+\epsilon} \approx \eta$ from the very first one.
+# Without it, the step is $\eta\,(1-\beta_1^t)/\sqrt{1-\beta_2^t}$: since $v$ starts far more
+# biased towards zero than $m$ ($\beta_2$ is closer to 1), the early steps come out *too large*:
+# $0.1/\sqrt{0.001} \approx 3.2$ times $\eta$ at the first step, and worse for a while after.
+
+# %%
+weight, g, adam_lr = Parameter(np.zeros(1)), 0.5, 1e-3
+adam = Adam([weight], lr=adam_lr)
+corrected, uncorrected = [], []
+for _ in range(2000):
+    before = weight.data.copy()
+    weight.grad[...] = g
+    adam.step()
+    corrected.append(abs(weight.data - before)[0] / adam_lr)
+    state = adam.state[weight]
+    uncorrected.append(state["exp_avg"][0] / np.sqrt(state["exp_avg_sq"][0] + 1e-8))  # m / sqrt(v + eps)
+
+t = np.arange(1, 2001)
+corrected, uncorrected = np.array(corrected), np.array(uncorrected)
+assert np.allclose(corrected, 1, rtol=1e-6), "with the correction every step is lr"
+assert np.allclose(uncorrected, (1 - 0.9**t) / np.sqrt(1 - 0.999**t + 1e-8 / g**2), rtol=1e-6)
+worst = uncorrected.argmax()
+print(f"without the correction: step 1 is {uncorrected[0]:.2f} lr, the largest is {uncorrected[worst]:.2f} lr "
+      f"at step {worst + 1}, step 2000 is {uncorrected[-1]:.2f} lr")
+assert abs(uncorrected[0] - 0.1 / np.sqrt(0.001)) < 1e-3 and uncorrected[worst] > 6
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6, 3))
+ax.semilogx(t, uncorrected, color="grey", label="without bias correction")
+ax.semilogx(t, corrected, color=OPTIMIZERS["Adam"][2], label="Adam (eqs. 5.31–5.32)")
+ax.set_xlabel("step t"), ax.set_ylabel("step length / η"), ax.legend(fontsize=8)
+ax.set_title("Constant gradient: Adam's step, with and without the bias correction", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ## 8 · Where does ε go: inside or outside the root?
+#
+# Khan puts $\epsilon$ inside the square root, $\sqrt{\hat v + \epsilon}$; PyTorch puts it outside,
+# $\sqrt{\hat v} + \epsilon$. `cnnlab` implements the seeds' form and offers PyTorch's with
+# `eps_inside_sqrt=False` (AdaGrad, RMSprop, Adam). How far apart are they? At Adam's first step
+# $\hat v = g^2$, so the step divided by $\eta$ is $g/\sqrt{g^2+\epsilon}$ inside and
+# $g/(|g|+\epsilon)$ outside. With $\epsilon = 10^{-8}$ the two agree for ordinary gradients and part
+# ways once $|g|$ approaches $\sqrt\epsilon = 10^{-4}$:
+
+# %%
+def first_adam_step(g, inside):
+    weight = Parameter(np.zeros(len(g)))
+    optimizer = Adam([weight], lr=1.0, eps=1e-8, eps_inside_sqrt=inside)
+    weight.grad[...] = g
+    optimizer.step()
+    return -weight.data
+
+
+gs = np.array([1.0, 1e-2, 1e-3, 1e-4, 1e-6, 1e-8])
+inside, outside = first_adam_step(gs, True), first_adam_step(gs, False)
+assert np.allclose(inside, gs / np.sqrt(gs**2 + 1e-8)) and np.allclose(outside, gs / (gs + 1e-8))
+print("  |g|     inside   outside")
+for row in zip(gs, inside, outside):
+    print("{:7.0e} {:8.4f} {:9.4f}".format(*row))
+assert np.all(np.abs(inside / outside - 1)[gs >= 1e-3] < 0.01), "ordinary gradients: within 1%"
+assert abs(inside[3] - 1 / np.sqrt(2)) < 1e-6, "at |g| = sqrt(eps) inside is 1/sqrt(2)"
+
+# %% [markdown]
+# For tiny gradients the two behave differently in kind. Inside the root, $\epsilon$ dominates once
+# $g^2 \ll \epsilon$ and the step becomes $\eta\, g/\sqrt\epsilon$: plain gradient descent with the
+# rate $\eta/\sqrt\epsilon = 10^4\eta$. Outside, the step stays about $\eta$ until $|g|$ is near
+# $\epsilon$ itself. Are gradients that small in practice? Look at the gradient of the racing CNN
+# on one batch of images:
+
+# %%
+from cnnlab.data import load_fashion_mnist
+
+X_sub, y_sub, classes = load_fashion_mnist("train", source="subset")
+net, loss_fn = race_net(0), CrossEntropyLoss()
+loss_fn.forward(net(X_sub[:64]), y_sub[:64])
+net.backward(loss_fn.backward())
+grads = np.concatenate([np.abs(p.grad).ravel() for p in net.parameters()])
+below = np.mean(grads < 1e-4)
+print(f"{grads.size} gradient entries; median |g| = {np.median(grads):.1e}; {below:.1%} are below sqrt(eps) = 1e-4")
+assert grads.size == sum(p.size for p in net.parameters()) == 13610
+
+# %% [markdown]
+# So the placement of $\epsilon$ is not only a matter of notation: for the entries below $10^{-4}$
+# the seeds' Adam takes much smaller first steps than PyTorch's. Later steps use averages of squared
+# gradients instead of one square, so the effect depends on the history too.
+
+# %% [markdown]
+# ## 9 · Saddle points
+#
+# Khan lists saddle points among the traps of gradient descent (Fig. 5.3): places where the
+# gradient vanishes without being a minimum. The simplest is $f(x, y) = x^2 - y^2$ at the origin:
+# the gradient $(2x, -2y)$ is zero there, the surface curves up along $x$ and down along $y$. Start
+# plain gradient descent at $(x_0, y_0) = (-1, 10^{-3})$, almost on the ridge line $y = 0$. As on
+# the bowl the coordinates separate:
+#
+# $$x_k = (1 - 2\eta)^k x_0 \to 0, \qquad y_k = (1 + 2\eta)^k y_0 .$$
+#
+# The way out, along $y$, grows only as fast as the tiny offset $y_0$ is multiplied by
+# $(1+2\eta)$: it takes $\ln(1/y_0) / \ln(1+2\eta)$ steps just to reach $|y| = 1$. Meanwhile $x$
+# has long reached the saddle, and near it the gradient, and with it every step, is nearly zero.
+
+# %%
+saddle, saddle_start = Saddle(), (-1.0, 1e-3)
+sgd_lr = 0.01
+sgd_saddle = trajectory(saddle, lambda params: SGD(params, lr=sgd_lr), start=saddle_start, steps=400)
+k = np.arange(401)
+assert np.allclose(sgd_saddle.points[:, 0], -(1 - 2 * sgd_lr) ** k)
+assert np.allclose(sgd_saddle.points[:, 1], 1e-3 * (1 + 2 * sgd_lr) ** k)
+steps_to_leave = np.log(1 / 1e-3) / np.log(1 + 2 * sgd_lr)
+print(f"SGD with lr = {sgd_lr} needs {steps_to_leave:.0f} steps to reach |y| = 1")
+assert np.abs(sgd_saddle.points[int(np.floor(steps_to_leave)), 1]) < 1 <= np.abs(
+    sgd_saddle.points[int(np.ceil(steps_to_leave)), 1])
+
+# %% [markdown]
+# Exactly on the ridge nothing helps: from $y_0 = 0$ the $y$-gradient is 0 at every step, and every
+# one of the seven optimizers multiplies it by something finite. All of them stay on the line $y = 0$
+# and slide into the saddle. Only an offset, or noise in the gradient such as a mini-batch gives,
+# gets a run off the ridge.
+
+# %%
+for name, (factory, default_lr, _) in OPTIMIZERS.items():
+    on_ridge = trajectory(saddle, lambda params: factory(params, default_lr, 0.9), start=(-1.0, 0.0), steps=200)
+    assert np.all(on_ridge.points[:, 1] == 0), name
+print("from y0 = 0 none of the seven leaves the ridge")
+
+# %% [markdown]
+# With the offset $10^{-3}$, here is how fast $|y|$ grows for each method at the default learning
+# rates of the race below (and plain SGD also with a larger rate). Watch how the adaptive methods
+# leave: they divide the small $y$-gradient by its own size, so they step away at full speed from the
+# first step on.
+
+# %%
+saddle_runs = {name: trajectory(saddle, lambda params: factory(params, default_lr, 0.9), start=saddle_start, steps=200)
+               for name, (factory, default_lr, _) in OPTIMIZERS.items()}
+saddle_runs["SGD lr=0.1"] = trajectory(saddle, lambda params: SGD(params, lr=0.1), start=saddle_start, steps=200)
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+for label, run in saddle_runs.items():
+    colour = "#1f77b4" if label.startswith("SGD") else OPTIMIZERS[label][2]
+    ax.semilogy(np.abs(run.points[:, 1]), color=colour, ls="--" if label == "SGD lr=0.1" else "-", label=label)
+ax.axhline(1, color="grey", lw=0.8, ls=":")
+ax.set_ylim(1e-4, 1e4), ax.set_xlabel("step"), ax.set_ylabel("|y|: distance from the ridge")
+ax.legend(fontsize=7, ncol=2), ax.set_title("Leaving the saddle of x² − y² from (−1, 0.001)", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ## 10 · The race on the saddle
+#
+# Now all seven at once, in the race widget of `widgets.optimizer_race`: same start, same surface,
+# the learning rates you pick (log sliders), momentum, gradient noise, and a step budget. Each
+# runner is a real `cnnlab.optim` object stepping a `Parameter` of shape `(2,)`.
+#
+# The claim to check: **with a budget of 100 steps, every method except plain SGD with a small rate
+# escapes the saddle** from $(-1, 10^{-3})$. "Escaped" means the run reached $f < -1$, well below
+# the saddle's value 0 (or ran off downhill towards $-\infty$, which the race reports as
+# `escaped_at`).
+
+# %%
+BUDGET = 100
+race = widgets.optimizer_race("saddle", start=saddle_start, steps=BUDGET)
+race
+
+# %%
+def escaped(summary):
+    return {name: escaped_at is not None or value < -1
+            for name, (value, _, diverged_at, escaped_at) in summary.items()}
+
+
+result = escaped(race.model.summary())
+print(result)
+assert not result["SGD"], "plain SGD with lr = 0.01 is still near the saddle"
+assert all(result[name] for name in OPTIMIZERS if name != "SGD"), "everyone else escaped"
+
+# %% [markdown]
+# Plain SGD is not hopeless; it is just slow at a small rate. Drive the widget: move SGD's
+# learning-rate slider to 0.1, as you would with the mouse, and the race reruns:
+
+# %%
+draws = race.view.draws
+race.lr["SGD"].value = 0.1
+assert race.model.lrs["SGD"] == 0.1 and race.view.draws > draws
+assert escaped(race.model.summary())["SGD"], "with lr = 0.1 SGD escapes too"
+
+# %% [markdown]
+# Things to try: switch the gradient noise on and start exactly on the ridge (`start y` = 0); give
+# momentum 0.99; try the monkey saddle, where the gradient vanishes to second order; find the
+# learning rate at which each method starts to diverge on the Rosenbrock valley.
+
+# %% [markdown]
+# ## 11 · The race on a real CNN
+#
+# A 2-D surface shows *how* each method moves. Whether that matters on a real network is a separate
+# question, so the last race trains the same small CNN with each optimizer:
+# `Conv2d(1, 8, 3) – ReLU – MaxPool2d(2) – Flatten – Linear(1352, 10)` (13,610 weights) on 2,000
+# Fashion-MNIST training images of the shipped subset, mini-batches of 64, two epochs; validation on
+# 500 test images.
+#
+# The race is fair in two ways the widget guarantees: every run **starts from the same weights** (one
+# `state_dict`, loaded into each network) and **sees the same mini-batches in the same order** (each
+# run's `Trainer` shuffles with the same seed). The learning rates were tuned for this set-up, one
+# per optimizer (see below). Training streams the loss curves as it goes; **Stop** halts it, **Race**
+# continues or restarts with the new settings; a run that blows up is marked, not raised.
+
+# %%
+print("learning rates:", CNN_LRS)
+cnn = widgets.cnn_race(epochs=2)
+cnn
+
+# %%
+cnn.wait()  # training runs in the background in a notebook; wait for it before checking
+summary = cnn.model.summary()
+first_losses = {name: run.losses[0] for name, run in cnn.model.runs.items()}
+print({name: f"{s['val_accuracy']:.1%}" for name, s in summary.items()})
+assert len(set(first_losses.values())) == 1, "same weights, same first batch: the same first loss for all"
+assert all(s["status"] == "done" and s["diverged_at"] is None for s in summary.values())
+assert all(s["final_loss"] < 0.5 * run.losses[0] for s, run in zip(summary.values(), cnn.model.runs.values()))
+assert all(s["val_accuracy"] > 0.5 for s in summary.values()), "every optimizer learned something"
+
+# %% [markdown]
+# Drive it once: push plain SGD's learning rate to 10. Only that run is retrained (the others'
+# settings did not change, so their finished runs are kept), and it blows up:
+
+# %%
+draws, adam_run = cnn.view.draws, cnn.model.runs["Adam"]
+cnn.lr["SGD"].value = 10.0
+cnn.wait()
+sgd = cnn.model.summary()["SGD"]
+print(cnn.status.text)
+assert sgd["lr"] == 10.0 and sgd["diverged_at"] is not None and sgd["status"] == "diverged"
+assert cnn.model.runs["Adam"] is adam_run and cnn.view.draws > draws
+assert "diverged" in cnn.status.text
+
+# %% [markdown]
+# ## What the race does and does not show
+#
+# It shows that the seven methods, given a tuned learning rate, all train this network, and how
+# differently their losses fall in the first steps (the adaptive methods' large early steps, AdaDelta's
+# need for a rate above Zeiler's 1). It does **not** rank the methods:
+#
+# * **one seed**: one initialisation and one batch order. Another seed reshuffles close finishers;
+# * **tuned rates**: each rate is the best of a coarse sweep for *this* net, data and budget
+#   (`CNN_LRS`); a method's result says as much about its rate as about the method;
+# * **a toy budget**: 64 steps on 2,000 images. Methods that start fast are favoured; the classic
+#   comparisons (Khan's Fig. 5.6) run for many epochs;
+# * **a small validation set**: an accuracy measured on 500 images has a standard error of about
+#   $\sqrt{p(1-p)/500}$, nearly two percentage points at $p = 0.8$.
+
+# %%
+accuracies = {name: s["val_accuracy"] for name, s in cnn.model.summary().items() if name != "SGD"}
+p = np.mean(list(accuracies.values()))
+standard_error = np.sqrt(p * (1 - p) / len(cnn.model.y_val))
+spread = max(accuracies.values()) - min(accuracies.values())
+print(f"mean accuracy {p:.1%}, standard error {standard_error:.1%}, best minus worst {spread:.1%} "
+      f"= {spread / standard_error:.1f} standard errors")
+assert 0.01 < standard_error < 0.03
+
+# %% [markdown]
+# ## Summary
+#
+# * Gradient descent takes one rate for all directions; on an ill-conditioned surface that rate is
+#   either too slow along the flat directions or zig-zags across the steep ones.
+# * **Momentum** sums past gradients: Khan's $a_t$, Tomasi's $v_t$ and PyTorch's $b_t$ are the same
+#   iteration at a constant rate ($a = \eta b = -v$). **Nesterov** takes the gradient at the
+#   look-ahead point; PyTorch's form is Khan's after the change of variable $\varphi = \theta - \gamma a$.
+# * **AdaGrad** gives each weight its own rate, but its sum of squares makes the rate vanish;
+#   **AdaDelta** and **RMSprop** use a decaying average instead (AdaDelta's $\eta$ form *is* RMSprop);
+#   Zeiler's unit-corrected AdaDelta needs no rate but starts with steps of about $\sqrt\epsilon$.
+# * **Adam** divides a momentum by an RMS; its bias correction keeps the first steps from being
+#   several times too long. Where $\epsilon$ sits matters only for gradients near $\sqrt\epsilon$.
+# * At a **saddle** the gradient vanishes; plain gradient descent leaves only as fast as its tiny
+#   offset grows, while momentum and the adaptive methods escape within the budget.
+# * A race on one seed with tuned rates and a toy budget shows behaviour, not a ranking.
