@@ -35,8 +35,10 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 
+import cnnlab.optim.adaptive
 import widgets
 from cnnlab import Parameter
+from cnnlab.data import load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
@@ -288,8 +290,6 @@ surface_paths(bowl, {"Momentum": momentum, "Nesterov": nesterov}, yscale="log",
 # `inside` flag):
 
 # %%
-import cnnlab.optim.adaptive
-
 print(inspect.getsource(Adagrad._update))
 print(inspect.getsource(cnnlab.optim.adaptive._denominator))
 
@@ -580,8 +580,6 @@ assert abs(inside[3] - 1 / np.sqrt(2)) < 1e-6, "at |g| = sqrt(eps) inside is 1/s
 # on one batch of images:
 
 # %%
-from cnnlab.data import load_fashion_mnist
-
 X_sub, y_sub, classes = load_fashion_mnist("train", source="subset")
 net, loss_fn = race_net(0), CrossEntropyLoss()
 loss_fn.forward(net(X_sub[:64]), y_sub[:64])
@@ -747,14 +745,14 @@ assert "diverged" in cnn.status.text
 # ## What the race does and does not show
 #
 # It shows that the seven methods, given a tuned learning rate, all train this network, and how
-# differently their losses fall in the first steps (the adaptive methods' large early steps, AdaDelta's
-# need for a rate above Zeiler's 1). It does **not** rank the methods:
+# differently their losses fall in the first steps (the adaptive methods' large early steps, AdaDelta
+# doing best with a rate well above Zeiler's 1). It does **not** rank the methods:
 #
-# * **one seed**: one initialisation and one batch order. Another seed reshuffles close finishers;
+# * **one seed**: one initialisation and one batch order. Another seed can reorder close finishers;
 # * **tuned rates**: each rate is the best of a coarse sweep for *this* net, data and budget
 #   (`CNN_LRS`); a method's result says as much about its rate as about the method;
-# * **a toy budget**: 64 steps on 2,000 images. Methods that start fast are favoured; the classic
-#   comparisons (Khan's Fig. 5.6) run for many epochs;
+# * **a toy budget**: 64 steps on 2,000 images. Methods that start fast are favoured; over a longer
+#   training the order can change;
 # * **a small validation set**: an accuracy measured on 500 images has a standard error of about
 #   $\sqrt{p(1-p)/500}$, nearly two percentage points at $p = 0.8$.
 
@@ -766,6 +764,12 @@ spread = max(accuracies.values()) - min(accuracies.values())
 print(f"mean accuracy {p:.1%}, standard error {standard_error:.1%}, best minus worst {spread:.1%} "
       f"= {spread / standard_error:.1f} standard errors")
 assert 0.01 < standard_error < 0.03
+
+# %% [markdown]
+# Two methods whose accuracies differ by one or two standard errors may well swap places on another
+# validation sample. A fair ranking repeats the race over several seeds, tunes every method's rate
+# with the same effort, and reports means with their spread. The widget makes one race cheap; a
+# ranking needs many.
 
 # %% [markdown]
 # ## Summary

@@ -48,6 +48,12 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
         raise ValueError("runs is empty: give at least one label -> trajectory")
     if yscale not in ("linear", "log", "symlog"):
         raise ValueError(f"yscale must be 'linear', 'log' or 'symlog', got {yscale!r}")
+    paths = {}
+    for label, run in runs.items():
+        points = run.points if isinstance(run, Trajectory) else np.asarray(run, dtype=float)
+        if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+            raise ValueError(f"run {label!r} must be a Trajectory or points of shape (k, 2), got {points.shape}")
+        paths[label] = points
     (x0, x1), (y0, y1) = surface.bounds if bounds is None else bounds
     fig, (ax_map, ax_f) = new_figure(1, 2, figsize=figsize, gridspec_kw={"width_ratios": (1, 1.25)})
     xs, ys = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
@@ -57,9 +63,7 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
         ax_map.plot(*m, "w*", ms=11, mec="k")
     for (label, run), colour in zip(runs.items(), _colours(list(runs))):
         diverged = isinstance(run, Trajectory) and run.diverged
-        points = run.points if isinstance(run, Trajectory) else np.asarray(run, dtype=float)
-        if points.ndim != 2 or points.shape[1] != 2:
-            raise ValueError(f"run {label!r} must be a Trajectory or points of shape (k, 2), got {points.shape}")
+        points = paths[label]
         values = surface(points)
         ax_map.plot(points[:, 0], points[:, 1], "-", color=colour, lw=1.4, label=label)
         ax_map.plot(*points[0], "*", color="k", ms=9)

@@ -1,0 +1,235 @@
+"""The race on the CNN: fair (same weights, same batches), the real optimizers, every control at its extremes."""
+import numpy as np
+import pytest
+
+from cnnlab.data import DataLoader, load_fashion_mnist
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.optim import Adam
+from widgets._figure import FigureView
+from widgets.cnn_race import BlowUp, CNNRaceModel, _smooth, cnn_race, race_net
+from widgets.optimizer_race import OPTIMIZERS
+
+TINY = dict(n_train=96, n_val=32, batch_size=32, epochs=1)  # 3 steps per epoch: every race is quick
+
+
+@pytest.fixture(autouse=True)
+def count_redraws_instead_of_rendering(request, monkeypatch):
+    """Rendering PNGs would dominate these tests: a redraw only counts, and tests compare the artists' data.
+    Tests whose name says "renders" keep the real PNG rendering."""
+    if "renders" not in request.node.name:
+        monkeypatch.setattr(FigureView, "refresh", lambda self: setattr(self, "draws", self.draws + 1))
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, _ = load_fashion_mnist("train", source="subset")
+    X_val, y_val, _ = load_fashion_mnist("test", source="subset")
+    return X[:96], y[:96], X_val[:32], y_val[:32]
+
+
+def test_the_runs_step_the_real_optimizer_on_the_real_batches(data):
+    X, y, X_val, y_val = data
+    model = CNNRaceModel(*data, enabled={"Adam"}, lrs={"Adam": 0.01}, epochs=2, batch_size=32, seed=3)
+    model.run()
+    # the same training written out by hand: same initial weights, same shuffling seed, no Trainer
+    net = race_net(3)
+    loss_fn, optimizer = CrossEntropyLoss(), Adam(net.parameters(), lr=0.01)
+    loader, losses = DataLoader(X, y, 32, shuffle=True, rng=3), []
+    for _ in range(2):
+        for xb, yb in loader:
+            losses.append(loss_fn.forward(net.forward(xb), yb))
+            net.backward(loss_fn.backward())
+            optimizer.step()
+    np.testing.assert_array_equal(model.runs["Adam"].losses, losses)
+    trained = model.runs["Adam"].trainer.net.state_dict()
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(trained[name], value)
+
+
+def test_the_race_is_fair_same_weights_and_same_batch_order(data):
+    # with momentum 0, "Momentum" and "Nesterov" are plain SGD: identical curves prove identical start and batches
+    model = CNNRaceModel(*data, enabled={"SGD", "Momentum", "Nesterov"}, lrs={n: 0.05 for n in OPTIMIZERS},
+                         momentum=0.0, epochs=2, batch_size=32)
+    model.run()
+    curves = [model.runs[name].losses for name in ("SGD", "Momentum", "Nesterov")]
+    assert len(curves[0]) == 6
+    np.testing.assert_array_equal(curves[0], curves[1])
+    np.testing.assert_array_equal(curves[0], curves[2])
+    other = CNNRaceModel(*data, enabled={"SGD"}, lrs={"SGD": 0.05}, epochs=2, batch_size=32, seed=1)
+    other.run()
+    assert not np.array_equal(other.runs["SGD"].losses, curves[0]), "another seed, another race"
+
+
+def test_every_optimizer_sees_the_same_first_loss(data):
+    model = CNNRaceModel(*data, epochs=1, batch_size=32)
+    model.run()
+    first = {name: run.losses[0] for name, run in model.runs.items()}
+    assert len(first) == 7 and len(set(first.values())) == 1, first
+
+
+def test_stopping_and_going_on_gives_the_same_run(data):
+    model = CNNRaceModel(*data, enabled={"RMSprop"}, epochs=2, batch_size=32)
+    model.run(chunk=1, should_stop=lambda: len(model.runs["RMSprop"].losses) >= 4)
+    assert len(model.runs["RMSprop"].losses) == 4 and not model.done
+    model.run()  # same settings: the run is kept and goes on
+    whole = CNNRaceModel(*data, enabled={"RMSprop"}, epochs=2, batch_size=32)
+    whole.run()
+    np.testing.assert_array_equal(model.runs["RMSprop"].losses, whole.runs["RMSprop"].losses)
+
+
+def test_unchanged_runs_are_kept_and_more_epochs_continue_them(data):
+    model = CNNRaceModel(*data, enabled={"SGD", "Adam"}, epochs=1, batch_size=32)
+    model.run()
+    adam, sgd = model.runs["Adam"], model.runs["SGD"]
+    model.lrs["SGD"] = 0.01
+    model.run()
+    assert model.runs["Adam"] is adam and model.runs["SGD"] is not sgd and model.trained == ["SGD"]
+    model.epochs = 2
+    model.run()
+    assert model.runs["Adam"] is adam and len(adam.losses) == 6 and adam.history.epochs[-1]["epoch"] == 2
+    model.epochs = 1
+    model.run()
+    assert model.runs["Adam"] is not adam and len(model.runs["Adam"].losses) == 3, "fewer epochs: a fresh run"
+
+
+def test_blowup_ends_a_run_as_diverged():
+    class FakeTrainer:
+        def __init__(self):
+            from cnnlab.train import History
+            self.history = History()
+
+        def stop(self, status, message):
+            self.history.status, self.history.message = status, message
+
+    trainer, blowup = FakeTrainer(), BlowUp(limit=5.0, window=2)
+    for step, loss in enumerate([2.0, 3.0, 6.0, 9.0], start=1):  # means of the last two: 2, 2.5, 4.5, 7.5
+        blowup.on_step_end(trainer, {"step": step, "loss": loss})
+        if step < 4:
+            assert trainer.history.diverged_at is None
+    assert trainer.history.diverged_at == 4 and trainer.history.status == "diverged"
+    assert "7.5" in trainer.history.message
+
+
+def test_smooth_is_the_mean_of_the_last_values():
+    np.testing.assert_allclose(_smooth(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.0, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(_smooth(np.array([4.0, 2.0]), 8), [4.0, 3.0])
+    assert len(_smooth(np.empty(0), 8)) == 0
+
+
+# --- the widget ---------------------------------------------------------------------------------
+
+def artists_state(race):
+    lines = [*race.raw.values(), *race.smooth.values(), *race.crosses.values(), *race.acc_lines.values()]
+    return [np.asarray(line.get_xydata()).copy() for line in lines] + [race.ax_loss.get_xlim()]
+
+
+def changed(before, after):
+    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True) for a, b in zip(before, after))
+
+
+def controls(race):
+    for name in OPTIMIZERS:
+        yield race.lr[name], [10.0 ** race.lr[name].min, 10.0 ** race.lr[name].max]
+        yield race.enable[name], [False, True]
+    yield race.momentum, [race.momentum.min, race.momentum.max]
+    yield race.epochs, [race.epochs.max, race.epochs.min]
+
+
+def test_every_control_at_its_extremes_changes_the_figure_without_an_error():
+    race = cnn_race(background=False, **TINY)
+    for control, values in controls(race):
+        for value in values:
+            if control.value == value:
+                continue
+            before, draws = artists_state(race), race.view.draws
+            control.value = value
+            assert race.status.kind != "error", (control.description, value, race.status.text)
+            assert race.view.draws > draws, (control.description, value)
+            assert changed(before, artists_state(race)), (control.description, value)
+
+
+def test_a_race_renders_a_new_picture():
+    race = cnn_race(optimizers={"Adam"}, background=False, **TINY)
+    before = race.view.widget.value
+    race.lr["Adam"].value = 1e-4
+    assert race.view.widget.value != before and race.model.runs["Adam"].lr == pytest.approx(1e-4)
+
+
+def test_a_huge_learning_rate_shows_a_diverged_run_not_an_exception():
+    race = cnn_race(optimizers={"Adam", "SGD"}, lrs={"Adam": 10.0}, background=False, **TINY)
+    adam = race.model.summary()["Adam"]
+    assert adam["status"] == "diverged" and adam["diverged_at"] is not None
+    assert race.status.kind == "warn" and f"Adam at step {adam['diverged_at']}" in race.status.text
+    assert race.crosses["Adam"].get_xdata()[0] == adam["diverged_at"]
+    assert len(race.crosses["SGD"].get_xdata()) == 0
+    assert f"diverged at step {adam['diverged_at']}" in race.table.value
+
+
+def test_moving_the_rate_of_an_unticked_optimizer_enters_it_in_the_race():
+    race = cnn_race(optimizers={"SGD"}, background=False, **TINY)
+    race.lr["AdaGrad"].value = 0.1
+    assert race.enable["AdaGrad"].value and set(race.model.runs) == {"SGD", "AdaGrad"}
+
+
+def test_no_runner_ticked_says_so():
+    race = cnn_race(optimizers={"Adam"}, background=False, **TINY)
+    race.enable["Adam"].value = False
+    assert "tick at least one" in race.status.text and race.model.runs == {} and race.table.value == ""
+
+
+def test_buttons_train_in_a_background_thread_and_stop_it():
+    race = cnn_race(optimizers={"SGD"}, background=True, autostart=False, **TINY)
+    assert race.model.runs == {}
+    race.race_button.click()
+    race.wait(timeout=60)
+    assert race.model.done and race.status.kind == "ok", race.status.text
+    race.epochs.value = 3  # a control change restarts the race in the background
+    race.stop_button.click()  # waits for the thread: nothing runs afterwards
+    assert race._thread is not None and not race._thread.is_alive()
+    assert race.status.kind != "error", race.status.text
+
+
+def test_a_broken_update_is_a_message():
+    race = cnn_race(optimizers={"SGD"}, background=False, **TINY)
+    race.model.run = lambda *args, **kwargs: 1 / 0
+    race.epochs.value = 2
+    assert race.status.kind == "error" and "division by zero" in race.status.text
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(optimizers={"Lion"}), r"unknown optimizers \['Lion'\]"),
+    (dict(lrs={"Adam": -1.0}), "learning rates must be positive"),
+    (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
+    (dict(momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (dict(n_train=10**6), r"n_train must be an integer in \[1, 8000\]"),
+    (dict(batch_size=0), "batch_size must be an integer"),
+    (dict(data=(np.zeros((4, 28, 28)), np.zeros(4, int), np.zeros((2, 1, 28, 28)), np.zeros(2, int))),
+     r"X must be images of shape \(N, 1, 28, 28\), got \(4, 28, 28\)"),
+    (dict(data=(np.zeros((4, 1, 28, 28)), np.zeros(3, int), np.zeros((2, 1, 28, 28)), np.zeros(2, int))),
+     r"labels for X must be integers of shape \(4,\)"),
+    (dict(data=(1, 2, 3)), r"data must be \(X, y, X_val, y_val\)"),
+])
+def test_bad_settings_are_refused_with_a_clear_message(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cnn_race(background=False, autostart=False, **kwargs)
+
+
+def test_the_curves_stream_chunk_by_chunk():
+    race = cnn_race(optimizers={"SGD", "Adam"}, background=False, autostart=False, **TINY)
+    race.CHUNK, race.REDRAW_EVERY = 1, 0.0  # redraw after every step of every run
+    seen, progress = [], []
+    draw, report = race._draw, race._progress
+
+    def recording_draw():
+        draw()
+        seen.append(len(race.smooth["Adam"].get_xdata()))
+
+    def recording_progress():
+        report()
+        progress.append(race.status.text)
+
+    race._draw, race._progress = recording_draw, recording_progress
+    race.race_button.click()
+    assert seen == [1, 2, 3, 3], seen  # one more point per chunk, then the final draw
+    assert progress == ["training … 2 of 6 steps", "training … 4 of 6 steps", "training … 6 of 6 steps"]
+    assert race.status.kind == "ok" and "best validation accuracy" in race.status.text
