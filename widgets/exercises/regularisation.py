@@ -1,0 +1,273 @@
+"""Self-checks for lesson 09 (regularisation).
+
+- `check_penalty_grads(l2_grad, l1_grad, add_penalty_grads)`: the gradients of Veta's penalties
+  lambda * 1/2 sum theta^2 and lambda * sum |theta| (against centred finite differences), and adding
+  them to the weights' gradients only (against `cnnlab.regularizers.L2(lam).backward`).
+- `check_inverted_dropout(inverted_dropout, mean_over_masks)`: inverted dropout's training-time
+  output for a given mask, and the average over many random masks, which must be the input itself.
+- `check_max_norm(max_norm_)`: the max-norm projection of every unit (row) of a weight matrix
+  (against `cnnlab.regularizers.MaxNorm(c).after_step`).
+
+Each check names the typical mistakes (the 1/2 of the L2 penalty, the sign at 0, penalising biases,
+classic instead of inverted scaling, the drop probability used as keep probability, scaling short rows
+up, ...) and says in one line what to change.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab import Sequential
+from cnnlab.gradcheck import numerical_gradient
+from cnnlab.layers import Linear, ReLU
+from cnnlab.regularizers import L2, MaxNorm
+from widgets.exercises import CheckFailed, check_array, passed
+
+__all__ = ["check_penalty_grads", "check_inverted_dropout", "check_max_norm"]
+
+
+def _same(a, b, rtol=1e-7, atol=1e-12) -> bool:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+
+
+def _array(name: str, value) -> np.ndarray:
+    if value is Ellipsis or value is None:
+        hint = " (did you forget `return`?)" if value is None else ""
+        raise CheckFailed(f"{name} is still {value!r}{hint}: replace the `...` with your code and run the cell again")
+    try:
+        return np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{name} should be a numeric array, got {type(value).__name__}") from None
+
+
+def _student(call, what: str):
+    """Run the student's code; an exception becomes a one-line CheckFailed."""
+    try:
+        return call()
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
+        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from None
+
+
+def _shaped(name: str, got: np.ndarray, shape: tuple) -> None:
+    if got.shape != shape:
+        raise CheckFailed(f"{name} should have the shape of its input, {shape}, got {got.shape}")
+
+
+# --- exercise 1: penalty gradients ---------------------------------------------------------------
+
+LAM = 0.3
+
+
+def _theta(rng) -> np.ndarray:
+    theta = rng.standard_normal((3, 4))
+    theta[0, 1] = theta[2, 3] = 0.0  # exact zeros: where |theta| has no slope
+    return theta
+
+
+def _check_l2(l2_grad, rng) -> None:
+    theta = _theta(rng)
+    work = theta.copy()
+    expected = numerical_gradient(lambda: LAM * 0.5 * np.sum(work ** 2), work)
+    got = _array("l2_grad(theta, lam)", _student(lambda: l2_grad(theta.copy(), LAM), "l2_grad(theta, lam)"))
+    _shaped("l2_grad(theta, lam)", got, theta.shape)
+    if _same(got, expected):
+        return
+    exact = LAM * theta
+    if _same(got, 2 * exact):
+        raise CheckFailed("l2_grad is twice too large: the 1/2 in Omega = 1/2 sum theta^2 cancels the 2 that comes "
+                          "down from the square, so the gradient is lam * theta")
+    if _same(got, exact / 2):
+        raise CheckFailed("l2_grad is half the right value: d/dtheta of 1/2 theta^2 is theta (the 1/2 cancels the 2), "
+                          "so the gradient is lam * theta, not lam * theta / 2")
+    if _same(got, LAM * 0.5 * theta ** 2) or _same(got, LAM * theta ** 2):
+        raise CheckFailed("l2_grad returned the penalty's terms (lam/2 * theta^2), not its gradient: differentiate")
+    if _same(got, theta):
+        raise CheckFailed("l2_grad is theta: you forgot the strength lam, the gradient is lam * theta")
+    if _same(got, LAM * np.sign(theta)):
+        raise CheckFailed("l2_grad is lam * sign(theta), the L1 gradient; L2's is lam * theta")
+    check_array("l2_grad(theta, lam)", got, expected, rtol=1e-6, atol=1e-8)
+
+
+def _check_l1(l1_grad, rng) -> None:
+    theta = _theta(rng)
+    work = theta.copy()
+    # away from 0 the finite difference is the derivative; at 0 the course takes the slope 0 (sign(0) = 0)
+    expected = numerical_gradient(lambda: LAM * np.sum(np.abs(work)), work, eps=1e-7)
+    zero = theta == 0
+    expected[zero] = 0.0
+    got = _student(lambda: l1_grad(theta.copy(), LAM), "l1_grad(theta, lam)")
+    got = _array("l1_grad(theta, lam)", got)
+    _shaped("l1_grad(theta, lam)", got, theta.shape)
+    if np.any(np.isnan(got[zero])) and np.all(np.isfinite(got[~zero])):
+        raise CheckFailed("l1_grad is NaN where theta == 0: theta / |theta| divides by 0 there; np.sign(theta) "
+                          "gives the slope 0 at theta = 0")
+    if _same(got[~zero], expected[~zero]) and not _same(got[zero], 0.0 * got[zero]):
+        raise CheckFailed(f"l1_grad is {got[zero][0]:+g} where theta == 0 (the sign at 0): |theta| has no slope there, "
+                          "and the course takes 0, as np.sign does; np.where(theta >= 0, 1, -1) gives +1 instead")
+    if _same(got, expected):
+        return
+    if _same(got, expected / 2):
+        raise CheckFailed("l1_grad is half the right value: Veta's slide writes Omega = 1/2 sum |theta| but gives the "
+                          "gradient sign(theta); the course uses Omega = sum |theta|, gradient lam * sign(theta)")
+    if _same(got, 2 * expected):
+        raise CheckFailed("l1_grad is twice too large: the gradient of lam * sum |theta| is lam * sign(theta)")
+    if _same(got, LAM * np.abs(theta)):
+        raise CheckFailed("l1_grad returned lam * |theta|, the penalty's terms, not its gradient: use np.sign")
+    if _same(got, np.sign(theta)):
+        raise CheckFailed("l1_grad is sign(theta): you forgot the strength lam, the gradient is lam * sign(theta)")
+    if _same(got, LAM * theta):
+        raise CheckFailed("l1_grad is lam * theta, the L2 gradient; L1's is lam * sign(theta)")
+    check_array("l1_grad(theta, lam)", got, expected, rtol=1e-6, atol=1e-8)
+
+
+def _small_net(rng):
+    net = Sequential(Linear(4, 3, rng=rng), ReLU(), Linear(3, 2, rng=rng)).astype(np.float64)
+    for p in net.parameters():
+        p.grad[...] = rng.standard_normal(p.shape)  # a data gradient the penalty must be added to
+    return net
+
+
+def _check_add(add_penalty_grads, rng) -> None:
+    net, reference = _small_net(np.random.default_rng(5)), _small_net(np.random.default_rng(5))
+    data_grads = {name: p.grad.copy() for name, p in net.named_parameters()}
+    before = {name: p.data.copy() for name, p in net.named_parameters()}
+    L2(LAM).backward(reference)  # cnnlab's own: weights only
+
+    def l2_ref(theta, lam):
+        return lam * theta
+
+    _student(lambda: add_penalty_grads(net, LAM, l2_ref), "add_penalty_grads(net, lam, l2_grad)")
+    params, expected = dict(net.named_parameters()), dict(reference.named_parameters())
+    for name, p in params.items():
+        if not np.array_equal(p.data, before[name]):
+            raise CheckFailed(f"add_penalty_grads changed {name}'s values: it must only add to p.grad; the "
+                              "optimizer's step is what changes the weights")
+    for name, p in params.items():
+        got = _array(f"{name}.grad", p.grad)
+        if name.endswith("bias"):
+            if not np.array_equal(got, data_grads[name]):
+                raise CheckFailed(f"{name}.grad was changed: the penalty applies to the weights only (biases are "
+                                  "not penalised); skip parameters whose name ends in 'bias'")
+            continue
+        if _same(got, data_grads[name]):
+            raise CheckFailed(f"{name}.grad is unchanged: add grad_fn(p.data, lam) to it, p.grad += ...")
+        if _same(got, LAM * p.data):
+            raise CheckFailed(f"{name}.grad holds only the penalty's gradient: the data gradient was replaced; "
+                              "add to it (p.grad += ...), do not assign")
+        if not _same(got, expected[name].grad, rtol=1e-10):
+            raise CheckFailed(f"{name}.grad should be the data gradient plus lam * weight (what "
+                              "cnnlab.regularizers.L2(lam).backward(net) gives), but it differs")
+
+
+def check_penalty_grads(l2_grad, l1_grad, add_penalty_grads) -> None:
+    """l2_grad(theta, lam), l1_grad(theta, lam) -> arrays like theta; add_penalty_grads(net, lam, grad_fn)
+    adds grad_fn(p.data, lam) to the .grad of the net's weights (not its biases)."""
+    _check_l2(l2_grad, np.random.default_rng(90))
+    _check_l1(l1_grad, np.random.default_rng(91))
+    _check_add(add_penalty_grads, np.random.default_rng(92))
+    passed("l2_grad and l1_grad match finite differences of lam * 1/2 sum theta^2 and lam * sum |theta| "
+           "(slope 0 at theta = 0), and add_penalty_grads adds them to the weights' gradients only")
+
+
+# --- exercise 2: inverted dropout ------------------------------------------------------------------
+
+def check_inverted_dropout(inverted_dropout, mean_over_masks) -> None:
+    """inverted_dropout(x, mask, p_keep) -> x * mask / p_keep; mean_over_masks(x, p_keep, n_masks, rng) ->
+    the average of inverted_dropout over n_masks fresh masks m ~ Bernoulli(p_keep) drawn from rng."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 6))
+    p = 0.8
+    mask = rng.random(x.shape) < p
+    mask[0, :2] = [True, False]  # at least one kept and one dropped unit
+    out = _array("inverted_dropout(x, mask, p_keep)",
+                 _student(lambda: inverted_dropout(x.copy(), mask.copy(), p), "inverted_dropout(x, mask, p_keep)"))
+    _shaped("inverted_dropout(x, mask, p_keep)", out, x.shape)
+    expected = x * mask / p
+    if not _same(out, expected):
+        for wrong, message in (
+                (x * mask, "that is classic dropout (Tomasi): the kept units are not rescaled; inverted dropout "
+                           "divides them by the keep probability, x * mask / p_keep"),
+                (x * mask * p, "multiplying by p_keep is the classic TEST-time scaling; at training time inverted "
+                               "dropout divides by it: x * mask / p_keep"),
+                (x * mask / (1 - p), "you divided by the drop probability 1 - p_keep; divide by the keep "
+                                     "probability p_keep"),
+                (x * ~mask / p, "you kept the units where the mask is False: True means keep"),
+                (x / p, "the mask is not applied: multiply by it, x * mask / p_keep")):
+            if _same(out, wrong):
+                raise CheckFailed(message)
+        check_array("inverted_dropout(x, mask, p_keep)", out, expected)
+
+    n = 4000
+    mean = _array("mean_over_masks(x, p_keep, n_masks, rng)",
+                  _student(lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)),
+                           "mean_over_masks(x, p_keep, n_masks, rng)"))
+    _shaped("mean_over_masks(x, p_keep, n_masks, rng)", mean, x.shape)
+    if _same(mean, x):
+        raise CheckFailed("mean_over_masks returned x exactly: it must average inverted_dropout over random masks "
+                          "(the average is only close to x, never equal)")
+    if np.all(np.isclose(mean, 0) | np.isclose(mean, x / p)):
+        raise CheckFailed("every entry is 0 or x / p_keep, the output of a single mask: draw a fresh mask inside "
+                          "the loop, one per pass")
+    again = _array("mean_over_masks (second call)", _student(
+        lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)), "mean_over_masks(x, p_keep, n_masks, rng)"))
+    if not _same(again, mean):
+        raise CheckFailed("two calls with the same seed gave different averages: draw the masks from `rng` "
+                          "(rng.random(x.shape) < p_keep), never from np.random's global state")
+    sigma = np.abs(x) * np.sqrt((1 - p) / p / n)  # standard error of the mean of x * m / p
+    if np.all(np.abs(mean - x * (1 - p) / p) <= 6 * sigma + 1e-9):
+        raise CheckFailed("the average is x * (1 - p) / p: your masks keep a unit with probability 1 - p_keep; "
+                          "True must have probability p_keep, rng.random(x.shape) < p_keep")
+    if np.all(np.abs(mean - p * x) <= 6 * np.abs(x) * np.sqrt(p * (1 - p) / n) + 1e-9):
+        raise CheckFailed("the average is p_keep * x, the expectation of CLASSIC dropout: average the output of "
+                          "inverted_dropout (which divides by p_keep), not x * mask")
+    deviation = np.abs(mean - x) / (sigma + 1e-12)
+    if np.any(deviation > 6):
+        where = np.unravel_index(np.argmax(deviation), x.shape)
+        ratio = float(np.median(mean / x))
+        raise CheckFailed(f"the average over {n} masks should be close to x (the expectation of inverted dropout "
+                          f"is its input), but entry {[int(i) for i in where]} is {mean[where]:.4g} against "
+                          f"x = {x[where]:.4g}; typically mean / x = {ratio:.2f}")
+    passed(f"inverted dropout scales the kept units by 1/p_keep, so the average over {n} masks is the input "
+           f"itself (largest deviation {np.max(np.abs(mean - x) / sigma):.1f} standard errors)")
+
+
+# --- exercise 3 (optional): max-norm projection ---------------------------------------------------
+
+def check_max_norm(max_norm_) -> None:
+    """max_norm_(W, c) -> W with every row j whose norm exceeds c scaled to norm c, the others unchanged."""
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((5, 7))
+    W[1] *= 0.1  # a short row that must stay as it is
+    W[3] *= 0.2
+    W[0, 0] = 2.5  # an entry beyond c, so that clipping entries is not the identity
+    c = 1.5
+    layer = Linear(7, 5).astype(np.float64)
+    layer.weight.data[...] = W
+    MaxNorm(c).after_step(layer)  # cnnlab's own projection, an independent reference
+    expected = layer.weight.data
+    got = _array("max_norm_(W, c)", _student(lambda: max_norm_(W.copy(), c), "max_norm_(W, c)"))
+    _shaped("max_norm_(W, c)", got, W.shape)
+    if _same(got, expected):
+        norms = np.linalg.norm(got, axis=1)
+        passed(f"every row now has norm <= c = {c} (largest {norms.max():.4f}); rows that were shorter are unchanged")
+        return
+    rows = np.linalg.norm(W, axis=1, keepdims=True)
+    cols = np.linalg.norm(W, axis=0, keepdims=True)
+    for wrong, message in (
+            (W * c / rows, "every row was scaled to norm c, also the short ones: only rows LONGER than c are "
+                           "projected; the others stay as they are"),
+            (W * np.minimum(1, c / cols), "you took the norms of the columns; a unit's incoming weights are a ROW "
+                                          "W[j, :] of a (out, in) weight, so take norms with axis=1"),
+            (np.clip(W, -c, c), "np.clip bounds each entry, but the constraint is on the norm of each row: "
+                                "scale the row by c / ||W[j]|| when ||W[j]|| > c"),
+            (W * min(1, c / np.linalg.norm(W)), "you scaled the whole matrix by one factor (its Frobenius norm); "
+                                                "every row (unit) gets its own factor")):
+        if _same(got, wrong):
+            raise CheckFailed(message)
+    norms = np.linalg.norm(got, axis=1)
+    if np.any(norms > c * (1 + 1e-9)):
+        j = int(np.argmax(norms))
+        raise CheckFailed(f"row {j} still has norm {norms[j]:.4g} > c = {c} after the projection")
+    check_array("max_norm_(W, c)", got, expected, rtol=1e-9, atol=1e-12)

@@ -1,0 +1,489 @@
+"""`regularization_explorer()`: turn one regularisation knob and watch the train/validation gap.
+
+A small fully connected net (784 -> hidden -> 10) is trained on a few hundred Fashion-MNIST images, a
+set small enough to memorise, and validated on a thousand others. Every run starts from the same
+initial weights and sees the mini-batches in the same order (each random part has its own
+generator: initialisation, shuffling, dropout masks, drop-connect masks, augmentation), so the
+difference between two runs is the knob's and nothing else. A grey reference run without any
+regularisation is drawn under every run.
+
+Knobs: L2 and L1 strength (both at once: an elastic net), max-norm c, dropout keep probability,
+drop-connect on the output layer, batch norm after the hidden layer, data augmentation (random
+2-pixel shifts and horizontal flips), early stopping with the best weights restored, learning
+rate and epochs. Panels: training and validation loss against the epoch (the gap), a histogram
+of log10|w| of every weight, and the sparsity (share of weights with |w| < 1e-2) against the epoch.
+
+`RegularizationModel` trains (plain NumPy through `cnnlab.train.Trainer`, drivable without a
+browser, one epoch per `step()`); `RegularizationExplorer` adds the controls and one figure redrawn
+in place. In a live notebook the training runs in a background thread, so Stop works and the
+curves grow while it trains; without an interactive canvas (tests, static output) it runs in the
+calling thread.
+"""
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+
+import ipywidgets as W
+import numpy as np
+
+from cnnlab import Sequential
+from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip, augmented_loader
+from cnnlab.layers import BatchNorm1d, DropConnect, Dropout, Flatten, Linear, ReLU
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.optim import SGD
+from cnnlab.regularizers import L1, L2, Compose as RegCompose, ElasticNet, MaxNorm
+from cnnlab.train import EarlyStopping, Trainer
+from widgets._figure import FigureView, new_figure
+from widgets._guard import StatusLine, guarded
+
+__all__ = ["Settings", "Run", "RegularizationModel", "RegularizationExplorer", "regularization_explorer",
+           "SPARSE_BELOW", "DROPCONNECT_P_KEEP", "EARLY_STOPPING_PATIENCE", "weight_sparsity"]
+
+SPARSE_BELOW = 1e-2          # a weight with |w| below this counts as (nearly) zero
+DROPCONNECT_P_KEEP = 0.5     # keep probability of the drop-connect output layer
+EARLY_STOPPING_PATIENCE = 5  # epochs without a better validation loss before stopping
+_LOG_EDGES = np.linspace(-6.0, 0.5, 66)  # bins of log10|w|; smaller magnitudes fall in the first bin
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One training configuration. l2, l1 >= 0 (both > 0: an elastic net); max_norm: c, 0 = off;
+    p_keep in (0, 1] (1 = no dropout); the switches; lr > 0; epochs >= 1."""
+
+    l2: float = 0.0
+    l1: float = 0.0
+    max_norm: float = 0.0
+    p_keep: float = 1.0
+    dropconnect: bool = False
+    batchnorm: bool = False
+    augment: bool = False
+    early_stopping: bool = False
+    lr: float = 0.05
+    epochs: int = 40
+
+    def check(self) -> "Settings":
+        for name in ("l2", "l1", "max_norm"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0.0 < self.p_keep <= 1.0:
+            raise ValueError(f"p_keep (dropout keep probability) must be in (0, 1], got {self.p_keep!r}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if int(self.epochs) != self.epochs or self.epochs < 1:
+            raise ValueError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
+        return self
+
+    def without_regularisation(self) -> "Settings":
+        """These settings with every regulariser switched off (the reference run)."""
+        return Settings(lr=self.lr, epochs=self.epochs)
+
+    def describe(self) -> str:
+        parts = []
+        if self.l1 and self.l2:
+            parts.append(f"elastic net (L1 {self.l1:g}, L2 {self.l2:g})")
+        elif self.l2:
+            parts.append(f"L2 λ={self.l2:g}")
+        elif self.l1:
+            parts.append(f"L1 λ={self.l1:g}")
+        if self.max_norm:
+            parts.append(f"max-norm c={self.max_norm:g}")
+        if self.p_keep < 1:
+            parts.append(f"dropout p={self.p_keep:g}")
+        parts += [name for name, on in (("drop-connect", self.dropconnect), ("batch norm", self.batchnorm),
+                                         ("augmentation", self.augment), ("early stopping", self.early_stopping))
+                  if on]
+        return ", ".join(parts) if parts else "no regularisation"
+
+
+@dataclass
+class Run:
+    """What one training run produced, epoch by epoch (lists grow while it trains)."""
+
+    settings: Settings
+    train_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    sparsity: list = field(default_factory=list)
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    status: str = "running"
+    message: str = ""
+    best_epoch: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def gap(self) -> float:
+        """Validation loss minus training loss at the last epoch (NaN before the first epoch)."""
+        return self.val_loss[-1] - self.train_loss[-1] if self.val_loss else float("nan")
+
+
+def _regularised_weights(net) -> list:
+    return [m.weight for m in net.modules() if isinstance(m, (Linear, DropConnect))]
+
+
+def weight_sparsity(weights, below: float = SPARSE_BELOW) -> float:
+    """Share of the entries of `weights` (an array) whose magnitude is below `below`."""
+    w = np.abs(np.asarray(weights))
+    return float(np.mean(w < below)) if w.size else float("nan")
+
+
+class RegularizationModel:
+    """Trains the explorer's net under `Settings`, one epoch per `step()`.
+
+    Inputs: X (N, 1, 28, 28) training images, y (N,) labels, X_val, y_val the validation set; hidden
+    (width of the hidden layer), batch_size and seed (of every generator). After `start(settings)`:
+    `current` (a Run) and `net`; `step()` trains one more epoch; `run(settings)` does a whole run.
+    `reference(settings)` is the run without regularisation at the same lr and epochs (cached).
+    """
+
+    def __init__(self, X, y, X_val, y_val, hidden: int = 128, batch_size: int = 50, seed: int = 0):
+        for name, images, labels in (("X", X, y), ("X_val", X_val, y_val)):
+            if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+                raise ValueError(f"{name} must be images of shape (N, 1, 28, 28), got {np.shape(images)}")
+            if np.shape(labels) != (len(images),) or np.asarray(labels).dtype.kind not in "iu":
+                raise ValueError(f"labels for {name} must be integers of shape ({len(images)},), got "
+                                 f"{np.shape(labels)} {np.asarray(labels).dtype}")
+        if int(hidden) < 1 or int(batch_size) < 1:
+            raise ValueError(f"hidden and batch_size must be >= 1, got {hidden} and {batch_size}")
+        self.X, self.y = X.astype(np.float32, copy=False), np.asarray(y)
+        self.X_val, self.y_val = X_val.astype(np.float32, copy=False), np.asarray(y_val)
+        self.hidden, self.batch_size, self.seed = int(hidden), int(batch_size), int(seed)
+        self.current: Run | None = None
+        self.net = self.trainer = None
+        self._references: dict = {}
+
+    # --- building one run --------------------------------------------------------------------------
+    def build(self, s: Settings):
+        """The net for `s`. Each layer has its own seed, so switching a layer on leaves the others' weights."""
+        seed = self.seed
+        layers = [Flatten(), Linear(784, self.hidden, rng=seed + 11)]
+        if s.batchnorm:
+            layers.append(BatchNorm1d(self.hidden))
+        layers.append(ReLU())
+        if s.p_keep < 1:
+            layers.append(Dropout(s.p_keep, rng=seed + 13))
+        # DropConnect initialises its weight exactly as Linear does from the same seed
+        layers.append(DropConnect(self.hidden, 10, DROPCONNECT_P_KEEP, rng=seed + 12) if s.dropconnect
+                      else Linear(self.hidden, 10, rng=seed + 12))
+        return Sequential(layers)
+
+    @staticmethod
+    def regularizer(s: Settings):
+        members = []
+        if s.l1 and s.l2:
+            members.append(ElasticNet(s.l1, s.l2))
+        elif s.l2:
+            members.append(L2(s.l2))
+        elif s.l1:
+            members.append(L1(s.l1))
+        if s.max_norm:
+            members.append(MaxNorm(s.max_norm))
+        return None if not members else members[0] if len(members) == 1 else RegCompose(members)
+
+    def start(self, settings: Settings) -> Run:
+        s = settings.check()
+        self.net = self.build(s)
+        callbacks = [EarlyStopping(EARLY_STOPPING_PATIENCE, restore_best=True)] if s.early_stopping else []
+        self.trainer = Trainer(self.net, CrossEntropyLoss(), SGD(self.net.parameters(), lr=s.lr, momentum=0.9),
+                               self.X, self.y, batch_size=self.batch_size, X_val=self.X_val, y_val=self.y_val,
+                               rng=self.seed + 1, regularizer=self.regularizer(s), callbacks=callbacks)
+        if s.augment:  # its own generator: the shuffling order stays that of every other run
+            augment = Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()])
+            self.trainer.loader = augmented_loader(self.trainer.loader, augment, rng=self.seed + 14)
+        self._early = callbacks[0] if callbacks else None
+        self.current = Run(s)
+        self._record()
+        return self.current
+
+    def _record(self) -> None:
+        w = np.concatenate([p.data.ravel() for p in _regularised_weights(self.net)])
+        self.current.weights = w[np.isfinite(w)]
+
+    def step(self) -> bool:
+        """Train one more epoch of the current run; True when the run is over."""
+        run, trainer = self.current, self.trainer
+        if run is None:
+            raise RuntimeError("call start(settings) before step()")
+        if run.finished:
+            return True
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a divergence is reported, not raised
+            history = trainer.run(epochs=trainer.epoch + 1)
+        for info in history.epochs[len(run.train_loss):]:
+            run.train_loss.append(info["train_loss"])
+            run.val_loss.append(info["val_loss"])
+            run.val_accuracy.append(info["val_accuracy"])
+            run.sparsity.append(weight_sparsity(np.concatenate(
+                [p.data.ravel() for p in _regularised_weights(self.net)])))
+        self._record()
+        bad = [i for i, v in enumerate(run.val_loss) if not np.isfinite(v)]
+        if bad and not trainer.stopped:
+            trainer.stop("diverged", f"diverged: the validation loss became {run.val_loss[bad[0]]} at epoch {bad[0] + 1}")
+        if self._early is not None and self._early.best_epoch is not None:
+            run.best_epoch = self._early.best_epoch
+        if trainer.stopped:  # early stopping, a divergence: the Trainer ended the run
+            run.status, run.message = history.status, history.message
+        if not run.finished and trainer.epoch >= run.settings.epochs:
+            run.status, run.message = "completed", f"finished {trainer.epoch} epochs"
+        if run.finished and run.status != "stopped" and run.settings == run.settings.without_regularisation():
+            self._references.setdefault(run.settings, run)  # a run without regularisation is its own reference
+        return run.finished
+
+    def stop(self) -> None:
+        if self.current is not None and not self.current.finished:
+            self.current.status, self.current.message = "stopped", "stopped by the Stop button"
+
+    def run(self, settings: Settings) -> Run:
+        self.start(settings)
+        while not self.step():
+            pass
+        return self.current
+
+    def cached_reference(self, settings: Settings) -> Run | None:
+        """The reference run for `settings` if it has been trained already, else None."""
+        return self._references.get(settings.without_regularisation())
+
+    def reference(self, settings: Settings) -> Run:
+        """The run without regularisation for these lr and epochs (trained once, then cached)."""
+        key = settings.without_regularisation()
+        if key not in self._references:
+            saved = self.current, self.net, self.trainer, getattr(self, "_early", None)
+            self._references[key] = self.run(key)
+            self.current, self.net, self.trainer, self._early = saved
+        return self._references[key]
+
+
+class RegularizationExplorer:
+    """The widget: `.model`, the controls (`.l2`, `.l1`, `.max_norm`, `.p_keep`, `.dropconnect`,
+    `.batchnorm`, `.augment`, `.early_stopping`, `.lr`, `.epochs`, `.auto`, `.train_button`,
+    `.stop_button`), the figure `.view`, the `.status` line. `wait()` waits for a background run."""
+
+    def __init__(self, model: RegularizationModel, settings: Settings, background: bool | None = None):
+        self.model = model
+        self.status = StatusLine()
+        style, wide = {"description_width": "110px"}, W.Layout(width="330px")
+
+        def choice(options, value, description, fmt="{:g}", off=None):
+            if value not in options:  # a starting value between the stops: put it in its place
+                options = sorted([*options, value], key=lambda v: (v != 0, -v if description.startswith("max") else v))
+            labels = [(off if (off and v == 0) else fmt.format(v), v) for v in options]
+            return W.SelectionSlider(options=labels, value=value, description=description, style=style,
+                                     layout=wide, continuous_update=False)
+
+        self.l2 = choice([0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0], settings.l2, "L2 λ", off="off")
+        self.l1 = choice([0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01], settings.l1, "L1 λ", off="off")
+        self.max_norm = choice([0, 8.0, 4.0, 2.0, 1.0, 0.5, 0.25], settings.max_norm, "max-norm c", off="off")
+        self.p_keep = W.FloatSlider(value=settings.p_keep, min=0.1, max=1.0, step=0.05, description="dropout p_keep",
+                                    style=style, layout=wide, continuous_update=False)
+        self.lr = choice([1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0], settings.lr, "learning rate")
+        self.epochs = W.IntSlider(value=settings.epochs, min=5, max=80, step=5, description="epochs", style=style,
+                                  layout=wide, continuous_update=False)
+        box = {"indent": False, "layout": W.Layout(width="160px")}
+        self.dropconnect = W.Checkbox(value=settings.dropconnect, description=f"drop-connect (p={DROPCONNECT_P_KEEP})", **box)
+        self.batchnorm = W.Checkbox(value=settings.batchnorm, description="batch norm", **box)
+        self.augment = W.Checkbox(value=settings.augment, description="augmentation", **box)
+        self.early_stopping = W.Checkbox(value=settings.early_stopping, description="early stopping", **box)
+        self.auto = W.Checkbox(value=True, description="train on every change", **box)
+        self.train_button = W.Button(description="Train", button_style="primary", layout=W.Layout(width="90px"))
+        self.stop_button = W.Button(description="Stop", layout=W.Layout(width="90px"))
+        self.controls = [self.l2, self.l1, self.max_norm, self.p_keep, self.lr, self.epochs, self.dropconnect,
+                         self.batchnorm, self.augment, self.early_stopping]
+
+        self._build_figure()
+        self.view = FigureView(self.fig)
+        self.background = self.view.interactive if background is None else bool(background)
+        self._thread, self._halt, self._last_draw = None, threading.Event(), 0.0
+        guard = guarded(self.status)
+        for control in self.controls:
+            control.observe(guard(self._on_change), names="value")
+        self.train_button.on_click(guard(lambda _: self.train()))
+        self.stop_button.on_click(guard(lambda _: self.stop()))
+        left = W.VBox([self.l2, self.l1, self.max_norm, self.p_keep, self.lr, self.epochs])
+        right = W.VBox([self.dropconnect, self.batchnorm, self.augment, self.early_stopping, self.auto,
+                        W.HBox([self.train_button, self.stop_button])])
+        self.widget = W.VBox([W.HBox([left, right]), self.view.widget, self.status.widget])
+        self.train()
+
+    # --- figure -------------------------------------------------------------------------------------
+    def _build_figure(self) -> None:
+        self.fig, (self.ax_loss, self.ax_hist, self.ax_sparse) = new_figure(1, 3, figsize=(11.5, 3.8), dpi=80)
+        grey = {"color": "0.6", "lw": 1.2, "ls": "--"}
+        self.ref_train, = self.ax_loss.plot([], [], **grey, label="reference: training")
+        self.ref_val, = self.ax_loss.plot([], [], color="0.6", lw=1.2, ls=":", label="reference: validation")
+        self.train_line, = self.ax_loss.plot([], [], "C0-", lw=1.8, label="training")
+        self.val_line, = self.ax_loss.plot([], [], "C1-", lw=1.8, label="validation")
+        self.end_marker, = self.ax_loss.plot([], [], "rx", ms=10, mew=2)
+        self.best_line = self.ax_loss.axvline(0, color="C2", lw=1, ls="-.", visible=False)
+        self.note = self.ax_loss.text(0.5, 0.5, "", transform=self.ax_loss.transAxes, ha="center", va="center",
+                                      color="C3", fontsize=11, fontweight="bold")
+        self.ax_loss.set_xlabel("epoch"), self.ax_loss.set_ylabel("cross-entropy loss")
+        self.ax_loss.legend(fontsize=7, loc="best")
+        zeros = np.zeros(len(_LOG_EDGES) - 1)
+        self.ref_hist = self.ax_hist.stairs(zeros, _LOG_EDGES, color="0.6", lw=1.2, label="reference")
+        self.hist = self.ax_hist.stairs(zeros, _LOG_EDGES, color="C0", lw=1.6, label="this run")
+        self.ax_hist.axvline(np.log10(SPARSE_BELOW), color="C3", lw=1, ls=":")
+        self.ax_hist.set_xlabel(r"$\log_{10}|w|$ (all weights; $\leq 10^{-6}$ in the first bin)")
+        self.ax_hist.set_ylabel("share of weights per bin")
+        self.ax_hist.legend(fontsize=7, loc="upper left")
+        self.ref_sparse, = self.ax_sparse.plot([], [], **grey, label="reference")
+        self.sparse_line, = self.ax_sparse.plot([], [], "C0-", lw=1.8, label="this run")
+        self.ax_sparse.set_ylim(0, 1)
+        self.ax_sparse.set_xlabel("epoch"), self.ax_sparse.set_ylabel(f"share of weights with |w| < {SPARSE_BELOW:g}")
+        self.ax_sparse.legend(fontsize=7, loc="best")
+        self.title = self.fig.suptitle("", fontsize=10)
+        self.fig.subplots_adjust(left=0.055, right=0.99, bottom=0.15, top=0.84, wspace=0.25)
+
+    @staticmethod
+    def _histogram(weights) -> np.ndarray:
+        logs = np.log10(np.maximum(np.abs(weights), 10.0 ** _LOG_EDGES[0]))
+        counts, _ = np.histogram(np.minimum(logs, _LOG_EDGES[-1]), bins=_LOG_EDGES)
+        return counts / max(len(weights), 1)
+
+    def _draw(self) -> None:
+        run, ref = self.model.current, self.reference
+        def epochs_of(values):
+            return np.arange(1, len(values) + 1)
+
+        for line, values in ((self.ref_train, ref.train_loss), (self.ref_val, ref.val_loss),
+                             (self.train_line, run.train_loss), (self.val_line, run.val_loss),
+                             (self.ref_sparse, ref.sparsity), (self.sparse_line, run.sparsity)):
+            line.set_data(epochs_of(values), values)
+        self.ref_hist.set_data(self._histogram(ref.weights))
+        self.hist.set_data(self._histogram(run.weights))
+        shown = [v for v in (*ref.train_loss, *ref.val_loss, *run.train_loss, *run.val_loss) if np.isfinite(v)]
+        self.ax_loss.set_ylim(0, min(max(shown, default=2.5), 5.0) * 1.08)
+        for ax in (self.ax_loss, self.ax_sparse):
+            ax.set_xlim(0.5, run.settings.epochs + 0.5)
+        self.ax_hist.set_ylim(0, max(self.hist.get_data().values.max(), self.ref_hist.get_data().values.max(), 0.05) * 1.1)
+        diverged = run.status == "diverged"
+        finite = [(i + 1, v) for i, v in enumerate(run.val_loss) if np.isfinite(v)]
+        self.end_marker.set_data(([finite[-1][0]], [finite[-1][1]]) if diverged and finite else ([], []))
+        self.note.set_text("diverged" if diverged else "")
+        self.best_line.set_visible(run.best_epoch is not None)
+        if run.best_epoch is not None:
+            self.best_line.set_xdata([run.best_epoch, run.best_epoch])
+        epoch = len(run.train_loss)
+        self.title.set_text(textwrap.shorten(run.settings.describe(), 150, placeholder=" ..."))
+        self.ax_loss.set_title(f"loss, epoch {epoch} of {run.settings.epochs}", fontsize=9)
+        self.ax_hist.set_title("magnitudes of the weights", fontsize=9)
+        self.ax_sparse.set_title(f"sparsity: {weight_sparsity(run.weights):.0%} (reference "
+                                 f"{weight_sparsity(ref.weights):.0%})", fontsize=9)
+        self.view.refresh()
+        self._last_draw = time.perf_counter()
+        self._report()
+
+    def _report(self) -> None:
+        run, ref = self.model.current, self.reference
+        if run.status == "diverged":
+            self.status.show(f"{run.settings.describe()}, lr {run.settings.lr:g}: {run.message}", "warn")
+            return
+        if not run.val_loss:
+            self.status.show(f"{run.settings.describe()}: training...")
+            return
+        text = (f"{run.settings.describe()}: epoch {len(run.val_loss)}, training loss {run.train_loss[-1]:.3f}, "
+                f"validation loss {run.val_loss[-1]:.3f} (gap {run.gap:+.3f}; reference {ref.gap:+.3f}), "
+                f"validation accuracy {run.val_accuracy[-1]:.1%}")
+        if run.status == "early_stopping":
+            text += f"; stopped early, weights of epoch {run.best_epoch} restored"
+        elif run.status == "stopped":
+            text += "; stopped"
+        self.status.show(text, "ok" if run.finished else "info")
+
+    # --- training -----------------------------------------------------------------------------------
+    def settings(self) -> Settings:
+        return Settings(l2=self.l2.value, l1=self.l1.value, max_norm=self.max_norm.value, p_keep=self.p_keep.value,
+                        dropconnect=self.dropconnect.value, batchnorm=self.batchnorm.value, augment=self.augment.value,
+                        early_stopping=self.early_stopping.value, lr=self.lr.value, epochs=self.epochs.value)
+
+    def _on_change(self, change=None) -> None:
+        if self.auto.value:
+            self.train()
+
+    def train(self) -> None:
+        """Stop a run in progress, then train the controls' settings from scratch (in the background
+        when the figure is interactive, else right here)."""
+        self.stop()
+        settings = self.settings()
+        self.status.show(f"{settings.describe()}: training...")
+        if self.background:
+            self._halt.clear()
+            self._thread = threading.Thread(target=guarded(self.status)(self._train), args=(settings,), daemon=True)
+            self._thread.start()
+        else:
+            self._train(settings)
+
+    def _train(self, settings: Settings) -> None:
+        unregularised = settings == settings.without_regularisation()
+        self.reference = self.model.cached_reference(settings)
+        if self.reference is None and not unregularised:
+            self.reference = self.model.reference(settings)
+        run = self.model.start(settings)
+        if self.reference is None:
+            self.reference = run  # this run is the reference: draw it against itself
+        # live curves on an interactive canvas (a redraw costs little there); a PNG is rendered once at the end
+        live = 0.3 if self.view.interactive else np.inf
+        self._draw()
+        while not self._halt.is_set() and not self.model.step():
+            if time.perf_counter() - self._last_draw > live:
+                self._draw()
+        if self._halt.is_set():
+            self.model.stop()
+        self._draw()
+
+    def stop(self) -> None:
+        """Stop the background run (if any) and wait until it has ended."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._halt.set()
+            thread.join()
+        self._thread = None
+
+    def wait(self, timeout: float | None = 120.0) -> Run:
+        """Wait for a background run to finish; returns the current Run."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError(f"the training run did not finish within {timeout} s")
+        return self.model.current
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def regularization_explorer(X=None, y=None, X_val=None, y_val=None, *, n_train: int = 500, n_val: int = 1000,
+                            hidden: int = 128, batch_size: int = 50, seed: int = 0, background: bool | None = None,
+                            **settings) -> RegularizationExplorer:
+    """The regularisation explorer.
+
+    Without data it takes n_train training and n_val validation images at random (seeded) from the
+    shipped Fashion-MNIST subset's training split. `settings`: starting values of the knobs, any field
+    of `Settings` (l2, l1, max_norm, p_keep, dropconnect, batchnorm, augment, early_stopping, lr, epochs).
+    background: train in a thread (default: when the figure is interactive, i.e. under ipympl).
+    """
+    unknown = set(settings) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; choose from {[f.name for f in fields(Settings)]}")
+    start = replace(Settings(), **settings).check()
+    if X is None:
+        if y is not None or X_val is not None or y_val is not None:
+            raise ValueError("give the data X, y, X_val, y_val all together, or none of them")
+        if n_train < 1 or n_val < 1:
+            raise ValueError(f"n_train and n_val must be >= 1, got {n_train} and {n_val}")
+        from cnnlab.data import load_fashion_mnist
+
+        X_all, y_all, _ = load_fashion_mnist("train", source="subset")
+        if n_train + n_val > len(X_all):
+            raise ValueError(f"n_train + n_val = {n_train + n_val} exceeds the {len(X_all)} images of the subset")
+        order = np.random.default_rng(seed).permutation(len(X_all))
+        X, y = X_all[order[:n_train]], y_all[order[:n_train]]
+        X_val, y_val = X_all[order[n_train:n_train + n_val]], y_all[order[n_train:n_train + n_val]]
+    elif y is None or X_val is None or y_val is None:
+        raise ValueError("give the data X, y, X_val, y_val all together, or none of them")
+    model = RegularizationModel(X, y, X_val, y_val, hidden=hidden, batch_size=batch_size, seed=seed)
+    return RegularizationExplorer(model, start, background=background)
