@@ -106,10 +106,12 @@ surface_paths(bowl, {"SGD lr=0.01": slow, "SGD lr=0.09": zigzag}, yscale="log",
               title="Gradient descent: slow along x, or zig-zagging across y")
 
 # %% [markdown]
-# With $\eta = 0.01$ the steep direction is handled after a few steps, but the flat one has hardly
-# moved after 100: $0.99^{100} \approx 0.37$. With $\eta = 0.09$, close to the limit, $x$ goes faster
-# while $y$ bounces from one wall to the other, shrinking by only a factor 0.8 per step. No single
-# rate suits both directions. The next two methods fix this by remembering where they were going.
+# With $\eta = 0.01$ the steep direction is handled after a few steps, but the flat one is still far
+# from 0 after 100: $x$ has only shrunk by $0.99^{100} \approx 0.37$. With $\eta = 0.09$, close to the
+# limit, $y$ bounces from one wall to the other (a factor $-0.8$ per step) and $x$ shrinks by 0.91 per
+# step. That is the catch: the steep direction caps the rate at $2/20$, and the cap sets the pace along
+# the flat direction. The larger the ratio of the curvatures, the slower gradient descent gets. The
+# next two methods ease this by remembering where they were going.
 
 # %% [markdown]
 # ## 2 · Momentum, written three ways
@@ -588,11 +590,15 @@ grads = np.concatenate([np.abs(p.grad).ravel() for p in net.parameters()])
 below = np.mean(grads < 1e-4)
 print(f"{grads.size} gradient entries; median |g| = {np.median(grads):.1e}; {below:.1%} are below sqrt(eps) = 1e-4")
 assert grads.size == sum(p.size for p in net.parameters()) == 13610
+assert np.median(grads) > 1e-3 and below < 0.05, "at the start, almost every entry is far above sqrt(eps)"
 
 # %% [markdown]
-# So the placement of $\epsilon$ is not only a matter of notation: for the entries below $10^{-4}$
-# the seeds' Adam takes much smaller first steps than PyTorch's. Later steps use averages of squared
-# gradients instead of one square, so the effect depends on the history too.
+# At the start of training almost every entry of this network's gradient is far above $10^{-4}$, so
+# the two forms take practically the same first step; only the small fraction of tiniest entries is
+# treated differently. That fraction is where the choice matters: with $\epsilon$ inside, a weight
+# whose gradients stay tiny moves by a tiny amount; with $\epsilon$ outside, it moves by about $\eta$
+# whatever its gradient. (Later steps divide by an average of squared gradients rather than one
+# square, so what counts is a weight's gradient history, not one gradient.)
 
 # %% [markdown]
 # ## 9 · Saddle points
@@ -783,7 +789,8 @@ assert 0.01 < standard_error < 0.03
 #   **AdaDelta** and **RMSprop** use a decaying average instead (AdaDelta's $\eta$ form *is* RMSprop);
 #   Zeiler's unit-corrected AdaDelta needs no rate but starts with steps of about $\sqrt\epsilon$.
 # * **Adam** divides a momentum by an RMS; its bias correction keeps the first steps from being
-#   several times too long. Where $\epsilon$ sits matters only for gradients near $\sqrt\epsilon$.
+#   several times too long. Where $\epsilon$ sits matters only for gradients near or below
+#   $\sqrt\epsilon$.
 # * At a **saddle** the gradient vanishes; plain gradient descent leaves only as fast as its tiny
 #   offset grows, while momentum and the adaptive methods escape within the budget.
 # * A race on one seed with tuned rates and a toy budget shows behaviour, not a ranking.

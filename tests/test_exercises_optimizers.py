@@ -163,7 +163,8 @@ def test_the_right_adagrad_rate_passes(capsys):
     (lambda lr, g, t, eps: lr / (np.sqrt(t * g**2) + eps), "eps belongs inside the square root"),
     (lambda lr, g, t, eps: lr / np.sqrt(t * np.abs(g) + eps), "square the gradients before summing"),
     (lambda lr, g, t, eps: lr / np.sqrt((t * g) ** 2 + eps), r"not \(t g\)\*\*2"),
-    (lambda lr, g, t, eps: 2 * lr / np.sqrt(t * g**2 + eps), r"with lr=0.1, t=1 and g=2 you give 0.1, but AdaGrad's effective rate is 0.05"),
+    (lambda lr, g, t, eps: 2 * lr / np.sqrt(t * g**2 + eps),
+     r"with lr=0.1, t=1 and g=2 you give 0.1, but AdaGrad's effective rate is 0.05"),
     (lambda lr, g, t, eps: ..., r"is still Ellipsis"),
     (lambda lr, g, t, eps: lr, r"should have shape \(4,\), got \(\)"),
 ])

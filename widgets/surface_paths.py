@@ -38,8 +38,9 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
     """Draw `runs` (label -> cnnlab.surfaces.Trajectory, or an array of points (k, 2)) on `surface`.
 
     A label that starts with an optimizer's name ("Adam", "SGD lr=0.1") gets that optimizer's colour from
-    widgets.optimizer_race.OPTIMIZERS (the first such label; the others get colours no label uses). yscale: "linear", "log" (f > 0, e.g. a bowl) or "symlog" (f of any
-    sign, e.g. a saddle). bounds: ((x0, x1), (y0, y1)), default the surface's own.
+    widgets.optimizer_race.OPTIMIZERS (the first such label; the others get colours no label uses).
+    yscale: "linear", "log" (f > 0, e.g. a bowl) or "symlog" (f of any sign, e.g. a saddle).
+    bounds: ((x0, x1), (y0, y1)), default the surface's own.
     Returns the matplotlib Figure (not shown: display it by ending a cell with it).
     """
     if not isinstance(surface, Surface):
