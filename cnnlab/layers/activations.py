@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.layers._util import check_float_input
+from cnnlab.layers.im2col import axis_order, reusable
 from cnnlab.module import Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "LeCunTanh", "Softmax"]
@@ -27,15 +28,21 @@ class ReLU(Module):
     backward(dout): dx = dout * h'(x) with h'(a) = 1 for a > 0 and 0 otherwise (Tomasi's appendix;
         Wollowski's derivative slide). At a = 0 exactly, ReLU has no derivative: any value in
         [0, 1] is a valid subgradient. Tomasi uses 1 there; we use 0, as PyTorch does.
+
+    Output, mask and dx keep the memory layout of x, and are reused from step to step when
+    nobody else holds them (`cnnlab.layers.im2col.reusable`).
     """
 
     def forward(self, x):
         check_float_input(x, "ReLU")
-        self._mask = x > 0
-        return np.maximum(x, 0)
+        order = axis_order(x)
+        self._mask = None  # let this pass reuse last step's mask
+        self._mask = np.greater(x, 0, out=reusable(self, "mask", x.shape, bool, order))
+        return np.maximum(x, 0, out=reusable(self, "out", x.shape, x.dtype, order))
 
     def backward(self, dout):
-        return dout * self._mask
+        dx = reusable(self, "dx", dout.shape, np.result_type(dout, self._mask), axis_order(self._mask))
+        return np.multiply(dout, self._mask, out=dx)
 
 
 class Sigmoid(Module):

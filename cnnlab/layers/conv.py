@@ -34,6 +34,17 @@ Two kernels compute the same thing:
 - `conv2d_forward_fast` / `conv2d_backward_fast`: im2col (see `cnnlab.layers.im2col`) copies all
   windows once into a matrix, then forward, dw and dx are one matrix product each, and dx is
   folded back by col2im. The layer uses these.
+
+What makes the fast kernel fast (the benchmark `python -m cnnlab bench` measures it):
+- one copy of the windows per forward pass (KH*KW strided slice copies, no padded copy of x) and
+  one GEMM per pass: out = W cols, dW^T = cols dout^T, dcols = W^T dout;
+- layouts that need no transposes: cols has one column per output pixel (n, oh, ow), so the GEMM
+  leaves the output in (F, N, OH, OW) memory order, returned as an (N, F, OH, OW) view; the
+  layers after it keep that order, so dout arrives with it and flattens to (F, N*OH*OW) as a view;
+- float32 throughout (float64 when the layer has been cast, for gradient checks);
+- the layer's large arrays (cols, dcols, its output and dx) are reused from step to step instead
+  of being allocated afresh (`cnnlab.layers.im2col.reusable`): this saves the page faults that a
+  fresh 7 MB array costs on every step.
 """
 from __future__ import annotations
 
@@ -43,7 +54,7 @@ import numpy as np
 
 from cnnlab.layers._util import (as_generator, check_float_input, check_ndim, check_same_dtype, pair,
                                  positive_int)
-from cnnlab.layers.im2col import col2im, conv_output_size, im2col, pad2d
+from cnnlab.layers.im2col import col2im_into, conv_output_size, im2col_into, pad2d, reusable
 from cnnlab.module import Module, Parameter
 
 __all__ = ["Conv2d", "conv2d_forward_naive", "conv2d_backward_naive", "conv2d_forward_fast",
@@ -119,13 +130,7 @@ def conv2d_forward_fast(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
     backward pass. out is a transposed view of the GEMM result, whose memory is laid out
     (F, N, OH, OW): each map is contiguous, which is all the following layers need.
     """
-    n_batch = x.shape[0]
-    n_filters = weight.shape[0]
-    cols, (oh, ow) = im2col(x, weight.shape[2:], stride, padding)
-    out = weight.reshape(n_filters, -1) @ cols  # (F, N*OH*OW): one GEMM
-    if bias is not None:
-        out += bias[:, None]
-    return out.reshape(n_filters, n_batch, oh, ow).transpose(1, 0, 2, 3), cols
+    return _forward(x, weight, bias, tuple(stride), tuple(padding))
 
 
 def conv2d_backward_fast(dout, cols, x_shape, weight, stride=(1, 1), padding=(0, 0)):
@@ -137,12 +142,43 @@ def conv2d_backward_fast(dout, cols, x_shape, weight, stride=(1, 1), padding=(0,
 
     Returns (dx, dweight, dbias) of shapes (N, C, H, W), (F, C, KH, KW), (F,).
     """
+    return _backward(dout, cols, tuple(x_shape), weight, tuple(stride), tuple(padding))
+
+
+def _forward(x, weight, bias, stride, padding, owner=None):
+    """conv2d_forward_fast; with a layer as `owner`, its arrays are reused between steps."""
+    n, c, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    oh = conv_output_size(h, kh, stride[0], padding[0])
+    ow = conv_output_size(w, kw, stride[1], padding[1])
+    # the entries of cols that read the zero padding are never written: they stay zero (as a new
+    # array starts) as long as the input shape, the key, does not change
+    cols = reusable(owner, "cols", (c * kh * kw, n * oh * ow), x.dtype, key=x.shape)
+    im2col_into(x, cols, (kh, kw), stride, padding)
+    out = reusable(owner, "out", (n_filters, n * oh * ow), np.result_type(weight, cols))
+    np.matmul(weight.reshape(n_filters, -1), cols, out=out)   # formula (1) for all outputs: one GEMM
+    if bias is not None:
+        out += bias[:, None]
+    return out.reshape(n_filters, n, oh, ow).transpose(1, 0, 2, 3), cols
+
+
+def _backward(dout, cols, x_shape, weight, stride, padding, owner=None):
+    """conv2d_backward_fast; with a layer as `owner`, its arrays are reused between steps."""
+    n, c, h, w = x_shape
     n_filters = weight.shape[0]
-    dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)  # (F, N*OH*OW), columns like cols
-    dweight = (dout2 @ cols.T).reshape(weight.shape)           # eq. (7): sum over all positions
+    # (F, N*OH*OW), columns ordered like cols'. A view, no copy, when dout's memory is laid out
+    # (F, N, OH, OW), as the forward pass and the layers after it leave it.
+    dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)
+    # eq. (7), summed over all positions: dweight = dout2 @ cols^T, computed as its transpose
+    # cols @ dout2^T, the operand order that OpenBLAS runs faster for these shapes
+    dweight = (cols @ dout2.T).T.reshape(weight.shape)
     dbias = dout2.sum(axis=1)
-    dcols = weight.reshape(n_filters, -1).T @ dout2            # (C*KH*KW, N*OH*OW)
-    dx = col2im(dcols, x_shape, weight.shape[2:], stride, padding)
+    dcols = reusable(owner, "dcols", cols.shape, np.result_type(weight, dout2))
+    np.matmul(weight.reshape(n_filters, -1).T, dout2, out=dcols)   # (C*KH*KW, N*OH*OW)
+    # dx in (C, N, H, W) memory order, the order in which col2im reads dcols and in which the
+    # layer before (ReLU, pooling) left its output
+    dx = reusable(owner, "dx", (n, c, h, w), dcols.dtype, order=(1, 0, 2, 3), zero=True)
+    col2im_into(dcols, dx, weight.shape[2:], stride, padding)
     return dx, dweight, dbias
 
 
@@ -193,13 +229,14 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: input of spatial size {x.shape[2:]} padded to ({hp}, {wp}) is smaller than "
                              f"kernel_size {self.kernel_size}")
         bias = None if self.bias is None else self.bias.data
-        out, self._cols = conv2d_forward_fast(x, self.weight.data, bias, self.stride, self.padding)
+        self._cols = None  # let the forward pass reuse last step's columns
+        out, self._cols = _forward(x, self.weight.data, bias, self.stride, self.padding, owner=self)
         self._x_shape = x.shape
         return out
 
     def backward(self, dout):
-        dx, dweight, dbias = conv2d_backward_fast(dout, self._cols, self._x_shape, self.weight.data,
-                                                  self.stride, self.padding)
+        dx, dweight, dbias = _backward(dout, self._cols, self._x_shape, self.weight.data, self.stride,
+                                       self.padding, owner=self)
         self.weight.grad[...] = dweight
         if self.bias is not None:
             self.bias.grad[...] = dbias

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from cnnlab.layers._util import as_generator, check_float_input, check_same_dtype, positive_int
+from cnnlab.layers.im2col import reusable
 from cnnlab.module import Module, Parameter
 
 __all__ = ["Linear"]
@@ -65,10 +66,11 @@ class Linear(Module):
     def backward(self, dout):
         x2 = self._x.reshape(-1, self.in_features)
         dout2 = dout.reshape(-1, self.out_features)
-        self.weight.grad[...] = dout2.T @ x2
+        np.matmul(dout2.T, x2, out=self.weight.grad)  # written in place: no temporary (out, in) matrix
         if self.bias is not None:
             self.bias.grad[...] = dout2.sum(axis=0)
-        return dout @ self.weight.data
+        dx = reusable(self, "dx", self._x.shape, np.result_type(dout, self.weight.data))
+        return np.matmul(dout, self.weight.data, out=dx)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -16,13 +16,17 @@ where it was first reached; backward sends dout back at those stored offsets.
 Average pooling: out = (1 / (KH*KW)) * sum of the window, padding with zeros that count in the
 average (PyTorch's default count_include_pad=True); backward spreads dout / (KH*KW) evenly over
 the window. Bouvrie's down() sums instead of averaging; see `Subsample2d` for his trainable version.
+
+The fast max-pool kernels keep the memory layout of their input (Conv2d leaves its output in
+(C, N, H, W) order), so that the convolution before them receives its gradient in the order it
+needs, and MaxPool2d reuses its arrays from step to step (`cnnlab.layers.im2col.reusable`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from cnnlab.layers._util import check_float_input, check_ndim, pair
-from cnnlab.layers.im2col import conv_output_size, pad2d, window_add
+from cnnlab.layers.im2col import axis_order, conv_output_size, pad2d, reusable, window_add
 from cnnlab.module import Module
 
 __all__ = ["MaxPool2d", "AvgPool2d", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
@@ -114,15 +118,33 @@ def maxpool2d_forward_fast(x, kernel_size, stride, padding):
     """Fast max pooling. x (N, C, H, W); kernel_size, stride, padding: (h, w) tuples.
 
     Returns (out, argmax): out (N, C, OH, OW) and argmax (N, C, OH, OW), the row-major offset
-    i*KW + j inside each window of its first maximum (uint8 when KH*KW <= 256).
+    i*KW + j inside each window of its first maximum (uint8 when KH*KW <= 256). Both are laid out
+    in memory like x (e.g. in the (C, N, H, W) order that Conv2d leaves), so that the layers
+    around need no copies.
     """
+    return _max_forward(x, tuple(kernel_size), tuple(stride), tuple(padding))
+
+
+def maxpool2d_backward_fast(dout, argmax, x_shape, kernel_size, stride, padding):
+    """Fast max-pool backward: dout (N, C, OH, OW) and the stored argmax -> dx (N, C, H, W).
+
+    dx is laid out in memory like argmax, i.e. like the forward input.
+    """
+    return _max_backward(dout, argmax, tuple(x_shape), tuple(kernel_size), tuple(stride), tuple(padding))
+
+
+def _max_forward(x, kernel_size, stride, padding, owner=None):
+    """maxpool2d_forward_fast; with a layer as `owner`, its arrays are reused between steps."""
     (kh, kw), (ph, pw) = kernel_size, padding
     xp = pad2d(x, padding, value=-np.inf)
     out_hw = (conv_output_size(x.shape[2], kh, stride[0], ph), conv_output_size(x.shape[3], kw, stride[1], pw))
-    out = _offset_view(xp, 0, 0, out_hw, stride).copy()
-    argmax = np.zeros(out.shape, dtype=np.uint8 if kh * kw <= 256 else np.intp)
-    better = np.empty(out.shape, dtype=bool)
-    scratch = np.empty(out.shape, dtype=argmax.dtype)
+    first = _offset_view(xp, 0, 0, out_hw, stride)
+    shape, order = first.shape, axis_order(first)
+    out = reusable(owner, "out", shape, x.dtype, order)
+    np.copyto(out, first)
+    argmax = reusable(owner, "argmax", shape, np.uint8 if kh * kw <= 256 else np.intp, order, zero=True)
+    better = reusable(owner, "better", shape, bool, order)
+    scratch = reusable(owner, "scratch", shape, argmax.dtype, order)
     for offset in range(1, kh * kw):
         candidate = _offset_view(xp, offset // kw, offset % kw, out_hw, stride)
         np.greater(candidate, out, out=better)  # strictly greater: ties keep the earlier offset
@@ -133,17 +155,23 @@ def maxpool2d_forward_fast(x, kernel_size, stride, padding):
     return out, argmax
 
 
-def maxpool2d_backward_fast(dout, argmax, x_shape, kernel_size, stride, padding):
-    """Fast max-pool backward: dout (N, C, OH, OW) and the stored argmax -> dx (N, C, H, W)."""
+def _max_backward(dout, argmax, x_shape, kernel_size, stride, padding, owner=None):
+    """maxpool2d_backward_fast; with a layer as `owner`, its arrays are reused between steps."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n_batch, channels, h, w = x_shape
     oh, ow = dout.shape[2:]
     padded = (n_batch, channels, h + 2 * ph, w + 2 * pw)
     overlapping = sh < kh or sw < kw
     tiled = not overlapping and (oh * sh, ow * sw) == (kh * oh, kw * ow) == padded[2:]
+    order = axis_order(argmax)
     # every pixel is written exactly once when the windows tile the input: no need to zero it first
-    dxp = np.empty(padded, dtype=dout.dtype) if tiled else np.zeros(padded, dtype=dout.dtype)
-    hit = np.empty(argmax.shape, dtype=bool)
+    dxp = reusable(owner, "dx", padded, dout.dtype, order, zero=not tiled)
+    hit = reusable(owner, "hit", argmax.shape, bool, order)
+    if axis_order(dout) != order:
+        # one copy into argmax's layout: products that mix two layouts run several times slower
+        same_layout = reusable(owner, "dout", dout.shape, dout.dtype, order)
+        np.copyto(same_layout, dout)
+        dout = same_layout
     for offset in range(kh * kw):
         np.equal(argmax, offset, out=hit)
         target = _offset_view(dxp, offset // kw, offset % kw, (oh, ow), stride)
@@ -161,7 +189,7 @@ def avgpool2d_forward_fast(x, kernel_size, stride, padding):
     (kh, kw), (ph, pw) = kernel_size, padding
     xp = pad2d(x, padding)
     out_hw = (conv_output_size(x.shape[2], kh, stride[0], ph), conv_output_size(x.shape[3], kw, stride[1], pw))
-    out = _offset_view(xp, 0, 0, out_hw, stride).copy()
+    out = _offset_view(xp, 0, 0, out_hw, stride).copy(order="K")   # laid out like x
     for offset in range(1, kh * kw):
         out += _offset_view(xp, offset // kw, offset % kw, out_hw, stride)
     out *= 1.0 / (kh * kw)
@@ -222,12 +250,13 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         self._check(x)
-        out, self._argmax = maxpool2d_forward_fast(x, self._k, self._s, self._p)
+        self._argmax = None  # let the forward pass reuse last step's array
+        out, self._argmax = _max_forward(x, self._k, self._s, self._p, owner=self)
         self._x_shape = x.shape
         return out
 
     def backward(self, dout):
-        return maxpool2d_backward_fast(dout, self._argmax, self._x_shape, self._k, self._s, self._p)
+        return _max_backward(dout, self._argmax, self._x_shape, self._k, self._s, self._p, owner=self)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ", dilation=1, ceil_mode=False"
