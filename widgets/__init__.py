@@ -11,6 +11,7 @@ from widgets.gradcheck_table import gradcheck_table
 from widgets.step_size import step_size_explorer
 from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
+from widgets.lr_explorer import lr_explorer
 from widgets.optimizer_race import optimizer_race
 
 __all__ = ["backprop_stepper", "conv_explorer", "dataset_gallery", "gradcheck_table", "jacobian_viewer",

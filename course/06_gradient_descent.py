@@ -1,0 +1,678 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Gradient descent: batch, online and mini-batch
+#
+# Lesson 01 defined the training error $E(\mathbf{w})$ and lesson 02 computed its gradient by
+# back-propagation. This lesson is about what to *do* with that gradient. The idea fits on one line,
+# take a small step against the gradient and repeat, but every word in it hides a choice:
+#
+# * **which gradient**: of the error on all training examples (batch), on one example (online), or on
+#   a small random batch of them (mini-batch);
+# * **how small a step**: the learning rate, "of critical importance" in Tomasi's words: too small and
+#   nothing happens, too large and the error zigzags or explodes;
+# * **which direction**: the plain gradient, or a velocity that remembers earlier steps (momentum);
+# * **when to stop**: when the steps stop making progress, or, for a network, when the error on
+#   examples it does not train on stops falling (early stopping).
+#
+# We answer each with an experiment on a small network that trains in about a second.
+
+# %%
+# %matplotlib widget
+import matplotlib.pyplot as plt
+import numpy as np
+
+import widgets
+from cnnlab import Sequential
+from cnnlab.data import DataLoader, load_fashion_mnist
+from cnnlab.layers import Linear
+from cnnlab.losses import CrossEntropyLoss, MSELoss, one_hot
+from cnnlab.optim import SGD, MomentumSchedule, sutskever_momentum
+from cnnlab.surfaces import QuadraticBowl, trajectory
+from cnnlab.train import EarlyStopping, Trainer, evaluate, small_decrease, small_step
+from widgets.lr_explorer import TrainingRun
+from widgets.small_task import downsample_flat, one_blas_thread, small_fashion_mnist, tiny_mlp
+
+blas = one_blas_thread()  # small matrix products run faster on one core (see widgets.small_task)
+
+# %% [markdown]
+# ## The task
+#
+# To keep every run short, the images are shrunk: each 2 × 2 block of pixels is averaged, so a
+# 28 × 28 image becomes 14 × 14 = 196 numbers. We take a fixed, class-balanced sample of the course's
+# shipped Fashion-MNIST subset: 2,000 images to train on and 500 others for **validation** (Veta's
+# split: the training part is what the optimizer sees, the validation part is what we judge it by,
+# and the test part stays untouched until the very end). The network is a small multi-layer
+# perceptron, Linear(196, 32) → ReLU → Linear(32, 10), trained with cross-entropy.
+
+# %%
+X_train, y_train, X_val, y_val = small_fashion_mnist(n_train=2000, n_val=500, seed=0)
+data = (X_train, y_train, X_val, y_val)
+N = len(X_train)
+net = tiny_mlp(rng=0)
+n_weights = sum(p.size for p in net.parameters())
+print(f"training {X_train.shape}, validation {X_val.shape}; the network has {n_weights} weights")
+
+# %%
+assert X_train.shape == (2000, 196) and X_val.shape == (500, 196)
+assert np.all(np.bincount(y_train) == 200) and np.all(np.bincount(y_val) == 50), "class-balanced"
+assert n_weights == 196 * 32 + 32 + 32 * 10 + 10
+X_full, y_full, _ = load_fashion_mnist("train", source="subset")
+assert np.allclose(downsample_flat(X_full[:1])[0, 0], X_full[0, 0, :2, :2].mean()), "a 2 x 2 block average"
+
+# %% [markdown]
+# ## 1 · The training error is an average, and so is its gradient
+#
+# Tomasi's eq. (1) defines the training error as the mean of the per-example losses,
+# $E(\mathbf{w}) = \frac{1}{N}\sum_{n=1}^{N} E_n(\mathbf{w})$. Differentiation is linear, so the gradient
+# is the mean of the per-example gradients,
+#
+# $$\nabla E(\mathbf{w}) = \frac{1}{N}\sum_{n=1}^{N} \nabla E_n(\mathbf{w}),$$
+#
+# and **gradient descent** repeats the step (Khan's eqs. 5.15–5.16, with learning rate $\eta$)
+#
+# $$\mathbf{w}_{t+1} = \mathbf{w}_t - \eta\, \nabla E(\mathbf{w}_t).$$
+#
+# One forward and backward pass over all $N$ images with a *mean* loss computes $\nabla E$ in one go.
+# Check it against the slow way, $N$ separate passes over one image each, averaged (in float64, so
+# that only the arithmetic's rounding can differ):
+
+# %%
+def gradient(net, X, y):
+    """dE/dw of the mean cross-entropy over (X, y), all parameters flattened into one vector."""
+    loss_fn = CrossEntropyLoss()
+    loss_fn.forward(net(X), y)
+    net.backward(loss_fn.backward())
+    return np.concatenate([p.grad.ravel() for p in net.parameters()])
+
+
+net64 = tiny_mlp(rng=0).astype(np.float64)
+X64 = X_train.astype(np.float64)
+g_full = gradient(net64, X64, y_train)
+per_example = np.stack([gradient(net64, X64[n:n + 1], y_train[n:n + 1]) for n in range(N)])
+gap = np.abs(per_example.mean(axis=0) - g_full).max() / np.abs(g_full).max()
+print(f"gradient: {g_full.size} entries; mean of the {N} per-example gradients differs by {gap:.1e} (relative)")
+assert gap < 1e-12
+
+# %% [markdown]
+# ## 2 · A mini-batch gradient is a noisy estimate
+#
+# Computing $\nabla E$ costs a pass over all $N$ examples. A **mini-batch** of $B$ examples drawn at
+# random gives the estimate $\mathbf{g}_B = \frac{1}{B}\sum_{n \in \text{batch}} \nabla E_n$ for
+# $B/N$ of the price. It is right on average, but each draw misses by a random amount. With
+# $\sigma^2 = \frac{1}{N}\sum_n \lVert \nabla E_n - \nabla E \rVert^2$ the spread of the per-example
+# gradients, a batch of $B$ *different* examples (as a shuffled epoch gives) misses by
+#
+# $$\mathbb{E}\,\lVert \mathbf{g}_B - \nabla E \rVert^2 = \frac{\sigma^2}{B}\cdot\frac{N-B}{N-1},$$
+#
+# the variance of a sample mean: it falls like $1/B$, and the last factor (close to 1 for $B \ll N$)
+# makes it vanish at $B = N$. Measure it with 200 random batches of each size:
+
+# %%
+sigma2 = np.mean(np.sum((per_example - g_full) ** 2, axis=1))
+rng = np.random.default_rng(0)
+sizes = np.array([1, 4, 16, 64, 256])
+measured, predicted = [], []
+for B in sizes:
+    draws = [gradient(net64, X64[idx], y_train[idx]) for idx in (rng.choice(N, B, replace=False) for _ in range(200))]
+    measured.append(np.mean(np.sum((np.array(draws) - g_full) ** 2, axis=1)))
+    predicted.append(sigma2 / B * (N - B) / (N - 1))
+measured, predicted = np.array(measured), np.array(predicted)
+slope = np.polyfit(np.log(sizes), np.log(measured), 1)[0]
+for B, m, p in zip(sizes, measured, predicted):
+    print(f"B = {B:3d}: mean squared error of g_B {m:.4f}, formula {p:.4f}")
+print(f"log-log slope {slope:.2f} (1/B would be -1)")
+
+# %%
+assert np.all(np.abs(measured / predicted - 1) < 0.2), "the sample-mean formula predicts the noise"
+assert -1.1 < slope < -0.9, "the noise falls like 1/B"
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+ax.loglog(sizes, measured, "o", label="measured (200 batches each)")
+ax.loglog(sizes, predicted, "-", label=r"$\frac{\sigma^2}{B}\,\frac{N-B}{N-1}$")
+ax.set_xlabel("batch size B"), ax.set_ylabel(r"$E\,\|g_B - \nabla E\|^2$")
+ax.set_title("the noise of a mini-batch gradient", fontsize=10)
+ax.legend(fontsize=9)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ## 3 · Batch, online and mini-batch training
+#
+# Three ways to spend the same computation (Tomasi §2; Khan §5.3.1–5.3.3; Veta's SGD slides):
+#
+# * **batch**: one step per pass over the data, with the exact gradient $\nabla E$;
+# * **online** (stochastic, $B = 1$): one step per example, with $\nabla E_n$: $N$ times cheaper per
+#   step and very noisy;
+# * **mini-batch**: one step per $B$ examples, in a new random order every epoch.
+#
+# An **epoch** is one pass over the training set, so it costs the same $N$ per-example gradients
+# whatever $B$ is; only the number of **updates** differs: 1, $N$ or $N/B$. Tomasi's argument for
+# online learning is that $N$ small steps, each taken from where the previous one landed, can follow
+# the curves of the error surface, while the single batch step goes in a straight line.
+#
+# `TrainingRun` (the model behind this lesson's widget) trains `tiny_mlp` with `cnnlab`'s `Trainer`
+# and `SGD`, from the same starting weights and in the same order of examples for every setting, and
+# records $E(\mathbf{w})$ on all 2,000 training images ten times per epoch. First the same *work*,
+# two epochs each:
+
+# %%
+lr = 0.05
+modes = {"online (B = 1)": 1, "mini-batch (B = 16)": 16, "batch (B = N)": None}
+same_work = {name: TrainingRun(*data, lr=lr, batch_size=B, epochs=2).run() for name, B in modes.items()}
+for name, run in same_work.items():
+    print(f"{name:20s} {run.updates[-1]:5d} updates, E(w) = {run.train_loss[0]:.3f} -> {run.train_loss[-1]:.3f}")
+
+# %% [markdown]
+# Then the same number of *updates*, 100 each (for batch training that is 100 epochs, 50 times the
+# work of the runs above; for online training 100 examples, one twentieth of an epoch):
+
+# %%
+same_updates = {name: TrainingRun(*data, lr=lr, batch_size=B, epochs=100, max_updates=100).run()
+                for name, B in modes.items()}
+for name, run in same_updates.items():
+    print(f"{name:20s} {run.epochs_seen[-1]:6.2f} epochs of work, E(w) = {run.train_loss[-1]:.3f}")
+
+# %%
+with plt.ioff():
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+for (name, run), colour in zip(same_work.items(), ["C3", "C0", "C2"]):
+    ax0.plot(run.epochs_seen, run.train_loss, ".-", color=colour, label=name)
+for (name, run), colour in zip(same_updates.items(), ["C3", "C0", "C2"]):
+    ax1.plot(run.updates, run.train_loss, ".-", color=colour, label=name)
+ax0.set_xlabel("epochs (per-example gradients / N)"), ax0.set_ylabel("training error E(w)")
+ax1.set_xlabel("updates")
+ax0.set_title("the same work: 2 epochs", fontsize=10), ax1.set_title("the same number of updates: 100", fontsize=10)
+ax0.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Both orderings reverse, and both are what the seeds predict:
+
+# %%
+E_work = {name: run.train_loss[-1] for name, run in same_work.items()}
+E_updates = {name: run.train_loss[-1] for name, run in same_updates.items()}
+online, mini, batch = modes
+assert E_work[online] < E_work[mini] < E_work[batch], "per unit of work, more (smaller) steps win"
+assert E_work[batch] > 0.95 * same_work[batch].train_loss[0], "two batch steps hardly move E"
+assert E_updates[batch] < E_updates[mini] < E_updates[online], "per update, the better gradient wins"
+assert E_updates[mini] - E_updates[batch] < 0.1 * (E_updates[online] - E_updates[batch]), \
+    "16 examples already give most of the full gradient's quality"
+
+# %% [markdown]
+# * Per unit of work, online beats mini-batch beats batch: two epochs give the batch method two
+#   steps, the online method 4,000.
+# * Per update, the exact gradient makes the best step, a batch of 16 is almost as good, and single
+#   examples are far worse: their noise is 16 times larger (section 2).
+#
+# Mini-batches combine the two: steps nearly as good as the batch method's, at a small fraction of the
+# cost. On real hardware there is a third reason: 16 examples in one matrix product cost hardly more
+# than one. Tomasi notes that batches of a few dozen are common.
+
+# %% [markdown]
+# ## Exercise 1: one epoch of mini-batch SGD by hand
+#
+# The `Trainer` hides a short loop. Write it yourself: for every mini-batch `(xb, yb)` that the
+# `DataLoader` yields (shuffled with `rng=1`, as the Trainer's), run the network forward, compute the
+# loss with `loss_fn.forward(out, yb)`, back-propagate `loss_fn.backward()` through `net.backward`,
+# and update **every** parameter with `p.data -= lr * p.grad`. The check trains a second network with
+# `Trainer(..., batch_size=32, rng=1)` from the same start and compares the weights **bit for bit**.
+
+# %% tags=["exercise"]
+net = tiny_mlp(rng=0)  # the same start as the Trainer's network
+loss_fn = CrossEntropyLoss()
+loader = DataLoader(X_train, y_train, batch_size=32, shuffle=True, rng=1)
+lr = 0.1
+for xb, yb in loader:
+    ...  # forward, loss, backward, update every parameter
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+net = tiny_mlp(rng=0)  # the same start as the Trainer's network
+loss_fn = CrossEntropyLoss()
+loader = DataLoader(X_train, y_train, batch_size=32, shuffle=True, rng=1)
+lr = 0.1
+for xb, yb in loader:
+    loss_fn.forward(net(xb), yb)
+    net.backward(loss_fn.backward())
+    for p in net.parameters():
+        p.data -= lr * p.grad
+
+# %%
+from widgets.exercises.gradient_descent import check_sgd_epoch
+
+check_sgd_epoch(net, X_train, y_train, lr=0.1, batch_size=32, shuffle_seed=1, init_seed=0)
+
+# %% [markdown]
+# ## 4 · The learning rate on a quadratic bowl
+#
+# Tomasi calls the learning rate $\alpha$ a parameter of critical importance: too large and the steps
+# overshoot, too small and progress is very slow. On a quadratic we can say exactly where the line is.
+# Take the bowl $E(x, y) = \frac{1}{2}(x^2 + 20\,y^2)$, whose Hessian $H = \mathrm{diag}(1, 20)$ curves
+# twenty times more steeply along $y$ than along $x$. Its gradient is $H\mathbf{w}$, so one step is
+# $\mathbf{w}_{t+1} = (I - \alpha H)\,\mathbf{w}_t$ and each coordinate is multiplied by its own factor
+# at every step:
+#
+# $$x_t = (1-\alpha)^t\,x_0, \qquad y_t = (1 - 20\alpha)^t\,y_0 .$$
+#
+# Descent converges exactly when every factor has magnitude below 1, $|1 - \alpha\lambda_i| < 1$ for
+# every eigenvalue $\lambda_i$ of $H$, that is
+#
+# $$0 < \alpha < \frac{2}{\lambda_{\max}} = \frac{2}{20} = 0.1 .$$
+#
+# `cnnlab.surfaces.trajectory` runs the very `SGD` class that trains networks on a point of the plane.
+# First check the closed form:
+
+# %%
+bowl = QuadraticBowl(condition=20)
+start = np.array(bowl.start)
+alpha = 0.03
+path = trajectory(bowl, lambda ps: SGD(ps, lr=alpha), steps=40).points
+t = np.arange(41)
+closed_form = np.stack([(1 - alpha) ** t * start[0], (1 - 20 * alpha) ** t * start[1]], axis=1)
+assert np.allclose(path, closed_form, rtol=1e-12, atol=1e-15)
+print(f"start {start}, after 40 steps {path[-1].round(4)}: the closed form holds")
+
+# %% [markdown]
+# Four learning rates, 40 steps each:
+
+# %%
+regimes = {0.005: "too small", 0.06: "good", 0.098: "too large: zigzag", 0.105: "diverging"}
+paths = {a: trajectory(bowl, lambda ps, a=a: SGD(ps, lr=a), steps=40) for a in regimes}
+xs, ys = np.meshgrid(np.linspace(-2, 2, 201), np.linspace(-1, 1, 101))
+with plt.ioff():
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.9), sharey=True)
+for ax, (a, name) in zip(axes, regimes.items()):
+    ax.contour(xs, ys, bowl(np.stack([xs, ys], axis=-1)), levels=np.geomspace(0.02, 12, 12), colors="0.75")
+    ax.plot(*paths[a].points.T, ".-", ms=3, lw=0.8, color="C3")
+    ax.plot(0, 0, "k*")
+    ax.set_title(f"α = {a}: {name}", fontsize=9)
+    ax.set_xlim(-2, 2), ax.set_ylim(-1, 1), ax.set_xlabel("x")
+axes[0].set_ylabel("y")
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# With $\alpha = 0.005$ the point creeps along $x$ (factor 0.995 per step); at 0.06 both coordinates
+# shrink quickly; at 0.098 the $y$ factor is $1 - 1.96 = -0.96$: the point jumps from one wall of the
+# valley to the other and barely settles; at 0.105 the factor is $-1.1$ and every jump is longer than
+# the one before. The bound is sharp. Just below it descent converges, just above it diverges, and far
+# above it the iterates overflow: `trajectory` then reports the step where that happened instead of
+# raising an error.
+
+# %%
+def distance_after(a, steps):
+    return np.linalg.norm(trajectory(bowl, lambda ps: SGD(ps, lr=a), steps=steps).points[-1])
+
+
+assert distance_after(0.0999, 3000) < 0.1 * np.linalg.norm(start), "just below 2 / lambda_max: converges"
+assert distance_after(0.1001, 3000) > 10 * np.linalg.norm(start), "just above: diverges"
+blown = trajectory(bowl, lambda ps: SGD(ps, lr=1.0), steps=100)
+print(f"alpha = 1: the y factor is -19; the run blew up at step {blown.diverged_at}")
+assert blown.diverged and blown.diverged_at < 10
+
+# %% [markdown]
+# ## Exercise 2: the largest stable learning rate
+#
+# Write `largest_stable_lr(H)`: the bound $2/\lambda_{\max}$ for gradient descent on a quadratic with
+# symmetric Hessian `H` (any size). `np.linalg.eigvalsh` gives the eigenvalues of a symmetric matrix.
+# Careful: for a matrix that is not diagonal, the diagonal entries are not the eigenvalues.
+
+# %% tags=["exercise"]
+def largest_stable_lr(H):
+    ...  # your code here
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def largest_stable_lr(H):
+    return 2 / np.linalg.eigvalsh(H).max()
+
+# %%
+from widgets.exercises.gradient_descent import check_largest_stable_lr
+
+check_largest_stable_lr(largest_stable_lr)
+
+# %% [markdown]
+# ## 5 · The same bound on real data
+#
+# Is this only a fact about toy bowls? Take a linear classifier, Linear(196, 10), trained with the
+# squared error against one-hot targets (Bouvrie's loss) averaged over all $N \cdot C$ entries. Its
+# training error is *exactly* a quadratic in the weights: for each class $c$, with
+# $\tilde{\mathbf{x}}_n$ the image with a 1 appended for the bias,
+# $E = \frac{1}{NC}\sum_{n,c} (\mathbf{w}_c^\top \tilde{\mathbf{x}}_n - t_{nc})^2$, whose Hessian is
+# the same block for every class,
+#
+# $$H = \frac{2}{NC}\,\tilde{X}^\top \tilde{X} \quad (197 \times 197).$$
+#
+# So the bound of section 4 applies to batch gradient descent on 2,000 real images:
+
+# %%
+C = 10
+X_tilde = np.hstack([X_train, np.ones((N, 1), np.float32)]).astype(np.float64)
+H = 2 / (N * C) * X_tilde.T @ X_tilde
+eigenvalues = np.linalg.eigvalsh(H)
+lr_max = 2 / eigenvalues.max()
+print(f"largest eigenvalue {eigenvalues.max():.3f} -> largest stable learning rate {lr_max:.4f}")
+print(f"smallest eigenvalue {eigenvalues.min():.1e}: a bowl far more ill-conditioned than ours")
+assert eigenvalues.min() < 1e-5 * eigenvalues.max()
+
+# %%
+def least_squares_run(lr, updates=600):
+    classifier = Sequential(Linear(196, 10, rng=0))
+    trainer = Trainer(classifier, MSELoss(), SGD(classifier.parameters(), lr=lr), X_train, one_hot(y_train, C),
+                      batch_size=None, rng=0)
+    return trainer.run(epochs=updates, progress=False)
+
+
+below, above = least_squares_run(0.95 * lr_max), least_squares_run(1.05 * lr_max)
+E_below = below.step_values("loss")
+print(f"0.95 x lr_max: {below.status}, E {E_below[0]:.4f} -> {E_below[-1]:.4f}")
+print(f"1.05 x lr_max: {above.status}: {above.message}")
+
+# %%
+assert below.status == "completed" and np.all(np.diff(E_below) <= 0), "below the bound, E falls at every step"
+assert above.status == "diverged" and above.diverged_at > 100, "above it, E grows (by 10% a step) until it overflows"
+
+# %% [markdown]
+# The divergence is reported, not raised: the `Trainer` watches for a loss that stops being finite,
+# stops, and says at which step. Note also the smallest eigenvalue: along those directions (pixels at
+# the border that are almost always background) a step of any stable size changes almost nothing.
+# Real error surfaces are ill-conditioned bowls, and the learning rate is always a compromise between
+# the steepest direction, which limits it, and the flattest, which it cannot speed up. Momentum
+# (section 7) and the adaptive methods of lesson 07 attack that compromise.
+
+# %% [markdown]
+# ## 6 · The learning rate on the network
+#
+# The MLP's error is not a quadratic, and there is no formula for its bound, but the same regimes
+# appear. Four runs of three epochs with mini-batches of 64, judged from the curve of $E(\mathbf{w})$ by
+# `judge_regime` (its rules: *diverged* if the loss became infinite; *too large* if the error ended
+# above its start, shot up on the way, or zigzagged more than it fell; *too small* if it fell by
+# less than a quarter; *good* otherwise):
+
+# %%
+settings = {"lr = 0.001": dict(lr=0.001), "lr = 0.1": dict(lr=0.1), "lr = 3": dict(lr=3.0),
+            "lr = 100, squared error": dict(lr=100.0, loss="squared error")}
+runs = {name: TrainingRun(*data, batch_size=64, epochs=3, **kw).run() for name, kw in settings.items()}
+for name, run in runs.items():
+    regime, reason = run.judge()
+    print(f"{name:24s} {regime:9s} {reason}")
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+for name, run in runs.items():
+    ax.plot(run.epochs_seen, run.train_loss, ".-", label=f"{name}: {run.judge()[0]}")
+ax.set_yscale("log"), ax.set_ylim(0.03, 200)
+ax.set_xlabel("epochs"), ax.set_ylabel("training error E(w)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %%
+judged = {name: run.judge()[0] for name, run in runs.items()}
+assert judged == {"lr = 0.001": "too small", "lr = 0.1": "good", "lr = 3": "too large",
+                  "lr = 100, squared error": "diverged"}
+E_end = {name: run.train_loss[-1] for name, run in runs.items()}
+assert E_end["lr = 0.1"] < 0.6 * E_end["lr = 0.001"]
+assert E_end["lr = 3"] >= runs["lr = 3"].train_loss[0], "too large: worse than the untrained network"
+assert runs["lr = 100, squared error"].status == "diverged"
+
+# %% [markdown]
+# Two things stand out. With cross-entropy, a huge learning rate does *not* overflow: the gradient
+# with respect to the logits is $\mathbf{p} - \mathbf{t}$, every entry between −1 and 1, so the weights
+# can only grow so fast; instead the hidden ReLUs are knocked into their flat zero region and the
+# network is stuck near chance. With the squared error, the gradient grows with the error itself,
+# which feeds back into larger steps and a true blow-up. And "too large" starts far below "diverged":
+# the rate of 3 never produced an infinite number, yet the network learnt nothing.
+
+# %% [markdown]
+# ## The learning-rate explorer
+#
+# Now try it yourself. The explorer trains the same network on the same data, live: the curves grow as
+# training proceeds (ten points per epoch), and every run starts from the same weights and visits the
+# examples in the same order, so two runs differ only by the knob you turned.
+#
+# * **learning rate** (log scale), **momentum** μ (section 7), **batch size** (1 = online, 16, 64, 256,
+#   or the full batch), **epochs**, and the **loss** (cross-entropy or squared error): any change
+#   starts a new run; **Train** runs again, **Stop** ends a run early.
+# * Left: the training error on all 2,000 training images and the validation loss; the previous run
+#   in grey for comparison; the regime judged from the curve. **x axis** switches between epochs
+#   (work) and updates.
+# * Right: every finished run with the same batch size, momentum, loss and epochs: a learning-rate
+#   sweep that you build by moving one slider. Veta's advice for choosing the rate is exactly this.
+#
+# Things to try: find the best learning rate for each batch size (does it grow with $B$?); compare
+# online and full batch at the same rate with the x axis on *epochs*, then on *updates*; set the
+# momentum to 0.9 and see which rates are now too large (why? see section 7).
+
+# %%
+explorer = widgets.lr_explorer()
+explorer
+
+# %% [markdown]
+# The next cell turns the learning rate up to 3, as you would with the slider, waits for the run, and
+# checks that the explorer calls it too large; then it switches to squared error at a rate of 100.
+
+# %%
+draws = explorer.view.draws
+explorer.lr.value = 3.0
+await explorer.finished()  # in the notebook a run trains in the background; wait for it to end
+assert explorer.run.lr == 3.0 and explorer.run.judge()[0] == "too large"
+assert explorer.view.draws > draws and "too large" in explorer.status.text
+explorer.loss.value = "squared error"
+explorer.lr.value = 100.0
+await explorer.finished()
+assert explorer.run.status == "diverged" and explorer.status.text.startswith("diverged")
+explorer.lr.value = 0.1  # back to a good rate for you to start from
+await explorer.finished()
+assert explorer.run.judge()[0] == "good"
+
+# %% [markdown]
+# ## 7 · Momentum
+#
+# Tomasi's momentum method keeps a velocity $\mathbf{v}$, a decaying sum of past steps:
+#
+# $$\mathbf{v}_{t+1} = \mu_t\,\mathbf{v}_t - \alpha\,\nabla E(\mathbf{w}_t), \qquad
+#   \mathbf{w}_{t+1} = \mathbf{w}_t + \mathbf{v}_{t+1},$$
+#
+# with $\mu_t \in [0, 1]$ ($\mu = 0$ is plain gradient descent). Components of the gradient that keep
+# their sign add up across steps, those that flip sign cancel: the method speeds up along gently
+# sloping directions and damps the zigzag across a narrow valley. Veta's slides write the same update;
+# Khan's eqs. 5.17–5.18 too, with the sign folded into the velocity. `cnnlab`'s `SGD` uses PyTorch's
+# form, $\mathbf{b} \leftarrow \mu\mathbf{b} + \nabla E$, $\mathbf{w} \leftarrow \mathbf{w} - \alpha\mathbf{b}$,
+# which is the same iteration with $\mathbf{v} = -\alpha\mathbf{b}$ while $\alpha$ is constant (lesson 07
+# shows it for every optimizer). Tomasi's two lines, run by hand on the bowl, agree with it:
+
+# %%
+mu, alpha = 0.9, 0.01
+w, v = start.copy(), np.zeros(2)
+by_hand = [w.copy()]
+for _ in range(100):
+    v = mu * v - alpha * bowl.grad(w)
+    w = w + v
+    by_hand.append(w.copy())
+with_sgd = trajectory(bowl, lambda ps: SGD(ps, lr=alpha, momentum=mu), steps=100).points
+assert np.allclose(by_hand, with_sgd, rtol=1e-12, atol=1e-14)
+plain = trajectory(bowl, lambda ps: SGD(ps, lr=alpha), steps=100).points
+print(f"after 100 steps at alpha = {alpha}: distance to the minimum {np.linalg.norm(plain[-1]):.3f} without "
+      f"momentum, {np.linalg.norm(with_sgd[-1]):.3f} with mu = {mu}")
+assert np.linalg.norm(with_sgd[-1]) < 0.2 * np.linalg.norm(plain[-1])
+
+# %% [markdown]
+# Momentum also moves the stability bound. On a quadratic, the iteration converges exactly when
+# $0 < \alpha\lambda < 2(1 + \mu)$ for every eigenvalue $\lambda$ (the two roots of
+# $r^2 - (1 + \mu - \alpha\lambda)\,r + \mu = 0$ must lie inside the unit circle). For the bowl with
+# $\mu = 0.9$ the limit becomes $2 \cdot 1.9 / 20 = 0.19$, almost twice the plain 0.1, while a steady
+# gradient is followed with the effective rate $\alpha/(1 - \mu)$, ten times $\alpha$. That is why a
+# rate that is good without momentum is often too large with $\mu = 0.9$ in the explorer.
+
+# %%
+def momentum_distance(a, mu=0.9, steps=2000):
+    return np.linalg.norm(trajectory(bowl, lambda ps: SGD(ps, lr=a, momentum=mu), steps=steps).points[-1])
+
+
+assert momentum_distance(0.185) < 1e-6, "inside 2(1 + mu) / lambda_max = 0.19: converges"
+assert trajectory(bowl, lambda ps: SGD(ps, lr=0.195, momentum=0.9), steps=2000).diverged, "outside: diverges"
+
+# %% [markdown]
+# ### Tomasi's momentum schedule
+#
+# Tomasi's Figure 2 (after Sutskever et al.) does not keep $\mu$ fixed: it starts at $\frac{1}{2}$ and
+# rises in steps every 250 updates,
+#
+# $$\mu_t = \min\!\left(\mu_{\max},\; 1 - \frac{1}{2}\,\frac{1}{\lfloor t/250 \rfloor + 1}\right),$$
+#
+# because momentum helps most late in training, when the gradients are small. `sutskever_momentum(t)`
+# computes it, and `MomentumSchedule` writes it into an optimizer after every update.
+
+# %%
+t = np.arange(15000)
+schedule = np.array([sutskever_momentum(k, mu_max=0.99) for k in t])
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+ax.plot(t, schedule)
+ax.set_xlabel("update t"), ax.set_ylabel(r"$\mu_t$")
+ax.set_title(r"Tomasi's Figure 2: $\mu_t$ with $\mu_{max} = 0.99$", fontsize=10)
+fig.tight_layout()
+fig
+
+# %%
+assert schedule[0] == schedule[249] == 0.5 and schedule[250] == 0.75
+assert np.isclose(schedule[500], 5 / 6) and np.isclose(schedule[1000], 0.9)
+first_max = np.argmax(schedule >= 0.99)
+assert first_max == 12250, "1 - 1/(2k) reaches 0.99 at k = 50, i.e. t = 49 * 250"
+assert np.all(np.diff(schedule) >= 0)
+optimizer = SGD(tiny_mlp(rng=0).parameters(), lr=0.1, momentum=0.5)
+momentum_schedule = MomentumSchedule(optimizer, mu_max=0.99)
+for _ in range(250):
+    momentum_schedule.step()
+assert optimizer.param_groups[0]["momentum"] == 0.75
+
+# %% [markdown]
+# ## 8 · When to stop: termination tests
+#
+# Outside machine learning, Tomasi notes, gradient descent is stopped when it stops making progress:
+# when the **step** is small, $\lVert \mathbf{w}_t - \mathbf{w}_{t-1} \rVert$ below a tolerance, or when
+# the **decrease** is small, $|E(\mathbf{w}_t) - E(\mathbf{w}_{t-1})|$ below another. `cnnlab.train`
+# has both as `small_step` and `small_decrease`. On the bowl:
+
+# %%
+point = trajectory(bowl, lambda ps: SGD(ps, lr=0.06), steps=1000)
+stop_at = next(k for k in range(1, len(point.values))
+               if small_step(point.points[k], point.points[k - 1], 1e-6)
+               or small_decrease(point.values[k], point.values[k - 1], 1e-12))
+print(f"stopped after {stop_at} steps at distance {np.linalg.norm(point.points[stop_at]):.1e} from the minimum")
+assert stop_at < 300 and np.linalg.norm(point.points[stop_at]) < 1e-4
+
+# %% [markdown]
+# For a network trained with mini-batches the tests are less useful. The loss the trainer sees at each
+# step is measured on a *different* batch, so it jumps around even while $E(\mathbf{w})$ falls steadily;
+# a small-decrease test on it fires by chance. Look at the mini-batch run of section 3:
+
+# %%
+batch_losses = same_work["mini-batch (B = 16)"].trainer.history.step_values("loss")
+jumps = np.abs(np.diff(batch_losses))
+E_mini = same_work["mini-batch (B = 16)"].train_loss
+print(f"typical change of the mini-batch loss between steps: {np.median(jumps):.3f}; "
+      f"E(w) fell on average by {(E_mini[0] - E_mini[-1]) / len(jumps):.4f} per step")
+print(f"steps whose loss changed by less than 0.01: {np.mean(jumps < 0.01):.1%}")
+assert np.median(jumps) > 10 * (E_mini[0] - E_mini[-1]) / len(jumps), "the noise dwarfs the progress"
+assert np.any(jumps < 0.01), "a small-decrease test with tolerance 0.01 would have fired by chance"
+
+# %% [markdown]
+# ## Exercise 3 (optional): the termination test
+#
+# Write `should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol)`: `True` when the step is small
+# (Euclidean norm of `w_new - w_old` below `step_tol`) **or** the change of the error is small (its
+# absolute value below `loss_tol`), else `False`.
+
+# %% tags=["exercise"]
+def should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol):
+    ...  # your code here
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol):
+    small_step = np.linalg.norm(w_new - w_old) < step_tol
+    small_decrease = abs(E_new - E_old) < loss_tol
+    return bool(small_step or small_decrease)
+
+# %%
+from widgets.exercises.gradient_descent import check_should_stop
+
+check_should_stop(should_stop)
+
+# %% [markdown]
+# ## 9 · Early stopping on the validation loss
+#
+# When training a network, Tomasi recommends another criterion: watch the error on a **validation
+# set** and stop when it bottoms out, even though the training error would keep falling. Past that
+# point the network is learning the training examples' peculiarities rather than the classes
+# (over-fitting), and the weights of the best validation epoch generalise better than the last ones
+# (Khan lists early stopping among the regularisers). `EarlyStopping(patience=5)` stops after five
+# epochs without a new best validation loss and puts the best weights back.
+#
+# To see over-fitting within a second we train a wider network (64 hidden units) on only 300 images:
+
+# %%
+net = tiny_mlp(hidden=64, rng=0)
+stopper = EarlyStopping(patience=5, restore_best=True)
+trainer = Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X_train[:300], y_train[:300],
+                  batch_size=16, X_val=X_val, y_val=y_val, rng=1, callbacks=[stopper])
+history = trainer.run(epochs=150)
+best = int(np.argmin(history.val_loss))
+print(history.message)
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+epochs = np.arange(1, len(history.epochs) + 1)
+ax.plot(epochs, history.train_loss, ".-", label="training loss (300 images)")
+ax.plot(epochs, history.val_loss, ".-", label="validation loss (500 other images)")
+ax.axvline(best + 1, color="k", ls=":", label=f"best epoch {best + 1}: weights restored")
+ax.set_xlabel("epoch"), ax.set_ylabel("loss")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %%
+val_now, val_accuracy = evaluate(net, CrossEntropyLoss(), X_val, y_val)
+assert history.status == "early_stopping" and len(history.epochs) == best + 1 + 5
+assert val_now == history.val_loss.min(), "the restored weights are those of the best validation epoch"
+assert history.train_loss[-1] < history.train_loss[best], "the training loss kept falling after the best epoch"
+assert history.val_loss[-1] > history.val_loss[best]
+
+# %% [markdown]
+# Only now, with the training finished and the weights chosen on the validation set, do we look at the
+# test images, once:
+
+# %%
+X_test, y_test, _ = load_fashion_mnist("test", source="subset")
+test_accuracy = np.mean(net(downsample_flat(X_test)).argmax(axis=1) == y_test)
+print(f"validation accuracy {val_accuracy:.1%}, test accuracy {test_accuracy:.1%} (chance: 10%)")
+assert test_accuracy > 0.6
+
+# %% [markdown]
+# ## What to remember
+#
+# * $\nabla E$ is the mean of the per-example gradients; a mini-batch of $B$ estimates it with a noise
+#   that falls like $1/B$.
+# * Per unit of work, many small noisy steps beat one exact step; per update, the exact step is best.
+#   Mini-batches of a few dozen get most of both.
+# * On a quadratic, gradient descent converges exactly when $\alpha < 2/\lambda_{\max}$; real errors
+#   behave like very ill-conditioned bowls. Too small a rate is slow, too large a rate zigzags, gets
+#   stuck or diverges, and a diverged run is a result to read, not a crash.
+# * Momentum accumulates a velocity: faster along shallow directions, a wider stable range
+#   ($\alpha\lambda < 2(1+\mu)$), and a larger effective rate $\alpha/(1-\mu)$. Tomasi raises $\mu_t$ in
+#   steps during training.
+# * Stop a network by its validation loss and keep the best weights; small-step and small-decrease
+#   tests belong to full-batch optimisation.
+#
+# Lesson 07 races momentum, Nesterov, AdaGrad, AdaDelta, RMSprop and Adam, on a saddle and on a CNN.

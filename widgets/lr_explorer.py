@@ -1,0 +1,484 @@
+"""`lr_explorer()`: train a small network live and watch what the learning rate, momentum and batch size do.
+
+The model is `TrainingRun` (plain NumPy, no widgets): one seeded training run of `tiny_mlp` on
+`small_fashion_mnist` with `cnnlab.optim.SGD` and `cnnlab.train.Trainer`, stepped in chunks with
+`Trainer.run(steps=...)`. After every chunk it records the training error E(w) on the *whole* training
+set and the validation loss, against epochs (examples seen / N) and against updates. Every run starts
+from the same weights (seed) and sees the examples in the same order (seed + 1), so two runs differ only
+by the knob that was turned. `judge_regime` names the regime from the recorded curve: diverged, too
+large, too small or good.
+
+`LRExplorer` is the widget: controls, a Train and a Stop button, the loss curves (with the previous run
+in grey) and a learning-rate sweep of every finished run with the same other settings. Inside a kernel
+(an asyncio loop is running) a run trains in the background, one chunk at a time, and the figure is
+redrawn between chunks, so the curves grow live and Stop is heard; anywhere else (plain pytest, a
+script) a run trains synchronously. `await explorer.finished()` waits for the current run.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import ipywidgets as W
+import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from cnnlab.losses import CrossEntropyLoss, MSELoss, one_hot
+from cnnlab.metrics import predict
+from cnnlab.optim import SGD
+from cnnlab.train import Trainer
+from widgets._figure import FigureView, new_figure
+from widgets._guard import StatusLine, guarded
+from widgets.small_task import one_blas_thread, small_fashion_mnist, tiny_mlp
+
+__all__ = ["LOSSES", "BATCH_SIZES", "REGIMES", "judge_regime", "TrainingRun", "LRExplorer", "lr_explorer"]
+
+log = logging.getLogger("widgets")
+
+LOSSES = {"cross-entropy": CrossEntropyLoss, "squared error": MSELoss}
+# (label, value) of the batch-size menu; 0 stands for the full batch (Trainer's batch_size=None)
+BATCH_SIZES = [("1 (online)", 1), ("16", 16), ("64", 64), ("256", 256), ("full batch", 0)]
+REGIMES = {"good": "#1a7f37", "too small": "#9a6700", "too large": "#d1242f", "diverged": "#82071e",
+           "stopped": "#444"}
+
+
+def judge_regime(losses, diverged_at=None, updates: int | None = None) -> tuple[str, str]:
+    """Name the learning-rate regime of a run from its training-error curve.
+
+    Inputs: losses, E(w) at the recorded points (evenly spaced in examples seen), starting with the error
+    before the first update; diverged_at, the step at which the loss stopped being finite (None if it
+    never did); updates, how many updates the run made (for the message). Returns (regime, reason):
+    - "diverged": the loss became infinite or NaN;
+    - "too large": the error ended above where it started, shot above 1.5 times its start on the way,
+      or zigzagged: the rises between recorded points add up to more than the net decrease
+      (overshooting steps, Tomasi §2; "may oscillate around a minimum", Veta);
+    - "too small": it fell steadily but by less than a quarter of its starting value (slow progress);
+    - "good": otherwise.
+    The thresholds are rules of thumb for a few epochs of training, not laws.
+    """
+    if diverged_at is not None:
+        return "diverged", f"the loss became infinite at update {diverged_at}"
+    E = np.asarray(losses, dtype=float)
+    if E.ndim != 1 or E.size < 2:
+        raise ValueError(f"judge_regime needs the error before and after training (at least 2 values), "
+                         f"got shape {E.shape}")
+    if not np.all(np.isfinite(E)):
+        return "diverged", "the loss became infinite"
+    start, end, high = E[0], E[-1], E.max()
+    rises = float(np.clip(np.diff(E), 0, None).sum())
+    in_updates = f" in {updates} updates" if updates is not None else ""
+    if end >= start:
+        return "too large", f"the error ended above where it started ({start:.3g} → {end:.3g}): steps overshoot"
+    if high > 1.5 * start:
+        return "too large", f"the error shot up to {high:.3g} (start {start:.3g}) before coming down"
+    if rises > start - end:
+        return "too large", (f"the error zigzags: it climbed {rises:.3g} in total on the way, more than its net "
+                             f"decrease {start - end:.3g}: steps overshoot")
+    drop = (start - end) / start
+    if drop < 0.25:
+        return "too small", f"the error fell only {drop:.0%}{in_updates} ({start:.3g} → {end:.3g}): slow"
+    return "good", f"the error fell {drop:.0%}{in_updates} ({start:.3g} → {end:.3g})"
+
+
+class TrainingRun:
+    """One seeded training run of `tiny_mlp`, recorded as it goes.
+
+    Inputs: X_train (N, D) float32, y_train (N,) int labels, X_val, y_val likewise; lr > 0;
+    momentum in [0, 1); batch_size (1 = online, None or 0 = full batch, else mini-batch B); loss
+    ("cross-entropy" or "squared error" on one-hot targets); epochs >= 1; hidden units; seed (weights;
+    the shuffling uses seed + 1); points_per_epoch (how often E(w) is recorded, i.e. the chunk size);
+    max_updates (end the run after this many updates even if epochs remain; None: no limit).
+
+    `run()` trains to the end; `advance()` trains one chunk and returns whether more is to come.
+    Curves, one entry per recorded point, the first before any update: `updates`, `epochs_seen`
+    (examples seen / N), `train_loss` (E(w) on all N training examples), `val_loss`, `val_accuracy`.
+    `trainer.history` has the per-step record; `status` is "running", "completed", "stopped" or
+    "diverged"; `regime, reason = run.judge()`.
+    """
+
+    def __init__(self, X_train, y_train, X_val, y_val, *, lr: float = 0.1, momentum: float = 0.0,
+                 batch_size: int | None = 64, loss: str = "cross-entropy", epochs: int = 3,
+                 hidden: int = 32, seed: int = 0, points_per_epoch: int = 10, max_updates: int | None = None):
+        X_train, X_val = np.asarray(X_train), np.asarray(X_val)
+        y_train, y_val = np.asarray(y_train), np.asarray(y_val)
+        for name, X, y in (("train", X_train, y_train), ("val", X_val, y_val)):
+            if X.ndim != 2 or X.dtype.kind != "f":
+                raise ValueError(f"X_{name} must be a float array of shape (N, features), got {X.dtype} {X.shape}")
+            if y.shape != (len(X),) or y.dtype.kind not in "iu":
+                raise ValueError(f"y_{name} must be integer labels of shape ({len(X)},), got {y.dtype} {y.shape}")
+        if X_val.shape[1] != X_train.shape[1]:
+            raise ValueError(f"X_val has {X_val.shape[1]} features, X_train {X_train.shape[1]}")
+        self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
+        self.num_classes = int(max(y_train.max(), y_val.max())) + 1
+        self.hidden, self.seed, self.points_per_epoch = int(hidden), int(seed), int(points_per_epoch)
+        self.lr, self.momentum, self.batch_size, self.loss, self.epochs = lr, momentum, batch_size, loss, epochs
+        self.max_updates = max_updates
+        self.reset()
+
+    # --- settings and start ----------------------------------------------------------------------
+    def _check_settings(self) -> None:
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"the learning rate must be a positive number, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if not (isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1):
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if self.max_updates is not None and not (isinstance(self.max_updates, (int, np.integer))
+                                                 and self.max_updates >= 1):
+            raise ValueError(f"max_updates must be None or an integer >= 1, got {self.max_updates!r}")
+        if self.batch_size is not None and not (isinstance(self.batch_size, (int, np.integer))
+                                                and 0 <= self.batch_size <= len(self.X_train)):
+            raise ValueError(f"batch_size must be None or 0 (full batch) or an integer in [1, "
+                             f"{len(self.X_train)}], got {self.batch_size!r}")
+
+    @property
+    def full_batch(self) -> bool:
+        return not self.batch_size or self.batch_size >= len(self.X_train)
+
+    def reset(self) -> None:
+        """A fresh network (the same start every time) and an empty record, with the current settings."""
+        self._check_settings()
+        self.net = tiny_mlp(self.X_train.shape[1], self.hidden, self.num_classes, rng=self.seed)
+        self.loss_fn = LOSSES[self.loss]()
+        if self.loss == "cross-entropy":
+            self.targets, self.val_targets = self.y_train, self.y_val
+        else:
+            self.targets = one_hot(self.y_train, self.num_classes)
+            self.val_targets = one_hot(self.y_val, self.num_classes)
+        self.optimizer = SGD(self.net.parameters(), lr=self.lr, momentum=self.momentum)
+        self.trainer = Trainer(self.net, self.loss_fn, self.optimizer, self.X_train, self.targets,
+                               batch_size=None if self.full_batch else int(self.batch_size), rng=self.seed + 1)
+        steps_per_epoch = len(self.trainer.loader)
+        self.chunk = max(1, round(steps_per_epoch / self.points_per_epoch))
+        self.updates, self.epochs_seen = [], []
+        self.train_loss, self.val_loss, self.val_accuracy = [], [], []
+        self._record()
+
+    # --- training ----------------------------------------------------------------------------------
+    def _loss_on(self, X, targets):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = predict(self.net, X)
+        if not np.all(np.isfinite(out)):
+            return float("inf"), out
+        with np.errstate(over="ignore"):
+            return self.loss_fn.forward(out, targets), out
+
+    def _record(self) -> None:
+        E, _ = self._loss_on(self.X_train, self.targets)
+        V, out = self._loss_on(self.X_val, self.val_targets)
+        if not (np.isfinite(E) and np.isfinite(V)):
+            self.trainer.history.diverged_at = self.trainer.global_step
+            self.trainer.stop("diverged", f"diverged at step {self.trainer.global_step}: the error on the "
+                                          f"training or validation set became infinite")
+            return
+        self.updates.append(self.trainer.global_step)
+        self.epochs_seen.append(self.examples_seen / len(self.X_train))
+        self.train_loss.append(E)
+        self.val_loss.append(V)
+        self.val_accuracy.append(float(np.mean(out.argmax(axis=1) == self.y_val)))
+
+    @property
+    def examples_seen(self) -> int:
+        return self.examples_seen_after(self.trainer.global_step)
+
+    def examples_seen_after(self, updates: int) -> int:
+        """How many examples `updates` updates have used (the last batch of an epoch may be smaller)."""
+        n, b = len(self.X_train), len(self.X_train) if self.full_batch else int(self.batch_size)
+        done_epochs, rest = divmod(updates, len(self.trainer.loader))
+        return done_epochs * n + min(rest * b, n)
+
+    @property
+    def status(self) -> str:
+        return self.trainer.history.status
+
+    @property
+    def finished(self) -> bool:
+        return (self.trainer.stopped or self.trainer.epoch >= self.epochs
+                or (self.max_updates is not None and self.trainer.global_step >= self.max_updates))
+
+    def advance(self) -> bool:
+        """Train one chunk of updates and record the errors; False once the run is over."""
+        if self.finished:
+            return False
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
+            steps = self.chunk if self.max_updates is None else min(
+                self.chunk, self.max_updates - self.trainer.global_step)
+            self.trainer.run(steps=steps, epochs=self.epochs)
+            if self.trainer.history.diverged_at is None:
+                self._record()
+        return not self.finished
+
+    def run(self) -> "TrainingRun":
+        """Train until the last epoch (or a divergence); returns self."""
+        while self.advance():
+            pass
+        return self
+
+    def stop(self) -> bool:
+        """Stop after the current chunk, as the Stop button does; False if the run was already over."""
+        if self.finished:
+            return False
+        self.trainer.stop("stopped", f"stopped at update {self.trainer.global_step}, epoch "
+                                     f"{self.examples_seen / len(self.X_train):.1f} of {self.epochs}")
+        return True
+
+    def judge(self) -> tuple[str, str]:
+        """(regime, reason): see `judge_regime`; a stopped run is judged on the part it trained."""
+        if len(self.train_loss) < 2 and self.trainer.history.diverged_at is None:
+            return "stopped", "stopped before the first record"
+        return judge_regime(self.train_loss, self.trainer.history.diverged_at, self.trainer.global_step)
+
+    def describe(self) -> str:
+        batch = "full batch" if self.full_batch else ("online" if self.batch_size == 1 else f"batch {self.batch_size}")
+        return f"lr {self.lr:.3g}, {batch}, momentum {self.momentum:g}, {self.loss}"
+
+
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _plain_log_ticks(ax) -> None:
+    """Log-scale y ticks at 1, 2, 5 x 10^k written as plain numbers (0.05, 2, 500), no minor labels."""
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+class LRExplorer:
+    """The widget: `.run` (the current `TrainingRun`), controls `.lr`, `.momentum`, `.batch_size`, `.loss`,
+    `.epochs`, `.x_axis`, buttons `.train_button`, `.stop_button`, the figure `.view` and `.status`.
+
+    Changing a setting (or pressing Train) starts a new run from the same seed; Stop ends the current run
+    after its chunk. live=None trains in the background when an asyncio loop is running (a kernel) and
+    synchronously otherwise; True/False force it. `sweep` lists every finished run (settings, final
+    error, regime); the right panel shows those that share all settings but the learning rate.
+    """
+
+    def __init__(self, run: TrainingRun, live: bool | None = None, pause: float = 0.01):
+        self.run, self.live, self.pause = run, live, pause
+        self.sweep: list[dict] = []
+        self.previous = None  # (epochs_seen, updates, train_loss, val_loss, description) of the last run
+        self._generation, self._task = 0, None
+        self.status = StatusLine()
+        guard = guarded(self.status)
+        style, wide = {"description_width": "95px"}, W.Layout(width="360px")
+        self.lr = W.FloatLogSlider(value=run.lr, base=10, min=-4, max=2, step=0.05, description="learning rate",
+                                   readout_format=".3g", continuous_update=False, style=style, layout=wide)
+        self.momentum = W.FloatSlider(value=run.momentum, min=0.0, max=0.99, step=0.01, description="momentum μ",
+                                      continuous_update=False, style=style, layout=wide)
+        self.batch_size = W.Dropdown(options=BATCH_SIZES, value=0 if run.full_batch else run.batch_size,
+                                     description="batch size", style=style, layout=W.Layout(width="230px"))
+        self.epochs = W.IntSlider(value=run.epochs, min=1, max=10, description="epochs",
+                                  continuous_update=False, style={"description_width": "50px"},
+                                  layout=W.Layout(width="250px"))
+        self.loss = W.ToggleButtons(options=list(LOSSES), value=run.loss, description="loss", style=style)
+        self.x_axis = W.ToggleButtons(options=["epochs", "updates"], value="epochs", description="x axis",
+                                      style={"description_width": "50px"})
+        self.train_button = W.Button(description="Train", icon="play", button_style="success",
+                                     tooltip="train again from the same start with these settings")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
+                                    tooltip="stop the run after the current chunk")
+        self._build_figure()
+        self.view = FigureView(self.fig)
+        for control in (self.lr, self.momentum, self.batch_size, self.epochs, self.loss):
+            control.observe(guard(lambda change: self.start()), names="value")
+        self.x_axis.observe(guard(lambda change: self._draw()), names="value")
+        self.train_button.on_click(guard(lambda button: self.start()))
+        self.stop_button.on_click(guard(lambda button: self.stop()))
+        self.widget = W.VBox([W.HBox([self.lr, self.momentum]),
+                              W.HBox([self.batch_size, self.epochs, self.loss]),
+                              W.HBox([self.train_button, self.stop_button, self.x_axis]),
+                              self.view.widget, self.status.widget])
+        self.start()
+
+    # --- figure ------------------------------------------------------------------------------------
+    def _build_figure(self) -> None:
+        self.fig, (ax, sweep) = new_figure(1, 2, figsize=(10, 4.6), dpi=80, gridspec_kw={"width_ratios": [2.2, 1]})
+        self.ax, self.ax_sweep = ax, sweep
+        (self.prev_train,) = ax.plot([], [], color="0.6", lw=1.2, label="previous run: training")
+        (self.prev_val,) = ax.plot([], [], color="0.6", lw=1.2, ls="--", label="previous run: validation")
+        (self.train_line,) = ax.plot([], [], color="C0", lw=2, marker=".", ms=4, label="training error E(w)")
+        (self.val_line,) = ax.plot([], [], color="C1", lw=1.6, ls="--", label="validation loss")
+        (self.blowup,) = ax.plot([], [], "X", color=REGIMES["diverged"], ms=11, label="diverged here",
+                                 transform=ax.get_xaxis_transform(), clip_on=False)
+        self.regime_text = ax.text(0.98, 0.96, "", transform=ax.transAxes, ha="right", va="top", fontsize=12,
+                                   fontweight="bold")
+        ax.set_yscale("log")
+        ax.set_ylim(0.03, 3)  # until the first record
+        _plain_log_ticks(ax)
+        ax.set_ylabel("loss (log scale)")
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7.5, frameon=False)
+        self.sweep_lines = {name: sweep.plot([], [], "o", color=colour, ms=6, label=name)[0]
+                            for name, colour in REGIMES.items() if name not in ("diverged", "stopped")}
+        self.sweep_diverged = sweep.plot([], [], "X", color=REGIMES["diverged"], ms=8, label="diverged",
+                                         transform=sweep.get_xaxis_transform())[0]
+        (self.sweep_current,) = sweep.plot([], [], "o", mfc="none", mec="k", ms=11, mew=1.5, label="this run")
+        sweep.set_xscale("log")
+        sweep.set_yscale("log")
+        sweep.set_xlim(1e-4 / 1.5, 1e2 * 1.5)
+        sweep.set_ylim(0.03, 3)
+        _plain_log_ticks(sweep)
+        sweep.set_xlabel("learning rate")
+        sweep.set_ylabel("final training error")
+        sweep.set_title("sweep: runs with these other settings", fontsize=9)
+        sweep.grid(True, which="major", alpha=0.25)
+        sweep.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7.5, frameon=False,
+                     handletextpad=0.2, columnspacing=0.8)
+        self.fig.subplots_adjust(left=0.07, right=0.985, bottom=0.25, top=0.92, wspace=0.3)
+
+    def _x(self, epochs_seen, updates):
+        return np.asarray(epochs_seen if self.x_axis.value == "epochs" else updates, dtype=float)
+
+    def _draw(self) -> None:
+        r, ax = self.run, self.ax
+        self.train_line.set_data(self._x(r.epochs_seen, r.updates), r.train_loss)
+        self.val_line.set_data(self._x(r.epochs_seen, r.updates), r.val_loss)
+        if self.previous is not None:
+            epochs_seen, updates, train, val, _ = self.previous
+            self.prev_train.set_data(self._x(epochs_seen, updates), train)
+            self.prev_val.set_data(self._x(epochs_seen, updates), val)
+        step = r.trainer.history.diverged_at
+        if step is not None:  # at the top edge, above the update that blew up
+            at = self._x([r.examples_seen_after(step) / len(r.X_train)], [step])
+            self.blowup.set_data(at, [0.97])
+        else:
+            self.blowup.set_data([], [])
+        if r.finished:
+            regime, _ = r.judge()
+            self.regime_text.set_text(regime)
+            self.regime_text.set_color(REGIMES[regime])
+        else:
+            self.regime_text.set_text(f"training… epoch {r.examples_seen / len(r.X_train):.1f} of {r.epochs}")
+            self.regime_text.set_color("0.3")
+        ax.set_xlabel("epochs (examples seen / N)" if self.x_axis.value == "epochs" else "updates (optimizer steps)")
+        ax.set_title(r.describe(), fontsize=10)
+        self._rescale()
+        self._draw_sweep()
+        self.view.refresh()
+
+    def _rescale(self) -> None:
+        """Axis limits from the drawn curves; far above the start (a blow-up) the curve leaves the top."""
+        lines = [self.train_line, self.val_line] + ([self.prev_train, self.prev_val] if self.previous else [])
+        xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in lines])
+        ys = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines])
+        starts = [np.asarray(line.get_ydata(), dtype=float)[0] for line in lines if len(line.get_ydata())]
+        ys = ys[np.isfinite(ys) & (ys > 0)]
+        if ys.size:
+            top = min(ys.max(), 30 * max(starts))
+            self.ax.set_ylim(ys.min() / 1.3, top * 1.3)
+        if xs.size and xs.max() > 0:
+            self.ax.set_xlim(-0.02 * xs.max(), 1.02 * xs.max())
+
+    def _draw_sweep(self) -> None:
+        r = self.run
+        same = [s for s in self.sweep if s["key"] == self._key(r)]
+        for name, line in self.sweep_lines.items():
+            points = [(s["lr"], s["final"]) for s in same if s["regime"] == name]
+            line.set_data([p[0] for p in points], [p[1] for p in points])
+        lost = [s["lr"] for s in same if s["regime"] == "diverged"]
+        self.sweep_diverged.set_data(lost, [0.95] * len(lost))
+        finite = [s["final"] for s in same if s["regime"] != "diverged"]
+        if finite:
+            low, high = min(finite), max(finite)
+            self.ax_sweep.set_ylim(low / 1.5, high * 1.5 if high > low else low * 2)
+        mine = [s for s in same if s["id"] == self._generation and s["regime"] != "diverged"]
+        self.sweep_current.set_data([s["lr"] for s in mine], [s["final"] for s in mine])
+
+    @staticmethod
+    def _key(run: TrainingRun) -> tuple:
+        return (0 if run.full_batch else run.batch_size, run.momentum, run.loss, run.epochs)
+
+    # --- runs ----------------------------------------------------------------------------------------
+    def _read_controls(self) -> None:
+        r = self.run
+        r.lr, r.momentum, r.loss = float(self.lr.value), float(self.momentum.value), self.loss.value
+        r.batch_size, r.epochs = (None if self.batch_size.value == 0 else int(self.batch_size.value)), int(self.epochs.value)
+
+    def start(self) -> None:
+        """Start a new run with the controls' settings (what every setting change and Train do)."""
+        self._generation += 1
+        r = self.run
+        if len(r.train_loss) > 1:
+            self.previous = (list(r.epochs_seen), list(r.updates), list(r.train_loss), list(r.val_loss), r.describe())
+        self._read_controls()
+        r.reset()
+        loop = _running_loop() if self.live is not False else None
+        if loop is None:
+            if self.live:
+                raise RuntimeError("live=True needs a running asyncio loop (a Jupyter kernel)")
+            r.run()
+            self._finish()
+            return
+        self._draw()
+        self.status.show(f"training: {r.describe()} …")
+        self._task = loop.create_task(self._train_live(self._generation))
+
+    async def _train_live(self, generation: int) -> None:
+        try:
+            while generation == self._generation:
+                more = self.run.advance()
+                if not more:
+                    self._finish()
+                    return
+                self._draw()
+                await asyncio.sleep(self.pause)  # let the kernel handle clicks and redraw requests
+        except Exception as error:  # noqa: BLE001 - a failed run must reach the student as text
+            log.exception("lr_explorer: training run failed")
+            self.status.show(f"Something went wrong: {error}", "error")
+
+    async def finished(self) -> None:
+        """Wait until the current run (and any run started meanwhile) has ended."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
+    def stop(self) -> None:
+        """Stop the current run after its chunk (the Stop button)."""
+        if not self.run.stop():
+            self.status.show("nothing to stop: the run is over; change a setting or press Train", "info")
+            return
+        if self._task is None or self._task.done():  # nothing will pick the stop up: finish now
+            self._finish()
+
+    def _finish(self) -> None:
+        r = self.run
+        regime, reason = r.judge()
+        if len(r.train_loss) > 1 or regime == "diverged":
+            self.sweep = [s for s in self.sweep if not (s["key"] == self._key(r) and s["lr"] == r.lr)]
+            self.sweep.append({"key": self._key(r), "lr": r.lr, "final": r.train_loss[-1] if r.train_loss else np.nan,
+                               "regime": regime, "id": self._generation, "status": r.status})
+        self._draw()
+        stopped = " (stopped early)" if r.status == "stopped" else ""
+        tail = (f"; validation loss {r.val_loss[-1]:.3g}, accuracy {r.val_accuracy[-1]:.0%}"
+                if r.val_loss and regime != "diverged" else "")
+        kind = {"good": "ok", "diverged": "warn", "too large": "warn"}.get(regime, "info")
+        self.status.show(f"{regime}{stopped}: {reason}{tail}", kind)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def lr_explorer(n_train: int = 2000, n_val: int = 500, *, lr: float = 0.1, momentum: float = 0.0,
+                batch_size: int | None = 64, loss: str = "cross-entropy", epochs: int = 3, hidden: int = 32,
+                seed: int = 0, data=None, live: bool | None = None) -> LRExplorer:
+    """The learning-rate explorer on `small_fashion_mnist(n_train, n_val)` (or `data` = (X_train, y_train,
+    X_val, y_val)); the keyword arguments are the starting settings (see `TrainingRun`)."""
+    choices = [value for _, value in BATCH_SIZES]
+    if (0 if batch_size is None else batch_size) not in choices:
+        raise ValueError(f"batch_size must be one of the menu's choices {[None] + choices[:-1]}, got {batch_size!r}")
+    if not 1e-4 <= lr <= 1e2:
+        raise ValueError(f"lr must lie in the slider's range [1e-4, 100], got {lr}")
+    if not 1 <= epochs <= 10:
+        raise ValueError(f"epochs must lie in the slider's range [1, 10], got {epochs}")
+    if data is None:
+        data = small_fashion_mnist(n_train, n_val, seed=seed)
+    elif len(data) != 4:
+        raise ValueError(f"data must be (X_train, y_train, X_val, y_val), got {len(data)} items")
+    run = TrainingRun(*data, lr=lr, momentum=momentum, batch_size=batch_size, loss=loss, epochs=epochs,
+                      hidden=hidden, seed=seed)
+    return LRExplorer(run, live=live)
