@@ -1,0 +1,201 @@
+"""The initialisation explorer: measurements, the variance prediction, and every control at its extremes."""
+import math
+
+import numpy as np
+import pytest
+
+from cnnlab.layers import Linear
+from widgets.init_explorer import (ACTIVATIONS, SCHEMES, WIDTHS, InitModel, column_histograms, gaussian_moments,
+                                   init_explorer, predicted_profile)
+
+SMALL = dict(depth=6, width=64, batch=64)
+
+
+# --- the prediction, against hand derivations and Monte Carlo ----------------------------------------------
+def test_linear_units_multiply_the_variance_by_fan_in_var_w_per_layer():
+    # Var(h_l) = (fan_in Var(w))^l Var(x) for linear blocks (Khan 5.1.5 before the nonlinearity)
+    mean, std, grad = predicted_profile("linear", [0.02] * 4, [100] * 4, [50] * 4, 3.0)
+    np.testing.assert_allclose(std, np.sqrt(3.0 * 2.0 ** np.arange(1, 5)))
+    np.testing.assert_allclose(mean, 0.0)
+    # backwards: each layer multiplies E[g^2] by fan_out Var(w) = 1
+    np.testing.assert_allclose(grad, 1.0)
+
+
+def test_he_keeps_relu_second_moments_constant():
+    # Var(w) = 2/fan_in: q = 2 E[h^2], E[relu(z)^2] = q/2 = E[h^2]; mean sqrt(q / 2 pi) = sqrt(1/pi)
+    mean, std, grad = predicted_profile("ReLU", [2 / 256] * 5, [256] * 5, [256] * 5, 1.0)
+    np.testing.assert_allclose(mean, math.sqrt(1 / math.pi))
+    np.testing.assert_allclose(std, math.sqrt(1 - 1 / math.pi))
+    np.testing.assert_allclose(grad, 1.0)  # fan_out (2/fan_in) E[relu'^2] = 256 * 2/256 * 1/2
+
+
+def test_gaussian_moments_against_monte_carlo_and_limits():
+    z = np.random.default_rng(0).standard_normal(400_000) * math.sqrt(0.7)
+    sig = 1 / (1 + np.exp(-z))
+    expected = {"tanh": (np.tanh(z), 1 - np.tanh(z) ** 2), "sigmoid": (sig, sig * (1 - sig)),
+                "LeCun tanh": (1.7159 * np.tanh(2 / 3 * z), 1.7159 * 2 / 3 * (1 - np.tanh(2 / 3 * z) ** 2))}
+    for name, (f, df) in expected.items():
+        got = gaussian_moments(name, 0.7)
+        np.testing.assert_allclose(got, (f.mean(), (f ** 2).mean(), (df ** 2).mean()), rtol=0.01, atol=3e-3)
+    assert gaussian_moments("sigmoid", 0.0) == pytest.approx((0.5, 0.25, 1 / 16))   # f(0), f'(0) = 1/4
+    assert gaussian_moments("tanh", math.inf)[1:] == pytest.approx((1.0, 0.0))       # saturated
+    with pytest.raises(ValueError, match="activation must be one of"):
+        gaussian_moments("gelu", 1.0)
+
+
+def test_column_histograms_by_hand():
+    values = np.array([[0.0, 0.0, 1.0, 1.0], [0.25, 0.25, 0.25, 0.75]])
+    hist, lo, hi = column_histograms(values, bins=4)
+    # mean +- 3 std covers both rows, so the range is the data's own: [0, 1], bins of width 1/4
+    assert (lo, hi) == (0.0, 1.0)
+    assert hist.shape == (4, 2)
+    np.testing.assert_allclose(hist[:, 0], [1, 0, 0, 1])                  # two 0s, two 1s (1 in the last bin)
+    np.testing.assert_allclose(hist[:, 1], [0, 1, 0, np.log(2) / np.log(4)])  # three 0.25s, one 0.75
+
+
+# --- the model measures what cnnlab measures ---------------------------------------------------------------
+def test_orthogonal_linear_blocks_preserve_every_examples_norm():
+    model = InitModel(depth=8, width=64, activation="linear", scheme="orthogonal", batch=32)
+    # an orthogonal W keeps ||W x|| = ||x||, so the mean square of every layer equals the input's exactly
+    second = model.act_mean ** 2 + model.act_std ** 2
+    np.testing.assert_allclose(second, np.mean(model.X ** 2), rtol=1e-10)
+
+
+def test_gaussian_std_0_01_vanishes_geometrically():
+    model = InitModel(depth=20, width=256, activation="linear", scheme="normal", std=0.01, batch=64)
+    # each layer multiplies the std by sqrt(fan_in) * 0.01 = 0.16
+    ratio = model.act_std[1:] / model.act_std[:-1]
+    assert np.all((ratio > 0.13) & (ratio < 0.19))
+    assert model.act_std[-1] < 1e-14
+    assert model.verdict()[1] == "warn" and "vanishing" in model.verdict()[0]
+
+
+def test_predictions_follow_the_measurements():
+    for activation, scheme, gain in [("tanh", "xavier_normal", 5 / 3), ("ReLU", "kaiming_normal", 1.0),
+                                     ("sigmoid", "xavier_uniform", 1.0), ("LeCun tanh", "lecun_normal", 1.0),
+                                     ("tanh", "orthogonal", 1.0)]:
+        m = InitModel(depth=10, width=128, activation=activation, scheme=scheme, gain=gain, batch=128)
+        # the prediction is for infinitely wide layers; at width 128 each layer's gain fluctuates by a few
+        # per cent, and the fluctuations multiply with depth
+        np.testing.assert_allclose(m.act_std[:3], m.pred_act_std[:3], rtol=0.1, err_msg=f"{activation} {scheme}")
+        np.testing.assert_allclose(m.act_std, m.pred_act_std, rtol=0.3, err_msg=f"{activation} {scheme}")
+        np.testing.assert_allclose(m.grad_std, m.pred_grad_std, rtol=0.3, err_msg=f"{activation} {scheme}")
+
+
+def test_constant_schemes_keep_every_unit_identical():
+    for scheme in ("zeros", "ones", "constant"):
+        m = InitModel(**SMALL, scheme=scheme, activation="sigmoid")
+        assert m.identical_units.all(), scheme
+        assert np.isnan(m.pred_act_std).all()
+        message, kind = m.verdict()
+        assert kind == "warn" and "symmetry" in message
+    assert not InitModel(**SMALL, scheme="xavier_normal").identical_units.any()
+
+
+def test_lsuv_gives_every_linear_output_unit_variance():
+    m = InitModel(depth=8, width=64, activation="tanh", scheme="lsuv", batch=128)
+    h = m.X
+    for layer in m.net.layers:
+        h = layer.forward(h)
+        if isinstance(layer, Linear):
+            assert abs(np.var(h) - 1) < 0.1          # lsuv's default tolerance
+    assert m.pred_weight_variance is None            # the data sets LSUV's scale, not a formula
+
+
+def test_the_same_seed_gives_the_same_picture():
+    a, b, c = InitModel(**SMALL, seed=3), InitModel(**SMALL, seed=3), InitModel(**SMALL, seed=4)
+    np.testing.assert_array_equal(a.act_std, b.act_std)
+    np.testing.assert_array_equal(a.act_hist, b.act_hist)
+    assert not np.array_equal(a.act_std, c.act_std)
+
+
+# --- the widget ----------------------------------------------------------------------------------------------
+def artists_state(ex):
+    state = [np.asarray(ex.images[k].get_array()).copy() for k in ex.images]
+    state += [np.array(ex.images[k].get_extent()) for k in ex.images]
+    lines = [*ex.std_lines.values(), *ex.pred_lines["act"], *ex.pred_lines["grad"]]
+    return state + [np.asarray(line.get_xydata()).copy() for line in lines]
+
+
+def changed(before, after):
+    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
+               for a, b in zip(before, after))
+
+
+def extremes(ex):
+    """(control, values, scheme that uses the control) for every control: its extremes, every option of a menu."""
+    yield ex.depth, (ex.depth.min, ex.depth.max), None
+    yield ex.width, (WIDTHS[0], WIDTHS[-1]), None
+    yield ex.activation, tuple(ACTIVATIONS), None
+    yield ex.scheme, SCHEMES, None
+    yield ex.gain, (ex.gain.min, ex.gain.max), "xavier_normal"
+    yield ex.std, (10.0 ** ex.std.min, 10.0 ** ex.std.max), "normal"
+
+
+def test_every_control_at_its_extremes_changes_the_figure_without_an_error(monkeypatch):
+    ex = init_explorer(**SMALL)
+    # rendering the PNG dozens of times would dominate the test; count redraws and compare the artists instead
+    monkeypatch.setattr(ex.view, "refresh", lambda: setattr(ex.view, "draws", ex.view.draws + 1))
+    by_scheme = {}
+    for control, values, scheme in extremes(ex):
+        if scheme is not None:
+            ex.scheme.value = scheme
+        start = control.value
+        for value in (*values, start):  # each extreme, then back, so that the next control starts small
+            if control.value == value:
+                continue
+            before, draws = artists_state(ex), ex.view.draws
+            control.value = value
+            assert ex.status.kind != "error", (control.description, value, ex.status.text)
+            assert ex.view.draws > draws, (control.description, value)
+            if control is ex.scheme:
+                by_scheme[value] = artists_state(ex)
+            if not (control is ex.scheme and value.startswith("he_")):
+                assert changed(before, artists_state(ex)), (control.description, value)
+    # he_normal is kaiming_normal under another name: the very same weights, the very same picture
+    assert not changed(by_scheme["he_normal"], by_scheme["kaiming_normal"])
+    assert not changed(by_scheme["he_uniform"], by_scheme["kaiming_uniform"])
+    assert set(by_scheme) == set(SCHEMES)
+
+
+def test_the_recommended_gain_button_sets_calculate_gain(monkeypatch):
+    ex = init_explorer(**SMALL, activation="tanh", scheme="xavier_normal")
+    monkeypatch.setattr(ex.view, "refresh", lambda: None)
+    before = ex.model.act_std.copy()
+    ex.recommend.click()
+    assert ex.gain.value == pytest.approx(1.67) and ex.model.gain == pytest.approx(1.67)
+    assert ex.model.act_std[-1] > before[-1]
+    ex.activation.value = "ReLU"
+    ex.recommend.click()
+    assert ex.gain.value == pytest.approx(1.41)
+
+
+def test_a_control_change_renders_a_new_picture():
+    ex = init_explorer(**SMALL)
+    before = ex.view.widget.value
+    ex.scheme.value = "normal"
+    assert ex.view.widget.value != before
+    assert "vanishing" in ex.status.text and ex.status.kind == "warn"
+
+
+def test_a_broken_update_is_a_message(monkeypatch):
+    ex = init_explorer(**SMALL)
+    monkeypatch.setattr(ex.view, "refresh", lambda: None)
+    ex.model.update = lambda: 1 / 0
+    ex.depth.value = 3
+    assert ex.status.kind == "error" and "division by zero" in ex.status.text
+
+
+def test_bad_arguments_say_what_was_expected():
+    with pytest.raises(ValueError, match=r"width must be one of \[16, 32"):
+        init_explorer(width=100)
+    with pytest.raises(ValueError, match="activation must be one of.*tanh"):
+        init_explorer(**SMALL, activation="gelu")
+    with pytest.raises(ValueError, match="scheme must be one of.*xavier_normal.*lsuv"):
+        init_explorer(**SMALL, scheme="glorot")
+    with pytest.raises(ValueError, match=r"depth must be an int in \[1, 40\], got 0"):
+        init_explorer(depth=0, width=64, batch=64)
+    with pytest.raises(ValueError, match=r"gain must be a number in \[0.1, 3\]"):
+        init_explorer(**SMALL, gain=10)
+    with pytest.raises(ValueError, match=r"std must be a number in \[1e-4, 1\]"):
+        init_explorer(**SMALL, std=0.0)
