@@ -1,0 +1,762 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · Regularisation: closing the gap
+#
+# A network with a hundred thousand weights can learn five hundred images by heart. It then does
+# very well on those five hundred and much worse on any other picture: it has **over-fitted**. Khan
+# et al. (§5.2) sort the remedies by where they act:
+#
+# | where | methods |
+# |---|---|
+# | on the weights | L2 (weight decay), L1, elastic net, max-norm |
+# | on the activations | dropout, drop-connect |
+# | on the statistics of a layer | batch normalisation |
+# | on the data | augmentation (crops, flips, rotations, ...) |
+# | on the decision | ensembles of several nets |
+# | on the training time | early stopping with a validation set |
+#
+# The first group changes what is minimised. Veta writes the regularised objective as the data term
+# plus a penalty weighted by $\lambda$,
+#
+# $$\min_\theta \; \frac{1}{D}\sum_{d=1}^{D} E\big(f(x^{(d)};\theta),\, y^{(d)}\big) \;+\; \lambda\,\Omega(\theta),$$
+#
+# and the others change how the minimisation is done. This lesson tries every one of them on the
+# same small problem, from the same starting weights, and measures what each does to the gap between
+# the training and the validation loss.
+
+# %%
+# %matplotlib widget
+import matplotlib.pyplot as plt
+import numpy as np
+
+import widgets
+from cnnlab import Sequential
+from cnnlab.augment import (Compose, ContrastJitter, RandomAffine, RandomCrop, RandomHorizontalFlip, affine)
+from cnnlab.data import load_fashion_mnist
+from cnnlab.ensemble import Ensemble
+from cnnlab.layers import BatchNorm1d, DropConnect, Dropout, Flatten, Linear, ReLU
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.optim import SGD
+from cnnlab.regularizers import L1, L2, ElasticNet, MaxNorm, unit_norms
+from cnnlab.train import EarlyStopping, Trainer, evaluate
+
+# %% [markdown]
+# ## A set small enough to memorise
+#
+# Veta splits the data three ways: a **training** set the optimizer sees, a **validation** set that
+# is only looked at, to notice over-fitting and to choose settings such as $\lambda$, and a **test**
+# set kept for the final verdict. We take 500 training and 1,000 validation images at random from
+# the shipped Fashion-MNIST subset (`source="subset"`, so the numbers below are the same on every
+# machine); the test set stays untouched in this lesson.
+
+# %%
+X_all, y_all, classes = load_fashion_mnist("train", source="subset")
+order = np.random.default_rng(0).permutation(len(X_all))
+X_train, y_train = X_all[order[:500]], y_all[order[:500]]
+X_val, y_val = X_all[order[500:1500]], y_all[order[500:1500]]
+print(f"training {X_train.shape}, validation {X_val.shape}")
+assert len(np.intersect1d(order[:500], order[500:1500])) == 0, "no image is in both sets"
+
+# %% [markdown]
+# The network is deliberately too big for 500 images: 784 pixels → 128 hidden ReLU units → 10
+# class scores, about 100,000 weights. `mlp()` can add the layers of later sections (batch norm,
+# dropout, drop-connect). Each layer gets its **own** seed, so adding a dropout layer does not
+# change the initial weights of the others: every comparison below starts from the same point.
+
+# %%
+def mlp(p_keep=1.0, batchnorm=False, dropconnect=False, seed=0, hidden=128):
+    layers = [Flatten(), Linear(784, hidden, rng=seed + 11)]
+    if batchnorm:
+        layers.append(BatchNorm1d(hidden))
+    layers.append(ReLU())
+    if p_keep < 1:
+        layers.append(Dropout(p_keep, rng=seed + 13))
+    last = DropConnect(hidden, 10, p_keep=0.5, rng=seed + 12) if dropconnect else Linear(hidden, 10, rng=seed + 12)
+    return Sequential(layers + [last])
+
+
+loss_fn = CrossEntropyLoss()
+
+
+def fit(net, epochs=40, lr=0.05, shuffle_seed=1, **options):
+    """SGD with momentum 0.9, mini-batches of 50 in a seeded order; options go to the Trainer."""
+    trainer = Trainer(net, loss_fn, SGD(net.parameters(), lr=lr, momentum=0.9), X_train, y_train,
+                      batch_size=50, X_val=X_val, y_val=y_val, rng=shuffle_seed, **options)
+    return trainer.fit(epochs, progress=False)
+
+
+def losses(net):
+    """(training loss, validation loss), both evaluated the same way: eval mode, whole set."""
+    return evaluate(net, loss_fn, X_train, y_train)[0], evaluate(net, loss_fn, X_val, y_val)[0]
+
+
+# %% [markdown]
+# Train it for 40 epochs without any regularisation and watch both losses.
+
+# %%
+base_net = mlp()
+base = fit(base_net)
+base_train, base_val = losses(base_net)
+print(f"after 40 epochs: training loss {base_train:.3f}, validation loss {base_val:.3f}, "
+      f"gap {base_val - base_train:.3f}")
+print(f"best validation loss {base.val_loss.min():.3f} at epoch {base.val_loss.argmin() + 1}")
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+epochs = np.arange(1, len(base.epochs) + 1)
+ax.plot(epochs, base.train_loss, label="training (mean over the epoch's mini-batches)")
+ax.plot(epochs, base.val_loss, label="validation")
+ax.axvline(base.val_loss.argmin() + 1, color="grey", ls=":", lw=1)
+ax.set_xlabel("epoch"), ax.set_ylabel("cross-entropy loss"), ax.legend(fontsize=8)
+ax.set_title("no regularisation: the net memorises its 500 images", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The training loss keeps falling towards zero while the validation loss bottoms out after about
+# twenty epochs and then climbs: from there on the net learns details of its 500 images that do not
+# carry over to other pictures. The **gap**, validation loss minus training loss of the final
+# weights, is what every method below tries to shrink.
+
+# %%
+assert base_train < 0.2 < 1.0 < base.train_loss[0], "the training loss collapses"
+assert base.val_loss[-1] > base.val_loss.min() + 0.2, "the validation loss rises again after its minimum"
+assert base_val - base_train > 0.6, "a wide gap: over-fitting"
+
+# %% [markdown]
+# ## L2: weight decay
+#
+# The most common penalty is half the sum of the squared weights (Veta; Khan §5.2.6),
+#
+# $$\Omega(\theta) = \tfrac12 \sum_l\sum_{i,j} \big(\theta^l_{ij}\big)^2, \qquad
+# \frac{\partial\, \lambda\Omega}{\partial \theta^l_{ij}} = \lambda\,\theta^l_{ij}.$$
+#
+# The ½ is there only so that the 2 from the square cancels. A gradient step on the penalised loss
+# is then $\theta \leftarrow \theta - \eta(\nabla E + \lambda\theta) = (1-\eta\lambda)\,\theta - \eta\nabla E$:
+# before each ordinary step every weight shrinks by the factor $1-\eta\lambda$, which is why L2 is
+# also called **weight decay**. Only weights are penalised, not biases: a bias shifts a unit's
+# output and does not make the function any more wiggly.
+#
+# `cnnlab.regularizers.L2(λ)` computes $\lambda\Omega$ and its gradient; the Trainer adds the
+# gradient to each weight's `.grad` after back-propagation and records the penalty apart from the
+# data loss. Check the penalty by hand:
+
+# %%
+lam = 0.01
+weights = [base_net[1].weight.data, base_net[3].weight.data]
+by_hand = lam * 0.5 * sum(float(np.sum(w.astype(np.float64) ** 2)) for w in weights)
+print(f"λΩ = {L2(lam).penalty(base_net):.6f} (by hand {by_hand:.6f})")
+assert np.isclose(L2(lam).penalty(base_net), by_hand, rtol=1e-9), "weights only, with the 1/2"
+
+# %% [markdown]
+# PyTorch-style optimizers take the same thing as an argument, `SGD(..., weight_decay=λ)`, which
+# adds $\lambda\theta$ to the gradient of **every** parameter, biases included. So the penalty and
+# the optimizer option agree exactly when the penalty is told to include the biases. Two nets from
+# the same start, trained for two epochs each way:
+
+# %%
+def two_epochs(optimizer_decay=0.0, regularizer=None):
+    net = mlp()
+    Trainer(net, loss_fn, SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=optimizer_decay),
+            X_train, y_train, batch_size=50, rng=1, regularizer=regularizer).fit(2, progress=False)
+    return net
+
+
+by_optimizer = two_epochs(optimizer_decay=lam)
+by_penalty = two_epochs(regularizer=L2(lam, include_bias=True))
+weights_only = two_epochs(regularizer=L2(lam))
+for a, b in zip(by_optimizer.parameters(), by_penalty.parameters()):
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-6, atol=1e-7)
+assert not np.allclose(by_optimizer[1].bias.data, weights_only[1].bias.data, atol=1e-7), \
+    "the default L2 leaves the biases alone, SGD's weight_decay does not"
+print("SGD(weight_decay=λ) == L2(λ, include_bias=True) parameter for parameter")
+
+# %% [markdown]
+# Now the real run, 40 epochs with $\lambda = 0.01$ (the same data, order and starting weights as
+# the unregularised run):
+
+# %%
+l2_net = mlp()
+l2_hist = fit(l2_net, regularizer=L2(lam))
+l2_train, l2_val = losses(l2_net)
+print(f"L2: training loss {l2_train:.3f}, validation loss {l2_val:.3f}, gap {l2_val - l2_train:.3f} "
+      f"(without: {base_val - base_train:.3f}); final penalty λΩ = {l2_hist.steps[-1]['penalty']:.3f}")
+assert l2_val - l2_train < 0.7 * (base_val - base_train), "weight decay narrows the gap"
+assert l2_val < base_val
+
+# %% [markdown]
+# ## L1 and sparse weights
+#
+# The L1 penalty sums absolute values instead (Veta; Khan §5.2.7):
+#
+# $$\Omega(\theta) = \sum_l\sum_{i,j} \big|\theta^l_{ij}\big|, \qquad
+# \frac{\partial\, \lambda\Omega}{\partial \theta^l_{ij}} = \lambda\,\operatorname{sign}\big(\theta^l_{ij}\big).$$
+#
+# (Veta's slide puts a ½ in front of the sum but then gives the gradient $\operatorname{sign}(\theta)$,
+# which belongs to the sum without the ½; we keep the gradient.) At $\theta = 0$ the absolute value has
+# a kink and no slope; the usual choice, and NumPy's `np.sign`, is 0 there.
+#
+# The two gradients behave very differently near zero. L2 pulls a weight in proportion to its size,
+# so a small weight feels almost nothing and is never pushed all the way to 0. L1 pulls every
+# weight with the same force $\lambda$, however small it already is: weights that the data does not
+# defend are driven to zero, and the weight matrix becomes **sparse**.
+#
+# ### Exercise 1: the penalty gradients
+#
+# Write the gradients of $\lambda\cdot\tfrac12\sum\theta^2$ and of $\lambda\sum|\theta|$ for a weight
+# array `theta`, and a function that adds a penalty's gradient to the `.grad` of every **weight** of a
+# network (its parameters whose names end in `"weight"`), leaving the biases alone. This is what
+# `L2.backward(net)` and `L1.backward(net)` do.
+
+# %% tags=["exercise"]
+def l2_grad(theta, lam):
+    """Gradient of lam * 1/2 * sum(theta**2) with respect to theta (an array like theta)."""
+    return ...
+
+
+def l1_grad(theta, lam):
+    """Gradient of lam * sum(|theta|) with respect to theta; the slope at theta == 0 is 0."""
+    return ...
+
+
+def add_penalty_grads(net, lam, grad_fn):
+    """Add grad_fn(p.data, lam) to p.grad for every weight of net (not the biases)."""
+    for name, p in net.named_parameters():
+        ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def l2_grad(theta, lam):
+    """Gradient of lam * 1/2 * sum(theta**2) with respect to theta (an array like theta)."""
+    return lam * theta
+
+
+def l1_grad(theta, lam):
+    """Gradient of lam * sum(|theta|) with respect to theta; the slope at theta == 0 is 0."""
+    return lam * np.sign(theta)
+
+
+def add_penalty_grads(net, lam, grad_fn):
+    """Add grad_fn(p.data, lam) to p.grad for every weight of net (not the biases)."""
+    for name, p in net.named_parameters():
+        if name.endswith("weight"):
+            p.grad += grad_fn(p.data, lam)
+
+
+# %%
+from widgets.exercises.regularisation import check_penalty_grads
+
+check_penalty_grads(l2_grad, l1_grad, add_penalty_grads)
+
+# %% [markdown]
+# ### L1 against L2
+#
+# How strong is "the same strength"? The L2 gradient on a weight $w$ has size $\lambda_2|w|$, the L1
+# gradient $\lambda_1$. We choose $\lambda_1 = \lambda_2\,\overline{|w_0|}$, so that both pull equally
+# hard on a weight of the typical initial size $\overline{|w_0|}$, and count the weights that end
+# up (nearly) zero.
+
+# %%
+def all_weights(net):
+    return np.concatenate([m.weight.data.ravel() for m in net if isinstance(m, (Linear, DropConnect))])
+
+
+typical = float(np.abs(all_weights(mlp())).mean())
+lam1 = lam * typical
+l1_net = mlp()
+l1_hist = fit(l1_net, regularizer=L1(lam1))
+l1_train, l1_val = losses(l1_net)
+
+
+def sparsity(net, below):
+    return float(np.mean(np.abs(all_weights(net)) < below))
+
+
+print(f"typical |w0| = {typical:.4f}, so λ1 = {lam1:.2e} against λ2 = {lam}")
+print(f"{'':>14} {'train':>6} {'val':>6} {'|w|<1e-2':>9} {'|w|<1e-3':>9}")
+for name, net, (tr, va) in (("none", base_net, (base_train, base_val)), ("L2", l2_net, (l2_train, l2_val)),
+                            ("L1", l1_net, (l1_train, l1_val))):
+    print(f"{name:>14} {tr:6.3f} {va:6.3f} {sparsity(net, 1e-2):9.1%} {sparsity(net, 1e-3):9.1%}")
+
+# %%
+assert sparsity(l1_net, 1e-3) > 3 * sparsity(l2_net, 1e-3), "L1 drives many weights to (almost) exactly zero"
+assert sparsity(l1_net, 1e-2) > sparsity(l2_net, 1e-2) > sparsity(base_net, 1e-2)
+assert l1_train < l2_train, "...even though L1 held the fit back less than L2 here"
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+bins = np.linspace(-6, 0.5, 66)
+for name, net, colour in (("no penalty", base_net, "0.5"), ("L2", l2_net, "C0"), ("L1", l1_net, "C3")):
+    logs = np.log10(np.maximum(np.abs(all_weights(net)), 1e-6))
+    ax.hist(logs, bins=bins, histtype="step", lw=1.6, color=colour, label=name)
+ax.axvline(-2, color="k", ls=":", lw=1)
+ax.set_xlabel(r"$\log_{10}|w|$ (magnitudes below $10^{-6}$ in the first bin)"), ax.set_ylabel("weights")
+ax.legend(fontsize=8), ax.set_title("L2 shrinks every weight a little; L1 sends many to zero", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# L1's weights split into two groups: a mountain far to the left of $10^{-2}$, weights that only
+# jitter around zero by about one step's size $\eta\lambda_1$, and the weights the data needs. A
+# weight that is exactly zero (or nearly) can be removed: that is why L1 is used to find which
+# inputs matter. Many of those zeros here are the weights from border pixels, which are black in
+# almost every image and so get no gradient from the data at all.
+#
+# ## Elastic net
+#
+# Khan (§5.2.8) combines the two penalties, $\lambda_1|w| + \lambda_2 w^2$ per weight: the L1 part
+# makes the weights sparse, the L2 part keeps groups of correlated weights together. `ElasticNet(l1,
+# l2)` keeps the course's ½ on the squares, so it is exactly `L1(l1) + L2(l2)` (Khan's $\lambda_2$ is
+# our `l2 / 2`), and either strength set to 0 gives back the other penalty:
+
+# %%
+net = mlp()
+for p in net.parameters():
+    p.grad[...] = 0.0
+ElasticNet(lam1, lam).backward(net)
+assert np.isclose(ElasticNet(lam1, lam).penalty(net), L1(lam1).penalty(net) + L2(lam).penalty(net), rtol=1e-12)
+w = net[1].weight.data
+np.testing.assert_allclose(net[1].weight.grad, lam1 * np.sign(w) + lam * w, rtol=1e-6)
+assert np.all(net[1].bias.grad == 0), "biases are not penalised"
+
+# %% [markdown]
+# ## Max-norm: a projection, not a penalty
+#
+# Khan (§5.2.9) bounds the length of each unit's incoming weight vector, $\|\mathbf{w}_j\|_2 \le c$:
+# for a `Linear` weight of shape (out, in) a unit is one row. There is no penalty term; after each
+# optimizer step every row that has grown longer than $c$ is scaled back onto the ball,
+#
+# $$\mathbf{w}_j \leftarrow \mathbf{w}_j \cdot \frac{c}{\max(\|\mathbf{w}_j\|_2,\; c)},$$
+#
+# and shorter rows are left alone. `MaxNorm(c).after_step(net)` does this; the Trainer calls it right
+# after `optimizer.step()`.
+
+# %%
+maxnorm_net = mlp()
+c = 1.0
+print(f"initial row norms of the first layer: up to {unit_norms(maxnorm_net[1].weight).max():.3f}")
+maxnorm_hist = fit(maxnorm_net, regularizer=MaxNorm(c))
+norms = [unit_norms(m.weight).ravel() for m in (maxnorm_net[1], maxnorm_net[3])]
+at_bound = sum(int(np.sum(np.isclose(n, c, rtol=1e-5))) for n in norms)
+mn_train, mn_val = losses(maxnorm_net)
+print(f"after training: largest row norm {max(n.max() for n in norms):.6f}; {at_bound} of "
+      f"{sum(len(n) for n in norms)} units sit on the bound c = {c}")
+print(f"max-norm: training loss {mn_train:.3f}, validation loss {mn_val:.3f}, gap {mn_val - mn_train:.3f}")
+
+# %%
+assert all(np.all(n <= c * (1 + 1e-6)) for n in norms), "every unit's norm is at most c after a step"
+assert at_bound > 0, "the constraint was active: some units were projected"
+assert mn_val - mn_train < base_val - base_train
+
+# %% [markdown]
+# Khan adds that with the weights held in a bounded range, training survives learning rates that
+# would otherwise blow up. Ten epochs at a learning rate twenty times larger, without a bound and
+# with a tighter one, $c = 0.5$:
+
+# %%
+wild_net, tamed_net = mlp(), mlp()
+wild = fit(wild_net, epochs=10, lr=1.0)
+tamed = fit(tamed_net, epochs=10, lr=1.0, regularizer=MaxNorm(0.5))
+print(f"lr = 1.0: first-epoch training loss {wild.train_loss[0]:.2f} without, {tamed.train_loss[0]:.2f} with "
+      f"max-norm; validation accuracy after 10 epochs {wild.val_accuracy[-1]:.1%} against {tamed.val_accuracy[-1]:.1%}")
+assert tamed.val_loss[-1] < wild.val_loss[-1] and tamed.val_accuracy[-1] > wild.val_accuracy[-1] + 0.2
+
+# %% [markdown]
+# ### Exercise 2 (optional): the projection
+#
+# Write `max_norm_(W, c)`: return `W` with every row whose norm exceeds `c` rescaled to norm `c`, and
+# every other row unchanged. (One line with `np.linalg.norm(..., axis=1, keepdims=True)` and
+# `np.minimum`.)
+
+# %% tags=["exercise"]
+def max_norm_(W, c):
+    """W (out, in) -> W with each row w_j scaled by c / max(||w_j||, c)."""
+    return ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def max_norm_(W, c):
+    """W (out, in) -> W with each row w_j scaled by c / max(||w_j||, c)."""
+    return W * np.minimum(1.0, c / np.linalg.norm(W, axis=1, keepdims=True))
+
+
+# %%
+from widgets.exercises.regularisation import check_max_norm
+
+check_max_norm(max_norm_)
+
+# %% [markdown]
+# ## Dropout
+#
+# Tomasi (§3) motivates dropout as a cheap stand-in for averaging very many nets: at every
+# mini-batch each unit is kept with probability $p$ and dropped (its output set to 0) otherwise, so
+# each step trains a different "thinned" net, and all of them share their weights. Khan writes it
+# with a mask (eqs. 5.4–5.5):
+#
+# $$m_i \sim \mathrm{Bernoulli}(p), \qquad \mathbf{a}_l = \mathbf{m}\circ f(\mathbf{W}\mathbf{a}_{l-1} + \mathbf{b}_l).$$
+#
+# At test time every unit is present, so a unit's output would on average be $1/p$ times what the
+# next layer saw during training. Two ways to fix this:
+#
+# * **classic** (Tomasi): train with the plain mask, and at test time multiply by $p$
+#   ("all the weights are multiplied by $p$");
+# * **inverted** (PyTorch and most libraries): divide the kept units by $p$ during training,
+#   $\mathbf{m}\circ\mathbf{a}/p$, and do nothing at test time.
+#
+# Either way the test-time output equals the *expected* training-time output. Check it with
+# `cnnlab.layers.Dropout`: one row of activations, repeated 20,000 times, so every copy gets its own
+# mask.
+
+# %%
+p = 0.5
+a = np.random.default_rng(4).uniform(0.5, 2.0, size=(1, 6))
+copies = np.repeat(a, 20_000, axis=0)
+for inverted in (False, True):
+    layer = Dropout(p, inverted=inverted, rng=1)
+    average = layer.forward(copies).mean(axis=0)          # training mode: a fresh mask per copy
+    at_test = layer.eval().forward(a)[0]                   # evaluation mode
+    scale = 1 / p if inverted else 1.0
+    stderr = a[0] * scale * np.sqrt(p * (1 - p) / len(copies))
+    name = "inverted" if inverted else "classic"
+    print(f"{name:>8}: mean over masks {np.round(average, 3)}\n{'':>8}  test-time output {np.round(at_test, 3)}")
+    assert np.all(np.abs(average - at_test) < 5 * stderr), "test time = expectation of training time"
+    assert np.allclose(at_test, a[0] * (p if not inverted else 1.0))
+
+# %% [markdown]
+# ### Exercise 3: inverted dropout
+#
+# Write the training-time forward pass of inverted dropout for a given boolean `mask` (True = keep),
+# and a function that averages it over `n_masks` fresh masks drawn from `rng`. The average should
+# come out close to `x` itself.
+
+# %% tags=["exercise"]
+def inverted_dropout(x, mask, p_keep):
+    """Training-time inverted dropout: mask is boolean like x, True = keep."""
+    return ...
+
+
+def mean_over_masks(x, p_keep, n_masks, rng):
+    """The average of inverted_dropout(x, m, p_keep) over n_masks masks m ~ Bernoulli(p_keep) from rng."""
+    total = np.zeros_like(x)
+    for _ in range(n_masks):
+        mask = ...
+        total += ...
+    return total / n_masks
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def inverted_dropout(x, mask, p_keep):
+    """Training-time inverted dropout: mask is boolean like x, True = keep."""
+    return x * mask / p_keep
+
+
+def mean_over_masks(x, p_keep, n_masks, rng):
+    """The average of inverted_dropout(x, m, p_keep) over n_masks masks m ~ Bernoulli(p_keep) from rng."""
+    total = np.zeros_like(x)
+    for _ in range(n_masks):
+        mask = rng.random(x.shape) < p_keep
+        total += inverted_dropout(x, mask, p_keep)
+    return total / n_masks
+
+
+# %%
+from widgets.exercises.regularisation import check_inverted_dropout
+
+check_inverted_dropout(inverted_dropout, mean_over_masks)
+
+# %% [markdown]
+# ### Dropout against over-fitting
+#
+# The same net with a dropout layer (keep probability 0.5) after the hidden ReLUs. While it trains,
+# the training curve is measured on thinned nets and is therefore higher; the gap we compare is, as
+# before, between the final net's losses on both sets in evaluation mode.
+
+# %%
+dropout_net = mlp(p_keep=0.5)
+dropout_hist = fit(dropout_net)
+do_train, do_val = losses(dropout_net)
+print(f"dropout: training loss {do_train:.3f}, validation loss {do_val:.3f}, gap {do_val - do_train:.3f} "
+      f"(without: {base_val - base_train:.3f})")
+assert do_val - do_train < 0.6 * (base_val - base_train), "dropout narrows the gap"
+assert do_val < base_val
+
+# %% [markdown]
+# ## Drop-connect
+#
+# Drop-connect (Wan et al., in Khan eqs. 5.6–5.7) masks individual *connections* instead of units:
+# $\mathbf{a}_l = f\big((\mathbf{M}\circ\mathbf{W})\,\mathbf{a}_{l-1} + \mathbf{b}_l\big)$ with
+# $M_{ij} \sim \mathrm{Bernoulli}(p)$. cnnlab's `DropConnect` layer is a `Linear` layer that draws one
+# mask per mini-batch while training and uses the expected weights $p\mathbf{W}$ at test time. Since
+# the output is linear in $\mathbf{M}$, the average over many masks is exactly that test-time output:
+
+# %%
+dc = DropConnect(6, 3, p_keep=0.5, rng=0).astype(np.float64)
+x = np.random.default_rng(5).standard_normal((4, 6))
+outs = np.stack([dc.forward(x) for _ in range(4000)])      # training mode: a new mask each call
+at_test = dc.eval().forward(x)
+np.testing.assert_allclose(at_test, x @ (0.5 * dc.weight.data).T + dc.bias.data, rtol=1e-12)
+assert np.all(np.abs(outs.mean(0) - at_test) < 5 * outs.std(0) / np.sqrt(len(outs))), "E[M ∘ W] = p W"
+dc.train();
+
+# %%
+dc_net = mlp(dropconnect=True)
+dc_hist = fit(dc_net)
+dc_train, dc_val = losses(dc_net)
+print(f"drop-connect on the output layer: training loss {dc_train:.3f}, validation loss {dc_val:.3f}, "
+      f"gap {dc_val - dc_train:.3f} (without: {base_val - base_train:.3f})")
+assert dc_val - dc_train < base_val - base_train and dc_val < base_val
+
+# %% [markdown]
+# ## Batch normalisation
+#
+# Batch norm (Khan eqs. 5.8–5.11) standardises every feature $j$ over the $m$ examples of the
+# mini-batch and then lets the net rescale it with two learned numbers:
+#
+# $$\mu_j = \frac1m\sum_i x^i_j,\quad \sigma^2_j = \frac1m\sum_i (x^i_j-\mu_j)^2,\quad
+# \hat x^i_j = \frac{x^i_j-\mu_j}{\sqrt{\sigma^2_j+\epsilon}},\quad y^i_j = \gamma_j\hat x^i_j + \beta_j.$$
+#
+# At initialisation ($\gamma = 1, \beta = 0$) the outputs of a training batch have mean 0 and
+# variance (almost) 1 in every feature, whatever the layer before produced:
+
+# %%
+first = Linear(784, 128, rng=11)
+h = first.forward(X_train[:50].reshape(50, -1))            # 50 examples, 128 features
+bn = BatchNorm1d(128)
+out = bn.forward(h)                                         # training mode: statistics of this batch
+print(f"before: feature means in [{h.mean(0).min():.2f}, {h.mean(0).max():.2f}], "
+      f"variances in [{h.var(0).min():.4f}, {h.var(0).max():.4f}]")
+print(f"after:  feature means within {np.abs(out.mean(0)).max():.1e} of 0, "
+      f"variances in [{out.var(0).min():.4f}, {out.var(0).max():.4f}]")
+assert np.allclose(out.mean(0), 0, atol=1e-5)
+np.testing.assert_allclose(out.var(0), h.var(0) / (h.var(0) + bn.eps), rtol=1e-3)
+
+# %% [markdown]
+# A test image comes alone, so there is no batch to take statistics from. During training the layer
+# therefore keeps **running** estimates, $\hat\mu \leftarrow 0.9\,\hat\mu + 0.1\,\mu$ and the same for
+# the variance (with the unbiased $\frac{m}{m-1}\sigma^2$, as PyTorch does), and evaluation mode uses
+# those. After the one batch above they have moved 10% of the way from their start (0 and 1):
+
+# %%
+np.testing.assert_allclose(bn.running_mean, 0.1 * h.mean(0), rtol=1e-4, atol=1e-7)
+np.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * h.var(0, ddof=1), rtol=1e-4)
+gen = np.random.default_rng(6)
+for _ in range(100):                                        # many training batches
+    bn.forward(first.forward(X_train[gen.choice(500, 50, replace=False)].reshape(50, -1)))
+all_h = first.forward(X_train.reshape(500, -1))
+one = bn.eval().forward(all_h[:1])                          # a single image, evaluation mode
+np.testing.assert_allclose(one, (all_h[:1] - bn.running_mean) / np.sqrt(bn.running_var + bn.eps), rtol=1e-5)
+print(f"running mean vs mean over all 500 images: largest difference "
+      f"{np.abs(bn.running_mean - all_h.mean(0)).max():.4f} (feature spread {all_h.std(0).mean():.3f})")
+assert np.abs(bn.running_mean - all_h.mean(0)).max() < 0.25 * all_h.std(0).mean()
+
+# %% [markdown]
+# In a net, batch norm goes after the weight layer and before the non-linearity (Khan). Its main
+# effect is on the *training*: it is much faster. As a regulariser its effect depends on the
+# problem; measure rather than assume:
+
+# %%
+bn_net = mlp(batchnorm=True)
+bn_hist = fit(bn_net)
+bn_train, bn_val = losses(bn_net)
+print(f"training loss after 5 epochs: {bn_hist.train_loss[4]:.3f} with batch norm, {base.train_loss[4]:.3f} without")
+print(f"batch norm: training loss {bn_train:.3f}, validation loss {bn_val:.3f}, gap {bn_val - bn_train:.3f} "
+      f"(without: {base_val - base_train:.3f}); best validation loss {bn_hist.val_loss.min():.3f} at epoch "
+      f"{bn_hist.val_loss.argmin() + 1} (without: {base.val_loss.min():.3f} at {base.val_loss.argmin() + 1})")
+assert bn_hist.train_loss[4] < 0.75 * base.train_loss[4], "batch norm fits faster"
+assert bn_hist.val_loss.argmin() < base.val_loss.argmin(), "...and reaches its best validation loss sooner"
+
+# %% [markdown]
+# Here batch norm alone does **not** shrink the gap: it fits the 500 images faster and then
+# over-fits them just as well. Its regularising effect, the noise of using a different batch's
+# statistics at every step, is small next to dropout's. Khan notes the other side of the coin: nets
+# that use batch norm throughout often need no dropout.
+#
+# ## Data augmentation
+#
+# If there are too few images, make more (Khan §5.2.1): shift, crop, flip, rotate, scale or shear an
+# image, or change its contrast, and it still shows the same piece of clothing. `cnnlab.augment`
+# has each as a seeded transform on a batch `(N, C, H, W)`; labels are never touched.
+
+# %%
+samples = X_train[[np.flatnonzero(y_train == k)[0] for k in (0, 1, 7, 9, 8, 4)]]
+gallery = {
+    "original": lambda im, rng: im,
+    "crop, padding 4": RandomCrop(28, padding=4),
+    "horizontal flip": RandomHorizontalFlip(p=1.0),
+    "rotate ±25°": RandomAffine(degrees=25),
+    "scale 0.7–1.2": RandomAffine(degrees=0, scale=(0.7, 1.2)),
+    "shear ±25°": RandomAffine(degrees=0, shear=25),
+    "translate 15%": RandomAffine(degrees=0, translate=(0.15, 0.15)),
+    "contrast ±60%": ContrastJitter(0.6),
+}
+with plt.ioff():
+    fig, axes = plt.subplots(len(samples), len(gallery), figsize=(9, 7))
+for col, (name, transform) in enumerate(gallery.items()):
+    shown = transform(samples, np.random.default_rng(col))
+    for row in range(len(samples)):
+        axes[row, col].imshow(shown[row, 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
+    axes[0, col].set_title(name, fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Some facts that should hold for any implementation, checked:
+
+# %%
+flip = RandomHorizontalFlip(p=1.0)
+assert np.array_equal(flip(flip(samples, 0), 1), samples), "flipping twice is the identity"
+turned = affine(samples, 90.0)
+np.testing.assert_allclose(turned[:, :, 1:-1, 1:-1], np.rot90(samples, 1, axes=(2, 3))[:, :, 1:-1, 1:-1], atol=1e-5)
+crop = RandomCrop(28, padding=4)
+sample_labels = np.array([0, 1, 7, 9, 8, 4])
+images, labels = crop.apply_batch(samples, sample_labels, rng=0)
+assert images.shape == samples.shape and labels is sample_labels, "same shape, labels untouched"
+jittered = ContrastJitter(0.6)(samples, 0)
+np.testing.assert_allclose(jittered.mean(axis=(1, 2, 3)), samples.mean(axis=(1, 2, 3)), rtol=1e-5)  # each mean kept
+
+# %% [markdown]
+# Training with random 2-pixel shifts and horizontal flips: every epoch now shows the net new
+# versions of its 500 images (`Trainer(augment=...)` transforms every mini-batch).
+
+# %%
+aug_net = mlp()
+aug_hist = fit(aug_net, augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]))
+aug_train, aug_val = losses(aug_net)
+print(f"augmentation: training loss {aug_train:.3f}, validation loss {aug_val:.3f}, gap {aug_val - aug_train:.3f} "
+      f"(without: {base_val - base_train:.3f})")
+assert aug_val - aug_train < 0.5 * (base_val - base_train), "more varied data, smaller gap"
+assert aug_val < base_val
+
+# %% [markdown]
+# ## Ensembles
+#
+# Nets trained from different random starts (or on different data, or with different settings) make
+# partly different mistakes. Khan (§5.2.5) combines several of them by averaging their predicted
+# class probabilities, $P(x) = \frac1M\sum_m P_m(x)$, or by a majority vote. Five nets from five
+# seeds, each trained for 15 epochs on its own batch order:
+
+# %%
+members = [mlp(seed=10 * k) for k in range(5)]
+for k, member in enumerate(members):
+    fit(member, epochs=15, shuffle_seed=100 + k)
+committee = Ensemble(members)
+member_scores = [evaluate(m, loss_fn, X_val, y_val) for m in members]
+P = committee.predict_proba(X_val)
+ensemble_loss = float(-np.log(P[np.arange(len(y_val)), y_val]).mean())
+ensemble_acc = float(np.mean(committee.predict(X_val) == y_val))
+print("members: validation accuracy", ", ".join(f"{acc:.1%}" for _, acc in member_scores),
+      f"(mean {np.mean([a for _, a in member_scores]):.1%}); ensemble {ensemble_acc:.1%}")
+print(f"validation loss: members' mean {np.mean([l for l, _ in member_scores]):.3f}, ensemble {ensemble_loss:.3f}")
+
+# %% [markdown]
+# The averaged probabilities can never have a larger cross-entropy than the members have on average:
+# $-\log$ is convex, so $-\log\frac1M\sum_m P_m \le \frac1M\sum_m -\log P_m$ for every image (Jensen's
+# inequality). Accuracy has no such guarantee, but it usually improves too:
+
+# %%
+assert ensemble_loss <= np.mean([l for l, _ in member_scores]), "Jensen: always"
+assert ensemble_acc >= np.mean([a for _, a in member_scores]), "at least as good as the average member"
+
+# %% [markdown]
+# ## Early stopping
+#
+# The simplest remedy of all watches the validation loss and stops when it has not improved for a
+# while (Tomasi §2: stop "when the validation-set error bottoms out"; Khan §5.2.10). The weights of the
+# best epoch are kept aside and put back at the end. `EarlyStopping(patience=5)` stops after 5
+# epochs without a new best:
+
+# %%
+es_net = mlp()
+stopper = EarlyStopping(patience=5, restore_best=True)
+es_hist = fit(es_net, epochs=60, callbacks=[stopper])
+es_train, es_val = losses(es_net)
+print(es_hist.message)
+print(f"stopped after {len(es_hist.epochs)} of 60 epochs; restored net: training loss {es_train:.3f}, "
+      f"validation loss {es_val:.3f}, gap {es_val - es_train:.3f}")
+
+# %%
+assert es_hist.status == "early_stopping" and len(es_hist.epochs) == stopper.best_epoch + 5
+assert stopper.best == es_hist.val_loss.min()
+assert np.isclose(es_val, stopper.best, rtol=1e-6), "the restored weights are those of the best epoch"
+assert es_val - es_train < base_val - base_train
+
+# %% [markdown]
+# ## All of them side by side
+#
+# Every run above started from the same weights and saw the same mini-batches (augmentation also
+# changes the order: the Trainer seeds its augmentation generator from the shuffling one). The gap
+# of the final weights and their validation loss:
+
+# %%
+results = {"none": (base_train, base_val), "L2": (l2_train, l2_val), "L1": (l1_train, l1_val),
+           "max-norm": (mn_train, mn_val), "dropout": (do_train, do_val), "drop-connect": (dc_train, dc_val),
+           "batch norm": (bn_train, bn_val), "augmentation": (aug_train, aug_val),
+           "early stopping": (es_train, es_val)}
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+names = list(results)
+xs = np.arange(len(names))
+ax.bar(xs - 0.2, [results[n][1] for n in names], 0.4, label="validation loss", color="C1")
+ax.bar(xs + 0.2, [results[n][1] - results[n][0] for n in names], 0.4, label="gap (validation − training)", color="C0")
+ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=8)
+ax.set_ylabel("cross-entropy loss"), ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Don't read these bars as a ranking: every method has a strength ($\lambda$, $c$, $p$, the patience,
+# how hard to augment) that was set once and not tuned, and on a different problem the order changes.
+# What they do show is that each method works in its own way, and that they can be combined.
+#
+# ## The regularisation explorer
+#
+# Combine them yourself. Every knob retrains the small net from the same starting weights and in the
+# same batch order (each random part has its own generator), and the grey curves are the run without
+# any regularisation, so what changes is the knob's doing. The left panel shows the gap, the middle
+# one the magnitudes of all weights (L1 piles them up to the left of the dotted line at $10^{-2}$), and
+# the right one the share of weights below $10^{-2}$ during training. Things to try: dropout 0.5 with
+# and without augmentation; L1 at its largest; learning rate 1 with L2 at its largest (a run that
+# diverges), then the same with max-norm instead; early stopping on a run that over-fits.
+
+# %%
+explorer = widgets.regularization_explorer()
+explorer
+
+# %% [markdown]
+# Driving it from code, as CI does: switch dropout on and check that the run reacted.
+
+# %%
+explorer.wait()
+draws = explorer.view.draws
+explorer.p_keep.value = 0.5
+run = explorer.wait()
+assert run.settings.p_keep == 0.5 and run.status == "completed"
+assert run.gap < explorer.reference.gap, "dropout narrows the gap in the explorer too"
+assert explorer.view.draws > draws, "the figure was redrawn"
+
+# %% [markdown]
+# ## What to remember
+#
+# * Over-fitting shows as a training loss that keeps falling while the validation loss turns up; the
+#   validation set is what tells you (Veta's train / validation / test split).
+# * L2 = weight decay: gradient $\lambda\theta$, identical to `SGD(weight_decay=λ)` when biases are
+#   included. L1: gradient $\lambda\,\mathrm{sign}(\theta)$, sparse weights. Elastic net: both.
+#   Max-norm: a projection after each step, which also tames large learning rates.
+# * Dropout: keep each unit with probability $p$; classic scales by $p$ at test time, inverted by
+#   $1/p$ at training time, and both make the test output the expected training output.
+#   Drop-connect does the same to single weights.
+# * Batch norm standardises features per mini-batch and keeps running statistics for test time; it
+#   speeds up training more than it regularises here.
+# * Augmentation, ensembles and early stopping work on the data, the decision and the training time.
+#
+# Lesson 10 trains a real CNN on Fashion-MNIST with what the course has built so far.
