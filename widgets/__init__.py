@@ -14,6 +14,7 @@ from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
 from widgets.lr_explorer import lr_explorer
 from widgets.optimizer_race import optimizer_race
+from widgets.regularization_explorer import regularization_explorer
 
 __all__ = ["backprop_stepper", "conv_explorer", "dataset_gallery", "gradcheck_table", "jacobian_viewer",
            "loss_explorer", "optimizer_race", "step_size_explorer"]
