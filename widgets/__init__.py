@@ -6,6 +6,7 @@ layout around it. A widget shows errors as a status line, never as a traceback.
 from widgets.backprop_stepper import backprop_stepper
 from widgets.cnn_race import cnn_race
 from widgets.conv_explorer import conv_explorer
+from widgets.filter_viewer import filter_viewer
 from widgets.gallery import dataset_gallery
 from widgets.gradcheck_table import gradcheck_table
 from widgets.init_explorer import init_explorer
@@ -15,6 +16,7 @@ from widgets.loss_explorer import loss_explorer
 from widgets.lr_explorer import lr_explorer
 from widgets.optimizer_race import optimizer_race
 from widgets.regularization_explorer import regularization_explorer
+from widgets.training_dashboard import training_dashboard
 
 __all__ = ["backprop_stepper", "conv_explorer", "dataset_gallery", "gradcheck_table", "jacobian_viewer",
-           "loss_explorer", "optimizer_race", "step_size_explorer"]
+           "loss_explorer", "optimizer_race", "step_size_explorer", "filter_viewer", "training_dashboard"]

@@ -1,0 +1,367 @@
+"""`training_dashboard()`: train a CNN on Fashion-MNIST and watch it learn, live.
+
+Curves of the training and validation loss and accuracy, the first- and second-layer filters and the
+feature maps of a chosen image are redrawn while the network trains; the learning rate can be changed
+mid-run; Stop and Resume work while training; when the run stops or ends, a confusion matrix and the
+misclassified validation images appear (the test set is kept for one final evaluation, Veta's workflow).
+
+`DashboardModel` (in `widgets._training`) trains synchronously (`train_chunk(steps)`, no threads, no
+browser): tests and notebooks drive it directly. `TrainingDashboard` adds the controls and four figures;
+its Train and Resume buttons step the model in chunks from a background thread (`ChunkRunner`), so the
+kernel keeps handling clicks. A lock around the trainer keeps the thread and the controls from using the
+network at the same time; the figures read a copy of the network (`viz_net`) refreshed after every chunk,
+and a second lock keeps the thread and the controls from drawing a figure at the same time.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+
+from widgets._figure import FigureView, new_figure
+from widgets._guard import StatusLine, guarded
+from widgets._training import OPTIMIZERS, ChunkRunner, DashboardModel, positive_int
+from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range
+
+__all__ = ["OPTIMIZERS", "DashboardModel", "TrainingDashboard", "training_dashboard"]
+
+WRONG_COLUMNS = 6  # misclassified images per row (two rows)
+_GREY = plt.get_cmap("gray_r").with_extremes(bad="white")
+
+
+class TrainingDashboard:
+    """The dashboard widget: `.model`, the controls (`.optimizer`, `.batch_size`, `.epochs`, `.lr`, `.image`,
+    `.train_button`, `.stop_button`, `.resume_button`), four figures (`.curves_view`, `.filters_view`,
+    `.maps_view`, `.results_view`), `.status` and the training thread `.runner`.
+
+    chunk_steps: steps per chunk of the training thread; min_redraw_seconds: the thread redraws at most
+    this often (and always when it ends). `train_chunk(steps)` trains and redraws without a thread.
+    """
+
+    def __init__(self, model: DashboardModel, chunk_steps: int = 5, min_redraw_seconds: float = 1.0):
+        self.model, self.chunk_steps = model, positive_int(chunk_steps, "chunk_steps")
+        self.min_redraw_seconds = float(min_redraw_seconds)
+        self.status = StatusLine()
+        guard = guarded(self.status)
+        self._draw_lock, self._last_draw, self._busy = threading.RLock(), 0.0, False
+        self.runner = ChunkRunner(self._work, on_done=guard(self._on_thread_done),
+                                  on_error=lambda e: self.status.show(f"Training stopped by an error: {e}", "error"))
+        style = {"description_width": "80px"}
+        self.optimizer = W.Dropdown(options=[(label, key) for key, (label, _) in OPTIMIZERS.items()],
+                                    value=model.optimizer_name, description="optimizer", style=style)
+        sizes = sorted({16, 32, 64, 128, 256, model.batch_size})
+        self.batch_size = W.Dropdown(options=sizes, value=model.batch_size, description="batch size", style=style)
+        self.epochs = W.IntSlider(value=model.epochs, min=1, max=max(30, model.epochs), description="epochs",
+                                  continuous_update=False, style=style)
+        low, high = min(-5, int(np.floor(np.log10(model.lr)))), max(1, int(np.ceil(np.log10(model.lr))))
+        self.lr = W.FloatLogSlider(value=model.lr, base=10, min=low, max=high, step=0.1, description="learning rate",
+                                   readout_format=".1e", continuous_update=False, style=style)
+        self.image = W.IntSlider(value=0, min=0, max=len(model.X_val) - 1, description="image",
+                                 continuous_update=False, style=style)
+        self.train_button = W.Button(description="Train", icon="play", button_style="success",
+                                     tooltip="start a new run from the initial weights")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.resume_button = W.Button(description="Resume", icon="forward", disabled=True,
+                                      tooltip="continue the stopped run")
+        self._build_figures()
+        self.update()  # sets every artist; the views below render the figures once
+        self.curves_view, self.filters_view = FigureView(self.fig_curves), FigureView(self.fig_filters)
+        self.maps_view, self.results_view = FigureView(self.fig_maps), FigureView(self.fig_results)
+        self.optimizer.observe(guard(lambda c: self._new_run(self.model.set_optimizer, c["new"])), names="value")
+        self.batch_size.observe(guard(lambda c: self._new_run(self.model.set_batch_size, c["new"])), names="value")
+        self.epochs.observe(guard(self._on_epochs), names="value")
+        self.lr.observe(guard(self._on_lr), names="value")
+        self.image.observe(guard(lambda c: self._draw_maps()), names="value")
+        self.train_button.on_click(guard(self.train))
+        self.stop_button.on_click(guard(self.stop))
+        self.resume_button.on_click(guard(self.resume))
+        buttons = W.HBox([self.train_button, self.stop_button, self.resume_button])
+        controls = W.VBox([buttons, W.HBox([self.optimizer, self.batch_size]), W.HBox([self.lr, self.epochs])])
+        self.widget = W.VBox([controls, self.status.widget, self.curves_view.widget, self.filters_view.widget,
+                              self.image, self.maps_view.widget, self.results_view.widget])
+
+    # --- figures ---------------------------------------------------------------------------------------
+    def _build_figures(self) -> None:
+        m = self.model
+        self.fig_curves, (self.ax_loss, self.ax_acc, self.ax_lr) = new_figure(1, 3, figsize=(11, 2.9), dpi=72)
+        self.lines = {}
+        for ax, key, colour, label in [(self.ax_loss, "loss", "C0", "training (mean of 20 steps)"),
+                                       (self.ax_acc, "accuracy", "C0", "training (mean of 20 steps)")]:
+            self.lines[key + "_raw"], = ax.plot([], [], "-", color=colour, alpha=0.25, lw=0.8)
+            self.lines[key], = ax.plot([], [], "-", color=colour, lw=1.6, label=label)
+            self.lines["val_" + key], = ax.plot([], [], "o-", color="C3", ms=4, lw=1.4, label="validation")
+            ax.set_xlabel("step"), ax.legend(fontsize=8, loc="best")
+        self.lines["lr"], = self.ax_lr.plot([], [], "-", color="C2", lw=1.6)
+        self.lines["lr_now"], = self.ax_lr.plot([], [], "o", color="C2", ms=6)
+        self.ax_loss.set_title("cross-entropy loss", fontsize=10), self.ax_acc.set_title("accuracy", fontsize=10)
+        self.ax_lr.set_title("learning rate (change it any time)", fontsize=10)
+        self.ax_acc.set_ylim(0, 1), self.ax_lr.set_yscale("log"), self.ax_lr.set_xlabel("step")
+        self.diverged_marks = [ax.axvline(np.nan, color="C3", ls=":", lw=1.2) for ax in (self.ax_loss, self.ax_acc)]
+        self.fig_curves.subplots_adjust(left=0.05, right=0.99, bottom=0.17, top=0.9, wspace=0.25)
+
+        self.fig_filters, axes = new_figure(1, 2, figsize=(11, 3.3), dpi=72, width_ratios=(1, 2.2))
+        self.fig_maps, maps_axes = new_figure(1, 3, figsize=(11, 3.6), dpi=72)
+        self.filter_axes, self.map_axes = list(axes), list(maps_axes[1:])
+        self.ax_image = maps_axes[0]
+        convs = [m.weight.shape for m in self.model._viz_convs][:2]
+        self.filter_images, self.map_images = [], []
+        maps, _ = m.feature_maps(0)
+        for k, ax in enumerate(self.filter_axes):
+            self.filter_images.append(ax.imshow(filter_mosaic(np.zeros(convs[k])), cmap=CMAP, vmin=-1, vmax=1)
+                                      if k < len(convs) else None)
+            if k >= len(convs):
+                ax.text(0.5, 0.5, "the net has no second Conv2d layer", ha="center", transform=ax.transAxes)
+        for k, ax in enumerate(self.map_axes):
+            self.map_images.append(ax.imshow(mosaic(maps[k]), cmap=CMAP, vmin=-1, vmax=1)
+                                   if k < len(maps) else None)
+        self.image_tile = self.ax_image.imshow(self._image(0), cmap="gray_r", vmin=0, vmax=1)
+        for ax in self.filter_axes + self.map_axes + [self.ax_image]:
+            ax.set_xticks([]), ax.set_yticks([])
+        for fig, image, label in [(self.fig_filters, self.filter_images[0], "weight ÷ layer max |w|"),
+                                  (self.fig_maps, self.map_images[0], "value ÷ layer max |value|")]:
+            fig.subplots_adjust(left=0.01, right=0.9, bottom=0.03, top=0.86, wspace=0.06)
+            fig.colorbar(image, cax=fig.add_axes((0.915, 0.1, 0.012, 0.7)), label=label)
+
+        self.fig_results, (self.ax_confusion, self.ax_wrong) = new_figure(1, 2, figsize=(11, 3.8), dpi=72,
+                                                                           width_ratios=(1, 1.6))
+        n = len(m.classes)
+        self.confusion_image = self.ax_confusion.imshow(np.zeros((n, n)), cmap="Blues", vmin=0, vmax=1)
+        self.ax_confusion.set_xlabel("predicted class"), self.ax_confusion.set_ylabel("true class")
+        self.ax_confusion.set_xticks(range(n)), self.ax_confusion.set_yticks(range(n))
+        self.ax_confusion.set_xticklabels([str(k) for k in range(n)], fontsize=7)
+        h, w = m.X_val.shape[2:]
+        self._wrong_cells = [(r * (h + h // 2) + h // 2, c * (w + 2)) for r in range(2) for c in range(WRONG_COLUMNS)]
+        self.wrong_image = self.ax_wrong.imshow(self._wrong_grid([]), cmap=_GREY, vmin=0, vmax=1)
+        self.wrong_labels = [self.ax_wrong.text(left + w / 2, top - 0.7, "", ha="center", va="bottom", fontsize=7)
+                             for top, left in self._wrong_cells]
+        self.ax_wrong.set_xticks([]), self.ax_wrong.set_yticks([]), self.ax_wrong.axis("off")
+        self.fig_results.subplots_adjust(left=0.13, right=0.99, bottom=0.12, top=0.9, wspace=0.05)
+
+    def _wrong_grid(self, indices) -> np.ndarray:
+        """Up to 2 x WRONG_COLUMNS validation images (grey: the mean over channels), with room for labels."""
+        X = self.model.X_val
+        h, w = X.shape[2:]
+        grid = np.full((2 * (h + h // 2), WRONG_COLUMNS * (w + 2) - 2), np.nan)
+        for (top, left), i in zip(self._wrong_cells, indices):
+            grid[top:top + h, left:left + w] = X[i].mean(axis=0)
+        return grid
+
+    def _refresh(self, name: str) -> None:
+        view = getattr(self, f"{name}_view", None)
+        if view is not None:  # None while __init__ draws the first picture
+            view.refresh()
+
+    def _image(self, index):
+        x = self.model.X_val[index]
+        return x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1).clip(0, 1)
+
+    def _draw_curves(self) -> None:
+        c, m = self.model.curves(), self.model
+        for key in ("loss", "accuracy"):
+            self.lines[key + "_raw"].set_data(c["step"], c[key])
+            self.lines[key].set_data(c["step"], c[key + "_smooth"])
+            self.lines["val_" + key].set_data(c["eval_step"], c["val_" + key])
+        self.lines["lr"].set_data(c["step"], c["lr"])
+        self.lines["lr_now"].set_data([max(m.step, 1)], [m.lr])
+        total = max(m.epochs * m.steps_per_epoch, m.step, 1)
+        for ax in (self.ax_loss, self.ax_acc, self.ax_lr):
+            ax.set_xlim(0, total * 1.02)
+        finite = c["loss"][np.isfinite(c["loss"])]
+        top = max(np.percentile(finite, 98) if len(finite) else 2.5, *c["val_loss"][np.isfinite(c["val_loss"])], 0.1)
+        self.ax_loss.set_ylim(0, top * 1.05)
+        lrs = np.append(c["lr"], m.lr)
+        self.ax_lr.set_ylim(lrs.min() / 2, lrs.max() * 2)
+        at = m.trainer.history.diverged_at
+        for mark in self.diverged_marks:
+            mark.set_xdata([np.nan if at is None else at] * 2)
+        self._refresh("curves")
+
+    def _draw_filters(self) -> None:
+        for k, (weight, tile) in enumerate(zip(self.model.filters(), self.filter_images)):
+            if tile is None:
+                continue
+            scaled, scale = to_unit_range(weight, "layer")
+            tile.set_data(filter_mosaic(scaled))
+            out, cin, kh, kw = weight.shape
+            shape = f"{out} filters, {kh}x{kw}" if cin == 1 else \
+                f"{out} filters (columns) x {min(cin, MAX_INPUTS)} input maps (rows)"
+            self.filter_axes[k].set_title(f"layer {k + 1}: {shape}; max |w| = {float(scale):.2g}", fontsize=9)
+        self._refresh("filters")
+
+    def _draw_maps(self) -> None:
+        with self._draw_lock:
+            index, m = self.image.value, self.model
+            maps, probs = m.feature_maps(index)
+            for k, tile in enumerate(self.map_images):
+                if tile is not None:
+                    scaled, scale = to_unit_range(maps[k], "layer")
+                    tile.set_data(mosaic(scaled))
+                    self.map_axes[k].set_title(f"feature maps of conv layer {k + 1} (max {float(scale):.2g})",
+                                               fontsize=9)
+            self.image_tile.set_data(self._image(index))
+            guess = int(np.argmax(probs)) if np.isfinite(probs).all() else None
+            label = m.classes[m.y_val[index]]
+            said = "?" if guess is None else f"{m.classes[guess]} ({probs[guess]:.0%})"
+            self.ax_image.set_title(f"true: {label}\nnet says: {said}", fontsize=9)
+            self._refresh("maps")
+
+    def _draw_results(self) -> None:
+        m = self.model
+        ready = m.step > 0 and not self._busy
+        r = m.results() if ready else None
+        n = len(m.classes)
+        if r is None:
+            self.confusion_image.set_data(np.zeros((n, n)))
+            self.ax_confusion.set_title("confusion matrix: appears when training stops", fontsize=9)
+            self.ax_confusion.set_yticklabels([m.classes[k] for k in range(n)], fontsize=7)
+        else:
+            rows = r["confusion"] / np.maximum(r["confusion"].sum(axis=1, keepdims=True), 1)
+            self.confusion_image.set_data(rows)
+            self.ax_confusion.set_title(f"validation confusion (row-normalised), step {r['step']}: "
+                                        f"accuracy {r['accuracy']:.1%}", fontsize=9)
+            self.ax_confusion.set_yticklabels([f"{m.classes[k]} {acc:.0%}" if np.isfinite(acc) else m.classes[k]
+                                               for k, acc in enumerate(r["per_class"])], fontsize=7)
+        shown = [] if r is None else r["wrong"][:len(self._wrong_cells)]
+        self.wrong_image.set_data(self._wrong_grid(shown))
+        for i, label in enumerate(self.wrong_labels):
+            if i < len(shown):
+                guess = "?" if r["pred"][i] < 0 else m.classes[r["pred"][i]]
+                label.set_text(f"{m.classes[r['true'][i]]}\n→ {guess}")
+            else:
+                label.set_text("")
+        what = "" if r is None else f": {len(r['wrong'])} of {len(m.y_val)}, the first {len(shown)}"
+        self.ax_wrong.set_title(f"misclassified validation images (true → predicted){what}", fontsize=9)
+        self._refresh("results")
+
+    def _draw_progress(self) -> None:
+        with self._draw_lock:
+            self._draw_curves()
+            self._draw_filters()
+            self._draw_maps()
+            self._report()
+
+    def update(self) -> None:
+        """Redraw every figure and the status from the model (what the end of a run does)."""
+        with self._draw_lock:
+            self._draw_progress()
+            self._draw_results()
+            self._set_buttons()
+
+    # --- status and buttons ------------------------------------------------------------------------------
+    def _report(self) -> None:
+        m = self.model
+        if self.runner.error is not None and not self._busy:
+            self.status.show(f"Training stopped by an error: {self.runner.error}", "error")
+            return
+        e = m.evals[-1] if m.evals else None
+        val = f" · validation accuracy {e['val_accuracy']:.1%}" if e else ""
+        epoch = min(m.trainer.epoch + 1, m.epochs)
+        where = f"step {m.step} of {m.epochs * m.steps_per_epoch}, epoch {epoch}/{m.epochs}"
+        if m.state == "diverged":
+            self.status.show(m.message, "warn")
+        elif m.state == "completed":
+            self.status.show(f"finished {m.epochs} epochs ({m.step} steps){val}; raise epochs and press Resume "
+                             "to go on", "ok")
+        elif m.state == "ready":
+            self.status.show(f"press Train: {len(m.X_train)} training and {len(m.X_val)} validation images, "
+                             f"{m.steps_per_epoch} steps per epoch")
+        elif self._busy and not m.paused:
+            last = m.trainer.history.steps[-1]["loss"] if m.step else float("nan")
+            self.status.show(f"training: {where} · loss {last:.3f}{val} · lr {m.lr:.1e}")
+        else:
+            self.status.show(f"stopped at {where}{val}; Resume continues, Train starts again")
+
+    def _set_buttons(self) -> None:
+        running = self._busy
+        self.stop_button.disabled = not running
+        self.resume_button.disabled = running or self.model.finished or self.model.step == 0
+
+    # --- actions -------------------------------------------------------------------------------------------
+    def _work(self) -> bool:
+        more = self.model.train_chunk(self.chunk_steps)
+        now = time.monotonic()
+        if now - self._last_draw >= self.min_redraw_seconds:
+            self._last_draw = now
+            self._draw_progress()
+        return more
+
+    def _on_thread_done(self) -> None:
+        self._busy, self._last_draw = False, 0.0
+        self.update()
+
+    def _halt(self, timeout: float = 60.0) -> None:
+        if self.runner.running:
+            self.model.stop()
+            self.runner.stop()
+            self.runner.join(timeout)
+
+    def _start(self) -> None:
+        self.model.resume()
+        self._busy = True
+        if self.runner.start():
+            self._set_buttons()
+            self._report()
+
+    def train(self, _=None) -> None:
+        """The Train button: a new run from the initial weights, trained in the background."""
+        self._halt()
+        self.model.reset()
+        self.update()
+        self._start()
+
+    def stop(self, _=None) -> None:
+        """The Stop button: the thread ends after the current step; the results appear."""
+        self.model.stop()
+        self.runner.stop()
+        self.status.show(f"stopping after step {self.model.step} ...")
+
+    def resume(self, _=None) -> None:
+        """The Resume button: continue the stopped run in the background."""
+        if not self.runner.running:
+            self._start()
+
+    def train_chunk(self, steps: int) -> bool:
+        """Train `steps` steps in this thread (no background thread) and redraw everything."""
+        more = self.model.train_chunk(steps)
+        self.update()
+        return more
+
+    def _new_run(self, setter, value) -> None:
+        was_running = self.runner.running
+        self._halt()
+        setter(value)
+        self.update()
+        if was_running:
+            self._start()
+
+    def _on_epochs(self, change) -> None:
+        self.model.set_epochs(change["new"])
+        self.update()
+
+    def _on_lr(self, change) -> None:
+        self.model.set_lr(change["new"])
+        with self._draw_lock:
+            self._draw_curves()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def training_dashboard(net=None, optimizer: str = "adam", lr: float = 1e-3, epochs: int = 3, batch_size: int = 64,
+                       train_size: int | None = None, rng=0, **options) -> TrainingDashboard:
+    """The live training dashboard (see the module docstring); press Train to start.
+
+    net: a cnnlab net with at least one Conv2d mapping (N, 1, 28, 28) images to 10 class scores (default
+    `default_cnn`); optimizer: one of OPTIMIZERS ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam");
+    lr: the learning rate (changeable while training); epochs, batch_size; train_size: cap on the training
+    images (the full Fashion-MNIST training set when present, else the shipped subset; 10% go to validation);
+    rng: seed or Generator. options: DashboardModel's keyword-only options (val_size, eval_every, data,
+    source, divergence_factor) and TrainingDashboard's (chunk_steps, min_redraw_seconds).
+    """
+    view_keys = {"chunk_steps", "min_redraw_seconds"}
+    view_options = {k: options.pop(k) for k in list(options) if k in view_keys}
+    model = DashboardModel(net, optimizer, lr, epochs, batch_size, train_size, rng, **options)
+    return TrainingDashboard(model, **view_options)
