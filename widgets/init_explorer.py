@@ -33,6 +33,7 @@ from cnnlab import Sequential, init
 from cnnlab.layers import LeCunTanh, Linear, ReLU, Sigmoid, Tanh
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
+from widgets.small_task import one_blas_thread
 
 __all__ = ["ACTIVATIONS", "SCHEMES", "WIDTHS", "MAX_DEPTH", "gaussian_moments", "predicted_profile",
            "column_histograms", "InitModel", "InitExplorer", "init_explorer"]
@@ -247,6 +248,13 @@ class InitModel:
     def update(self) -> None:
         self._check()
         t0 = time.perf_counter()
+        # one BLAS thread: on a busy 2-core machine two threads that wait for each other were 5-10 times
+        # slower for these 256 x 256 products (see widgets.small_task.one_blas_thread)
+        with one_blas_thread():
+            self._compute()
+        self.seconds = time.perf_counter() - t0
+
+    def _compute(self) -> None:
         gen_data, gen_init, gen_grad = (np.random.default_rng([self.seed, k]) for k in range(3))
         X = gen_data.standard_normal((self.batch, self.width))
         net = self.build()
@@ -278,7 +286,6 @@ class InitModel:
             if np.all(np.isfinite(s.output)) else False for s in self.stats])
         self.act_hist, *self.act_range = column_histograms(acts, self.bins)
         self.grad_hist, *self.grad_range = column_histograms(grads, self.bins)
-        self.seconds = time.perf_counter() - t0
 
     # --- words for the status line ---------------------------------------------------------------
     def formula(self) -> str:
