@@ -36,7 +36,7 @@ from cnnlab.losses import CrossEntropyLoss, MSELoss, one_hot
 from cnnlab.optim import SGD, MomentumSchedule, sutskever_momentum
 from cnnlab.surfaces import QuadraticBowl, trajectory
 from cnnlab.train import EarlyStopping, Trainer, evaluate, small_decrease, small_step
-from widgets.lr_explorer import TrainingRun
+from widgets.training_run import TrainingRun
 from widgets.small_task import downsample_flat, one_blas_thread, small_fashion_mnist, tiny_mlp
 
 blas = one_blas_thread()  # small matrix products run faster on one core (see widgets.small_task)

@@ -1,12 +1,10 @@
 """`lr_explorer()`: train a small network live and watch what the learning rate, momentum and batch size do.
 
-The model is `TrainingRun` (plain NumPy, no widgets): one seeded training run of `tiny_mlp` on
-`small_fashion_mnist` with `cnnlab.optim.SGD` and `cnnlab.train.Trainer`, stepped in chunks with
-`Trainer.run(steps=...)`. After every chunk it records the training error E(w) on the *whole* training
-set and the validation loss, against epochs (examples seen / N) and against updates. Every run starts
-from the same weights (seed) and sees the examples in the same order (seed + 1), so two runs differ only
-by the knob that was turned. `judge_regime` names the regime from the recorded curve: diverged, too
-large, too small or good.
+The model is a `TrainingRun` (see `widgets.training_run`): one seeded run of `tiny_mlp` on
+`small_fashion_mnist`, stepped in chunks with `Trainer.run(steps=...)`, recording E(w) on the whole
+training set and the validation loss; every run starts from the same weights and sees the examples in
+the same order, so two runs differ only by the knob that was turned, and `judge_regime` names the regime
+(diverged, too large, too small, good) from the recorded curve.
 
 `LRExplorer` is the widget: controls, a Train and a Stop button, the loss curves (with the previous run
 in grey) and a learning-rate sweep of every finished run with the same other settings. Inside a kernel
@@ -23,216 +21,19 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from cnnlab.losses import CrossEntropyLoss, MSELoss, one_hot
-from cnnlab.metrics import predict
-from cnnlab.optim import SGD
-from cnnlab.train import Trainer
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets.small_task import one_blas_thread, small_fashion_mnist, tiny_mlp
+from widgets.small_task import small_fashion_mnist
+from widgets.training_run import LOSSES, TrainingRun, judge_regime
 
-__all__ = ["LOSSES", "BATCH_SIZES", "REGIMES", "judge_regime", "TrainingRun", "LRExplorer", "lr_explorer"]
+__all__ = ["BATCH_SIZES", "REGIMES", "LRExplorer", "lr_explorer", "TrainingRun", "judge_regime"]
 
 log = logging.getLogger("widgets")
 
-LOSSES = {"cross-entropy": CrossEntropyLoss, "squared error": MSELoss}
 # (label, value) of the batch-size menu; 0 stands for the full batch (Trainer's batch_size=None)
 BATCH_SIZES = [("1 (online)", 1), ("16", 16), ("64", 64), ("256", 256), ("full batch", 0)]
 REGIMES = {"good": "#1a7f37", "too small": "#9a6700", "too large": "#d1242f", "diverged": "#82071e",
            "stopped": "#444"}
-
-
-def judge_regime(losses, diverged_at=None, updates: int | None = None) -> tuple[str, str]:
-    """Name the learning-rate regime of a run from its training-error curve.
-
-    Inputs: losses, E(w) at the recorded points (evenly spaced in examples seen), starting with the error
-    before the first update; diverged_at, the step at which the loss stopped being finite (None if it
-    never did); updates, how many updates the run made (for the message). Returns (regime, reason):
-    - "diverged": the loss became infinite or NaN;
-    - "too large": the error ended above where it started, shot above 1.5 times its start on the way,
-      or zigzagged: the rises between recorded points add up to more than the net decrease
-      (overshooting steps, Tomasi §2; "may oscillate around a minimum", Veta);
-    - "too small": it fell steadily but by less than a quarter of its starting value (slow progress);
-    - "good": otherwise.
-    The thresholds are rules of thumb for a few epochs of training, not laws.
-    """
-    if diverged_at is not None:
-        return "diverged", f"the loss became infinite at update {diverged_at}"
-    E = np.asarray(losses, dtype=float)
-    if E.ndim != 1 or E.size < 2:
-        raise ValueError(f"judge_regime needs the error before and after training (at least 2 values), "
-                         f"got shape {E.shape}")
-    if not np.all(np.isfinite(E)):
-        return "diverged", "the loss became infinite"
-    start, end, high = E[0], E[-1], E.max()
-    rises = float(np.clip(np.diff(E), 0, None).sum())
-    in_updates = f" in {updates} updates" if updates is not None else ""
-    if end >= start:
-        return "too large", f"the error ended above where it started ({start:.3g} → {end:.3g}): steps overshoot"
-    if high > 1.5 * start:
-        return "too large", f"the error shot up to {high:.3g} (start {start:.3g}) before coming down"
-    if rises > start - end:
-        return "too large", (f"the error zigzags: it climbed {rises:.3g} in total on the way, more than its net "
-                             f"decrease {start - end:.3g}: steps overshoot")
-    drop = (start - end) / start
-    if drop < 0.25:
-        return "too small", f"the error fell only {drop:.0%}{in_updates} ({start:.3g} → {end:.3g}): slow"
-    return "good", f"the error fell {drop:.0%}{in_updates} ({start:.3g} → {end:.3g})"
-
-
-class TrainingRun:
-    """One seeded training run of `tiny_mlp`, recorded as it goes.
-
-    Inputs: X_train (N, D) float32, y_train (N,) int labels, X_val, y_val likewise; lr > 0;
-    momentum in [0, 1); batch_size (1 = online, None or 0 = full batch, else mini-batch B); loss
-    ("cross-entropy" or "squared error" on one-hot targets); epochs >= 1; hidden units; seed (weights;
-    the shuffling uses seed + 1); points_per_epoch (how often E(w) is recorded, i.e. the chunk size);
-    max_updates (end the run after this many updates even if epochs remain; None: no limit).
-
-    `run()` trains to the end; `advance()` trains one chunk and returns whether more is to come.
-    Curves, one entry per recorded point, the first before any update: `updates`, `epochs_seen`
-    (examples seen / N), `train_loss` (E(w) on all N training examples), `val_loss`, `val_accuracy`.
-    `trainer.history` has the per-step record; `status` is "running", "completed", "stopped" or
-    "diverged"; `regime, reason = run.judge()`.
-    """
-
-    def __init__(self, X_train, y_train, X_val, y_val, *, lr: float = 0.1, momentum: float = 0.0,
-                 batch_size: int | None = 64, loss: str = "cross-entropy", epochs: int = 3,
-                 hidden: int = 32, seed: int = 0, points_per_epoch: int = 10, max_updates: int | None = None):
-        X_train, X_val = np.asarray(X_train), np.asarray(X_val)
-        y_train, y_val = np.asarray(y_train), np.asarray(y_val)
-        for name, X, y in (("train", X_train, y_train), ("val", X_val, y_val)):
-            if X.ndim != 2 or X.dtype.kind != "f":
-                raise ValueError(f"X_{name} must be a float array of shape (N, features), got {X.dtype} {X.shape}")
-            if y.shape != (len(X),) or y.dtype.kind not in "iu":
-                raise ValueError(f"y_{name} must be integer labels of shape ({len(X)},), got {y.dtype} {y.shape}")
-        if X_val.shape[1] != X_train.shape[1]:
-            raise ValueError(f"X_val has {X_val.shape[1]} features, X_train {X_train.shape[1]}")
-        self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
-        self.num_classes = int(max(y_train.max(), y_val.max())) + 1
-        self.hidden, self.seed, self.points_per_epoch = int(hidden), int(seed), int(points_per_epoch)
-        self.lr, self.momentum, self.batch_size, self.loss, self.epochs = lr, momentum, batch_size, loss, epochs
-        self.max_updates = max_updates
-        self.reset()
-
-    # --- settings and start ----------------------------------------------------------------------
-    def _check_settings(self) -> None:
-        if not (np.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"the learning rate must be a positive number, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
-        if not (isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1):
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if self.max_updates is not None and not (isinstance(self.max_updates, (int, np.integer))
-                                                 and self.max_updates >= 1):
-            raise ValueError(f"max_updates must be None or an integer >= 1, got {self.max_updates!r}")
-        if self.batch_size is not None and not (isinstance(self.batch_size, (int, np.integer))
-                                                and 0 <= self.batch_size <= len(self.X_train)):
-            raise ValueError(f"batch_size must be None or 0 (full batch) or an integer in [1, "
-                             f"{len(self.X_train)}], got {self.batch_size!r}")
-
-    @property
-    def full_batch(self) -> bool:
-        return not self.batch_size or self.batch_size >= len(self.X_train)
-
-    def reset(self) -> None:
-        """A fresh network (the same start every time) and an empty record, with the current settings."""
-        self._check_settings()
-        self.net = tiny_mlp(self.X_train.shape[1], self.hidden, self.num_classes, rng=self.seed)
-        self.loss_fn = LOSSES[self.loss]()
-        if self.loss == "cross-entropy":
-            self.targets, self.val_targets = self.y_train, self.y_val
-        else:
-            self.targets = one_hot(self.y_train, self.num_classes)
-            self.val_targets = one_hot(self.y_val, self.num_classes)
-        self.optimizer = SGD(self.net.parameters(), lr=self.lr, momentum=self.momentum)
-        self.trainer = Trainer(self.net, self.loss_fn, self.optimizer, self.X_train, self.targets,
-                               batch_size=None if self.full_batch else int(self.batch_size), rng=self.seed + 1)
-        steps_per_epoch = len(self.trainer.loader)
-        self.chunk = max(1, round(steps_per_epoch / self.points_per_epoch))
-        self.updates, self.epochs_seen = [], []
-        self.train_loss, self.val_loss, self.val_accuracy = [], [], []
-        self._record()
-
-    # --- training ----------------------------------------------------------------------------------
-    def _loss_on(self, X, targets):
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = predict(self.net, X)
-        if not np.all(np.isfinite(out)):
-            return float("inf"), out
-        with np.errstate(over="ignore"):
-            return self.loss_fn.forward(out, targets), out
-
-    def _record(self) -> None:
-        E, _ = self._loss_on(self.X_train, self.targets)
-        V, out = self._loss_on(self.X_val, self.val_targets)
-        if not (np.isfinite(E) and np.isfinite(V)):
-            self.trainer.history.diverged_at = self.trainer.global_step
-            self.trainer.stop("diverged", f"diverged at step {self.trainer.global_step}: the error on the "
-                                          f"training or validation set became infinite")
-            return
-        self.updates.append(self.trainer.global_step)
-        self.epochs_seen.append(self.examples_seen / len(self.X_train))
-        self.train_loss.append(E)
-        self.val_loss.append(V)
-        self.val_accuracy.append(float(np.mean(out.argmax(axis=1) == self.y_val)))
-
-    @property
-    def examples_seen(self) -> int:
-        return self.examples_seen_after(self.trainer.global_step)
-
-    def examples_seen_after(self, updates: int) -> int:
-        """How many examples `updates` updates have used (the last batch of an epoch may be smaller)."""
-        n, b = len(self.X_train), len(self.X_train) if self.full_batch else int(self.batch_size)
-        done_epochs, rest = divmod(updates, len(self.trainer.loader))
-        return done_epochs * n + min(rest * b, n)
-
-    @property
-    def status(self) -> str:
-        return self.trainer.history.status
-
-    @property
-    def finished(self) -> bool:
-        return (self.trainer.stopped or self.trainer.epoch >= self.epochs
-                or (self.max_updates is not None and self.trainer.global_step >= self.max_updates))
-
-    def advance(self) -> bool:
-        """Train one chunk of updates and record the errors; False once the run is over."""
-        if self.finished:
-            return False
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
-            steps = self.chunk if self.max_updates is None else min(
-                self.chunk, self.max_updates - self.trainer.global_step)
-            self.trainer.run(steps=steps, epochs=self.epochs)
-            if self.trainer.history.diverged_at is None:
-                self._record()
-        return not self.finished
-
-    def run(self) -> "TrainingRun":
-        """Train until the last epoch (or a divergence); returns self."""
-        while self.advance():
-            pass
-        return self
-
-    def stop(self) -> bool:
-        """Stop after the current chunk, as the Stop button does; False if the run was already over."""
-        if self.finished:
-            return False
-        self.trainer.stop("stopped", f"stopped at update {self.trainer.global_step}, epoch "
-                                     f"{self.examples_seen / len(self.X_train):.1f} of {self.epochs}")
-        return True
-
-    def judge(self) -> tuple[str, str]:
-        """(regime, reason): see `judge_regime`; a stopped run is judged on the part it trained."""
-        if len(self.train_loss) < 2 and self.trainer.history.diverged_at is None:
-            return "stopped", "stopped before the first record"
-        return judge_regime(self.train_loss, self.trainer.history.diverged_at, self.trainer.global_step)
-
-    def describe(self) -> str:
-        batch = "full batch" if self.full_batch else ("online" if self.batch_size == 1 else f"batch {self.batch_size}")
-        return f"lr {self.lr:.3g}, {batch}, momentum {self.momentum:g}, {self.loss}"
 
 
 def _running_loop():
@@ -476,7 +277,7 @@ def lr_explorer(n_train: int = 2000, n_val: int = 500, *, lr: float = 0.1, momen
     if not 1 <= epochs <= 10:
         raise ValueError(f"epochs must lie in the slider's range [1, 10], got {epochs}")
     if data is None:
-        data = small_fashion_mnist(n_train, n_val, seed=seed)
+        data = small_fashion_mnist(n_train, n_val)  # a fixed sample; seed sets the weights and the order
     elif len(data) != 4:
         raise ValueError(f"data must be (X_train, y_train, X_val, y_val), got {len(data)} items")
     run = TrainingRun(*data, lr=lr, momentum=momentum, batch_size=batch_size, loss=loss, epochs=epochs,

@@ -43,10 +43,12 @@ def _mistaken_epoch(make_net, X, y, lr, batch_size, rng, mistake: str):
     """One epoch done the way `mistake` describes; returns the final weights."""
     net, loss_fn = make_net(), CrossEntropyLoss()
     shuffle = mistake != "no shuffling"
-    loader = DataLoader(X, y, batch_size, shuffle=shuffle, rng=rng if shuffle else None)
     params = net.parameters()
     summed = [np.zeros_like(p.data) for p in params]
-    for xb, yb in loader:
+    loaders = 2 if mistake == "ran twice" else 1  # a fresh loader each time: the same order twice
+    batches = (batch for _ in range(loaders)
+               for batch in DataLoader(X, y, batch_size, shuffle=shuffle, rng=rng if shuffle else None))
+    for xb, yb in batches:
         loss_fn.forward(net.forward(xb), yb)
         net.backward(loss_fn.backward())
         if mistake == "update after the loop":
@@ -78,6 +80,8 @@ _MESSAGES = {
     "ascent": "the weights moved uphill, p.data += lr * p.grad: gradient descent subtracts, p.data -= lr * p.grad",
     "update after the loop": "only one update was made, after the loop, with the last batch's gradient: "
                              "update the parameters inside the loop, once per mini-batch",
+    "ran twice": "these are the weights after two passes over the data: the loop ran twice on the same network "
+                 "(a re-run cell?); create the network afresh, tiny_mlp(rng=0), in the same cell as the loop",
 }
 
 
@@ -116,12 +120,6 @@ def check_sgd_epoch(net, X, y, *, lr: float, batch_size: int, shuffle_seed: int,
     for mistake, message in _MESSAGES.items():
         if _same(got, _mistaken_epoch(make_net, X, y, lr, batch_size, shuffle_seed, mistake)):
             raise CheckFailed(message)
-    twice = make_net()
-    Trainer(twice, CrossEntropyLoss(), SGD(twice.parameters(), lr=lr), X, y, batch_size=batch_size,
-            rng=shuffle_seed).run(epochs=2)
-    if _same(got, _weights(twice)):
-        raise CheckFailed("these are the weights after two epochs: create the network afresh (tiny_mlp(rng=0)) "
-                          "in the same cell before the loop, so that re-running the cell starts over")
     raise CheckFailed(f"the weights differ from the Trainer's (lr={lr}, batch_size={batch_size}, shuffle "
                       f"rng={shuffle_seed}, start tiny_mlp(rng={init_seed})); check the batch size, the "
                       "shuffling seed and that every batch does forward, loss, backward, then the update")
@@ -152,7 +150,6 @@ def _mistakes(H, lam_max, lam_min) -> dict:
         "lambda_max / 2": lam_max / 2,
         "2 / largest diagonal entry": 2 / np.max(np.diag(H)),
         "2 / trace": 2 / np.trace(H),
-        "2 / largest entry": 2 / np.max(np.abs(H)),
         "2 / Frobenius norm": 2 / np.linalg.norm(H),
     }
 
@@ -166,7 +163,6 @@ _HINTS = {
     "2 / largest diagonal entry": "the diagonal entries of H are its eigenvalues only when H is diagonal; use "
                                   "np.linalg.eigvalsh(H)",
     "2 / trace": "the trace is the sum of all eigenvalues, not the largest one",
-    "2 / largest entry": "the largest entry of H is not its largest eigenvalue; use np.linalg.eigvalsh(H)",
     "2 / Frobenius norm": "the Frobenius norm is sqrt(sum of squared eigenvalues), not the largest one",
 }
 
@@ -204,10 +200,35 @@ _STOP_CASES = [
     (np.array([0.0, 0.0]), np.array([0.6, 0.8]), 0.5, 0.5 + 1e-12, 1e-6, 1e-9, True, "a tiny change of E"),
     (np.array([0.0, 0.0]), np.array([0.6, 0.8]), 0.5, 1.5, 1e-6, 1e-9, False, "a big step that lowers E a lot"),
     (np.array([0.0, 0.0]), np.array([0.6, 0.8]), 1.5, 0.5, 1e-6, 1e-9, False, "a big step that raises E"),
+    (np.array([5e-4, 0.0]), np.zeros(2), 0.5, 1.5, 1e-6, 1e-9, False, "a step of length 5e-4"),
     (np.full(4, 0.8e-6), np.zeros(4), 0.5, 1.5, 1e-6, 1e-9, False,
      "a step of length 1.6e-6 whose entries are all below 1e-6"),
-    (np.array([5e-4, 0.0]), np.zeros(2), 0.5, 1.5, 1e-6, 1e-9, False, "a step of length 5e-4"),
 ]
+
+# typical mistakes, each as code, and what to say when a function behaves exactly like one of them
+_STOP_MISTAKES = {
+    "`and` instead of `or`": (
+        lambda d, dE, st, lt: np.linalg.norm(d) < st and abs(dE) < lt,
+        "the two tests are alternatives: stop when the step is small OR the change of E is small"),
+    "signed change": (
+        lambda d, dE, st, lt: np.linalg.norm(d) < st or dE < lt,
+        "compare the absolute change, abs(E_new - E_old) < loss_tol: E_new - E_old is negative whenever E falls, "
+        "so a big decrease made you stop"),
+    "largest entry": (
+        lambda d, dE, st, lt: np.max(np.abs(d)) < st or abs(dE) < lt,
+        "measure the step with the Euclidean norm np.linalg.norm(w_new - w_old), not its largest entry: a step "
+        "of length 1.6e-6 has entries of only 8e-7"),
+    "squared norm": (
+        lambda d, dE, st, lt: np.sum(d ** 2) < st or abs(dE) < lt,
+        "use the norm, not the squared norm: a step of length 5e-4 is far above step_tol = 1e-6 (its square, "
+        "2.5e-7, is not)"),
+    "only the step": (
+        lambda d, dE, st, lt: np.linalg.norm(d) < st,
+        "you test only the step; also stop when abs(E_new - E_old) < loss_tol"),
+    "only the decrease": (
+        lambda d, dE, st, lt: abs(dE) < lt,
+        "you test only the change of E; also stop when np.linalg.norm(w_new - w_old) < step_tol"),
+}
 
 
 def check_should_stop(should_stop) -> None:
@@ -215,30 +236,22 @@ def check_should_stop(should_stop) -> None:
     ||w_new - w_old|| < step_tol or |E_new - E_old| < loss_tol (Tomasi §2)."""
     if should_stop is Ellipsis or not callable(should_stop):
         raise CheckFailed(f"`should_stop` should be a function, got {should_stop!r}")
-    for w_new, w_old, E_new, E_old, step_tol, loss_tol, expected, what in _STOP_CASES:
+    answers = []
+    for w_new, w_old, E_new, E_old, step_tol, loss_tol, _, _ in _STOP_CASES:
         got = should_stop(w_new.copy(), w_old.copy(), E_new, E_old, step_tol, loss_tol)
         if got is None or got is Ellipsis:
             raise CheckFailed(f"should_stop returned {got!r}: `return` True or False")
         if np.ndim(got) != 0:
             raise CheckFailed(f"should_stop should return one True/False, got an array of shape {np.shape(got)}: "
                               "the step size is one number, the norm of the whole difference")
-        if bool(got) == expected:
-            continue
-        diff = w_new - w_old
-        if what == "a tiny change of E" and not got:
-            raise CheckFailed("a change of E by 1e-12 (< loss_tol) should stop: the two tests are alternatives, "
-                              "combine them with `or`, not `and`")
-        if what == "a tiny step" and not got:
-            raise CheckFailed("a step of length 1e-8 (< step_tol) should stop even though E fell by 1: "
-                              "combine the two tests with `or`")
-        if what == "a big step that lowers E a lot":
-            raise CheckFailed("E fell by 1, far more than loss_tol, yet you stop: compare the absolute change, "
-                              "abs(E_new - E_old) < loss_tol (E_new - E_old is negative whenever E falls)")
-        if what.startswith("a step of length 1.6e-6"):
-            raise CheckFailed(f"the step {diff.tolist()} has length {np.linalg.norm(diff):.2g} > step_tol: measure "
-                              "it with the Euclidean norm np.linalg.norm(w_new - w_old), not the largest entry")
-        if what == "a step of length 5e-4":
-            raise CheckFailed("a step of length 5e-4 is far above step_tol = 1e-6 (its square, 2.5e-7, is not): "
-                              "use the norm, not the squared norm")
-        raise CheckFailed(f"for {what} should_stop should return {expected}, got {got!r}")
-    passed("should_stop applies the small-step and the small-decrease tests correctly")
+        answers.append(bool(got))
+    expected = [case[6] for case in _STOP_CASES]
+    if answers == expected:
+        passed("should_stop applies the small-step and the small-decrease tests correctly")
+        return
+    for name, (mistake, hint) in _STOP_MISTAKES.items():
+        if answers == [bool(mistake(c[0] - c[1], c[2] - c[3], c[4], c[5])) for c in _STOP_CASES]:
+            raise CheckFailed(hint)
+    case = next(c for c, a in zip(_STOP_CASES, answers) if a != c[6])
+    raise CheckFailed(f"for {case[7]} (step_tol={case[4]:g}, loss_tol={case[5]:g}) should_stop should return "
+                      f"{case[6]}, got {not case[6]}")

@@ -1,0 +1,293 @@
+"""The learning-rate explorer: the small task, the recorded TrainingRun, the regime judge, and the widget
+(every control at its extremes, live training in chunks, Stop, divergence shown, errors as text)."""
+import asyncio
+
+import numpy as np
+import pytest
+
+import widgets
+from cnnlab.data import load_fashion_mnist
+from cnnlab.optim import SGD
+from cnnlab.train import Trainer
+from widgets._figure import FigureView
+from widgets.lr_explorer import BATCH_SIZES, LRExplorer
+from widgets.small_task import downsample_flat, small_fashion_mnist, tiny_mlp
+from widgets.training_run import TrainingRun, judge_regime
+
+DATA = small_fashion_mnist(n_train=200, n_val=50)
+
+
+# --- the small task -------------------------------------------------------------------------------
+
+def test_downsample_flat_averages_blocks_by_hand():
+    image = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    # blocks [[0,1],[4,5]] -> 2.5, [[2,3],[6,7]] -> 4.5, [[8,9],[12,13]] -> 10.5, [[10,11],[14,15]] -> 12.5
+    np.testing.assert_array_equal(downsample_flat(image), [[2.5, 4.5, 10.5, 12.5]])
+    with pytest.raises(ValueError, match=r"factor must be a positive int that divides H = 4 and W = 4, got 3"):
+        downsample_flat(image, 3)
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 1, H, W\), got \(4, 4\)"):
+        downsample_flat(image[0, 0])
+
+
+def test_small_fashion_mnist_is_balanced_seeded_and_disjoint():
+    X_train, y_train, X_val, y_val = DATA
+    assert X_train.shape == (200, 196) and X_val.shape == (50, 196) and X_train.dtype == np.float32
+    assert np.all(np.bincount(y_train) == 20) and np.all(np.bincount(y_val) == 5)
+    both = np.concatenate([X_train, X_val])
+    assert len(np.unique(both, axis=0)) == 250, "no image is both a training and a validation image"
+    # every row is a downsampled image of the shipped subset, with its label
+    X, y, _ = load_fashion_mnist("train", source="subset")
+    small = downsample_flat(X)
+    first = np.flatnonzero((small == X_train[0]).all(axis=1))
+    assert len(first) == 1 and y[first[0]] == y_train[0]
+    again = small_fashion_mnist(n_train=200, n_val=50)
+    other = small_fashion_mnist(n_train=200, n_val=50, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(DATA, again))
+    assert not np.array_equal(other[0], X_train)
+    with pytest.raises(ValueError, match="needs 801 images per class, but the shipped subset has 800"):
+        small_fashion_mnist(n_train=8000, n_val=10)
+
+
+def test_tiny_mlp_shapes_and_seed():
+    a, b, c = tiny_mlp(rng=3), tiny_mlp(rng=3), tiny_mlp(rng=4)
+    assert [p.shape for p in a.parameters()] == [(32, 196), (32,), (10, 32), (10,)]
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
+    assert not np.array_equal(a.parameters()[0].data, c.parameters()[0].data)
+
+
+# --- TrainingRun -----------------------------------------------------------------------------------
+
+def cross_entropy(logits, y):
+    """Mean -log softmax(logits)[y], by hand in float64."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y].mean()
+
+
+def test_a_run_records_the_error_on_the_whole_training_set():
+    X_train, y_train, X_val, y_val = DATA
+    run = TrainingRun(*DATA, lr=0.1, batch_size=16, epochs=1)
+    assert run.updates == [0] and run.epochs_seen == [0.0]
+    run.run()
+    # 200 examples in batches of 16: 13 updates (the last batch has 8); a record after every update
+    assert run.updates == list(range(14)) and run.epochs_seen[-1] == 1.0
+    assert run.epochs_seen[1] == pytest.approx(16 / 200)
+    assert run.train_loss[-1] == pytest.approx(cross_entropy(run.net(X_train), y_train), rel=1e-6)
+    assert run.val_loss[-1] == pytest.approx(cross_entropy(run.net(X_val), y_val), rel=1e-6)
+    assert run.val_accuracy[-1] == np.mean(run.net(X_val).argmax(axis=1) == y_val)
+    assert run.status == "completed" and run.train_loss[-1] < run.train_loss[0]
+
+
+def test_a_run_steps_the_real_trainer_from_the_seeded_start():
+    run = TrainingRun(*DATA, lr=0.05, momentum=0.9, batch_size=64, epochs=2, seed=5).run()
+    net = tiny_mlp(rng=5)
+    Trainer(net, run.loss_fn, SGD(net.parameters(), lr=0.05, momentum=0.9), DATA[0], DATA[1], batch_size=64,
+            rng=6).run(epochs=2)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(run.net.parameters(), net.parameters()))
+    again = TrainingRun(*DATA, lr=0.05, momentum=0.9, batch_size=64, epochs=2, seed=5).run()
+    assert again.train_loss == run.train_loss
+
+
+def test_max_updates_full_batch_and_squared_error():
+    run = TrainingRun(*DATA, lr=0.5, batch_size=None, epochs=50, max_updates=7, loss="squared error").run()
+    assert run.updates == list(range(8)) and run.epochs_seen[-1] == 7.0 and run.full_batch
+    X_train, y_train = DATA[0], DATA[1]
+    target = np.eye(10)[y_train]
+    assert run.train_loss[-1] == pytest.approx(np.mean((run.net(X_train).astype(np.float64) - target) ** 2),
+                                               rel=1e-6)
+
+
+def test_a_huge_rate_with_squared_error_ends_diverged_not_in_an_exception():
+    run = TrainingRun(*DATA, lr=100.0, batch_size=16, epochs=3, loss="squared error").run()
+    assert run.status == "diverged" and run.trainer.history.diverged_at is not None
+    assert np.all(np.isfinite(run.train_loss)), "only finite errors are recorded"
+    assert run.judge()[0] == "diverged"
+
+
+def test_run_refuses_bad_settings():
+    with pytest.raises(ValueError, match="learning rate must be a positive number, got -1"):
+        TrainingRun(*DATA, lr=-1)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0"):
+        TrainingRun(*DATA, momentum=1.0)
+    with pytest.raises(ValueError, match=r"loss must be one of \['cross-entropy', 'squared error'\], got 'hinge'"):
+        TrainingRun(*DATA, loss="hinge")
+    with pytest.raises(ValueError, match=r"batch_size must be None or 0 \(full batch\) or an integer in \[1, 200\]"):
+        TrainingRun(*DATA, batch_size=500)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got 0"):
+        TrainingRun(*DATA, epochs=0)
+    with pytest.raises(ValueError, match=r"y_train must be integer labels of shape \(200,\)"):
+        TrainingRun(DATA[0], DATA[1][:10], DATA[2], DATA[3])
+    with pytest.raises(ValueError, match="X_val has 5 features, X_train 196"):
+        TrainingRun(DATA[0], DATA[1], DATA[2][:, :5], DATA[3])
+
+
+# --- the regime judge, on curves made by hand ---------------------------------------------------------
+
+@pytest.mark.parametrize("curve, regime, words", [
+    ([2.3, 1.0, 0.9], "good", "fell 61%"),
+    ([2.3, 2.2, 2.1], "too small", "fell only 9%"),
+    ([2.3, 2.5, 2.4], "too large", "ended above where it started"),
+    ([2.3, 9.0, 1.0], "too large", "shot up to 9"),
+    ([2.3, 1.0, 2.0, 1.0, 2.0, 1.2], "too large", "zigzags"),  # rises 2.0 > net decrease 1.1
+    ([2.3, 1.0, 1.1, 0.9], "good", "fell 61%"),  # one small rise (0.1) is not a zigzag
+])
+def test_judge_regime_by_hand(curve, regime, words):
+    got, reason = judge_regime(curve, updates=10)
+    assert got == regime and words in reason
+
+
+def test_judge_regime_divergence_and_bad_input():
+    assert judge_regime([2.3, 1.0], diverged_at=7) == ("diverged", "the loss became infinite at update 7")
+    assert judge_regime([2.3, np.inf])[0] == "diverged"
+    with pytest.raises(ValueError, match=r"at least 2 values\), got shape \(1,\)"):
+        judge_regime([2.3])
+
+
+# --- the widget ----------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def count_redraws_instead_of_rendering(request, monkeypatch):
+    """Rendering the PNG after every run would dominate the tests: count redraws instead (one test renders
+    the real picture)."""
+    if request.node.name != "test_a_setting_change_renders_a_new_picture":
+        monkeypatch.setattr(FigureView, "refresh", lambda view: setattr(view, "draws", view.draws + 1))
+
+
+def explorer(**kw):
+    kw.setdefault("epochs", 2)
+    return widgets.lr_explorer(data=DATA, **kw)
+
+
+def artists(w):
+    lines = [w.train_line, w.val_line, w.prev_train, w.prev_val, w.blowup, *w.sweep_lines.values(),
+             w.sweep_diverged, w.sweep_current]
+    return [np.asarray(line.get_xydata()).copy() for line in lines] + [w.ax.get_title(), w.regime_text.get_text(),
+                                                                       w.ax.get_xlabel()]
+
+
+def changed(before, after):
+    return any(np.shape(a) != np.shape(b) or (isinstance(a, str) and a != b)
+               or (not isinstance(a, str) and not np.array_equal(a, b, equal_nan=True))
+               for a, b in zip(before, after))
+
+
+def test_every_control_at_its_extremes_changes_the_figure_without_an_error():
+    w = explorer()
+    controls = [(w.lr, [w.lr.min, w.lr.max]), (w.momentum, [w.momentum.max, w.momentum.min]),
+                (w.batch_size, [1, 0]), (w.epochs, [w.epochs.max, w.epochs.min]),
+                (w.loss, ["squared error", "cross-entropy"]), (w.x_axis, ["updates", "epochs"])]
+    for control, values in controls:
+        for value in values:
+            if control is w.lr:
+                value = 10.0 ** value
+            before, draws = artists(w), w.view.draws
+            control.value = value
+            assert w.status.kind != "error", (control.description, value, w.status.text)
+            assert w.view.draws > draws, (control.description, value)
+            assert changed(before, artists(w)), (control.description, value)
+    r = w.run
+    assert (r.lr, r.momentum, r.batch_size, r.epochs, r.loss) == (100.0, 0.0, None, 1, "cross-entropy")
+
+
+def test_the_train_button_runs_again_from_the_same_start():
+    w = explorer(lr=0.3)
+    first = list(w.run.train_loss)
+    w.train_button.click()
+    assert w.run.train_loss == first and w.previous[2] == first, "same seed, same run; the old one is greyed"
+
+
+def test_a_setting_change_renders_a_new_picture():
+    w = explorer()
+    before = w.view.widget.value
+    w.lr.value = 1.0
+    assert w.view.widget.value != before
+
+
+def test_divergence_is_shown_not_raised():
+    w = explorer(loss="squared error", lr=100.0, batch_size=16)
+    assert w.run.status == "diverged"
+    assert w.status.kind == "warn" and w.status.text.startswith("diverged: the loss became infinite at update")
+    assert w.regime_text.get_text() == "diverged" and len(w.blowup.get_xdata()) == 1
+    assert len(w.sweep_diverged.get_xdata()) == 1 and w.sweep_diverged.get_xdata()[0] == 100.0
+
+
+def test_the_sweep_collects_finished_runs_with_the_same_other_settings():
+    w = explorer(lr=0.001)
+    w.lr.value = 0.3
+    w.lr.value = 0.001  # again: replaces the first point, does not add one
+    plotted = sorted(x for line in w.sweep_lines.values() for x in line.get_xdata())
+    assert plotted == pytest.approx([0.001, 0.3])
+    assert 0.001 in w.sweep_lines["too small"].get_xdata(), "coloured by its regime (8 updates at 0.001: too small)"
+    assert w.sweep_current.get_xdata()[0] == pytest.approx(0.001)
+    w.batch_size.value = 16  # other settings: a new sweep with only this run
+    assert sum(len(line.get_xdata()) for line in w.sweep_lines.values()) == 1
+
+
+def test_stop_with_nothing_running_says_so():
+    w = explorer()
+    w.stop_button.click()
+    assert "nothing to stop" in w.status.text and w.run.status == "completed"
+
+
+def test_live_training_redraws_between_chunks_and_stop_ends_it_early():
+    async def scenario():
+        w = explorer(batch_size=1, epochs=3)  # inside a running loop: every run trains in the background
+        w.pause = 0
+        w.train_button.click()  # a new run replaces the first one
+        assert w.run.updates == [0] and "training" in w.status.text
+        while len(w.run.updates) < 4:
+            await asyncio.sleep(0)
+        draws = w.view.draws
+        w.stop_button.click()
+        await w.finished()
+        return w, draws
+
+    w, draws_before_stop = asyncio.run(scenario())
+    assert w.run.status == "stopped" and w.run.trainer.epoch < 3
+    assert 4 <= len(w.run.updates) < 31, "stopped after the chunk that was running"
+    assert draws_before_stop >= 4, "one redraw per chunk while training"
+    assert "(stopped early)" in w.status.text
+
+
+def test_a_change_during_a_live_run_replaces_it():
+    async def scenario():
+        w = explorer(batch_size=16, epochs=3, live=True)
+        w.pause = 0
+        w.train_button.click()
+        while len(w.run.updates) < 3:
+            await asyncio.sleep(0)
+        w.lr.value = 0.3
+        await w.finished()
+        return w
+
+    w = asyncio.run(scenario())
+    assert w.run.lr == 0.3 and w.run.status == "completed" and w.run.epochs_seen[-1] == 3.0
+    reference = TrainingRun(*DATA, lr=0.3, batch_size=16, epochs=3).run()
+    assert w.run.train_loss == reference.train_loss, "the new run is not disturbed by the old one"
+
+
+def test_a_failing_run_is_a_message(monkeypatch):
+    w = explorer()
+
+    def broken():
+        raise RuntimeError("out of cheese")
+
+    monkeypatch.setattr(w.run, "run", broken)
+    w.lr.value = 0.2
+    assert w.status.kind == "error" and "out of cheese" in w.status.text
+
+
+def test_live_without_a_loop_and_bad_factory_input_are_refused():
+    with pytest.raises(RuntimeError, match="live=True needs a running asyncio loop"):
+        explorer(live=True)
+    with pytest.raises(ValueError, match=r"batch_size must be one of the menu's choices \[None, 1, 16, 64, 256\], got 7"):
+        explorer(batch_size=7)
+    with pytest.raises(ValueError, match=r"lr must lie in the slider's range \[1e-4, 100\], got 1000"):
+        explorer(lr=1000)
+    with pytest.raises(ValueError, match=r"epochs must lie in the slider's range \[1, 10\], got 0"):
+        explorer(epochs=0)
+    with pytest.raises(ValueError, match=r"data must be \(X_train, y_train, X_val, y_val\), got 2 items"):
+        widgets.lr_explorer(data=DATA[:2])
+    assert [value for _, value in BATCH_SIZES] == [1, 16, 64, 256, 0]
+    assert isinstance(explorer(), LRExplorer)
