@@ -176,7 +176,7 @@ for name, run in same_work.items():
 # work of the runs above; for online training 100 examples, one twentieth of an epoch):
 
 # %%
-same_updates = {name: TrainingRun(*data, lr=lr, batch_size=B, epochs=100, max_updates=100).run()
+same_updates = {name: TrainingRun(*data, lr=lr, batch_size=B, epochs=100, max_updates=100, record_every=5).run()
                 for name, B in modes.items()}
 for name, run in same_updates.items():
     print(f"{name:20s} {run.epochs_seen[-1]:6.2f} epochs of work, E(w) = {run.train_loss[-1]:.3f}")
@@ -408,10 +408,10 @@ for name, run in runs.items():
 # %%
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(7, 3.6))
-for name, run in runs.items():
-    ax.plot(run.epochs_seen, run.train_loss, ".-", label=f"{name}: {run.judge()[0]}")
-ax.set_yscale("log"), ax.set_ylim(0.03, 200)
-ax.set_xlabel("epochs"), ax.set_ylabel("training error E(w)")
+for name, run in runs.items():  # relative to the start: the two losses have different scales
+    ax.plot(run.epochs_seen, np.array(run.train_loss) / run.train_loss[0], ".-", label=f"{name}: {run.judge()[0]}")
+ax.set_yscale("log"), ax.set_ylim(0.3, 30)
+ax.set_xlabel("epochs"), ax.set_ylabel(r"$E(\mathbf{w}) \,/\, E(\mathbf{w}_0)$")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import ipywidgets as W
 import numpy as np
@@ -86,6 +87,9 @@ class LRExplorer:
                                     tooltip="stop the run after the current chunk")
         self._build_figure()
         self.view = FigureView(self.fig)
+        # while training live, redraw after every chunk with ipympl (cheap: the browser renders); a PNG
+        # fallback (no ipympl) renders in the kernel, so there at most every 0.3 s
+        self.redraw_every = 0.0 if self.view.interactive else 0.3
         for control in (self.lr, self.momentum, self.batch_size, self.epochs, self.loss):
             control.observe(guard(lambda change: self.start()), names="value")
         self.x_axis.observe(guard(lambda change: self._draw()), names="value")
@@ -199,7 +203,8 @@ class LRExplorer:
     def _read_controls(self) -> None:
         r = self.run
         r.lr, r.momentum, r.loss = float(self.lr.value), float(self.momentum.value), self.loss.value
-        r.batch_size, r.epochs = (None if self.batch_size.value == 0 else int(self.batch_size.value)), int(self.epochs.value)
+        r.batch_size = None if self.batch_size.value == 0 else int(self.batch_size.value)
+        r.epochs = int(self.epochs.value)
 
     def start(self) -> None:
         """Start a new run with the controls' settings (what every setting change and Train do)."""
@@ -222,12 +227,15 @@ class LRExplorer:
 
     async def _train_live(self, generation: int) -> None:
         try:
+            last_draw = time.perf_counter()
             while generation == self._generation:
                 more = self.run.advance()
                 if not more:
                     self._finish()
                     return
-                self._draw()
+                if time.perf_counter() - last_draw >= self.redraw_every:
+                    self._draw()
+                    last_draw = time.perf_counter()
                 await asyncio.sleep(self.pause)  # let the kernel handle clicks and redraw requests
         except Exception as error:  # noqa: BLE001 - a failed run must reach the student as text
             log.exception("lr_explorer: training run failed")

@@ -49,7 +49,7 @@ def judge_regime(losses, diverged_at=None, updates: int | None = None) -> tuple[
     rises = float(np.clip(np.diff(E), 0, None).sum())
     in_updates = f" in {updates} updates" if updates is not None else ""
     if end >= start:
-        return "too large", f"the error ended above where it started ({start:.3g} → {end:.3g}): steps overshoot"
+        return "too large", f"the error ended above where it started ({start:.4g} → {end:.4g}): steps overshoot"
     if high > 1.5 * start:
         return "too large", f"the error shot up to {high:.3g} (start {start:.3g}) before coming down"
     if rises > start - end:
@@ -68,7 +68,8 @@ class TrainingRun:
     momentum in [0, 1); batch_size (1 = online, None or 0 = full batch, else mini-batch B); loss
     ("cross-entropy" or "squared error" on one-hot targets); epochs >= 1; hidden units; seed (weights;
     the shuffling uses seed + 1); points_per_epoch (how often E(w) is recorded, i.e. the chunk size);
-    max_updates (end the run after this many updates even if epochs remain; None: no limit).
+    record_every (record every this many updates instead); max_updates (end the run after this many
+    updates even if epochs remain; None: no limit).
 
     `run()` trains to the end; `advance()` trains one chunk and returns whether more is to come.
     Curves, one entry per recorded point, the first before any update: `updates`, `epochs_seen`
@@ -79,7 +80,8 @@ class TrainingRun:
 
     def __init__(self, X_train, y_train, X_val, y_val, *, lr: float = 0.1, momentum: float = 0.0,
                  batch_size: int | None = 64, loss: str = "cross-entropy", epochs: int = 3,
-                 hidden: int = 32, seed: int = 0, points_per_epoch: int = 10, max_updates: int | None = None):
+                 hidden: int = 32, seed: int = 0, points_per_epoch: int = 10, max_updates: int | None = None,
+                 record_every: int | None = None):
         X_train, X_val = np.asarray(X_train), np.asarray(X_val)
         y_train, y_val = np.asarray(y_train), np.asarray(y_val)
         for name, X, y in (("train", X_train, y_train), ("val", X_val, y_val)):
@@ -93,7 +95,7 @@ class TrainingRun:
         self.num_classes = int(max(y_train.max(), y_val.max())) + 1
         self.hidden, self.seed, self.points_per_epoch = int(hidden), int(seed), int(points_per_epoch)
         self.lr, self.momentum, self.batch_size, self.loss, self.epochs = lr, momentum, batch_size, loss, epochs
-        self.max_updates = max_updates
+        self.max_updates, self.record_every = max_updates, record_every
         self.reset()
 
     # --- settings and start ----------------------------------------------------------------------
@@ -109,6 +111,9 @@ class TrainingRun:
         if self.max_updates is not None and not (isinstance(self.max_updates, (int, np.integer))
                                                  and self.max_updates >= 1):
             raise ValueError(f"max_updates must be None or an integer >= 1, got {self.max_updates!r}")
+        if self.record_every is not None and not (isinstance(self.record_every, (int, np.integer))
+                                                  and self.record_every >= 1):
+            raise ValueError(f"record_every must be None or an integer >= 1, got {self.record_every!r}")
         if self.batch_size is not None and not (isinstance(self.batch_size, (int, np.integer))
                                                 and 0 <= self.batch_size <= len(self.X_train)):
             raise ValueError(f"batch_size must be None or 0 (full batch) or an integer in [1, "
@@ -132,7 +137,8 @@ class TrainingRun:
         self.trainer = Trainer(self.net, self.loss_fn, self.optimizer, self.X_train, self.targets,
                                batch_size=None if self.full_batch else int(self.batch_size), rng=self.seed + 1)
         steps_per_epoch = len(self.trainer.loader)
-        self.chunk = max(1, round(steps_per_epoch / self.points_per_epoch))
+        self.chunk = (int(self.record_every) if self.record_every
+                      else max(1, round(steps_per_epoch / self.points_per_epoch)))
         self.updates, self.epochs_seen = [], []
         self.train_loss, self.val_loss, self.val_accuracy = [], [], []
         self._record()
