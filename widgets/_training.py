@@ -3,9 +3,9 @@
 - `default_cnn(rng)`: the small CNN both widgets show by default;
 - `train_reference_net(...)`: that CNN trained briefly on the shipped subset (the filter viewer's
   reference net, and what `data/make_filter_viewer_weights.py` saves);
-- `conv_layers(net)`, `recording(modules)`: find the Conv2d layers of any cnnlab net and record what
-  flows through them (the output of forward = the feature maps, the `dout` of backward = their
-  gradient maps) without changing the net's code;
+- `conv_layers(net)`, `recording(modules)`, `evaluating(net)`: find the Conv2d layers of any cnnlab net
+  and record what flows through them (the output of forward = the feature maps, the `dout` of backward =
+  their gradient maps) without changing the net's code, in eval mode;
 - `ChunkRunner`: calls a function again and again in a background thread until told to stop, so a
   widget can train while its buttons stay responsive;
 - `DashboardModel`: the training run the dashboard shows, driven synchronously in chunks.
@@ -28,8 +28,8 @@ from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predi
 from cnnlab.optim import SGD, Adagrad, Adam, RMSprop
 from cnnlab.train import Trainer, evaluate
 
-__all__ = ["default_cnn", "train_reference_net", "conv_layers", "recording", "check_net", "ChunkRunner",
-           "OPTIMIZERS", "DashboardModel", "positive_int"]
+__all__ = ["default_cnn", "train_reference_net", "conv_layers", "recording", "evaluating", "check_net",
+           "ChunkRunner", "OPTIMIZERS", "DashboardModel", "positive_int"]
 
 log = logging.getLogger("widgets")
 
@@ -95,6 +95,19 @@ def recording(modules):
         for module in modules:
             module.__dict__.pop("forward", None)
             module.__dict__.pop("backward", None)
+
+
+@contextlib.contextmanager
+def evaluating(net):
+    """Run the block with `net` in eval mode, then give every module back its own mode (a frozen batch norm
+    inside a training net stays frozen)."""
+    modes = [(module, module.training) for module in net.modules()]
+    net.eval()
+    try:
+        yield net
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 class ChunkRunner:

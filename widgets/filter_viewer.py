@@ -31,10 +31,9 @@ import numpy as np
 
 from cnnlab.data import CLASSES, load_fashion_mnist
 from cnnlab.losses import softmax
-from cnnlab.metrics import predict
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets._training import check_net, conv_layers, default_cnn, recording, train_reference_net
+from widgets._training import check_net, conv_layers, default_cnn, evaluating, recording, train_reference_net
 
 __all__ = ["NORMALISATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
            "FilterViewer", "reference_net", "filter_viewer", "WEIGHTS"]
@@ -121,7 +120,8 @@ class FilterViewerModel:
     After `update()`: `weights`, `maps`, `grads` (one array per Conv2d: (out, in, kh, kw), (out, H, W),
     (out, H, W)), `scores`, `probs`, `predicted`, `target_class`, and for the chosen layer `shown` =
     {"filters" | "maps" | "grads": (values in [-1, 1], scale)} (see `to_unit_range`).
-    The net is run in eval mode; its training mode and every parameter's `.grad` are restored afterwards.
+    The net is run in eval mode; every module's training mode and every parameter's `.grad` are restored
+    afterwards.
     """
 
     def __init__(self, net, x, classes=None, labels=None):
@@ -139,8 +139,8 @@ class FilterViewerModel:
             raise ValueError(f"x must be one image (C, H, W) or a batch of images (N, C, H, W), got shape {x.shape}")
         self.x = x.astype(self.convs[0][1].weight.dtype, copy=False)
         try:
-            with np.errstate(all="ignore"):
-                out = predict(net, self.x[:1])
+            with evaluating(net), np.errstate(all="ignore"):
+                out = net.forward(self.x[:1])
         except Exception as error:  # noqa: BLE001 - any failure here means x does not fit the net
             raise ValueError(f"the net cannot process images of shape {self.x.shape[1:]}: {error}") from None
         if out.ndim != 2:
@@ -174,10 +174,8 @@ class FilterViewerModel:
         self._check_state()
         net, modules = self.net, [m for _, m in self.convs]
         grads_before = [p.grad.copy() for p in net.parameters()]
-        was_training = net.training
-        net.eval()
         try:
-            with recording(modules) as (outputs, grads), np.errstate(all="ignore"):
+            with evaluating(net), recording(modules) as (outputs, grads), np.errstate(all="ignore"):
                 scores = net.forward(self.x[self.image:self.image + 1])
                 self.predicted = int(np.argmax(scores[0]))
                 self.target_class = self.predicted if self.target is None else int(self.target)
@@ -185,9 +183,11 @@ class FilterViewerModel:
                 upstream[0, self.target_class] = 1  # dS_c/d(scores) = e_c
                 net.backward(upstream)
         finally:
-            net.train(was_training)
             for p, g in zip(net.parameters(), grads_before):
                 p.grad[...] = g
+        unused = [self.convs[i][0] for i in range(len(modules)) if i not in outputs or i not in grads]
+        if unused:
+            raise ValueError(f"the Conv2d layers {unused} took no part in the forward and backward pass")
         self.scores = scores[0].astype(np.float64)
         self.probs = softmax(self.scores)
         self.weights = [m.weight.data.copy() for m in modules]

@@ -88,12 +88,11 @@ class TrainingDashboard:
         m = self.model
         self.fig_curves, (self.ax_loss, self.ax_acc, self.ax_lr) = new_figure(1, 3, figsize=(11, 2.9), dpi=72)
         self.lines = {}
-        for ax, key, colour, label in [(self.ax_loss, "loss", "C0", "training (mean of 20 steps)"),
-                                       (self.ax_acc, "accuracy", "C0", "training (mean of 20 steps)")]:
-            self.lines[key + "_raw"], = ax.plot([], [], "-", color=colour, alpha=0.25, lw=0.8)
-            self.lines[key], = ax.plot([], [], "-", color=colour, lw=1.6, label=label)
+        for ax, key, where in [(self.ax_loss, "loss", "upper right"), (self.ax_acc, "accuracy", "lower right")]:
+            self.lines[key + "_raw"], = ax.plot([], [], "-", color="C0", alpha=0.25, lw=0.8)
+            self.lines[key], = ax.plot([], [], "-", color="C0", lw=1.6, label="training (mean of 20 steps)")
             self.lines["val_" + key], = ax.plot([], [], "o-", color="C3", ms=4, lw=1.4, label="validation")
-            ax.set_xlabel("step"), ax.legend(fontsize=8, loc="best")
+            ax.set_xlabel("step"), ax.legend(fontsize=8, loc=where)  # a fixed place: "best" costs time
         self.lines["lr"], = self.ax_lr.plot([], [], "-", color="C2", lw=1.6)
         self.lines["lr_now"], = self.ax_lr.plot([], [], "o", color="C2", ms=6)
         self.ax_loss.set_title("cross-entropy loss", fontsize=10), self.ax_acc.set_title("accuracy", fontsize=10)
