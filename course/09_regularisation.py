@@ -22,14 +22,15 @@
 # | on the decision | ensembles of several nets |
 # | on the training time | early stopping with a validation set |
 #
-# The first group changes what is minimised. Veta writes the regularised objective as the data term
-# plus a penalty weighted by $\lambda$,
+# The penalties (L2, L1, elastic net) change what is minimised: Veta writes the regularised objective
+# as the data term plus a penalty weighted by $\lambda$,
 #
-# $$\min_\theta \; \frac{1}{D}\sum_{d=1}^{D} E\big(f(x^{(d)};\theta),\, y^{(d)}\big) \;+\; \lambda\,\Omega(\theta),$$
+# $$\min_\theta \; \frac{1}{D}\sum_{d=1}^{D} E\big(f(x^{(d)};\theta),\, y^{(d)}\big) \;+\; \lambda\,\Omega(\theta).$$
 #
-# and the others change how the minimisation is done. This lesson tries every one of them on the
-# same small problem, from the same starting weights, and measures what each does to the gap between
-# the training and the validation loss.
+# All the others change how the minimisation is done: where the weights may go (max-norm), which net
+# is trained at each step (dropout), what it is trained on (augmentation), when it stops. This lesson
+# tries every one of them on the same small problem, from the same starting weights, and measures
+# what each does to the gap between the training and the validation loss.
 
 # %%
 # %matplotlib widget
@@ -308,8 +309,8 @@ fig
 # L1's weights split into two groups: a mountain far to the left of $10^{-2}$, weights that only
 # jitter around zero by about one step's size $\eta\lambda_1$, and the weights the data needs. A
 # weight that is exactly zero (or nearly) can be removed: that is why L1 is used to find which
-# inputs matter. Many of those zeros here are the weights from border pixels, which are black in
-# almost every image and so get no gradient from the data at all.
+# connections matter. Each surviving weight has to earn its constant cost $\lambda_1$ by lowering the
+# data loss; L2's cost $\tfrac12\lambda_2 w^2$ becomes negligible as $w$ shrinks, so it never insists.
 #
 # ## Elastic net
 #
@@ -407,8 +408,8 @@ check_max_norm(max_norm_)
 # At test time every unit is present, so a unit's output would on average be $1/p$ times what the
 # next layer saw during training. Two ways to fix this:
 #
-# * **classic** (Tomasi): train with the plain mask, and at test time multiply by $p$
-#   ("all the weights are multiplied by $p$");
+# * **classic** (Tomasi): train with the plain mask, and once training is over multiply every weight
+#   leaving a dropout layer by $p$ (the same as scaling that layer's outputs by $p$);
 # * **inverted** (PyTorch and most libraries): divide the kept units by $p$ during training,
 #   $\mathbf{m}\circ\mathbf{a}/p$, and do nothing at test time.
 #
@@ -671,9 +672,9 @@ assert ensemble_acc >= np.mean([a for _, a in member_scores]), "at least as good
 # ## Early stopping
 #
 # The simplest remedy of all watches the validation loss and stops when it has not improved for a
-# while (Tomasi §2: stop "when the validation-set error bottoms out"; Khan §5.2.10). The weights of the
-# best epoch are kept aside and put back at the end. `EarlyStopping(patience=5)` stops after 5
-# epochs without a new best:
+# while: training ends at the bottom of the validation error, not of the training error (Tomasi §2;
+# Khan §5.2.10). The weights of the best epoch are kept aside and put back at the end.
+# `EarlyStopping(patience=5)` stops after 5 epochs without a new best:
 
 # %%
 es_net = mlp()

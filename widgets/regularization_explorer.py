@@ -61,7 +61,7 @@ class RegularizationExplorer:
         self.lr = choice([1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0], settings.lr, "learning rate")
         self.epochs = W.IntSlider(value=settings.epochs, min=5, max=80, step=5, description="epochs", style=style,
                                   layout=wide, continuous_update=False)
-        box = {"indent": False, "layout": W.Layout(width="160px")}
+        box = {"indent": False, "layout": W.Layout(width="210px")}
         self.dropconnect = W.Checkbox(value=settings.dropconnect, description=f"drop-connect (p={DROPCONNECT_P_KEEP})",
                                       **box)
         self.batchnorm = W.Checkbox(value=settings.batchnorm, description="batch norm", **box)
