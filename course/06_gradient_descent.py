@@ -343,8 +343,8 @@ check_largest_stable_lr(largest_stable_lr)
 # ## 5 · The same bound on real data
 #
 # Is this only a fact about toy bowls? Take a linear classifier, Linear(196, 10), trained with the
-# squared error against one-hot targets (Bouvrie's loss) averaged over all $N \cdot C$ entries. Its
-# training error is *exactly* a quadratic in the weights: for each class $c$, with
+# squared error against one-hot targets (Bouvrie's eq. (1), here averaged over all $N \cdot C$
+# entries). Its training error is *exactly* a quadratic in the weights: for each class $c$, with
 # $\tilde{\mathbf{x}}_n$ the image with a 1 appended for the bias,
 # $E = \frac{1}{NC}\sum_{n,c} (\mathbf{w}_c^\top \tilde{\mathbf{x}}_n - t_{nc})^2$, whose Hessian is
 # the same block for every class,
@@ -378,7 +378,7 @@ print(f"1.05 x lr_max: {above.status}: {above.message}")
 
 # %%
 assert below.status == "completed" and np.all(np.diff(E_below) <= 0), "below the bound, E falls at every step"
-assert above.status == "diverged" and above.diverged_at > 100, "above it, E grows (by 10% a step) until it overflows"
+assert above.status == "diverged" and above.diverged_at > 100, "above it, the error grows until it overflows"
 
 # %% [markdown]
 # The divergence is reported, not raised: the `Trainer` watches for a loss that stops being finite,
@@ -428,10 +428,17 @@ assert runs["lr = 100, squared error"].status == "diverged"
 # %% [markdown]
 # Two things stand out. With cross-entropy, a huge learning rate does *not* overflow: the gradient
 # with respect to the logits is $\mathbf{p} - \mathbf{t}$, every entry between −1 and 1, so the weights
-# can only grow so fast; instead the hidden ReLUs are knocked into their flat zero region and the
-# network is stuck near chance. With the squared error, the gradient grows with the error itself,
-# which feeds back into larger steps and a true blow-up. And "too large" starts far below "diverged":
-# the rate of 3 never produced an infinite number, yet the network learnt nothing.
+# can only grow so fast; instead the first large steps push the hidden ReLUs into their flat zero
+# region, where no gradient reaches them again, and the network is stuck at chance. With the squared
+# error, the gradient grows with the error itself, which feeds back into larger steps and a true
+# blow-up. And "too large" starts far below "diverged": the rate of 3 never produced an infinite
+# number, yet the network learnt nothing.
+
+# %%
+stuck = runs["lr = 3"]
+dead = np.mean((stuck.net[0](X_train) <= 0).all(axis=0))  # hidden units that are 0 for every image
+print(f"lr = 3: {dead:.0%} of the hidden units are dead; validation accuracy {stuck.val_accuracy[-1]:.0%}")
+assert dead > 0.9 and stuck.val_accuracy[-1] < 0.2
 
 # %% [markdown]
 # ## The learning-rate explorer
@@ -485,11 +492,12 @@ assert explorer.run.judge()[0] == "good"
 #
 # with $\mu_t \in [0, 1]$ ($\mu = 0$ is plain gradient descent). Components of the gradient that keep
 # their sign add up across steps, those that flip sign cancel: the method speeds up along gently
-# sloping directions and damps the zigzag across a narrow valley. Veta's slides write the same update;
-# Khan's eqs. 5.17–5.18 too, with the sign folded into the velocity. `cnnlab`'s `SGD` uses PyTorch's
-# form, $\mathbf{b} \leftarrow \mu\mathbf{b} + \nabla E$, $\mathbf{w} \leftarrow \mathbf{w} - \alpha\mathbf{b}$,
-# which is the same iteration with $\mathbf{v} = -\alpha\mathbf{b}$ while $\alpha$ is constant (lesson 07
-# shows it for every optimizer). Tomasi's two lines, run by hand on the bowl, agree with it:
+# sloping directions and damps the zigzag across a narrow valley. Veta's slides write the same update,
+# and so do Khan's eqs. 5.17–5.18 with $\mathbf{a} = -\mathbf{v}$ (Khan calls $\mu = 0.9$ typical).
+# `cnnlab`'s `SGD` uses PyTorch's form, $\mathbf{b} \leftarrow \mu\mathbf{b} + \nabla E$,
+# $\mathbf{w} \leftarrow \mathbf{w} - \alpha\mathbf{b}$, which is the same iteration with
+# $\mathbf{v} = -\alpha\mathbf{b}$ while $\alpha$ is constant (lesson 07 shows it for every
+# optimizer). Tomasi's two lines, run by hand on the bowl, agree with it:
 
 # %%
 mu, alpha = 0.9, 0.01
