@@ -196,7 +196,7 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# Both orderings reverse, and both are what the seeds predict:
+# The two orderings are opposite, and both are what the seeds predict:
 
 # %%
 E_work = {name: run.train_loss[-1] for name, run in same_work.items()}
@@ -212,11 +212,11 @@ assert E_updates[mini] - E_updates[batch] < 0.1 * (E_updates[online] - E_updates
 # * Per unit of work, online beats mini-batch beats batch: two epochs give the batch method two
 #   steps, the online method 4,000.
 # * Per update, the exact gradient makes the best step, a batch of 16 is almost as good, and single
-#   examples are far worse: their noise is 16 times larger (section 2).
+#   examples are far worse: the variance of their gradient is 16 times larger (section 2).
 #
 # Mini-batches combine the two: steps nearly as good as the batch method's, at a small fraction of the
-# cost. On real hardware there is a third reason: 16 examples in one matrix product cost hardly more
-# than one. Tomasi notes that batches of a few dozen are common.
+# cost. Computers add a third reason: one matrix product over 16 examples runs much faster than 16
+# products over one. Tomasi notes that batches of a few dozen are common.
 
 # %% [markdown]
 # ## Exercise 1: one epoch of mini-batch SGD by hand
@@ -305,8 +305,8 @@ fig
 # shrink quickly; at 0.098 the $y$ factor is $1 - 1.96 = -0.96$: the point jumps from one wall of the
 # valley to the other and barely settles; at 0.105 the factor is $-1.1$ and every jump is longer than
 # the one before. The bound is sharp. Just below it descent converges, just above it diverges, and far
-# above it the iterates overflow: `trajectory` then reports the step where that happened instead of
-# raising an error.
+# above it the point runs off to huge values within a few steps: `trajectory` stops there and reports
+# the step instead of raising an error.
 
 # %%
 def distance_after(a, steps):
