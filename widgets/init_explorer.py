@@ -384,7 +384,7 @@ class InitExplorer:
             self.pred_lines[key] = (upper, lower)
             ax.set_title(title + "\n(dashed: predicted mean ± 1 std)", fontsize=9)
             ax.set_xlabel("layer")
-        self.ax_act.set_ylabel("value (each column: one layer's\nhistogram, log counts)", fontsize=8)
+        self.ax_act.set_ylabel("value (one histogram per layer)", fontsize=8)
         ax = self.ax_std
         ax.set_yscale("log")
         ax.set_ylim(1e-3, 1e3)
@@ -398,12 +398,15 @@ class InitExplorer:
             "grad": ax.plot([], [], "s-", color="C1", ms=3, lw=1.5, label="gradients (measured)")[0],
             "grad_pred": ax.plot([], [], "--", color="C1", lw=1.2, label="gradients (predicted)")[0],
         }
-        self.band_labels = (ax.text(0.01, 0.02, "vanishing", transform=ax.transAxes, fontsize=8, color="#1565c0"),
-                            ax.text(0.01, 0.93, "exploding", transform=ax.transAxes, fontsize=8, color="#c62828"))
+        # inside their bands (x in axes, y in data coordinates), hidden when the band is out of view
+        self.band_labels = (ax.text(0.01, VANISHING / 2, "vanishing", transform=ax.get_yaxis_transform(), va="top",
+                                    fontsize=8, color="#1565c0", clip_on=True),
+                            ax.text(0.01, EXPLODING * 2, "exploding", transform=ax.get_yaxis_transform(),
+                                    va="bottom", fontsize=8, color="#c62828", clip_on=True))
         ax.set_title("standard deviation per layer\n(log scale)", fontsize=9)
         ax.set_xlabel("layer")
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-        self.fig.subplots_adjust(left=0.06, right=0.83, bottom=0.13, top=0.86, wspace=0.3)
+        self.fig.subplots_adjust(left=0.065, right=0.83, bottom=0.13, top=0.86, wspace=0.3)
 
     def update(self) -> None:
         """Read every control, recompute the model and redraw."""

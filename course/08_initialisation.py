@@ -1,0 +1,743 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Initialisation: where training starts
+#
+# Gradient descent needs a first point. Tomasi's training procedure begins from initial values
+# $\mathbf{w}_0$ drawn at random and improves them step by step; every lesson so far has quietly
+# relied on a layer's default random weights. This lesson asks what that first draw must look like.
+# The answer is surprisingly constrained: start every weight at the same value and the network
+# never learns more than one feature per layer; start them too small or too large and, in a deep
+# network, the signal dies out or blows up before it reaches the loss, and so does the gradient on
+# its way back.
+#
+# Khan's §5.1 lists the remedies, and `cnnlab.init` implements each of them under PyTorch's names.
+# What you will do:
+#
+# * see why all-equal weights (zeros or any constant) keep every hidden unit a copy of its neighbours;
+# * measure activations vanishing or exploding through 20 layers with Gaussian weights of a fixed scale;
+# * derive the variance rule $\mathrm{Var}(y) = n_{\text{in}} \mathrm{Var}(w) \mathrm{Var}(x)$ and from it
+#   LeCun's, Glorot's (Xavier) and He's initialisations;
+# * check that Xavier with tanh and He with ReLU keep a 20-layer network's signal alive, both ways;
+# * build orthogonal weights, and let LSUV fix each layer's scale on a batch of data;
+# * weigh a small positive bias for ReLU units;
+# * pre-train: layer-wise auto-encoders without labels, and a network trained on other classes that
+#   is fine-tuned on a small task.
+
+# %%
+# %matplotlib widget
+import matplotlib.pyplot as plt
+import numpy as np
+
+import widgets
+from cnnlab import Sequential, init, pretrain
+from cnnlab.data import load_fashion_mnist
+from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.optim import SGD, Adam
+from cnnlab.train import Trainer
+from widgets.small_task import one_blas_thread
+
+blas = one_blas_thread()  # the products here are small: one BLAS thread is faster on a busy machine
+
+# the shipped class-balanced subset, so that every run (and every machine) sees the same images
+X_all, y_all, classes = load_fashion_mnist("train", source="subset")
+X_test_all, y_test_all, _ = load_fashion_mnist("test", source="subset")
+print(f"training images {X_all.shape}, test images {X_test_all.shape}")
+assert np.all(np.bincount(y_all) == len(y_all) // 10), "class-balanced"
+
+# %% [markdown]
+# ## Why not start from zero?
+#
+# Take a network with one hidden layer of 16 tanh units and set **every weight and bias to 0**. The
+# hidden layer then outputs $\tanh(0) = 0$ for every image. The gradient of the output weights is
+# the error signal times the hidden output, hence 0; the gradient that reaches the hidden layer is
+# the error signal times the output weights, hence 0 as well. Only the output bias can move, so the
+# network can at best learn how often each class occurs. Train it for an epoch and look:
+
+# %%
+X_small, y_small = X_all[:1000], y_all[:1000]
+
+
+def small_mlp():
+    return Sequential([Flatten(), Linear(784, 16), Tanh(), Linear(16, 10)])
+
+
+def train_briefly(net, epochs=2):
+    trainer = Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X_small, y_small, batch_size=50, rng=0)
+    return trainer.fit(epochs, progress=False)
+
+
+zero_net = small_mlp()
+init.apply(zero_net, "zeros")
+history = train_briefly(zero_net)
+print("losses per epoch:", np.round(history.train_loss, 4))
+print("largest |weight| after training:", [float(np.abs(zero_net[i].weight.data).max()) for i in (1, 3)])
+print("output bias after training:", np.round(zero_net[3].bias.data, 4))
+
+# %%
+assert np.all(zero_net[1].weight.data == 0) and np.all(zero_net[3].weight.data == 0), "no weight ever moved"
+assert np.any(zero_net[3].bias.data != 0), "only the output bias learned something"
+
+# %% [markdown]
+# Zero is a special case: the outputs are zero, so the gradients are. Any other **constant** is
+# just as bad for a subtler reason, which Khan's §5.1 calls the symmetry between units. If all
+# hidden units start with identical weights, they compute identical outputs, receive identical
+# gradients, take identical steps, and so stay identical forever: 16 units that behave as one.
+
+# %%
+constant_net = small_mlp()
+init.apply(constant_net, "constant", val=0.01)
+history = train_briefly(constant_net)
+W1, W2 = constant_net[1].weight.data, constant_net[3].weight.data
+print("losses per epoch:", np.round(history.train_loss, 4))
+print("hidden unit 0 moved by", float(np.abs(W1[0] - 0.01).max()), "; largest difference between units:",
+      float(np.abs(W1 - W1[0]).max()))
+
+# %%
+assert np.abs(W1[0] - 0.01).max() > 1e-3, "the weights did change..."
+assert np.allclose(W1, W1[0], rtol=0, atol=1e-6), "...but every hidden unit's weights are still the same"
+assert np.allclose(W2, W2[:, :1], rtol=0, atol=1e-6), "and every output unit weighs the 16 hidden units alike"
+
+# %% [markdown]
+# Random weights break the symmetry: each unit starts somewhere else, gets a different gradient and
+# learns a different feature. That is why Tomasi's $\mathbf{w}_0$ is random. The rest of the lesson is
+# about **how large** those random numbers should be.
+
+# %%
+random_net = small_mlp()
+init.apply(random_net, "xavier_normal", rng=0)
+train_briefly(random_net)
+W1 = random_net[1].weight.data
+assert np.abs(W1 - W1[0]).max() > 0.05, "with random starts the units differ"
+
+# %% [markdown]
+# ## A fixed scale: Gaussian and uniform weights
+#
+# The simplest random start draws every weight from a zero-mean Gaussian with a small standard
+# deviation, Khan's examples being 0.1 and 0.01 (§5.1.1), or from a uniform distribution with the
+# same mean and spread (§5.1.2). Khan warns that in deep networks this goes wrong: the signal
+# shrinks or grows layer after layer. We can watch it happen. The test bench is a stack of 20 blocks
+# `Linear(256, 256)` → activation, fed with a batch of 128 unit-variance Gaussian vectors.
+# `init.activation_stats` runs one forward pass, then one backward pass starting from a random
+# $\mathcal{N}(0, 1)$ gradient at the top, and reports every layer's output standard deviation and
+# the standard deviation of the gradient that reached it.
+
+# %%
+probe = np.random.default_rng(0).standard_normal((128, 256)).astype(np.float32)
+
+
+def deep_net(activation, depth=20, width=256):
+    layers = []
+    for _ in range(depth):
+        layers += [Linear(width, width), activation()]
+    return Sequential(layers)
+
+
+def profile(net, X=probe, backward=True):
+    """Std of every block's output (after the activation) and of dL/d(output), layer 1 to the last."""
+    stats = [s for s in init.activation_stats(net, X, rng=1, backward=backward) if s.kind != "Linear"]
+    return np.array([s.std for s in stats]), np.array([s.grad_std if backward else np.nan for s in stats])
+
+
+fixed = {}
+for std in (0.1, 0.01):
+    net = deep_net(ReLU)
+    init.apply(net, "normal", rng=0, std=std)
+    fixed[f"normal, std {std}"] = profile(net)
+net = deep_net(ReLU)
+init.apply(net, "uniform", rng=0, a=-np.sqrt(3) * 0.1, b=np.sqrt(3) * 0.1)  # U(-b, b) has variance b²/3 = 0.1²
+fixed["uniform, std 0.1"] = profile(net)
+for name, (act, grad) in fixed.items():
+    print(f"{name:17s} activation std at layers 1, 10, 20: {act[0]:.3g}, {act[9]:.3g}, {act[19]:.3g}")
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+for name, (act, grad) in fixed.items():
+    ax.semilogy(np.arange(1, 21), act, "o-", ms=3, label=name)
+ax.set_xlabel("layer"), ax.set_ylabel("std of the layer's output")
+ax.set_title("20 ReLU layers of width 256, fixed-scale weights", fontsize=10)
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %%
+act_01, act_001 = fixed["normal, std 0.1"][0], fixed["normal, std 0.01"][0]
+assert act_01[-1] > 5 * act_01[0], "std 0.1: the activations grow with depth"
+assert act_001[-1] < 1e-15, "std 0.01: they vanish, below 1e-15 at layer 20"
+ratio = fixed["uniform, std 0.1"][0] / act_01
+assert np.all((ratio > 0.5) & (ratio < 2)), "uniform and Gaussian weights of the same variance behave alike"
+
+# %% [markdown]
+# Both standard deviations fail, in opposite directions, and whether 0.1 grows or shrinks is not
+# even a property of the number 0.1: it depends on the width of the layers. The same std 0.1 with
+# 64, 256 and 512 units per layer (forward pass only):
+
+# %%
+by_width = {}
+for width in (64, 256, 512):
+    net = deep_net(ReLU, width=width)
+    init.apply(net, "normal", rng=0, std=0.1)
+    X_width = np.random.default_rng(0).standard_normal((64, width)).astype(np.float32)
+    by_width[width] = profile(net, X_width, backward=False)[0]
+    print(f"width {width:3d}: std at layer 20 = {by_width[width][-1]:.3g}")
+assert by_width[64][-1] < 1e-3 < 1e3 < by_width[512][-1], "narrow: vanishes; wide: explodes"
+
+# %% [markdown]
+# ## The variance rule
+#
+# Why does the width matter? Take one output of a linear layer, $y_i = \sum_{j=1}^{n_{\text{in}}} w_{ij} x_j$,
+# a sum over its $n_{\text{in}}$ inputs (its **fan-in**). Assume the weights and inputs are independent
+# and the weights have mean zero. Then the terms are uncorrelated, the variance of the sum is the sum
+# of the variances, and $\mathrm{Var}(w x) = \mathbb{E}[w^2]\,\mathbb{E}[x^2] = \mathrm{Var}(w)\,\mathbb{E}[x^2]$, so
+#
+# $$\mathrm{Var}(y_i) = n_{\text{in}}\, \mathrm{Var}(w)\, \mathbb{E}[x^2].$$
+#
+# Khan's §5.1.5 states this proportionality to the fan-in in words. Through $L$ linear layers the factor
+# $n_{\text{in}} \mathrm{Var}(w)$ is applied $L$ times: above 1 the signal explodes geometrically, below 1
+# it vanishes. With std 0.1 and 256 inputs the factor is $256 \times 0.01 = 2.56$ before the ReLU. Check
+# the rule on a single layer with inputs of variance 4:
+
+# %%
+rng = np.random.default_rng(1)
+layer = Linear(500, 300).astype(np.float64)
+init.normal_(layer.weight, std=0.05, rng=rng)
+init.zeros_(layer.bias)
+x = rng.normal(0.0, 2.0, size=(2000, 500))
+predicted = 500 * 0.05**2 * 4.0
+measured = layer(x).var()
+print(f"Var(y): predicted {predicted:.3f}, measured {measured:.3f}")
+assert abs(measured / predicted - 1) < 0.05
+
+# %% [markdown]
+# The same rule holds for a convolution, with the right fan-in: each output of a `Conv2d` sees a
+# window of $k_h \times k_w$ pixels in each of its $C_{\text{in}}$ input maps, so
+# $n_{\text{in}} = C_{\text{in}} k_h k_w$ (the fans `cnnlab.init.fan_in_and_fan_out` computes).
+
+# %%
+conv = Conv2d(3, 8, kernel_size=5).astype(np.float64)
+init.normal_(conv.weight, std=0.1, rng=rng)
+init.zeros_(conv.bias)
+fan_in, fan_out = init.fan_in_and_fan_out(conv.weight)
+images = rng.standard_normal((64, 3, 16, 16))
+print(f"fan_in = 3·5·5 = {fan_in}, fan_out = 8·5·5 = {fan_out}")
+print(f"Var(out): predicted {fan_in * 0.1**2:.3f}, measured {conv(images).var():.3f}")
+assert (fan_in, fan_out) == (75, 200)
+assert abs(conv(images).var() / (fan_in * 0.1**2) - 1) < 0.05
+
+# %% [markdown]
+# The backward pass has its own version of the rule. The gradient that a linear layer passes down is
+# $\partial L/\partial x = W^\top\, \partial L/\partial y$: input $j$ collects the gradients of the
+# $n_{\text{out}}$ outputs it feeds (its **fan-out**), so
+# $\mathrm{Var}(\partial L/\partial x_j) = n_{\text{out}}\,\mathrm{Var}(w)\,\mathrm{Var}(\partial L/\partial y)$.
+
+# %%
+layer(x)
+upstream = rng.standard_normal((2000, 300))
+measured = layer.backward(upstream).var()
+print(f"Var(dL/dx): predicted {300 * 0.05**2:.3f}, measured {measured:.3f}")
+assert abs(measured / (300 * 0.05**2) - 1) < 0.05
+
+# %% [markdown]
+# ## LeCun, Xavier and He
+#
+# The rule says how to choose $\mathrm{Var}(w)$ so that the scale survives a layer:
+#
+# * **forward**: $n_{\text{in}} \mathrm{Var}(w) = 1$, i.e. $\mathrm{Var}(w) = 1/n_{\text{in}}$. This is
+#   LeCun's heuristic, the first formula on Veta's parameter-initialisation slide (`init.lecun_normal_`);
+# * **backward**: $n_{\text{out}} \mathrm{Var}(w) = 1$, i.e. $\mathrm{Var}(w) = 1/n_{\text{out}}$;
+# * **both, as well as one number can**: Glorot and Bengio take the harmonic compromise
+#   $\mathrm{Var}(w) = 2/(n_{\text{in}} + n_{\text{out}})$, Khan's eq. (5.1) and Veta's second formula.
+#   This is **Xavier** initialisation (`init.xavier_normal_`, `init.xavier_uniform_`).
+#
+# All three assume the layer is linear. A nonlinearity changes the bookkeeping. A **ReLU** sets the
+# negative half of its input to zero, which halves the second moment: for a symmetric $z$,
+# $\mathbb{E}[\mathrm{relu}(z)^2] = \mathrm{Var}(z)/2$. He et al. put the factor 2 back,
+# $\mathrm{Var}(w) = 2/n_{\text{in}}$, Khan's eq. (5.2) (`init.kaiming_normal_`, alias `init.he_normal_`).
+# **tanh** has slope 1 at 0 but flattens away from it, so it loses a little at every layer; PyTorch's
+# recommended gain $5/3$ (`init.calculate_gain("tanh")`) multiplies the standard deviation to make up for
+# it. In general `calculate_gain(nonlinearity)` is the factor by which a scheme's standard deviation is
+# multiplied for that nonlinearity: $\sqrt{2}$ for ReLU, which turns LeCun's $1/n_{\text{in}}$ into He's
+# $2/n_{\text{in}}$.
+
+# %%
+z = np.random.default_rng(2).standard_normal(1_000_000)
+print(f"E[relu(z)^2] = {np.mean(np.maximum(z, 0) ** 2):.4f} for Var(z) = 1")
+assert abs(np.mean(np.maximum(z, 0) ** 2) - 0.5) < 0.005
+assert np.isclose(init.calculate_gain("relu") ** 2, 2) and np.isclose(init.calculate_gain("tanh"), 5 / 3)
+
+# %% [markdown]
+# ## Exercise 1: Xavier's uniform bound for a convolution kernel
+#
+# A uniform distribution $U(-b, b)$ has variance $b^2/3$. For Xavier's variance
+# $2/(n_{\text{in}} + n_{\text{out}})$ the bound must therefore be $b = \sqrt{6/(n_{\text{in}} + n_{\text{out}})}$.
+# Write `xavier_uniform_bound(shape)` for a weight of shape `(out, in)` (a `Linear`) or
+# `(out, in, kh, kw)` (a `Conv2d`). Work out the two fans from the shape yourself; remember what a
+# convolution output sees. (`math.prod(())` is 1.)
+
+# %% tags=["exercise"]
+import math
+
+
+def xavier_uniform_bound(shape):
+    """Bound b of Xavier's U(-b, b) for a weight of shape (out, in) or (out, in, kh, kw)."""
+    b = ...  # your code here
+    return b
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+import math
+
+
+def xavier_uniform_bound(shape):
+    """Bound b of Xavier's U(-b, b) for a weight of shape (out, in) or (out, in, kh, kw)."""
+    receptive_field = math.prod(shape[2:])
+    fan_in, fan_out = shape[1] * receptive_field, shape[0] * receptive_field
+    b = math.sqrt(6 / (fan_in + fan_out))
+    return b
+
+
+# %%
+from widgets.exercises.initialisation import check_xavier_uniform_bound
+
+check_xavier_uniform_bound(xavier_uniform_bound)
+
+# %% [markdown]
+# Use your bound to fill a large conv kernel and compare with the library: the variance of the draws must
+# be Xavier's $2/(n_{\text{in}} + n_{\text{out}})$, and `init.xavier_uniform_` must stay within the same bound.
+
+# %%
+kernel = np.random.default_rng(3).uniform(-1, 1, size=(64, 32, 3, 3)) * xavier_uniform_bound((64, 32, 3, 3))
+library = init.xavier_uniform_(np.empty((64, 32, 3, 3)), rng=3)
+print(f"Var: yours {kernel.var():.3e}, library {library.var():.3e}, formula {2 / (288 + 576):.3e}")
+assert abs(kernel.var() * (288 + 576) / 2 - 1) < 0.05
+assert np.abs(library).max() <= xavier_uniform_bound((64, 32, 3, 3))
+
+# %% [markdown]
+# ## Twenty layers, four starts
+#
+# Now the test that matters. The same 20-layer bench, four ways:
+#
+# * tanh with Gaussian std 0.01 (Khan's small fixed scale);
+# * tanh with Xavier, gain 1;
+# * tanh with Xavier and the tanh gain 5/3;
+# * ReLU with He's $2/n_{\text{in}}$.
+#
+# Left: the activations' standard deviation per layer; right: the gradients', which travel from layer
+# 20 down to layer 1.
+
+# %%
+starts = {
+    "tanh, normal std 0.01": (Tanh, "normal", {"std": 0.01}),
+    "tanh, Xavier, gain 1": (Tanh, "xavier_normal", {}),
+    "tanh, Xavier, gain 5/3": (Tanh, "xavier_normal", {"gain": init.calculate_gain("tanh")}),
+    "ReLU, He": (ReLU, "kaiming_normal", {}),
+}
+deep = {}
+for name, (activation, scheme, options) in starts.items():
+    net = deep_net(activation)
+    init.apply(net, scheme, rng=0, **options)
+    deep[name] = profile(net)
+    print(f"{name:23s} activations: layer 1 {deep[name][0][0]:.3g}, layer 20 {deep[name][0][-1]:.3g};  "
+          f"gradients: layer 20 {deep[name][1][-1]:.3g}, layer 1 {deep[name][1][0]:.3g}")
+
+# %%
+with plt.ioff():
+    fig, (ax_a, ax_g) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+for name, (act, grad) in deep.items():
+    ax_a.semilogy(np.arange(1, 21), act, "o-", ms=3, label=name)
+    ax_g.semilogy(np.arange(1, 21), grad, "o-", ms=3, label=name)
+for ax, what in ((ax_a, "activations"), (ax_g, "gradients ∂L/∂h (flow right to left)")):
+    ax.axhspan(0.2, 5, color="#c8e6c9", alpha=0.5, lw=0)
+    ax.set_xlabel("layer"), ax.set_title(what, fontsize=10)
+ax_a.set_ylabel("standard deviation")
+ax_g.legend(fontsize=8, loc="lower right")
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The green band, a standard deviation between 0.2 and 5, is "neither vanishing nor exploding". With
+# the fixed std 0.01, each tanh layer multiplies the scale by about $\sqrt{256} \times 0.01 = 0.16$:
+# after 20 layers the activations are $10^{-16}$, the size of rounding errors, and the gradient that
+# reaches layer 1 is just as small, so the first layers could not learn. Xavier with gain 1 is much
+# better but drifts down as tanh flattens the signal; the gain 5/3 holds it steady. He's factor 2
+# keeps ReLU's activations and gradients at the same scale from the first layer to the last.
+
+# %%
+for name in ("tanh, Xavier, gain 5/3", "ReLU, He"):
+    act, grad = deep[name]
+    assert np.all((act > 0.2) & (act < 5)), f"{name}: activations neither vanish nor explode"
+    assert np.all((grad > 0.2) & (grad < 10)), f"{name}: nor do the gradients"
+act, grad = deep["tanh, normal std 0.01"]
+assert act[-1] < 1e-10 and grad[0] < 1e-10, "std 0.01: activations and gradients vanish"
+assert deep["tanh, Xavier, gain 1"][0][-1] < 0.2 < deep["tanh, Xavier, gain 5/3"][0][-1], "the tanh gain matters"
+
+# %% [markdown]
+# ## Explore: the initialisation explorer
+#
+# The widget builds the same kind of stack with the depth, width, activation and scheme you choose
+# (every scheme of `cnnlab.init`, LSUV included) and measures it at initialisation. The two heat maps are
+# histograms, one column per layer: the activations' values on the left, the gradients' on the right.
+# The right panel has every layer's standard deviation on a log scale, with the vanishing and exploding
+# regions shaded. The dashed lines are what the variance rule predicts when it is applied layer by layer,
+# including what the activation does to the variance (a Gaussian integral, see the widget's docstring).
+# The **gain** slider matters for the orthogonal, Xavier, LeCun and LSUV schemes; **std** sets the scale
+# of the normal, uniform and constant ones. Things to try:
+#
+# * *normal* with std 0.01, then 0.1, then widen the layers;
+# * Xavier with tanh at gain 1, then press *recommended gain*;
+# * He (*kaiming_normal*) with ReLU, then with sigmoid; LeCun tanh with *lecun_normal*;
+# * *zeros* or *ones*: the status line reports that all units are identical;
+# * *lsuv* with tanh, then make the net 40 layers deep: the forward signal is held at the same scale
+#   in every layer, but look at the gradients. LSUV only looks forward.
+
+# %%
+explorer = widgets.init_explorer()
+explorer
+
+# %% [markdown]
+# Driving it from code, as you would with the mouse: switch the scheme to *normal* (std 0.01) and the
+# signal vanishes; switch to ReLU with He's scheme and it survives all 20 layers.
+
+# %%
+draws = explorer.view.draws
+explorer.scheme.value = "normal"
+assert explorer.model.act_std[-1] < 1e-10 and "vanishing" in explorer.status.text
+explorer.activation.value = "ReLU"
+explorer.scheme.value = "kaiming_normal"
+assert np.all((explorer.model.act_std > 0.2) & (explorer.model.act_std < 5))
+assert explorer.view.draws >= draws + 3, "the figure was redrawn after every change"
+
+# %% [markdown]
+# ## Orthogonal weights
+#
+# A random Gaussian matrix is only roughly orthogonal (Khan §5.1.3): it stretches some directions and
+# squashes others. Its singular values spread out, and in a deep linear stack these stretch factors
+# multiply. An **orthogonal** matrix $Q$, with $Q^\top Q = I$, has all its singular values equal to 1:
+# it rotates vectors without changing their length. Khan's recipe is to decompose a random Gaussian
+# matrix (with an SVD, or a QR decomposition as PyTorch does) and keep its orthogonal factor;
+# `init.orthogonal_` does that, with an optional gain.
+
+# %%
+Q = init.orthogonal_(np.empty((256, 256)), rng=0)
+G = init.lecun_normal_(np.empty((256, 256)), rng=0)  # Gaussian with the same mean square, 1/256
+sv_q, sv_g = np.linalg.svd(Q, compute_uv=False), np.linalg.svd(G, compute_uv=False)
+print(f"orthogonal: singular values in [{sv_q.min():.6f}, {sv_q.max():.6f}]")
+print(f"Gaussian:   singular values in [{sv_g.min():.4f}, {sv_g.max():.4f}]")
+assert np.allclose(Q.T @ Q, np.eye(256), atol=1e-10), "QᵀQ = I"
+assert sv_g.max() / sv_g.min() > 10, "a Gaussian matrix stretches some directions far more than others"
+
+# %% [markdown]
+# A conv kernel `(out, in, kh, kw)` is treated as a matrix with one row per output channel,
+# `(out, in·kh·kw)`. With fewer rows than columns, the rows are orthonormal: $W W^\top = I$.
+
+# %%
+kernel = init.orthogonal_(np.empty((8, 3, 3, 3)), rng=0).reshape(8, -1)
+assert np.allclose(kernel @ kernel.T, np.eye(8), atol=1e-10)
+
+# %% [markdown]
+# Through 20 *linear* layers, orthogonal weights keep the length of every single input vector, exactly.
+# Gaussian weights with the same average scale keep it only on average: some inputs come out much longer,
+# others much shorter.
+
+# %%
+x_lin = np.random.default_rng(4).standard_normal((128, 256))
+lengths = {}
+for scheme in ("orthogonal", "lecun_normal"):
+    net = Sequential([Linear(256, 256) for _ in range(20)]).astype(np.float64)
+    init.apply(net, scheme, rng=0)
+    lengths[scheme] = np.linalg.norm(net(x_lin), axis=1) / np.linalg.norm(x_lin, axis=1)
+    print(f"{scheme:12s} output length / input length: min {lengths[scheme].min():.3f}, "
+          f"max {lengths[scheme].max():.3f}")
+assert np.allclose(lengths["orthogonal"], 1.0, atol=1e-10)
+assert lengths["lecun_normal"].max() / lengths["lecun_normal"].min() > 1.5
+
+# %% [markdown]
+# ## LSUV: let the data set the scale
+#
+# Every formula so far assumes something about the inputs (independent, unit variance) and about the
+# activation. Mishkin and Matas' **layer-sequential unit variance** (LSUV, Khan §5.1.7) measures instead:
+#
+# 1. initialise every weight layer with an orthogonal matrix;
+# 2. from the first layer to the last: run a batch of real data through the network, compute the variance
+#    $v$ of this layer's output, and divide the layer's weights by $\sqrt{v}$; repeat until $|v - 1|$ is below
+#    a tolerance.
+#
+# The result resembles batch normalisation (every layer's output has unit variance on the batch), done
+# once before training instead of at every step. A small CNN on 256 Fashion-MNIST images:
+
+# %%
+def small_cnn(seed, out=10):
+    g = np.random.default_rng(seed)
+    return Sequential([Conv2d(1, 8, 5, rng=g), ReLU(), MaxPool2d(2), Conv2d(8, 16, 5, rng=g), ReLU(),
+                       MaxPool2d(2), Flatten(), Linear(16 * 4 * 4, out, rng=g)])
+
+
+cnn = small_cnn(0)
+batch = X_all[:256]
+report = init.lsuv(cnn, batch, tol=0.05, rng=0)
+for r in report:
+    print(f"layer {r['name']} ({r['type']}): output variance {r['variance']:.4f} after {r['iterations']} rescaling(s)")
+
+# %% [markdown]
+# Check it independently: run the batch once more and measure the output of each weight layer.
+
+# %%
+outputs = {s.name: s.output for s in init.activation_stats(cnn, batch, backward=False)}
+for r in report:
+    assert r["converged"] and abs(np.var(outputs[r["name"]]) - 1) < 0.05, r["name"]
+
+# %% [markdown]
+# ## Exercise 2: one LSUV step
+#
+# Write the rescaling step: given a layer's `weight` and its `output` on the batch (an array of any shape),
+# return the weight divided by the square root of the output's variance. (Scaling a weight by $c$ scales a
+# linear output by $c$ and its variance by $c^2$; which $c$ gives variance 1?)
+
+# %% tags=["exercise"]
+def lsuv_step(weight, output):
+    """The weight rescaled so that the layer's output on the same batch has variance 1."""
+    new_weight = ...  # your code here
+    return new_weight
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def lsuv_step(weight, output):
+    """The weight rescaled so that the layer's output on the same batch has variance 1."""
+    new_weight = weight / np.sqrt(np.var(output))
+    return new_weight
+
+
+# %%
+from widgets.exercises.initialisation import check_lsuv_step
+
+check_lsuv_step(lsuv_step)
+
+# %% [markdown]
+# With your step, LSUV is a short loop. Run it on a 6-layer tanh network, next to the library's `init.lsuv`
+# on a copy started from the same orthogonal matrices: without biases one step per layer reaches variance
+# 1 exactly, so both must end with the same weights.
+
+# %%
+def tanh_stack():
+    return Sequential([m for _ in range(6) for m in (Linear(128, 128, bias=False), Tanh())]).astype(np.float64)
+
+
+x_batch = np.random.default_rng(5).normal(0.0, 3.0, size=(200, 128))
+mine, theirs = tanh_stack(), tanh_stack()
+init.apply(mine, "orthogonal", rng=7)
+h = x_batch
+for k in range(0, 12, 2):
+    linear, activation = mine[k], mine[k + 1]
+    linear.weight.data = lsuv_step(linear.weight.data, linear(h))
+    h = activation(linear(h))
+init.lsuv(theirs, x_batch, tol=1e-6, rng=7)
+for k in range(0, 12, 2):
+    assert np.allclose(mine[k].weight.data, theirs[k].weight.data, rtol=1e-8, atol=1e-12), f"layer {k}"
+print("your LSUV and cnnlab's agree on all 6 layers")
+
+# %% [markdown]
+# ## Biases: zero, or a little positive?
+#
+# Biases do not suffer from symmetry (the weights already differ), so Khan and Veta start them at 0. Veta
+# adds a caveat for ReLU: a unit whose input is negative for every example outputs 0 everywhere, receives
+# no gradient and may never recover (a *dead* unit), and a small positive bias pushes units towards
+# their active side. Does it? Count the dead units at initialisation in a deep, narrow ReLU network (10
+# layers of 16 units, where dead units are common) on 512 Fashion-MNIST images, over 5 seeds.
+
+# %%
+def dead_fraction(scheme, bias, seeds=range(5), **options):
+    fractions, spread = [], []
+    for seed in seeds:
+        net = Sequential([Flatten(), Linear(784, 16)] + [m for _ in range(9) for m in (ReLU(), Linear(16, 16))]
+                         + [ReLU()])
+        init.apply(net, scheme, rng=seed, bias=bias, **options)
+        outs = [s.output for s in init.activation_stats(net, X_all[:512], backward=False) if s.kind == "ReLU"]
+        fractions.append(np.mean([np.all(o <= 0, axis=0).mean() for o in outs]))
+        last = outs[-1]
+        spread.append(last.std(axis=0).mean() / max(last.mean(), 1e-30))  # variation across images / level
+    return float(np.mean(fractions)), float(np.mean(spread))
+
+
+for scheme, options in (("kaiming_normal", {}), ("normal", {"std": 0.01})):
+    for bias in (0.0, 0.01):
+        dead, spread = dead_fraction(scheme, bias, **options)
+        print(f"{scheme:14s} bias {bias:4}: {dead:6.1%} of the units dead; last layer's variation across "
+              f"images / its level = {spread:.2g}")
+
+# %% [markdown]
+# First, without biases both scales kill exactly the same units. That is no coincidence: a ReLU satisfies
+# $\mathrm{relu}(c z) = c\, \mathrm{relu}(z)$ for $c > 0$, and the std-0.01 weights are the He weights of the
+# same seed, every layer scaled down by its own positive factor; so every pre-activation keeps its sign, and
+# the weights' scale alone cannot revive a unit. Then the bias tells two different stories. With He's
+# weights the pre-activations are of order 1, so a bias of 0.01 hardly moves them and the count of dead
+# units barely changes. With tiny weights the weighted sums shrink layer after layer and soon are far below
+# 0.01: the bias decides everything. No unit is dead, but every unit outputs almost the same value for every
+# image (the variation across images is a few millionths of the level), so the units are alive yet carry
+# next to no information about the input. A positive bias is a modest tweak on top of a well-scaled weight
+# initialisation, not a substitute for one.
+
+# %%
+he_0, he_small = dead_fraction("kaiming_normal", 0.0)[0], dead_fraction("kaiming_normal", 0.01)[0]
+(tiny_0, _), (tiny_small, tiny_spread) = dead_fraction("normal", 0.0, std=0.01), dead_fraction("normal", 0.01, std=0.01)
+assert np.isclose(he_0, tiny_0), "zero biases: the weights' scale does not change which ReLU units are dead"
+assert he_0 > 0.05 and abs(he_small - he_0) < 0.03, "He: a bias of 0.01 changes little"
+assert tiny_small == 0.0, "tiny weights: the bias keeps every unit on..."
+assert tiny_spread < 1e-3, "...but the units barely depend on the image"
+
+# %% [markdown]
+# ## Unsupervised pre-training: layer by layer, without labels
+#
+# Before good scaling rules were known, deep networks were started in another way (Khan §5.1.4): teach each
+# hidden layer, one at a time, to *encode its own input* well enough that a small decoder can rebuild it.
+# Layer $k$ with input $h_{k-1}$ becomes the encoder of an auto-encoder,
+#
+# $$h_k = f(W_k h_{k-1} + b_k), \qquad r = V_k h_k + c_k, \qquad \text{loss} = \text{mean}\,(r - h_{k-1})^2,$$
+#
+# trained for a few epochs; then $V_k$ is thrown away, layer $k$ is held fixed and its codes feed layer
+# $k + 1$. No label is used until the whole network is fine-tuned. `pretrain.pretrain_autoencoders` does this
+# for every hidden `Linear` layer of a `Sequential`:
+
+# %%
+mlp = Sequential([Flatten(), Linear(784, 64, rng=0), ReLU(), Linear(64, 32, rng=0), ReLU(), Linear(32, 10, rng=0)])
+results = pretrain.pretrain_autoencoders(mlp, X_all[:2000], rng=0, epochs=5, batch_size=32, lr=3e-3)
+for r in results:
+    print(f"layer {r.index}: reconstruction loss {r.loss_before:.4f} -> {r.loss_after:.4f}, per epoch "
+          f"{np.round(r.history.train_loss, 4).tolist()}")
+
+# %%
+for r in results:
+    assert r.loss_after < 0.6 * r.loss_before, f"layer {r.index} learned to reconstruct its input"
+    assert np.all(np.diff(r.history.train_loss) < 0), "the reconstruction loss falls every epoch"
+
+# %% [markdown]
+# The first auto-encoder squeezes 784 pixels through 64 ReLU units and back. What comes out:
+
+# %%
+first = results[0]
+shown = X_all[2000:2006]  # images the auto-encoder did not train on
+rebuilt = first.decoder(first.encoder(shown.reshape(6, -1))).reshape(6, 28, 28)
+with plt.ioff():
+    fig, axes = plt.subplots(2, 6, figsize=(7, 2.6))
+for i in range(6):
+    axes[0, i].imshow(shown[i, 0], cmap="gray_r", vmin=0, vmax=1)
+    axes[1, i].imshow(rebuilt[i], cmap="gray_r", vmin=0, vmax=1)
+for ax in axes.ravel():
+    ax.set_xticks([]), ax.set_yticks([])
+axes[0, 0].set_ylabel("input", fontsize=8), axes[1, 0].set_ylabel("rebuilt", fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Blurry, but recognisable, from 64 numbers per image. On 500 images it never saw, the auto-encoder does much
+# better than the best reconstruction that ignores the input, the average training image:
+
+# %%
+unseen = X_all[2000:2500].reshape(500, -1)
+ae_error = np.mean((first.decoder(first.encoder(unseen)) - unseen) ** 2)
+mean_error = np.mean((X_all[:2000].reshape(2000, -1).mean(axis=0) - unseen) ** 2)
+print(f"mean squared error: auto-encoder {ae_error:.4f}, average image {mean_error:.4f}")
+assert ae_error < 0.5 * mean_error
+
+# %% [markdown]
+# Khan notes that this kind of pre-training, once a way to make deep networks trainable at all, is rarely
+# used for CNNs now: it adds hyper-parameters and work, and the scaling rules above do the job.
+
+# %% [markdown]
+# ## Supervised pre-training and fine-tuning
+#
+# What is used everywhere is the supervised version (Khan §5.1.8): train a network on a task with plenty of
+# labels, copy its first layers into a network for a related task that has only a few, give it a new output
+# layer, and train (**fine-tune**) on the small task. Our version of the experiment, within Fashion-MNIST:
+#
+# * **source task**: classes 0–4 (T-shirt, trouser, pullover, dress, coat), all 4,000 shipped images, one epoch;
+# * **target task**: classes 5–9 (sandal, shirt, sneaker, bag, ankle boot) with only **50 labelled images
+#   per class**;
+# * both contenders train on the target for the **same budget**, one epoch of 25 Adam steps; one starts
+#   from random weights, the other from the source network's two conv layers and a new head;
+# * judged on the 500 shipped test images of classes 5–9, for 4 random draws of the 250 labelled images.
+
+# %%
+source = small_cnn(1, out=5)
+Trainer(source, CrossEntropyLoss(), Adam(source.parameters(), lr=3e-3), X_all[y_all < 5], y_all[y_all < 5],
+        batch_size=64, rng=2).fit(1, progress=False)
+X_val, y_val = X_test_all[y_test_all >= 5], y_test_all[y_test_all >= 5] - 5
+
+margins = []
+for draw in range(4):
+    pick = np.random.default_rng(100 + draw)
+    idx = np.concatenate([pick.choice(np.flatnonzero(y_all == c), 50, replace=False) for c in range(5, 10)])
+    accuracy = {}
+    for start in ("random", "fine-tuned"):
+        net = small_cnn(10 + draw, out=5)
+        if start == "fine-tuned":
+            pretrain.transfer(source, net, 2)      # the two conv layers
+            pretrain.replace_head(net, 5, rng=4)   # a new output layer for the new classes
+        history = Trainer(net, CrossEntropyLoss(), Adam(net.parameters(), lr=3e-3), X_all[idx], y_all[idx] - 5,
+                          batch_size=10, rng=5 + draw, X_val=X_val, y_val=y_val).fit(1, progress=False)
+        accuracy[start] = history.val_accuracy[-1]
+    margins.append(accuracy["fine-tuned"] - accuracy["random"])
+    print(f"draw {draw}: random start {accuracy['random']:.1%}, fine-tuned {accuracy['fine-tuned']:.1%}")
+print(f"mean advantage of fine-tuning: {np.mean(margins):+.1%}")
+
+# %%
+assert np.mean(margins) > 0.03, "on average, pre-trained conv layers give a better start"
+assert sum(m > 0 for m in margins) >= 3, "and they win in (almost) every draw"
+
+# %% [markdown]
+# The conv layers learned on shirts and coats detect edges and textures that are just as useful for sandals
+# and bags, so the fine-tuned network starts with features the random one has yet to find in 25 steps. The
+# advantage is not guaranteed for every draw of the small training set, which is why the experiment repeats
+# it. `pretrain.freeze` would keep the copied layers fixed while the new head learns, a common first stage of
+# fine-tuning when the small task is very small.
+
+# %% [markdown]
+# ## Exercise 3 (optional): He's variance for a leaky ReLU
+#
+# A leaky ReLU keeps a slope $a$ on the negative side: $f(z) = z$ for $z > 0$ and $a z$ otherwise. For a
+# symmetric $z$, half of the second moment comes from each side, so $\mathbb{E}[f(z)^2] = \frac{1 + a^2}{2}
+# \mathrm{Var}(z)$. Write `he_leaky_variance(a, fan_in)`, the weight variance that keeps the forward scale
+# (He's argument with this factor in place of $1/2$).
+
+# %% tags=["exercise"]
+def he_leaky_variance(a, fan_in):
+    """Var(w) that keeps the scale through Linear(fan_in, ...) followed by a leaky ReLU of slope a."""
+    return ...  # your code here
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def he_leaky_variance(a, fan_in):
+    """Var(w) that keeps the scale through Linear(fan_in, ...) followed by a leaky ReLU of slope a."""
+    return 2 / ((1 + a**2) * fan_in)
+
+
+# %%
+from widgets.exercises.initialisation import check_leaky_he_variance
+
+check_leaky_he_variance(he_leaky_variance)
+assert np.isclose(he_leaky_variance(0.1, 256), init.calculate_gain("leaky_relu", 0.1) ** 2 / 256), \
+    "the same as PyTorch's gain for leaky_relu"
+
+# %% [markdown]
+# ## Summary
+#
+# * Equal weights (zero or any constant) keep all units of a layer identical; random weights break the
+#   symmetry.
+# * A linear layer multiplies the variance by $n_{\text{in}} \mathrm{Var}(w)$ on the way forward and by
+#   $n_{\text{out}} \mathrm{Var}(w)$ on the way back; over many layers, any factor other than 1 makes the signal
+#   vanish or explode, which is why a fixed std such as 0.1 or 0.01 fails in deep nets.
+# * LeCun's $1/n_{\text{in}}$, Xavier's $2/(n_{\text{in}} + n_{\text{out}})$ and He's $2/n_{\text{in}}$ set the
+#   factor to about 1, for linear/tanh units (with tanh's gain 5/3) and for ReLU units.
+# * Orthogonal matrices preserve lengths exactly; LSUV then measures and fixes each layer's scale on data.
+# * A small positive bias only matters when the weighted sums are of the same size.
+# * Starting from learned weights (auto-encoders, or better, a network trained on a related labelled task)
+#   is a third kind of initialisation; fine-tuning it wins when labels are scarce.
+#
+# Lesson 09 turns to what happens later in training: over-fitting, and how to hold it back.
