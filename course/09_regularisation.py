@@ -47,6 +47,9 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD
 from cnnlab.regularizers import L1, L2, ElasticNet, MaxNorm, unit_norms
 from cnnlab.train import EarlyStopping, Trainer, evaluate
+from widgets.small_task import one_blas_thread
+
+blas = one_blas_thread()  # the products here are small: one BLAS thread is faster on a busy machine
 
 # %% [markdown]
 # ## A set small enough to memorise

@@ -26,6 +26,7 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD
 from cnnlab.regularizers import L1, L2, Compose as RegCompose, ElasticNet, MaxNorm
 from cnnlab.train import EarlyStopping, Trainer, evaluate
+from widgets.small_task import one_blas_thread
 
 __all__ = ["Settings", "Run", "RegularizationModel", "weight_sparsity", "SPARSE_BELOW", "DROPCONNECT_P_KEEP",
            "EARLY_STOPPING_PATIENCE", "DIVERGED_ABOVE"]
@@ -218,7 +219,9 @@ class RegularizationModel:
             raise RuntimeError("call start(settings) before step()")
         if run.finished:
             return True
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a divergence is reported, not raised
+        # a divergence is reported, not raised; one BLAS thread is much faster for these small products on a
+        # busy 2-core machine (see widgets.small_task.one_blas_thread; a no-op without threadpoolctl)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
             try:
                 history = trainer.run(epochs=trainer.epoch + 1)
             except ValueError as error:
