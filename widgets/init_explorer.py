@@ -4,18 +4,19 @@ A stack of `depth` blocks [Linear(width, width), activation] receives a batch of
 inputs; `cnnlab.init.apply` initialises it with one of cnnlab.init's schemes (LSUV included) and
 `cnnlab.init.activation_stats` runs one forward pass and one backward pass from a random N(0, 1) upstream
 gradient. The figure shows, for every block, the histogram of its outputs and of the gradient that
-reached them (one column per block, each column scaled to its own maximum), and the standard deviation
+reached them (one column per block, log counts scaled to the column's peak), and the standard deviation
 of both on a log scale, so that vanishing (the std falls by orders of magnitude with depth) and exploding
 (it grows) are visible at a glance.
 
 Overlaid is what the scheme predicts: the variance argument of Khan §5.1.5 run layer by layer. With
 independent zero-mean weights of variance v = Var(w) (the scheme's formula, `cnnlab.init.predicted_variance`)
 a block's pre-activation z has variance q_l = fan_in v E[h_{l-1}^2], and its output h = f(z) has
-E[h^2] = E[f(z)^2] for z ~ N(0, q_l) (a Gaussian integral, computed here with Gauss-Hermite quadrature;
-closed forms for ReLU and linear). Backwards, E[g_{l-1}^2] = fan_out v E[g_l^2] E[f'(z_l)^2]. For
+E[h^2] = E[f(z)^2] for z ~ N(0, q_l) (a Gaussian integral, `gaussian_moments`: closed forms for ReLU
+and linear, numerical quadrature for the others). Backwards, E[g_{l-1}^2] = fan_out v E[g_l^2] E[f'(z_l)^2]. For
 linear units this is Glorot's fan_in Var(w) = 1 (forward) and fan_out Var(w) = 1 (backward); for ReLU
 E[f(z)^2] = q/2, which is He's factor 2. The constants (zeros, ones, constant) have no prediction:
-their weights are neither independent nor zero-mean, every unit is a copy of its neighbours.
+their weights are neither independent nor zero-mean, every unit is a copy of its neighbours. LSUV has
+no formula (the data sets its scale): its prediction uses the weights' measured variance.
 
 `InitModel` is plain NumPy (drive it without a browser); `InitExplorer` adds the controls and one figure
 redrawn in place. Everything is seeded: the same settings give the same picture.
@@ -179,9 +180,10 @@ class InitModel:
     After `update()`, one entry per block: act_std, act_mean, grad_std (measured); pred_act_std,
     pred_act_mean, pred_grad_std (predicted; NaN for the constant schemes); weight_variance (measured)
     and pred_weight_variance (the scheme's formula; None for lsuv); act_hist, grad_hist ((bins, depth)
-    column histograms of the first HIST_EXAMPLES examples) with act_range, grad_range; identical_units (every unit of the block computes the
-    same value on every example: the symmetry never broke). Also `records` (what init.apply returned),
-    `stats` (activation_stats' LayerStats of the block outputs) and `seconds`.
+    column histograms of the first HIST_EXAMPLES examples) with act_range, grad_range; identical_units
+    (every unit of the block computes the same value on every example: the symmetry never broke).
+    Also `records` (what init.apply returned), `stats` (activation_stats' LayerStats of the block
+    outputs), `net`, `X` (the input batch) and `seconds`.
 
     LSUV runs block by block: the library's `init.lsuv` on each [Linear, activation] block with the
     previous block's output as its batch (when layer k is rescaled, the layers before it are fixed, as in
@@ -307,7 +309,7 @@ class InitModel:
                 text = f"Var = gain²/fan_in = gain²/{fan} (LeCun)"
         if v is not None and s not in CONSTANT_SCHEMES:
             text += f" → Var(w) = {v:.3g}"
-        if s in GAIN_SCHEMES:
+        if s in GAIN_SCHEMES and s != "lsuv":
             text += f", gain {self.gain:.3g}"
         return text
 
@@ -447,10 +449,13 @@ class InitExplorer:
         else:
             self.ax_std.set_ylim(1e-3, 1e3)
         self.ax_std.set_xlim(0.5, m.depth + 0.5)
-        uses = ("std" if m.scheme in STD_SCHEMES else "gain" if m.scheme in GAIN_SCHEMES else None)
-        self.note.value = (f"<small><b>{m.scheme}</b>: {m.formula()}. "
-                           + (f"This scheme uses the <b>{uses}</b> control." if uses else
-                              "Neither gain nor std changes this scheme.") + "</small>")
+        if m.scheme == "lsuv":
+            uses = "Every layer is rescaled to unit output variance, so neither gain nor std matters."
+        elif m.scheme in STD_SCHEMES or m.scheme in GAIN_SCHEMES:
+            uses = f"This scheme uses the <b>{'std' if m.scheme in STD_SCHEMES else 'gain'}</b> control."
+        else:
+            uses = "Neither gain nor std changes this scheme."
+        self.note.value = f"<small><b>{m.scheme}</b>: {m.formula()}. {uses}</small>"
         self.view.refresh()
 
     def _repr_mimebundle_(self, **kwargs):

@@ -64,13 +64,14 @@ def check_xavier_uniform_bound(xavier_uniform_bound) -> None:
         if _close(got, expected):
             continue
         mistakes = [
-            (math.sqrt(6 / (inp + out)), f"the fans ignore the kernel: every output of a conv layer sees in·kh·kw = "
-                                         f"{fan_in} inputs, so fan_in = {fan_in} and fan_out = out·kh·kw = {fan_out}, "
-                                         f"not {inp} and {out}"),
+            (math.sqrt(6 / (inp + out)), f"the fans ignore the kernel: every output of a conv layer sees "
+                                         f"in·kh·kw = {fan_in} inputs, so fan_in = {fan_in} and fan_out = "
+                                         f"out·kh·kw = {fan_out}, not {inp} and {out}"),
             (math.sqrt(6 / ((inp + out) * kernel[0])) if kernel else None,
              f"the receptive field is kh·kw = {rf}, not kh = {kernel[0] if kernel else ''}"),
-            (math.sqrt(2 / (fan_in + fan_out)), "that is the standard deviation sqrt(2/(fan_in+fan_out)) of Xavier's "
-                                                "normal; U(-b, b) has variance b²/3, so the bound is √3 times larger"),
+            (math.sqrt(2 / (fan_in + fan_out)), "that is the standard deviation sqrt(2/(fan_in+fan_out)) of "
+                                                "Xavier's normal; U(-b, b) has variance b²/3, so the bound is √3 "
+                                                "times larger"),
             (6 / (fan_in + fan_out), "the square root is missing: b = sqrt(6 / (fan_in + fan_out))"),
             (2 / (fan_in + fan_out), "that is the variance 2/(fan_in+fan_out); the question asks for the bound "
                                      "b = sqrt(6/(fan_in+fan_out))"),
