@@ -215,3 +215,32 @@ def test_augmentation_is_applied_seeded_and_resumed_bit_exactly(tmp_path):
     plain = make(batch_size=None)
     plain.fit(epochs=4, progress=False)
     assert not np.array_equal(plain.net[0].weight.data, reference.net[0].weight.data)
+
+
+def test_a_net_whose_validation_outputs_blow_up_is_reported_diverged():
+    X, y = blobs()
+    net = small_net()
+    trainer = Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=1.0), X, y, batch_size=60, rng=0,
+                      X_val=X, y_val=y)
+    net[0].weight.data[...] = np.float32(3e38)  # the next forward overflows
+    net[0].weight.data[0, 0] = np.float32(np.inf)
+    history = trainer.fit(epochs=3, progress=False)
+    assert history.diverged and "diverged" in history.message
+    loss, acc = evaluate(net, CrossEntropyLoss(), X, y)  # evaluating a blown-up net reports, never raises
+    assert np.isnan(loss) and acc is None
+
+
+def test_a_bounded_but_huge_loss_counts_as_divergence_when_asked():
+    trainer = make(diverge_above=1e-6)  # any real loss is above this
+    history = trainer.fit(epochs=3, progress=False)
+    assert history.diverged and "stays above 1e-06" in history.message and len(history.epochs) == 1
+
+
+def test_switching_augmentation_on_keeps_the_batch_order():
+    seen = {True: [], False: []}
+    for on in (True, False):
+        trainer = make(augment=(lambda x, rng: x) if on else None)
+        trainer.train_step = lambda xb, yb, on=on: seen[on].append(yb.copy()) or {"loss": 0.0, "accuracy": None}
+        trainer.run(steps=8)
+    for a, b in zip(seen[True], seen[False]):
+        np.testing.assert_array_equal(a, b)

@@ -43,7 +43,10 @@ def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
     try:
         for start in range(0, n, batch_size):
             xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-            out = net.forward(xb)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                out = net.forward(xb)
+            if not np.all(np.isfinite(out)):  # a diverged net: report it, do not raise
+                return float("nan"), None
             total += loss_fn.forward(out, yb) * len(xb)
             acc = accuracy(out, yb)
             correct = None if acc is None or correct is None else correct + acc * len(xb)
@@ -62,21 +65,25 @@ class Trainer:
     parameters' .grad) and after_step(net) (e.g. a max-norm projection), see cnnlab.regularizers. The
     penalty is recorded separately ("penalty") from the data loss ("loss"); augment: a transform
     t(images, rng) -> images (see cnnlab.augment) applied to every training batch, with its own random
-    generator (seeded from the shuffling seed, saved in checkpoints).
+    generator (a child of the shuffling generator, saved in checkpoints); diverge_above: a loss level
+    that counts as divergence when the last mini-batches of an epoch average above it (adaptive
+    optimizers at huge rates take bounded steps and may never produce NaN).
     """
 
     def __init__(self, net, loss_fn, optimizer, X, y, *, batch_size: int | None = 64, X_val=None,
                  y_val=None, rng=None, shuffle: bool = True, scheduler=None, callbacks=(),
-                 clip_grad_norm: float | None = None, regularizer=None, augment=None):
+                 clip_grad_norm: float | None = None, regularizer=None, augment=None,
+                 diverge_above: float | None = None):
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
         self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
         self.loader = DataLoader(X, y, len(X) if batch_size is None else batch_size, shuffle=shuffle, rng=rng)
         self.X_val, self.y_val = X_val, y_val
         self.scheduler, self.clip_grad_norm, self.regularizer = scheduler, clip_grad_norm, regularizer
-        self.augment = augment
+        self.augment, self.diverge_above = augment, diverge_above
+        # a child generator: switching augmentation on does not change the batch order
         seed_source = self.loader.rng if self.loader.rng is not None else np.random.default_rng(0)
-        self.augment_rng = np.random.default_rng(seed_source.integers(2**63)) if augment is not None else None
+        self.augment_rng = seed_source.spawn(1)[0] if augment is not None else None
         self.callbacks = list(callbacks)
         self.history = History()
         self.epoch, self.global_step = 0, 0
@@ -146,6 +153,15 @@ class Trainer:
                 "seconds": time.perf_counter() - self._epoch_start}
         self.history.epochs.append(info)
         self._batches = None
+        if val_loss is not None and not np.isfinite(val_loss):
+            self.history.diverged_at = self.global_step
+            self.stop("diverged", f"diverged by step {self.global_step}: the network's outputs on the "
+                                  f"validation set are no longer finite; try a smaller learning rate")
+        if self.diverge_above is not None and not self.stopped and \
+                np.mean(self._epoch_losses[-8:]) > self.diverge_above:
+            self.history.diverged_at = self.global_step
+            self.stop("diverged", f"diverged by step {self.global_step}: the training loss stays above "
+                                  f"{self.diverge_above:g}")
         if self.scheduler is not None:
             self.scheduler.step()
         for callback in self.callbacks:
