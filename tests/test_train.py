@@ -244,3 +244,19 @@ def test_switching_augmentation_on_keeps_the_batch_order():
         trainer.run(steps=8)
     for a, b in zip(seen[True], seen[False]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_overflowing_squared_error_in_validation_is_divergence_not_a_warning():
+    import warnings
+
+    from cnnlab.losses import MSELoss
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 5)).astype(np.float32)
+    T = rng.standard_normal((64, 3)).astype(np.float32)
+    net = Sequential([Linear(5, 3, rng=0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = Trainer(net, MSELoss(), SGD(net.parameters(), lr=50.0), X, T, batch_size=None, rng=0,
+                          X_val=X, y_val=T).run(epochs=200)
+    assert history.diverged

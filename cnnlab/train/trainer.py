@@ -41,15 +41,16 @@ def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
     net.eval()
     total, correct, n = 0.0, 0.0, len(X)
     try:
-        for start in range(0, n, batch_size):
-            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for start in range(0, n, batch_size):
+                xb, yb = X[start:start + batch_size], y[start:start + batch_size]
                 out = net.forward(xb)
-            if not np.all(np.isfinite(out)):  # a diverged net: report it, do not raise
-                return float("nan"), None
-            total += loss_fn.forward(out, yb) * len(xb)
-            acc = accuracy(out, yb)
-            correct = None if acc is None or correct is None else correct + acc * len(xb)
+                loss = loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
+                if not np.isfinite(loss):  # a diverged net: report it, do not raise
+                    return float("nan"), None
+                total += loss * len(xb)
+                acc = accuracy(out, yb)
+                correct = None if acc is None or correct is None else correct + acc * len(xb)
     finally:
         net.train(was_training)
     return total / n, (None if correct is None else correct / n)
