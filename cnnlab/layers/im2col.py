@@ -140,6 +140,9 @@ def im2col_into(x: np.ndarray, cols: np.ndarray, kernel_size, stride, padding) -
     n, c, h, w = x.shape
     kh, kw = kernel_size
     oh, ow = (conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1]))
+    if cols.shape != (c * kh * kw, n * oh * ow) or not cols.flags.c_contiguous:
+        raise ValueError(f"im2col_into: cols must be a C-contiguous array of shape {(c * kh * kw, n * oh * ow)}, "
+                         f"got shape {cols.shape} (C-contiguous: {cols.flags.c_contiguous})")
     cols6 = cols.reshape(c, kh, kw, n, oh, ow)
     xt = x.transpose(1, 0, 2, 3)                      # (C, N, H, W): a view, the order of cols' rows
     for i, j, out_r, out_c, in_r, in_c in _offsets((h, w), (oh, ow), kernel_size, stride, padding):
@@ -206,7 +209,7 @@ def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: tuple[int, int], strid
 
 
 # --- buffers kept between steps ---------------------------------------------------------------------
-REUSE_LIMIT_BYTES = 32 * 2**20   # larger arrays (e.g. a whole test set in one batch) are never kept
+REUSE_LIMIT_BYTES = 16 * 2**20   # larger arrays (e.g. a whole test set in one batch) are never kept
 _COUNTS_REFERENCES = hasattr(sys, "getrefcount")   # CPython; elsewhere every array is new
 
 
