@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cnnlab.summary import Summary
 
 __all__ = ["Parameter", "Module"]
 

@@ -10,13 +10,14 @@ from widgets.filter_viewer import filter_viewer
 from widgets.gallery import dataset_gallery
 from widgets.gradcheck_table import gradcheck_table
 from widgets.init_explorer import init_explorer
-from widgets.step_size import step_size_explorer
 from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
 from widgets.lr_explorer import lr_explorer
 from widgets.optimizer_race import optimizer_race
 from widgets.regularization_explorer import regularization_explorer
+from widgets.step_size import step_size_explorer
 from widgets.training_dashboard import training_dashboard
 
-__all__ = ["backprop_stepper", "conv_explorer", "dataset_gallery", "gradcheck_table", "jacobian_viewer",
-           "loss_explorer", "optimizer_race", "step_size_explorer", "filter_viewer", "training_dashboard"]
+__all__ = ["backprop_stepper", "cnn_race", "conv_explorer", "dataset_gallery", "filter_viewer", "gradcheck_table",
+           "init_explorer", "jacobian_viewer", "loss_explorer", "lr_explorer", "optimizer_race",
+           "regularization_explorer", "step_size_explorer", "training_dashboard"]

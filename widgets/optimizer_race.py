@@ -9,7 +9,6 @@ train the CNN. Diverged runs are drawn up to their last finite point and marked 
 """
 from __future__ import annotations
 
-import html
 import time
 
 import ipywidgets as W

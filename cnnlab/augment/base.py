@@ -13,20 +13,14 @@ import numbers
 
 import numpy as np
 
+from cnnlab.rng import as_generator as _as_generator
+
 __all__ = ["Transform", "Compose", "AugmentedLoader", "augmented_loader", "as_generator", "check_images"]
 
 
 def as_generator(rng, who: str) -> np.random.Generator:
     """`rng` as a numpy Generator: a Generator is used as is, an int seeds a new one; None is refused."""
-    if rng is None:
-        raise ValueError(f"{who} needs rng= (a numpy Generator or an int seed, e.g. rng=0): cnnlab never "
-                         "uses NumPy's global random state, so every augmentation can be repeated")
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{who}: rng must be a numpy.random.Generator or an int seed >= 0, got "
-                    f"{type(rng).__name__}: {rng!r}")
+    return _as_generator(rng, who)
 
 
 def check_images(images, who: str, channels: int | None = None) -> np.ndarray:

@@ -108,7 +108,7 @@ def affine_matrix(angle, scale=1.0, shear=(0.0, 0.0)) -> np.ndarray:
     ty = np.tan(np.deg2rad(np.asarray(shear[1], dtype=np.float64)))
     a, s, tx, ty = np.broadcast_arrays(a, s, tx, ty)
     rot = np.stack([np.stack([np.cos(a), np.sin(a)], -1), np.stack([-np.sin(a), np.cos(a)], -1)], -2)
-    one, zero = np.ones_like(tx), np.zeros_like(tx)
+    one = np.ones_like(tx)
     shear_m = np.stack([np.stack([one + tx * ty, tx], -1), np.stack([ty, one], -1)], -2)
     return rot @ shear_m * s[..., None, None]
 

@@ -14,18 +14,13 @@ import numbers
 
 import numpy as np
 
+from cnnlab.rng import as_generator
+
 __all__ = ["DataLoader", "train_val_split"]
 
 
 def _as_generator(rng, who: str) -> np.random.Generator:
-    if rng is None:
-        raise ValueError(f"{who} needs rng= (a numpy Generator or an int seed, e.g. rng=0): cnnlab "
-                         "never uses NumPy's global random state, so every run can be repeated")
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{who}: rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}")
+    return as_generator(rng, who)
 
 
 def _check_pair(X, y, who: str) -> tuple[np.ndarray, np.ndarray]:

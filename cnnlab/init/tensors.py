@@ -19,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from cnnlab.rng import as_generator
+
 from cnnlab.module import Parameter
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "_calculate_fan_in_and_fan_out", "correct_fan"]
@@ -42,18 +44,7 @@ def target_array(tensor, who: str) -> np.ndarray:
 
 def require_rng(rng, who: str) -> np.random.Generator:
     """`rng` as a Generator; refuse None (cnnlab never falls back on NumPy's global random state)."""
-    if rng is None:
-        raise TypeError(f"{who} needs rng= (a numpy.random.Generator or an int seed, e.g. rng=0): "
-                        "cnnlab never uses NumPy's global random state, so every initialisation "
-                        "can be repeated exactly")
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        if rng < 0:
-            raise ValueError(f"{who}: an rng seed must be a non-negative int, got {rng}")
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{who}: rng must be a numpy.random.Generator or an int seed, got "
-                    f"{type(rng).__name__}: {rng!r}")
+    return as_generator(rng, who, missing=TypeError)
 
 
 def real(value, name: str, who: str, minimum: float | None = None) -> float:

@@ -9,27 +9,16 @@ import numbers
 
 import numpy as np
 
+from cnnlab.rng import as_generator as _as_generator
+
 __all__ = ["as_generator", "pair", "positive_int", "check_float_input", "check_ndim", "check_same_dtype"]
 
 DEFAULT_SEED = 0
 
 
 def as_generator(rng, default_seed: int = DEFAULT_SEED) -> np.random.Generator:
-    """Turn `rng` into a numpy Generator without touching NumPy's global random state.
-
-    rng: a numpy Generator (used as is), an int seed, or None (a fresh Generator seeded with
-    `default_seed`, so that the result is deterministic).
-    """
-    if rng is None:
-        return np.random.default_rng(default_seed)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        if rng < 0:
-            raise ValueError(f"rng seed must be a non-negative int, got {rng}")
-        return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}: {rng!r}")
+    """`rng` as a Generator; None means a fresh Generator seeded with `default_seed` (deterministic)."""
+    return _as_generator(rng, "layer", default_seed=default_seed)
 
 
 def _is_int(value) -> bool:
