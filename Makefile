@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test test-unit test-notebooks sync-notebooks student-edition install clean
+.PHONY: lab test test-unit test-notebooks test-browser present sync-notebooks student-edition install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cnnlab needs Python 3.11 or newer, found " + sys.version.split()[0]'
@@ -31,6 +31,16 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest course
+
+## Browser tests (not part of `make test`): every notebook run in JupyterLab and the lecture demos in Voila,
+## in Chromium (`apt-get install chromium`), driven by Playwright. Failures leave screenshots in tests/browser/artifacts/.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser
+
+## Serve course/lecture_demos.ipynb with Voila as a dashboard for a lecture (prints the URL to open).
+present: $(STAMP)
+	@test -x $(BIN)/voila || { echo "Voila is not installed: $(BIN)/python -m pip install -e '.[browser]'"; exit 1; }
+	cd course && MPLBACKEND=module://ipympl.backend_nbagg ../$(BIN)/voila lecture_demos.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
 ## Regenerate every course/*.ipynb from its reviewed twin course/*.py (no outputs), then normalise the .py.
 sync-notebooks: $(STAMP)

@@ -30,7 +30,11 @@
 # | Jacobians | Jacobian viewer | 03 |
 # | convolution layers | convolution explorer | 04 |
 # | differentiation | step-size explorer, gradient-check table | 05 |
-# | optimizers | optimizer race | 07 |
+# | gradient descent | learning-rate explorer | 06 |
+# | optimizers | optimizer race, the race on a CNN | 07 |
+# | initialisation | initialisation explorer | 08 |
+# | regularisation | regularisation explorer | 09 |
+# | a CNN, start to finish | training dashboard, filter viewer | 10 (planned) |
 
 # %%
 # %matplotlib widget
@@ -112,6 +116,17 @@ demos["gradcheck_table"] = lecture.demo("gradcheck_table", presets=presets)
 demos["gradcheck_table"]
 
 # %% [markdown]
+# ## Gradient descent: the learning rate
+#
+# A small network trains on a Fashion-MNIST sample while you watch. At 0.1 the error falls
+# steadily; at 0.001 it hardly moves; at 3 it ends above where it started. Then change the batch
+# size: online training (batch 1) makes many noisy updates per epoch, the full batch only one.
+
+# %%
+demos["lr_explorer"] = lecture.demo("lr_explorer", presets=presets)
+demos["lr_explorer"]
+
+# %% [markdown]
 # ## Optimizers: the race
 #
 # Same start, same surface, one real `cnnlab.optim` optimizer per runner. On the saddle, plain SGD
@@ -122,6 +137,54 @@ demos["gradcheck_table"]
 # %%
 demos["optimizer_race"] = lecture.demo("optimizer_race", presets=presets)
 demos["optimizer_race"]
+
+# %% [markdown]
+# The same optimizers on a real CNN: press **Race**. Every run starts from the same weights and sees
+# the same mini-batches, so the curves differ only by the optimizer and its learning rate.
+
+# %%
+demos["cnn_race"] = lecture.demo("cnn_race", presets=presets)
+demos["cnn_race"]
+
+# %% [markdown]
+# ## Initialisation
+#
+# Twenty layers with ReLU: Xavier's variance halves the signal at every layer and the activations of
+# the last layer all but vanish; He's initialisation doubles the variance to make up for ReLU and
+# keeps them at the same scale. Then move the depth, or switch to weights of a fixed scale.
+
+# %%
+demos["init_explorer"] = lecture.demo("init_explorer", presets=presets)
+demos["init_explorer"]
+
+# %% [markdown]
+# ## Regularisation
+#
+# Without regularisation, the training loss falls far below the validation loss: the net memorises
+# its small training set. Dropout, L2 or augmentation narrow that gap; compare with the grey
+# reference run.
+
+# %%
+demos["regularization_explorer"] = lecture.demo("regularization_explorer", presets=presets)
+demos["regularization_explorer"]
+
+# %% [markdown]
+# ## A CNN, start to finish
+#
+# Press **Train**: the loss and accuracy curves, the filters and the feature maps are redrawn as the
+# CNN learns, and the learning rate can be changed while it runs.
+
+# %%
+demos["training_dashboard"] = lecture.demo("training_dashboard", presets=presets)
+demos["training_dashboard"]
+
+# %% [markdown]
+# What the filters of a trained CNN respond to: its filters, the feature maps they compute on an
+# image, and the gradients of a class score with respect to those maps.
+
+# %%
+demos["filter_viewer"] = lecture.demo("filter_viewer", presets=presets)
+demos["filter_viewer"]
 
 # %%
 missing = sorted(set(presets) - set(demos))

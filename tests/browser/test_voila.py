@@ -1,0 +1,113 @@
+"""Lecture mode in the browser: Voilà serves course/lecture_demos.ipynb as a dashboard (what
+`make present` does); every demo of widgets/lecture_presets.json renders with its figures drawn, a
+slider moved with the keyboard changes the optimizer race's plot, and another preset picked in the
+menu rebuilds it.
+
+The same run takes the course map's screenshots (one per demo, course/README.md): they go to the
+test's artefacts folder, and into course/screenshots/ when CNNLAB_SCREENSHOTS=1
+(`CNNLAB_SCREENSHOTS=1 make test-browser`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from driver import (CHANGED, COURSE, FIGURE, ROOT, STATUS_ERROR, WIDGET_ERROR, WIDGET_ERROR_VIEW, figure_problems,
+                    move_slider, save, slider_readout, wait_for_change, wait_until_stable)
+from screenshots import MAX_BYTES, save_png
+from test_lessons import assert_race_shows_the_whole_run
+
+DEMOS = list(json.loads((ROOT / "widgets" / "lecture_presets.json").read_text())["demos"])
+RENDER_SECONDS = 300
+SCREENSHOTS = COURSE / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def dashboard(voila, browser):
+    """The lecture dashboard, loaded once for this module's tests."""
+    from driver import new_page
+
+    page = new_page(browser)
+    page.goto(voila.url(""), timeout=RENDER_SECONDS * 1000)
+    deadline = time.monotonic() + RENDER_SECONDS
+    while page.locator(".cnnlab-demo").count() < len(DEMOS) and time.monotonic() < deadline:
+        if "Traceback" in page.locator("body").inner_text():
+            break
+        page.wait_for_timeout(500)
+    yield page
+    page.close()
+
+
+def _fail_with_artifacts(page, artifacts, voila, message):
+    page.screenshot(path=str(artifacts / "page.png"), full_page=True)
+    (artifacts / "console.txt").write_text("\n".join(page.console))
+    (artifacts / "voila.log").write_text(voila.log_tail(400))
+    pytest.fail(f"{message}\nartefacts in {artifacts}")
+
+
+def test_every_demo_renders_in_voila(dashboard, voila, artifacts):
+    page = dashboard
+    shown = [name for name in DEMOS if page.locator(f".cnnlab-demo-{name}").count() == 1]
+    text = page.locator("body").inner_text()
+    problems = [f"demo {name} not shown" for name in DEMOS if name not in shown]
+    problems += [f"the page shows {marker!r}" for marker in ("Traceback", WIDGET_ERROR, STATUS_ERROR) if marker in text]
+    problems += [f"{n} widgets failed to render" for n in [page.locator(WIDGET_ERROR_VIEW).count()] if n]
+    for name in shown:
+        problems += [f"demo {name}: {p}" for p in figure_problems(page.locator(f".cnnlab-demo-{name}"))]
+    problems += page.errors
+    if problems:
+        _fail_with_artifacts(page, artifacts, voila, "\n".join(problems))
+    assert len(shown) == len(DEMOS) >= 8
+
+
+def test_screenshot_of_every_demo(dashboard, artifacts):
+    """One small PNG per demo (the course map's pictures), each under MAX_BYTES."""
+    page = dashboard
+    target = SCREENSHOTS if os.environ.get("CNNLAB_SCREENSHOTS") == "1" else artifacts
+    sizes = {}
+    for name in DEMOS:
+        demo = page.locator(f".cnnlab-demo-{name}")
+        demo.scroll_into_view_if_needed()
+        figure = demo.locator(FIGURE).first
+        if figure.count():
+            wait_until_stable(figure)
+        sizes[name] = save_png(demo.screenshot(), target / f"{name}.png")
+    assert set(sizes) == set(DEMOS) and all(0 < size <= MAX_BYTES for size in sizes.values()), sizes
+
+
+def test_race_slider_and_preset_menu_respond_in_voila(dashboard, voila, artifacts):
+    page = dashboard
+    race = page.locator(".cnnlab-demo-optimizer_race")
+    assert_race_shows_the_whole_run(race, "Voila")
+    figure = race.locator(FIGURE).first
+    before = wait_until_stable(figure)
+    old = slider_readout(race, "momentum μ")
+    move_slider(race, "momentum μ", how="keyboard", presses=15)
+    new = old
+    for _ in range(40):
+        new = slider_readout(race, "momentum μ")
+        if new != old:
+            break
+        page.wait_for_timeout(250)
+    assert new != old, f"the momentum slider did not move with the keyboard ({old})"
+    pixels, after = wait_for_change(figure, before, at_least=CHANGED)
+    save(artifacts, "race-before.png", before), save(artifacts, "race-after.png", after)
+    if pixels < CHANGED:
+        _fail_with_artifacts(page, artifacts, voila, f"the race's plot did not change after the momentum moved "
+                                                     f"from {old} to {new} ({pixels} of its pixels)")
+
+    before = wait_until_stable(figure)
+    preset = "bowl: SGD zig-zags at a large rate"
+    race.locator("select").first.select_option(preset)
+    figure = race.locator(FIGURE).first  # the widget is rebuilt: a new figure
+    page.wait_for_timeout(500)
+    pixels, after = wait_for_change(figure, before, at_least=CHANGED)
+    save(artifacts, "preset-after.png", after)
+    if pixels < CHANGED:
+        _fail_with_artifacts(page, artifacts, voila, f"picking the preset {preset!r} did not change the plot")
+    text = race.inner_text()
+    assert STATUS_ERROR not in text and "Nesterov: f" not in text, text[-500:]  # three runners now: SGD, Momentum, Adam
+    assert "SGD: f" in text and "Adam: f" in text, text[-500:]
+    assert not page.errors, "\n".join(page.errors)
