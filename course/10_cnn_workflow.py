@@ -1,0 +1,754 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 10 · A real CNN, start to finish
+#
+# Every lesson so far took one piece of training apart. This one puts the pieces back together and
+# trains a convolutional network on Fashion-MNIST the way a practitioner would, following the example
+# workflow at the end of Veta's slides step by step:
+#
+# | Veta's step | where |
+# |---|---|
+# | keep a validation and a test set apart | § 1 |
+# | normalise the data | § 2 |
+# | choose an architecture | § 3 |
+# | choose the loss: softmax and negative log-likelihood | § 4 |
+# | initialise the weights from the fan-in of each layer | § 5 |
+# | choose a regularisation strategy | § 6 |
+# | choose the optimizer and the learning rate, by a search | § 7 |
+# | watch training and adjust | § 8, § 9 |
+#
+# Then come the parts that tell you what you have: the one evaluation on the test set (§ 10), the
+# errors the network makes, what its filters learned (§ 11), and how its features carry over to a new
+# task with very few labels (§ 12).
+#
+# Everything runs on the class-balanced subset shipped with the course (8,000 training and 1,000 test
+# images), so the whole notebook takes about a minute. The same code trains on the full 70,000 images
+# with one switch (next section).
+
+# %%
+# %matplotlib widget
+import copy
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import widgets
+from cnnlab import Sequential, init
+from cnnlab.data import load_fashion_mnist, train_val_split
+from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predict
+from cnnlab.optim import Adam
+from cnnlab.pretrain import freeze, replace_head
+from cnnlab.search import LogUniform, random_configs, search
+from cnnlab.train import EarlyStopping, Trainer, evaluate
+from widgets.small_task import one_blas_thread
+
+blas = one_blas_thread()  # small matrix products: one BLAS thread is faster on a busy machine
+SEED = 0
+
+# %% [markdown]
+# ## The switch: subset or full data
+#
+# `FULL = False` keeps the lesson on the shipped subset. Set it to `True` (with the full Fashion-MNIST
+# installed, see lesson 00) to run the same workflow on all 60,000 training images with more epochs;
+# that takes minutes rather than seconds, and the checks in this notebook are written for the subset.
+
+# %%
+FULL = False
+SOURCE, EPOCHS, MORE_EPOCHS, PATIENCE, SEARCH_SIZE = "subset", 3, 4, 2, 2000
+
+# %% tags=["nbval-skip", "skip-execution"]
+if FULL:
+    SOURCE, EPOCHS, MORE_EPOCHS, PATIENCE = "full", 5, 20, 3
+
+# %% [markdown]
+# For long runs a notebook is the wrong place: a closed laptop lid ends the kernel and the run with it.
+# The course's command line trains the same kind of network from a terminal, writes checkpoints, and
+# continues from the last one after an interruption:
+#
+# ```sh
+# python -m cnnlab train --full --optimizer adam --lr 3e-3 --epochs 15 --batch-size 64 --checkpoint runs/full.ckpt
+# python -m cnnlab train --full --resume runs/full.ckpt     # go on after an interruption
+# python -m cnnlab train --help                             # every option
+# ```
+
+# %% [markdown]
+# ## 1 · Three splits, and a promise
+#
+# Veta divides the labelled data three ways. The **training** set is what the optimizer sees. The
+# **validation** set is only ever looked at: it shows over-fitting while training runs, and every
+# choice we make (learning rate, weight decay, when to stop) is made by its numbers. The **test** set
+# measures the finished network, once. If the test set helped with any choice, its accuracy would no
+# longer be an honest estimate for new images: we would have tuned to it.
+#
+# So here is the promise: this notebook does not even load the test images until § 10.
+#
+# `train_val_split` holds out 10% of every class (seeded), so both parts keep the class balance.
+
+# %%
+X_all, y_all, classes = load_fashion_mnist("train", source=SOURCE)
+X_train, y_train, X_val, y_val = train_val_split(X_all, y_all, val_fraction=0.1, rng=SEED)
+print(f"training {X_train.shape}, validation {X_val.shape}")
+print("validation images per class:", np.bincount(y_val).tolist())
+
+# %%
+assert len(X_train) + len(X_val) == len(X_all)
+assert np.bincount(y_val).min() == np.bincount(y_val).max(), "every class equally represented"
+assert np.isclose(len(y_val) / len(y_all), 0.1)
+
+# %% [markdown]
+# ## 2 · Normalisation: statistics of the training split only
+#
+# The first item of Veta's workflow is to normalise the data: subtract the mean (and, going further,
+# decorrelate the inputs). We do the common middle way, one mean and one standard deviation **per
+# pixel**, computed over the training images,
+#
+# $$\mu_{ij} = \frac{1}{N}\sum_{n=1}^{N} x^{(n)}_{ij}, \qquad
+# \sigma_{ij} = \sqrt{\frac{1}{N}\sum_{n=1}^{N} \big(x^{(n)}_{ij}-\mu_{ij}\big)^2}, \qquad
+# x'_{ij} = \frac{x_{ij}-\mu_{ij}}{\sigma_{ij}} .$$
+#
+# Then every pixel enters the first layer centred and on the same scale, and no weight has to be
+# learned merely to cancel an offset. Two details matter:
+#
+# * The statistics come from the **training split only**, and the very same $\mu$ and $\sigma$ are
+#   applied to the validation and, at the end, the test images. Those images stand for photographs the
+#   network will meet later, whose statistics nobody can know in advance.
+# * Some pixels near the border are black in almost every training image: their $\sigma$ is tiny, and
+#   dividing by it would turn one faint grey pixel of some later image into a huge input. We raise every
+#   $\sigma$ below a floor `MIN_STD` to that floor.
+
+# %%
+MIN_STD = 0.05
+raw_std = X_train.std(axis=0)
+print(f"pixels with a training std below {MIN_STD}: {int((raw_std < MIN_STD).sum())} of {raw_std.size}; "
+      f"the smallest std is {raw_std.min():.1e}")
+
+# %% [markdown]
+# ### Exercise 1: the normalisation statistics
+#
+# Write `pixel_stats(X)`, returning the per-pixel mean and standard deviation over the images of `X`
+# (shape `(N, 1, 28, 28)`), each of shape `(1, 28, 28)`, with every standard deviation below `MIN_STD`
+# raised to `MIN_STD`. Then compute `mean` and `std` from the right images and normalise the training
+# and the validation split with them.
+
+# %% tags=["exercise"]
+def pixel_stats(X):
+    """Per-pixel mean and std over the images X (N, C, H, W); each (C, H, W); std at least MIN_STD."""
+    mean = ...
+    std = ...
+    return mean, std
+
+
+mean, std = ..., ...
+X_train_n = ...
+X_val_n = ...
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def pixel_stats(X):
+    """Per-pixel mean and std over the images X (N, C, H, W); each (C, H, W); std at least MIN_STD."""
+    mean = X.mean(axis=0)
+    std = np.maximum(X.std(axis=0), MIN_STD)
+    return mean, std
+
+
+mean, std = pixel_stats(X_train)
+X_train_n = (X_train - mean) / std
+X_val_n = (X_val - mean) / std
+
+# %%
+from widgets.exercises.cnn_workflow import check_normalisation
+
+check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source=SOURCE)
+
+# %% [markdown]
+# What normalisation achieved: on the training split every pixel whose $\sigma$ was not raised now
+# has mean 0 and standard deviation 1. The validation split is close to that but not exactly there,
+# as it should be: it was normalised with statistics that are not its own.
+
+# %%
+regular = raw_std >= MIN_STD
+train_means, train_stds = X_train_n.mean(axis=0)[regular], X_train_n.std(axis=0)[regular]
+val_means = X_val_n.mean(axis=0)[regular]
+print(f"training:   per-pixel means within {np.abs(train_means).max():.1e} of 0, stds in "
+      f"[{train_stds.min():.4f}, {train_stds.max():.4f}]")
+print(f"validation: per-pixel means up to {np.abs(val_means).max():.2f} from 0 (mean |mean| {np.abs(val_means).mean():.3f})")
+print(f"largest validation input: {np.abs(X_val_n).max():.1f} "
+      f"(without the floor it would be {np.abs((X_val - mean) / np.maximum(raw_std, 1e-12)).max():.0f})")
+
+# %%
+assert np.abs(train_means).max() < 1e-4 and np.allclose(train_stds, 1, atol=1e-3)
+assert 0 < np.abs(val_means).mean() < 0.1, "close to 0, but not exactly: the statistics are the training split's"
+assert np.abs(X_val_n).max() < 1 / MIN_STD, "the floor keeps every input bounded"
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(1, 3, figsize=(8, 2.6))
+for ax, image, title in zip(axes, [mean[0], raw_std[0], X_train_n[0, 0]],
+                            ["mean image μ", "std image σ (before the floor)", "one normalised image"]):
+    shown = ax.imshow(image, cmap="gray_r" if ax is not axes[2] else "RdBu_r")
+    ax.set_title(title, fontsize=9), ax.axis("off")
+    fig.colorbar(shown, ax=ax, fraction=0.046)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# From here on every image the network sees is normalised; `X_all_n` is the whole training file
+# normalised with the same statistics (the dashboard in § 8 splits it again, with the same seed).
+
+# %%
+X_all_n = (X_all - mean) / std
+
+# %% [markdown]
+# ## 3 · The architecture
+#
+# A small CNN in the spirit of LeNet: two convolution layers with ReLU and 2 × 2 max-pooling, then a
+# fully connected hidden layer and the output layer with one score per class. The first layer's 5 × 5
+# filters are large enough to show structure when we look at them in § 11. `p_keep < 1` inserts
+# dropout before the last layer, `batchnorm=True` batch normalisation after each convolution
+# (lesson 09); the recipe below uses neither (§ 6 says why).
+
+# %%
+def cnn(num_classes=10, p_keep=1.0, batchnorm=False, seed=SEED):
+    g = np.random.default_rng(seed)
+    layers = [Conv2d(1, 8, 5, padding=2, rng=g)] + ([BatchNorm2d(8)] if batchnorm else []) + [ReLU(), MaxPool2d(2)]
+    layers += [Conv2d(8, 16, 3, padding=1, rng=g)] + ([BatchNorm2d(16)] if batchnorm else []) + [ReLU(), MaxPool2d(2)]
+    layers += [Flatten(), Linear(16 * 7 * 7, 64, rng=g), ReLU()] + ([Dropout(p_keep, rng=g)] if p_keep < 1 else [])
+    return Sequential(layers + [Linear(64, num_classes, rng=g)])
+
+
+summary = cnn().summary((1, 28, 28))
+summary
+
+# %% [markdown]
+# Check the table by hand: a convolution layer has out × in × kh × kw weights plus one bias per
+# output map; each pooling halves the 28 × 28 maps, so 16 maps of 7 × 7 reach the hidden layer.
+
+# %%
+by_hand = (8 * 1 * 5 * 5 + 8) + (16 * 8 * 3 * 3 + 16) + (16 * 7 * 7 * 64 + 64) + (64 * 10 + 10)
+print(f"{by_hand:,} parameters, {(16 * 7 * 7 * 64 + 64) / by_hand:.0%} of them in the hidden layer")
+assert summary.total_params == by_hand
+assert summary.rows[-1].output_shape == (-1, 10)
+assert cnn(p_keep=0.5).summary((1, 28, 28)).total_params == by_hand, "dropout adds no parameters"
+
+# %% [markdown]
+# ## 4 · The loss: softmax and cross-entropy
+#
+# For classification Veta's choice is the negative log-likelihood of the right class, with the scores
+# $z$ turned into probabilities by the softmax, $p(y=c\mid x) = e^{z_c}/\sum_k e^{z_k}$:
+#
+# $$E = -\sum_c 1_{y=c}\,\log p(y=c\mid x) = -\log p(y\mid x),$$
+#
+# averaged over a mini-batch. `CrossEntropyLoss` takes the raw scores and computes both steps at
+# once (lesson 01). One more check that it is what the formula says, on a batch of our images:
+
+# %%
+loss_fn = CrossEntropyLoss()
+scores = cnn()(X_train_n[:64]).astype(np.float64)
+log_p = scores - scores.max(axis=1, keepdims=True)
+log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+by_formula = -log_p[np.arange(64), y_train[:64]].mean()
+print(f"CrossEntropyLoss {loss_fn.forward(scores, y_train[:64]):.6f}, by the formula {by_formula:.6f}, "
+      f"ln 10 = {np.log(10):.6f}")
+assert np.isclose(loss_fn.forward(scores, y_train[:64]), by_formula, rtol=1e-9)
+assert abs(by_formula - np.log(10)) < 0.1, "small random weights: every class about equally likely"
+
+# %% [markdown]
+# This net still has the small default weights of its layers: its ten scores are nearly equal, every
+# class gets a probability near 1/10, and the loss is close to $\ln 10 \approx 2.30$, the loss of
+# guessing uniformly.
+
+# %% [markdown]
+# ## 5 · Initialisation: He for ReLU
+#
+# Veta's advice is to scale the initial weights by the number of inputs of each layer. For layers
+# followed by a ReLU, which silences about half of its inputs, He et al. derived the variance
+# (Khan's eq. (5.2))
+#
+# $$\operatorname{Var}(w) = \frac{2}{n_\text{in}},$$
+#
+# with $n_\text{in}$ = in × kh × kw for a convolution and in_features for a linear layer (lesson 08).
+# `init.apply` draws every weight layer from $\mathcal{N}(0, 2/n_\text{in})$ and sets the biases to 0.
+# `make_cnn` is the network the rest of the lesson trains; the same seed gives the same start.
+
+# %%
+def make_cnn(num_classes=10, p_keep=1.0, batchnorm=False, seed=SEED):
+    net = cnn(num_classes, p_keep, batchnorm, seed)
+    init.apply(net, "kaiming_normal", rng=seed)
+    return net
+
+
+records = init.apply(cnn(), "kaiming_normal", rng=SEED)
+for r in records:
+    print(f"{r['name']:>2} {r['type']:<7} fan_in {r['fan_in']:>4}: 2/fan_in = {2 / r['fan_in']:.5f}, "
+          f"variance of the drawn weights {r['variance']:.5f}")
+
+# %%
+for r in records:
+    assert np.isclose(r["predicted_variance"], 2 / r["fan_in"])
+    assert np.isclose(r["variance"], 2 / r["fan_in"], rtol=0.25), r["name"]
+initial_loss = evaluate(make_cnn(), loss_fn, X_val_n, y_val)[0]
+print(f"validation loss of the He-initialised net: {initial_loss:.3f} (ln 10 = {np.log(10):.3f})")
+assert np.log(10) < initial_loss < 5
+
+# %% [markdown]
+# The He-initialised net starts with a loss well above $\ln 10$. That is the scaling doing its job:
+# it keeps the spread of the signal from layer to layer, so the ten output scores differ by a few
+# units and the softmax is confident about a random answer. The first few dozen steps of training
+# take that confidence away (watch the start of the loss curve in § 8), and the layers below
+# receive gradients of a healthy size from the first step on.
+
+# %% [markdown]
+# ## 6 · Regularisation: what the recipe uses
+#
+# Veta lists weight decay, dropout and early stopping; Khan adds data augmentation and batch
+# normalisation (lesson 09 tried them all). For this short run on 7,200 images:
+#
+# * **weight decay** (L2, $\lambda\theta$ added to every gradient; `Adam(..., weight_decay=λ)`): its
+#   strength is chosen by the search in § 7;
+# * **early stopping** on the validation loss (Tomasi §2): § 9;
+# * **dropout** (`make_cnn(p_keep=0.5)`) and **augmentation** (`Trainer(..., augment=...)`) fight
+#   over-fitting, which a three-epoch run has barely begun; they slow the learning down more than they
+#   help here. They are the first things to switch on for long runs on the full set. (Augment the raw
+#   images before normalising: a flipped normalised image is not the normalised flipped image, since
+#   the mean image is not exactly symmetric.)
+
+# %% [markdown]
+# ## 7 · Optimizer and learning rate: a small search
+#
+# The learning rate is the setting that matters most. Too small and training crawls; too large and
+# the loss jumps around its minimum or runs away (Veta; Tomasi calls it a parameter of critical
+# importance). Veta's workflow ends with a search over such meta-parameters, by grid or at random,
+# each candidate judged on the **validation** split. We search at random over the learning rate
+# (log-uniform between $10^{-4}$ and $10^{-1}$) and the weight decay, giving each configuration one
+# epoch on 2,000 training images with Adam: short runs, but long enough to rank them.
+#
+# ### Exercise 2: one run of the search
+#
+# Write `run(config)`: build a **fresh** network with `make_cnn()`, train it with
+# `Adam(net.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])` for one epoch on
+# `(X_search, y_search)` in mini-batches of 64 shuffled with `rng=SEED`, and return
+# `{"val_loss": ..., "val_accuracy": ...}` measured on the validation split (`evaluate` does that).
+# The same seed everywhere means that two configurations differ only in their settings.
+
+# %%
+pick = np.sort(np.random.default_rng(SEED).permutation(len(X_train))[:SEARCH_SIZE])
+X_search, y_search = X_train_n[pick], y_train[pick]
+print(f"search on {len(X_search)} images; validation on {len(X_val_n)}")
+
+
+# %% tags=["exercise"]
+def run(config):
+    ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def run(config):
+    net = make_cnn()
+    optimizer = Adam(net.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    Trainer(net, loss_fn, optimizer, X_search, y_search, batch_size=64, rng=SEED).run(epochs=1)
+    val_loss, val_accuracy = evaluate(net, loss_fn, X_val_n, y_val)
+    return {"val_loss": val_loss, "val_accuracy": val_accuracy}
+
+
+# %%
+from widgets.exercises.cnn_workflow import check_run
+
+check_run(run, make_cnn, X_search, y_search, X_val_n, y_val, seed=SEED)
+
+# %% [markdown]
+# Eight configurations, drawn with a seed:
+
+# %%
+space = {"lr": LogUniform(1e-4, 1e-1), "weight_decay": [0.0, 1e-4, 1e-3]}
+results = search(random_configs(space, n=8, rng=SEED), run)
+print(results.table(sort_by="val_accuracy"))
+best = results.best("val_accuracy")
+print("best:", best)
+
+# %%
+lrs, accs, decays = results.values("lr"), results.values("val_accuracy"), results.values("weight_decay")
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+for decay, marker in zip([0.0, 1e-4, 1e-3], "osD"):
+    chosen = decays == decay
+    ax.plot(lrs[chosen], accs[chosen], marker, ms=7, ls="none", label=f"weight decay {decay:g}")
+ax.axhline(1 / len(classes), color="grey", ls=":", lw=1), ax.text(1.1e-4, 0.12, "chance", color="grey", fontsize=8)
+ax.set_xscale("log"), ax.set_ylim(0, 1)
+ax.set_xlabel("learning rate"), ax.set_ylabel("validation accuracy after 1 epoch"), ax.legend(fontsize=8)
+ax.set_title("random search: the learning rate decides", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The picture is Veta's learning-rate slide in numbers. The smallest rates have barely started after
+# one epoch; the largest ones destroy what they learn, and at the top of the range the net is no
+# better than chance. In between lies a broad band of good rates. Weight decay hardly shows in one
+# epoch: its effect builds up over long runs, so we take the search's choice without reading much
+# into it.
+
+# %%
+smallest, largest = lrs.argmin(), lrs.argmax()
+assert accs.max() - accs.min() > 0.3, "the best config beats the worst by a wide margin"
+assert accs[smallest] < accs.max() - 0.2 and accs[largest] < accs.max() - 0.2, "both extremes lose"
+assert 1e-3 < best["lr"] < 3e-2
+
+# %% [markdown]
+# ## 8 · Training the chosen recipe, live
+#
+# Now the chosen settings train on all 7,200 training images for a few epochs, in the training
+# dashboard. It draws the training loss and accuracy of every step (pale) and their running mean, the
+# validation figures every 50 steps (red), the learning rate (which you can change while it runs),
+# the filters of both convolution layers, the feature maps of one validation image, and, when
+# training stops, a confusion matrix of the validation split with the misclassified images.
+#
+# We give it our network, our normalised data and our seed: it splits off the same validation images
+# as § 1. Its optimizer menu has no weight decay, so we set the chosen one on the Adam it built.
+
+# %%
+net = make_cnn()
+dash = widgets.training_dashboard(net=net, optimizer="adam", lr=best["lr"], epochs=EPOCHS, batch_size=64,
+                                  rng=SEED, data=(X_all_n, y_all, classes))
+for group in dash.model.optimizer.param_groups:
+    group["weight_decay"] = best["weight_decay"]
+dash
+
+# %% [markdown]
+# With the mouse you would press **Train** (it trains in the background; **Stop** and **Resume** work
+# while it runs). Pressing Train again later starts over from the initial weights, so run the cells
+# below again after that. For the automatic run of this notebook, the next cell trains the model
+# synchronously in chunks of 100 steps, then redraws.
+
+# %%
+assert np.array_equal(dash.model.X_val, X_val_n) and np.array_equal(dash.model.X_train, X_train_n)
+while dash.model.train_chunk(100):
+    pass
+dash.update()
+curves = dash.model.curves()
+first, last = curves["loss"][:20].mean(), curves["loss"][-50:].mean()
+print(f"{dash.model.step} steps; training loss {first:.3f} (first 20 steps) -> {last:.3f} (last 50); "
+      f"validation accuracy {curves['val_accuracy'][-1]:.1%}")
+
+# %%
+assert dash.model.state == "completed" and dash.model.step == EPOCHS * dash.model.steps_per_epoch
+assert last < 0.5 * first, "the training loss fell"
+assert curves["val_accuracy"][-1] > 0.8
+draws = dash.maps_view.draws
+dash.image.value = 7  # choose another validation image for the feature maps
+assert dash.maps_view.draws > draws
+
+# %% [markdown]
+# Read the curves the way Veta suggests. The training loss starts above $\ln 10$ (§ 5) and falls quickly,
+# then slowly; the validation loss follows it closely, so the network is not over-fitting yet. The
+# first-layer filters already show more than noise, and the confusion matrix shows where the errors
+# sit: among the tops (T-shirt, pullover, coat, shirt).
+
+# %% [markdown]
+# ## 9 · Early stopping
+#
+# More epochs lower the training loss for a long time, but the validation loss bottoms out and then
+# rises once the network starts to learn its training images by heart. Tomasi's rule is to watch the
+# validation error and stop when it stops improving, keeping the weights from its best point. We
+# continue the same run (the same optimizer, with its moment estimates) for at most `MORE_EPOCHS`
+# epochs with `EarlyStopping(patience=PATIENCE)`, and keep the best weights however it ends.
+
+# %%
+stopper = EarlyStopping(patience=PATIENCE)
+more = Trainer(net, loss_fn, dash.model.optimizer, X_train_n, y_train, batch_size=64, X_val=X_val_n,
+               y_val=y_val, rng=SEED + 1, callbacks=[stopper]).fit(MORE_EPOCHS, progress=False)
+if stopper.best_state is not None:
+    net.load_state_dict(stopper.best_state)
+print(more.status, "-", more.message or f"{len(more.epochs)} epochs")
+print("validation loss per extra epoch:", np.round(more.val_loss, 4).tolist())
+
+# %%
+kept = evaluate(net, loss_fn, X_val_n, y_val)[0]
+print(f"the net we keep: validation loss {kept:.4f}, best of the extra epochs {more.val_loss.min():.4f}")
+assert np.isclose(kept, more.val_loss.min(), rtol=1e-5), "the kept weights are the best epoch's"
+
+# %%
+steps_per_epoch = dash.model.steps_per_epoch
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+ax.plot(curves["eval_step"] / steps_per_epoch, curves["val_loss"], "o-", color="C3", ms=3, label="validation (dashboard)")
+extra = EPOCHS + np.arange(1, len(more.epochs) + 1)
+ax.plot(extra, more.val_loss, "s-", color="C3", alpha=0.6, label="validation (extra epochs)")
+ax.plot(extra, more.train_loss, "s-", color="C0", alpha=0.6, label="training (mean over each epoch)")
+best_epoch = EPOCHS + 1 + int(more.val_loss.argmin())
+ax.axvline(best_epoch, color="grey", ls=":", lw=1), ax.text(best_epoch, ax.get_ylim()[1] * 0.9, " kept", fontsize=8)
+ax.set_xlabel("epoch"), ax.set_ylabel("cross-entropy loss"), ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ## 10 · The test set, once
+#
+# All choices are made: architecture, initialisation, learning rate, weight decay, the number of
+# epochs. Only now do we load the test images, normalise them with the **training** statistics, and
+# measure. This number is the estimate of how the network does on new photographs; if we went back now
+# and changed something because of it, the test set would become a second validation set and the
+# estimate would be spent.
+
+# %%
+X_test, y_test, _ = load_fashion_mnist("test", source=SOURCE)
+X_test_n = (X_test - mean) / std
+test_scores = predict(net, X_test_n)
+test_accuracy = accuracy(test_scores, y_test)
+print(f"test accuracy on {len(y_test)} images: {test_accuracy:.1%} (validation: "
+      f"{accuracy(predict(net, X_val_n), y_val):.1%})")
+assert test_accuracy > 0.8
+
+# %% [markdown]
+# Which classes does it get wrong? The **confusion matrix** counts, for every true class (row), how
+# often each class was predicted (column); the per-class accuracy is the diagonal divided by the row
+# sums.
+
+# %%
+confusion = confusion_matrix(y_test, test_scores, num_classes=len(classes))
+per_class = per_class_accuracy(confusion)
+for name, acc in sorted(zip(classes, per_class), key=lambda pair: pair[1]):
+    print(f"{name:>12}: {acc:.0%}")
+
+# %%
+assert np.array_equal(confusion.sum(axis=1), np.bincount(y_test, minlength=len(classes))), "rows: the true classes"
+assert np.isclose(np.trace(confusion) / confusion.sum(), test_accuracy)
+assert np.allclose(per_class, confusion.diagonal() / confusion.sum(axis=1))
+tops = {classes.index(c) for c in ("T-shirt/top", "Pullover", "Coat", "Shirt")}
+assert set(np.argsort(per_class)[:2].tolist()) <= tops, "the two hardest classes are tops"
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(5.8, 4.8))
+ax.imshow(confusion, cmap="Blues")
+for (i, j), count in np.ndenumerate(confusion):
+    if count:
+        ax.text(j, i, count, ha="center", va="center", fontsize=7, color="white" if count > 50 else "black")
+ax.set_xticks(range(10), classes, rotation=60, ha="right", fontsize=8)
+ax.set_yticks(range(10), classes, fontsize=8)
+ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
+ax.set_title(f"test set: {test_accuracy:.1%} correct", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ### Exercise 3 (optional): the most-confused pair
+#
+# Find `pair = (true, predicted)`, the cell **off** the diagonal of `confusion` with the largest
+# count: the mistake the network makes most often.
+
+# %% tags=["exercise"]
+pair = ...
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+off_diagonal = confusion.copy()
+np.fill_diagonal(off_diagonal, 0)
+pair = np.unravel_index(off_diagonal.argmax(), confusion.shape)
+
+# %%
+from widgets.exercises.cnn_workflow import check_most_confused
+
+check_most_confused(pair, confusion, classes)
+
+# %% [markdown]
+# The five most frequent confusions, and a few of the misclassified test images. Many of the mistakes
+# are ones a person could make at 28 × 28 pixels.
+
+# %%
+off_diagonal = confusion.copy()
+np.fill_diagonal(off_diagonal, 0)
+top = np.argsort(off_diagonal, axis=None)[::-1][:5]
+for i, j in zip(*np.unravel_index(top, confusion.shape)):
+    print(f"{confusion[i, j]:>3} × {classes[i]} taken for {classes[j]}")
+i, j = np.unravel_index(top[0], confusion.shape)
+assert {int(i), int(j)} <= tops, "the most frequent confusion is between two kinds of tops"
+
+# %%
+predicted = test_scores.argmax(axis=1)
+wrong = np.flatnonzero(predicted != y_test)
+with plt.ioff():
+    fig, axes = plt.subplots(2, 8, figsize=(10, 3.3))
+for ax, k in zip(axes.ravel(), wrong[:16]):
+    ax.imshow(X_test[k, 0], cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(f"{classes[y_test[k]]}\n→ {classes[predicted[k]]}", fontsize=7)
+    ax.axis("off")
+fig.suptitle(f"misclassified test images ({len(wrong)} of {len(y_test)}): true → predicted", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ## 11 · What the filters learned
+#
+# Veta's check on a trained network: the filters of the first layer should be smooth and show
+# structure, rather than look like noise. The filter viewer shows the filters of any convolution
+# layer next to the feature maps they produce for one image, and the gradient maps: how much each
+# position of each map pushes the score of the predicted class (one backward pass from that score).
+# Try *per layer* against *local* colours: local scaling shows every tile's shape, per-layer scaling
+# shows which tiles are strong.
+
+# %%
+viewer = widgets.filter_viewer(net, X_test_n[:50], labels=y_test[:50])
+viewer
+
+# %%
+draws = viewer.view.draws
+viewer.layer.value = 1  # the second convolution layer
+viewer.norm.value = "local"
+assert viewer.model.layer == 1 and viewer.model.norm == "local"
+assert viewer.model.weights[1].shape == (16, 8, 3, 3) and viewer.model.maps[1].shape == (16, 14, 14)
+assert viewer.view.draws >= draws + 2
+viewer.layer.value = 0
+
+# %% [markdown]
+# "Smooth" can be measured. Take the mean absolute difference between horizontally or vertically
+# neighbouring weights of a filter, divided by the standard deviation of the weights. For weights
+# drawn independently, as at initialisation, two neighbours $a, b \sim \mathcal{N}(0, \sigma^2)$ have
+# $a - b \sim \mathcal{N}(0, 2\sigma^2)$ and $\mathbb{E}|a-b| = 2\sigma/\sqrt{\pi}$: the measure is
+# $2/\sqrt{\pi} \approx 1.13$ for pure noise, and smaller the smoother the filters are.
+
+# %%
+def roughness(weight):
+    """Mean |difference| of neighbouring weights over std of the weights, for filters (out, 1, kh, kw)."""
+    w = weight[:, 0].astype(np.float64)
+    steps = np.concatenate([np.abs(np.diff(w, axis=1)).ravel(), np.abs(np.diff(w, axis=2)).ravel()])
+    return steps.mean() / w.std()
+
+
+noise = np.random.default_rng(SEED).standard_normal((1000, 1, 5, 5))
+start, trained = make_cnn()[0].weight.data, net[0].weight.data
+print(f"noise {roughness(noise):.3f} (2/sqrt(pi) = {2 / np.sqrt(np.pi):.3f}); first layer at initialisation "
+      f"{roughness(start):.3f}, trained {roughness(trained):.3f}; what training added: {roughness(trained - start):.3f}")
+print(f"training moved the first-layer weights by {np.linalg.norm(trained - start) / np.linalg.norm(start):.0%} "
+      "of their initial size")
+
+# %%
+assert np.isclose(roughness(noise), 2 / np.sqrt(np.pi), rtol=0.02)
+assert roughness(trained) < roughness(start), "the trained filters are smoother than at initialisation"
+assert roughness(trained - start) < 0.9 * roughness(start), "what training added is smooth"
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(3, 8, figsize=(8, 3.4))
+for row, (weights, label) in enumerate([(start, "start"), (trained, "trained"), (trained - start, "change")]):
+    for k, ax in enumerate(axes[row]):
+        limit = np.abs(weights[k, 0]).max()
+        ax.imshow(weights[k, 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[row, 0].set_ylabel(label, fontsize=9)
+fig.suptitle("the eight 5 × 5 filters of the first layer (each scaled to its own largest |weight|)", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The measure agrees with the eye, and it is honest about how far we are. After a few epochs the
+# filters are smoother than at the start, but only a little: training has moved the weights by a
+# fraction of their initial size, and the random start is still most of what you see. The change that
+# training made (bottom row) is clearly smooth: edge and blob detectors. Longer training, and weight
+# decay, which slowly erases the part of the start that the data does not support, make the filters
+# themselves look like that.
+
+# %% [markdown]
+# ## 12 · Fine-tuning for a new task
+#
+# Khan (§5.1.8) describes the usual situation in practice: a related problem has plenty of labelled
+# data, ours has very little. Train on the big problem first, then **fine-tune**: keep the learned
+# layers, put a new output layer on top for the new classes, and train on the few labels we have.
+#
+# Our new task: sort footwear photos into sandal, sneaker and ankle boot, with only **two labelled
+# photos of each**. The photos come from the validation split, so no network has been trained on
+# them; the other validation photos of these three classes measure the result. Two contenders get
+# the same six photos and the same budget, 20 full-batch Adam steps:
+#
+# * **fine-tuned**: a copy of the trained network with a new 3-class head (`replace_head`), every
+#   other layer frozen (`freeze`: the optimizer leaves their weights alone);
+# * **from scratch**: a fresh He-initialised network of the same shape with 3 outputs.
+
+# %%
+shoes = [classes.index(c) for c in ("Sandal", "Sneaker", "Ankle boot")]
+is_shoe = np.flatnonzero(np.isin(y_val, shoes))
+X_shoes, y_shoes = X_val_n[is_shoe], np.searchsorted(shoes, y_val[is_shoe])
+
+
+def new_task(draw, per_class=2):
+    """Indices into the shoe photos: `per_class` labelled ones per class, and all the others for testing."""
+    g = np.random.default_rng(draw)
+    labelled = np.concatenate([g.choice(np.flatnonzero(y_shoes == k), per_class, replace=False) for k in range(3)])
+    return labelled, np.setdiff1d(np.arange(len(y_shoes)), labelled)
+
+
+def fine_tuned():
+    net3 = copy.deepcopy(net)
+    replace_head(net3, 3, rng=SEED)
+    freeze(net3[:-1])  # every layer but the new head
+    return net3
+
+
+def accuracy_after_training(net3, labelled, held_out, steps=20):
+    optimizer = Adam(net3.parameters(), lr=3e-3)
+    Trainer(net3, loss_fn, optimizer, X_shoes[labelled], y_shoes[labelled], batch_size=None, rng=SEED).run(steps=steps)
+    return accuracy(predict(net3, X_shoes[held_out]), y_shoes[held_out])
+
+
+labelled, held_out = new_task(draw=0)
+net3 = fine_tuned()
+print(f"{len(labelled)} labelled photos, {len(held_out)} to measure; trainable parameters: fine-tuned "
+      f"{sum(p.size for p in net3.parameters() if p.requires_grad)}, from scratch "
+      f"{sum(p.size for p in make_cnn(3).parameters())}")
+
+# %% [markdown]
+# Which six photos are labelled matters a lot with so few, so we repeat the comparison for five
+# different draws.
+
+# %%
+draws = range(5)
+tuned = np.array([accuracy_after_training(fine_tuned(), *new_task(d)) for d in draws])
+scratch = np.array([accuracy_after_training(make_cnn(3), *new_task(d)) for d in draws])
+print("fine-tuned:  ", np.round(tuned, 3).tolist(), f"mean {tuned.mean():.1%}")
+print("from scratch:", np.round(scratch, 3).tolist(), f"mean {scratch.mean():.1%}")
+
+# %%
+assert (tuned > scratch).all(), "fine-tuning wins for every draw of the labelled photos"
+assert tuned.mean() > scratch.mean() + 0.1
+assert tuned.mean() > 0.8
+
+# %% [markdown]
+# With six photos, a network from scratch has to find its features in six images, and it finds ones
+# that do not generalise. The fine-tuned net only chooses how to combine features it learned from
+# 7,200 labelled images of the related problem, and it has 195 weights to set instead of 52,000.
+# (On an easy task, say footwear against clothing, a net from scratch catches up within a few steps:
+# the transfer pays off when the new task needs features the few labels cannot teach.)
+
+# %% [markdown]
+# ## 13 · Making it fast
+#
+# Bouvrie's notes end with advice on speed: find where the time goes and replace slow general-purpose
+# routines by a formulation that computes everything at once, even if it computes a little more than
+# needed. cnnlab follows the same advice: a convolution is one large matrix product over the unfolded
+# image patches (im2col, lesson 04), so NumPy's BLAS does the arithmetic, and the layers reuse their
+# buffers between steps. On a shared 2-core machine one BLAS thread is often faster than two for
+# products of this size (the first cell of this notebook chose that).
+
+# %%
+seconds = np.array([e["seconds"] for e in more.epochs])
+print(f"one epoch of {len(X_train_n)} images: {seconds.mean():.1f} s on average "
+      f"({1000 * seconds.mean() / dash.model.steps_per_epoch:.0f} ms per step of 64 images, validation included)")
+
+# %% [markdown]
+# ## Where to go from here
+#
+# You have run the whole of Veta's workflow: split, normalise, choose an architecture, a loss and an
+# initialisation, search for the learning rate on validation data, train while watching the curves,
+# stop early, test once, read the errors and the filters, and reuse the network for a new task. To go
+# further:
+#
+# * set `FULL = True`, or use `python -m cnnlab train --full`, to train on all 60,000 images;
+# * switch on what § 6 left off for the long run: `make_cnn(p_keep=0.5)`, `batchnorm=True`
+#   (the "2 Conv+pooling+BN" row of the Fashion-MNIST benchmark table), augmentation;
+# * use the dashboard's controls: another optimizer, a larger learning rate mid-run, and watch what
+#   the curves and filters do.
