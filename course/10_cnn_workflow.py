@@ -415,7 +415,7 @@ assert 1e-3 < best["lr"] < 3e-2
 # %%
 net = make_cnn()
 dash = widgets.training_dashboard(net=net, optimizer="adam", lr=best["lr"], epochs=EPOCHS, batch_size=64,
-                                  rng=SEED, data=(X_all_n, y_all, classes))
+                                  rng=SEED, data=(X_all_n, y_all, classes), val_size=len(y_val))
 for group in dash.model.optimizer.param_groups:
     group["weight_decay"] = best["weight_decay"]
 dash
@@ -447,43 +447,59 @@ assert dash.maps_view.draws > draws
 # %% [markdown]
 # Read the curves the way Veta suggests. The training loss starts above $\ln 10$ (§ 5) and falls quickly,
 # then slowly; the validation loss follows it closely, so the network is not over-fitting yet. The
-# first-layer filters already show more than noise, and the confusion matrix shows where the errors
-# sit: among the tops (T-shirt, pullover, coat, shirt).
+# confusion matrix shows where the errors sit: among the tops (T-shirt, pullover, coat, shirt). The
+# dashboard draws images on the grey scale of raw pixels, from 0 to 1; normalised images reach below 0
+# and above 1, so its image panels show them with harsher contrast than the photographs have.
 
 # %% [markdown]
-# ## 9 · Early stopping
+# ## 9 · Adjusting, and early stopping
 #
-# More epochs lower the training loss for a long time, but the validation loss bottoms out and then
-# rises once the network starts to learn its training images by heart. Tomasi's rule is to watch the
-# validation error and stop when it stops improving, keeping the weights from its best point. We
-# continue the same run (the same optimizer, with its moment estimates) for at most `MORE_EPOCHS`
-# epochs with `EarlyStopping(patience=PATIENCE)`, and keep the best weights however it ends.
+# The last item of Veta's workflow is to watch training and make the necessary adjustments. The
+# dashboard shows the usual picture of a constant learning rate: the validation loss still improves,
+# but slowly, while the mini-batch loss jumps around. A common adjustment is to lower the learning
+# rate, here tenfold, with the dashboard's own slider (it reaches the running optimizer at once).
+#
+# How long to go on? The training loss would keep falling for a long time, but the validation loss
+# bottoms out and then rises once the network learns its training images by heart. Tomasi's rule is
+# to watch the validation error and stop when it stops improving, keeping the weights of its best
+# point: `EarlyStopping(patience=PATIENCE, min_delta=1e-3)` ends the run after `PATIENCE` epochs
+# without an improvement of at least 0.001, and we keep the best weights however the run ends. It
+# continues the same run, with the same optimizer and its moment estimates, for at most `MORE_EPOCHS`
+# epochs; the last line printed below says how it ended.
 
 # %%
-stopper = EarlyStopping(patience=PATIENCE)
+start_loss = evaluate(net, loss_fn, X_val_n, y_val)[0]
+dash.lr.value = best["lr"] / 10
+stopper = EarlyStopping(patience=PATIENCE, min_delta=1e-3)
 more = Trainer(net, loss_fn, dash.model.optimizer, X_train_n, y_train, batch_size=64, X_val=X_val_n,
                y_val=y_val, rng=SEED + 1, callbacks=[stopper]).fit(MORE_EPOCHS, progress=False)
 if stopper.best_state is not None:
     net.load_state_dict(stopper.best_state)
-print(more.status, "-", more.message or f"{len(more.epochs)} epochs")
+print(f"learning rate now {dash.model.optimizer.param_groups[0]['lr']:.2e}; validation loss before: {start_loss:.4f}")
 print("validation loss per extra epoch:", np.round(more.val_loss, 4).tolist())
+print(f"{more.status}: {more.message}")
 
 # %%
 kept = evaluate(net, loss_fn, X_val_n, y_val)[0]
-print(f"the net we keep: validation loss {kept:.4f}, best of the extra epochs {more.val_loss.min():.4f}")
+print(f"the net we keep: validation loss {kept:.4f}")
+assert np.isclose(dash.model.optimizer.param_groups[0]["lr"], best["lr"] / 10), "the slider reached the optimizer"
 assert np.isclose(kept, more.val_loss.min(), rtol=1e-5), "the kept weights are the best epoch's"
+assert kept < start_loss - 0.01, "the smaller learning rate helped"
 
 # %%
 steps_per_epoch = dash.model.steps_per_epoch
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
 ax.plot(curves["eval_step"] / steps_per_epoch, curves["val_loss"], "o-", color="C3", ms=3, label="validation (dashboard)")
+ax.plot([EPOCHS, EPOCHS + 1], [start_loss, more.val_loss[0]], ":", color="C3")
 extra = EPOCHS + np.arange(1, len(more.epochs) + 1)
 ax.plot(extra, more.val_loss, "s-", color="C3", alpha=0.6, label="validation (extra epochs)")
 ax.plot(extra, more.train_loss, "s-", color="C0", alpha=0.6, label="training (mean over each epoch)")
 best_epoch = EPOCHS + 1 + int(more.val_loss.argmin())
 ax.axvline(best_epoch, color="grey", ls=":", lw=1), ax.text(best_epoch, ax.get_ylim()[1] * 0.9, " kept", fontsize=8)
+ax.axvline(EPOCHS, color="C2", ls="--", lw=1), ax.text(EPOCHS, ax.get_ylim()[1] * 0.97, " lr ÷ 10", fontsize=8, va="top")
 ax.set_xlabel("epoch"), ax.set_ylabel("cross-entropy loss"), ax.legend(fontsize=8)
+ax.set_title("training continued with a smaller learning rate, stopped early", fontsize=10)
 fig.tight_layout()
 fig
 
@@ -646,12 +662,13 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# The measure agrees with the eye, and it is honest about how far we are. After a few epochs the
-# filters are smoother than at the start, but only a little: training has moved the weights by a
-# fraction of their initial size, and the random start is still most of what you see. The change that
-# training made (bottom row) is clearly smooth: edge and blob detectors. Longer training, and weight
-# decay, which slowly erases the part of the start that the data does not support, make the filters
-# themselves look like that.
+# The measure is honest about how far we are. After a few epochs the filters are smoother than at
+# the start, but only a little: training has moved the weights by a fraction of their initial size,
+# and the random start is still most of what you see. What training added (bottom row) is clearly
+# smoother than noise, and several of the changes are already oriented strokes, light on one side
+# and dark on the other: the beginnings of edge detectors. Longer training, and stronger weight decay,
+# which slowly erases the part of the random start that the data does not support, bring the filters
+# themselves closer to that.
 
 # %% [markdown]
 # ## 12 · Fine-tuning for a new task
@@ -697,9 +714,10 @@ def accuracy_after_training(net3, labelled, held_out, steps=20):
 
 labelled, held_out = new_task(draw=0)
 net3 = fine_tuned()
+trainable = sum(p.size for p in net3.parameters() if p.requires_grad)
 print(f"{len(labelled)} labelled photos, {len(held_out)} to measure; trainable parameters: fine-tuned "
-      f"{sum(p.size for p in net3.parameters() if p.requires_grad)}, from scratch "
-      f"{sum(p.size for p in make_cnn(3).parameters())}")
+      f"{trainable}, from scratch {sum(p.size for p in make_cnn(3).parameters())}")
+assert trainable == 64 * 3 + 3, "only the new head learns"
 
 # %% [markdown]
 # Which six photos are labelled matters a lot with so few, so we repeat the comparison for five
@@ -720,7 +738,8 @@ assert tuned.mean() > 0.8
 # %% [markdown]
 # With six photos, a network from scratch has to find its features in six images, and it finds ones
 # that do not generalise. The fine-tuned net only chooses how to combine features it learned from
-# 7,200 labelled images of the related problem, and it has 195 weights to set instead of 52,000.
+# 7,200 labelled images of the related problem, and it has 195 weights to set instead of almost
+# 52,000.
 # (On an easy task, say footwear against clothing, a net from scratch catches up within a few steps:
 # the transfer pays off when the new task needs features the few labels cannot teach.)
 
