@@ -37,7 +37,7 @@ Two kernels compute the same thing:
 
 What makes the fast kernel fast (the benchmark `python -m cnnlab bench` measures it):
 - one copy of the windows per forward pass (KH*KW strided slice copies, no padded copy of x) and
-  one GEMM per pass: out = W cols, dW^T = cols dout^T, dcols = W^T dout;
+  one GEMM per pass: out = W cols, dW = dout cols^T (or its transpose), dcols = W^T dout;
 - layouts that need no transposes: cols has one column per output pixel (n, oh, ow), so the GEMM
   leaves the output in (F, N, OH, OW) memory order, returned as an (N, F, OH, OW) view; the
   layers after it keep that order, so dout arrives with it and flattens to (F, N*OH*OW) as a view;
@@ -169,9 +169,13 @@ def _backward(dout, cols, x_shape, weight, stride, padding, owner=None):
     # (F, N*OH*OW), columns ordered like cols'. A view, no copy, when dout's memory is laid out
     # (F, N, OH, OW), as the forward pass and the layers after it leave it.
     dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)
-    # eq. (7), summed over all positions: dweight = dout2 @ cols^T, computed as its transpose
-    # cols @ dout2^T, the operand order that OpenBLAS runs faster for these shapes
-    dweight = (cols @ dout2.T).T.reshape(weight.shape)
+    # eq. (7), summed over all positions: dweight = dout2 @ cols^T. OpenBLAS runs this long,
+    # thin product faster when its result is tall, so the second layer of the reference CNN
+    # (F = 32 < C*KH*KW = 144) computes the transpose cols @ dout2^T instead.
+    if n_filters >= cols.shape[0]:
+        dweight = (dout2 @ cols.T).reshape(weight.shape)
+    else:
+        dweight = (cols @ dout2.T).T.reshape(weight.shape)
     dbias = dout2.sum(axis=1)
     dcols = reusable(owner, "dcols", cols.shape, np.result_type(weight, dout2))
     np.matmul(weight.reshape(n_filters, -1).T, dout2, out=dcols)   # (C*KH*KW, N*OH*OW)
