@@ -103,8 +103,9 @@ def _check_pixel_stats(pixel_stats, min_std: float) -> None:
         if np.any(std == 0):
             raise CheckFailed("std is 0 at a pixel that never changes (always background): (x - mean) / std divides by "
                               f"zero there; raise every std below min_std to min_std: np.maximum(std, {min_std:g})")
-        raise CheckFailed("std is not guarded: a pixel with ink in one image only has a std of about 0.002, and dividing "
-                          f"by it blows that pixel up; raise every std below min_std: np.maximum(std, {min_std:g})")
+        raise CheckFailed("std is not guarded: a pixel with ink in one image only has a std of about 0.002, and "
+                          "dividing by it blows that pixel up; raise every std below min_std: "
+                          f"np.maximum(std, {min_std:g})")
     if any(_close(std, r ** 2) or _close(std, np.maximum(r ** 2, min_std)) for r in raw):
         raise CheckFailed("std looks like the variance (the square of the standard deviation): use X.std(axis=0), "
                           "or take the square root")
@@ -113,11 +114,12 @@ def _check_pixel_stats(pixel_stats, min_std: float) -> None:
         raise CheckFailed(f"small standard deviations were replaced by 1; the rule of the lesson is to raise them to "
                           f"min_std: np.maximum(std, {min_std:g})")
     if any(_close(std, r + min_std) for r in raw):
-        raise CheckFailed(f"min_std was added to every std; only the small ones are raised: np.maximum(std, {min_std:g})")
+        raise CheckFailed(f"min_std was added to every std; only the small ones are raised: "
+                          f"np.maximum(std, {min_std:g})")
     if _close(std[~small], raw[0][~small]) or _close(std[~small], raw[1][~small]):
         where = tuple(np.argwhere(small & ~np.isclose(std, min_std))[0].tolist())
-        raise CheckFailed(f"std{list(where)} is {std[where]:.4g} where the pixel's std is {raw[0][where]:.2g}: raise every "
-                          f"std below min_std to min_std, np.maximum(std, {min_std:g})")
+        raise CheckFailed(f"std{list(where)} is {std[where]:.4g} where the pixel's std is {raw[0][where]:.2g}: "
+                          f"raise every std below min_std to min_std, np.maximum(std, {min_std:g})")
     check_array("std returned by pixel_stats", std, right[0], rtol=1e-4, atol=1e-6)
 
 
@@ -158,9 +160,9 @@ def check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_v
         if name == "X_val_n":
             own_mean, own_std = _reference_stats(raw, min_std)
             if _close(got, (raw - own_mean) / own_std, rtol=1e-4, atol=1e-4):
-                raise CheckFailed("X_val_n was normalised with the validation images' own statistics: every split gets "
-                                  "the training split's mean and std (the validation images stand for new images, whose "
-                                  "statistics we never get to see)")
+                raise CheckFailed("X_val_n was normalised with the validation images' own statistics: every split "
+                                  "gets the training split's mean and std (the validation images stand for new "
+                                  "images, whose statistics we never get to see)")
         if _close(got, (raw - ref_mean) * ref_std, rtol=1e-4, atol=1e-4):
             raise CheckFailed(f"`{name}` was multiplied by std: divide instead, (X - mean) / std")
         if _close(got, raw / ref_std - ref_mean, rtol=1e-4, atol=1e-4):
@@ -189,7 +191,8 @@ def _name_the_leak(mean, X_train, X_val, source: str, min_std: float) -> None:
     for what, parts in candidates:
         pooled = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
         if _close(mean, pooled.mean(axis=0), rtol=1e-4, atol=1e-5):
-            raise CheckFailed(f"your `mean` was computed from {what}; use the training split only: pixel_stats(X_train)")
+            raise CheckFailed(f"your `mean` was computed from {what}; use the training split only: "
+                              "pixel_stats(X_train)")
 
 
 # --- exercise 2: run(config) for the search ------------------------------------------------------------
@@ -264,7 +267,7 @@ def check_run(run, make_net, X, y, X_val, y_val, seed, config=None) -> None:
                           "batch_size=64, rng=SEED), one epoch, then evaluate on the validation split")
     for key, factor in (("lr", 3.0), ("weight_decay", 30.0)):
         changed = dict(config, **{key: config[key] * factor if config[key] else 1e-2})
-        other = _metrics(_student(lambda: run(dict(changed)), f"run({changed})"), changed)
+        other = _metrics(_student(lambda c=changed: run(dict(c)), f"run({changed})"), changed)
         if _close(first, other, rtol=1e-9, atol=1e-12):
             raise CheckFailed(f"run gives the same result for {key}={config[key]:g} and {key}={changed[key]:g}: "
                               f"config['{key}'] is not used; pass it to the optimizer")
