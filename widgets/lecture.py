@@ -133,16 +133,17 @@ def enlarge(obj, scale: float) -> int:
     """Redraw every figure of a widget object at `scale` times its dpi (text, lines and canvas grow
     together, the layout stays as designed); returns how many figures were enlarged.
 
-    matplotlib keeps a figure's dpi before any high-dpi screen scaling in `_original_dpi` and restores
-    it when the screen's pixel ratio changes (ipympl on a high-dpi projector): it is scaled as well,
-    so the enlargement survives that.
+    The dpi is changed the way matplotlib itself does for a high-dpi screen (`_set_dpi` without
+    forwarding a resize to the canvas, `_original_dpi` scaled too so that a later screen-ratio change
+    keeps the enlargement). Forwarding the resize would send ipympl's browser model a new size before
+    it holds any image, and its size handler then draws a broken image (a console error).
     """
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 1.0 <= scale <= MAX_SCALE:
         raise ValueError(f"scale must be a number in [1, {MAX_SCALE}], got {scale!r}")
     figures = _figures(obj)
     for fig in figures:
         original = getattr(fig, "_original_dpi", fig.dpi)
-        fig.set_dpi(fig.dpi * scale)
+        fig._set_dpi(fig.dpi * scale, forward=False)
         fig._original_dpi = original * scale
     for value in vars(obj).values():
         if isinstance(value, FigureView):
