@@ -34,7 +34,7 @@
 # | optimizers | optimizer race, the race on a CNN | 07 |
 # | initialisation | initialisation explorer | 08 |
 # | regularisation | regularisation explorer | 09 |
-# | a CNN, start to finish | training dashboard, filter viewer | 10 (planned) |
+# | a CNN, start to finish | training dashboard, filter viewer | 10 |
 
 # %%
 # %matplotlib widget
