@@ -1,4 +1,6 @@
-"""Command line: `python -m cnnlab bench` times cnnlab's reference CNN (and PyTorch's, if installed).
+"""Command line: `python -m cnnlab bench` times cnnlab's reference CNN (and PyTorch's, if installed);
+`python -m cnnlab train` trains the course's recipe (see cnnlab.recipes); `python -m cnnlab info` reports
+versions and which data was found.
 
     python -m cnnlab bench                      # batch 64, every core, table on stdout
     python -m cnnlab bench --threads 1          # one thread for NumPy's BLAS and for PyTorch
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cnnlab",
         description="cnnlab command line tools.",
-        epilog="Run 'python -m cnnlab bench --help' for the benchmark's options.")
+        epilog="Run 'python -m cnnlab COMMAND --help' for a command's options.")
     commands = parser.add_subparsers(dest="command", metavar="command")
     commands.required = True
     bench = commands.add_parser(
@@ -74,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="PATH", nargs="?", const="-", default=None,
                        help="write the full result as JSON to PATH; without PATH (or '-'), print JSON instead of "
                             "the table")
+    from cnnlab.cli import add_info_parser, add_train_parser
+
+    add_train_parser(commands)
+    add_info_parser(commands)
     return parser
 
 
@@ -96,6 +102,10 @@ def _relaunch(threads: int, argv: list[str]) -> None:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.command in ("train", "info"):
+        from cnnlab import cli
+
+        return cli.run_train(args) if args.command == "train" else cli.run_info(args)
     if args.command == "bench":
         from cnnlab import bench
 
@@ -110,8 +120,9 @@ def main(argv=None) -> int:
         else:
             print(bench.format_report(result))
             if args.json is not None:
-                with open(args.json, "w", encoding="utf-8") as f:
-                    json.dump(result, f, indent=2)
+                from cnnlab.train.checkpoint import atomic_write_bytes
+
+                atomic_write_bytes(args.json, json.dumps(result, indent=2).encode("utf-8"))
                 print(f"\nJSON written to {args.json}")
     return 0
 
