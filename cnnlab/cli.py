@@ -14,7 +14,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train the course's CNN recipe and print the test accuracy",
         description="Train the recipe of cnnlab.recipes (2 conv blocks with batch norm, He init, dropout, "
-                    "crops and flips, Adam with a cosine schedule) on the shipped Fashion-MNIST subset, or "
+                    "Adam with a cosine schedule) on the shipped Fashion-MNIST subset, or "
                     "on the full set with --full, and score the test set once at the end.")
     p.add_argument("--full", action="store_true", help="use the full Fashion-MNIST (60,000 + 10,000 images)")
     p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default="adam")
@@ -22,7 +22,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 12 on the subset, 10 with --full)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-augment", action="store_true", help="switch off random crops and flips")
+    p.add_argument("--augment", action="store_true", help="add random crops (2-pixel padding) and flips")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer (default 32)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
@@ -50,7 +50,7 @@ def run_train(args) -> int:
     try:
         with limiter:
             train_recipe(full=args.full, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
-                         optimizer=args.optimizer, seed=args.seed, augment=not args.no_augment,
+                         optimizer=args.optimizer, seed=args.seed, augment=args.augment,
                          checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
                          width=args.width)
     except (FileNotFoundError, ValueError) as error:  # missing data, bad checkpoint: a message, not a trace

@@ -6,8 +6,9 @@ Every choice is one the lessons teach and measure:
   shipped with Fashion-MNIST (lessons 04, 09, 10);
 - initialisation: He (kaiming_normal) for the ReLU layers, zero biases (lesson 08);
 - inputs standardised with the mean and std of the training images only (lesson 10);
-- regularisation: batch norm, dropout (keep 0.7), random crops with 2-pixel padding and horizontal
-  flips (lesson 09);
+- regularisation: batch norm and dropout (keep 0.7); random crops with 2-pixel padding and
+  horizontal flips on request (lesson 09): within the 15-minute budget they cost more accuracy (the
+  net under-fits: 90.7% after 10 epochs) than they win;
 - optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run (lessons 06-07);
 - model selection: 5,000 training images held out for validation; the test set is scored once.
 """
@@ -59,7 +60,7 @@ def make_optimizer(name: str, params, lr: float):
 
 
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
-                 optimizer: str = "adam", seed: int = 0, augment: bool = True, val_size: int = 5000,
+                 optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
                  log=print) -> dict:
     """Train the recipe on the shipped subset (or the full set) and score the test set once.

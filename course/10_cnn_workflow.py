@@ -75,9 +75,9 @@ if FULL:
 # continues from the last one after an interruption:
 #
 # ```sh
-# python -m cnnlab train --full --optimizer adam --lr 3e-3 --epochs 15 --batch-size 64 --checkpoint runs/full.ckpt
-# python -m cnnlab train --full --resume runs/full.ckpt     # go on after an interruption
-# python -m cnnlab train --help                             # every option
+# .venv/bin/python -m cnnlab train --full --checkpoint runs/full.ckpt           # the course's recipe
+# .venv/bin/python -m cnnlab train --full --checkpoint runs/full.ckpt --resume  # go on after an interruption
+# .venv/bin/python -m cnnlab train --help                                        # every option
 # ```
 
 # %% [markdown]
