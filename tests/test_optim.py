@@ -23,21 +23,23 @@ def run(opt_class, grads, theta0=1.0, **kwargs):
 
 # --- SGD ---------------------------------------------------------------------------------------------
 def test_plain_sgd():
-    values, _, _ = run(SGD, [0.5, 0.5], lr=0.1)
-    assert values == pytest.approx([0.95, 0.90])
+    values, _, _ = run(SGD, [0.5, 0.5, -1.0], lr=0.1)
+    assert values == pytest.approx([0.95, 0.90, 1.0])
 
 
 def test_sgd_momentum_velocity_form():
     # b1 = 0.5, theta1 = 1 - 0.1*0.5 = 0.95; b2 = 0.9*0.5 + 0.5 = 0.95, theta2 = 0.95 - 0.095 = 0.855
-    values, opt, p = run(SGD, [0.5, 0.5], lr=0.1, momentum=0.9)
-    assert values == pytest.approx([0.95, 0.855])
-    assert opt.state[p]["momentum_buffer"][0] == pytest.approx(0.95)
+    # b3 = 0.9*0.95 - 1 = -0.145, theta3 = 0.855 + 0.0145 = 0.8695
+    values, opt, p = run(SGD, [0.5, 0.5, -1.0], lr=0.1, momentum=0.9)
+    assert values == pytest.approx([0.95, 0.855, 0.8695])
+    assert opt.state[p]["momentum_buffer"][0] == pytest.approx(-0.145)
 
 
 def test_sgd_nesterov_pytorch_form():
     # b1 = 0.5, step 0.1*(0.5 + 0.9*0.5) = 0.095 -> 0.905; b2 = 0.95, step 0.1*(0.5 + 0.855) -> 0.7695
-    values, _, _ = run(SGD, [0.5, 0.5], lr=0.1, momentum=0.9, nesterov=True)
-    assert values == pytest.approx([0.905, 0.7695])
+    # b3 = 0.855 - 1 = -0.145, step 0.1*(-1 + 0.9*(-0.145)) = -0.11305 -> 0.88255
+    values, _, _ = run(SGD, [0.5, 0.5, -1.0], lr=0.1, momentum=0.9, nesterov=True)
+    assert values == pytest.approx([0.905, 0.7695, 0.88255])
 
 
 def test_sgd_weight_decay_adds_lambda_theta_to_the_gradient():
@@ -91,10 +93,11 @@ def test_sgd_rejects_bad_hyperparameters():
 
 # --- adaptive methods -----------------------------------------------------------------------------------
 def test_adagrad_eq_5_21():
-    # sum = 0.25 -> step 0.1/0.5*0.5 = 0.1; sum = 0.5 -> step 0.1/sqrt(0.5)*0.5
-    values, opt, p = run(Adagrad, [0.5, 0.5], lr=0.1, eps=0.0)
-    assert values == pytest.approx([0.9, 0.9 - 0.05 / math.sqrt(0.5)])
-    assert opt.state[p]["sum"][0] == pytest.approx(0.5)
+    # sum = 0.25 -> step 0.1/0.5*0.5 = 0.1; sum = 0.5 -> step 0.1/sqrt(0.5)*0.5; sum = 4.5 -> step 0.1/sqrt(4.5)*2
+    values, opt, p = run(Adagrad, [0.5, 0.5, 2.0], lr=0.1, eps=0.0)
+    second = 0.9 - 0.05 / math.sqrt(0.5)
+    assert values == pytest.approx([0.9, second, second - 0.2 / math.sqrt(4.5)])
+    assert opt.state[p]["sum"][0] == pytest.approx(4.5)
 
 
 def test_adagrad_eps_inside_versus_outside_the_square_root():
@@ -106,10 +109,12 @@ def test_adagrad_eps_inside_versus_outside_the_square_root():
 
 def test_rmsprop_eqs_5_27_5_28():
     # E = 0.1 * 4 = 0.4 -> step 0.01 * 2 / sqrt(0.4); E = 0.9*0.4 + 0.1*1 = 0.46 -> step 0.01 * 1 / sqrt(0.46)
-    values, opt, p = run(RMSprop, [2.0, 1.0], lr=0.01, alpha=0.9, eps=0.0)
+    # E = 0.9*0.46 + 0.1*9 = 1.314 -> step 0.01 * (-3) / sqrt(1.314)
+    values, opt, p = run(RMSprop, [2.0, 1.0, -3.0], lr=0.01, alpha=0.9, eps=0.0)
     first = 1 - 0.02 / math.sqrt(0.4)
-    assert values == pytest.approx([first, first - 0.01 / math.sqrt(0.46)])
-    assert opt.effective_lr(p)[0] == pytest.approx(0.01 / math.sqrt(0.46))
+    second = first - 0.01 / math.sqrt(0.46)
+    assert values == pytest.approx([first, second, second + 0.03 / math.sqrt(1.314)])
+    assert opt.effective_lr(p)[0] == pytest.approx(0.01 / math.sqrt(1.314))
 
 
 def test_adam_first_step_is_lr_times_sign_whatever_the_gradient_scale():
@@ -120,12 +125,15 @@ def test_adam_first_step_is_lr_times_sign_whatever_the_gradient_scale():
 
 def test_adam_eqs_5_29_to_5_33_with_bias_correction():
     # t=2 with g = 1 then 3: m = 0.9*0.1 + 0.1*3 = 0.39, v = 0.999*0.001 + 0.001*9 = 0.009999
-    values, opt, p = run(Adam, [1.0, 3.0], lr=0.1, betas=(0.9, 0.999), eps=0.0)
+    # t=3 with g = -2: m = 0.9*0.39 - 0.2 = 0.151, v = 0.999*0.009999 + 0.001*4 = 0.013989001
+    values, opt, p = run(Adam, [1.0, 3.0, -2.0], lr=0.1, betas=(0.9, 0.999), eps=0.0)
     m_hat, v_hat = 0.39 / (1 - 0.9**2), 0.009999 / (1 - 0.999**2)
-    assert values == pytest.approx([0.9, 0.9 - 0.1 * m_hat / math.sqrt(v_hat)])
-    assert opt.state[p]["exp_avg"][0] == pytest.approx(0.39)
-    assert opt.state[p]["exp_avg_sq"][0] == pytest.approx(0.009999)
-    assert opt.state[p]["step"] == 2
+    second = 0.9 - 0.1 * m_hat / math.sqrt(v_hat)
+    m3_hat, v3_hat = 0.151 / (1 - 0.9**3), 0.013989001 / (1 - 0.999**3)
+    assert values == pytest.approx([0.9, second, second - 0.1 * m3_hat / math.sqrt(v3_hat)])
+    assert opt.state[p]["exp_avg"][0] == pytest.approx(0.151)
+    assert opt.state[p]["exp_avg_sq"][0] == pytest.approx(0.013989001)
+    assert opt.state[p]["step"] == 3
 
 
 def test_adam_eps_inside_the_root_damps_tiny_gradients_more_than_pytorchs_form():
@@ -138,12 +146,14 @@ def test_adam_eps_inside_the_root_damps_tiny_gradients_more_than_pytorchs_form()
 
 def test_adadelta_unit_corrected_eq_5_26():
     eps = 1e-6
-    values, opt, p = run(Adadelta, [1.0, 1.0], lr=1.0, rho=0.9, eps=eps)
+    values, opt, p = run(Adadelta, [1.0, 1.0, 1.0], lr=1.0, rho=0.9, eps=eps)
     d1 = math.sqrt(eps) / math.sqrt(0.1 + eps)       # E[g^2] = 0.1, E[dtheta^2] = 0
     acc = 0.1 * d1**2
     d2 = math.sqrt(acc + eps) / math.sqrt(0.19 + eps)  # E[g^2] = 0.9*0.1 + 0.1
-    assert values == pytest.approx([1 - d1, 1 - d1 - d2], rel=1e-12)
-    assert opt.state[p]["acc_delta"][0] == pytest.approx(0.9 * acc + 0.1 * d2**2)
+    acc2 = 0.9 * acc + 0.1 * d2**2
+    d3 = math.sqrt(acc2 + eps) / math.sqrt(0.271 + eps)  # E[g^2] = 0.9*0.19 + 0.1
+    assert values == pytest.approx([1 - d1, 1 - d1 - d2, 1 - d1 - d2 - d3], rel=1e-12)
+    assert opt.state[p]["acc_delta"][0] == pytest.approx(0.9 * acc2 + 0.1 * d3**2)
 
 
 def test_adadelta_eta_form_eqs_5_24_5_25():
@@ -260,3 +270,31 @@ def test_clip_grad_norm_scales_jointly_and_reports_the_norm():
     assert clip_grad_norm_([a, b], max_norm=10.0) == pytest.approx(1.0, rel=1e-5)  # untouched below the cap
     a.grad[0] = np.inf
     assert clip_grad_norm_([a, b], 1.0) == np.inf and a.grad[0] == np.inf
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "AdaDelta", "RMSprop", "Adam"])
+def test_all_seven_run_unchanged_on_a_2_vector_and_on_a_cnn(name):
+    from cnnlab import Sequential
+    from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+    from cnnlab.losses import CrossEntropyLoss
+
+    make = {"SGD": lambda ps: SGD(ps, lr=0.05), "Momentum": lambda ps: SGD(ps, lr=0.05, momentum=0.9),
+            "Nesterov": lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+            "AdaGrad": lambda ps: Adagrad(ps, lr=0.05), "AdaDelta": lambda ps: Adadelta(ps, lr=1.0),
+            "RMSprop": lambda ps: RMSprop(ps, lr=0.01), "Adam": lambda ps: Adam(ps, lr=0.01)}[name]
+    point = Parameter(np.array([1.0, -1.0]))
+    opt = make([point])
+    for _ in range(5):
+        point.grad[...] = 2 * point.data  # f = |p|^2
+        opt.step()
+    assert np.sum(point.data**2) < 2.0
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 16)
+    net = Sequential([Conv2d(1, 4, 3, rng=1), ReLU(), MaxPool2d(2), Flatten(), Linear(36, 3, rng=2)])
+    opt, loss = make(net.parameters()), CrossEntropyLoss()
+    first = loss(net(X), y)
+    for _ in range(10):
+        loss(net(X), y)
+        net.backward(loss.backward())
+        opt.step()
+    assert loss(net(X), y) < first
