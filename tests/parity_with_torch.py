@@ -1,0 +1,74 @@
+"""Check that cnnlab's layers and losses give PyTorch's outputs and gradients (float64, same layouts).
+
+PyTorch is not a dependency, so this is a script, not part of `make test`:
+
+    .venv/bin/pip install torch       # CPU build
+    .venv/bin/python tests/parity_with_torch.py
+
+It prints one line per case with the largest absolute difference and exits 1 if any exceeds 1e-10.
+"""
+import sys
+
+import numpy as np
+import torch
+
+from cnnlab.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU,
+                           Sigmoid, Softmax, Tanh)
+from cnnlab.losses import CrossEntropyLoss, MSELoss
+
+torch.set_default_dtype(torch.float64)
+rng = np.random.default_rng(0)
+
+
+def compare(name, ours, theirs, x_shape):
+    """Forward on the same input, backward of the same random upstream gradient: outputs, dx, dparams."""
+    ours = ours.astype(np.float64)
+    for (pname, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+        tp.data = torch.tensor(p.data)
+    x = rng.permutation(int(np.prod(x_shape))).reshape(x_shape) / np.prod(x_shape) + 0.01 * rng.standard_normal(x_shape)
+    tx = torch.tensor(x, requires_grad=True)
+    out, tout = ours(x), theirs(tx)
+    g = rng.standard_normal(out.shape)
+    dx = ours.backward(g)
+    tout.backward(torch.tensor(g))
+    diffs = [np.abs(out - tout.detach().numpy()).max(), np.abs(dx - tx.grad.numpy()).max()]
+    diffs += [np.abs(p.grad - tp.grad.numpy()).max() for p, tp in zip(ours.parameters(), theirs.parameters())]
+    return name, max(diffs)
+
+
+nn = torch.nn
+cases = [
+    compare("Linear", Linear(7, 5), nn.Linear(7, 5), (4, 7)),
+    compare("Conv2d 3x2 stride 2 pad (2,1)", Conv2d(3, 4, (3, 2), stride=2, padding=(2, 1)),
+            nn.Conv2d(3, 4, (3, 2), stride=2, padding=(2, 1)), (2, 3, 9, 8)),
+    compare("Conv2d 1x1", Conv2d(3, 2, 1), nn.Conv2d(3, 2, 1), (2, 3, 5, 5)),
+    compare("MaxPool2d 3/2 (overlapping)", MaxPool2d(3, stride=2), nn.MaxPool2d(3, stride=2), (2, 2, 9, 7)),
+    compare("MaxPool2d 2 pad 1", MaxPool2d(2, padding=1), nn.MaxPool2d(2, padding=1), (1, 2, 7, 6)),
+    compare("AvgPool2d 3/2 pad 1", AvgPool2d(3, stride=2, padding=1), nn.AvgPool2d(3, stride=2, padding=1),
+            (2, 2, 9, 7)),
+    compare("ReLU", ReLU(), nn.ReLU(), (3, 6)), compare("Sigmoid", Sigmoid(), nn.Sigmoid(), (3, 6)),
+    compare("Tanh", Tanh(), nn.Tanh(), (3, 6)), compare("Softmax", Softmax(dim=1), nn.Softmax(dim=1), (3, 6)),
+    compare("Flatten", Flatten(), nn.Flatten(), (2, 3, 4, 5)),
+    compare("BatchNorm1d (train)", BatchNorm1d(5), nn.BatchNorm1d(5), (6, 5)),
+    compare("BatchNorm2d (train)", BatchNorm2d(3), nn.BatchNorm2d(3), (4, 3, 5, 6)),
+]
+logits, labels = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+ce = CrossEntropyLoss()
+tl = torch.tensor(logits, requires_grad=True)
+loss = nn.CrossEntropyLoss()(tl, torch.tensor(labels))
+loss.backward()
+cases.append(("CrossEntropyLoss", max(abs(ce(logits, labels) - loss.item()),
+                                      np.abs(ce.backward() - tl.grad.numpy()).max())))
+pred, target = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+mse = MSELoss()
+tp = torch.tensor(pred, requires_grad=True)
+tloss = nn.MSELoss()(tp, torch.tensor(target))
+tloss.backward()
+cases.append(("MSELoss", max(abs(mse(pred, target) - tloss.item()), np.abs(mse.backward() - tp.grad.numpy()).max())))
+bad = 0
+for name, diff in cases:
+    ok = diff <= 1e-10
+    bad += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} {name:34s} max |difference| {diff:.2e}")
+print(f"{len(cases) - bad} passed, {bad} failed")
+sys.exit(1 if bad else 0)
