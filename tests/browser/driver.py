@@ -17,7 +17,7 @@ from screenshots import changed_fraction, changed_pixels, is_blank
 
 __all__ = ["ROOT", "COURSE", "ARTIFACTS", "CHANGED", "FIGURE", "WIDGET_ERROR", "WIDGET_ERROR_VIEW", "STATUS_ERROR",
            "CellResult", "LabNotebook", "figure_problems", "move_slider", "new_page", "poke", "save",
-           "save_failure_artifacts", "slider_readout", "wait_for_change", "wait_until_drawn", "wait_until_stable"]
+           "save_failure_artifacts", "slider_readout", "assert_race_shows_the_whole_run", "wait_for_change", "wait_until_drawn", "wait_until_stable"]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -281,6 +281,14 @@ def poke(notebook: "LabNotebook", cell_index: int, label, artifacts, how: str = 
     text = widget.inner_text()
     assert STATUS_ERROR not in text, f"{notebook.name} cell {cell_index}: the widget reported an error after {moved}"
     return moved
+
+
+def assert_race_shows_the_whole_run(scope, where: str) -> None:
+    """When the race appears, its "show step" slider stands at the last step (all trajectories drawn)."""
+    shown, steps = slider_readout(scope, "show step"), slider_readout(scope, "steps")
+    assert shown == steps, (f"{where}: the optimizer race appears at step {shown} of {steps}: its trajectories are "
+                            "not drawn until a control is moved (the Play widget's jslink sets 'show step' to the "
+                            "Play value in the browser)")
 
 
 def save(folder: Path, name: str, png: bytes) -> Path:

@@ -17,7 +17,8 @@ import json
 import re
 
 import pytest
-from driver import COURSE, ROOT, LabNotebook, new_page, poke, slider_readout
+from driver import (COURSE, ROOT, LabNotebook, assert_race_shows_the_whole_run, new_page, poke,
+                    save_failure_artifacts)
 
 LESSON_SECONDS = 420  # Run All Cells of one notebook
 
@@ -69,14 +70,6 @@ def lesson_calling(factory: str):
     return next((nb for nb in NOTEBOOKS if any(name == factory for _, name in widget_calls(nb))), None)
 
 
-def assert_race_shows_the_whole_run(scope, where: str) -> None:
-    """When the race appears, its "show step" slider stands at the last step (all trajectories drawn)."""
-    shown, steps = slider_readout(scope, "show step"), slider_readout(scope, "steps")
-    assert shown == steps, (f"{where}: the optimizer race appears at step {shown} of {steps}: its trajectories are "
-                            "not drawn until a control is moved (the Play widget's jslink sets 'show step' to the "
-                            "Play value in the browser)")
-
-
 @pytest.fixture(scope="session")
 def opened(browser):
     """Notebooks already run in this session (name -> LabNotebook), kept for the slider tests."""
@@ -86,21 +79,32 @@ def opened(browser):
         notebook.close()
 
 
-def run_notebook(browser, lab, name: str) -> LabNotebook:
+def run_notebook(browser, lab, name: str, artifacts) -> LabNotebook:
     notebook = LabNotebook(new_page(browser), lab, name)
-    notebook.open()
-    notebook.run_all(LESSON_SECONDS)
+    try:
+        notebook.open()
+        notebook.run_all(LESSON_SECONDS)
+    except BaseException:
+        keep_artifacts(notebook, lab, artifacts)
+        raise
     return notebook
+
+
+def keep_artifacts(nb: LabNotebook, lab, artifacts) -> None:
+    """A screenshot of the notebook's page, its console and the server log, then close it."""
+    save_failure_artifacts(nb.page, artifacts, [lab])
+    nb.close()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_jupyterlab(notebook, lab, browser, opened, artifacts):
     """Run All Cells; no error output, no console error, every widget rendered; one slider moved."""
-    nb = run_notebook(browser, lab, notebook.name)
+    nb = run_notebook(browser, lab, notebook.name, artifacts)
     try:
         problems = nb.output_problems() + nb.widget_problems()
         assert not problems, f"{notebook.name}:\n" + "\n".join(problems)
-        assert sum(c.count is not None for c in nb.cells) == sum(c.type == "code" for c in nb.cells)
+        code = [c for c in nb.cells if c.type == "code" and c.source.strip()]
+        assert code and all(c.count is not None for c in code), f"{notebook.name}: not every code cell ran"
         shown = sum(c.widget_views for c in nb.cells)
         calls = widget_calls(notebook)
         assert shown >= len({i for i, _ in calls}), f"{notebook.name}: widget calls in cells {calls}, {shown} shown"
@@ -116,10 +120,7 @@ def test_notebook_runs_in_jupyterlab(notebook, lab, browser, opened, artifacts):
             break
         assert not nb.page.errors, f"{notebook.name}: browser console:\n" + "\n".join(nb.page.errors)
     except BaseException:
-        nb.page.screenshot(path=str(artifacts / "page.png"), full_page=True)
-        (artifacts / "console.txt").write_text("\n".join(nb.page.console))
-        (artifacts / "jupyterlab.log").write_text(lab.log_tail(400))
-        nb.close()
+        keep_artifacts(nb, lab, artifacts)
         raise
     if any(factory in ISSUE_WIDGETS for _, factory in calls):
         opened[notebook.name] = nb  # its slider test follows
@@ -138,7 +139,7 @@ def test_issue_widget_slider_changes_its_plot(factory, lab, browser, opened, art
             pytest.skip(f"pending: lesson {number} (course/{number}_*.ipynb), planned to show {factory}, "
                         "does not exist yet; this test runs as soon as it does")
         pytest.fail(f"{planned[0].name} exists but none of its cells calls {factory}(...)")
-    nb = opened.pop(notebook.name, None) or run_notebook(browser, lab, notebook.name)
+    nb = opened.pop(notebook.name, None) or run_notebook(browser, lab, notebook.name, artifacts)
     try:
         assert not nb.output_problems(), nb.output_problems()
         index = next(i for i, name in widget_calls(notebook) if name == factory)
@@ -147,8 +148,6 @@ def test_issue_widget_slider_changes_its_plot(factory, lab, browser, opened, art
         poke(nb, index, SLIDERS[factory], artifacts, how="mouse")
         assert not nb.page.errors, f"{notebook.name}: browser console:\n" + "\n".join(nb.page.errors)
     except BaseException:
-        nb.page.screenshot(path=str(artifacts / "page.png"), full_page=True)
-        (artifacts / "console.txt").write_text("\n".join(nb.page.console))
+        keep_artifacts(nb, lab, artifacts)
         raise
-    finally:
-        nb.close()
+    nb.close()

@@ -14,10 +14,10 @@ import os
 import time
 
 import pytest
-from driver import (CHANGED, COURSE, FIGURE, ROOT, STATUS_ERROR, WIDGET_ERROR, WIDGET_ERROR_VIEW, figure_problems,
-                    move_slider, save, slider_readout, wait_for_change, wait_until_stable)
+from driver import (CHANGED, COURSE, FIGURE, ROOT, STATUS_ERROR, WIDGET_ERROR, WIDGET_ERROR_VIEW,
+                    assert_race_shows_the_whole_run, figure_problems, move_slider, save, slider_readout,
+                    wait_for_change, wait_until_stable)
 from screenshots import MAX_BYTES, save_png
-from test_lessons import assert_race_shows_the_whole_run
 
 DEMOS = list(json.loads((ROOT / "widgets" / "lecture_presets.json").read_text())["demos"])
 RENDER_SECONDS = 300
@@ -99,15 +99,20 @@ def test_race_slider_and_preset_menu_respond_in_voila(dashboard, voila, artifact
                                                      f"from {old} to {new} ({pixels} of its pixels)")
 
     before = wait_until_stable(figure)
-    preset = "bowl: SGD zig-zags at a large rate"
+    preset = "bowl: SGD zig-zags at a large rate"  # 200 steps, and only SGD, Momentum and Adam run
     race.locator("select").first.select_option(preset)
-    figure = race.locator(FIGURE).first  # the widget is rebuilt: a new figure
-    page.wait_for_timeout(500)
+    for _ in range(120):  # the widget is rebuilt: wait for the new one (its steps slider says 200)
+        if slider_readout(race, "steps") == "200":
+            break
+        page.wait_for_timeout(250)
+    assert slider_readout(race, "steps") == "200", f"picking the preset {preset!r} did not rebuild the race"
+    figure = race.locator(FIGURE).first  # the new widget's figure
     pixels, after = wait_for_change(figure, before, at_least=CHANGED)
     save(artifacts, "preset-after.png", after)
     if pixels < CHANGED:
         _fail_with_artifacts(page, artifacts, voila, f"picking the preset {preset!r} did not change the plot")
+    assert_race_shows_the_whole_run(race, "Voila, after picking a preset")
     text = race.inner_text()
-    assert STATUS_ERROR not in text and "Nesterov: f" not in text, text[-500:]  # three runners now: SGD, Momentum, Adam
+    assert STATUS_ERROR not in text and "Nesterov: f" not in text, text[-500:]  # three runners now
     assert "SGD: f" in text and "Adam: f" in text, text[-500:]
     assert not page.errors, "\n".join(page.errors)
