@@ -25,7 +25,8 @@ MAX_SCREENSHOTS_TOTAL = 2_000_000
 SEED_TOPICS = [
     # Tomasi, "Training Convolutional Neural Nets" (lecture notes)
     'training error E(w)',
-    'back-propagation as Algorithm 1 (per-sample forward, backward recursion with layer Jacobians, running average of gradients)',
+    ('back-propagation as Algorithm 1 (per-sample forward, backward recursion with layer Jacobians, '
+     'running average of gradients)'),
     'per-layer Jacobians ∂x/∂w and ∂x/∂x_prev for point activations, ReLU and ReLU+max-pool (appendix)',
     'momentum method with the μ_t schedule of Sutskever et al.',
     'learning rate',
@@ -33,12 +34,16 @@ SEED_TOPICS = [
     'termination and early stopping',
     'dropout with keep probability p and test-time weight scaling',
     # Khan et al., "CNN Learning" (book chapter 5)
-    'initialisation: Gaussian, uniform, orthogonal, unsupervised pre-training, Xavier, He, LSUV, supervised pre-training / fine-tuning',
-    'regularisation: data augmentation (crops, rotations, flips, scaling, translation, shearing, colour jitter incl. PCA, synthetic data), dropout, drop-connect, batch norm, ensemble averaging, L2, L1, elastic net, max-norm, early stopping',
+    ('initialisation: Gaussian, uniform, orthogonal, unsupervised pre-training, Xavier, He, LSUV, '
+     'supervised pre-training / fine-tuning'),
+    ('regularisation: data augmentation (crops, rotations, flips, scaling, translation, shearing, '
+     'colour jitter incl. PCA, synthetic data), dropout, drop-connect, batch norm, '
+     'ensemble averaging, L2, L1, elastic net, max-norm, early stopping'),
     'batch / stochastic / mini-batch gradient descent',
     'momentum, Nesterov, AdaGrad, AdaDelta (both forms), RMSprop, Adam with bias correction',
     'saddle points',
-    'four ways to differentiate (analytical, numerical, symbolic, automatic forward/reverse mode with a worked example)',
+    ('four ways to differentiate (analytical, numerical, symbolic, '
+     'automatic forward/reverse mode with a worked example)'),
     # Veta, "Training (convolutional) neural networks for classification" (slides)
     'loss = data term + λΩ',
     'softmax + cross-entropy',
@@ -132,7 +137,8 @@ def reference_problems(cell: str, course: Path = COURSE) -> list[str]:
 
 def test_the_copied_topics_are_the_seeds_topics():
     assert len(SEED_TOPICS) == len(set(SEED_TOPICS)) == 40
-    example = "| file | what it is | topics |\n|---|---|---|\n| 000_a.txt | Tomasi | training error E(w); learning rate |\n| 001_b.txt | K | saddle points |"
+    example = ("| file | what it is | topics |\n|---|---|---|\n"
+               "| 000_a.txt | Tomasi | training error E(w); learning rate |\n| 001_b.txt | K | saddle points |")
     assert seed_topics(example) == ["training error E(w)", "learning rate", "saddle points"]
     if SEEDS_README.exists():  # in the shared workspace (not in a fresh clone)
         assert seed_topics(SEEDS_README.read_text(encoding="utf-8")) == SEED_TOPICS, \

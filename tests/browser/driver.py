@@ -17,7 +17,8 @@ from screenshots import changed_fraction, changed_pixels, is_blank
 
 __all__ = ["ROOT", "COURSE", "ARTIFACTS", "CHANGED", "FIGURE", "WIDGET_ERROR", "WIDGET_ERROR_VIEW", "STATUS_ERROR",
            "CellResult", "LabNotebook", "figure_problems", "move_slider", "new_page", "poke", "save",
-           "save_failure_artifacts", "slider_readout", "assert_race_shows_the_whole_run", "wait_for_change", "wait_until_drawn", "wait_until_stable"]
+           "save_failure_artifacts", "slider_readout", "assert_race_shows_the_whole_run", "wait_for_change",
+           "wait_until_drawn", "wait_until_stable"]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
