@@ -111,3 +111,10 @@ def test_a_broken_update_is_a_message():
     race.model.update = lambda: 1 / 0
     race.steps.value = 30
     assert race.status.kind == "error" and "division by zero" in race.status.text
+
+
+def test_the_play_control_starts_at_the_last_step_so_the_browser_shows_whole_trajectories():
+    race = optimizer_race(steps=40)
+    assert race.play.value == race.frame.value == 40
+    race.steps.value = 60
+    assert race.play.value == race.frame.value == 60 and race.play.max == 60

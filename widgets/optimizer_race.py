@@ -108,7 +108,9 @@ class OptimizerRace:
                                      description="start y", continuous_update=False, style=style)
         self.frame = W.IntSlider(value=model.steps, min=0, max=model.steps, description="show step",
                                  style=style)
-        self.play = W.Play(value=0, min=0, max=model.steps, step=max(model.steps // 100, 1), interval=40)
+        # the Play starts at the end: jslink copies its value into "show step" when the browser renders it
+        self.play = W.Play(value=model.steps, min=0, max=model.steps, step=max(model.steps // 100, 1),
+                           interval=40)
         W.jslink((self.play, "value"), (self.frame, "value"))
         self.enable, self.lr = {}, {}
         rows = []
@@ -260,9 +262,9 @@ class OptimizerRace:
         if self._surface_drawn != m.surface_name:
             self._draw_surface()
         self.start_marker.set_data([m.start[0]], [m.start[1]])
-        with self.frame.hold_trait_notifications():
+        with self.frame.hold_trait_notifications(), self.play.hold_trait_notifications():
             self.frame.max = self.play.max = m.steps
-            self.frame.value = m.steps
+            self.frame.value = self.play.value = m.steps
         self._rescale_plots()
         self._draw_frame()
         self._report()
