@@ -91,8 +91,8 @@ def apply(net: Module, scheme: str, rng=None, gain=None, bias="zeros", X=None, *
       generator is used for all layers in order, so the same seed gives the same net.
     - gain: for the schemes with a gain (orthogonal, xavier_*, lecun_*, lsuv); None keeps their
       default 1. Kaiming/He take nonlinearity= and a= instead.
-    - bias: "zeros" (default), a number (a small positive constant such as 0.01 keeps ReLU units
-      from starting dead, Veta), or "keep".
+    - bias: "zeros" (default), a number (Veta suggests a small positive constant such as 0.01 for
+      ReLU units; lesson 08 measures how little it changes the share of dead units), or "keep".
     - X: the data batch LSUV needs (only for "lsuv").
     - options: passed to the scheme, e.g. std=0.01 for "normal", a=-0.1, b=0.1 for "uniform",
       val=0.5 for "constant", tol= and max_iter= for "lsuv".
