@@ -1,6 +1,7 @@
 """The race on the CNN: fair (same weights, same batches), the real optimizers, every control at its extremes."""
 import numpy as np
 import pytest
+from widget_checks import changed
 
 from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
@@ -122,9 +123,6 @@ def artists_state(race):
     lines = [*race.raw.values(), *race.smooth.values(), *race.crosses.values(), *race.acc_lines.values()]
     return [np.asarray(line.get_xydata()).copy() for line in lines] + [race.ax_loss.get_xlim()]
 
-
-def changed(before, after):
-    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True) for a, b in zip(before, after))
 
 
 def controls(race):

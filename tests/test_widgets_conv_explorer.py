@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 import widgets
-from widgets.conv_explorer import (DELTAS, KERNELS, ConvExplorerModel, conv_explorer, kernel_preset,
-                                   synthetic_image)
+from widgets.conv_explorer import (
+    DELTAS,
+    KERNELS,
+    ConvExplorerModel,
+    conv_explorer,
+    kernel_preset,
+    synthetic_image,
+)
 
 
 def image(h=9, w=8, seed=0):

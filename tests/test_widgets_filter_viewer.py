@@ -6,12 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from widget_checks import changed
 
 from cnnlab import Module, Sequential
 from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from widgets._training import default_cnn
-from widgets.filter_viewer import (FilterViewerModel, filter_mosaic, filter_viewer, mosaic, reference_net,
-                                   to_unit_range)
+from widgets.filter_viewer import (
+    FilterViewerModel,
+    filter_mosaic,
+    filter_viewer,
+    mosaic,
+    reference_net,
+    to_unit_range,
+)
 
 fv_module = importlib.import_module("widgets.filter_viewer")  # `widgets.filter_viewer` is also the factory
 
@@ -138,13 +145,6 @@ def artists_state(viewer):
     return ([np.asarray(im.get_array(), dtype=float).copy() for im in [viewer.input_tile, *viewer.panel_images]]
             + [ax.get_title() for ax in [viewer.ax_input, *viewer.panel_axes]])
 
-
-def changed(before, after):
-    def differ(a, b):
-        if isinstance(a, str):
-            return a != b
-        return np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
-    return any(differ(a, b) for a, b in zip(before, after))
 
 
 def test_every_control_changes_the_figure_without_an_error(monkeypatch):

@@ -7,7 +7,12 @@ import pytest
 import widgets
 from cnnlab import Sequential
 from cnnlab.layers import Linear
-from widgets.gradcheck_table import DEFAULT_EPS, EXAMPLES, GradcheckTableModel, check_network
+from widgets.gradcheck_table import (
+    DEFAULT_EPS,
+    EXAMPLES,
+    GradcheckTableModel,
+    check_network,
+)
 
 
 def test_the_correct_cnn_passes_in_float64_with_tiny_errors():

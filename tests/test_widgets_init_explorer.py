@@ -3,10 +3,19 @@ import math
 
 import numpy as np
 import pytest
+from widget_checks import changed
 
 from cnnlab.layers import Linear
-from widgets.init_explorer import (ACTIVATIONS, SCHEMES, WIDTHS, InitModel, column_histograms, gaussian_moments,
-                                   init_explorer, predicted_profile)
+from widgets.init_explorer import (
+    ACTIVATIONS,
+    SCHEMES,
+    WIDTHS,
+    InitModel,
+    column_histograms,
+    gaussian_moments,
+    init_explorer,
+    predicted_profile,
+)
 
 SMALL = dict(depth=6, width=64, batch=64)
 
@@ -116,10 +125,6 @@ def artists_state(ex):
     lines = [*ex.std_lines.values(), *ex.pred_lines["act"], *ex.pred_lines["grad"]]
     return state + [np.asarray(line.get_xydata()).copy() for line in lines]
 
-
-def changed(before, after):
-    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
-               for a, b in zip(before, after))
 
 
 def extremes(ex):

@@ -6,8 +6,13 @@ import pytest
 import widgets
 from cnnlab import Module, Sequential
 from cnnlab.layers import Linear, ReLU, Tanh
-from widgets.jacobian_viewer import (JacobianModel, compare_with_differences, default_net, downsample,
-                                     one_sided_jacobians)
+from widgets.jacobian_viewer import (
+    JacobianModel,
+    compare_with_differences,
+    default_net,
+    downsample,
+    one_sided_jacobians,
+)
 
 
 def toy_images(n=4, seed=0):

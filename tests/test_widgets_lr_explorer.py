@@ -4,6 +4,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from widget_checks import changed
 
 import widgets
 from cnnlab.data import load_fashion_mnist
@@ -172,11 +173,6 @@ def artists(w):
     return [np.asarray(line.get_xydata()).copy() for line in lines] + [w.ax.get_title(), w.regime_text.get_text(),
                                                                        w.ax.get_xlabel()]
 
-
-def changed(before, after):
-    return any(np.shape(a) != np.shape(b) or (isinstance(a, str) and a != b)
-               or (not isinstance(a, str) and not np.array_equal(a, b, equal_nan=True))
-               for a, b in zip(before, after))
 
 
 def test_every_control_at_its_extremes_changes_the_figure_without_an_error():

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from widget_checks import changed
 
 from cnnlab.optim import Adam
 from cnnlab.surfaces import Saddle, trajectory
@@ -46,10 +47,6 @@ def artists_state(race):
     lines = [*race.lines.values(), *race.loss_lines.values(), *race.step_lines.values(), race.start_marker]
     return [np.asarray(line.get_xydata()).copy() for line in lines] + [race.ax_map.get_xlim()]
 
-
-def changed(before, after):
-    return any(np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
-               for a, b in zip(before, after))
 
 
 def test_every_control_at_its_extremes_changes_the_figure_without_an_error(monkeypatch):

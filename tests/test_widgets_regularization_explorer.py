@@ -5,11 +5,17 @@ import time
 
 import numpy as np
 import pytest
+from widget_checks import changed
 
 import widgets
 from cnnlab.layers import DropConnect, Dropout, Linear
 from widgets._figure import FigureView
-from widgets.regularization_explorer import RegularizationModel, Settings, regularization_explorer, weight_sparsity
+from widgets.regularization_explorer import (
+    RegularizationModel,
+    Settings,
+    regularization_explorer,
+    weight_sparsity,
+)
 
 TINY = dict(n_train=60, n_val=40, hidden=8, epochs=5)
 
@@ -124,11 +130,6 @@ def artists_state(w):
     return ([np.asarray(line.get_xydata()).copy() for line in lines]
             + [w.hist.get_data().values.copy(), w.title.get_text(), w.note.get_text(), w.ax_loss.get_xlim()])
 
-
-def changed(before, after):
-    return any(a != b if isinstance(a, str) else
-               np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
-               for a, b in zip(before, after))
 
 
 def test_every_control_at_its_extremes_changes_the_figure_without_an_error(no_png):

@@ -4,12 +4,18 @@ import time
 
 import numpy as np
 import pytest
+from widget_checks import changed
 
 from cnnlab import Sequential
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from widgets._figure import FigureView
 from widgets._training import ChunkRunner
-from widgets.training_dashboard import OPTIMIZERS, DashboardModel, TrainingDashboard, training_dashboard
+from widgets.training_dashboard import (
+    OPTIMIZERS,
+    DashboardModel,
+    TrainingDashboard,
+    training_dashboard,
+)
 
 # the default CNN on a little of the shipped subset: 6 steps per epoch
 SMALL = dict(train_size=96, batch_size=16, source="subset", val_size=30, eval_every=3)
@@ -62,13 +68,6 @@ def artists_state(dash):
     titles += [label.get_text() for label in dash.wrong_labels]
     return lines + images + titles + [dash.ax_loss.get_xlim()]
 
-
-def changed(before, after):
-    def differ(a, b):
-        if isinstance(a, str):
-            return a != b
-        return np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
-    return any(differ(a, b) for a, b in zip(before, after))
 
 
 # --- stop and resume -----------------------------------------------------------------------------------
