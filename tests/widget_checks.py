@@ -11,3 +11,17 @@ def changed(before, after) -> bool:
         return np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)
 
     return len(before) != len(after) or any(differ(a, b) for a, b in zip(before, after))
+
+
+def drive_controls(widget, controls, snapshot) -> None:
+    """Set every (control, values) pair in turn and assert that the widget redrew, changed its figure
+    (compared through `snapshot(widget)`) and showed no error in its status line."""
+    for control, values in controls:
+        for value in values:
+            if control.value == value:
+                continue
+            before, draws = snapshot(widget), widget.view.draws
+            control.value = value
+            assert widget.status.kind != "error", (control.description, value, widget.status.text)
+            assert widget.view.draws > draws, (control.description, value)
+            assert changed(before, snapshot(widget)), (control.description, value)
