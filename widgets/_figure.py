@@ -19,7 +19,23 @@ __all__ = ["FigureView", "new_figure"]
 def new_figure(*args, **kwargs):
     """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it."""
     with plt.ioff():
-        return plt.subplots(*args, **kwargs)
+        fig, axes = plt.subplots(*args, **kwargs)
+    _send_png_frames_only(fig.canvas)
+    return fig, axes
+
+
+def _send_png_frames_only(canvas) -> None:
+    """Make an ipympl canvas send the browser PNG frames from the start.
+
+    Until its browser view says "initialized", an ipympl 0.10 canvas also keeps a copy of each frame in
+    its `_data_url` trait, and in that mode it sends the raw RGBA pixels where the browser expects a
+    PNG. A browser view can ask for a frame before it says "initialized" (seen in JupyterLab when cells
+    create figures quickly): the browser then holds a broken image, and its next resize fails with the
+    console error "Error setting state: Failed to execute 'drawImage' ... 'broken' state". The copy
+    only serves static exports of widget state, which the course does not use.
+    """
+    if getattr(canvas, "syncing_data_url", None) is True:
+        canvas.syncing_data_url = False
 
 
 class FigureView:
