@@ -11,7 +11,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 
-from widgets._figure import FigureView, new_figure
+import widgets  # noqa: F401  (installs the figure hook, as the notebooks' `import widgets` does)
+from widgets._figure import HOOK, FigureView, new_figure
 
 _backend = matplotlib.get_backend()
 import ipympl.backend_nbagg  # noqa: E402, F401  (importing it makes it pyplot's backend)
@@ -20,17 +21,24 @@ plt.switch_backend(_backend)  # the other tests keep Agg
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def interactive_figure():
-    """A widget figure made with the ipympl backend, with its outgoing comm messages recorded as
-    (type, first 8 bytes of the binary buffer or None)."""
+def ipympl_figure(make):
+    """`make()`'s figure, made with the ipympl backend."""
     plt.switch_backend("module://ipympl.backend_nbagg")
     try:
         with warnings.catch_warnings():  # ipympl's toolbar passes traitlets an argument it deprecates
             warnings.simplefilter("ignore", DeprecationWarning)
-            fig, _ = new_figure(figsize=(2, 1.5), dpi=50)
+            return make()
     finally:
         plt.switch_backend(_backend)
+
+
+@pytest.fixture(params=["new_figure", "plt.subplots"])
+def interactive_figure(request):
+    """An ipympl figure made by the widgets' `new_figure` or by a notebook's own `plt.subplots` (after
+    `import widgets`), with its outgoing comm messages recorded as (type, first 8 bytes of the binary
+    buffer or None)."""
+    make = new_figure if request.param == "new_figure" else plt.subplots
+    fig, _ = ipympl_figure(lambda: make(figsize=(2, 1.5), dpi=50))
     messages = []
 
     def record(content, buffers=None):
@@ -75,3 +83,10 @@ def test_a_non_interactive_figure_is_rendered_to_png_in_an_image_widget():
         assert view.widget.value[:8] == PNG_SIGNATURE
     finally:
         plt.close(fig)
+
+
+def test_importing_widgets_installs_the_hook_once():
+    import importlib
+
+    importlib.reload(widgets)
+    assert plt.rcParams["figure.hooks"].count(HOOK) == 1

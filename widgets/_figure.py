@@ -13,19 +13,19 @@ import io
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
-__all__ = ["FigureView", "new_figure"]
+__all__ = ["FigureView", "install_figure_hook", "new_figure", "send_png_frames_only"]
 
 
 def new_figure(*args, **kwargs):
     """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it."""
     with plt.ioff():
         fig, axes = plt.subplots(*args, **kwargs)
-    _send_png_frames_only(fig.canvas)
+    send_png_frames_only(fig)
     return fig, axes
 
 
-def _send_png_frames_only(canvas) -> None:
-    """Make an ipympl canvas send the browser PNG frames from the start.
+def send_png_frames_only(fig) -> None:
+    """Make a figure's ipympl canvas send the browser PNG frames from the start (no-op otherwise).
 
     Until its browser view says "initialized", an ipympl 0.10 canvas also keeps a copy of each frame in
     its `_data_url` trait, and in that mode it sends the raw RGBA pixels where the browser expects a
@@ -34,8 +34,20 @@ def _send_png_frames_only(canvas) -> None:
     console error "Error setting state: Failed to execute 'drawImage' ... 'broken' state". The copy
     only serves static exports of widget state, which the course does not use.
     """
+    canvas = fig.canvas
     if getattr(canvas, "syncing_data_url", None) is True:
         canvas.syncing_data_url = False
+
+
+HOOK = f"{__name__}:send_png_frames_only"
+
+
+def install_figure_hook() -> None:
+    """Apply `send_png_frames_only` to every figure pyplot creates from now on, the notebooks' own
+    figures included (matplotlib's `figure.hooks` setting; `import widgets` calls this)."""
+    hooks = plt.rcParams["figure.hooks"]
+    if HOOK not in hooks:
+        plt.rcParams["figure.hooks"] = [*hooks, HOOK]
 
 
 class FigureView:
