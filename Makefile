@@ -4,6 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.installed-browser
+CHROMIUM ?= $(or $(CNNLAB_CHROMIUM),/usr/bin/chromium)
 PORT   ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -17,6 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Playwright and Voila (the `browser` extra), for the browser tests and `make present`.
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[browser]'
+	touch $(BROWSER_STAMP)
 
 ## Open the course in JupyterLab (prints the URL; no browser is opened on a headless machine).
 lab: $(STAMP)
@@ -34,12 +41,12 @@ test-notebooks: $(STAMP)
 
 ## Browser tests (not part of `make test`): every notebook run in JupyterLab and the lecture demos in Voila,
 ## in Chromium (`apt-get install chromium`), driven by Playwright. Failures leave screenshots in tests/browser/artifacts/.
-test-browser: $(STAMP)
-	$(BIN)/python -m pytest tests/browser
+test-browser: $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || { echo "Chromium not found at $(CHROMIUM): apt-get install chromium (or set CNNLAB_CHROMIUM)"; exit 1; }
+	CNNLAB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/browser
 
 ## Serve course/lecture_demos.ipynb with Voila as a dashboard for a lecture (prints the URL to open).
-present: $(STAMP)
-	@test -x $(BIN)/voila || { echo "Voila is not installed: $(BIN)/python -m pip install -e '.[browser]'"; exit 1; }
+present: $(BROWSER_STAMP)
 	cd course && MPLBACKEND=module://ipympl.backend_nbagg ../$(BIN)/voila lecture_demos.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
 ## Regenerate every course/*.ipynb from its reviewed twin course/*.py (no outputs), then normalise the .py.
