@@ -9,7 +9,6 @@ from widget_checks import changed
 from cnnlab import Sequential
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from widgets._figure import FigureView
-from widgets._training import ChunkRunner
 from widgets.training_dashboard import (
     OPTIMIZERS,
     DashboardModel,
@@ -316,15 +315,3 @@ def test_any_conv_net_and_any_labelled_images_work(no_render):
     assert "no second Conv2d" in dash.filter_axes[1].texts[0].get_text()
     assert dash.status.kind == "info"
 
-
-def test_the_chunk_runner_stops_and_reports():
-    seen, done = [], []
-    runner = ChunkRunner(lambda: seen.append(1) or len(seen) < 5, on_done=lambda: done.append(True))
-    assert runner.start() and runner.join(timeout=10)
-    assert len(seen) == 5 and done == [True]
-    gate = []
-    runner = ChunkRunner(lambda: gate.append(1) or True)
-    runner.start()
-    assert not runner.start()  # one loop at a time
-    runner.stop()
-    assert runner.join(timeout=10) and not runner.running

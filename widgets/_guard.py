@@ -7,7 +7,7 @@ import logging
 
 import ipywidgets as W
 
-__all__ = ["StatusLine", "guarded"]
+__all__ = ["StatusLine", "guarded", "show_error"]
 
 log = logging.getLogger("widgets")
 
@@ -32,6 +32,11 @@ class StatusLine:
         self.show("")
 
 
+def show_error(status: StatusLine, error: BaseException) -> None:
+    """Show a failure on `status` in the words every widget uses (e.g. a ChunkRunner's on_error)."""
+    status.show(f"Something went wrong: {error}", "error")
+
+
 def guarded(status: StatusLine):
     """Decorate a widget callback so that an exception becomes a message on `status`, not a traceback.
 
@@ -45,7 +50,7 @@ def guarded(status: StatusLine):
                 return callback(*args, **kwargs)
             except Exception as error:  # noqa: BLE001 - every failure must reach the student as text
                 log.exception("widget callback %s failed", callback.__name__)
-                status.show(f"Something went wrong: {error}", "error")
+                show_error(status, error)
                 return None
 
         return wrapper

@@ -5,12 +5,13 @@ feature maps of a chosen image are redrawn while the network trains; the learnin
 mid-run; Stop and Resume work while training; when the run stops or ends, a confusion matrix and the
 misclassified validation images appear (the test set is kept for one final evaluation, Veta's workflow).
 
-`DashboardModel` (in `widgets._training`) trains synchronously (`train_chunk(steps)`, no threads, no
+`DashboardModel` (in `widgets.dashboard_model`) trains synchronously (`train_chunk(steps)`, no threads, no
 browser): tests and notebooks drive it directly. `TrainingDashboard` adds the controls and four figures;
-its Train and Resume buttons step the model in chunks from a background thread (`ChunkRunner`), so the
-kernel keeps handling clicks. A lock around the trainer keeps the thread and the controls from using the
-network at the same time; the figures read a copy of the network (`viz_net`) refreshed after every chunk,
-and a second lock keeps the thread and the controls from drawing a figure at the same time.
+its Train and Resume buttons step the model in chunks from a background thread (`ChunkRunner`, see
+`widgets._background`), so the kernel keeps handling clicks. A lock around the trainer keeps the thread
+and the controls from using the network at the same time; the figures read a copy of the network
+(`viz_net`) refreshed after every chunk, and a second lock keeps the thread and the controls from
+drawing a figure at the same time.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 
+from widgets._background import ChunkRunner
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets._training import OPTIMIZERS, ChunkRunner, DashboardModel, positive_int
+from widgets.dashboard_model import OPTIMIZERS, DashboardModel, positive_int
 from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range
 
 __all__ = ["OPTIMIZERS", "DashboardModel", "TrainingDashboard", "training_dashboard"]
