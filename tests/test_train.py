@@ -233,7 +233,55 @@ def test_a_net_whose_validation_outputs_blow_up_is_reported_diverged():
 def test_a_bounded_but_huge_loss_counts_as_divergence_when_asked():
     trainer = make(diverge_above=1e-6)  # any real loss is above this
     history = trainer.fit(epochs=3, progress=False)
-    assert history.diverged and "stays above 1e-06" in history.message and len(history.epochs) == 1
+    assert history.diverged and history.diverged_at == 1 and len(history.steps) == 1
+    assert "the mean loss of the last 1 steps" in history.message and "more than 1e-06" in history.message
+    assert len(history.epochs) == 0, "the run ends at the step, not at the end of its epoch"
+
+
+class ScriptedLoss(CrossEntropyLoss):
+    """Cross-entropy whose forward reports the next of `losses` (the gradients stay the real ones)."""
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses = iter(losses)
+
+    def forward(self, out, y):
+        super().forward(out, y)
+        return next(self.losses)
+
+
+def scripted(losses, **kwargs):
+    X, y = blobs()
+    net = small_net()
+    return Trainer(net, ScriptedLoss(losses), SGD(net.parameters(), lr=0.01), X, y, rng=0, **kwargs)
+
+
+def test_diverge_above_watches_the_mean_of_the_last_window_steps_after_every_step():
+    # batch 8 of 60 examples: 8 steps per epoch; the means of the last two losses are 2, 2.5, 4.5, 7.5
+    trainer = scripted([2.0, 3.0, 6.0, 9.0, 1.0, 1.0, 1.0, 1.0, 1.0], batch_size=8, diverge_above=5.0,
+                       diverge_window=2)
+    seen = []
+    trainer.callbacks.append(lambda t, info: seen.append(info["step"]))
+    history = trainer.run(epochs=1)
+    assert history.diverged and history.diverged_at == 4 and trainer.global_step == 4
+    assert "the mean loss of the last 2 steps is 7.5, more than 5" in history.message
+    assert seen == [1, 2, 3], "the step that diverged ends the run before the step callbacks"
+    assert trainer.run(epochs=1).diverged and trainer.global_step == 4, "a diverged run stays over"
+
+
+def test_diverge_above_counts_fewer_steps_at_the_start_and_its_window_spans_epochs():
+    early = scripted([9.0, 1.0], batch_size=None, diverge_above=5.0)  # one step per epoch
+    assert early.run(epochs=2).diverged_at == 1, "the first step alone is the mean at the start"
+    # one step per epoch, so the window of 3 steps spans three epochs: means 4, 4, 4.67, 5.33
+    trainer = scripted([4.0, 4.0, 6.0, 6.0, 6.0], batch_size=None, diverge_above=5.0, diverge_window=3)
+    history = trainer.run(epochs=5)
+    assert history.diverged_at == 4 and len(history.epochs) == 3
+
+
+@pytest.mark.parametrize("window", [0, 2.5, True])
+def test_a_bad_diverge_window_is_refused(window):
+    with pytest.raises(ValueError, match="diverge_window must be a whole number of steps >= 1"):
+        make(diverge_above=5.0, diverge_window=window)
 
 
 def test_switching_augmentation_on_keeps_the_batch_order():

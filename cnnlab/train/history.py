@@ -20,7 +20,8 @@ class History:
       None without validation data);
     - status: "running", "completed", "early_stopping", "terminated" (a termination test held),
       "stopped" (asked to stop) or "diverged"; `message` says why in words;
-    - diverged_at: the global step whose loss was not finite, else None.
+    - diverged_at: the global step at which the run was found diverged (its loss, or the validation
+      outputs after it, not finite; or the Trainer's diverge_above rule, or a callback's), else None.
     """
 
     steps: list = field(default_factory=list)

@@ -67,21 +67,26 @@ class Trainer:
     penalty is recorded separately ("penalty") from the data loss ("loss"); augment: a transform
     t(images, rng) -> images (see cnnlab.augment) applied to every training batch, with its own random
     generator (a child of the shuffling generator, saved in checkpoints); diverge_above: a loss level
-    that counts as divergence when the last mini-batches of an epoch average above it (adaptive
-    optimizers at huge rates take bounded steps and may never produce NaN).
+    that counts as divergence: the run ends as "diverged" at the first step after which the mean
+    mini-batch loss of the last `diverge_window` steps (fewer at the start of the run) is above it.
+    Adaptive optimizers at huge rates take bounded steps and can sit at a loss of 10^4 for ever
+    without producing NaN, which is all the Trainer catches without it.
     """
 
     def __init__(self, net, loss_fn, optimizer, X, y, *, batch_size: int | None = 64, X_val=None,
                  y_val=None, rng=None, shuffle: bool = True, scheduler=None, callbacks=(),
                  clip_grad_norm: float | None = None, regularizer=None, augment=None,
-                 diverge_above: float | None = None):
+                 diverge_above: float | None = None, diverge_window: int = 8):
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
+        if isinstance(diverge_window, bool) or not isinstance(diverge_window, (int, np.integer)) \
+                or diverge_window < 1:
+            raise ValueError(f"diverge_window must be a whole number of steps >= 1, got {diverge_window!r}")
         self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
         self.loader = DataLoader(X, y, len(X) if batch_size is None else batch_size, shuffle=shuffle, rng=rng)
         self.X_val, self.y_val = X_val, y_val
         self.scheduler, self.clip_grad_norm, self.regularizer = scheduler, clip_grad_norm, regularizer
-        self.augment, self.diverge_above = augment, diverge_above
+        self.augment, self.diverge_above, self.diverge_window = augment, diverge_above, int(diverge_window)
         # a child generator: switching augmentation on does not change the batch order
         seed_source = self.loader.rng if self.loader.rng is not None else np.random.default_rng(0)
         self.augment_rng = seed_source.spawn(1)[0] if augment is not None else None
@@ -135,11 +140,28 @@ class Trainer:
         if self.regularizer is not None:
             self.regularizer.after_step(self.net)
         self.history.steps.append(info)
+        if self._blew_up():
+            return info
         for callback in self.callbacks:
             hook = getattr(callback, "on_step_end", None if hasattr(callback, "on_epoch_end") else callback)
             if hook is not None:
                 hook(self, info)
         return info
+
+    def _blew_up(self) -> bool:
+        """The diverge_above rule, after every step: stop as "diverged" when the mean loss of the last
+        diverge_window steps (fewer at the start) exceeds diverge_above; True when it did."""
+        if self.diverge_above is None:
+            return False
+        recent = [s["loss"] for s in self.history.steps[-self.diverge_window:]]
+        mean = float(np.mean(recent))
+        if not mean > self.diverge_above:
+            return False
+        self.history.diverged_at = self.global_step
+        self.stop("diverged", f"diverged at step {self.global_step}: the mean loss of the last {len(recent)} "
+                              f"steps is {mean:.3g}, more than {self.diverge_above:.3g}; try a smaller "
+                              f"learning rate")
+        return True
 
     # --- epochs ------------------------------------------------------------------------------------
     def _finish_epoch(self) -> None:
@@ -158,11 +180,6 @@ class Trainer:
             self.history.diverged_at = self.global_step
             self.stop("diverged", f"diverged by step {self.global_step}: the network's outputs on the "
                                   f"validation set are no longer finite; try a smaller learning rate")
-        if self.diverge_above is not None and not self.stopped and \
-                np.mean(self._epoch_losses[-8:]) > self.diverge_above:
-            self.history.diverged_at = self.global_step
-            self.stop("diverged", f"diverged by step {self.global_step}: the training loss stays above "
-                                  f"{self.diverge_above:g}")
         if self.scheduler is not None:
             self.scheduler.step()
         for callback in self.callbacks:
