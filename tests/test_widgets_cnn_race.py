@@ -1,4 +1,8 @@
-"""The race on the CNN: fair (same weights, same batches), the real optimizers, every control at its extremes."""
+"""The race on the CNN: fair (same weights, same batches), the real optimizers, divergence by the Trainer's rule,
+every control at its extremes, Stop and Race again in the background."""
+import threading
+import time
+
 import numpy as np
 import pytest
 from widget_checks import drive_controls
@@ -7,7 +11,7 @@ from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from widgets._figure import FigureView
-from widgets.cnn_race import BlowUp, CNNRaceModel, _smooth, cnn_race, race_net
+from widgets.cnn_race import CNNRaceModel, _smooth, cnn_race, race_net
 from widgets.optimizer_race import OPTIMIZERS
 
 TINY = dict(n_train=96, n_val=32, batch_size=32, epochs=1)  # 3 steps per epoch: every race is quick
@@ -93,22 +97,22 @@ def test_unchanged_runs_are_kept_and_more_epochs_continue_them(data):
     assert model.runs["Adam"] is not adam and len(model.runs["Adam"].losses) == 3, "fewer epochs: a fresh run"
 
 
-def test_blowup_ends_a_run_as_diverged():
-    class FakeTrainer:
-        def __init__(self):
-            from cnnlab.train import History
-            self.history = History()
-
-        def stop(self, status, message):
-            self.history.status, self.history.message = status, message
-
-    trainer, blowup = FakeTrainer(), BlowUp(limit=5.0, window=2)
-    for step, loss in enumerate([2.0, 3.0, 6.0, 9.0], start=1):  # means of the last two: 2, 2.5, 4.5, 7.5
-        blowup.on_step_end(trainer, {"step": step, "loss": loss})
-        if step < 4:
-            assert trainer.history.diverged_at is None
-    assert trainer.history.diverged_at == 4 and trainer.history.status == "diverged"
-    assert "7.5" in trainer.history.message
+def test_a_run_diverges_when_the_mean_of_its_last_8_losses_passes_blowup(data):
+    free = CNNRaceModel(*data, enabled={"Adam"}, lrs={"Adam": 0.1}, epochs=4, batch_size=32, blowup=1e9)
+    free.run()
+    losses = free.runs["Adam"].losses
+    means = [np.mean(losses[max(0, k - 8):k]) for k in range(1, len(losses) + 1)]
+    assert max(losses) > 10.0 > max(means), "a spike that one loss would call a blow-up and 8 do not"
+    for blowup in (10.0, 7.0):
+        expected = next((k for k, mean in enumerate(means, start=1) if mean > blowup), None)
+        model = CNNRaceModel(*data, enabled={"Adam"}, lrs={"Adam": 0.1}, epochs=4, batch_size=32, blowup=blowup)
+        model.run()
+        run = model.runs["Adam"]
+        assert run.diverged_at == expected, blowup
+        assert model.summary()["Adam"]["status"] == ("done" if expected is None else "diverged")
+        np.testing.assert_array_equal(run.losses, losses[:len(run.losses)])
+        assert len(run.losses) == (len(losses) if expected is None else expected)
+    assert expected is not None, "7.0 is passed by a mean"
 
 
 def test_smooth_is_the_mean_of_the_last_values():
@@ -175,15 +179,47 @@ def test_buttons_train_in_a_background_thread_and_stop_it():
     assert race.model.done and race.status.kind == "ok", race.status.text
     race.epochs.value = 3  # a control change restarts the race in the background
     race.stop_button.click()  # waits for the thread: nothing runs afterwards
-    assert race._thread is not None and not race._thread.is_alive()
+    assert not race.runner.running
     assert race.status.kind != "error", race.status.text
+
+
+def test_stop_mid_race_then_race_goes_on_with_the_same_runs(monkeypatch):
+    race = cnn_race(optimizers={"SGD"}, background=True, autostart=False, **{**TINY, "epochs": 5})  # 15 steps
+    race.CHUNK = 1
+    advance, started = race.model.advance, threading.Event()
+
+    def slow_advance(steps):
+        started.set()
+        time.sleep(0.02)
+        return advance(steps)
+
+    monkeypatch.setattr(race.model, "advance", slow_advance)
+    race.race_button.click()
+    assert started.wait(10)
+    race.stop_button.click()  # heard after the current chunk; waits for the thread
+    run, steps = race.model.runs["SGD"], len(race.model.runs["SGD"].losses)
+    assert not race.runner.running and 1 <= steps < 15
+    assert race.status.kind == "warn" and race.status.text.startswith("stopped (press Race to go on)")
+    assert race.model.summary()["SGD"]["status"] == "running"
+    race.race_button.click()  # same settings: the stopped run goes on
+    race.wait(timeout=60)
+    assert race.model.runs["SGD"] is run and len(run.losses) == 15 and race.status.kind == "ok"
+    m = race.model
+    whole = CNNRaceModel(m.X, m.y, m.X_val, m.y_val, enabled={"SGD"}, epochs=5, batch_size=32)
+    whole.run()
+    np.testing.assert_array_equal(run.losses, whole.runs["SGD"].losses)
 
 
 def test_a_broken_update_is_a_message():
     race = cnn_race(optimizers={"SGD"}, background=False, **TINY)
-    race.model.run = lambda *args, **kwargs: 1 / 0
+    race.model.advance = lambda *args, **kwargs: 1 / 0
     race.epochs.value = 2
-    assert race.status.kind == "error" and "division by zero" in race.status.text
+    assert race.status.kind == "error" and race.status.text == "Something went wrong: division by zero"
+    background = cnn_race(optimizers={"SGD"}, background=True, autostart=False, **TINY)
+    background.model.advance = lambda *args, **kwargs: 1 / 0
+    background.race_button.click()
+    background.wait(timeout=30)
+    assert background.status.kind == "error" and background.status.text == "Something went wrong: division by zero"
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -1,0 +1,214 @@
+"""The race on the CNN, without a browser: the racing network and `CNNRaceModel`, which trains one run per
+optimizer, fairly, chunk by chunk (`widgets.cnn_race` adds the controls and the figure).
+
+Every run starts from the same initial weights (one `state_dict`, loaded into each run's network) and
+sees the same mini-batches in the same order (each run's `Trainer` shuffles with the same seed), so the
+only difference between two curves is the optimizer and its learning rate. The names, colours and
+factories come from `widgets.optimizer_race.OPTIMIZERS`: the race on the surface and the race on the CNN
+step the very same `cnnlab.optim` classes. A run that blows up ends as "diverged" by the Trainer's own
+rules (a non-finite loss, or `diverge_above`: the mean of its last 8 mini-batch losses above `blowup`;
+an adaptive optimizer with a huge learning rate takes bounded steps and can sit at a loss of 10^4 for
+ever without overflowing).
+
+Drive it with `start()`, then `advance(steps)` again and again (a chunk of steps per run, round-robin, so
+the curves grow side by side), or `run()` to the end. Runs whose settings did not change are kept, so
+moving one learning rate retrains one run only.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnlab import Sequential
+from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.losses import CrossEntropyLoss
+from cnnlab.train import Trainer
+from widgets.optimizer_race import OPTIMIZERS
+from widgets.small_task import one_blas_thread
+
+__all__ = ["CNN_LRS", "USES_MOMENTUM", "BLOWUP_WINDOW", "race_net", "CNNRun", "CNNRaceModel"]
+
+# Learning rates for the CNN (the surface race's defaults are for 2-D surfaces): for each optimizer the
+# lowest validation loss of a coarse sweep (steps of about 3x, bracketed on both sides) after one epoch
+# on 2,000 subset images, batch 64, seed 0, momentum 0.9. Tuned for this set-up only (lesson 07).
+CNN_LRS = {"SGD": 0.3, "Momentum": 0.1, "Nesterov": 0.1, "AdaGrad": 0.03, "AdaDelta": 10.0,
+           "RMSprop": 3e-3, "Adam": 1e-2}
+USES_MOMENTUM = ("Momentum", "Nesterov")  # the only factories that read the momentum
+BLOWUP_WINDOW = 8  # steps whose mean loss is compared with `blowup` (the Trainer's diverge_window)
+
+
+def race_net(rng=0) -> Sequential:
+    """The racing CNN: Conv2d(1, 8, 3) - ReLU - MaxPool2d(2) - Flatten - Linear(8*13*13, 10).
+
+    Input (N, 1, 28, 28) images, output (N, 10) logits; 13,610 weights. `rng`: Generator or int seed.
+    """
+    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    return Sequential(Conv2d(1, 8, 3, rng=gen), ReLU(), MaxPool2d(2), Flatten(), Linear(8 * 13 * 13, 10, rng=gen))
+
+
+@dataclass
+class CNNRun:
+    """One optimizer's run: its settings key, its Trainer (whose History holds the curves)."""
+    name: str
+    lr: float
+    key: tuple
+    trainer: Trainer
+
+    @property
+    def history(self):
+        return self.trainer.history
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The mini-batch training loss of every step so far (the diverged step's loss is NaN or inf)."""
+        return self.history.step_values("loss")
+
+    @property
+    def diverged_at(self):
+        return self.history.diverged_at
+
+    @property
+    def val_accuracy(self) -> np.ndarray:
+        return self.history.val_accuracy
+
+
+class CNNRaceModel:
+    """The race on the CNN: who runs, at which learning rates, for how many epochs.
+
+    Inputs: X (N, 1, 28, 28) float images, y (N,) integer labels, X_val, y_val the same for validation.
+    State: enabled (set of names of OPTIMIZERS), lrs (name -> lr), epochs, momentum (for Momentum and
+    Nesterov), batch_size and seed (of the initial weights and of the shuffling). A run counts as
+    diverged when its loss is not finite or when the mean of its last BLOWUP_WINDOW (8) mini-batch
+    losses exceeds `blowup` (default 4 ln 10: four times the loss of a uniform guess over 10 classes);
+    both are the Trainer's rules (`Trainer(diverge_above=blowup, diverge_window=8)`), checked after
+    every step. After `run()` (or `start()` + `advance()` until `done`): runs (name -> CNNRun),
+    `summary()`, `seconds` (training time since the last start) and `trained` (the runs that start had
+    to create or continue; the others were kept as they were).
+    """
+
+    def __init__(self, X, y, X_val, y_val, enabled=None, lrs=None, epochs: int = 2, momentum: float = 0.9,
+                 batch_size: int = 64, seed: int = 0, blowup: float = 4 * np.log(10)):
+        X, X_val = np.asarray(X), np.asarray(X_val)
+        y, y_val = np.asarray(y), np.asarray(y_val)
+        for name, images, labels in (("X", X, y), ("X_val", X_val, y_val)):
+            if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+                raise ValueError(f"{name} must be images of shape (N, 1, 28, 28), got {images.shape}")
+            if images.dtype.kind != "f":
+                raise ValueError(f"{name} must hold float images (e.g. float32 in [0, 1]), got dtype {images.dtype}")
+            if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+                raise ValueError(f"labels for {name} must be integers of shape ({len(images)},), got "
+                                 f"{labels.dtype} {labels.shape}")
+        self.X, self.y, self.X_val, self.y_val = X.astype(np.float32, copy=False), y, X_val.astype(
+            np.float32, copy=False), y_val
+        self.enabled = set(OPTIMIZERS if enabled is None else enabled)
+        self.lrs = dict(CNN_LRS)
+        self.lrs.update(lrs or {})
+        self.epochs, self.momentum, self.batch_size, self.seed = epochs, momentum, batch_size, seed
+        if not blowup > 0:
+            raise ValueError(f"blowup (the loss that counts as diverged) must be positive, got {blowup}")
+        self.blowup = float(blowup)
+        self._check()
+        self.initial_state = race_net(seed).state_dict()  # the same starting weights for every run
+        self.runs: dict[str, CNNRun] = {}
+        self.seconds = 0.0
+        self.trained: list[str] = []  # the runs the last start() left unfinished (the others were kept)
+
+    def _check(self) -> None:
+        unknown = (self.enabled | set(self.lrs)) - set(OPTIMIZERS)
+        if unknown:
+            raise ValueError(f"unknown optimizers {sorted(unknown)}; choose from {list(OPTIMIZERS)}")
+        bad = {name: lr for name, lr in self.lrs.items() if not (np.isfinite(lr) and lr > 0)}
+        if bad:
+            raise ValueError(f"learning rates must be positive numbers, got {bad}")
+        if not (isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1):
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (isinstance(self.batch_size, (int, np.integer)) and 1 <= self.batch_size <= len(self.X)):
+            raise ValueError(f"batch_size must be an integer in [1, {len(self.X)}], got {self.batch_size!r}")
+
+    def key(self, name: str) -> tuple:
+        """What a run depends on besides the epochs (more epochs continue a run, they do not restart it)."""
+        return (name, float(self.lrs[name]), float(self.momentum) if name in USES_MOMENTUM else None,
+                int(self.batch_size), self.seed)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.X) // self.batch_size)
+
+    def _new_run(self, name: str) -> CNNRun:
+        net = race_net(self.seed)
+        net.load_state_dict(self.initial_state)
+        factory = OPTIMIZERS[name][0]
+        optimizer = factory(net.parameters(), self.lrs[name], self.momentum)
+        trainer = Trainer(net, CrossEntropyLoss(), optimizer, self.X, self.y, batch_size=self.batch_size,
+                          X_val=self.X_val, y_val=self.y_val, rng=self.seed, diverge_above=self.blowup,
+                          diverge_window=BLOWUP_WINDOW)
+        return CNNRun(name, float(self.lrs[name]), self.key(name), trainer)
+
+    def start(self) -> None:
+        """Create a run for every enabled optimizer whose settings changed; keep the others. Resets the
+        training clock `seconds` and lists in `trained` the runs that still have steps to do."""
+        self._check()
+        runs = {}
+        for name in OPTIMIZERS:
+            if name not in self.enabled:
+                continue
+            old = self.runs.get(name)
+            keep = old is not None and old.key == self.key(name) and (
+                old.trainer.epoch < self.epochs or old.history.diverged
+                or (old.trainer.epoch == self.epochs  # and not part-way into one epoch too many
+                    and len(old.history.steps) == old.trainer.epoch * self.steps_per_epoch))
+            runs[name] = old if keep else self._new_run(name)
+        self.runs = runs
+        self.seconds = 0.0
+        self.trained = [name for name, run in runs.items() if not self.finished(run)]
+
+    def finished(self, run: CNNRun) -> bool:
+        return run.history.diverged or run.trainer.epoch >= self.epochs
+
+    @property
+    def done(self) -> bool:
+        return all(self.finished(run) for run in self.runs.values())
+
+    def advance(self, steps: int = 8) -> bool:
+        """`steps` more training steps for every unfinished run; returns True while some run is unfinished.
+
+        Overflow on the way to a divergence is expected: it ends the run as "diverged" (the Trainer's
+        verdict), never as an exception or a warning.
+        """
+        t0 = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), one_blas_thread():
+            for run in self.runs.values():
+                if not self.finished(run):
+                    run.trainer.run(steps=steps, epochs=self.epochs)
+        self.seconds += time.perf_counter() - t0
+        return not self.done
+
+    def run(self, chunk: int = 8, on_chunk=None, should_stop=None) -> None:
+        """start(), then advance in chunks until done; `on_chunk()` after each, `should_stop()` ends early."""
+        self.start()
+        while not self.done:
+            if should_stop is not None and should_stop():
+                return
+            self.advance(chunk)
+            if on_chunk is not None:
+                on_chunk()
+
+    def summary(self) -> dict:
+        """name -> {"lr", "steps", "final_loss" (mean of the last epoch's mini-batch losses, or the last
+        loss), "val_accuracy" (after the last finished epoch, None before), "diverged_at", "status"}."""
+        table = {}
+        for name, run in self.runs.items():
+            h = run.history
+            if h.epochs:
+                final = h.epochs[-1]["train_loss"]
+            else:
+                final = float(run.losses[-1]) if len(run.losses) else None
+            accuracy = h.epochs[-1]["val_accuracy"] if h.epochs else None
+            status = "diverged" if h.diverged else ("done" if self.finished(run) else "running")
+            table[name] = {"lr": run.lr, "steps": len(h.steps), "final_loss": final, "val_accuracy": accuracy,
+                           "diverged_at": h.diverged_at, "status": status}
+        return table
