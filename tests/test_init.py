@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from cnnlab import Parameter, Sequential, init
+from cnnlab import Module, Parameter, Sequential, init
 from cnnlab.layers import (BatchNorm1d, Conv2d, DropConnect, Flatten, Linear, MapCombination, MaxPool2d, ReLU,
                            Tanh)
 from cnnlab.optim import SGD
@@ -313,6 +313,79 @@ def test_lsuv_respects_max_iter_and_restores_the_mode():
     records = init.apply(mlp(3, 16, Tanh, 8), "lsuv", rng=0, X=X, tol=0.05)
     assert all(r["converged"] and abs(r["output_variance"] - 1) < 0.05 for r in records)
     assert all(r["predicted_variance"] is None for r in records)
+
+
+def reference_lsuv(net, X, tol, max_iter, seed):
+    """Mishkin & Matas as written, the oracle: orthogonal weights (biases kept), then for every weight layer in
+    turn run the WHOLE net on X and divide the weight by the std of the layer's output, until within tol of 1."""
+    gen = np.random.default_rng(seed)
+    layers = init.weight_layers(net)
+    for _, layer in layers:
+        init.orthogonal_(layer.weight, rng=gen)
+    net.eval()
+    report = []
+    for name, layer in layers:
+        iterations = 0
+        while True:
+            seen = {}
+            with init.recording([layer], seen):
+                net.forward(X)
+            variance = float(np.var(seen[id(layer)]))
+            if abs(variance - 1) < tol or iterations >= max_iter:
+                break
+            layer.weight.data /= np.sqrt(variance)
+            iterations += 1
+        report.append((name, iterations, variance))
+    return report
+
+
+class TwoLayerBlock(Module):
+    """A hand-written module (not a Sequential) holding two weight layers."""
+
+    def __init__(self, g):
+        self.first, self.act, self.second = Linear(10, 12, rng=g), Tanh(), Linear(12, 6, rng=g)
+
+    def forward(self, x):
+        return self.second(self.act(self.first(x)))
+
+
+def nested_net(seed=0):
+    g = np.random.default_rng(seed)
+    return Sequential(Conv2d(1, 4, 3, rng=g), Tanh(), Sequential(MaxPool2d(2), Conv2d(4, 5, 3, rng=g), ReLU()),
+                      Flatten(), Linear(20, 10, rng=g), TwoLayerBlock(g), Tanh(), Linear(6, 3, rng=g))
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: mlp(6, 16, Tanh, 8), (200, 8)),
+    (nested_net, (100, 1, 10, 10)),
+], ids=["tanh-mlp", "nested-cnn-with-a-hand-written-block"])
+def test_lsuv_gives_the_same_weights_as_rerunning_the_whole_net_for_every_layer(make, shape):
+    """Random biases (kept): layers need several rescalings, and every later layer must see the rescaled earlier ones."""
+    ours, theirs = make().astype(np.float64), make().astype(np.float64)
+    X = 3.0 * np.random.default_rng(3).standard_normal(shape)
+    report = init.lsuv(ours, X, tol=0.01, max_iter=10, rng=5, bias="keep")
+    expected = reference_lsuv(theirs, X, tol=0.01, max_iter=10, seed=5)
+    assert [(r["name"], r["iterations"]) for r in report] == [(name, it) for name, it, _ in expected]
+    assert max(r["iterations"] for r in report) >= 2
+    np.testing.assert_allclose([r["variance"] for r in report], [v for _, _, v in expected], rtol=1e-12)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=0)
+
+
+def test_lsuv_runs_each_layer_a_number_of_times_linear_in_depth(monkeypatch):
+    """Depth 20: each Tanh runs once, each Linear once per measurement (its rescalings + 1), not once per
+    measurement of every weight layer (Mishkin & Matas' whole-net passes: 20 x 40 layer calls and more)."""
+    calls = {"Linear": 0, "Tanh": 0}
+    for cls in (Linear, Tanh):
+        def counted(self, x, _forward=cls.forward, _name=cls.__name__):
+            calls[_name] += 1
+            return _forward(self, x)
+        monkeypatch.setattr(cls, "forward", counted)
+    g = np.random.default_rng(0)
+    net = Sequential([m for _ in range(20) for m in (Linear(32, 32, rng=g), Tanh())]).astype(np.float64)
+    report = init.lsuv(net, 3.0 * g.standard_normal((128, 32)), rng=0)
+    assert all(r["iterations"] >= 1 for r in report)            # the inputs' variance is 9: every layer rescaled
+    assert calls == {"Linear": sum(r["iterations"] + 1 for r in report), "Tanh": 20}
 
 
 # --- activation statistics with depth ------------------------------------------------------------------

@@ -2,17 +2,28 @@
 
 Two steps:
 1. orthogonal initialisation of every weight layer (Khan 5.1.3), biases set by `bias`;
-2. from the first weight layer to the last: run the batch X through the net, measure the variance
-   v of this layer's output B (all entries, over the batch), and divide the layer's weight by
-   sqrt(v); repeat until |v - 1| < tol or max_iter rescalings were made.
+2. from the first weight layer to the last: measure the variance v of this layer's output B (all
+   entries, over the batch X), and divide the layer's weight by sqrt(v); repeat until |v - 1| < tol
+   or max_iter rescalings were made.
 
 Without a bias the output is linear in the weight, so one rescaling gives v = 1 exactly; a bias
 (or batch statistics downstream of nothing) can need a few more. Rescaling layer k does not change
 any earlier layer's output, so when every layer converged, every layer's output has unit
 variance at the end. This is batch normalisation's goal reached once, at initialisation, instead
 of at every step of training.
+
+How the outputs are measured. Mishkin & Matas run the whole net on X for every measurement, which
+costs O(depth^2) layer evaluations. Layer k only sees the layers before it, and those are already
+rescaled when k's turn comes, so the batch is fed forward once instead: through a Sequential
+(nested ones too) layer by layer, keeping each layer's input, re-running only the layer being
+rescaled, and passing its output on when it is done. That is O(depth) layer evaluations, with
+the same result (every layer's input is what the whole forward pass would give it). A module of
+another kind that holds weight layers (a hand-written block) is treated as Mishkin & Matas do,
+inside that module: it is re-run on its input for every measurement of its weight layers.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -20,6 +31,7 @@ from cnnlab.init.probe import recording
 from cnnlab.init.schemes import orthogonal_
 from cnnlab.init.tensors import real, require_rng
 from cnnlab.module import Module
+from cnnlab.sequential import Sequential
 
 __all__ = ["lsuv"]
 
@@ -41,6 +53,10 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
     {"name", "type", "variance" (of its output when done), "iterations" (rescalings made),
     "converged" (|variance - 1| < tol)}. A layer whose output is constant cannot be rescaled to unit
     variance: it is reported with converged False.
+
+    Cost: in a Sequential each layer runs once on X's way forward, and each weight layer once more
+    per rescaling: O(depth) layer evaluations, not the O(depth^2) of re-running the whole net for
+    every measurement, with the same result (see the module docstring).
     """
     from cnnlab.init.network import _check_bias, init_bias, weight_layers  # network builds on this module
 
@@ -60,29 +76,56 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
         orthogonal_(layer.weight, gain, rng=gen)
         init_bias(layer, bias)
     outputs: dict = {}
-    report = []
+    report: list[dict] = []
     was_training = net.training
     net.eval()
     try:
         with recording([layer for _, layer in layers], outputs):
-            for name, layer in layers:
-                iterations = 0
-                while True:
-                    net.forward(X)
-                    if id(layer) not in outputs:
-                        raise ValueError(f"lsuv: layer {name!r} did not run in net.forward(X), so its output "
-                                         "variance cannot be measured")
-                    variance = float(np.var(outputs[id(layer)], dtype=np.float64))
-                    if not np.isfinite(variance):
-                        raise ValueError(f"lsuv: the output of layer {name!r} is not finite (variance "
-                                         f"{variance}); check X for inf or nan")
-                    converged = abs(variance - 1.0) < tol
-                    if converged or iterations >= max_iter or variance == 0.0:
-                        break
-                    layer.weight.data /= np.sqrt(variance).astype(layer.weight.dtype)
-                    iterations += 1
-                report.append({"name": name, "type": type(layer).__name__, "variance": variance,
-                               "iterations": iterations, "converged": converged})
+            rescale_in = functools.partial(_rescale_in, outputs=outputs, tol=tol, max_iter=max_iter, report=report)
+            _forward_rescaling(net, X, layers, rescale_in)
     finally:
         net.train(was_training)
     return report
+
+
+def _forward_rescaling(module, x, layers, rescale_in):
+    """module(x), rescaling the weight layers among `layers` ((name, layer) pairs) as the batch reaches them.
+
+    A Sequential (whose forward is Sequential's) is walked child by child, so each child runs on
+    the output of the already rescaled children before it; any other module holding weight layers
+    goes to `rescale_in(module, x, its weight layers)`, which returns module(x).
+    """
+    ids = {id(m) for m in module.modules()}
+    inside = [(name, layer) for name, layer in layers if id(layer) in ids]
+    if not inside:
+        return module.forward(x)
+    if isinstance(module, Sequential) and type(module).forward is Sequential.forward:
+        for child in module:
+            x = _forward_rescaling(child, x, inside, rescale_in)
+        return x
+    return rescale_in(module, x, inside)
+
+
+def _rescale_in(module, x, layers, *, outputs, tol, max_iter, report):
+    """Rescale each of `layers` in turn, running module(x) for every measurement (Mishkin & Matas' loop,
+    within `module`); appends one report entry per layer and returns module(x) with the final weights."""
+    out = None
+    for name, layer in layers:
+        iterations = 0
+        while True:
+            out = module.forward(x)
+            if id(layer) not in outputs:
+                raise ValueError(f"lsuv: layer {name!r} did not run in net.forward(X), so its output "
+                                 "variance cannot be measured")
+            variance = float(np.var(outputs[id(layer)], dtype=np.float64))
+            if not np.isfinite(variance):
+                raise ValueError(f"lsuv: the output of layer {name!r} is not finite (variance "
+                                 f"{variance}); check X for inf or nan")
+            converged = abs(variance - 1.0) < tol
+            if converged or iterations >= max_iter or variance == 0.0:
+                break   # right after a measurement: `out` was computed with the final weights
+            layer.weight.data /= np.sqrt(variance).astype(layer.weight.dtype)
+            iterations += 1
+        report.append({"name": name, "type": type(layer).__name__, "variance": variance,
+                       "iterations": iterations, "converged": converged})
+    return out
