@@ -209,6 +209,25 @@ def test_background_training_streams_and_can_be_stopped(monkeypatch, no_png):
     assert "stopped" in w.status.text
 
 
+def test_a_failing_background_run_is_a_message(monkeypatch, no_png):
+    w = regularization_explorer(**TINY, background=True)
+    w.wait()
+    monkeypatch.setattr(w.model, "step", lambda: 1 / 0)
+    w.train_button.click()
+    w.wait()
+    assert w.status.kind == "error" and w.status.text == "Something went wrong: division by zero"
+    assert isinstance(w.runner.error, ZeroDivisionError)
+
+
+def test_a_run_stopped_before_it_began_says_so(no_png):
+    w = regularization_explorer(**TINY)
+    first = w.model.current
+    w.runner.work = lambda: False  # the loop ends before its first chunk, as when Stop comes first
+    w.train_button.click()
+    assert w.model.current is first and w.status.kind == "info"
+    assert w.status.text == "stopped before training began; press Train to train"
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(momentum=0.9), r"unknown settings \['momentum'\]"),
     (dict(p_keep=0.0), r"p_keep .* must be in \(0, 1\], got 0.0"),

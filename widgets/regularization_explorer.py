@@ -12,21 +12,23 @@ rate and epochs. Panels: training and validation loss against the epoch (the gap
 of log10|w| of every weight, and the sparsity (share of weights with |w| < 1e-2) against the epoch.
 
 `RegularizationExplorer` adds the controls and one figure redrawn in place to a `RegularizationModel`.
-In a live notebook the training runs in a background thread, so Stop works and the curves grow while
-it trains; without an interactive canvas (tests, static output) it runs in the calling thread.
+In a live notebook the training runs in a background thread (the widgets' `ChunkRunner`, one epoch a
+chunk), so Stop works and the curves grow while it trains; without an interactive canvas (tests, static
+output) the same loop runs in the calling thread.
 """
 from __future__ import annotations
 
+import functools
 import textwrap
-import threading
 import time
 from dataclasses import fields, replace
 
 import ipywidgets as W
 import numpy as np
 
+from widgets._background import ChunkRunner
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._guard import StatusLine, guarded, show_error
 from widgets.regularization_runs import (DIVERGED_ABOVE, DROPCONNECT_P_KEEP, EARLY_STOPPING_PATIENCE, SPARSE_BELOW,
                                          RegularizationModel, Run, Settings, weight_sparsity)
 
@@ -39,7 +41,8 @@ _LOG_EDGES = np.linspace(-6.0, 0.5, 66)  # bins of log10|w|; smaller magnitudes 
 class RegularizationExplorer:
     """The widget: `.model`, the controls (`.l2`, `.l1`, `.max_norm`, `.p_keep`, `.dropconnect`,
     `.batchnorm`, `.augment`, `.early_stopping`, `.lr`, `.epochs`, `.auto`, `.train_button`,
-    `.stop_button`), the figure `.view`, the `.status` line. `wait()` waits for a background run."""
+    `.stop_button`), the figure `.view`, the `.status` line and `.runner` (the ChunkRunner that trains).
+    `wait()` waits for a background run."""
 
     def __init__(self, model: RegularizationModel, settings: Settings, background: bool | None = None):
         self.model = model
@@ -76,8 +79,10 @@ class RegularizationExplorer:
         self._build_figure()
         self.view = FigureView(self.fig)
         self.background = self.view.interactive if background is None else bool(background)
-        self._thread, self._halt, self._last_draw = None, threading.Event(), 0.0
+        self._pending, self._last_draw, self._live = None, 0.0, np.inf
         guard = guarded(self.status)
+        self.runner = ChunkRunner(self._work, on_done=guard(self._finish),
+                                  on_error=functools.partial(show_error, self.status), name="regularization_explorer")
         for control in self.controls:
             control.observe(guard(self._on_change), names="value")
         self.train_button.on_click(guard(lambda _: self.train()))
@@ -190,16 +195,26 @@ class RegularizationExplorer:
         """Stop a run in progress, then train the controls' settings from scratch (in the background
         when the figure is interactive, else right here)."""
         self.stop()
-        settings = self.settings()
-        self.status.show(f"{settings.describe()}: training...")
+        self._pending = self.settings()
+        self.status.show(f"{self._pending.describe()}: training...")
         if self.background:
-            self._halt.clear()
-            self._thread = threading.Thread(target=guarded(self.status)(self._train), args=(settings,), daemon=True)
-            self._thread.start()
+            self.runner.start()
         else:
-            self._train(settings)
+            self.runner.run()
 
-    def _train(self, settings: Settings) -> None:
+    def _work(self) -> bool:
+        """The runner's chunk: first the run's set-up, then one epoch at a time; True while the run goes on."""
+        if self._pending is not None:
+            settings, self._pending = self._pending, None
+            self._begin(settings)
+            return True
+        finished = self.model.step()
+        if not finished and time.perf_counter() - self._last_draw > self._live:
+            self._draw()
+        return not finished
+
+    def _begin(self, settings: Settings) -> None:
+        """The reference run for these settings (trained once, then cached), the new run, its first picture."""
         unregularised = settings == settings.without_regularisation()
         self.reference = self.model.cached_reference(settings)
         if self.reference is None and not unregularised:
@@ -208,30 +223,30 @@ class RegularizationExplorer:
         if self.reference is None:
             self.reference = run  # this run is the reference: draw it against itself
         # live curves on an interactive canvas (a redraw costs little there); a PNG is rendered once at the end
-        live = 0.3 if self.view.interactive else np.inf
+        self._live = 0.3 if self.view.interactive else np.inf
         self._draw()
-        while not self._halt.is_set() and not self.model.step():
-            if time.perf_counter() - self._last_draw > live:
-                self._draw()
-        if self._halt.is_set():
-            self.model.stop()
+
+    def _finish(self) -> None:
+        """The run ended (finished, stopped or failed): a run cut short is marked stopped and drawn; an
+        error stays on the status line."""
+        if self.runner.error is not None:
+            return
+        if self._pending is not None:  # stopped before the run began: the last picture stays
+            self._pending = None
+            self.status.show("stopped before training began; press Train to train", "info")
+            return
+        self.model.stop()  # a no-op for a run that finished
         self._draw()
 
     def stop(self) -> None:
         """Stop the background run (if any) and wait until it has ended."""
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            self._halt.set()
-            thread.join()
-        self._thread = None
+        self.runner.stop()
+        self.runner.join()
 
     def wait(self, timeout: float | None = 120.0) -> Run:
         """Wait for a background run to finish; returns the current Run."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise TimeoutError(f"the training run did not finish within {timeout} s")
+        if not self.runner.join(timeout):
+            raise TimeoutError(f"the training run did not finish within {timeout} s")
         return self.model.current
 
     def _repr_mimebundle_(self, **kwargs):
