@@ -1,0 +1,335 @@
+"""What an initialisation scheme does to a deep net before any training step, measured and predicted
+(the model of `widgets.init_explorer`, plain NumPy: no widgets, no plotting).
+
+A stack of `depth` blocks [Linear(width, width), activation] receives a batch of unit-variance Gaussian
+inputs; `cnnlab.init.apply` initialises it with one of cnnlab.init's schemes (LSUV included) and
+`cnnlab.init.activation_stats` runs one forward pass and one backward pass from a random N(0, 1) upstream
+gradient. The explorer's figure shows, for every block, the histogram of its outputs and of the gradient that
+reached them (one column per block, log counts scaled to the column's peak), and the standard deviation
+of both on a log scale, so that vanishing (the std falls by orders of magnitude with depth) and exploding
+(it grows) are visible at a glance.
+
+Overlaid is what the scheme predicts: the variance argument of Khan §5.1.5 run layer by layer. With
+independent zero-mean weights of variance v = Var(w) (the scheme's formula, `cnnlab.init.predicted_variance`)
+a block's pre-activation z has variance q_l = fan_in v E[h_{l-1}^2], and its output h = f(z) has
+E[h^2] = E[f(z)^2] for z ~ N(0, q_l) (a Gaussian integral, `gaussian_moments`: closed forms for ReLU
+and linear, numerical quadrature for the others). Backwards, E[g_{l-1}^2] = fan_out v E[g_l^2] E[f'(z_l)^2]. For
+linear units this is Glorot's fan_in Var(w) = 1 (forward) and fan_out Var(w) = 1 (backward); for ReLU
+E[f(z)^2] = q/2, which is He's factor 2. The constants (zeros, ones, constant) have no prediction:
+their weights are neither independent nor zero-mean, every unit is a copy of its neighbours. LSUV has
+no formula (the data sets its scale): its prediction uses the weights' measured variance.
+
+`InitModel` measures and predicts (drive it without a browser); `widgets.init_explorer.InitExplorer` adds
+the controls and one figure redrawn in place. Everything is seeded: the same settings give the same picture.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import time
+
+import numpy as np
+
+from cnnlab import Sequential, init
+from cnnlab.layers import LeCunTanh, Linear, ReLU, Sigmoid, Tanh
+from widgets.small_task import one_blas_thread
+
+__all__ = ["ACTIVATIONS", "RECOMMENDED_GAIN", "SCHEMES", "GAIN_SCHEMES", "STD_SCHEMES", "CONSTANT_SCHEMES", "WIDTHS",
+           "MAX_DEPTH", "VANISHING", "EXPLODING", "HIST_EXAMPLES", "gaussian_moments", "predicted_profile",
+           "column_histograms", "InitModel"]
+
+# activation name -> layer class (None: no activation, the blocks are linear)
+ACTIVATIONS = {"tanh": Tanh, "ReLU": ReLU, "sigmoid": Sigmoid, "linear": None, "LeCun tanh": LeCunTanh}
+# the gain that keeps the scale of each activation (PyTorch's calculate_gain; LeCun's scaled tanh is
+# built so that LeCun's Var(w) = 1/fan_in, gain 1, keeps unit-variance signals near unit variance)
+RECOMMENDED_GAIN = {"tanh": init.calculate_gain("tanh"), "ReLU": init.calculate_gain("relu"),
+                    "sigmoid": init.calculate_gain("sigmoid"), "linear": init.calculate_gain("linear"),
+                    "LeCun tanh": 1.0}
+SCHEMES = tuple(init.SCHEMES)  # every scheme of cnnlab.init, "lsuv" included
+GAIN_SCHEMES = tuple(s for s, f in init.SCHEMES.items() if "gain" in inspect.signature(f).parameters)
+STD_SCHEMES = ("normal", "uniform", "constant")  # their scale is the `std` control
+CONSTANT_SCHEMES = ("zeros", "ones", "constant")
+WIDTHS = (16, 32, 64, 128, 256, 512)
+MAX_DEPTH = 40
+VANISHING, EXPLODING = 1e-3, 1e3  # std thresholds of the status line's verdict
+HIST_EXAMPLES = 64  # examples of the batch whose values fill the histograms (all of them give the stds)
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(81)  # E[f(z)], z ~ N(0, 1) = sum(w f(x)) / sqrt(2 pi)
+_WEIGHTS = _WEIGHTS / math.sqrt(2 * math.pi)
+_SATURATED = 20.0  # |z| beyond which tanh, sigmoid and LeCun's tanh equal their limits in float64
+
+
+# --- the prediction ---------------------------------------------------------------------------------
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+def _saturating(activation: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(f(z), f'(z)) of tanh, sigmoid or LeCun's tanh."""
+    if activation == "tanh":
+        t = np.tanh(z)
+        return t, 1 - t * t
+    if activation == "sigmoid":
+        s = _sigmoid(z)
+        return s, s * (1 - s)
+    t = np.tanh(LeCunTanh.B * z)  # LeCun's scaled tanh, A tanh(B z)
+    return LeCunTanh.A * t, LeCunTanh.A * LeCunTanh.B * (1 - t * t)
+
+
+_GRID = np.linspace(-_SATURATED, _SATURATED, 4001)
+
+
+def gaussian_moments(activation: str, q: float) -> tuple[float, float, float]:
+    """(E[f(z)], E[f(z)^2], E[f'(z)^2]) for z ~ N(0, q), f the named activation.
+
+    ReLU and linear in closed form (ReLU: sqrt(q / 2 pi), q / 2, 1/2). tanh, sigmoid and LeCun's tanh
+    numerically: for q <= 1 by 81-point Gauss-Hermite quadrature; for larger q on a fine grid of z in
+    [-20, 20] (trapezoid rule) plus the two tails, where the function has reached its limits f(+-inf)
+    and f' = 0 (to double precision). q = inf gives the saturated limits; q = 0 gives f(0).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
+    if not q >= 0:
+        raise ValueError(f"q is a variance and must be >= 0, got {q}")
+    if activation == "linear":
+        return 0.0, q, 1.0
+    if activation == "ReLU":
+        return math.sqrt(q / (2 * math.pi)), q / 2, 0.5
+    if q <= 1.0:
+        f, df = _saturating(activation, math.sqrt(q) * _NODES)
+        return float(_WEIGHTS @ f), float(_WEIGHTS @ f ** 2), float(_WEIGHTS @ df ** 2)
+    (low, high), _ = _saturating(activation, np.array([-np.inf, np.inf]))
+    tail = 0.5 * math.erfc(_SATURATED / math.sqrt(2 * q)) if math.isfinite(q) else 0.5
+    if tail == 0.5:  # all of the mass beyond the grid
+        return 0.5 * (low + high), 0.5 * (low ** 2 + high ** 2), 0.0
+    density = np.exp(-_GRID ** 2 / (2 * q)) / math.sqrt(2 * math.pi * q)
+    weights = density * (_GRID[1] - _GRID[0])
+    weights[[0, -1]] *= 0.5  # trapezoid rule
+    f, df = _saturating(activation, _GRID)
+    return (float(weights @ f + tail * (low + high)), float(weights @ f ** 2 + tail * (low ** 2 + high ** 2)),
+            float(weights @ df ** 2))
+
+
+def predicted_profile(activation: str, weight_variances, fans_in, fans_out, input_second_moment: float):
+    """The variance recursion of the module docstring for a stack of [Linear, activation] blocks.
+
+    Inputs: activation (a name of ACTIVATIONS); weight_variances, fans_in, fans_out: one per block
+    (Var(w) of its weight and the weight's fans); input_second_moment: E[x^2] of the net's input.
+    The upstream gradient at the last block's output has E[g^2] = 1 (N(0, 1), as activation_stats draws it).
+    Returns (act_mean, act_std, grad_std), arrays of shape (depth,): the predicted mean and standard
+    deviation of each block's output and the predicted std of dL/d(block output).
+    """
+    v, fi, fo = (np.asarray(a, dtype=np.float64) for a in (weight_variances, fans_in, fans_out))
+    depth = len(v)
+    if not (len(fi) == len(fo) == depth):
+        raise ValueError(f"one weight variance and one fan_in/fan_out per block, got {len(v)}, {len(fi)}, {len(fo)}")
+    act_mean, act_std, dmom = np.empty(depth), np.empty(depth), np.empty(depth)
+    m = float(input_second_moment)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in range(depth):
+            q = fi[layer] * v[layer] * m
+            mean, m, dmom[layer] = gaussian_moments(activation, q if math.isfinite(q) else math.inf)
+            act_mean[layer], act_std[layer] = mean, math.sqrt(max(m - mean * mean, 0.0))
+        grad_sq = np.empty(depth)
+        grad_sq[-1] = 1.0
+        for layer in range(depth - 1, 0, -1):
+            grad_sq[layer - 1] = fo[layer] * v[layer] * grad_sq[layer] * dmom[layer]
+    return act_mean, act_std, np.sqrt(grad_sq)
+
+
+def column_histograms(values: np.ndarray, bins: int = 41) -> tuple[np.ndarray, float, float]:
+    """One histogram per row of `values` (layers, n), as the columns of an image (bins, layers).
+
+    The range [lo, hi] is common to all layers: the extent of every layer's mean +- 3 std, within the
+    smallest and largest finite value. Values outside fall into the edge bins; non-finite ones are left
+    out. Each column is shown as log(1 + count) / log(1 + its largest count): 1 at the layer's peak, and
+    sparse tails (or the half of a ReLU layer that is not exactly 0) stay visible. A layer whose values all
+    fall into one bin shows one bright cell: the picture of a collapsed (vanished) layer.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros((bins, len(values))), -1.0, 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        clean = np.where(finite, values, np.nan)
+        mean, std = np.nanmean(clean, axis=1), np.nanstd(clean, axis=1)
+        lo = max(np.nanmin(mean - 3 * std), np.nanmin(clean))
+        hi = min(np.nanmax(mean + 3 * std), np.nanmax(clean))
+    if not hi > lo:
+        centre = lo
+        half = max(abs(centre) * 1e-3, 1e-12)
+        lo, hi = centre - half, centre + half
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.floor(np.nan_to_num((clean - lo) * (bins / (hi - lo)), nan=0.0, posinf=bins, neginf=-1))
+    index = np.where(finite, np.clip(scaled, 0, bins - 1), -1).astype(np.int64)
+    offsets = np.arange(len(values))[:, None] * bins
+    keep = index >= 0
+    counts = np.bincount((index + offsets)[keep], minlength=bins * len(values)).reshape(len(values), bins).T
+    peak = counts.max(axis=0, keepdims=True)
+    return np.log1p(counts) / np.log1p(np.maximum(peak, 1)), float(lo), float(hi)
+
+
+# --- the model --------------------------------------------------------------------------------------
+class InitModel:
+    """A deep stack of [Linear, activation] blocks at initialisation, measured and predicted.
+
+    Settings: depth (1..MAX_DEPTH), width, activation (a name of ACTIVATIONS), scheme (a name of
+    SCHEMES), gain (schemes in GAIN_SCHEMES), std (the scale of "normal", "uniform" (U(-sqrt(3) std,
+    sqrt(3) std), the same variance) and the value of "constant"), batch, seed.
+    After `update()`, one entry per block: act_std, act_mean, grad_std (measured); pred_act_std,
+    pred_act_mean, pred_grad_std (predicted; NaN for the constant schemes); weight_variance (measured)
+    and pred_weight_variance (the scheme's formula; None for lsuv); act_hist, grad_hist ((bins, depth)
+    column histograms of the first HIST_EXAMPLES examples) with act_range, grad_range; identical_units
+    (every unit of the block computes the same value on every example: the symmetry never broke).
+    Also `records` (what init.apply returned), `stats` (activation_stats' LayerStats of the block
+    outputs), `net`, `X` (the input batch) and `seconds`.
+
+    LSUV runs block by block: the library's `init.lsuv` on each [Linear, activation] block with the
+    previous block's output as its batch (when layer k is rescaled, the layers before it are fixed, as in
+    Mishkin & Matas), which costs O(depth) forward passes instead of O(depth^2).
+    """
+
+    def __init__(self, depth: int = 20, width: int = 256, activation: str = "tanh", scheme: str = "xavier_normal",
+                 gain: float = 1.0, std: float = 0.01, batch: int = 256, seed: int = 0, bins: int = 41):
+        self.depth, self.width, self.activation, self.scheme = depth, width, activation, scheme
+        self.gain, self.std, self.batch, self.seed, self.bins = gain, std, batch, seed, bins
+        self.update()
+
+    def _check(self) -> None:
+        for name, value, low, high in (("depth", self.depth, 1, MAX_DEPTH), ("width", self.width, 1, 4096),
+                                       ("batch", self.batch, 2, 100_000), ("bins", self.bins, 2, 1000)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {list(SCHEMES)}, got {self.scheme!r}")
+        for name, value in (("gain", self.gain), ("std", self.std)):
+            if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+    def build(self) -> Sequential:
+        """The float64 net: depth x [Linear(width, width), activation] (before initialisation)."""
+        act = ACTIVATIONS[self.activation]
+        layers = []
+        for _ in range(self.depth):
+            layers.append(Linear(self.width, self.width))
+            if act is not None:
+                layers.append(act())
+        return Sequential(layers).astype(np.float64)
+
+    def scheme_options(self) -> dict:
+        """Keyword arguments of init.apply for the current scheme, gain and std."""
+        if self.scheme == "normal":
+            return {"std": self.std}
+        if self.scheme == "uniform":
+            return {"a": -math.sqrt(3) * self.std, "b": math.sqrt(3) * self.std}
+        if self.scheme == "constant":
+            return {"val": self.std}
+        if self.scheme in GAIN_SCHEMES:
+            return {"gain": self.gain}
+        return {}
+
+    def _initialise(self, net: Sequential, X: np.ndarray, gen: np.random.Generator) -> list[dict]:
+        if self.scheme != "lsuv":
+            return init.apply(net, self.scheme, rng=gen, **self.scheme_options())
+        step = 1 if ACTIVATIONS[self.activation] is None else 2
+        H = X
+        for k in range(0, len(net), step):
+            block = Sequential(net.layers[k:k + step])
+            init.lsuv(block, H, rng=gen, gain=self.gain)
+            H = block.forward(H)
+        out = []
+        for name, layer in init.weight_layers(net):
+            fan_in, fan_out = init.fan_in_and_fan_out(layer.weight)
+            out.append({"name": name, "fan_in": fan_in, "fan_out": fan_out, "predicted_variance": None,
+                        "variance": float(np.var(layer.weight.data))})
+        return out
+
+    def update(self) -> None:
+        self._check()
+        t0 = time.perf_counter()
+        # one BLAS thread: on a busy 2-core machine two threads that wait for each other were 5-10 times
+        # slower for these 256 x 256 products (see widgets.small_task.one_blas_thread)
+        with one_blas_thread():
+            self._compute()
+        self.seconds = time.perf_counter() - t0
+
+    def _compute(self) -> None:
+        gen_data, gen_init, gen_grad = (np.random.default_rng([self.seed, k]) for k in range(3))
+        X = gen_data.standard_normal((self.batch, self.width))
+        net = self.build()
+        with np.errstate(all="ignore"):
+            self.records = self._initialise(net, X, gen_init)
+            stats = init.activation_stats(net, X, rng=gen_grad)
+        block_kind = "Linear" if ACTIVATIONS[self.activation] is None else ACTIVATIONS[self.activation].__name__
+        self.stats = [s for s in stats if s.kind == block_kind]
+        self.net, self.X = net, X
+        rows = min(self.batch, HIST_EXAMPLES)  # the histograms need far fewer values than the stds
+        acts = np.stack([s.output[:rows].reshape(-1) for s in self.stats])
+        grads = np.stack([s.grad[:rows].reshape(-1) for s in self.stats])
+        self.act_std = np.array([s.std for s in self.stats])
+        self.act_mean = np.array([s.mean for s in self.stats])
+        self.grad_std = np.array([s.grad_std for s in self.stats])
+        self.weight_variance = np.array([r["variance"] for r in self.records])
+        predicted = [r["predicted_variance"] for r in self.records]
+        self.pred_weight_variance = None if predicted[0] is None else np.array(predicted)
+        if self.scheme in CONSTANT_SCHEMES:
+            nan = np.full(self.depth, np.nan)
+            self.pred_act_mean, self.pred_act_std, self.pred_grad_std = nan, nan.copy(), nan.copy()
+        else:
+            variances = self.weight_variance if self.pred_weight_variance is None else self.pred_weight_variance
+            self.pred_act_mean, self.pred_act_std, self.pred_grad_std = predicted_profile(
+                self.activation, variances, [r["fan_in"] for r in self.records],
+                [r["fan_out"] for r in self.records], float(np.mean(X ** 2)))
+        self.identical_units = np.array([
+            bool(np.all(np.ptp(s.output, axis=1) <= 1e-9 * max(1.0, float(np.max(np.abs(s.output))))))
+            if np.all(np.isfinite(s.output)) else False for s in self.stats])
+        self.act_hist, *self.act_range = column_histograms(acts, self.bins)
+        self.grad_hist, *self.grad_range = column_histograms(grads, self.bins)
+
+    # --- words for the status line ---------------------------------------------------------------
+    def formula(self) -> str:
+        """What Var(w) the current scheme draws from, in words, with the value for one layer."""
+        s, fan = self.scheme, self.width
+        v = None if self.pred_weight_variance is None else self.pred_weight_variance[0]
+        text = {
+            "zeros": "every weight 0", "ones": "every weight 1", "constant": f"every weight {self.std:.3g}",
+            "normal": f"N(0, {self.std:.3g}²)", "uniform": f"U(±√3·{self.std:.3g}), Var = {self.std:.3g}²",
+            "orthogonal": f"gain·orthogonal, Var = gain²/{fan}",
+            "lsuv": "orthogonal, then each layer divided by the std of its output on the batch",
+        }.get(s)
+        if text is None:
+            if s.startswith("xavier"):
+                text = f"Var = gain²·2/(fan_in + fan_out) = gain²·2/{2 * fan}"
+            elif s.startswith(("kaiming", "he_")):
+                text = f"Var = 2/fan_in = 2/{fan} (He, for ReLU)"
+            else:
+                text = f"Var = gain²/fan_in = gain²/{fan} (LeCun)"
+        if v is not None and s not in CONSTANT_SCHEMES:
+            text += f" → Var(w) = {v:.3g}"
+        if s in GAIN_SCHEMES and s != "lsuv":
+            text += f", gain {self.gain:.3g}"
+        return text
+
+    def verdict(self) -> tuple[str, str]:
+        """(message, kind) summarising the measurement: vanishing, exploding, symmetric or healthy."""
+        last, first = self.act_std[-1], self.grad_std[0]
+        parts = [f"layer {self.depth} activations: std {last:.2g}"]
+        if not math.isnan(self.pred_act_std[-1]):
+            parts[-1] += f" (predicted {self.pred_act_std[-1]:.2g})"
+        parts.append(f"gradient at layer 1: std {first:.2g}")
+        if not math.isnan(self.pred_grad_std[0]):
+            parts[-1] += f" (predicted {self.pred_grad_std[0]:.2g})"
+        problems = []
+        if self.identical_units.all():
+            problems.append("every unit of every layer is identical: the symmetry can never break")
+        if not np.isfinite(self.act_std).all() or not np.isfinite(self.grad_std).all():
+            problems.append("values overflowed to infinity")
+        elif last < VANISHING or first < VANISHING:
+            problems.append("vanishing")
+        elif last > EXPLODING or first > EXPLODING:
+            problems.append("exploding")
+        if problems:
+            return " · ".join(parts) + " — " + "; ".join(problems), "warn"
+        return " · ".join(parts), "info"
