@@ -5,7 +5,9 @@ and in PyTorch (its twin, with the same layers, the same initial weights and the
     MaxPool2d(2) - Flatten - Linear(1568, 128) - ReLU - Linear(128, 10)
 
 on float32 images (N, 1, 28, 28). A training step is forward, CrossEntropyLoss, backward and
-`SGD(lr=0.01, momentum=0.9)`.
+`SGD(lr=0.01, momentum=0.9)`. Neither side computes the gradient of the loss with respect to the
+images: PyTorch does not because the images do not require a gradient, cnnlab because the step asks
+its network for `backward(dout, needs_input_grad=False)` (see `cnnlab.module`).
 
 Each implementation is a small object with `name`, `train_step()`, `inference()` (eval mode, forward
 only) and `layer_step(clock)` (a training step run layer by layer, timing each layer); the timing
@@ -49,7 +51,7 @@ class CnnlabStep:
     def train_step(self):
         out = self.net.forward(self.x)
         self.loss_fn.forward(out, self.y)
-        self.net.backward(self.loss_fn.backward())
+        self.net.backward(self.loss_fn.backward(), needs_input_grad=False)   # nobody uses dL/d(images)
         self.optimizer.step()
 
     def inference(self):
@@ -74,7 +76,7 @@ class CnnlabStep:
         loss_time = clock() - t
         for i in reversed(range(len(layers))):
             t = clock()
-            d = layers[i].backward(d)
+            d = layers[i].backward(d, needs_input_grad=i > 0)   # as in train_step: none for the images
             bwd[i] = clock() - t
         t = clock()
         self.optimizer.step()

@@ -7,9 +7,20 @@ its forward, its backward w.r.t. the input and its backward w.r.t. its parameter
 
 Names follow PyTorch (`parameters()`, `train()`, `eval()`, `state_dict()`, ...) so that what a
 student learns here transfers; unlike PyTorch there is no autograd: backward is written by hand.
+
+Skipping an input gradient nobody needs. PyTorch never computes dL/d(images): the images do not
+require a gradient, so autograd tells the first convolution (`ctx.needs_input_grad`) that its input
+gradient is not wanted. Here the caller says so, per call: `net.backward(dout,
+needs_input_grad=False)` writes every parameter's `.grad` as usual and returns None. Every Module
+accepts the keyword; while the call runs the module's attribute `needs_input_grad` is False, and a
+layer that can save work reads it (Conv2d skips its dx GEMM and col2im, Linear its dx product;
+Sequential skips the layers before its first layer with parameters and tells that layer). Other
+modules compute dx as always and the call discards it. Without the keyword nothing changes:
+`backward(dout)` returns dx, which gradient checks, Jacobians and saliency maps need.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Iterator
@@ -19,7 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     from cnnlab.summary import Summary
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Parameter", "Module", "no_input_grad"]
 
 
 class Parameter:
@@ -82,7 +93,7 @@ def _checked_backward(backward):
     """Wrap a subclass's backward: refuse it without a forward, or with a `dout` of the wrong shape."""
 
     @functools.wraps(backward)
-    def wrapper(self, dout, *args, **kwargs):
+    def wrapper(self, dout, *args, needs_input_grad=True, **kwargs):
         name = type(self).__name__
         expected = getattr(self, "_forward_out_shape", None)
         if expected is None:
@@ -95,10 +106,34 @@ def _checked_backward(backward):
             raise ValueError(
                 f"{name}.backward() expected dout of shape {expected} (the shape its forward "
                 f"returned), got {dout.shape}")
-        return backward(self, dout, *args, **kwargs)
+        if needs_input_grad:
+            return backward(self, dout, *args, **kwargs)
+        with no_input_grad(self):
+            backward(self, dout, *args, **kwargs)
+        return None
 
     wrapper._cnnlab_checked = True
     return wrapper
+
+
+@contextlib.contextmanager
+def no_input_grad(module):
+    """Within the block, `module.needs_input_grad` is False; afterwards it is what it was (even after an error).
+
+    What `backward(dout, needs_input_grad=False)` uses; Sequential uses it on its first layer with
+    parameters, so that a layer whose `backward` is shadowed on the instance (a recording wrapper
+    that only takes `dout`) still learns that its input gradient is not wanted.
+    """
+    missing = object()
+    previous = vars(module).get("needs_input_grad", missing)
+    module.needs_input_grad = False
+    try:
+        yield module
+    finally:
+        if previous is missing:
+            del module.needs_input_grad
+        else:
+            module.needs_input_grad = previous
 
 
 class Module:
@@ -112,6 +147,11 @@ class Module:
     Both are wrapped automatically so that `backward` without a matching `forward` raises
     RuntimeError and a `dout` whose shape differs from the output raises ValueError.
 
+    `backward(dout, needs_input_grad=False)` (every module accepts the keyword) writes the parameter
+    gradients and returns None instead of dx: while it runs, `self.needs_input_grad` is False
+    (otherwise True, a class attribute), and a `backward` that can skip computing dx reads it (see
+    the module docstring).
+
     Parameters (`Parameter` attributes), sub-modules (`Module` attributes, or lists of them) and
     buffers (arrays registered with `register_buffer`, e.g. BatchNorm's running mean) are found
     in the order they were assigned, so a layer that sets `self.weight` before `self.bias` lists
@@ -119,6 +159,7 @@ class Module:
     """
 
     training: bool = True
+    needs_input_grad: bool = True   # False only during a backward(dout, needs_input_grad=False) call
     _forward_out_shape = None
 
     def __init_subclass__(cls, **kwargs):

@@ -1,7 +1,7 @@
 """`Sequential`: a chain of modules, forward left to right, backward right to left."""
 from __future__ import annotations
 
-from cnnlab.module import Module
+from cnnlab.module import Module, no_input_grad
 
 __all__ = ["Sequential"]
 
@@ -14,6 +14,12 @@ class Sequential(Module):
     recursion). Build it from a list, `Sequential([Linear(4, 8), ReLU()])`, or from arguments,
     `Sequential(Linear(4, 8), ReLU())`. Indexing, slicing, `len` and iteration work as in PyTorch;
     parameters are named "0.weight", "0.bias", ...
+
+    `backward(dout, needs_input_grad=False)` (a training step, where nobody uses dL/d(images)) does
+    what PyTorch's autograd does when the input does not require a gradient: the layers before the
+    first layer with parameters take no part (they have nothing to learn), that layer is told its
+    input gradient is not wanted (`cnnlab.module.no_input_grad`), and the call returns None. Every
+    parameter's `.grad` is the same as after `backward(dout)`, which still returns dx.
     """
 
     def __init__(self, *layers):
@@ -34,9 +40,17 @@ class Sequential(Module):
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
+        if self.needs_input_grad:
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+            return dout
+        first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
+        for layer in reversed(self.layers[first + 1:]):
             dout = layer.backward(dout)
-        return dout
+        if first < len(self.layers):
+            with no_input_grad(self.layers[first]):
+                self.layers[first].backward(dout)
+        return None
 
     def __getitem__(self, index):
         if isinstance(index, slice):

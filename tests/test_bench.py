@@ -281,6 +281,22 @@ def test_reference_cnn_is_the_issues_network():
     np.testing.assert_array_equal(net[0].weight.data, bench.reference_cnn(0)[0].weight.data)
 
 
+def test_the_benchmarks_step_skips_only_the_images_gradient(monkeypatch):
+    """As PyTorch's step (images that do not require a gradient): cnnlab's step and its per-layer step
+    fold back one input gradient (col2im) per step, the second convolution's, not the first's."""
+    import cnnlab.layers.conv as conv_module
+    from cnnlab.bench_models import CnnlabStep
+
+    calls = []
+    original = conv_module.col2im_into
+    monkeypatch.setattr(conv_module, "col2im_into", lambda *a: calls.append(a[1].shape) or original(*a))
+    rng = np.random.default_rng(22)
+    step = CnnlabStep(reference_net(), rng.random((3, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 3))
+    step.train_step()
+    step.layer_step(FakeClock())
+    assert calls == [(3, 16, 14, 14)] * 2
+
+
 def test_benchmark_reports_every_field_with_a_fake_clock():
     result = tiny(clock=FakeClock())
     assert result["config"]["batch_size"] == 3 and result["config"]["dtype"] == "float32"

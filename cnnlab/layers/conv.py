@@ -162,8 +162,9 @@ def _forward(x, weight, bias, stride, padding, owner=None):
     return out.reshape(n_filters, n, oh, ow).transpose(1, 0, 2, 3), cols
 
 
-def _backward(dout, cols, x_shape, weight, stride, padding, owner=None):
-    """conv2d_backward_fast; with a layer as `owner`, its arrays are reused between steps."""
+def _backward(dout, cols, x_shape, weight, stride, padding, owner=None, input_grad=True):
+    """conv2d_backward_fast; with a layer as `owner`, its arrays are reused between steps.
+    input_grad=False skips dx (the dcols GEMM and col2im) and returns None in its place."""
     n, c, h, w = x_shape
     n_filters = weight.shape[0]
     # (F, N*OH*OW), columns ordered like cols'. A view, no copy, when dout's memory is laid out
@@ -177,6 +178,8 @@ def _backward(dout, cols, x_shape, weight, stride, padding, owner=None):
     else:
         dweight = (cols @ dout2.T).T.reshape(weight.shape)
     dbias = dout2.sum(axis=1)
+    if not input_grad:
+        return None, dweight, dbias
     dcols = reusable(owner, "dcols", cols.shape, np.result_type(weight, dout2))
     np.matmul(weight.reshape(n_filters, -1).T, dout2, out=dcols)   # (C*KH*KW, N*OH*OW)
     # dx in (C, N, H, W) memory order, the order in which col2im reads dcols and in which the
@@ -204,6 +207,10 @@ class Conv2d(Module):
         OH = (H + 2*ph - KH) // sh + 1, OW = (W + 2*pw - KW) // sw + 1.
     backward(dout): dout (N, out_channels, OH, OW) -> dx (N, in_channels, H, W); writes
         weight.grad and bias.grad (see the module docstring for Bouvrie's 'valid'/'full' form).
+    backward(dout, needs_input_grad=False): writes the same weight.grad and bias.grad, skips dx
+        (its GEMM and col2im: about half of the backward of the benchmark's first convolution)
+        and returns None: what a network's first convolution needs in a training step (see
+        `cnnlab.module`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
@@ -240,7 +247,7 @@ class Conv2d(Module):
 
     def backward(self, dout):
         dx, dweight, dbias = _backward(dout, self._cols, self._x_shape, self.weight.data, self.stride,
-                                       self.padding, owner=self)
+                                       self.padding, owner=self, input_grad=self.needs_input_grad)
         self.weight.grad[...] = dweight
         if self.bias is not None:
             self.bias.grad[...] = dbias

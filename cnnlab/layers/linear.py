@@ -39,6 +39,8 @@ class Linear(Module):
         axes is accepted: (*, in_features) -> (*, out_features).
     backward(dout): dout (N, out_features) -> dx (N, in_features); writes weight.grad (out, in)
         and bias.grad (out,).
+    backward(dout, needs_input_grad=False): writes the same gradients, skips the dx product and
+        returns None (a network's first layer in a training step; see `cnnlab.module`).
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
@@ -69,6 +71,8 @@ class Linear(Module):
         np.matmul(dout2.T, x2, out=self.weight.grad)  # written in place: no temporary (out, in) matrix
         if self.bias is not None:
             self.bias.grad[...] = dout2.sum(axis=0)
+        if not self.needs_input_grad:
+            return None
         dx = reusable(self, "dx", self._x.shape, np.result_type(dout, self.weight.data))
         return np.matmul(dout, self.weight.data, out=dx)
 
