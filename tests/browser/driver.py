@@ -166,17 +166,39 @@ class LabNotebook:
 
 
 def figure_problems(scope, seconds: float = 30) -> list[str]:
-    """Figures (ipympl canvases or PNG images) inside `scope` that are shown but never drawn."""
-    problems = []
+    """Figures (ipympl canvases or PNG images) inside `scope` that are never shown or shown but never
+    drawn. An ipympl canvas measures zero until its first frame arrives, so a widget whose figures all
+    stay hidden for `seconds` is a problem; a figure hidden while others show is a collapsed part."""
     figures = scope.locator(FIGURE)
-    for k in range(figures.count()):
-        figure = figures.nth(k)
-        box = figure.bounding_box()
-        if not box or box["width"] * box["height"] == 0:
-            continue  # not shown (a collapsed or hidden part of a widget)
-        if not wait_until_drawn(figure, seconds):
-            problems.append(f"figure {k} stayed blank for {seconds:.0f} s")
-    return problems
+    count = figures.count()
+    if not count:
+        return []
+    deadline = time.monotonic() + seconds
+    while not (shown := [k for k in range(count) if is_shown(figures.nth(k))]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not shown:
+        return [f"none of its {count} figures is shown (hidden or of zero size) after {seconds:.0f} s"]
+    return [f"figure {k} stayed blank for {seconds:.0f} s" for k in shown if not wait_until_drawn(figures.nth(k), seconds)]
+
+
+def is_shown(element) -> bool:
+    """Whether an element is visible with a non-zero area once scrolled into view (JupyterLab does not
+    lay out cells far outside the viewport, so an element there measures zero)."""
+    try:
+        element.scroll_into_view_if_needed(timeout=2_000)
+    except Exception:  # noqa: BLE001 - a hidden element cannot be scrolled to; it is not shown
+        return False
+    box = element.bounding_box() if element.is_visible() else None
+    return bool(box) and box["width"] * box["height"] > 0
+
+
+def wait_until_shown(element, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not is_shown(element):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def wait_until_drawn(figure, seconds: float = 30) -> bool:
@@ -263,6 +285,8 @@ def poke(notebook: "LabNotebook", cell_index: int, label, artifacts, how: str = 
     figure = widget.locator(FIGURE).first
     if figure.count() == 0:  # a widget without a figure (a table): compare the whole widget
         figure = widget
+    assert wait_until_shown(figure), (f"{notebook.name} cell {cell_index}: the widget's plot is not shown "
+                                      "(hidden or of zero size)")
     before = wait_until_stable(figure)
     old = slider_readout(widget, label)
     move_slider(widget, label, how)

@@ -30,9 +30,12 @@ CELLS = [
     "Unrenderable()",
     # 4: an uncaught error in the page
     "display(Javascript(\"setTimeout(() => { throw new Error('deliberate uncaught error'); }, 0)\"))",
-    # 5: a cell that raises
+    # 5: a widget whose only figure is hidden
+    "with plt.ioff():\n    fig5, ax5 = plt.subplots(figsize=(4, 3))\nax5.plot([0, 1], [1, 0])\n"
+    "fig5.canvas.layout.display = 'none'\nW.VBox([W.IntSlider(description='hidden'), fig5.canvas])",
+    # 6: a cell that raises
     "raise ValueError('deliberately broken cell')",
-    # 6: never runs
+    # 7: never runs
     "print('after the error')",
 ]
 
@@ -57,11 +60,12 @@ def broken(lab, course_copy, browser, artifacts, request):
 def test_every_check_catches_its_broken_widget(broken, artifacts):
     nb = broken
     outputs = nb.output_problems()
-    assert any("cell 5 raised ValueError: deliberately broken cell" in p for p in outputs), outputs
-    assert any(p.startswith("cell 6 did not run") for p in outputs), outputs
+    assert any("cell 6 raised ValueError: deliberately broken cell" in p for p in outputs), outputs
+    assert any(p.startswith("cell 7 did not run") for p in outputs), outputs
 
     widgets = nb.widget_problems(seconds=10)
     assert any(p.startswith("cell 3:") and "Error displaying widget" in p for p in widgets), widgets
+    assert any(p.startswith("cell 5: none of its 1 figures is shown") for p in widgets), widgets
     assert not any(p.startswith(("cell 1:", "cell 2:")) for p in widgets), widgets  # those two do render
 
     nb.page.wait_for_timeout(500)
@@ -69,5 +73,7 @@ def test_every_check_catches_its_broken_widget(broken, artifacts):
 
     with pytest.raises(AssertionError, match="the plot did not change after moving the slider unwired"):
         poke(nb, 1, "unwired", artifacts)
+    with pytest.raises(AssertionError, match="cell 5: the widget's plot is not shown"):
+        poke(nb, 5, "hidden", artifacts)
     moved = poke(nb, 2, "wired", artifacts)  # the control: a connected slider passes
     assert moved.startswith("moving the slider wired from 0.50 to ")
