@@ -184,9 +184,7 @@ class InitModel:
     Also `records` (what init.apply returned), `stats` (activation_stats' LayerStats of the block
     outputs), `net`, `X` (the input batch) and `seconds`.
 
-    LSUV runs block by block: the library's `init.lsuv` on each [Linear, activation] block with the
-    previous block's output as its batch (when layer k is rescaled, the layers before it are fixed, as in
-    Mishkin & Matas), which costs O(depth) forward passes instead of O(depth^2).
+    LSUV is the library's `init.lsuv` on the whole net (one forward pass, layer by layer: O(depth)).
     """
 
     def __init__(self, depth: int = 20, width: int = 256, activation: str = "tanh", scheme: str = "xavier_normal",
@@ -233,12 +231,7 @@ class InitModel:
     def _initialise(self, net: Sequential, X: np.ndarray, gen: np.random.Generator) -> list[dict]:
         if self.scheme != "lsuv":
             return init.apply(net, self.scheme, rng=gen, **self.scheme_options())
-        step = 1 if ACTIVATIONS[self.activation] is None else 2
-        H = X
-        for k in range(0, len(net), step):
-            block = Sequential(net.layers[k:k + step])
-            init.lsuv(block, H, rng=gen, gain=self.gain)
-            H = block.forward(H)
+        init.lsuv(net, X, rng=gen, gain=self.gain)
         out = []
         for name, layer in init.weight_layers(net):
             fan_in, fan_out = init.fan_in_and_fan_out(layer.weight)

@@ -131,7 +131,7 @@ class Trainer:
                                   f"try a smaller learning rate")
             self.history.steps.append(info)
             return info
-        self.net.backward(self.loss_fn.backward())
+        self.net.backward(self.loss_fn.backward(), needs_input_grad=False)  # no one uses d loss / d images
         if self.regularizer is not None:
             self.regularizer.backward(self.net)
         if self.clip_grad_norm is not None:
