@@ -7,8 +7,8 @@ CNNLAB_BROWSER_TESTS=1.
 
 Fixtures:
 - `lab` (session): JupyterLab on a free port, serving a temporary copy of course/, with its own
-  settings (the news and update toast off, notebooks rendered without windowing so that every cell
-  is in the page), workspaces and runtime folders; `--allow-root` when running as root.
+  settings (the news and update toast off; notebooks rendered in JupyterLab's default windowing mode,
+  as students see them), workspaces and runtime folders; `--allow-root` when running as root.
 - `voila` (session): Voilà serving the copy's lecture_demos.ipynb as a dashboard, from the copy's
   folder, so that it reads course/voila.json as `make present` does.
 - `browser` (session): one Chromium (executable CNNLAB_CHROMIUM, default /usr/bin/chromium) with a
@@ -45,8 +45,8 @@ SERVER_START_SECONDS = 120
 LAB_SETTINGS = {
     # no "would you like news?" toast, no update check
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
-    # render every cell (JupyterLab 4 otherwise renders only the cells near the viewport)
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # Notebooks keep JupyterLab's default windowing mode ("contentVisibility": cells far from the
+    # viewport are in the page but not laid out), as students get it; the checks scroll to what they measure.
 }
 
 
