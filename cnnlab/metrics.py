@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["predict", "accuracy", "confusion_matrix", "per_class_accuracy"]
+__all__ = ["predict", "accuracy", "confusion_matrix", "per_class_accuracy", "running_mean"]
 
 
 def predict(net, X, batch_size: int = 1000) -> np.ndarray:
@@ -49,3 +49,19 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
     totals = confusion.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, confusion.diagonal() / totals, np.nan)
+
+
+def running_mean(values, window: int) -> np.ndarray:
+    """Mean of the last `window` values at each step (of fewer at the start): a readable loss curve.
+
+    Inputs: values (T,); window >= 1. Output (T,) float: out[t] = mean(values[max(0, t - window + 1) : t + 1]).
+    """
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {v.shape}")
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    k = np.arange(1, len(v) + 1)
+    lo = np.maximum(k - window, 0)
+    return (c[k] - c[lo]) / (k - lo)

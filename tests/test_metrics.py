@@ -3,7 +3,7 @@ import pytest
 
 from cnnlab import Sequential
 from cnnlab.layers import Dropout, Linear
-from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predict
+from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predict, running_mean
 
 
 def test_accuracy_from_scores_or_labels():
@@ -33,3 +33,24 @@ def test_predict_runs_in_eval_mode_and_restores_training():
     out = predict(net, X, batch_size=2)
     np.testing.assert_array_equal(out, Sequential(net.layers[:1])(X))  # dropout is the identity in eval
     assert net.training
+
+
+def test_running_mean_is_the_mean_of_the_last_window_values():
+    values = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    # by hand: window 2 -> 1, (1+2)/2, (2+3)/2, (3+4)/2, (4+10)/2
+    np.testing.assert_allclose(running_mean(values, 2), [1.0, 1.5, 2.5, 3.5, 7.0])
+    # a window longer than the run averages everything so far
+    np.testing.assert_allclose(running_mean([4.0, 2.0], 8), [4.0, 3.0])
+    np.testing.assert_allclose(running_mean(values, 1), values)
+    assert running_mean([], 8).shape == (0,)
+
+
+@pytest.mark.parametrize("window", [0, -1, 2.5, True])
+def test_running_mean_refuses_a_bad_window(window):
+    with pytest.raises(ValueError, match="window must be an integer >= 1"):
+        running_mean([1.0, 2.0], window)
+
+
+def test_running_mean_refuses_a_matrix():
+    with pytest.raises(ValueError, match=r"one-dimensional, got shape \(2, 2\)"):
+        running_mean(np.ones((2, 2)), 2)

@@ -11,7 +11,7 @@ from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from widgets._figure import FigureView
-from widgets.cnn_race import CNNRaceModel, _smooth, cnn_race, race_net
+from widgets.cnn_race import CNNRaceModel, cnn_race, race_net
 from widgets.optimizer_race import OPTIMIZERS
 
 TINY = dict(n_train=96, n_val=32, batch_size=32, epochs=1)  # 3 steps per epoch: every race is quick
@@ -113,12 +113,6 @@ def test_a_run_diverges_when_the_mean_of_its_last_8_losses_passes_blowup(data):
         np.testing.assert_array_equal(run.losses, losses[:len(run.losses)])
         assert len(run.losses) == (len(losses) if expected is None else expected)
     assert expected is not None, "7.0 is passed by a mean"
-
-
-def test_smooth_is_the_mean_of_the_last_values():
-    np.testing.assert_allclose(_smooth(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.0, 1.5, 2.5, 3.5])
-    np.testing.assert_allclose(_smooth(np.array([4.0, 2.0]), 8), [4.0, 3.0])
-    assert len(_smooth(np.empty(0), 8)) == 0
 
 
 # --- the widget ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 import ipywidgets as W
 import numpy as np
 
+from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded, show_error
@@ -24,16 +25,6 @@ from widgets.cnn_race_model import CNN_LRS, CNNRaceModel, CNNRun, race_net
 from widgets.optimizer_race import OPTIMIZERS
 
 __all__ = ["CNN_LRS", "race_net", "CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
-
-
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last `window` values at each step (fewer at the start): a readable loss curve."""
-    if len(values) == 0:
-        return values
-    c = np.concatenate([[0.0], np.cumsum(values)])
-    k = np.arange(1, len(values) + 1)
-    lo = np.maximum(k - window, 0)
-    return (c[k] - c[lo]) / (k - lo)
 
 
 def _in_kernel() -> bool:
@@ -134,7 +125,7 @@ class CNNRace:
             finite = np.isfinite(losses)
             steps = np.arange(1, len(losses) + 1)
             self.raw[name].set_data(steps[finite], losses[finite])
-            smooth = _smooth(losses[finite], 8) if finite.all() else _smooth(losses[:np.argmin(finite)], 8)
+            smooth = running_mean(losses[finite], 8) if finite.all() else running_mean(losses[:np.argmin(finite)], 8)
             self.smooth[name].set_data(steps[:len(smooth)], smooth)
             if len(smooth):
                 top = max(top, float(np.max(smooth)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnlab.data import load_fashion_mnist, train_val_split
 from cnnlab.losses import CrossEntropyLoss, softmax
-from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict
+from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict, running_mean
 from cnnlab.optim import SGD, Adagrad, Adam, RMSprop
 from cnnlab.train import Trainer, evaluate
 from widgets._training import check_net, conv_layers, default_cnn, recording
@@ -240,12 +240,8 @@ class DashboardModel:
         lr = np.array([s["lr"] for s in steps], dtype=float)
         evals = list(self.evals)
 
-        def running_mean(v):
-            c, k = np.concatenate([[0.0], np.cumsum(v)]), np.minimum(np.arange(1, len(v) + 1), window)
-            return (c[1:] - c[np.arange(1, len(v) + 1) - k]) / k
-
         return {"step": np.arange(1, len(steps) + 1), "loss": loss, "accuracy": acc, "lr": lr,
-                "loss_smooth": running_mean(loss), "accuracy_smooth": running_mean(acc),
+                "loss_smooth": running_mean(loss, window), "accuracy_smooth": running_mean(acc, window),
                 "eval_step": np.array([e["step"] for e in evals], dtype=float),
                 "val_loss": np.array([e["val_loss"] for e in evals], dtype=float),
                 "val_accuracy": np.array([e["val_accuracy"] for e in evals], dtype=float)}

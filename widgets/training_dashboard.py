@@ -50,7 +50,7 @@ class TrainingDashboard:
         guard = guarded(self.status)
         self._draw_lock, self._last_draw, self._busy = threading.RLock(), 0.0, False
         self.runner = ChunkRunner(self._work, on_done=guard(self._on_thread_done),
-                                  on_error=lambda e: self.status.show(f"Training stopped by an error: {e}", "error"))
+                                  on_error=self._show_error)
         style = {"description_width": "80px"}
         self.optimizer = W.Dropdown(options=[(label, key) for key, (label, _) in OPTIMIZERS.items()],
                                     value=model.optimizer_name, description="optimizer", style=style)
@@ -252,10 +252,13 @@ class TrainingDashboard:
             self._set_buttons()
 
     # --- status and buttons ------------------------------------------------------------------------------
+    def _show_error(self, error: BaseException) -> None:
+        self.status.show(f"Training stopped by an error: {error}", "error")
+
     def _report(self) -> None:
         m = self.model
         if self.runner.error is not None and not self._busy:
-            self.status.show(f"Training stopped by an error: {self.runner.error}", "error")
+            self._show_error(self.runner.error)
             return
         e = m.evals[-1] if m.evals else None
         val = f" · validation accuracy {e['val_accuracy']:.1%}" if e else ""
