@@ -625,6 +625,26 @@ for g_naive, g_fast in zip(grads_naive, grads_fast):  # dx, dweight, dbias
     assert g_naive.shape == g_fast.shape and np.max(np.abs(g_naive - g_fast)) < 1e-10
 
 # %% [markdown]
+# One more saving, which PyTorch makes too: nobody needs the gradient with respect to the *images*.
+# The first layer's input gradient (the kernels transposed times $\delta$, folded back by col2im) is
+# work thrown away, so a training step calls `net.backward(dout, needs_input_grad=False)`. Every
+# parameter's `.grad` is written exactly as before; the call returns `None` instead of the input
+# gradient. (PyTorch decides the same thing from `requires_grad`, which an input batch does not
+# have.) `cnnlab.train.Trainer` does this in every step.
+
+# %%
+net4 = Sequential([Conv2d(1, 4, kernel_size=3, padding=1, rng=11), ReLU(), Flatten(),
+                   Linear(4 * 28 * 28, 10, rng=12)]).astype(np.float64)
+dout4 = np.random.default_rng(13).standard_normal((4, 10))
+net4(batch[:4])
+dx4 = net4.backward(dout4)
+grads_with_dx = [p.grad.copy() for p in net4.parameters()]
+net4(batch[:4])
+assert net4.backward(dout4, needs_input_grad=False) is None
+assert dx4.shape == batch[:4].shape
+assert all(np.array_equal(g, p.grad) for g, p in zip(grads_with_dx, net4.parameters()))
+
+# %% [markdown]
 # ## Looking at the filters
 #
 # Veta's slides suggest a simple sanity check of a trained network: look at the kernels of the first
