@@ -144,8 +144,9 @@ class LabNotebook:
             cell = self.cell(c.index)
             views = cell.locator(".jp-OutputArea-output").filter(has=self.page.locator(".jupyter-widgets")) \
                 .filter(has_not=self.page.locator(WIDGET_ERROR_VIEW))
-            if views.count() < c.widget_views:
-                problems.append(f"cell {c.index}: {c.widget_views} widget outputs but {views.count()} rendered widgets")
+            if not wait_for_count(cell, views, c.widget_views, seconds):  # views render asynchronously
+                problems.append(f"cell {c.index}: {c.widget_views} widget outputs but {views.count()} rendered "
+                                f"widgets after {seconds:.0f} s")
             failed = cell.locator(WIDGET_ERROR_VIEW)
             for k in range(failed.count()):
                 why = (failed.nth(k).get_attribute("title") or failed.nth(k).inner_text()).strip()
@@ -163,6 +164,20 @@ class LabNotebook:
             self.page.evaluate(_SHUTDOWN_JS)
         finally:
             self.page.close()
+
+
+def wait_for_count(cell, locator, expected: int, seconds: float = 30) -> bool:
+    """Wait (scrolling `cell` into view) until `locator` matches at least `expected` elements."""
+    deadline = time.monotonic() + seconds
+    while locator.count() < expected:
+        if time.monotonic() > deadline:
+            return False
+        try:
+            cell.scroll_into_view_if_needed(timeout=2_000)
+        except Exception:  # noqa: BLE001 - keep waiting; the count decides
+            pass
+        time.sleep(0.5)
+    return True
 
 
 def figure_problems(scope, seconds: float = 30) -> list[str]:
