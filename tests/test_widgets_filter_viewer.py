@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from widget_checks import changed
+from widget_checks import drive_controls
 
 from cnnlab import Module, Sequential
 from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
@@ -153,15 +153,11 @@ def test_every_control_changes_the_figure_without_an_error(monkeypatch):
     drives = [(viewer.layer, [1, 0]), (viewer.image, [viewer.image.max, 0]),
               (viewer.target, [v for _, v in viewer.target.options][1:] + [-1]),
               (viewer.norm, ["local", "global", "layer"])]
-    for control, values in drives:
-        for value in values:
-            if control.value == value:
-                continue
-            before, draws = artists_state(viewer), viewer.view.draws
-            control.value = value
-            assert viewer.status.kind != "error", (control.description, value, viewer.status.text)
-            assert viewer.view.draws == draws + 1, (control.description, value)
-            assert changed(before, artists_state(viewer)), (control.description, value)
+
+    def redrew_once(control, value, draws):
+        assert viewer.view.draws == draws + 1, (control.description, value)
+
+    drive_controls(viewer, drives, artists_state, after=redrew_once)
     assert viewer.model.layer == 0 and viewer.model.norm == "layer" and viewer.model.target is None
 
 

@@ -13,9 +13,10 @@ def changed(before, after) -> bool:
     return len(before) != len(after) or any(differ(a, b) for a, b in zip(before, after))
 
 
-def drive_controls(widget, controls, snapshot) -> None:
+def drive_controls(widget, controls, snapshot, after=None) -> None:
     """Set every (control, values) pair in turn and assert that the widget redrew, changed its figure
-    (compared through `snapshot(widget)`) and showed no error in its status line."""
+    (compared through `snapshot(widget)`) and showed no error in its status line; then call
+    `after(control, value, draws)` (draws: the redraw count before the change) for the test's own checks."""
     for control, values in controls:
         for value in values:
             if control.value == value:
@@ -25,3 +26,5 @@ def drive_controls(widget, controls, snapshot) -> None:
             assert widget.status.kind != "error", (control.description, value, widget.status.text)
             assert widget.view.draws > draws, (control.description, value)
             assert changed(before, snapshot(widget)), (control.description, value)
+            if after is not None:
+                after(control, value, draws)
