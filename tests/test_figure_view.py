@@ -90,3 +90,14 @@ def test_importing_widgets_installs_the_hook_once():
 
     importlib.reload(widgets)
     assert plt.rcParams["figure.hooks"].count(HOOK) == 1
+
+
+def test_widget_figures_keep_png_frames_after_a_style_reset_clears_the_hook():
+    with plt.rc_context():
+        plt.style.use("default")  # a notebook resetting its style also clears figure.hooks
+        assert HOOK not in plt.rcParams["figure.hooks"]
+        fig, _ = ipympl_figure(lambda: new_figure(figsize=(2, 1.5), dpi=50))
+    try:
+        assert fig.canvas.syncing_data_url is False
+    finally:
+        plt.close(fig)

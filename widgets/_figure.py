@@ -17,7 +17,11 @@ __all__ = ["FigureView", "install_figure_hook", "new_figure", "send_png_frames_o
 
 
 def new_figure(*args, **kwargs):
-    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it."""
+    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it.
+
+    It applies `send_png_frames_only` itself rather than relying on the figure hook alone:
+    `plt.style.use("default")` or `plt.rcdefaults()` in a notebook clear matplotlib's `figure.hooks`.
+    """
     with plt.ioff():
         fig, axes = plt.subplots(*args, **kwargs)
     send_png_frames_only(fig)
