@@ -40,3 +40,25 @@ def test_check_class_means_accepts_the_right_answer_and_names_common_mistakes(ca
         check_class_means(X[:, 0].mean(axis=0), X, y, num_classes=3)
     with pytest.raises(CheckFailed, match="should be"):
         check_class_means(right[::-1], X, y, num_classes=3)
+
+
+def test_student_array_names_a_placeholder_a_missing_return_and_a_non_number():
+    from widgets.exercises import student_array
+    with pytest.raises(CheckFailed, match=r"g is still Ellipsis: replace the `...`"):
+        student_array("g", ...)
+    with pytest.raises(CheckFailed, match=r"did you forget `return`\?"):
+        student_array("g", None)
+    with pytest.raises(CheckFailed, match="g should be a numeric array, got dict"):
+        student_array("g", {})
+    original = np.array([1, 2])
+    got = student_array("g", original)
+    assert got.dtype == np.float64 and np.array_equal(got, [1.0, 2.0]) and got is not original
+
+
+def test_run_student_turns_an_error_into_one_line_and_passes_check_failures_on():
+    from widgets.exercises import run_student
+    assert run_student(lambda: 3, "f(x)") == 3
+    with pytest.raises(CheckFailed, match=r"^f\(x\) raised ZeroDivisionError: division by zero$"):
+        run_student(lambda: 1 / 0, "f(x)")
+    with pytest.raises(CheckFailed, match="^already explained$"):
+        run_student(lambda: (_ for _ in ()).throw(CheckFailed("already explained")), "f(x)")

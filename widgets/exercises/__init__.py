@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CheckFailed", "check_array", "passed"]
+__all__ = ["CheckFailed", "check_array", "passed", "run_student", "student_array"]
 
 
 class CheckFailed(AssertionError):
@@ -19,6 +19,27 @@ class CheckFailed(AssertionError):
 
 def passed(message: str) -> None:
     print(f"\u2713 {message}")
+
+
+def student_array(name: str, value) -> np.ndarray:
+    """The student's answer `value` as a float64 copy; CheckFailed if it is still `...`/None or not numeric."""
+    if value is Ellipsis or value is None:
+        hint = " (did you forget `return`?)" if value is None else ""
+        raise CheckFailed(f"{name} is still {value!r}{hint}: replace the `...` with your code and run the cell again")
+    try:
+        return np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{name} should be a numeric array, got {type(value).__name__}") from None
+
+
+def run_student(call, what: str):
+    """Run the student's code; an exception becomes a one-line CheckFailed."""
+    try:
+        return call()
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
+        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from None
 
 
 def check_array(name: str, value, expected, rtol: float = 1e-5, atol: float = 1e-6) -> None:

@@ -18,23 +18,13 @@ from cnnlab.backprop import backprop_batched
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import CrossEntropyLoss
-from widgets.exercises import CheckFailed, check_array, passed
+from widgets.exercises import CheckFailed, check_array, passed, student_array
 
 __all__ = ["check_linear_backward", "check_algorithm_1"]
 
 
 def _same(a, b, rtol=1e-6, atol=1e-9) -> bool:
     return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
-
-
-def _array(name: str, value) -> np.ndarray:
-    if value is Ellipsis or value is None:
-        hint = " (did you forget `return`?)" if value is None else ""
-        raise CheckFailed(f"{name} is still {value!r}{hint}: replace the `...` with your code and run the cell again")
-    try:
-        return np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"{name} should be a numeric array, got {type(value).__name__}") from None
 
 
 def _student(call, what: str, hint_on_shape: str = ""):
@@ -77,13 +67,13 @@ def check_linear_backward(layer_cls) -> None:
         return np.sum((x @ W.T + b) * G)
 
     dx_num, dW_num, db_num = (numerical_gradient(loss, a) for a in (x, W, b))
-    y = _array(f"{name}.forward(x)", _student(lambda: layer.forward(x.copy()), f"{name}.forward"))
+    y = student_array(f"{name}.forward(x)", _student(lambda: layer.forward(x.copy()), f"{name}.forward"))
     if not _same(y, x @ W.T + b):
         raise CheckFailed(f"{name}.forward was changed: it must return x @ weight.T + bias, shape ({N}, {OUT})")
     shape_hint = (f" (dout is (N, out) = {(N, OUT)}, x is (N, in) = {(N, IN)}, weight is (out, in) = {(OUT, IN)}: "
                   "choose the transposes so the shapes fit)")
     dx = _student(lambda: layer.backward(G.copy()), f"{name}.backward", shape_hint)
-    dx = _array(f"`dx` (what {name}.backward returns)", dx)
+    dx = student_array(f"`dx` (what {name}.backward returns)", dx)
     if dx.shape != (N, IN):
         if dx.shape == (N, OUT):
             raise CheckFailed(f"backward returned shape {dx.shape}, the shape of dout; dL/dx must have the shape of "
@@ -91,7 +81,7 @@ def check_linear_backward(layer_cls) -> None:
         raise CheckFailed(f"backward returned shape {dx.shape}; dL/dx must have the shape of x, {(N, IN)}")
     check_array("dx (what backward returns)", dx, dx_num, rtol=1e-6, atol=1e-8)
 
-    dW = _array("`weight.grad`", layer.weight.grad)
+    dW = student_array("`weight.grad`", layer.weight.grad)
     if dW.shape == (IN, OUT):
         raise CheckFailed(f"weight.grad has shape {dW.shape}, the transpose of the weight's {(OUT, IN)}: you computed "
                           "x.T @ dout; the weight is stored (out, in), so dL/dW = dout.T @ x")
@@ -107,7 +97,7 @@ def check_linear_backward(layer_cls) -> None:
                           "layer sums over the batch (dout.T @ x) and never divides by N")
     check_array("weight.grad", dW, dW_num, rtol=1e-6, atol=1e-8)
 
-    db = _array("`bias.grad`", layer.bias.grad)
+    db = student_array("`bias.grad`", layer.bias.grad)
     if db.shape == (N, OUT):
         raise CheckFailed(f"bias.grad has shape {db.shape}, one row per example: sum dout over the batch axis, "
                           "dout.sum(axis=0)")
@@ -122,7 +112,7 @@ def check_linear_backward(layer_cls) -> None:
     check_array("bias.grad", db, db_num, rtol=1e-6, atol=1e-8)
 
     _student(lambda: (layer.forward(x.copy()), layer.backward(G.copy())), f"a second {name}.backward")
-    if _same(_array("`weight.grad`", layer.weight.grad), 2 * dW_num) or _same(_array("`bias.grad`", layer.bias.grad),
+    if _same(student_array("`weight.grad`", layer.weight.grad), 2 * dW_num) or _same(student_array("`bias.grad`", layer.bias.grad),
                                                                              2 * db_num):
         raise CheckFailed("after a second backward the gradients doubled: backward must overwrite .grad "
                           "(`=`), not add to it (`+=`)")
@@ -186,7 +176,7 @@ def check_algorithm_1(fn) -> None:
     net = make_net()
     result = _student(lambda: fn(net, CrossEntropyLoss(), X.copy(), y.copy()), f"{name}(net, loss_fn, X, y)")
     if result is Ellipsis or result is None:
-        _array(f"what {name} returns", result)
+        student_array(f"what {name} returns", result)
     if isinstance(result, np.ndarray) or not hasattr(result, "__len__"):
         raise CheckFailed(f"{name} should return a list with one gradient array per parameter ({len(names)}: "
                           f"{', '.join(names)}), got {type(result).__name__}")
@@ -194,7 +184,7 @@ def check_algorithm_1(fn) -> None:
         raise CheckFailed(f"{name} returned {len(result)} arrays; the net has {len(names)} parameters "
                           f"({', '.join(names)}): return one gradient for each")
     # copies, taken at once: a later backward cannot change them
-    got = [_array(f"grad[{k}] ({n})", r) for k, (n, r) in enumerate(zip(names, result))]
+    got = [student_array(f"grad[{k}] ({n})", r) for k, (n, r) in enumerate(zip(names, result))]
     for k, (n, g, e) in enumerate(zip(names, got, expected)):
         if g.shape != e.shape:
             raise CheckFailed(f"grad[{k}] ({n}) has shape {g.shape} but the parameter has shape {e.shape}")

@@ -21,19 +21,9 @@ import numpy as np
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer, evaluate
-from widgets.exercises import CheckFailed, check_array, passed
+from widgets.exercises import CheckFailed, check_array, passed, run_student
 
 __all__ = ["check_normalisation", "check_run", "reference_run", "check_most_confused"]
-
-
-def _student(call, what: str):
-    """Run the student's code; an exception becomes a one-line CheckFailed."""
-    try:
-        return call()
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
-        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from None
 
 
 def _placeholder(name: str, value) -> None:
@@ -88,7 +78,7 @@ def _probe_images(rng) -> np.ndarray:
 
 def _check_pixel_stats(pixel_stats, min_std: float) -> None:
     X = _probe_images(np.random.default_rng(10))
-    out = _student(lambda: pixel_stats(X.copy()), "pixel_stats(X)")
+    out = run_student(lambda: pixel_stats(X.copy()), "pixel_stats(X)")
     _placeholder("pixel_stats(X)", out)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise CheckFailed(f"pixel_stats(X) should return two arrays, (mean, std), got {type(out).__name__}")
@@ -245,8 +235,8 @@ def check_run(run, make_net, X, y, X_val, y_val, seed, config=None) -> None:
     if not callable(run):
         raise CheckFailed(f"`run` should be a function config -> dict, got {type(run).__name__}")
     config = dict(config or {"lr": 3e-3, "weight_decay": 1e-3})
-    first = _metrics(_student(lambda: run(dict(config)), f"run({config})"), config)
-    again = _metrics(_student(lambda: run(dict(config)), f"run({config})"), config)
+    first = _metrics(run_student(lambda: run(dict(config)), f"run({config})"), config)
+    again = _metrics(run_student(lambda: run(dict(config)), f"run({config})"), config)
     if not _close(first, again, rtol=1e-6, atol=1e-9):
         raise CheckFailed("two calls of run with the same config gave different results "
                           f"(val_loss {first[0]:.4f}, then {again[0]:.4f}): build a fresh net inside run (make_net()) "
@@ -267,7 +257,7 @@ def check_run(run, make_net, X, y, X_val, y_val, seed, config=None) -> None:
                           "batch_size=64, rng=SEED), one epoch, then evaluate on the validation split")
     for key, factor in (("lr", 3.0), ("weight_decay", 30.0)):
         changed = dict(config, **{key: config[key] * factor if config[key] else 1e-2})
-        other = _metrics(_student(lambda c=changed: run(dict(c)), f"run({changed})"), changed)
+        other = _metrics(run_student(lambda c=changed: run(dict(c)), f"run({changed})"), changed)
         if _close(first, other, rtol=1e-9, atol=1e-12):
             raise CheckFailed(f"run gives the same result for {key}={config[key]:g} and {key}={changed[key]:g}: "
                               f"config['{key}'] is not used; pass it to the optimizer")

@@ -20,7 +20,7 @@ from cnnlab import Sequential
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers import Linear, ReLU
 from cnnlab.regularizers import L2, MaxNorm
-from widgets.exercises import CheckFailed, check_array, passed
+from widgets.exercises import CheckFailed, check_array, passed, run_student, student_array
 
 __all__ = ["check_penalty_grads", "check_inverted_dropout", "check_max_norm"]
 
@@ -28,26 +28,6 @@ __all__ = ["check_penalty_grads", "check_inverted_dropout", "check_max_norm"]
 def _same(a, b, rtol=1e-7, atol=1e-12) -> bool:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
-
-
-def _array(name: str, value) -> np.ndarray:
-    if value is Ellipsis or value is None:
-        hint = " (did you forget `return`?)" if value is None else ""
-        raise CheckFailed(f"{name} is still {value!r}{hint}: replace the `...` with your code and run the cell again")
-    try:
-        return np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"{name} should be a numeric array, got {type(value).__name__}") from None
-
-
-def _student(call, what: str):
-    """Run the student's code; an exception becomes a one-line CheckFailed."""
-    try:
-        return call()
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
-        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from None
 
 
 def _shaped(name: str, got: np.ndarray, shape: tuple) -> None:
@@ -70,7 +50,7 @@ def _check_l2(l2_grad, rng) -> None:
     theta = _theta(rng)
     work = theta.copy()
     expected = numerical_gradient(lambda: LAM * 0.5 * np.sum(work ** 2), work)
-    got = _array("l2_grad(theta, lam)", _student(lambda: l2_grad(theta.copy(), LAM), "l2_grad(theta, lam)"))
+    got = student_array("l2_grad(theta, lam)", run_student(lambda: l2_grad(theta.copy(), LAM), "l2_grad(theta, lam)"))
     _shaped("l2_grad(theta, lam)", got, theta.shape)
     if _same(got, expected):
         return
@@ -97,8 +77,8 @@ def _check_l1(l1_grad, rng) -> None:
     expected = numerical_gradient(lambda: LAM * np.sum(np.abs(work)), work, eps=1e-7)
     zero = theta == 0
     expected[zero] = 0.0
-    got = _student(lambda: l1_grad(theta.copy(), LAM), "l1_grad(theta, lam)")
-    got = _array("l1_grad(theta, lam)", got)
+    got = run_student(lambda: l1_grad(theta.copy(), LAM), "l1_grad(theta, lam)")
+    got = student_array("l1_grad(theta, lam)", got)
     _shaped("l1_grad(theta, lam)", got, theta.shape)
     if np.any(np.isnan(got[zero])) and np.all(np.isfinite(got[~zero])):
         raise CheckFailed("l1_grad is NaN where theta == 0: theta / |theta| divides by 0 there; np.sign(theta) "
@@ -138,14 +118,14 @@ def _check_add(add_penalty_grads, rng) -> None:
     def l2_ref(theta, lam):
         return lam * theta
 
-    _student(lambda: add_penalty_grads(net, LAM, l2_ref), "add_penalty_grads(net, lam, l2_grad)")
+    run_student(lambda: add_penalty_grads(net, LAM, l2_ref), "add_penalty_grads(net, lam, l2_grad)")
     params, expected = dict(net.named_parameters()), dict(reference.named_parameters())
     for name, p in params.items():
         if not np.array_equal(p.data, before[name]):
             raise CheckFailed(f"add_penalty_grads changed {name}'s values: it must only add to p.grad; the "
                               "optimizer's step is what changes the weights")
     for name, p in params.items():
-        got = _array(f"{name}.grad", p.grad)
+        got = student_array(f"{name}.grad", p.grad)
         if name.endswith("bias"):
             if not np.array_equal(got, data_grads[name]):
                 raise CheckFailed(f"{name}.grad was changed: the penalty applies to the weights only (biases are "
@@ -181,8 +161,8 @@ def check_inverted_dropout(inverted_dropout, mean_over_masks) -> None:
     p = 0.8
     mask = rng.random(x.shape) < p
     mask[0, :2] = [True, False]  # at least one kept and one dropped unit
-    out = _array("inverted_dropout(x, mask, p_keep)",
-                 _student(lambda: inverted_dropout(x.copy(), mask.copy(), p), "inverted_dropout(x, mask, p_keep)"))
+    out = student_array("inverted_dropout(x, mask, p_keep)",
+                 run_student(lambda: inverted_dropout(x.copy(), mask.copy(), p), "inverted_dropout(x, mask, p_keep)"))
     _shaped("inverted_dropout(x, mask, p_keep)", out, x.shape)
     expected = x * mask / p
     if not _same(out, expected):
@@ -200,8 +180,8 @@ def check_inverted_dropout(inverted_dropout, mean_over_masks) -> None:
         check_array("inverted_dropout(x, mask, p_keep)", out, expected)
 
     n = 4000
-    mean = _array("mean_over_masks(x, p_keep, n_masks, rng)",
-                  _student(lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)),
+    mean = student_array("mean_over_masks(x, p_keep, n_masks, rng)",
+                  run_student(lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)),
                            "mean_over_masks(x, p_keep, n_masks, rng)"))
     _shaped("mean_over_masks(x, p_keep, n_masks, rng)", mean, x.shape)
     if _same(mean, x):
@@ -210,7 +190,7 @@ def check_inverted_dropout(inverted_dropout, mean_over_masks) -> None:
     if np.all(np.isclose(mean, 0) | np.isclose(mean, x / p)):
         raise CheckFailed("every entry is 0 or x / p_keep, the output of a single mask: draw a fresh mask inside "
                           "the loop, one per pass")
-    again = _array("mean_over_masks (second call)", _student(
+    again = student_array("mean_over_masks (second call)", run_student(
         lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)), "mean_over_masks(x, p_keep, n_masks, rng)"))
     if not _same(again, mean):
         raise CheckFailed("two calls with the same seed gave different averages: draw the masks from `rng` "
@@ -247,7 +227,7 @@ def check_max_norm(max_norm_) -> None:
     layer.weight.data[...] = W
     MaxNorm(c).after_step(layer)  # cnnlab's own projection, an independent reference
     expected = layer.weight.data
-    got = _array("max_norm_(W, c)", _student(lambda: max_norm_(W.copy(), c), "max_norm_(W, c)"))
+    got = student_array("max_norm_(W, c)", run_student(lambda: max_norm_(W.copy(), c), "max_norm_(W, c)"))
     _shaped("max_norm_(W, c)", got, W.shape)
     if _same(got, expected):
         norms = np.linalg.norm(got, axis=1)
