@@ -405,3 +405,58 @@ def test_add_param_group_adds_a_new_parameter_with_its_own_options_and_refuses_a
     with pytest.raises(TypeError, match="single Parameter"):
         SGD(a, lr=0.1)
     assert len(opt.param_groups) == 2
+
+
+# --- load_state_dict: all or nothing ---------------------------------------------------------------------
+def two_group_adam():
+    a, b = Parameter(np.ones(2)), Parameter(np.ones(3))
+    opt = Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad[...], b.grad[...] = 1.0, 2.0
+    opt.step()
+    return opt
+
+
+def assert_unchanged(opt, groups, state):
+    assert [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups] == groups
+    assert set(opt.state) == set(state)
+    for p, s in state.items():
+        assert sorted(opt.state[p]) == sorted(s)
+        for key, value in s.items():
+            np.testing.assert_array_equal(opt.state[p][key], value)
+
+
+@pytest.mark.parametrize("corrupt, error, message", [
+    (lambda sd: sd["groups"][1].update(lr=-1.0), ValueError, r"Adam: lr must be >= 0, got -1.0 \(group 1 of the state dict\)"),
+    (lambda sd: sd["groups"][1].update(momentum=0.9), ValueError, r"group 1 of the state dict has options \['momentum'\]"),
+    (lambda sd: sd["groups"].__setitem__(1, "lr=0.5"), TypeError, "group 1 of the state dict must be a dict"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.zeros(4)), ValueError, r"has shape \(4,\), the parameter has \(3,\)"),
+    (lambda sd: sd["state"][1].update(step=-1), ValueError, "'step' of parameter 1 must be an integer >= 0, got -1"),
+    (lambda sd: sd["state"][1].update(step=1.5), ValueError, "'step' of parameter 1 must be an integer >= 0, got 1.5"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.array(["a", "b", "c"])), TypeError, "must hold numbers, got dtype <U1"),
+    (lambda sd: sd["state"].__setitem__("x", {}), ValueError, "refers to parameter 'x', the optimizer has 2"),
+])
+def test_optimizer_load_state_dict_with_a_bad_last_entry_changes_nothing(corrupt, error, message):
+    source, target = two_group_adam(), two_group_adam()
+    for p in target.parameters():
+        p.grad[...] = -3.0
+    target.step()  # target's state now differs from source's
+    target.param_groups[0]["lr"] = 0.25
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in target.param_groups]
+    state = {p: {k: np.array(v, copy=True) for k, v in s.items()} for p, s in target.state.items()}
+    saved = source.state_dict()
+    saved["groups"][0]["lr"] = 0.125  # a valid change in the FIRST group, which must not be applied
+    corrupt(saved)
+    with pytest.raises(error, match=message):
+        target.load_state_dict(saved)
+    assert_unchanged(target, groups, state)
+
+
+def test_optimizer_load_state_dict_casts_state_to_the_parameter_dtype():
+    p = Parameter(np.ones(2, dtype=np.float32))
+    opt = SGD([p], lr=0.1, momentum=0.9)
+    opt.load_state_dict({"groups": [{"lr": 0.2, "momentum": 0.5}],
+                         "state": {"0": {"step": np.int64(3), "momentum_buffer": np.array([1.0, 2.0])}}})
+    assert opt.param_groups[0]["lr"] == 0.2 and opt.param_groups[0]["momentum"] == 0.5
+    assert opt.state[p]["step"] == 3 and opt.state[p]["momentum_buffer"].dtype == np.float32
+    with pytest.raises(TypeError, match="expects a dict with a 'groups' list and a 'state' dict"):
+        opt.load_state_dict([("groups", [])])

@@ -147,21 +147,66 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what `state_dict()` returned: every group's options and every parameter's state.
+
+        All or nothing: the groups (count, known options, valid values) and the state (parameter
+        positions, array shapes, "step" counts) are all checked before anything changes; state
+        arrays are cast to their parameter's dtype. Raises ValueError or TypeError saying what was
+        expected and what was found.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("groups"), (list, tuple)) \
+                or not isinstance(state_dict.get("state"), dict):
+            raise TypeError(f"{name}.load_state_dict expects a dict with a 'groups' list and a 'state' dict "
+                            f"(what state_dict() returns), got {type(state_dict).__name__}")
         groups, params = state_dict["groups"], self.parameters()
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state dict has {len(groups)} parameter groups, the optimizer has "
                              f"{len(self.param_groups)}")
+        new_groups = []
+        for i, (group, saved) in enumerate(zip(self.param_groups, groups)):
+            if not isinstance(saved, dict):
+                raise TypeError(f"{name}: group {i} of the state dict must be a dict of options, got {saved!r}")
+            unknown = set(saved) - set(self.defaults)
+            if unknown:
+                raise ValueError(f"group {i} of the state dict has options {sorted(unknown)} that {name} does not "
+                                 f"have (it has {sorted(self.defaults)}): is it another optimizer's state?")
+            merged = {**group, **saved}
+            self._checked(merged, f" (group {i} of the state dict)")
+            new_groups.append(merged)
+        new_state = {}
         for i, s in state_dict["state"].items():
-            if not 0 <= int(i) < len(params):
-                raise ValueError(f"state dict refers to parameter {i}, the optimizer has {len(params)}")
-            for key, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != params[int(i)].shape:
-                    raise ValueError(f"state {key!r} of parameter {i} has shape {value.shape}, "
-                                     f"the parameter has {params[int(i)].shape}")
-        for group, saved in zip(self.param_groups, groups):
-            group.update(saved)
-        self.state = {params[int(i)]: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
-                                       for k, v in s.items()} for i, s in state_dict["state"].items()}
+            index = int(i) if isinstance(i, (int, np.integer)) and not isinstance(i, bool) else \
+                int(i) if isinstance(i, str) and i.isdigit() else None
+            if index is None or not 0 <= index < len(params):
+                raise ValueError(f"state dict refers to parameter {i!r}, the optimizer has {len(params)} "
+                                 f"(positions 0 to {len(params) - 1})")
+            p = params[index]
+            if p in new_state:
+                raise ValueError(f"state dict lists the state of parameter {index} twice")
+            if not isinstance(s, dict):
+                raise TypeError(f"state of parameter {i} must be a dict, got {type(s).__name__}")
+            new_state[p] = {key: self._checked_state(index, p, key, value) for key, value in s.items()}
+        for group, merged in zip(self.param_groups, new_groups):
+            group.update(merged)
+        self.state = new_state
+
+    @staticmethod
+    def _checked_state(i: int, p: Parameter, key: str, value):
+        """A copy of one state entry: "step" a count >= 0, arrays of the parameter's shape, cast to its dtype."""
+        if key == "step":
+            step = np.asarray(value)
+            if step.shape != () or step.dtype.kind not in "iu" or step < 0:
+                raise ValueError(f"state 'step' of parameter {i} must be an integer >= 0, got {value!r}")
+            return int(step)
+        if not isinstance(value, np.ndarray):
+            return value
+        if value.shape != p.shape:
+            raise ValueError(f"state {key!r} of parameter {i} has shape {value.shape}, "
+                             f"the parameter has {p.shape}")
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"state {key!r} of parameter {i} must hold numbers, got dtype {value.dtype}")
+        return np.array(value, dtype=p.dtype, copy=True)
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
