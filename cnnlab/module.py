@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -114,6 +115,31 @@ def _checked_backward(backward):
 
     wrapper._cnnlab_checked = True
     return wrapper
+
+
+def _loadable(name: str, value, target: np.ndarray) -> np.ndarray:
+    """`value` converted to `target`'s dtype for `load_state_dict`, or an error saying why it cannot be."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"load_state_dict: {name!r} must be an array of numbers, got {type(value).__name__} "
+                        f"({error})") from None
+    if array.shape != target.shape:
+        raise ValueError(f"load_state_dict: {name!r} has shape {target.shape} in the module but "
+                         f"{array.shape} in the state dict")
+    floating = target.dtype.kind == "f"
+    if array.dtype.kind not in ("fiu" if floating else "iu"):
+        raise TypeError(f"load_state_dict: {name!r} is {target.dtype} in the module, so the state dict must "
+                        f"hold {'real numbers' if floating else 'integers'}; got dtype {array.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(target.dtype)
+    if floating and np.any(np.isfinite(array) & ~np.isfinite(converted)):
+        raise ValueError(f"load_state_dict: {name!r} holds values up to {np.max(np.abs(array))}, too large for "
+                         f"the module's {target.dtype} (they would become inf)")
+    if not floating and np.any(converted != array):
+        raise ValueError(f"load_state_dict: {name!r} holds values outside the range of the module's "
+                         f"{target.dtype}: {array}")
+    return converted
 
 
 @contextlib.contextmanager
@@ -263,11 +289,17 @@ class Module:
         return state
 
     def load_state_dict(self, state_dict, strict: bool = True) -> None:
-        """Copy arrays from `state_dict` into this module (cast to its dtype).
+        """Copy arrays from `state_dict` (name -> array, as `state_dict()` returns) into this module.
 
-        Raises KeyError listing missing or unexpected names (when `strict`), ValueError on a
-        shape mismatch. Nothing is changed unless every entry fits.
+        All or nothing: every name, shape and dtype is checked, and every value converted to its
+        target's dtype, before anything is assigned. Raises KeyError listing missing or unexpected
+        names (when `strict`); ValueError on a shape mismatch or a value its target's dtype cannot
+        hold (a finite float that would overflow to inf, an integer count out of range); TypeError
+        on a value that is not an array of real numbers (integers only for integer buffers).
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expects a mapping name -> array (what state_dict() returns), "
+                            f"got {type(state_dict).__name__}")
         params = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
         own = set(params) | set(buffers)
@@ -277,20 +309,11 @@ class Module:
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         updates = []
         for name, value in state_dict.items():
-            if name not in own:
-                continue
-            value = np.asarray(value)
-            target = params[name].data if name in params else buffers[name]
-            if value.shape != target.shape:
-                raise ValueError(
-                    f"load_state_dict: {name!r} has shape {target.shape} in the module but "
-                    f"{value.shape} in the state dict")
-            updates.append((name, value))
-        for name, value in updates:
-            if name in params:
-                params[name].data[...] = value
-            else:
-                buffers[name][...] = value
+            if name in own:
+                target = params[name].data if name in params else buffers[name]
+                updates.append((target, _loadable(name, value, target)))
+        for target, value in updates:  # nothing below can fail: every value already has its target's shape and dtype
+            target[...] = value
 
     # --- display ---------------------------------------------------------------------------
     def extra_repr(self) -> str:

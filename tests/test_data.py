@@ -70,6 +70,7 @@ def nowhere(tmp_path, monkeypatch):
     """No full set anywhere: HOME, $CNNLAB_DATA and the Debian path all point at empty places."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CNNLAB_DATA", raising=False)
+    monkeypatch.delenv("CNNLAB_SYSTEM_DATA", raising=False)
     monkeypatch.setattr(fm, "SYSTEM_DIR", tmp_path / "usr-share")
     return tmp_path
 
@@ -336,6 +337,72 @@ def test_search_order_env_then_cache_then_system(nowhere, monkeypatch):
     assert locate_fashion_mnist() == nowhere / "home/.cache/cnnlab/fashion-mnist"
     shutil.rmtree(nowhere / "home")
     assert locate_fashion_mnist() == nowhere / "usr-share"
+
+
+def test_cnnlab_data_naming_a_missing_folder_is_an_error_not_a_fallback(nowhere, monkeypatch):
+    make_full_set(nowhere / "home/.cache/cnnlab/fashion-mnist", monkeypatch)  # another copy exists
+    monkeypatch.setenv("CNNLAB_DATA", str(nowhere / "typo"))
+    assert locate_fashion_mnist() is None  # not the cache's copy
+    for source in ("auto", "full"):
+        with pytest.raises(FileNotFoundError) as err:
+            load_fashion_mnist("train", source=source)
+        message = str(err.value)
+        assert f"$CNNLAB_DATA is set to {nowhere / 'typo'}, but that folder does not exist" in message
+        assert "unset CNNLAB_DATA" in message
+    assert len(load_fashion_mnist("test", source="subset").y) == 1000  # asking for the subset still works
+
+
+def test_cnnlab_data_naming_a_partial_folder_lists_the_missing_files(nowhere, monkeypatch):
+    make_full_set(nowhere / "usr-share", monkeypatch)
+    make_full_set(nowhere / "partial", monkeypatch)
+    (nowhere / "partial" / NAMES[0]).unlink()
+    (nowhere / "partial" / NAMES[3]).unlink()
+    monkeypatch.setenv("CNNLAB_DATA", str(nowhere / "partial"))
+    assert locate_fashion_mnist() is None
+    with pytest.raises(FileNotFoundError) as err:
+        load_fashion_mnist("test")  # even the test split, whose images are there: the set is incomplete
+    assert (f"$CNNLAB_DATA is set to {nowhere / 'partial'}, but that folder lacks "
+            f"['{NAMES[0]}', '{NAMES[3]}']") in str(err.value)
+    monkeypatch.setenv("CNNLAB_DATA", "")  # empty: as if unset, the default places are searched
+    assert locate_fashion_mnist() == nowhere / "usr-share"
+
+
+def test_load_downloads_into_the_cnnlab_data_folder(nowhere, monkeypatch):
+    url, arrays = serve(nowhere, monkeypatch)
+    monkeypatch.setattr(fm, "URL", url)
+    monkeypatch.setenv("CNNLAB_DATA", str(nowhere / "mine"))
+    np.testing.assert_array_equal(load_fashion_mnist("test", download=True).y, arrays[NAMES[3]])
+    assert sorted(p.name for p in (nowhere / "mine").iterdir()) == sorted(NAMES)
+    assert not (nowhere / "home").exists()
+
+
+@pytest.mark.parametrize("off", [{"env": "0"}, {"env": "off"}, {"kw": False}, {"env": "1", "kw": False}])
+def test_the_system_copy_can_be_turned_off(nowhere, monkeypatch, off):
+    make_full_set(nowhere / "usr-share", monkeypatch)
+    assert locate_fashion_mnist() == nowhere / "usr-share"
+    if "env" in off:
+        monkeypatch.setenv("CNNLAB_SYSTEM_DATA", off["env"])
+    system = off.get("kw")
+    assert locate_fashion_mnist(system=system) is None
+    assert len(load_fashion_mnist("test", system=system).y) == 1000  # "auto": the shipped subset
+    with pytest.raises(FileNotFoundError) as err:
+        load_fashion_mnist("test", source="full", system=system)
+    why = "system=False" if system is not None else f"$CNNLAB_SYSTEM_DATA={off['env']}"
+    assert f"  - {nowhere / 'usr-share'} (not searched: {why})" in str(err.value)
+    assert locate_fashion_mnist(nowhere / "usr-share", system=system) == nowhere / "usr-share"  # root still works
+
+
+def test_the_system_keyword_wins_and_bad_values_are_refused(nowhere, monkeypatch):
+    make_full_set(nowhere / "usr-share", monkeypatch)
+    monkeypatch.setenv("CNNLAB_SYSTEM_DATA", "0")
+    assert locate_fashion_mnist(system=True) == nowhere / "usr-share"
+    monkeypatch.setenv("CNNLAB_SYSTEM_DATA", "maybe")
+    with pytest.raises(ValueError, match=r"\$CNNLAB_SYSTEM_DATA must be 0 .* or 1 .*, got 'maybe'"):
+        locate_fashion_mnist()
+    with pytest.raises(TypeError, match="system must be True, False or None"):
+        locate_fashion_mnist(system="no")
+    with pytest.raises(ValueError, match="system apply to the full set"):
+        load_fashion_mnist(source="subset", system=False)
 
 
 @pytest.mark.parametrize("kwargs, valid", [({"split": "val"}, "'train', 'test'"),

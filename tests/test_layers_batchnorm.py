@@ -1,4 +1,6 @@
 """Tests for BatchNorm1d / BatchNorm2d (Khan eqs. (5.8)-(5.11), PyTorch semantics)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -200,6 +202,27 @@ def test_errors():
     bn2(np.ones((1, 2, 2, 2), dtype=np.float32))  # one image but 4 values per channel: fine
     with pytest.raises(RuntimeError, match="before"):
         BatchNorm2d(2).backward(np.ones((1, 2, 2, 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize("layer_cls, shape, per_channel", [
+    (BatchNorm1d, (0, 3), 0), (BatchNorm1d, (0, 3, 5), 0), (BatchNorm1d, (4, 3, 0), 0),
+    (BatchNorm2d, (0, 3, 4, 4), 0), (BatchNorm2d, (2, 3, 0, 4), 0),
+    (BatchNorm1d, (1, 3), 1), (BatchNorm2d, (1, 3, 1, 1), 1)])
+def test_empty_or_single_value_batch_in_training_raises_before_touching_any_state(layer_cls, shape, per_channel):
+    layer = layer_cls(3)
+    x = np.random.default_rng(0).normal(size=(4, 3, 2, 2)[:len(shape)]).astype(np.float32)
+    layer(x)  # one real batch, so the running statistics are not their initial values
+    before = {k: v.copy() for k, v in layer.state_dict().items()}
+    message = (r"expected at least one value per channel .* got input of shape " if per_channel == 0
+               else r"Expected more than 1 value per channel when training, got input size ")
+    with pytest.raises(ValueError, match=message + re.escape(str(shape))):
+        layer(np.zeros(shape, dtype=np.float32))
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    dx = layer.backward(np.ones(x.shape, dtype=np.float32))  # still paired with the last good forward
+    assert dx.shape == x.shape and np.isfinite(dx).all()
+    layer.eval()  # evaluation needs no batch statistics: an empty batch gives an empty output
+    assert layer(np.zeros(shape, dtype=np.float32)).shape == shape
 
 
 def test_repr():

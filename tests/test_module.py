@@ -253,6 +253,48 @@ def test_load_state_dict_names_missing_unexpected_and_misshapen_entries_and_chan
     assert not np.any(net[0].bias.data == 5.0)
 
 
+@pytest.mark.parametrize("last, bad, error, message", [
+    ("1.running_mean", np.array(["a", "b"]), TypeError, r"'1.running_mean' is float32 in the module, so the state "
+                                                         r"dict must hold real numbers; got dtype <U1"),
+    ("1.running_mean", np.array([None, None]), TypeError, r"must hold real numbers; got dtype object"),
+    ("1.running_mean", np.array([1 + 2j, 0j]), TypeError, r"must hold real numbers; got dtype complex128"),
+    ("1.running_mean", np.array([1.0, 1e300]), ValueError, r"'1.running_mean' holds values up to 1e\+300, too large "
+                                                            r"for the module's float32 \(they would become inf\)"),
+    ("1.running_mean", np.zeros(3), ValueError, r"'1.running_mean' has shape \(2,\) in the module but \(3,\)"),
+    ("1.running_mean", [[1.0], [2.0, 3.0]], TypeError, r"'1.running_mean' must be an array of numbers, got list"),
+    ("1.num_batches", np.array(1.5), TypeError, r"'1.num_batches' is int64 in the module, so the state dict must "
+                                                r"hold integers; got dtype float64"),
+    ("1.num_batches", np.array(np.nan), TypeError, r"must hold integers; got dtype float64"),
+    ("1.num_batches", np.array(2**64 - 1, np.uint64), ValueError, r"'1.num_batches' holds values outside the range "
+                                                                   r"of the module's int64"),
+])
+def test_load_state_dict_with_a_bad_last_entry_changes_nothing(last, bad, error, message):
+    net = Sequential([Affine(3, 2, seed=5), RunningMean(2)])
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    source = Sequential([Affine(3, 2, seed=9), RunningMean(2)])
+    source(np.full((4, 2), 2.0, np.float32) @ np.ones((2, 3), np.float32))  # moves the buffers
+    state = source.state_dict()
+    assert all(np.any(state[k] != before[k]) for k in ("0.weight", "0.bias", "1.running_mean", "1.num_batches"))
+    del state[last]
+    state[last] = bad  # now the LAST entry: every valid one before it must stay unapplied
+    with pytest.raises(error, match=message):
+        net.load_state_dict(state)
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+        assert value.dtype == before[name].dtype
+
+
+def test_load_state_dict_converts_to_the_module_dtype_and_refuses_a_non_mapping():
+    net = Sequential([RunningMean(2)])
+    net.load_state_dict({"0.scale": np.array([2, 3]), "0.running_mean": np.array([0.5, 0.25]),
+                         "0.num_batches": np.array(4, np.int32)})
+    assert net[0].scale.data.dtype == np.float32 and net[0].scale.data.tolist() == [2.0, 3.0]
+    assert net[0].running_mean.dtype == np.float32 and net[0].running_mean.tolist() == [0.5, 0.25]
+    assert net[0].num_batches.dtype == np.int64 and int(net[0].num_batches) == 4
+    with pytest.raises(TypeError, match="expects a mapping name -> array"):
+        net.load_state_dict([("0.scale", np.ones(2))])
+
+
 # --- display ---------------------------------------------------------------------------------------------
 def test_repr_lists_children_like_pytorch():
     text = repr(make_net())

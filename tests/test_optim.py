@@ -9,6 +9,11 @@ from cnnlab.optim import (SGD, Adadelta, Adagrad, Adam, CosineAnnealingLR, Expon
                           MomentumSchedule, RMSprop, StepLR, clip_grad_norm_, sutskever_momentum)
 
 
+# eps must be > 0 (0 / 0 = NaN where v = 0); 1e-300 vanishes exactly next to every v of the hand
+# computations below (float64 adds it to v >= 1e-9 without a change), so they need no eps term.
+NO_EPS = 1e-300
+
+
 def run(opt_class, grads, theta0=1.0, **kwargs):
     """Apply the optimizer to one scalar parameter with the given sequence of gradients."""
     p = Parameter(np.array([theta0], dtype=np.float64))
@@ -79,8 +84,9 @@ def test_nesterov_equals_khans_look_ahead_equations_after_a_change_of_variable()
 
 def test_sgd_rejects_bad_hyperparameters():
     p = [Parameter(np.zeros(1))]
-    with pytest.raises(ValueError, match="learning rate lr must be positive, got -1"):
+    with pytest.raises(ValueError, match="SGD: lr must be >= 0, got -1"):
         SGD(p, lr=-1)
+    SGD(p, lr=0)  # as in PyTorch, lr = 0 is allowed (a frozen run)
     with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.5"):
         SGD(p, lr=0.1, momentum=1.5)
     with pytest.raises(ValueError, match="nesterov=True needs a momentum"):
@@ -94,7 +100,7 @@ def test_sgd_rejects_bad_hyperparameters():
 # --- adaptive methods -----------------------------------------------------------------------------------
 def test_adagrad_eq_5_21():
     # sum = 0.25 -> step 0.1/0.5*0.5 = 0.1; sum = 0.5 -> step 0.1/sqrt(0.5)*0.5; sum = 4.5 -> step 0.1/sqrt(4.5)*2
-    values, opt, p = run(Adagrad, [0.5, 0.5, 2.0], lr=0.1, eps=0.0)
+    values, opt, p = run(Adagrad, [0.5, 0.5, 2.0], lr=0.1, eps=NO_EPS)
     second = 0.9 - 0.05 / math.sqrt(0.5)
     assert values == pytest.approx([0.9, second, second - 0.2 / math.sqrt(4.5)])
     assert opt.state[p]["sum"][0] == pytest.approx(4.5)
@@ -110,7 +116,7 @@ def test_adagrad_eps_inside_versus_outside_the_square_root():
 def test_rmsprop_eqs_5_27_5_28():
     # E = 0.1 * 4 = 0.4 -> step 0.01 * 2 / sqrt(0.4); E = 0.9*0.4 + 0.1*1 = 0.46 -> step 0.01 * 1 / sqrt(0.46)
     # E = 0.9*0.46 + 0.1*9 = 1.314 -> step 0.01 * (-3) / sqrt(1.314)
-    values, opt, p = run(RMSprop, [2.0, 1.0, -3.0], lr=0.01, alpha=0.9, eps=0.0)
+    values, opt, p = run(RMSprop, [2.0, 1.0, -3.0], lr=0.01, alpha=0.9, eps=NO_EPS)
     first = 1 - 0.02 / math.sqrt(0.4)
     second = first - 0.01 / math.sqrt(0.46)
     assert values == pytest.approx([first, second, second + 0.03 / math.sqrt(1.314)])
@@ -119,14 +125,14 @@ def test_rmsprop_eqs_5_27_5_28():
 
 def test_adam_first_step_is_lr_times_sign_whatever_the_gradient_scale():
     for g in (1e-3, 1.0, 250.0):
-        values, _, _ = run(Adam, [g], lr=0.1, eps=0.0)
+        values, _, _ = run(Adam, [g], lr=0.1, eps=NO_EPS)
         assert values == pytest.approx([0.9])
 
 
 def test_adam_eqs_5_29_to_5_33_with_bias_correction():
     # t=2 with g = 1 then 3: m = 0.9*0.1 + 0.1*3 = 0.39, v = 0.999*0.001 + 0.001*9 = 0.009999
     # t=3 with g = -2: m = 0.9*0.39 - 0.2 = 0.151, v = 0.999*0.009999 + 0.001*4 = 0.013989001
-    values, opt, p = run(Adam, [1.0, 3.0, -2.0], lr=0.1, betas=(0.9, 0.999), eps=0.0)
+    values, opt, p = run(Adam, [1.0, 3.0, -2.0], lr=0.1, betas=(0.9, 0.999), eps=NO_EPS)
     m_hat, v_hat = 0.39 / (1 - 0.9**2), 0.009999 / (1 - 0.999**2)
     second = 0.9 - 0.1 * m_hat / math.sqrt(v_hat)
     m3_hat, v3_hat = 0.151 / (1 - 0.9**3), 0.013989001 / (1 - 0.999**3)
@@ -157,7 +163,7 @@ def test_adadelta_unit_corrected_eq_5_26():
 
 
 def test_adadelta_eta_form_eqs_5_24_5_25():
-    values, _, _ = run(Adadelta, [1.0], lr=0.1, rho=0.9, eps=0.0, form="eta")
+    values, _, _ = run(Adadelta, [1.0], lr=0.1, rho=0.9, eps=NO_EPS, form="eta")
     assert values == pytest.approx([1 - 0.1 / math.sqrt(0.1)])
     with pytest.raises(ValueError, match="form must be one of"):
         Adadelta([Parameter(np.zeros(1))], form="zeiler2012")
@@ -298,3 +304,159 @@ def test_all_seven_run_unchanged_on_a_2_vector_and_on_a_cnn(name):
         net.backward(loss.backward())
         opt.step()
     assert loss(net(X), y) < first
+
+
+# --- every hyper-parameter checked, at construction and in every group -------------------------------------
+VALID = {SGD: dict(lr=0.1), Adagrad: dict(lr=0.1), Adadelta: dict(lr=1.0), RMSprop: dict(lr=0.01),
+         Adam: dict(lr=0.01)}
+NAN, INF = float("nan"), float("inf")
+BAD = [  # (optimizer, bad options, error type, message)
+    *[(cls, {"lr": v}, ValueError, f"{cls.__name__}: lr must be {w}>= 0, got {v}")
+      for cls in VALID for v, w in [(-1, ""), (-1e-9, ""), (NAN, ""), (INF, "a finite number ")]],
+    *[(cls, {"weight_decay": v}, ValueError, f"{cls.__name__}: weight_decay must be {w}>= 0, got {v}")
+      for cls in VALID for v, w in [(-0.1, ""), (NAN, ""), (INF, "a finite number ")]],
+    *[(cls, {"lr": "0.1"}, TypeError, f"{cls.__name__}: lr must be a real number, got '0.1' (str)") for cls in VALID],
+    *[(cls, {"lr": True}, TypeError, f"{cls.__name__}: lr must be a real number, got True (bool)") for cls in VALID],
+    (SGD, {"momentum": -0.5}, ValueError, "SGD: momentum must be in [0, 1), got -0.5"),
+    (SGD, {"momentum": 1.0}, ValueError, "SGD: momentum must be in [0, 1), got 1.0"),
+    (SGD, {"momentum": NAN}, ValueError, "SGD: momentum must be in [0, 1), got nan"),
+    (SGD, {"nesterov": True}, ValueError, "SGD: nesterov=True needs a momentum > 0, got momentum=0"),
+    (SGD, {"nesterov": "yes", "momentum": 0.9}, TypeError, "SGD: nesterov must be True or False, got 'yes'"),
+    *[(cls, {"eps": v}, ValueError, f"{cls.__name__}: eps must be {w}> 0 (it keeps the denominator away from "
+                                    f"zero where v = 0), got {v}")
+      for cls in (Adagrad, Adadelta, RMSprop, Adam) for v, w in [(-1, ""), (0.0, ""), (NAN, ""),
+                                                                 (INF, "a finite number ")]],
+    *[(cls, {"eps_inside_sqrt": 1}, TypeError, f"{cls.__name__}: eps_inside_sqrt must be True or False, got 1")
+      for cls in (Adagrad, RMSprop, Adam)],
+    (Adadelta, {"rho": -0.1}, ValueError, "Adadelta: rho must be in [0, 1), got -0.1"),
+    (Adadelta, {"rho": 1.5}, ValueError, "Adadelta: rho must be in [0, 1), got 1.5"),
+    (Adadelta, {"rho": NAN}, ValueError, "Adadelta: rho must be in [0, 1), got nan"),
+    (Adadelta, {"form": "zeiler"}, ValueError, "Adadelta: form must be one of ('unit_corrected', 'eta'), got 'zeiler'"),
+    (RMSprop, {"alpha": -0.1}, ValueError, "RMSprop: alpha must be in [0, 1), got -0.1"),
+    (RMSprop, {"alpha": 1.01}, ValueError, "RMSprop: alpha must be in [0, 1), got 1.01"),
+    (RMSprop, {"alpha": INF}, ValueError, "RMSprop: alpha must be in [0, 1), got inf"),
+    (Adam, {"betas": (0.9, 1.0)}, ValueError, "Adam: betas[1] must be in [0, 1), got 1.0"),
+    (Adam, {"betas": (-0.1, 0.999)}, ValueError, "Adam: betas[0] must be in [0, 1), got -0.1"),
+    (Adam, {"betas": (NAN, 0.999)}, ValueError, "Adam: betas[0] must be in [0, 1), got nan"),
+    (Adam, {"betas": (0.9,)}, TypeError, "Adam: betas must be a pair (beta1, beta2), got (0.9,)"),
+    (Adam, {"betas": 0.9}, TypeError, "Adam: betas must be a pair (beta1, beta2), got 0.9"),
+]
+
+
+@pytest.mark.parametrize("cls, bad, error, message", BAD)
+def test_every_hyperparameter_is_checked_at_construction(cls, bad, error, message):
+    with pytest.raises(error) as err:
+        cls([Parameter(np.zeros(2))], **{**VALID[cls], **bad})
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("cls, bad, error, message", BAD)
+def test_every_hyperparameter_is_checked_in_parameter_groups_too(cls, bad, error, message):
+    a, b = Parameter(np.zeros(2)), Parameter(np.zeros(3))
+    with pytest.raises(error) as err:
+        cls([{"params": [a]}, {"params": [b], **bad}], **VALID[cls])
+    assert str(err.value) == message + " (parameter group 1)"
+    opt = cls([a], **VALID[cls])
+    with pytest.raises(error) as err:
+        opt.add_param_group({"params": [b], **bad})
+    assert str(err.value) == message + " (parameter group 1)"
+    assert len(opt.param_groups) == 1 and opt.parameters() == [a]  # nothing added
+
+
+def test_adam_with_negative_eps_no_longer_gives_nan():
+    # the defect: Adam(eps=-1) was accepted and its first step was sqrt(v_hat - 1) = NaN
+    with pytest.raises(ValueError, match=r"Adam: eps must be > 0 .* got -1"):
+        Adam([Parameter(np.zeros(1))], eps=-1)
+
+
+@pytest.mark.parametrize("cls", list(VALID))
+def test_a_parameter_listed_twice_is_refused(cls):
+    p, q = Parameter(np.ones(2)), Parameter(np.ones(3))
+    with pytest.raises(ValueError) as err:
+        cls([p, q, p], **VALID[cls])
+    assert str(err.value) == (f"{cls.__name__}: Parameter(shape=(2,), dtype=float64) appears twice, at position 0 "
+                              "of parameter group 0 and at position 2 of group 0; each parameter must be listed "
+                              "once, or every step() would update it twice")
+    with pytest.raises(ValueError, match=r"at position 0 of parameter group 0 and at position 1 of group 1"):
+        cls([{"params": [p]}, {"params": [q, p], "lr": 0.5}], **VALID[cls])
+
+
+def test_sgd_on_a_parameter_listed_twice_would_have_stepped_it_twice():
+    p = Parameter(np.array([1.0]))
+    with pytest.raises(ValueError, match="appears twice"):
+        SGD([p, p], lr=0.1)
+    opt = SGD([p], lr=0.1)  # listed once: one step of lr * g = 0.1
+    p.grad[...] = 1.0
+    opt.step()
+    assert p.data[0] == pytest.approx(0.9)
+
+
+def test_add_param_group_adds_a_new_parameter_with_its_own_options_and_refuses_a_known_one():
+    a, b = Parameter(np.ones(2)), Parameter(np.ones(2))
+    opt = SGD([a], lr=0.1, momentum=0.5)
+    opt.add_param_group({"params": [b], "lr": 0.01})
+    assert opt.param_groups[1]["lr"] == 0.01 and opt.param_groups[1]["momentum"] == 0.5  # default filled in
+    a.grad[...] = b.grad[...] = 1.0
+    opt.step()
+    np.testing.assert_allclose(a.data, 0.9)
+    np.testing.assert_allclose(b.data, 0.99)
+    with pytest.raises(ValueError, match="appears twice, at position 0 of parameter group 1 and at position 0 of group 2"):
+        opt.add_param_group({"params": [b]})
+    with pytest.raises(TypeError, match="single Parameter"):
+        SGD(a, lr=0.1)
+    assert len(opt.param_groups) == 2
+
+
+# --- load_state_dict: all or nothing ---------------------------------------------------------------------
+def two_group_adam():
+    a, b = Parameter(np.ones(2)), Parameter(np.ones(3))
+    opt = Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad[...], b.grad[...] = 1.0, 2.0
+    opt.step()
+    return opt
+
+
+def assert_unchanged(opt, groups, state):
+    assert [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups] == groups
+    assert set(opt.state) == set(state)
+    for p, s in state.items():
+        assert sorted(opt.state[p]) == sorted(s)
+        for key, value in s.items():
+            np.testing.assert_array_equal(opt.state[p][key], value)
+
+
+@pytest.mark.parametrize("corrupt, error, message", [
+    (lambda sd: sd["groups"][1].update(lr=-1.0), ValueError, r"Adam: lr must be >= 0, got -1.0 \(group 1 of the state dict\)"),
+    (lambda sd: sd["groups"][1].update(momentum=0.9), ValueError, r"group 1 of the state dict has options \['momentum'\]"),
+    (lambda sd: sd["groups"].__setitem__(1, "lr=0.5"), TypeError, "group 1 of the state dict must be a dict"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.zeros(4)), ValueError, r"has shape \(4,\), the parameter has \(3,\)"),
+    (lambda sd: sd["state"][1].update(step=-1), ValueError, "'step' of parameter 1 must be an integer >= 0, got -1"),
+    (lambda sd: sd["state"][1].update(step=1.5), ValueError, "'step' of parameter 1 must be an integer >= 0, got 1.5"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.array(["a", "b", "c"])), TypeError, "must hold numbers, got dtype <U1"),
+    (lambda sd: sd["state"].__setitem__("x", {}), ValueError, "refers to parameter 'x', the optimizer has 2"),
+])
+def test_optimizer_load_state_dict_with_a_bad_last_entry_changes_nothing(corrupt, error, message):
+    source, target = two_group_adam(), two_group_adam()
+    for p in target.parameters():
+        p.grad[...] = -3.0
+    target.step()  # target's state now differs from source's
+    target.param_groups[0]["lr"] = 0.25
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in target.param_groups]
+    state = {p: {k: np.array(v, copy=True) for k, v in s.items()} for p, s in target.state.items()}
+    saved = source.state_dict()
+    saved["groups"][0]["lr"] = 0.125  # a valid change in the FIRST group, which must not be applied
+    corrupt(saved)
+    with pytest.raises(error, match=message):
+        target.load_state_dict(saved)
+    assert_unchanged(target, groups, state)
+
+
+def test_optimizer_load_state_dict_casts_state_to_the_parameter_dtype():
+    p = Parameter(np.ones(2, dtype=np.float32))
+    opt = SGD([p], lr=0.1, momentum=0.9)
+    opt.load_state_dict({"groups": [{"lr": 0.2, "momentum": 0.5}],
+                         "state": {"0": {"step": np.int64(3), "momentum_buffer": np.array([1.0, 2.0])}}})
+    assert opt.param_groups[0]["lr"] == 0.2 and opt.param_groups[0]["momentum"] == 0.5
+    assert opt.state[p]["step"] == 3 and opt.state[p]["momentum_buffer"].dtype == np.float32
+    with pytest.raises(TypeError, match="expects a dict with a 'groups' list and a 'state' dict"):
+        opt.load_state_dict([("groups", [])])

@@ -1,13 +1,18 @@
 """The student edition keeps every exercise and self-check and drops every solution."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from widgets.edition import strip_solutions, write_student_edition
+from widgets.__main__ import main
+from widgets.edition import MANIFEST, strip_solutions, write_student_edition
 
-COURSE = Path(__file__).resolve().parents[1] / "course"
+REPO = Path(__file__).resolve().parents[1]
+COURSE = REPO / "course"
 
 
 def tags(cell):
@@ -45,8 +50,164 @@ def test_strip_solutions_drops_outputs_and_counts():
     assert len(nb["cells"]) == 2  # the input is not modified
 
 
-def test_refuses_to_overwrite_the_course_and_an_empty_folder(tmp_path):
-    with pytest.raises(ValueError, match="another folder"):
-        write_student_edition(COURSE, COURSE)
+def test_refuses_an_empty_course(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no notebooks"):
         write_student_edition(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# --- never destroys what it did not write ---------------------------------------------------------------
+# Every target below is under tmp_path, never the real repository: a regression must not be able to
+# delete a checkout.
+def notebook(*sources, tags=("solution",)):
+    """A minimal notebook: one plain code cell per source, then one cell with `tags`."""
+    cells = [{"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+             for src in sources]
+    cells.append({"cell_type": "code", "metadata": {"tags": list(tags)}, "source": "answer = 42",
+                  "outputs": [], "execution_count": None})
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def make_course(root: Path, lessons: dict) -> Path:
+    """A course folder holding one notebook per {file name: first cell source}."""
+    course = root / "course"
+    course.mkdir(parents=True, exist_ok=True)
+    for path in course.glob("*.ipynb"):
+        path.unlink()
+    for name, source in lessons.items():
+        (course / name).write_text(json.dumps(notebook(source)))
+    return course
+
+
+def sources(path: Path) -> list[str]:
+    return [c["source"] for c in json.loads(path.read_text())["cells"]]
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under folder (relative path -> bytes): to show that nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_second_run_updates_in_place_and_keeps_foreign_files(tmp_path):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1", "02_b.ipynb": "b = 1"})
+    out = tmp_path / "student"
+    assert write_student_edition(course, out) == {"01_a.ipynb": 1, "02_b.ipynb": 1}
+    (out / "notes.txt").write_text("my notes")                    # added by a person since
+    (out / "mine").mkdir()
+    (out / "mine" / "work.ipynb").write_text("{}")
+    make_course(tmp_path, {"01_a.ipynb": "a = 2", "02_b.ipynb": "b = 1"})
+    write_student_edition(course, out)
+    assert sources(out / "01_a.ipynb") == ["a = 2"]                # updated
+    assert sources(out / "02_b.ipynb") == ["b = 1"]
+    assert (out / "notes.txt").read_text() == "my notes"           # foreign files kept
+    assert (out / "mine" / "work.ipynb").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "student"]  # no staging folder left
+
+
+def test_a_removed_lesson_is_removed_only_if_the_manifest_lists_it(tmp_path):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1", "02_b.ipynb": "b = 1"})
+    out = tmp_path / "student"
+    write_student_edition(course, out)
+    (out / "03_c.ipynb").write_text("a student's own notebook")    # same pattern, not ours
+    make_course(tmp_path, {"01_a.ipynb": "a = 1"})                  # lesson 02 left the course
+    assert write_student_edition(course, out) == {"01_a.ipynb": 1}
+    assert not (out / "02_b.ipynb").exists()
+    assert (out / "03_c.ipynb").read_text() == "a student's own notebook"
+    assert sorted(json.loads((out / MANIFEST).read_text())["files"]) == ["01_a.ipynb"]
+
+
+def test_refuses_a_non_empty_folder_it_did_not_create(tmp_path):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1"})
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("precious")
+    with pytest.raises(ValueError, match=r"thesis is not empty and was not written by the student edition"):
+        write_student_edition(course, out)
+    assert snapshot(out) == {"chapter1.tex": b"precious"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "thesis"]
+    (out / "chapter1.tex").unlink()                                 # an empty folder is fine
+    write_student_edition(course, out)
+    assert sources(out / "01_a.ipynb") == ["a = 1"]
+
+
+@pytest.mark.parametrize("where", ["course", "course/sub", "root", "dot", "parent"])
+def test_refuses_the_course_and_every_folder_containing_it(tmp_path, monkeypatch, where):
+    course = make_course(tmp_path / "repo", {"01_a.ipynb": "a = 1"})
+    (tmp_path / "repo" / "cnnlab").mkdir()
+    (tmp_path / "repo" / "cnnlab" / "core.py").write_text("code")
+    monkeypatch.chdir(tmp_path / "repo")
+    target = {"course": course, "course/sub": course / "sub", "root": tmp_path / "repo", "dot": Path("."),
+              "parent": tmp_path}[where]
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match="course folder") as err:
+        write_student_edition(course, target)
+    assert str(course) in str(err.value)
+    assert snapshot(tmp_path) == before and not (course / "sub").exists()
+
+
+def test_refuses_to_overwrite_a_foreign_file_or_an_edited_notebook(tmp_path):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1"})
+    out = tmp_path / "student"
+    write_student_edition(course, out)
+    (out / "02_b.ipynb").write_text("a student's own 02_b")          # where a new lesson will go
+    make_course(tmp_path, {"01_a.ipynb": "a = 2", "02_b.ipynb": "b = 1"})
+    before = snapshot(out)
+    with pytest.raises(ValueError, match=r"holds \['02_b.ipynb'\], not written by the student edition"):
+        write_student_edition(course, out)
+    assert snapshot(out) == before
+    (out / "02_b.ipynb").unlink()
+    edited = json.loads((out / "01_a.ipynb").read_text())
+    edited["cells"][0]["source"] = "a = 'my answer'"                 # a student worked in the edition
+    (out / "01_a.ipynb").write_text(json.dumps(edited))
+    before = snapshot(out)
+    with pytest.raises(ValueError, match=r"\['01_a.ipynb'\] .* changed since the student edition wrote them"):
+        write_student_edition(course, out)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("manifest", ['{"format": "cnnlab-student-edition-1", "files": {"../x.ipynb": []}}',
+                                      "not json", '{"format": "other", "files": {}}'])
+def test_a_manifest_it_did_not_write_is_not_trusted(tmp_path, manifest):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1"})
+    out = tmp_path / "student"
+    out.mkdir()
+    (out / MANIFEST).write_text(manifest)
+    (tmp_path / "x.ipynb").write_text("outside")
+    with pytest.raises(ValueError, match="not a valid student-edition manifest"):
+        write_student_edition(course, out)
+    assert (tmp_path / "x.ipynb").read_text() == "outside" and sorted(p.name for p in out.iterdir()) == [MANIFEST]
+
+
+def test_a_broken_course_notebook_changes_nothing_and_leaves_no_staging_folder(tmp_path):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1"})
+    out = tmp_path / "student"
+    write_student_edition(course, out)
+    before = snapshot(out)
+    (course / "02_b.ipynb").write_text("{ truncated")
+    with pytest.raises(ValueError):
+        write_student_edition(course, out)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "student"]
+
+
+def test_command_runs_twice_and_refuses_with_one_line(tmp_path, capsys):
+    out = tmp_path / "student-edition"
+    main(["student-edition", str(out)])
+    main(["student-edition", str(out)])                              # `make student-edition` twice
+    assert f"wrote {len(list(COURSE.glob('*.ipynb')))} notebooks" in capsys.readouterr().out
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("keep")
+    with pytest.raises(SystemExit) as err:
+        main(["student-edition", str(tmp_path / "other")])
+    assert "not empty" in str(err.value.code) and "\n" not in str(err.value.code)
+    assert snapshot(tmp_path / "other") == {"keep.txt": b"keep"}
+
+
+def test_command_line_error_is_one_line_and_exit_status_1(tmp_path):
+    (tmp_path / "keep.txt").write_text("keep")
+    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, "-m", "widgets", "student-edition", str(tmp_path)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and "not empty" in run.stderr and "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

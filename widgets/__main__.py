@@ -1,5 +1,6 @@
 """`python -m widgets bench`: how long the widgets take to react (median of repeated updates).
 `python -m widgets student-edition [OUT]`: the course without solution cells, in OUT (student-edition/).
+A new, empty or earlier student-edition folder only (see widgets.edition); a refusal is a one-line error, exit 1.
 
 Measures, for the optimizer race (7 optimizers x 300 steps on the saddle): the race itself
 (`RaceModel.update`), and recompute + redraw (the figure rendered once with Agg: what ipympl does in the
@@ -52,7 +53,10 @@ def main(argv=None) -> None:
         from widgets.edition import write_student_edition
 
         course = Path(__file__).resolve().parents[1] / "course"
-        report = write_student_edition(course, args.out)
+        try:
+            report = write_student_edition(course, args.out)
+        except (ValueError, OSError) as error:  # a refused or unwritable folder: one line, no traceback
+            raise SystemExit(f"student-edition: {error}") from None
         for name, removed in report.items():
             print(f"{name}: {removed} solution cells removed")
         print(f"wrote {len(report)} notebooks to {args.out}/")

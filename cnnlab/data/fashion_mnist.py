@@ -7,6 +7,17 @@ Two copies can be loaded:
 - a class-balanced subset shipped with the course in `data/fashion-mnist-subset/` (see
   `data/README.md`), so that every notebook runs on a fresh machine without a download.
 
+Steering the search:
+- `root=` (a folder) is the only place searched; missing files are an error.
+- `$CNNLAB_DATA`, when set to a non-empty string (and no `root` is given), is likewise the only
+  place searched: if that folder is missing or lacks one of the four files, loading the full or
+  "auto" set raises FileNotFoundError naming the folder and the missing files (never a silent
+  fall-back to another copy). Unset it (`unset CNNLAB_DATA`) to search the default places.
+- Debian's system-wide copy is skipped with `system=False` (a keyword of `locate_fashion_mnist`
+  and `load_fashion_mnist`) or with the environment variable `CNNLAB_SYSTEM_DATA=0` (also
+  `false`, `no`, `off`; `1`, `true`, `yes`, `on` or unset: searched). The keyword wins over the
+  variable; any other value of the variable is a ValueError.
+
 Every file is checked against the SHA-256 of its decompressed content before it is used; decoded
 arrays are kept in memory, so loading twice in a notebook is instant.
 """
@@ -83,16 +94,50 @@ def subset_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "fashion-mnist-subset"
 
 
-def _search_dirs(root) -> list[Path]:
+def _env_dir() -> Path | None:
+    """The folder named by $CNNLAB_DATA, or None when it is unset or empty."""
+    env = os.environ.get("CNNLAB_DATA")
+    return Path(env).expanduser() if env else None
+
+
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _use_system(system) -> bool:
+    """Whether Debian's copy is searched: the `system` keyword, else $CNNLAB_SYSTEM_DATA (default yes)."""
+    if system is not None:
+        if not isinstance(system, bool):
+            raise TypeError(f"system must be True, False or None (follow $CNNLAB_SYSTEM_DATA), got {system!r}")
+        return system
+    value = os.environ.get("CNNLAB_SYSTEM_DATA", "").strip().lower()
+    if value in _NO:
+        return False
+    if value in _YES + ("",):
+        return True
+    raise ValueError(f"$CNNLAB_SYSTEM_DATA must be 0 (do not use {SYSTEM_DIR}) or 1 (use it; the default), "
+                     f"got {os.environ['CNNLAB_SYSTEM_DATA']!r}")
+
+
+def _search_dirs(root, system=None) -> list[Path]:
     if root is not None:
         return [Path(root).expanduser()]
-    env = os.environ.get("CNNLAB_DATA")
-    return ([Path(env).expanduser()] if env else []) + [default_cache_dir(), SYSTEM_DIR]
+    env = _env_dir()
+    if env is not None:
+        return [env]
+    return [default_cache_dir()] + ([SYSTEM_DIR] if _use_system(system) else [])
 
 
-def locate_fashion_mnist(root=None) -> Path | None:
-    """The first directory holding all four full-set files (search order in the module docstring), or None."""
-    for directory in _search_dirs(root):
+def locate_fashion_mnist(root=None, system: bool | None = None) -> Path | None:
+    """The first directory holding all four full-set files, or None.
+
+    Inputs:
+    - root: a directory; when given it is the only place searched.
+    - system: whether to search Debian's copy /usr/share/datasets/fashion-mnist; None (default)
+      follows $CNNLAB_SYSTEM_DATA (searched unless it is 0).
+    Search order and $CNNLAB_DATA: see the module docstring. A `root` or $CNNLAB_DATA folder that
+    lacks files gives None here; `load_fashion_mnist` then raises, naming the missing files.
+    """
+    for directory in _search_dirs(root, system):
         if all((directory / name).is_file() for name in ALL_FILES):
             return directory
     return None
@@ -139,17 +184,20 @@ def _load_cached(directory: Path, split: str, kind: str):
 
 
 def load_fashion_mnist(split: str = "train", root=None, source: str = "auto",
-                       download: bool = False) -> FashionMNIST:
+                       download: bool = False, system: bool | None = None) -> FashionMNIST:
     """Load one split of Fashion-MNIST as float images in [0, 1] and integer labels.
 
     Inputs:
     - split: "train" or "test".
     - root: a directory holding the four full-set files; when given, it is the only place searched
-      and missing files are an error (never a silent fall-back to the subset).
+      and missing files are an error (never a silent fall-back to the subset). Without `root`, a
+      non-empty $CNNLAB_DATA acts the same way (see the module docstring).
     - source: "auto" (the full set when found, else the shipped subset), "full" (the full set, or
       FileNotFoundError listing every place searched) or "subset" (the shipped subset).
     - download: when True and the full set is not found, download it first (`download_fashion_mnist`,
-      into `root` or ~/.cache/cnnlab/fashion-mnist).
+      into `root`, else $CNNLAB_DATA, else ~/.cache/cnnlab/fashion-mnist).
+    - system: whether Debian's copy /usr/share/datasets/fashion-mnist may be used; None (default)
+      follows $CNNLAB_SYSTEM_DATA (used unless it is 0).
 
     Returns a FashionMNIST(X, y, classes): X float32 (N, 1, 28, 28) in [0, 1], y int64 (N,). The
     arrays are fresh copies: changing them in place does not affect the next load.
@@ -158,16 +206,17 @@ def load_fashion_mnist(split: str = "train", root=None, source: str = "auto",
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if source == "subset" and (root is not None or download):
-        raise ValueError("root and download apply to the full set; with source='subset' leave them "
-                         f"unset (got root={root!r}, download={download!r})")
+    if source == "subset" and (root is not None or download or system is not None):
+        raise ValueError("root, download and system apply to the full set; with source='subset' leave them "
+                         f"unset (got root={root!r}, download={download!r}, system={system!r})")
     directory, kind = None, "full"
     if source != "subset":
-        directory = locate_fashion_mnist(root)
+        directory = locate_fashion_mnist(root, system)
+        explicit = root if root is not None else _env_dir()  # the only place searched, if any
         if directory is None and download:
-            directory = download_fashion_mnist(root)
-        if directory is None and (root is not None or source == "full"):
-            raise FileNotFoundError(_not_found_message(root))
+            directory = download_fashion_mnist(explicit)
+        if directory is None and (explicit is not None or source == "full"):
+            raise FileNotFoundError(_not_found_message(root, system))
     if directory is None:
         directory, kind = subset_dir(), "subset"
         missing = [name for name in FILES[split] if not (directory / name).is_file()]
@@ -182,10 +231,25 @@ def load_fashion_mnist(split: str = "train", root=None, source: str = "auto",
     return FashionMNIST(X, labels.astype(np.int64), CLASSES)
 
 
-def _not_found_message(root) -> str:
-    places = [f"  - {d}" for d in _search_dirs(root)]
-    if root is None and not os.environ.get("CNNLAB_DATA"):
-        places.insert(0, "  - $CNNLAB_DATA (not set)")
+def _not_found_message(root, system=None) -> str:
+    explicit = Path(root).expanduser() if root is not None else _env_dir()
+    if explicit is not None:  # one place was named: say what is wrong with it
+        named = f"root={str(explicit)!r}" if root is not None else f"$CNNLAB_DATA is set to {explicit}"
+        if not explicit.is_dir():
+            problem = "that folder does not exist"
+        else:
+            problem = f"that folder lacks {[n for n in ALL_FILES if not (explicit / n).is_file()]}"
+        message = (f"the full Fashion-MNIST set was not found: {named}, but {problem}. It is the only place "
+                   f"searched and must hold the four files {', '.join(ALL_FILES)}.")
+        if root is None:
+            message += (" To search the default places and fall back to the shipped subset instead, unset "
+                        "the variable (`unset CNNLAB_DATA` in the shell, `del os.environ['CNNLAB_DATA']` in Python).")
+        return message + "\n" + _HOW_TO_GET
+    places = [f"  - {d}" for d in _search_dirs(None, system)]
+    places.insert(0, "  - $CNNLAB_DATA (not set)")
+    if not _use_system(system):
+        why = "system=False" if system is not None else "$CNNLAB_SYSTEM_DATA=" + os.environ["CNNLAB_SYSTEM_DATA"]
+        places.append(f"  - {SYSTEM_DIR} (not searched: {why})")
     return ("the full Fashion-MNIST set was not found. Searched, in order:\n" + "\n".join(places)
             + f"\nEach place must hold the four files {', '.join(ALL_FILES)}.\n" + _HOW_TO_GET)
 

@@ -80,11 +80,14 @@ class _BatchNorm(Module):
         axes = (0,) + tuple(range(2, x.ndim))           # every axis but the channel axis
         bshape = (1, -1) + (1,) * (x.ndim - 2)          # per-channel values broadcast over x
         m = x.size // self.num_features                 # values per channel
+        if self.training and m == 0:  # checked before any state changes: mean of nothing is NaN
+            raise ValueError(f"{type(self).__name__}: expected at least one value per channel (a non-empty "
+                             f"batch) when training, got input of shape {x.shape} (0 values per channel)")
+        if self.training and m == 1:  # the unbiased variance m / (m - 1) is undefined
+            raise ValueError(f"{type(self).__name__}: Expected more than 1 value per channel when training, "
+                             f"got input size {x.shape}")
         self._train_pass = self.training
         if self.training:
-            if m == 1:
-                raise ValueError(f"{type(self).__name__}: Expected more than 1 value per channel when training, "
-                                 f"got input size {x.shape}")
             mu = x.mean(axis=axes)                                  # (5.8)
             var = ((x - mu.reshape(bshape)) ** 2).mean(axis=axes)   # (5.9), biased
             self.num_batches_tracked += 1
@@ -127,7 +130,8 @@ class BatchNorm1d(_BatchNorm):
 
     forward(x): x (N, C), or (N, C, L) with statistics over N and L -> y of the same shape.
         Training: batch statistics (biased variance), running statistics updated (unbiased
-        variance); a batch with one value per channel raises ValueError, as in PyTorch.
+        variance); a batch with one value per channel (variance undefined) raises ValueError, as in
+        PyTorch, and so does an empty batch, before any running statistic changes.
         Evaluation: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta.
     backward(dout): dout (shape of y) -> dx (shape of x); writes weight.grad = sum dy * xhat and
         bias.grad = sum dy (see the module docstring for the compact training-mode dx).

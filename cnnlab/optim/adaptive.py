@@ -19,6 +19,15 @@ def _denominator(v, eps, inside: bool):
 
 
 class _Adaptive(Optimizer):
+    def _check_hyperparameters(self, group):
+        """Also eps > 0: every update divides by sqrt(v + eps) or sqrt(v) + eps, and v is 0 wherever the
+        gradients so far were 0 (eps = 0 would give 0 / 0 = NaN there)."""
+        super()._check_hyperparameters(group)
+        self._check_number(group, "eps", 0.0, low_open=True,
+                           why=" (it keeps the denominator away from zero where v = 0)")
+        if "eps_inside_sqrt" in group:
+            self._check_flag(group, "eps_inside_sqrt")
+
     def effective_lr(self, p):
         """lr / denominator: the step each gradient entry was scaled by in the last update."""
         state = self.state.get(p)
@@ -61,11 +70,13 @@ class Adadelta(_Adaptive):
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0.0, form: str = "unit_corrected"):
-        if form not in self.FORMS:
-            raise ValueError(f"form must be one of {self.FORMS}, got {form!r}")
-        if not 0 <= rho < 1:
-            raise ValueError(f"rho must be in [0, 1), got {rho}")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, form=form))
+
+    def _check_hyperparameters(self, group):
+        super()._check_hyperparameters(group)
+        self._check_number(group, "rho", 0.0, 1.0)
+        if group["form"] not in self.FORMS:
+            raise ValueError(f"Adadelta: form must be one of {self.FORMS}, got {group['form']!r}")
 
     def _update(self, p, g, group, state):
         rho, eps = group["rho"], group["eps"]
@@ -94,10 +105,12 @@ class RMSprop(_Adaptive):
 
     def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, eps_inside_sqrt: bool = True):
-        if not 0 <= alpha < 1:
-            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       eps_inside_sqrt=eps_inside_sqrt))
+
+    def _check_hyperparameters(self, group):
+        super()._check_hyperparameters(group)
+        self._check_number(group, "alpha", 0.0, 1.0)  # at alpha > 1, (1 - alpha) g^2 < 0 and the root is NaN
 
     def _update(self, p, g, group, state):
         alpha = group["alpha"]
@@ -119,11 +132,17 @@ class Adam(_Adaptive):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, eps_inside_sqrt: bool = True):
-        beta1, beta2 = betas
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"betas must both be in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       eps_inside_sqrt=eps_inside_sqrt))
+
+    def _check_hyperparameters(self, group):
+        """Also betas = (beta1, beta2), each in [0, 1): at 1 the bias correction 1 - beta^t is 0."""
+        super()._check_hyperparameters(group)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        for k, beta in enumerate(betas):
+            self._check_number({f"betas[{k}]": beta}, f"betas[{k}]", 0.0, 1.0)
 
     def _update(self, p, g, group, state):
         beta1, beta2 = group["betas"]

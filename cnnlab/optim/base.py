@@ -10,6 +10,9 @@ that widgets read to show what the optimizer is doing.
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from cnnlab.module import Parameter
@@ -18,35 +21,90 @@ __all__ = ["Optimizer", "clip_grad_norm_"]
 
 
 class Optimizer:
+    """Base class: `params` (Parameters, or dicts of groups) and the subclass's `defaults` hyper-parameters.
+
+    Every hyper-parameter of every group is checked when the group is added (construction,
+    `add_param_group`, `load_state_dict`): a finite number in its range (lr >= 0, weight_decay >= 0,
+    and each subclass's own), else ValueError/TypeError naming the optimizer, the value and the range.
+    A parameter may appear only once over all groups (twice would mean two updates per step).
+    """
+
     def __init__(self, params, defaults: dict):
+        name = type(self).__name__
+        if isinstance(params, (Parameter, np.ndarray, dict)):
+            raise TypeError(f"{name}: params must be an iterable of Parameters or of dicts (parameter groups), "
+                            f"got a single {type(params).__name__}; pass [p] or net.parameters()")
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+            raise ValueError(f"{name} got an empty parameter list")
         self.defaults = dict(defaults)
-        self.param_groups = []
-        for i, group in enumerate(groups):
-            if not isinstance(group, dict) or "params" not in group:
-                raise TypeError(f"parameter group {i} must be a dict with a 'params' list, got {group!r}")
-            unknown = set(group) - set(defaults) - {"params"}
-            if unknown:
-                raise ValueError(f"parameter group {i} sets unknown options {sorted(unknown)}; "
-                                 f"{type(self).__name__} accepts {sorted(defaults)}")
-            members = list(group["params"])
-            for p in members:
-                if not isinstance(p, Parameter):
-                    raise TypeError(f"{type(self).__name__} optimizes cnnlab.Parameter objects, got "
-                                    f"{type(p).__name__} (pass net.parameters())")
-            self.param_groups.append({**defaults, **group, "params": members})
-        for group in self.param_groups:
-            self._check_hyperparameters(group)
+        self._check_hyperparameters(self.defaults)
+        self.param_groups: list[dict] = []
         self.state: dict = {}
+        for group in (params if isinstance(params[0], dict) else [{"params": params}]):
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        """Add a group {"params": [...], option: value, ...}; options it leaves out take the defaults.
+
+        Nothing is added unless every member is a Parameter not already optimized and every option
+        is known and valid.
+        """
+        name, i = type(self).__name__, len(self.param_groups)
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{name}: parameter group {i} must be a dict with a 'params' list, got {group!r}")
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(f"parameter group {i} sets unknown options {sorted(unknown)}; "
+                             f"{name} accepts {sorted(self.defaults)}")
+        members = group["params"]
+        members = [members] if isinstance(members, Parameter) else list(members)
+        if not members:
+            raise ValueError(f"{name}: parameter group {i} has an empty 'params' list")
+        seen = {id(p): (g, j) for g, old in enumerate(self.param_groups) for j, p in enumerate(old["params"])}
+        for j, p in enumerate(members):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"{name} optimizes cnnlab.Parameter objects, got "
+                                f"{type(p).__name__} (pass net.parameters())")
+            if id(p) in seen:
+                g, k = seen[id(p)]
+                raise ValueError(f"{name}: {p!r} appears twice, at position {k} of parameter group {g} and "
+                                 f"at position {j} of group {i}; each parameter must be listed once, or every "
+                                 "step() would update it twice")
+            seen[id(p)] = (i, j)
+        merged = {**self.defaults, **group, "params": members}
+        self._checked(merged, f" (parameter group {i})" if set(group) - {"params"} else "")
+        self.param_groups.append(merged)
+
+    def _checked(self, group: dict, where: str) -> None:
+        """`_check_hyperparameters`, with `where` (which group) appended to the message."""
+        try:
+            self._check_hyperparameters(group)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{error}{where}") from None
 
     def _check_hyperparameters(self, group: dict) -> None:
-        if not group["lr"] > 0:
-            raise ValueError(f"learning rate lr must be positive, got {group['lr']}")
-        if group.get("weight_decay", 0) < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+        """Raise if an option of `group` is out of range; subclasses extend it with their own options."""
+        self._check_number(group, "lr", low=0.0)
+        self._check_number(group, "weight_decay", low=0.0)
+
+    def _check_number(self, group: dict, key: str, low: float = 0.0, high: float | None = None,
+                      low_open: bool = False, high_open: bool = True, why: str = "") -> None:
+        """group[key] must be a finite real number in the range [low or (low, high] or high)."""
+        value, name = group[key], type(self).__name__
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name}: {key} must be a real number, got {value!r} ({type(value).__name__})")
+        if high is None:
+            wanted, ok = (f"> {low:g}" if low_open else f">= {low:g}"), (value > low if low_open else value >= low)
+        else:
+            wanted = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not ok or not math.isfinite(value):
+            raise ValueError(f"{name}: {key} must be {'a finite number ' if ok else ''}{wanted}{why}, got {value}")
+
+    def _check_flag(self, group: dict, key: str) -> None:
+        if not isinstance(group[key], (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: {key} must be True or False, got {group[key]!r}")
 
     def parameters(self) -> list[Parameter]:
         return [p for group in self.param_groups for p in group["params"]]
@@ -73,7 +131,9 @@ class Optimizer:
 
     def effective_lr(self, p: Parameter) -> np.ndarray:
         """The factor each gradient entry was multiplied by in the last step (plain SGD: lr everywhere)."""
-        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        group = next((g for g in self.param_groups if any(q is p for q in g["params"])), None)
+        if group is None:
+            raise ValueError(f"{type(self).__name__}.effective_lr: {p!r} is not a parameter of this optimizer")
         return np.full(p.shape, group["lr"], dtype=p.dtype)
 
     # --- checkpoints -----------------------------------------------------------------------------
@@ -87,21 +147,66 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what `state_dict()` returned: every group's options and every parameter's state.
+
+        All or nothing: the groups (count, known options, valid values) and the state (parameter
+        positions, array shapes, "step" counts) are all checked before anything changes; state
+        arrays are cast to their parameter's dtype. Raises ValueError or TypeError saying what was
+        expected and what was found.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("groups"), (list, tuple)) \
+                or not isinstance(state_dict.get("state"), dict):
+            raise TypeError(f"{name}.load_state_dict expects a dict with a 'groups' list and a 'state' dict "
+                            f"(what state_dict() returns), got {type(state_dict).__name__}")
         groups, params = state_dict["groups"], self.parameters()
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state dict has {len(groups)} parameter groups, the optimizer has "
                              f"{len(self.param_groups)}")
+        new_groups = []
+        for i, (group, saved) in enumerate(zip(self.param_groups, groups)):
+            if not isinstance(saved, dict):
+                raise TypeError(f"{name}: group {i} of the state dict must be a dict of options, got {saved!r}")
+            unknown = set(saved) - set(self.defaults)
+            if unknown:
+                raise ValueError(f"group {i} of the state dict has options {sorted(unknown)} that {name} does not "
+                                 f"have (it has {sorted(self.defaults)}): is it another optimizer's state?")
+            merged = {**group, **saved}
+            self._checked(merged, f" (group {i} of the state dict)")
+            new_groups.append(merged)
+        new_state = {}
         for i, s in state_dict["state"].items():
-            if not 0 <= int(i) < len(params):
-                raise ValueError(f"state dict refers to parameter {i}, the optimizer has {len(params)}")
-            for key, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != params[int(i)].shape:
-                    raise ValueError(f"state {key!r} of parameter {i} has shape {value.shape}, "
-                                     f"the parameter has {params[int(i)].shape}")
-        for group, saved in zip(self.param_groups, groups):
-            group.update(saved)
-        self.state = {params[int(i)]: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
-                                       for k, v in s.items()} for i, s in state_dict["state"].items()}
+            index = int(i) if isinstance(i, (int, np.integer)) and not isinstance(i, bool) else \
+                int(i) if isinstance(i, str) and i.isdigit() else None
+            if index is None or not 0 <= index < len(params):
+                raise ValueError(f"state dict refers to parameter {i!r}, the optimizer has {len(params)} "
+                                 f"(positions 0 to {len(params) - 1})")
+            p = params[index]
+            if p in new_state:
+                raise ValueError(f"state dict lists the state of parameter {index} twice")
+            if not isinstance(s, dict):
+                raise TypeError(f"state of parameter {i} must be a dict, got {type(s).__name__}")
+            new_state[p] = {key: self._checked_state(index, p, key, value) for key, value in s.items()}
+        for group, merged in zip(self.param_groups, new_groups):
+            group.update(merged)
+        self.state = new_state
+
+    @staticmethod
+    def _checked_state(i: int, p: Parameter, key: str, value):
+        """A copy of one state entry: "step" a count >= 0, arrays of the parameter's shape, cast to its dtype."""
+        if key == "step":
+            step = np.asarray(value)
+            if step.shape != () or step.dtype.kind not in "iu" or step < 0:
+                raise ValueError(f"state 'step' of parameter {i} must be an integer >= 0, got {value!r}")
+            return int(step)
+        if not isinstance(value, np.ndarray):
+            return value
+        if value.shape != p.shape:
+            raise ValueError(f"state {key!r} of parameter {i} has shape {value.shape}, "
+                             f"the parameter has {p.shape}")
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"state {key!r} of parameter {i} must hold numbers, got dtype {value.dtype}")
+        return np.array(value, dtype=p.dtype, copy=True)
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v}" for k, v in self.defaults.items())

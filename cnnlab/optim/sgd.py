@@ -32,16 +32,22 @@ class SGD(Optimizer):
     """SGD(params, lr, momentum=0, nesterov=False, weight_decay=0).
 
     State per parameter: "momentum_buffer" (b above, same shape as the parameter) when momentum > 0.
+    Checked for every group: lr >= 0, weight_decay >= 0, momentum in [0, 1), nesterov only with momentum > 0.
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if nesterov and momentum == 0:
-            raise ValueError("nesterov=True needs a momentum > 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov,
                                       weight_decay=weight_decay))
+
+    def _check_hyperparameters(self, group):
+        """lr >= 0, weight_decay >= 0, momentum in [0, 1) (at 1 the velocity never decays), nesterov a bool
+        that needs momentum > 0."""
+        super()._check_hyperparameters(group)
+        self._check_number(group, "momentum", 0.0, 1.0)
+        self._check_flag(group, "nesterov")
+        if group["nesterov"] and group["momentum"] == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0, got momentum=0")
 
     def _update(self, p, g, group, state):
         mu = group["momentum"]
