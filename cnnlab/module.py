@@ -236,8 +236,13 @@ class Module:
                     yield (f"{mod_name}.{name}" if mod_name else name), value
 
     def parameters(self) -> list[Parameter]:
-        """Every Parameter of this module and its sub-modules (weight before bias)."""
-        return [p for _, p in self.named_parameters()]
+        """Every Parameter of this module and its sub-modules (weight before bias), each once.
+
+        A layer used twice in a network lists its parameters once (as PyTorch does), so an optimizer
+        built from `net.parameters()` steps each of them once.
+        """
+        unique = {id(p): p for _, p in self.named_parameters()}
+        return list(unique.values())
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:
         """Keep `value` as a non-trainable array that is saved in `state_dict` and cast by `astype`."""

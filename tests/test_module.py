@@ -80,6 +80,16 @@ def test_parameters_are_listed_weight_first_then_bias_in_layer_order():
     assert [p.shape for p in net.parameters()] == [(5, 3), (5,), (2, 5), (2,)]
 
 
+def test_a_layer_used_twice_lists_its_parameters_once_so_an_optimizer_accepts_the_net():
+    from cnnlab.optim import SGD
+
+    shared = Affine(4, 4)
+    net = Sequential([shared, Affine(4, 4, seed=1), shared])
+    assert len(net.parameters()) == 4  # shared weight, shared bias, then the middle layer's two
+    assert [id(p) for p in net.parameters()[:2]] == [id(shared.weight), id(shared.bias)]
+    SGD(net.parameters(), lr=0.1)  # would refuse a parameter listed twice
+
+
 def test_sequential_indexing_len_iteration_and_slicing():
     net = make_net()
     assert len(net) == 3
