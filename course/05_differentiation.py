@@ -76,8 +76,13 @@ def df(x):
             + np.exp(np.sin(x) ** 2 + np.sin(x)) * (np.cos(x) + 2 * np.cos(x) * np.sin(x)))
 
 
+def disagreement(values, reference):
+    """Largest |values - reference|, relative to |reference| (or to 1 where |reference| < 1)."""
+    return np.max(np.abs(values - reference) / np.maximum(np.abs(reference), 1.0))
+
+
 numeric = central_difference(f, xs, h=1e-6)
-worst = np.max(np.abs(df(xs) - numeric) / np.maximum(np.abs(df(xs)), 1.0))
+worst = disagreement(numeric, df(xs))
 print(f"largest disagreement with central differences on [-2, 2]: {worst:.1e}")
 assert worst < 1e-7, "eq. 5.37 agrees with finite differences everywhere on the grid"
 
@@ -250,7 +255,11 @@ else:
 # %% [markdown]
 # SymPy differentiates eq. 5.36 and we ask it whether its answer minus eq. 5.37 simplifies to zero.
 # Without SymPy the cell checks eq. 5.37 once more at the same grid, with forward-mode automatic
-# differentiation (section 4), which has no step size and so should agree to rounding.
+# differentiation (section 4), which has no step size and so should agree to rounding. "To rounding"
+# is not 1e-16 everywhere: near $x = 2$ the formula takes the cosine of $e^{2x} + e^x \approx 60$,
+# where one rounding of the argument (about $10^{-14}$) moves $f'$ by about $10^{-12}$, and another
+# processor's `exp` may round differently. So the cells allow $10^{-10}$, still a hundred times below
+# the central difference's disagreement above.
 
 # %%
 if sp is not None:
@@ -261,12 +270,12 @@ if sp is not None:
               + sp.exp(sp.sin(x_) ** 2 + sp.sin(x_)) * (sp.cos(x_) + 2 * sp.cos(x_) * sp.sin(x_)))
     print("SymPy: f'(x) =", df_sym)
     assert sp.simplify(df_sym - eq_537) == 0, "SymPy's derivative is Khan's eq. 5.37"
-    assert np.allclose(sp.lambdify(x_, df_sym, "numpy")(xs), df(xs), rtol=1e-12, atol=1e-12)
+    assert disagreement(sp.lambdify(x_, df_sym, "numpy")(xs), df(xs)) < 1e-10, "the same numbers, to rounding"
 else:
     khan_ad = lambda x: ad.exp(ad.sin(x) + ad.sin(x) ** 2) + ad.sin(ad.exp(x) + ad.exp(x) ** 2)
     exact = np.array([ad.derivative(khan_ad, float(x)) for x in xs])
-    print(f"(no SymPy) eq. 5.37 against forward-mode AD: largest difference {np.max(np.abs(exact - df(xs))):.1e}")
-    assert np.allclose(exact, df(xs), rtol=1e-12, atol=1e-12)
+    print(f"(no SymPy) eq. 5.37 against forward-mode AD: largest disagreement {disagreement(exact, df(xs)):.1e}")
+    assert disagreement(exact, df(xs)) < 1e-10, "the same numbers, to rounding"
 
 # %% [markdown]
 # ### Expression swell
@@ -400,7 +409,7 @@ assert math.isclose(steps["y"].value, f(x0), rel_tol=1e-14)
 assert math.isclose(steps["y"].deriv, df(x0), rel_tol=1e-13), "forward mode gives eq. 5.37's value"
 assert steps["b"].deriv == 2 * steps["a"].value * steps["a"].deriv, "each row applied one rule"
 forward_mode = np.array([ad.derivative(lambda x: khan_steps(x)["y"], float(x)) for x in xs])
-assert np.allclose(forward_mode, df(xs), rtol=1e-12, atol=1e-12), "exact at all 801 points, no step size"
+assert disagreement(forward_mode, df(xs)) < 1e-10, "exact to rounding at all 801 points, no step size"
 
 # %% [markdown]
 # ## 5 · Automatic differentiation, reverse mode
@@ -565,8 +574,10 @@ print(f"{n_weights} weights: {2 * n_weights} forward passes to difference them a
 # Two more things to try. *ReLU before max-pool* fails without any bug: ReLU outputs exact zeros, a
 # pooling window of zeros is a tie, and at a tie the maximum has no derivative, so the two one-sided
 # differences disagree. (Pooling first, as in the CNN above, computes the same function and avoids
-# the ties.) And **float32** makes even the correct CNN fail, in every row, with errors up to the size
-# of the buggy layer's: a check in float32 cannot tell a bug from rounding.
+# the ties.) And **float32** makes even the correct CNN fail, in every row, with errors of the same
+# order as the buggy layer's, both thousands of times the tolerance: a check in float32 cannot tell a
+# bug from rounding. (Which of the two is larger depends on the machine: float32 rounding changes with
+# the processor's matrix-product kernels, so one laptop shows 0.17 for the correct CNN, another 0.05.)
 
 # %%
 table = widgets.gradcheck_table()
@@ -585,9 +596,11 @@ table.network.value = "small CNN (correct)"
 assert table.model.report.ok and table.model.report.max_rel_error < 1e-6
 table.precision.value = "float32"
 noise = table.model.report.max_rel_error
-print(f"buggy Tanh (float64): {bug_error:.1e};  correct CNN in float32: up to {noise:.1e}")
+tolerance = table.model.report.rtol
+print(f"buggy Tanh (float64): {bug_error:.1e};  correct CNN in float32: up to {noise:.1e};  tolerance {tolerance:g}")
 assert not table.model.report.ok, "in float32 even the correct network fails the check"
-assert noise > bug_error, "float32 round-off produces errors as large as a real bug's"
+assert min(noise, bug_error) > 1000 * tolerance, "rounding and a real bug: both far beyond the tolerance"
+assert noise > bug_error / 10, "float32 round-off: errors of the same order as a real bug's"
 
 # %% [markdown]
 # ## Summary
