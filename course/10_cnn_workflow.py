@@ -187,7 +187,7 @@ print(f"largest validation input: {np.abs(X_val_n).max():.1f} "
 # %%
 assert np.abs(train_means).max() < 1e-4 and np.allclose(train_stds, 1, atol=1e-3)
 assert 0 < np.abs(val_means).mean() < 0.1, "close to 0, but not exactly: the statistics are the training split's"
-assert np.abs(X_val_n).max() < 1 / MIN_STD, "the floor keeps every input bounded"
+assert np.abs(X_val_n).max() <= 1 / MIN_STD, "the floor keeps every input bounded: |x - mean| <= 1, std >= MIN_STD"
 
 # %%
 with plt.ioff():
