@@ -101,6 +101,11 @@ def losses(net):
     return evaluate(net, loss_fn, X_train, y_train)[0], evaluate(net, loss_fn, X_val, y_val)[0]
 
 
+def late(history):
+    """The training curve's mean over the last 10 epochs: steadier than any single epoch's figure."""
+    return float(np.mean(history.train_loss[-10:]))
+
+
 # %% [markdown]
 # Train it for 40 epochs without any regularisation and watch both losses.
 
@@ -125,15 +130,21 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# The training loss keeps falling towards zero while the validation loss bottoms out after about
-# twenty epochs and then climbs: from there on the net learns details of its 500 images that do not
-# carry over to other pictures. The **gap**, validation loss minus training loss of the final
+# The training loss keeps falling towards zero while the validation loss bottoms out after fifteen
+# to twenty epochs and then climbs: from there on the net learns details of its 500 images that do
+# not carry over to other pictures. The **gap**, validation loss minus training loss of the final
 # weights, is what every method below tries to shrink.
+#
+# With momentum and mini-batches of 50, the training loss of the final weights jumps from epoch to
+# epoch (by about 0.1 near the end): another seed, or the same seed on a machine whose BLAS rounds
+# differently, gives another draw. The checks in this lesson claim only what held with a margin across
+# such draws (ten seeds, several BLAS kernels); where one epoch's figure would be luck they use
+# `late`, the training curve's mean over its last ten epochs.
 
 # %%
-assert base_train < 0.2 < 1.0 < base.train_loss[0], "the training loss collapses"
-assert base.val_loss[-1] > base.val_loss.min() + 0.2, "the validation loss rises again after its minimum"
-assert base_val - base_train > 0.6, "a wide gap: over-fitting"
+assert late(base) < 0.15 * base.train_loss[0] and base.train_loss[0] > 1.0, "the training loss collapses"
+assert base.val_loss[-1] > 1.1 * base.val_loss.min(), "the validation loss rises again after its minimum"
+assert base_val - base_train > 0.5, "a wide gap: over-fitting"
 
 # %% [markdown]
 # ## L2: weight decay
@@ -193,7 +204,7 @@ l2_hist = fit(l2_net, regularizer=L2(lam))
 l2_train, l2_val = losses(l2_net)
 print(f"L2: training loss {l2_train:.3f}, validation loss {l2_val:.3f}, gap {l2_val - l2_train:.3f} "
       f"(without: {base_val - base_train:.3f}); final penalty λΩ = {l2_hist.steps[-1]['penalty']:.3f}")
-assert l2_val - l2_train < 0.7 * (base_val - base_train), "weight decay narrows the gap"
+assert l2_val - l2_train < 0.85 * (base_val - base_train), "weight decay narrows the gap"
 assert l2_val < base_val
 
 # %% [markdown]
@@ -293,7 +304,17 @@ for name, net, (tr, va) in (("none", base_net, (base_train, base_val)), ("L2", l
 # %%
 assert sparsity(l1_net, 1e-3) > 3 * sparsity(l2_net, 1e-3), "L1 drives many weights to (almost) exactly zero"
 assert sparsity(l1_net, 1e-2) > sparsity(l2_net, 1e-2) > sparsity(base_net, 1e-2)
-assert l1_train < l2_train, "...even though L1 held the fit back less than L2 here"
+
+# %% [markdown]
+# Which penalty held the fit back more? Don't read it off the table: its training losses are those of
+# the final weights, and the L1 and L2 rows can swap places with another seed or on another machine.
+# The training curves' last ten epochs are steadier, and there the order was the same in every draw:
+
+# %%
+print(f"training loss, mean of the last 10 epochs: none {late(base):.3f}, L2 {late(l2_hist):.3f}, "
+      f"L1 {late(l1_hist):.3f}")
+assert late(base) < late(l2_hist), "L2 holds the fit back"
+assert late(l1_hist) < late(l2_hist), "...L1 less, at this strength, even though it sends most weights to zero"
 
 # %%
 with plt.ioff():
@@ -490,7 +511,7 @@ dropout_hist = fit(dropout_net)
 do_train, do_val = losses(dropout_net)
 print(f"dropout: training loss {do_train:.3f}, validation loss {do_val:.3f}, gap {do_val - do_train:.3f} "
       f"(without: {base_val - base_train:.3f})")
-assert do_val - do_train < 0.6 * (base_val - base_train), "dropout narrows the gap"
+assert do_val - do_train < base_val - base_train, "dropout narrows the gap"
 assert do_val < base_val
 
 # %% [markdown]
@@ -576,11 +597,12 @@ print(f"batch norm: training loss {bn_train:.3f}, validation loss {bn_val:.3f}, 
       f"(without: {base_val - base_train:.3f}); best validation loss {bn_hist.val_loss.min():.3f} at epoch "
       f"{bn_hist.val_loss.argmin() + 1} (without: {base.val_loss.min():.3f} at {base.val_loss.argmin() + 1})")
 assert bn_hist.train_loss[4] < 0.75 * base.train_loss[4], "batch norm fits faster"
-assert bn_hist.val_loss.argmin() < base.val_loss.argmin(), "...and reaches its best validation loss sooner"
+assert bn_val - bn_train > 0.8 * (base_val - base_train), "...but the gap stays as wide"
 
 # %% [markdown]
 # Here batch norm alone does **not** shrink the gap: it fits the 500 images faster and then
-# over-fits them just as well. Its regularising effect, the noise of using a different batch's
+# over-fits them just as well. (It usually reaches its best validation loss several epochs sooner, but
+# not with every seed.) Its regularising effect, the noise of using a different batch's
 # statistics at every step, is small next to dropout's. Khan notes the other side of the coin: nets
 # that use batch norm throughout often need no dropout.
 #
@@ -638,8 +660,8 @@ aug_hist = fit(aug_net, augment=Compose([RandomCrop(28, padding=2), RandomHorizo
 aug_train, aug_val = losses(aug_net)
 print(f"augmentation: training loss {aug_train:.3f}, validation loss {aug_val:.3f}, gap {aug_val - aug_train:.3f} "
       f"(without: {base_val - base_train:.3f})")
-assert aug_val - aug_train < 0.5 * (base_val - base_train), "more varied data, smaller gap"
-assert aug_val < base_val
+assert aug_val - aug_train < 0.6 * (base_val - base_train), "more varied data, smaller gap"
+assert np.mean(aug_hist.val_loss[-10:]) < np.mean(base.val_loss[-10:]), "and a lower validation curve at the end"
 
 # %% [markdown]
 # ## Ensembles
