@@ -1,8 +1,9 @@
 """cnnlab.data: the Fashion-MNIST images the course trains on, and how to feed them to a network.
 
-- `load_fashion_mnist(split, root=None, source="auto", download=False)` -> FashionMNIST(X, y, classes)
+- `load_fashion_mnist(split, root=None, source="auto", download=False, system=None)` -> FashionMNIST(X, y, classes)
 - `CLASSES`: the ten class names, `CLASSES[label]`
-- `locate_fashion_mnist(root=None)`, `download_fashion_mnist(root=None)`: the full set
+- `locate_fashion_mnist(root=None, system=None)`, `download_fashion_mnist(root=None)`: the full set
+  (`system=False` or `CNNLAB_SYSTEM_DATA=0` ignores Debian's system-wide copy)
 - `DataLoader(X, y, batch_size, shuffle, drop_last, rng)`: mini-batches, one epoch per `iter()`
 - `train_val_split(X, y, val_fraction, rng, stratify=True)`: a held-out validation set
 - `DataError`: a data file is damaged (a ValueError whose message says how to repair it)
