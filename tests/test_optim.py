@@ -460,3 +460,19 @@ def test_optimizer_load_state_dict_casts_state_to_the_parameter_dtype():
     assert opt.state[p]["step"] == 3 and opt.state[p]["momentum_buffer"].dtype == np.float32
     with pytest.raises(TypeError, match="expects a dict with a 'groups' list and a 'state' dict"):
         opt.load_state_dict([("groups", [])])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda opt: StepLR(opt, step_size=1, gamma=-0.5), "gamma must be positive"),
+    (lambda opt: StepLR(opt, step_size=1, gamma=float("nan")), "gamma must be positive"),
+    (lambda opt: ExponentialLR(opt, gamma=float("inf")), "gamma must be positive"),
+    (lambda opt: CosineAnnealingLR(opt, T_max=3, eta_min=-1e-3), "eta_min must be"),
+    (lambda opt: MomentumSchedule(opt, mu_max=1.0), r"mu_max must be in \[0, 1\)"),
+    (lambda opt: MomentumSchedule(opt, every=0), "every must be >= 1"),
+])
+def test_schedulers_refuse_settings_that_would_give_a_negative_or_broken_rate(make, message):
+    opt = SGD([Parameter(np.zeros(2))], lr=0.1, momentum=0.5)
+    with pytest.raises(ValueError, match=message):
+        make(opt)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.5
+

@@ -37,6 +37,8 @@ class StepLR(_LRScheduler):
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
         if step_size < 1:
             raise ValueError(f"step_size must be >= 1, got {step_size}")
+        if not 0 < gamma < math.inf:  # a negative factor would make every other learning rate negative
+            raise ValueError(f"gamma must be positive and finite, got {gamma}")
         super().__init__(optimizer)
         self.step_size, self.gamma = int(step_size), float(gamma)
 
@@ -48,8 +50,8 @@ class ExponentialLR(_LRScheduler):
     """lr = base * gamma ** epoch."""
 
     def __init__(self, optimizer, gamma: float):
-        if not gamma > 0:
-            raise ValueError(f"gamma must be positive, got {gamma}")
+        if not 0 < gamma < math.inf:
+            raise ValueError(f"gamma must be positive and finite, got {gamma}")
         super().__init__(optimizer)
         self.gamma = float(gamma)
 
@@ -63,6 +65,8 @@ class CosineAnnealingLR(_LRScheduler):
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
         if T_max < 1:
             raise ValueError(f"T_max must be >= 1, got {T_max}")
+        if not 0 <= eta_min < math.inf:
+            raise ValueError(f"eta_min must be a learning rate >= 0, got {eta_min}")
         super().__init__(optimizer)
         self.T_max, self.eta_min = int(T_max), float(eta_min)
 
@@ -82,6 +86,10 @@ class MomentumSchedule:
     def __init__(self, optimizer, mu_max: float = 0.99, every: int = 250):
         if not all("momentum" in group for group in optimizer.param_groups):
             raise ValueError(f"{type(optimizer).__name__} has no momentum to schedule (use SGD)")
+        if not 0 <= mu_max < 1:  # the optimizers accept momentum in [0, 1)
+            raise ValueError(f"mu_max must be in [0, 1), got {mu_max}")
+        if every < 1:
+            raise ValueError(f"every must be >= 1 step, got {every}")
         self.optimizer, self.mu_max, self.every, self.t = optimizer, mu_max, every, 0
         self._apply()
 
