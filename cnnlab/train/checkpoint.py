@@ -228,10 +228,14 @@ def check_generator_state(state, like: np.random.Generator | None = None) -> Non
     if like is not None and name != type(like.bit_generator).__name__:
         raise CheckpointError(f"a random generator is {name}, this trainer's is "
                               f"{type(like.bit_generator).__name__}")
+    trial = getattr(np.random, name)()
     try:
-        getattr(np.random, name)().state = state  # try it on a throw-away generator
+        trial.state = state  # try it on a throw-away generator, and read it back: it must be the same
+        same = json.dumps(trial.state, sort_keys=True, default=_json_default) == json.dumps(state, sort_keys=True)
     except (TypeError, ValueError, KeyError, OverflowError) as error:
         raise CheckpointError(f"a {name} random state is malformed ({type(error).__name__})") from None
+    if not same:
+        raise CheckpointError(f"a {name} random state is malformed (it does not read back as it was written)")
 
 
 def set_generator_states(net, states: dict) -> None:

@@ -119,6 +119,9 @@ def _check_header(h: dict) -> None:
         h["history"] = History.from_dict(h["history"])
     except ValueError as error:
         raise CheckpointError(str(error)) from None
+    if h["epoch"] != len(h["history"].epochs) or h["global_step"] != len(h["history"].steps):
+        raise CheckpointError(f"epoch {h['epoch']} and step {h['global_step']} do not match the history's "
+                              f"{len(h['history'].epochs)} epochs and {len(h['history'].steps)} steps")
     gens = h["generators"]
     if not isinstance(gens, dict) or set(gens) != {"shuffle", "augment", "layers"} \
             or not isinstance(gens["layers"], dict):

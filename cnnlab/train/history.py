@@ -49,8 +49,9 @@ class History:
         if d["status"] not in STATUSES or not isinstance(d["message"], str):
             raise ValueError(f"history status {str(d['status'])[:40]!r} is not one of {', '.join(STATUSES)}, "
                              f"or its message is not text")
-        if d["diverged_at"] is not None and not _count(d["diverged_at"]):
-            raise ValueError(f"history diverged_at must be a step number or null, got {d['diverged_at']!r}")
+        if d["diverged_at"] is not None and not (_count(d["diverged_at"]) and d["status"] == "diverged"):
+            raise ValueError(f"history diverged_at must be null, or a step number in a diverged run, got "
+                             f"{str(d['diverged_at'])[:40]} in a {d['status']} run")
         for name, keys in (("steps", _STEP_KEYS), ("epochs", _EPOCH_KEYS)):
             records = d[name]
             if not isinstance(records, list) or not all(
@@ -58,6 +59,10 @@ class History:
                     for r in records):
                 raise ValueError(f"history {name} must be a list of records with keys {sorted(keys)} "
                                  f"holding numbers or null")
+            number = name[:-1]  # steps are numbered 1, 2, ... and so are epochs
+            if any(r[number] != i for i, r in enumerate(records, 1)) \
+                    or any(type(r[number]) is not int for r in records):
+                raise ValueError(f"history {name} must be numbered 1, 2, ... in order")
         return cls([dict(s) for s in d["steps"]], [dict(e) for e in d["epochs"]], d["status"], d["message"],
                    d["diverged_at"])
 
