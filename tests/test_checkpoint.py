@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnnlab import Sequential
-from cnnlab.layers import Dropout, Linear, ReLU
+from cnnlab.layers import BatchNorm1d, Dropout, Linear, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD, Adam, StepLR
 from cnnlab.train import CheckpointError, ModelCheckpoint, Trainer, read_checkpoint, remove_stale_temporaries
@@ -23,7 +23,8 @@ def blobs(n=40, seed=0):
 
 def build(seed=0, hidden=6, optimizer=Adam, val_scale=1, **kwargs):
     X, y = blobs()
-    net = Sequential([Linear(2, hidden, rng=seed), ReLU(), Dropout(0.8, rng=seed + 1), Linear(hidden, 3, rng=seed + 2)])
+    net = Sequential([Linear(2, hidden, rng=seed), BatchNorm1d(hidden), ReLU(), Dropout(0.8, rng=seed + 1),
+                      Linear(hidden, 3, rng=seed + 2)])  # batch norm: 0-d buffers too
     opt = optimizer(net.parameters(), lr=0.01)
     with np.errstate(over="ignore"):
         X_val = X * np.float32(val_scale)
@@ -39,7 +40,7 @@ def snapshot(trainer):
             "opt_state": {index[id(p)]: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
                           for p, s in opt.state.items()},
             "groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
-            "rngs": [trainer.loader.rng.bit_generator.state, trainer.net[2]._rng.bit_generator.state],
+            "rngs": [trainer.loader.rng.bit_generator.state, trainer.net[3]._rng.bit_generator.state],
             "scheduler": {k: v for k, v in vars(trainer.scheduler).items() if k != "optimizer"},
             "history": trainer.history.to_dict(), "epoch": trainer.epoch, "step": trainer.global_step}
 

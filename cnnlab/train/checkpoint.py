@@ -77,7 +77,7 @@ def remove_stale_temporaries(path) -> list[Path]:
 def write_archive(path, arrays: dict, header: dict) -> None:
     """Write `arrays` ({key: ndarray}, keys as in the module docstring) and the JSON-able `header`
     atomically to `path`; the header's "format" and "arrays" entries are filled in here."""
-    arrays = {key: np.ascontiguousarray(value) for key, value in arrays.items()}
+    arrays = {key: np.asarray(value, order="C") for key, value in arrays.items()}  # 0-d stays 0-d
     for key, value in arrays.items():
         if not _KEY.match(key) or not _DTYPES.match(value.dtype.str):
             raise ValueError(f"cannot store array {key!r} of dtype {value.dtype} in a checkpoint")
