@@ -106,7 +106,19 @@ def check_checkpoint_location(path, resume: bool, overwrite: bool) -> Path:
 
 
 def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    return "n/a" if value is None else f"{value:.4f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+class _ValidationDivergence:
+    """The divergence rule at an epoch's end: a validation loss above DIVERGE_ABOVE ends the run as
+    diverged; placed before ModelCheckpoint, so such an epoch is never saved."""
+
+    def on_epoch_end(self, trainer, info) -> None:
+        loss = info["val_loss"]
+        if loss is not None and loss > DIVERGE_ABOVE and not trainer.history.diverged:
+            trainer.history.diverged_at = trainer.global_step
+            trainer.stop("diverged", f"diverged by step {trainer.global_step}: the validation loss is {loss:.3g}, "
+                                     f"more than {DIVERGE_ABOVE:g}; try a smaller learning rate")
 
 
 def _resume_settings(path, settings: dict, epochs: int, log) -> dict:
@@ -181,7 +193,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None
     schedule = CosineAnnealingLR(opt, T_max=planned)
     trainer = Trainer(net, CrossEntropyLoss(), opt, X_train, y_train, batch_size=batch_size, rng=seed,
-                      X_val=X_val, y_val=y_val, scheduler=schedule, callbacks=[saver] if saver else [],
+                      X_val=X_val, y_val=y_val, scheduler=schedule, callbacks=[_ValidationDivergence()] + ([saver] if saver else []),
                       augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
                       diverge_above=DIVERGE_ABOVE)
     if resume:
