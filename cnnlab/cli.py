@@ -78,7 +78,7 @@ def run_train(args) -> int:
                                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
                                   width=args.width, overwrite=args.overwrite)
     except KeyboardInterrupt as interrupt:
-        print(str(interrupt) or "interrupted before training: nothing saved", file=sys.stderr)
+        print(str(interrupt) or "interrupted before training started", file=sys.stderr)
         return 130
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)

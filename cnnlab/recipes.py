@@ -193,7 +193,8 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None
     schedule = CosineAnnealingLR(opt, T_max=planned)
     trainer = Trainer(net, CrossEntropyLoss(), opt, X_train, y_train, batch_size=batch_size, rng=seed,
-                      X_val=X_val, y_val=y_val, scheduler=schedule, callbacks=[_ValidationDivergence()] + ([saver] if saver else []),
+                      X_val=X_val, y_val=y_val, scheduler=schedule,
+                      callbacks=[_ValidationDivergence()] + ([saver] if saver else []),
                       augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
                       diverge_above=DIVERGE_ABOVE)
     if resume:
@@ -208,8 +209,9 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
                 f"lr {opt.param_groups[0]['lr']:.3g} at epoch {trainer.epoch + 1}")
     if trainer.epoch >= epochs:
         log(f"{checkpoint} already holds {trainer.epoch} epochs (asked for {epochs}): nothing to train")
-    log(f"training on {len(X_train)} images ({source} set), validating on {len(X_val)}; "
-        f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
+    else:
+        log(f"training on {len(X_train)} images ({source} set), validating on {len(X_val)}; "
+            f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
     t0 = time.perf_counter()
     try:
         history = trainer.fit(epochs, progress=progress) if trainer.epoch < epochs else trainer.history

@@ -264,3 +264,18 @@ def test_the_temporary_name_is_what_remove_stale_temporaries_matches(tmp_path, m
         atomic_write_bytes(target, b"data")
     monkeypatch.undo()
     assert remove_stale_temporaries(target) == [tmp_path / seen[0].split("/")[-1]]
+
+
+def test_hyper_parameters_come_from_the_file_even_when_their_type_differs(tmp_path):
+    def sgd(momentum):
+        return lambda params, lr: SGD(params, lr=lr, momentum=momentum)
+
+    path = tmp_path / "sgd.ckpt"
+    with_momentum = build(optimizer=sgd(0.9))
+    with_momentum.fit(epochs=1, progress=False)
+    with_momentum.save(path)
+    plain = build(optimizer=sgd(0)).load(path)  # momentum=0 is an int: 0.9 from the file still fits
+    assert plain.optimizer.param_groups[0]["momentum"] == 0.9
+    assert snapshot(plain) == snapshot(with_momentum)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        read_checkpoint(tmp_path / "missing.ckpt")

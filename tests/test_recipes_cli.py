@@ -13,10 +13,10 @@ from cnnlab.train import read_checkpoint
 
 @pytest.fixture
 def tiny_data(monkeypatch):
-    """200 training and 60 test images: the recipe's code path in a second."""
-    rng = np.random.default_rng(0)
+    """200 training and 60 test images, the same at every call: the recipe's code path in a second."""
 
     def fake(split="train", root=None, source="auto", download=False):
+        rng = np.random.default_rng(0 if split == "train" else 1)
         n = 200 if split == "train" else 60
         y = np.arange(n) % 10
         X = rng.random((n, 1, 28, 28)).astype(np.float32) * 0.2
@@ -245,3 +245,27 @@ def test_the_help_documents_exit_codes_and_overwrite(capsys):
         parse("train", "--help")
     out = capsys.readouterr().out
     assert "--overwrite" in out and "130  interrupted" in out and "3  the run diverged" in out
+
+
+def test_an_interrupted_run_resumed_ends_exactly_as_an_uninterrupted_one(tiny_data, tmp_path, monkeypatch, capsys):
+    from cnnlab.train import Trainer
+
+    straight, broken = tmp_path / "straight.ckpt", tmp_path / "broken.ckpt"
+    assert train("--epochs", "2", "--checkpoint", str(straight)) == 0
+    real, calls = Trainer._train_step, []
+
+    def interrupted_at_step_5(self, xb, yb):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(self, xb, yb)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_step", interrupted_at_step_5)
+        assert train("--epochs", "2", "--checkpoint", str(broken)) == 130
+    assert train("--epochs", "2", "--checkpoint", str(broken), "--resume") == 0
+    a, b = read_checkpoint(straight), read_checkpoint(broken)
+    assert a["net"].keys() == b["net"].keys()
+    for name in a["net"]:
+        np.testing.assert_array_equal(a["net"][name], b["net"][name])
+    assert [e["val_loss"] for e in a["history"].epochs] == [e["val_loss"] for e in b["history"].epochs]

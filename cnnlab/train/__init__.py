@@ -5,5 +5,6 @@ from cnnlab.train.checkpoint_state import read_checkpoint
 from cnnlab.train.history import History
 from cnnlab.train.trainer import Trainer, accuracy, evaluate
 
-__all__ = ["Trainer", "History", "CheckpointError", "read_checkpoint", "remove_stale_temporaries", "accuracy", "evaluate", "EarlyStopping", "ModelCheckpoint",
+__all__ = ["Trainer", "History", "CheckpointError", "read_checkpoint", "remove_stale_temporaries",
+           "accuracy", "evaluate", "EarlyStopping", "ModelCheckpoint",
            "TerminationTest", "small_step", "small_decrease"]

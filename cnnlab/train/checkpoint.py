@@ -242,7 +242,8 @@ def set_generator_states(net, states: dict) -> None:
     """Restore `generator_states(net)`; checks every state first (CheckpointError), then sets them all."""
     current = _generators(net)
     if not isinstance(states, dict) or set(current) != set(states):
-        raise CheckpointError(f"the checkpoint's random generators {sorted(states)[:10] if isinstance(states, dict) else type(states).__name__} do not match the "
+        names = sorted(states)[:10] if isinstance(states, dict) else type(states).__name__
+        raise CheckpointError(f"the checkpoint's random generators {names} do not match the "
                               f"network's {sorted(current)}: is it the same architecture?")
     for key, state in states.items():
         check_generator_state(state, current[key])

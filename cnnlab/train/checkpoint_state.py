@@ -149,7 +149,8 @@ def _check_header(h: dict) -> None:
 
 def _check_fits(h: dict, trainer) -> None:
     """Every part of the header fits `trainer`; converts JSON lists back to tuples where the trainer has them."""
-    declared = {k[4:]: (tuple(s["shape"]), np.dtype(s["dtype"])) for k, s in h["arrays"].items() if k.startswith("net/")}
+    declared = {k[4:]: (tuple(s["shape"]), np.dtype(s["dtype"]))
+                for k, s in h["arrays"].items() if k.startswith("net/")}
     own = {k: (v.shape, v.dtype) for k, v in trainer.net.state_dict().items()}
     missing, unexpected = sorted(set(own) - set(declared)), sorted(set(declared) - set(own))
     differ = [f"{k} {declared[k][1]} {declared[k][0]} in the file, {own[k][1]} {own[k][0]} here"
@@ -163,8 +164,9 @@ def _check_fits(h: dict, trainer) -> None:
         raise CheckpointError(f"it holds the state of a {saved['type'][:40]} optimizer, this trainer uses "
                               f"{type(opt).__name__}")
     if len(saved["groups"]) != len(opt.param_groups):
-        raise CheckpointError(f"it has {len(saved['groups'])} parameter groups, the optimizer has {len(opt.param_groups)}")
-    saved["groups"] = [_fit(g, {k: v for k, v in mine.items() if k != "params"}, f"parameter group {n}")
+        raise CheckpointError(f"it has {len(saved['groups'])} parameter groups, the optimizer has "
+                              f"{len(opt.param_groups)}")
+    saved["groups"] = [_fit(g, {k: v for k, v in mine.items() if k != "params"}, f"parameter group {n}", loose=True)
                        for n, (g, mine) in enumerate(zip(saved["groups"], opt.param_groups))]
     params = opt.parameters()
     for i in saved["state"]:
@@ -198,27 +200,29 @@ def _check_fits(h: dict, trainer) -> None:
                                    f"the {sched['type']} schedule")
 
 
-def _fit(saved: dict, current: dict, where: str) -> dict:
-    """`saved` with the keys of `current` and values of the same kinds (tuples restored), else CheckpointError."""
+def _fit(saved: dict, current: dict, where: str, loose: bool = False) -> dict:
+    """`saved` with the keys of `current` and values of the same kinds (tuples restored), else CheckpointError.
+
+    loose: an int and a float may stand for each other (hyper-parameters such as momentum=0 vs 0.9)."""
     if set(saved) != set(current):
         raise CheckpointError(f"{where} has settings {sorted(saved)[:10]}, expected {sorted(current)}")
-    return {k: _fit_value(saved[k], current[k], f"{where}: {k}") for k in current}
+    return {k: _fit_value(saved[k], current[k], f"{where}: {k}", loose) for k in current}
 
 
-def _fit_value(saved, current, where):
+def _fit_value(saved, current, where, loose=False):
     if isinstance(current, np.generic):
         current = current.item()
     if isinstance(current, bool) or current is None or isinstance(current, str):
         ok = type(saved) is type(current)
     elif isinstance(current, int):
-        ok = type(saved) is int
+        ok = type(saved) is int or (loose and type(saved) is float)
     elif isinstance(current, float):
         ok = type(saved) in (int, float)
-        saved = float(saved) if ok else saved
+        saved = saved if loose or not ok else float(saved)
     elif isinstance(current, (list, tuple)):
         ok = isinstance(saved, list) and len(saved) == len(current)
         if ok:
-            return type(current)(_fit_value(s, c, where) for s, c in zip(saved, current))
+            return type(current)(_fit_value(s, c, where, loose) for s, c in zip(saved, current))
     else:
         ok = False
     if not ok:
