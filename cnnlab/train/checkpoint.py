@@ -145,8 +145,10 @@ def _read(path: Path, check, max_bytes) -> dict:
         declared = header["arrays"]
         present = set(infos) - {"header"}
         if set(declared) != present:
-            raise CheckpointError(f"arrays missing {sorted(set(declared) - present)[:10]}, "
-                                  f"unexpected {sorted(present - set(declared))[:10]}")
+            missing, unexpected = sorted(set(declared) - present), sorted(present - set(declared))
+            raise CheckpointError("; ".join(([f"arrays missing: {', '.join(missing[:10])}"] if missing else [])
+                                            + ([f"arrays not in its header: {', '.join(unexpected[:10])}"]
+                                               if unexpected else [])))
         arrays = {}
         for key, spec in declared.items():
             arrays[key] = _read_array(archive, infos[key], tuple(spec["shape"]), np.dtype(spec["dtype"]))
