@@ -121,14 +121,17 @@ class _ValidationDivergence:
                                      f"more than {DIVERGE_ABOVE:g}; try a smaller learning rate")
 
 
-def _resume_settings(path, settings: dict, epochs: int, log) -> dict:
+def _resume_settings(path, settings: dict) -> dict:
     """The checkpoint's contents after checking that its run is this run (SettingsError listing changes)."""
     from cnnlab.train import read_checkpoint
 
-    contents = read_checkpoint(path)
+    contents = read_checkpoint(path, arrays=False)  # the arrays are read once the network exists
     saved = contents["meta"].get("recipe")
     if not isinstance(saved, dict) or set(saved) != set(SETTINGS) | {"epochs"}:
         raise SettingsError(f"{path} was not written by the recipe (no settings in it): it cannot be resumed here")
+    if type(saved["epochs"]) is not int or saved["epochs"] < 1:
+        raise SettingsError(f"{path} records {str(saved['epochs'])[:20]} planned epochs: not a checkpoint of "
+                            f"the recipe")
     changed = [f"{k} {saved[k]!r} saved, {settings[k]!r} requested" for k in SETTINGS if saved[k] != settings[k]]
     if changed:
         raise SettingsError(f"{path} was trained with other settings; resume with the saved ones or start afresh "
@@ -180,7 +183,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         if removed:
             log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted save next to {checkpoint}")
         if resume:
-            planned = _resume_settings(checkpoint, settings, epochs, log)["epochs"]
+            planned = _resume_settings(checkpoint, settings)["epochs"]
 
     X, y, _ = load_fashion_mnist("train", source=source)
     X_test, y_test, _ = load_fashion_mnist("test", source=source)
@@ -214,7 +217,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
             f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
     t0 = time.perf_counter()
     try:
-        history = trainer.fit(epochs, progress=progress) if trainer.epoch < epochs else trainer.history
+        history = trainer.fit(epochs, progress=progress and trainer.epoch < epochs)  # done: trains nothing
     except KeyboardInterrupt:
         held = saver.last_saved if saver else None
         raise KeyboardInterrupt(

@@ -279,3 +279,20 @@ def test_hyper_parameters_come_from_the_file_even_when_their_type_differs(tmp_pa
     assert snapshot(plain) == snapshot(with_momentum)
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         read_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_a_repeated_member_is_refused(saved, tmp_path):
+    import warnings
+
+    _, good, _ = saved
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as z:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name: that is the point
+        for name, data in [*members.items(), ("net/0.weight.npy", npy(np.zeros((6, 2), np.float32)))]:
+            z.writestr(name, data)
+    path = tmp_path / "twice.ckpt"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match="twice.ckpt .*repeated member 'net/0.weight.npy'"):
+        build(seed=5).load(path)

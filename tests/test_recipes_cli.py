@@ -139,6 +139,8 @@ def test_bad_checkpoint_locations_are_refused_before_training(tiny_data, tmp_pat
         assert words in err.err and err.err.count("\n") == 1 and "training on" not in err.out
     assert train("--epochs", "1", "--checkpoint", str(tmp_path / "none.ckpt"), "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err
+    assert train("--epochs", "1", "--checkpoint", str(tmp_path / "x.ckpt"), "--resume", "--overwrite") == 2
+    assert "give one of them" in capsys.readouterr().err
     (tmp_path / "bad.ckpt").write_bytes(b"PK not really")
     assert train("--epochs", "1", "--checkpoint", str(tmp_path / "bad.ckpt"), "--resume") == 1
     assert "bad.ckpt is not a" in capsys.readouterr().err

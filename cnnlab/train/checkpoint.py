@@ -98,20 +98,21 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} {value!r} cannot be stored in a checkpoint (JSON values only)")
 
 
-def read_archive(path, check=None, max_bytes: int | None = None) -> dict:
+def read_archive(path, check=None, max_bytes: int | None = None, with_arrays: bool = True) -> dict:
     """Read a checkpoint archive written by `write_archive` (see `read_checkpoint` for a trainer's state).
 
     check: optional function called with the decoded header before any array data is read; it raises
     CheckpointError (without the file name) when the header does not fit (e.g. another architecture).
-    max_bytes: refuse larger files without reading them.
-    Returns the header dict with "arrays" replaced by {key: ndarray}. Raises FileNotFoundError for a
-    missing file and CheckpointError("<path>: ...") for anything else wrong with it.
+    max_bytes: refuse larger files without reading them. with_arrays=False: read the header only.
+    Returns the header dict with "arrays" replaced by {key: ndarray} (empty without arrays). Raises
+    FileNotFoundError for a missing file and CheckpointError("<path> is not a ...: ...") for anything
+    else wrong with it.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}" + (" (it is a directory)" if path.is_dir() else ""))
     try:
-        return _read(path, check, max_bytes)
+        return _read(path, check, max_bytes, with_arrays)
     except CheckpointError as error:
         raise CheckpointError(f"{path} is not a usable cnnlab checkpoint: {error}") from None
     except Exception as error:  # untrusted bytes: whatever the zip or npy readers raise means "damaged"
@@ -119,29 +120,26 @@ def read_archive(path, check=None, max_bytes: int | None = None) -> dict:
                               f"{str(error)[:200]}); it may be truncated or damaged") from None
 
 
-def _read(path: Path, check, max_bytes) -> dict:
-    size = path.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise CheckpointError(f"it holds {size} bytes, more than the {max_bytes} a checkpoint of this "
-                              f"trainer can need")
-    data = path.read_bytes()
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise CheckpointError("not a zip (.npz) archive: truncated, damaged, or an old pickled checkpoint")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+def _read(path: Path, check, max_bytes, with_arrays: bool) -> dict:
+    with path.open("rb") as f, _open_archive(f, max_bytes) as archive:  # one open file: read what was checked
+        size = os.fstat(f.fileno()).st_size
         infos = {}
         for info in archive.infolist():
             if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size \
-                    or info.file_size > len(data) or info.flag_bits & 0x1:
+                    or info.file_size > size or info.flag_bits & 0x1:
                 raise CheckpointError(f"member {info.filename!r} is compressed or encrypted (checkpoints store "
                                       f"arrays uncompressed)")
-            if not info.filename.endswith(".npy") or info.filename in infos:
-                raise CheckpointError(f"unexpected member {info.filename!r}")
+            if not info.filename.endswith(".npy") or info.filename[:-4] in infos:
+                raise CheckpointError(f"unexpected or repeated member {info.filename!r}")
             infos[info.filename[:-4]] = info
         if "header" not in infos:
             raise CheckpointError("no header entry")
         header = _read_header(archive, infos["header"])
         if check is not None:
             check(header)
+        if not with_arrays:
+            header["arrays"] = {}
+            return header
         declared = header["arrays"]
         present = set(infos) - {"header"}
         if set(declared) != present:
@@ -154,6 +152,16 @@ def _read(path: Path, check, max_bytes) -> dict:
             arrays[key] = _read_array(archive, infos[key], tuple(spec["shape"]), np.dtype(spec["dtype"]))
     header["arrays"] = arrays
     return header
+
+
+def _open_archive(f, max_bytes) -> zipfile.ZipFile:
+    size = os.fstat(f.fileno()).st_size
+    if max_bytes is not None and size > max_bytes:
+        raise CheckpointError(f"it holds {size} bytes, more than the {max_bytes} a checkpoint of this "
+                              f"trainer can need")
+    if not zipfile.is_zipfile(f):
+        raise CheckpointError("not a zip (.npz) archive: truncated, damaged, or an old pickled checkpoint")
+    return zipfile.ZipFile(f)
 
 
 def _npy_layout(archive, info) -> tuple[tuple, np.dtype, int]:

@@ -57,12 +57,13 @@ def _state_of(gen):
     return None if gen is None else gen.bit_generator.state
 
 
-def read_checkpoint(path, trainer=None) -> dict:
+def read_checkpoint(path, trainer=None, arrays: bool = True) -> dict:
     """Read a checkpoint written by `Trainer.save`; no code in the file ever runs (no pickle).
 
     Returns {"meta", "epoch", "global_step", "history" (a History), "generators", "scheduler",
     "optimizer", "net" ({name: array})}. With `trainer`, the file must fit it (see the module docstring);
-    that is checked from the header before any array data is read. Raises FileNotFoundError or
+    that is checked from the header before any array data is read. arrays=False reads the header only
+    (then "net" is empty and the optimizer state holds no arrays). Raises FileNotFoundError or
     CheckpointError (a ValueError) naming the file and what is wrong.
     """
     max_bytes = None
@@ -75,7 +76,7 @@ def read_checkpoint(path, trainer=None) -> dict:
         if trainer is not None:
             _check_fits(header, trainer)
 
-    contents = read_archive(path, check, max_bytes)
+    contents = read_archive(path, check, max_bytes, with_arrays=arrays)
     arrays = contents.pop("arrays")
     contents["net"] = {k[4:]: v for k, v in arrays.items() if k.startswith("net/")}
     state = {int(i): dict(s) for i, s in contents["optimizer"]["state"].items()}

@@ -49,9 +49,10 @@ class History:
         if d["status"] not in STATUSES or not isinstance(d["message"], str):
             raise ValueError(f"history status {str(d['status'])[:40]!r} is not one of {', '.join(STATUSES)}, "
                              f"or its message is not text")
-        if d["diverged_at"] is not None and not (_count(d["diverged_at"]) and d["status"] == "diverged"):
-            raise ValueError(f"history diverged_at must be null, or a step number in a diverged run, got "
-                             f"{str(d['diverged_at'])[:40]} in a {d['status']} run")
+        if d["diverged_at"] is not None and not (_count(d["diverged_at"]) and isinstance(d["steps"], list)
+                                                 and 1 <= d["diverged_at"] <= len(d["steps"])):
+            raise ValueError(f"history diverged_at must be null or one of its steps, got "
+                             f"{str(d['diverged_at'])[:40]}")
         for name, keys in (("steps", _STEP_KEYS), ("epochs", _EPOCH_KEYS)):
             records = d[name]
             if not isinstance(records, list) or not all(
