@@ -296,3 +296,17 @@ def test_a_repeated_member_is_refused(saved, tmp_path):
     path.write_bytes(buffer.getvalue())
     with pytest.raises(CheckpointError, match="twice.ckpt .*repeated member 'net/0.weight.npy'"):
         build(seed=5).load(path)
+
+
+def test_an_optimizer_state_missing_for_some_parameters_is_refused(saved, tmp_path):
+    _, good, _ = saved
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = json.loads(np.load(io.BytesIO(members["header.npy"])).tobytes())
+    del header["arrays"]["optimizer/1/exp_avg"]  # consistently gone from the header and the archive
+    del members["optimizer/1/exp_avg.npy"]
+    members["header.npy"] = npy(np.frombuffer(json.dumps(header).encode(), np.uint8))
+    path = tmp_path / "uneven.ckpt"
+    path.write_bytes(rezip(members))
+    with pytest.raises(CheckpointError, match="uneven.ckpt .*optimizer state covers parameters"):
+        build(seed=5).load(path)

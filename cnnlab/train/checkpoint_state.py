@@ -173,6 +173,14 @@ def _check_fits(h: dict, trainer) -> None:
     for i in saved["state"]:
         if int(i) >= len(params):
             raise CheckpointError(f"optimizer state for parameter {i}, the optimizer has {len(params)}")
+    held = {i: set(s) for i, s in saved["state"].items()}
+    for key in h["arrays"]:
+        if key.startswith("optimizer/"):
+            held[key.split("/")[1]].add(key.split("/")[2])
+    trained = {str(i) for i, p in enumerate(params) if p.requires_grad}
+    if held and (set(held) != trained or len({frozenset(k) for k in held.values()}) > 1):
+        raise CheckpointError(f"its optimizer state covers parameters {sorted(held, key=int)[:20]} with entries "
+                              f"{sorted(set().union(*held.values()))}, unevenly or not the {len(trained)} trained ones")
     for key, spec in h["arrays"].items():
         if key.startswith("optimizer/"):
             p = params[int(key.split("/")[1])]
