@@ -8,55 +8,85 @@ import sys
 __all__ = ["add_train_parser", "run_train", "add_info_parser", "run_info", "info"]
 
 
+EXIT_CODES = {"done": 0, "unusable data or checkpoint file": 1, "bad option, checkpoint location or resume": 2,
+              "the run diverged": 3, "interrupted (Ctrl-C)": 130}
+
+
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     from cnnlab.recipes import OPTIMIZER_NAMES
 
     p = subparsers.add_parser(
         "train", help="train the course's CNN recipe and print the test accuracy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train the recipe of cnnlab.recipes (2 conv blocks with batch norm, He init, dropout, "
                     "Adam with a cosine schedule) on the shipped Fashion-MNIST subset, or "
-                    "on the full set with --full, and score the test set once at the end.")
+                    "on the full set with --full, and score the test set once at the end.",
+        epilog="checkpoints: --checkpoint PATH saves the run (an .npz with a JSON header, no pickle) after "
+               "every epoch;\n  a fresh run never replaces an existing file unless --overwrite; --resume "
+               "continues it with the\n  same settings (only --epochs may change: the cosine schedule is "
+               "rebuilt for the new total);\n  a diverged run is never saved.\nexit status:\n" + "".join(
+                   f"  {code:3d}  {what}\n" for what, code in EXIT_CODES.items()))
     p.add_argument("--full", action="store_true", help="use the full Fashion-MNIST (60,000 + 10,000 images)")
     p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default="adam")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 12 on the subset, 10 with --full)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs in total (default 12 on the subset, 10 with --full); with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="add random crops (2-pixel padding) and flips")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer (default 32)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
+    p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads (default 1: fastest for this network on a 2-core machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
-def run_train(args) -> int:
-    from cnnlab.recipes import train_recipe
+def _option_problem(args) -> str | None:
+    """The first invalid option, in words, or None."""
+    import math
 
     if args.resume and not args.checkpoint:
-        print("--resume needs --checkpoint PATH (the file to resume from)", file=sys.stderr)
+        return "--resume needs --checkpoint PATH (the file to resume from)"
+    if args.overwrite and not args.checkpoint:
+        return "--overwrite needs --checkpoint PATH (the file to replace)"
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        return f"--lr must be positive, got {args.lr}"
+    for name, least in (("epochs", 1), ("batch_size", 1), ("width", 1), ("threads", 1), ("seed", 0)):
+        value = getattr(args, name)
+        if value is not None and value < least:
+            return f"--{name.replace('_', '-')} must be at least {least}, got {value}"
+    return None
+
+
+def run_train(args) -> int:
+    """Run `train`; returns the exit status (see EXIT_CODES). Every failure is one line on stderr."""
+    from cnnlab.recipes import SettingsError, train_recipe
+    from cnnlab.train import CheckpointError
+
+    problem = _option_problem(args)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    for name in ("lr", "batch_size", "width"):
-        if getattr(args, name) <= 0:
-            print(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}", file=sys.stderr)
-            return 2
     epochs = args.epochs if args.epochs is not None else (10 if args.full else 12)
-    if epochs < 1:
-        print(f"--epochs must be at least 1, got {epochs}", file=sys.stderr)
-        return 2
-    limiter = _thread_limit(args.threads)
     try:
-        with limiter:
-            train_recipe(full=args.full, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
-                         optimizer=args.optimizer, seed=args.seed, augment=args.augment,
-                         checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
-                         width=args.width)
-    except (FileNotFoundError, ValueError) as error:  # missing data, bad checkpoint: a message, not a trace
+        with _thread_limit(args.threads):
+            result = train_recipe(full=args.full, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
+                                  optimizer=args.optimizer, seed=args.seed, augment=args.augment,
+                                  checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
+                                  width=args.width, overwrite=args.overwrite)
+    except KeyboardInterrupt as interrupt:
+        print(str(interrupt) or "interrupted before training started", file=sys.stderr)
+        return 130
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, CheckpointError, ValueError, OSError) as error:  # data, checkpoint, disk
         print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0
+    return 3 if result["status"] == "diverged" else 0
 
 
 def _thread_limit(threads: int):

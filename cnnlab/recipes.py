@@ -11,16 +11,32 @@ Every choice is one the lessons teach and measure:
   net under-fits: 90.7% after 10 epochs) than they win;
 - optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run (lessons 06-07);
 - model selection: 5,000 training images held out for validation; the test set is scored once.
+
+A run with a checkpoint stores its settings in it (`meta`); resuming compares them with the new ones
+and refuses any change but the number of epochs (the cosine schedule is then rebuilt for the new
+length, and that is said). A diverged run is reported and never saved; Ctrl-C says what was saved.
 """
 from __future__ import annotations
 
+import math
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from cnnlab.sequential import Sequential
 
-__all__ = ["recipe_cnn", "OPTIMIZER_NAMES", "make_optimizer", "train_recipe"]
+__all__ = ["recipe_cnn", "OPTIMIZER_NAMES", "make_optimizer", "train_recipe", "SettingsError", "DIVERGE_ABOVE",
+           "check_checkpoint_location"]
+
+# The recipe's divergence rule (Trainer's diverge_above, over its default window of 8 steps). The
+# cross-entropy of 10 classes starts near ln 10 = 2.3 and a learning net stays below ~10; a mean of
+# 1000 means logits wrong by ~1000 on average, a net that has left any useful region (adaptive
+# optimizers at huge rates sit there for ever without producing NaN). Far above any sane run.
+DIVERGE_ABOVE = 1e3
+SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size", "val_size")
+
 
 OPTIMIZER_NAMES = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta")
 
@@ -45,6 +61,10 @@ def recipe_cnn(rng=0, width: int = 32, hidden: int = 128, p_keep: float = 0.7,
     return net
 
 
+class SettingsError(ValueError):
+    """A request the recipe refuses before training: a checkpoint location, an overwrite, a changed resume."""
+
+
 def make_optimizer(name: str, params, lr: float):
     from cnnlab import optim
 
@@ -59,24 +79,112 @@ def make_optimizer(name: str, params, lr: float):
     return factories[name]()
 
 
+def check_checkpoint_location(path, resume: bool, overwrite: bool) -> Path:
+    """Refuse (SettingsError) a checkpoint path that cannot be used, before any training.
+
+    The path must not be a directory; its folder must exist or be creatable and be writable (a
+    temporary file is created and removed there); a fresh run must not replace an existing file
+    unless `overwrite`; `resume` needs the file.
+    """
+    path = Path(path)
+    if resume and overwrite:
+        raise SettingsError("--resume continues the checkpoint, --overwrite replaces it: give one of them")
+    if path.is_dir():
+        raise SettingsError(f"the checkpoint path {path} is a directory: give a file name, e.g. {path / 'run.ckpt'}")
+    if resume and not path.is_file():
+        raise SettingsError(f"nothing to resume: no checkpoint at {path} (run without --resume to start one)")
+    if path.exists() and not resume and not overwrite:
+        raise SettingsError(f"{path} already exists: pass --resume to continue that run or --overwrite to "
+                            f"replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as error:
+        raise SettingsError(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
+    return path
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+class _ValidationDivergence:
+    """The divergence rule at an epoch's end: a validation loss above DIVERGE_ABOVE ends the run as
+    diverged; placed before ModelCheckpoint, so such an epoch is never saved."""
+
+    def on_epoch_end(self, trainer, info) -> None:
+        loss = info["val_loss"]
+        if loss is not None and loss > DIVERGE_ABOVE and not trainer.history.diverged:
+            trainer.history.diverged_at = trainer.global_step
+            trainer.stop("diverged", f"diverged by step {trainer.global_step}: the validation loss is {loss:.3g}, "
+                                     f"more than {DIVERGE_ABOVE:g}; try a smaller learning rate")
+
+
+def _resume_settings(path, settings: dict) -> dict:
+    """The checkpoint's contents after checking that its run is this run (SettingsError listing changes)."""
+    from cnnlab.train import read_checkpoint
+
+    contents = read_checkpoint(path, arrays=False)  # the arrays are read once the network exists
+    saved = contents["meta"].get("recipe")
+    if not isinstance(saved, dict) or set(saved) != set(SETTINGS) | {"epochs"}:
+        raise SettingsError(f"{path} was not written by the recipe (no settings in it): it cannot be resumed here")
+    if type(saved["epochs"]) is not int or saved["epochs"] < 1:
+        raise SettingsError(f"{path} records {str(saved['epochs'])[:20]} planned epochs: not a checkpoint of "
+                            f"the recipe")
+    changed = [f"{k} {saved[k]!r} saved, {settings[k]!r} requested" for k in SETTINGS if saved[k] != settings[k]]
+    if changed:
+        raise SettingsError(f"{path} was trained with other settings; resume with the saved ones or start afresh "
+                            f"with --overwrite: " + "; ".join(changed))
+    if contents["history"].diverged:
+        raise SettingsError(f"the run in {path} had diverged ({contents['history'].message}); start afresh with "
+                            f"--overwrite and a smaller --lr")
+    return saved
+
+
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
                  optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
-                 log=print) -> dict:
+                 log=print, overwrite: bool = False) -> dict:
     """Train the recipe on the shipped subset (or the full set) and score the test set once.
 
-    Returns {"test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history", "source",
-    "net"}. With `checkpoint`, the training state is saved after every epoch (atomically) and, with
-    `resume`, training continues from it bit-exactly.
+    Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history",
+    "source", "net"}: status is the History's ("completed", "diverged", ...); a diverged run scores
+    nothing (test_* None). With `checkpoint`, the state and these settings are saved after every epoch
+    (atomically; never a diverged state); a fresh run refuses to replace an existing file unless
+    `overwrite`; with `resume`, training continues from it bit-exactly, with the same settings
+    (SettingsError lists any change) and `epochs` as the new total. Ctrl-C raises KeyboardInterrupt
+    whose message says what the checkpoint holds.
     """
     from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip
     from cnnlab.data import load_fashion_mnist, train_val_split
     from cnnlab.losses import CrossEntropyLoss
     from cnnlab.metrics import accuracy, predict
     from cnnlab.optim import CosineAnnealingLR
-    from cnnlab.train import ModelCheckpoint, Trainer, evaluate
+    from cnnlab.train import ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
 
+    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("width", width, 1),
+                               ("seed", seed, 0), ("val_size", val_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise SettingsError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise SettingsError(f"lr must be a positive finite number, got {lr!r}")
+    if optimizer not in OPTIMIZER_NAMES:
+        raise SettingsError(f"optimizer must be one of {', '.join(OPTIMIZER_NAMES)}; got {optimizer!r}")
+    if resume and not checkpoint:
+        raise SettingsError("resume=True needs the checkpoint path to resume from")
     source = "full" if full else "subset"
+    settings = {"width": int(width), "optimizer": optimizer, "lr": float(lr), "seed": int(seed), "source": source,
+                "augment": bool(augment), "batch_size": int(batch_size), "val_size": int(val_size)}
+    planned = epochs
+    if checkpoint:
+        checkpoint = check_checkpoint_location(checkpoint, resume, overwrite)
+        removed = remove_stale_temporaries(checkpoint)
+        if removed:
+            log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted save next to {checkpoint}")
+        if resume:
+            planned = _resume_settings(checkpoint, settings)["epochs"]
+
     X, y, _ = load_fashion_mnist("train", source=source)
     X_test, y_test, _ = load_fashion_mnist("test", source=source)
     val_fraction = min(val_size / len(X), 0.1)
@@ -85,29 +193,55 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     X_train, X_val, X_test = ((a - mean) / std for a in (X_train, X_val, X_test))
     net = recipe_cnn(seed, width=width)
     opt = make_optimizer(optimizer, net.parameters(), lr)
-    callbacks = [ModelCheckpoint(checkpoint)] if checkpoint else []
+    saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None
+    schedule = CosineAnnealingLR(opt, T_max=planned)
     trainer = Trainer(net, CrossEntropyLoss(), opt, X_train, y_train, batch_size=batch_size, rng=seed,
-                      X_val=X_val, y_val=y_val, scheduler=CosineAnnealingLR(opt, T_max=epochs),
-                      callbacks=callbacks,
-                      augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None)
+                      X_val=X_val, y_val=y_val, scheduler=schedule,
+                      callbacks=[_ValidationDivergence()] + ([saver] if saver else []),
+                      augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
+                      diverge_above=DIVERGE_ABOVE)
     if resume:
-        if not checkpoint:
-            raise ValueError("resume=True needs the checkpoint path to resume from")
         trainer.load(checkpoint)
-        log(f"resumed from {checkpoint} at epoch {trainer.epoch}")
-    log(f"training on {len(X_train)} images ({source} set), validating on {len(X_val)}; "
-        f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
+        saver.last_saved = trainer.epoch
+        log(f"resumed from {checkpoint} at epoch {trainer.epoch} of {planned}")
+        if epochs != planned and trainer.epoch < epochs:
+            schedule.T_max = epochs  # the cosine schedule over the new length, at the epoch reached
+            for group, base in zip(opt.param_groups, schedule.base_lrs):
+                group["lr"] = schedule.lr_at(schedule.last_epoch, base)
+            log(f"the cosine schedule now spans {epochs} epochs instead of {planned}: "
+                f"lr {opt.param_groups[0]['lr']:.3g} at epoch {trainer.epoch + 1}")
+    if trainer.epoch >= epochs:
+        log(f"{checkpoint} already holds {trainer.epoch} epochs (asked for {epochs}): nothing to train")
+    else:
+        log(f"training on {len(X_train)} images ({source} set), validating on {len(X_val)}; "
+            f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
     t0 = time.perf_counter()
-    history = trainer.fit(epochs, progress=progress)
+    try:
+        history = trainer.fit(epochs, progress=progress and trainer.epoch < epochs)  # done: trains nothing
+    except KeyboardInterrupt:
+        held = saver.last_saved if saver else None
+        raise KeyboardInterrupt(
+            f"interrupted at epoch {trainer.epoch + 1}: " + (
+                f"the checkpoint {checkpoint} holds epoch {held}; resume with --resume" if held else
+                f"nothing saved: {'no epoch of this run finished' if saver else 'no --checkpoint'}")) from None
     seconds = time.perf_counter() - t0
     for e in history.epochs[-3:]:
-        log(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, val loss {e['val_loss']:.4f}, "
-            f"val accuracy {e['val_accuracy']:.4f}")
-    test_loss, _ = evaluate(net, CrossEntropyLoss(), X_test, y_test)
-    test_accuracy = accuracy(predict(net, X_test), y_test)
+        log(f"epoch {e['epoch']}: train loss {_number(e['train_loss'])}, val loss {_number(e['val_loss'])}, "
+            f"val accuracy {_number(e['val_accuracy'])}")
+    result = {"status": history.status, "test_accuracy": None, "test_loss": None,
+              "val_accuracy": history.epochs[-1]["val_accuracy"] if history.epochs else None,
+              "seconds": seconds, "epochs": trainer.epoch, "history": history, "source": source, "net": net}
+    if history.diverged:
+        kept = (f"{checkpoint} still holds epoch {saver.last_saved}" if saver and saver.last_saved
+                else "nothing was saved")
+        log(f"diverged at step {history.diverged_at} (lr {lr:g}): try a smaller --lr; {kept}; "
+            f"the test set was not scored")
+        return result
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        test_loss, _ = evaluate(net, CrossEntropyLoss(), X_test, y_test)
+        test_accuracy = accuracy(predict(net, X_test), y_test)
     log(f"{history.status}: {history.message}")
     log(f"test accuracy {test_accuracy:.4f} on {len(X_test)} images (scored once), "
         f"training took {seconds:.0f} s")
-    return {"test_accuracy": test_accuracy, "test_loss": test_loss,
-            "val_accuracy": history.epochs[-1]["val_accuracy"] if history.epochs else None,
-            "seconds": seconds, "epochs": trainer.epoch, "history": history, "source": source, "net": net}
+    result.update(test_accuracy=test_accuracy, test_loss=test_loss)
+    return result

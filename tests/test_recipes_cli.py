@@ -8,14 +8,15 @@ import cnnlab.data
 from cnnlab.cli import add_info_parser, add_train_parser, info, run_info, run_train
 from cnnlab.data import FashionMNIST
 from cnnlab.recipes import make_optimizer, recipe_cnn, train_recipe
+from cnnlab.train import read_checkpoint
 
 
 @pytest.fixture
 def tiny_data(monkeypatch):
-    """200 training and 60 test images: the recipe's code path in a second."""
-    rng = np.random.default_rng(0)
+    """200 training and 60 test images, the same at every call: the recipe's code path in a second."""
 
     def fake(split="train", root=None, source="auto", download=False):
+        rng = np.random.default_rng(0 if split == "train" else 1)
         n = 200 if split == "train" else 60
         y = np.arange(n) % 10
         X = rng.random((n, 1, 28, 28)).astype(np.float32) * 0.2
@@ -76,3 +77,197 @@ def test_info_reports_versions_and_data(capsys):
     assert found["numpy"] == np.__version__
     assert "8000 training images, checksums verified" in found["shipped subset"]
     assert run_info(parse("info")) == 0 and "shipped subset" in capsys.readouterr().out
+
+
+def train(*argv):
+    """Run `python -m cnnlab train` on the tiny data with a tiny network; returns the exit status."""
+    return run_train(parse("train", "--width", "2", "--quiet", "--batch-size", "64", *argv))
+
+
+def test_resume_with_more_epochs_rebuilds_the_cosine_schedule_and_says_so(tiny_data, tmp_path, capsys):
+    path = str(tmp_path / "run.ckpt")
+    assert train("--epochs", "1", "--lr", "0.004", "--checkpoint", path) == 0
+    capsys.readouterr()
+    assert train("--epochs", "3", "--lr", "0.004", "--checkpoint", path, "--resume") == 0
+    out = capsys.readouterr().out
+    assert "the cosine schedule now spans 3 epochs instead of 1" in out
+    assert "completed: finished 3 epochs" in out
+    history = read_checkpoint(path)["history"]
+    assert len(history.epochs) == 3
+    # cosine over 3 epochs: lr(t) = 0.004 (1 + cos(pi t / 3)) / 2, so 0.003 in epoch 2, 0.001 in epoch 3
+    assert [s["lr"] for s in history.steps if s["epoch"] == 1] == [0.004] * 3
+    assert [s["lr"] for s in history.steps if s["epoch"] == 2] == pytest.approx([0.003] * 3, rel=1e-12)
+    assert [s["lr"] for s in history.steps if s["epoch"] == 3] == pytest.approx([0.001] * 3, rel=1e-12)
+    assert read_checkpoint(path)["meta"]["recipe"]["epochs"] == 3
+    assert train("--epochs", "2", "--lr", "0.004", "--checkpoint", path, "--resume") == 0
+    assert "already holds 3 epochs (asked for 2): nothing to train" in capsys.readouterr().out
+    assert len(read_checkpoint(path)["history"].epochs) == 3
+
+
+def test_resume_refuses_changed_settings_listing_each(tiny_data, tmp_path, capsys):
+    path = str(tmp_path / "run.ckpt")
+    assert train("--epochs", "1", "--checkpoint", path) == 0
+    before = (tmp_path / "run.ckpt").read_bytes()
+    capsys.readouterr()
+    assert run_train(parse("train", "--width", "3", "--quiet", "--epochs", "2", "--checkpoint", path, "--resume",
+                           "--optimizer", "sgd", "--lr", "0.1", "--seed", "4", "--augment", "--batch-size", "32",
+                           "--full")) == 2
+    err = capsys.readouterr().err
+    for change in ("width 2 saved, 3 requested", "optimizer 'adam' saved, 'sgd' requested",
+                   "lr 0.001 saved, 0.1 requested", "seed 0 saved, 4 requested", "augment False saved, True requested",
+                   "batch_size 64 saved, 32 requested", "source 'subset' saved, 'full' requested"):
+        assert change in err
+    assert err.count("\n") == 1 and (tmp_path / "run.ckpt").read_bytes() == before
+
+
+def test_a_fresh_run_does_not_replace_a_checkpoint_unless_asked(tiny_data, tmp_path, capsys):
+    path = tmp_path / "run.ckpt"
+    path.write_bytes(b"someone's file")
+    assert train("--epochs", "1", "--checkpoint", str(path)) == 2
+    err = capsys.readouterr().err
+    assert "already exists: pass --resume" in err and "--overwrite" in err
+    assert path.read_bytes() == b"someone's file"
+    assert train("--epochs", "1", "--checkpoint", str(path), "--overwrite") == 0
+    assert read_checkpoint(path)["epoch"] == 1
+
+
+def test_bad_checkpoint_locations_are_refused_before_training(tiny_data, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    for where, words in ((tmp_path, "is a directory"), (tmp_path / "a_file" / "run.ckpt", "cannot write")):
+        assert train("--epochs", "1", "--checkpoint", str(where)) == 2
+        err = capsys.readouterr()
+        assert words in err.err and err.err.count("\n") == 1 and "training on" not in err.out
+    assert train("--epochs", "1", "--checkpoint", str(tmp_path / "none.ckpt"), "--resume") == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert train("--epochs", "1", "--checkpoint", str(tmp_path / "x.ckpt"), "--resume", "--overwrite") == 2
+    assert "give one of them" in capsys.readouterr().err
+    (tmp_path / "bad.ckpt").write_bytes(b"PK not really")
+    assert train("--epochs", "1", "--checkpoint", str(tmp_path / "bad.ckpt"), "--resume") == 1
+    assert "bad.ckpt is not a" in capsys.readouterr().err
+
+
+def test_the_reported_divergence_ends_in_one_line_exit_3_and_saves_nothing(tiny_data, tmp_path, capsys):
+    path = tmp_path / "d.ckpt"  # the issue's reproduction: it crashed formatting None, after saving
+    argv = ("--optimizer", "sgd", "--lr", "300", "--batch-size", "100000", "--epochs", "5", "--checkpoint", str(path))
+    assert train(*argv) == 3
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "diverged" in line]
+    assert len(lines) == 1 and "try a smaller --lr" in lines[0] and "test accuracy" not in out
+    assert "nothing was saved" in lines[0] and not path.exists()  # epoch 1 already had a validation loss ~1e13
+    assert train(*argv, "--resume") == 2 and "nothing to resume" in capsys.readouterr().err
+
+
+def test_a_loss_of_6e9_is_divergence_and_the_last_good_checkpoint_stays(tiny_data, tmp_path, capsys, monkeypatch):
+    from cnnlab.losses import CrossEntropyLoss
+
+    real, calls = CrossEntropyLoss.forward, []
+
+    def explodes_after_epoch_1(self, out, y):  # epoch 1: 3 training steps and 1 validation batch
+        calls.append(1)
+        loss = real(self, out, y)
+        return 6e9 if len(calls) > 4 else loss
+
+    path = tmp_path / "run.ckpt"
+    monkeypatch.setattr(CrossEntropyLoss, "forward", explodes_after_epoch_1)
+    assert train("--epochs", "3", "--checkpoint", str(path)) == 3
+    out = capsys.readouterr().out
+    assert f"diverged at step 4 (lr 0.001): try a smaller --lr; {path} still holds epoch 1" in out
+    assert "completed" not in out and "test accuracy" not in out
+    saved = read_checkpoint(path)
+    assert saved["epoch"] == 1 and not saved["history"].diverged
+
+
+def test_a_checkpoint_of_a_diverged_run_is_not_resumed(tiny_data, tmp_path, capsys):
+    import io
+    import json
+    import zipfile
+
+    path = tmp_path / "run.ckpt"
+    assert train("--epochs", "1", "--checkpoint", str(path)) == 0
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = json.loads(np.load(io.BytesIO(members["header.npy"])).tobytes())
+    header["history"].update(status="diverged", diverged_at=2, message="diverged at step 2")
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    members["header.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    capsys.readouterr()
+    assert train("--epochs", "2", "--checkpoint", str(path), "--resume") == 2
+    assert "had diverged" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_what_was_saved_and_exits_130(tiny_data, tmp_path, capsys, monkeypatch):
+    from cnnlab.train import Trainer
+
+    real = Trainer._train_step
+    calls = []
+
+    def interrupted_in_epoch_2(self, xb, yb):  # 3 steps per epoch on the tiny data
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(self, xb, yb)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted_in_epoch_2)
+    path = tmp_path / "run.ckpt"
+    assert train("--epochs", "3", "--checkpoint", str(path)) == 130
+    err = capsys.readouterr().err
+    assert err == f"interrupted at epoch 2: the checkpoint {path} holds epoch 1; resume with --resume\n"
+    assert read_checkpoint(path)["epoch"] == 1
+    calls.clear()
+    assert train("--epochs", "3") == 130
+    assert capsys.readouterr().err == "interrupted at epoch 2: nothing saved: no --checkpoint\n"
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--threads", "0", "--threads must be at least 1, got 0"), ("--threads", "-2", "--threads must be at least 1"),
+    ("--epochs", "0", "--epochs must be at least 1, got 0"), ("--batch-size", "0", "--batch-size must be at least 1"),
+    ("--width", "-1", "--width must be at least 1"), ("--lr", "nan", "--lr must be positive, got nan"),
+    ("--lr", "0", "--lr must be positive")])
+def test_every_numeric_option_is_checked_in_one_line(option, value, words, capsys):
+    assert run_train(parse("train", option, value)) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_stale_temporaries_are_removed_before_training_with_one_line(tiny_data, tmp_path, capsys):
+    path = tmp_path / "run.ckpt"
+    (tmp_path / ".run.ckpt.k3j_9x2a.tmp").write_bytes(b"half a checkpoint")
+    (tmp_path / ".run.ckpt.notours.tmp").write_bytes(b"someone's")
+    assert train("--epochs", "1", "--checkpoint", str(path)) == 0
+    assert capsys.readouterr().out.count("removed 1 unfinished temporary file") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.ckpt.notours.tmp", "run.ckpt"]
+
+
+def test_the_help_documents_exit_codes_and_overwrite(capsys):
+    with pytest.raises(SystemExit):
+        parse("train", "--help")
+    out = capsys.readouterr().out
+    assert "--overwrite" in out and "130  interrupted" in out and "3  the run diverged" in out
+
+
+def test_an_interrupted_run_resumed_ends_exactly_as_an_uninterrupted_one(tiny_data, tmp_path, monkeypatch, capsys):
+    from cnnlab.train import Trainer
+
+    straight, broken = tmp_path / "straight.ckpt", tmp_path / "broken.ckpt"
+    assert train("--epochs", "2", "--checkpoint", str(straight)) == 0
+    real, calls = Trainer._train_step, []
+
+    def interrupted_at_step_5(self, xb, yb):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(self, xb, yb)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_step", interrupted_at_step_5)
+        assert train("--epochs", "2", "--checkpoint", str(broken)) == 130
+    assert train("--epochs", "2", "--checkpoint", str(broken), "--resume") == 0
+    a, b = read_checkpoint(straight), read_checkpoint(broken)
+    assert a["net"].keys() == b["net"].keys()
+    for name in a["net"]:
+        np.testing.assert_array_equal(a["net"][name], b["net"][name])
+    assert [e["val_loss"] for e in a["history"].epochs] == [e["val_loss"] for e in b["history"].epochs]

@@ -1,7 +1,10 @@
 """cnnlab.train: the training loop, its History, callbacks and checkpoints."""
 from cnnlab.train.callbacks import EarlyStopping, ModelCheckpoint, TerminationTest, small_decrease, small_step
+from cnnlab.train.checkpoint import CheckpointError, remove_stale_temporaries
+from cnnlab.train.checkpoint_state import read_checkpoint
 from cnnlab.train.history import History
 from cnnlab.train.trainer import Trainer, accuracy, evaluate
 
-__all__ = ["Trainer", "History", "accuracy", "evaluate", "EarlyStopping", "ModelCheckpoint",
+__all__ = ["Trainer", "History", "CheckpointError", "read_checkpoint", "remove_stale_temporaries",
+           "accuracy", "evaluate", "EarlyStopping", "ModelCheckpoint",
            "TerminationTest", "small_step", "small_decrease"]

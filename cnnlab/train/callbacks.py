@@ -52,16 +52,19 @@ class EarlyStopping:
 
 
 class ModelCheckpoint:
-    """Save the whole training state (see `Trainer.save`) to `path` every `every` epochs, atomically."""
+    """Save the whole training state (see `Trainer.save`, with `meta`) to `path` every `every` epochs,
+    atomically. A diverged run is never saved: the last good checkpoint stays as it was.
+    `last_saved` is the epoch of the last save (None before the first)."""
 
-    def __init__(self, path, every: int = 1):
+    def __init__(self, path, every: int = 1, meta=None):
         if every < 1:
             raise ValueError(f"every must be >= 1 epoch, got {every}")
-        self.path, self.every = path, every
+        self.path, self.every, self.meta, self.last_saved = path, every, meta, None
 
     def on_epoch_end(self, trainer, info) -> None:
-        if info["epoch"] % self.every == 0:
-            trainer.save(self.path)
+        if info["epoch"] % self.every == 0 and not trainer.history.diverged:
+            trainer.save(self.path, meta=self.meta)
+            self.last_saved = info["epoch"]
 
 
 class TerminationTest:

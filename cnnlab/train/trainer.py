@@ -13,15 +13,13 @@ learning, anything between is mini-batch. A loss that stops being finite ends th
 """
 from __future__ import annotations
 
-import pickle
 import time
 
 import numpy as np
 
 from cnnlab.data.batches import DataLoader
 from cnnlab.optim import clip_grad_norm_
-from cnnlab.train.checkpoint import (FORMAT, atomic_write_bytes, generator_states, read_checkpoint,
-                                     set_generator_states)
+from cnnlab.train.checkpoint_state import load_trainer, save_trainer
 from cnnlab.train.history import History
 
 __all__ = ["Trainer", "accuracy", "evaluate"]
@@ -233,34 +231,17 @@ class Trainer:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         return self.run(epochs=epochs, progress=progress)
 
-    # --- checkpoints ---------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        if self._batches is not None:
-            raise RuntimeError("a checkpoint is taken between epochs: this epoch is only partly done")
-        return {"format": FORMAT, "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "shuffle_rng": None if self.loader.rng is None else self.loader.rng.bit_generator.state,
-                "layer_rngs": generator_states(self.net), "history": self.history, "epoch": self.epoch,
-                "augment_rng": None if self.augment_rng is None else self.augment_rng.bit_generator.state,
-                "global_step": self.global_step,
-                "scheduler": None if self.scheduler is None else {
-                    k: v for k, v in vars(self.scheduler).items() if k != "optimizer"}}
-
-    def save(self, path) -> None:
-        """Write weights, optimizer state, random states and history to `path` atomically."""
-        atomic_write_bytes(path, pickle.dumps(self.state_dict(), protocol=pickle.HIGHEST_PROTOCOL))
+    # --- checkpoints (format and checks: cnnlab.train.checkpoint, cnnlab.train.checkpoint_state) ----
+    def save(self, path, meta=None) -> None:
+        """Write weights, optimizer state, random states, scheduler, history and `meta` (a dict of JSON
+        values describing the run) to `path` atomically, as an .npz with a JSON header: no pickle."""
+        save_trainer(self, path, meta)
 
     def load(self, path) -> "Trainer":
-        """Restore a checkpoint written by `save`; training then continues exactly as it would have."""
-        state = read_checkpoint(path)
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        set_generator_states(self.net, state["layer_rngs"])
-        if state["shuffle_rng"] is not None:
-            self.loader.rng.bit_generator.state = state["shuffle_rng"]
-        if state.get("augment_rng") is not None and self.augment_rng is not None:
-            self.augment_rng.bit_generator.state = state["augment_rng"]
-        if state["scheduler"] is not None and self.scheduler is not None:
-            vars(self.scheduler).update(state["scheduler"])
-        self.history, self.epoch, self.global_step = state["history"], state["epoch"], state["global_step"]
-        self._batches = None
-        return self
+        """Restore a checkpoint written by `save`; training then continues exactly as it would have.
+
+        The file must fit this trainer (architecture, optimizer, random generators, scheduler): else
+        CheckpointError (a ValueError) names the file and each difference, and nothing is changed.
+        The saved `meta` is in `read_checkpoint(path)["meta"]`.
+        """
+        return load_trainer(self, path)
