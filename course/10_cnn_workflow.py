@@ -79,6 +79,12 @@ if FULL:
 # .venv/bin/python -m cnnlab train --full --checkpoint runs/full.ckpt --resume  # go on after an interruption
 # .venv/bin/python -m cnnlab train --help                                        # every option
 # ```
+#
+# The command protects the run: `--resume` refuses a changed setting (width, optimizer, learning rate,
+# seed, data, augmentation, batch size) and lists each change, but accepts a new `--epochs` and
+# rebuilds the learning-rate schedule for it; a fresh run will not replace an existing checkpoint
+# without `--overwrite`; a run that diverges keeps the last good checkpoint and says so; and the
+# checkpoint holds only arrays and JSON, so opening one cannot run code.
 
 # %% [markdown]
 # ## 1 · Three splits, and a promise
