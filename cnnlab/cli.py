@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 
@@ -119,8 +120,13 @@ def info() -> dict:
         out["torch"] = torch.__version__
     except ImportError:
         out["torch"] = "not installed (optional: only the benchmark compares with it)"
-    full = locate_fashion_mnist()
-    out["full Fashion-MNIST"] = str(full) if full else "not found (see README: Data)"
+    try:
+        full = locate_fashion_mnist()
+        if full is None and os.environ.get("CNNLAB_DATA"):  # set but unusable: say what is missing
+            load_fashion_mnist("test", source="full")
+        out["full Fashion-MNIST"] = str(full) if full else "not found (see README: Data)"
+    except (OSError, ValueError) as error:  # a bad $CNNLAB_DATA or $CNNLAB_SYSTEM_DATA
+        out["full Fashion-MNIST"] = f"PROBLEM: {error}"
     try:
         X, _, _ = load_fashion_mnist("train", source="subset")
         out["shipped subset"] = f"{subset_dir()} ({len(X)} training images, checksums verified)"

@@ -79,6 +79,17 @@ def test_info_reports_versions_and_data(capsys):
     assert run_info(parse("info")) == 0 and "shipped subset" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("variable, value, words", [
+    ("CNNLAB_DATA", "does-not-exist", "that folder does not exist"),
+    ("CNNLAB_SYSTEM_DATA", "maybe", "got 'maybe'"),
+])
+def test_info_names_a_bad_data_setting_instead_of_failing(variable, value, words, monkeypatch, tmp_path):
+    monkeypatch.setenv(variable, str(tmp_path / value) if variable == "CNNLAB_DATA" else value)
+    found = info()
+    assert found["full Fashion-MNIST"].startswith("PROBLEM:") and words in found["full Fashion-MNIST"]
+    assert "checksums verified" in found["shipped subset"]
+
+
 def train(*argv):
     """Run `python -m cnnlab train` on the tiny data with a tiny network; returns the exit status."""
     return run_train(parse("train", "--width", "2", "--quiet", "--batch-size", "64", *argv))
