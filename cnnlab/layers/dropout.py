@@ -60,7 +60,7 @@ class Dropout(Module):
 
     - p_keep: the probability p that a unit is kept, in (0, 1]; p_keep = 1 is the identity.
       NOTE: PyTorch's `nn.Dropout(p)` takes the DROP probability; PyTorch's p equals 1 - p_keep.
-      This layer follows the seeds and takes only p_keep.
+      This layer follows the source documents and takes only p_keep.
     - inverted: True (default, as PyTorch): training output m * x / p, evaluation output x.
       False (classic, Tomasi §3): training output m * x, evaluation output p * x.
       Either way the evaluation output equals the expected training output.
