@@ -19,6 +19,7 @@ upstream gradient G: L = sum(forward(x) * G). Then dL/dout = G exactly, so `back
 return dL/dx and leave dL/dw in every parameter's `.grad`; a random G exercises every output.
 
 Functions:
+- centred_differences(evaluate, x, eps, ...) -> the loop behind every finite difference of an array
 - numerical_gradient(f, x, eps=1e-6) -> array like x
 - rel_error(a, b) -> float
 - gradcheck(module, x, rng=None, eps=1e-6, rtol=1e-5) -> GradcheckReport
@@ -33,7 +34,7 @@ import numpy as np
 from cnnlab.layers._util import as_generator
 from cnnlab.module import Module
 
-__all__ = ["numerical_gradient", "rel_error", "gradcheck", "gradcheck_network", "GradcheckReport", "GradcheckRow"]
+__all__ = ["numerical_gradient", "centred_differences", "rel_error", "gradcheck", "gradcheck_network", "GradcheckReport", "GradcheckRow"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -51,19 +52,35 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     Returns a float64 array of the shape of x with grad[i] = (f(x_i + eps) - f(x_i - eps)) / step,
     where step is the difference actually stored in x (2*eps up to rounding in x's dtype).
     """
-    return _centred_differences(lambda: _scalar(f()), x, eps, lambda up, down: up - down)
+    return centred_differences(lambda: _scalar(f()), x, eps)
 
 
-def _centred_differences(evaluate, x, eps, difference):
-    """For each entry of x: difference(evaluate() at x_i + eps, at x_i - eps) / (actual step)."""
+def centred_differences(evaluate, x: np.ndarray, eps: float, difference=np.subtract, *,
+                        step: str = "stored", name: str = "numerical_gradient") -> np.ndarray:
+    """The one finite-difference loop: perturb each entry of x by +eps and -eps, in place.
+
+    Inputs:
+    - evaluate: a function of no arguments that reads x (a closure), returning a scalar or an array.
+    - x: a writable float array; each entry is set to x_i + eps, then x_i - eps, one at a time, and
+      restored to its exact original value afterwards (also when evaluate raises).
+    - eps: the step, > 0.
+    - difference: difference(value at x_i + eps, value at x_i - eps), default up - down.
+    - step: the divisor: "stored" = the difference actually stored in x ((x_i + eps) - (x_i - eps)
+      in x's dtype, which is what the perturbation really was), or "nominal" = 2 * eps.
+    - name: the caller's name, for error messages.
+    Returns a float64 array of shape x.shape + difference's shape, entry i = difference / step: the
+    gradient (shape of x) for a scalar evaluate, entry (i, k) = d out_k / d x_i for an array.
+    """
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"numerical_gradient needs x as a float numpy array, got {got}")
+        raise TypeError(f"{name} needs x as a float numpy array, got {got}")
     if not x.flags.writeable:
-        raise ValueError("numerical_gradient perturbs x in place, but x is read-only")
+        raise ValueError(f"{name} perturbs x in place, but x is read-only")
     if not eps > 0:
-        raise ValueError(f"numerical_gradient needs eps > 0, got {eps}")
-    grad = np.zeros(x.shape, dtype=np.float64)
+        raise ValueError(f"{name} needs eps > 0, got {eps}")
+    if step not in ("stored", "nominal"):
+        raise ValueError(f'step must be "stored" or "nominal", got {step!r}')
+    result = None
     for idx in np.ndindex(x.shape):
         old = x[idx].copy()
         try:
@@ -73,8 +90,11 @@ def _centred_differences(evaluate, x, eps, difference):
             down, value_down = float(x[idx]), evaluate()
         finally:
             x[idx] = old
-        grad[idx] = difference(value_up, value_down) / (up - down)
-    return grad
+        change = np.asarray(difference(value_up, value_down), dtype=np.float64)
+        if result is None:
+            result = np.zeros(x.shape + change.shape, dtype=np.float64)
+        result[idx] = change / ((up - down) if step == "stored" else 2 * eps)
+    return np.zeros(x.shape, dtype=np.float64) if result is None else result
 
 
 def _numerical_vjp(forward, x, g, eps):
@@ -84,7 +104,7 @@ def _numerical_vjp(forward, x, g, eps):
     the two outputs first cancels the outputs that x_i does not touch exactly, instead of
     leaving the rounding error of two large sums: typically 2 to 10 times more accurate.
     """
-    return _centred_differences(lambda: np.array(forward(), dtype=np.float64, copy=True), x, eps,
+    return centred_differences(lambda: np.array(forward(), dtype=np.float64, copy=True), x, eps,
                                 lambda up, down: np.sum((up - down) * g))
 
 

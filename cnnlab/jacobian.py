@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab.gradcheck import centred_differences
+
 __all__ = ["jacobian_input", "jacobian_params", "numerical_jacobian", "layer_jacobians",
            "LayerJacobian", "point_activation_jacobians", "relu_maxpool_jacobians"]
 
@@ -67,18 +69,12 @@ def numerical_jacobian(f, x, eps: float = 1e-6) -> np.ndarray:
 
     f: a function of no arguments that reads `x` (perturbed in place and restored), e.g.
     `lambda: layer.forward(inp)`, so the same helper differentiates w.r.t. inputs or parameters.
+    x: a writable float array. Returns (out.size, x.size), float64. The loop is
+    `cnnlab.gradcheck.centred_differences`; this divides by 2 eps as written above.
     """
-    columns = []
-    flat = x.reshape(-1)  # a view: writing it perturbs x
-    for j in range(flat.size):
-        old = flat[j]
-        flat[j] = old + eps
-        up = np.array(f(), dtype=np.float64).ravel()
-        flat[j] = old - eps
-        down = np.array(f(), dtype=np.float64).ravel()
-        flat[j] = old
-        columns.append((up - down) / (2 * eps))
-    return np.stack(columns, axis=1)
+    columns = centred_differences(lambda: np.array(f(), dtype=np.float64).ravel(), x, eps, step="nominal",
+                                  name="numerical_jacobian")
+    return np.ascontiguousarray(columns.reshape(x.size, -1).T)
 
 
 @dataclass

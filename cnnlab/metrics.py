@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["predict", "accuracy", "confusion_matrix", "per_class_accuracy", "running_mean"]
+__all__ = ["predict", "accuracy", "accuracy_or_none", "confusion_matrix", "per_class_accuracy", "running_mean"]
 
 
 def predict(net, X, batch_size: int = 1000) -> np.ndarray:
@@ -28,6 +28,19 @@ def accuracy(pred, y) -> float:
         raise ValueError(f"predictions give {labels.shape[0] if labels.ndim else 0} labels of shape "
                          f"{labels.shape}, but y has shape {y.shape}")
     return float(np.mean(labels == y))
+
+
+def accuracy_or_none(out, y) -> float | None:
+    """`accuracy(out, y)` when (out, y) is a classification batch, else None (used by the Trainer).
+
+    A classification batch is `out` of shape (N, C) (scores) with `y` integer labels of shape (N,).
+    Anything else (a regression target, (N,) outputs of a binary logit, one-hot y) gives None rather
+    than an error, so the training loop can report "no accuracy" for any loss.
+    """
+    y = np.asarray(y)
+    if np.ndim(out) != 2 or y.ndim != 1 or y.dtype.kind not in "iu":
+        return None
+    return accuracy(out, y)
 
 
 def confusion_matrix(y_true, pred, num_classes: int) -> np.ndarray:

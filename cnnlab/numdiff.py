@@ -71,7 +71,9 @@ def forward_difference(f: Callable, x, h: float = 1e-8):
 def central_difference(f: Callable, x, h: float = 1e-5):
     """Central difference: (f(x + h) - f(x - h)) / (2h). Error O(h^2).
 
-    Inputs and outputs as in `forward_difference`; f is called on x + h and x - h.
+    Inputs and outputs as in `forward_difference`; f is called on x + h and x - h (all points at
+    once). For the gradient or Jacobian of a function of a whole array, one entry perturbed at a
+    time, see `cnnlab.gradcheck.centred_differences`.
     """
     _check_f(f)
     x = _check_x(x)

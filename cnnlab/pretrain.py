@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.init.tensors import require_rng
-from cnnlab.layers import Linear
+from cnnlab.layers import DropConnect, Linear
 from cnnlab.layers.activations import LeCunTanh, ReLU, Sigmoid, Tanh
 from cnnlab.losses import MSELoss
 from cnnlab.module import Module
@@ -96,16 +96,16 @@ def pretrain_autoencoders(net: Sequential, X, *, rng=None, layers=None, epochs: 
     gen = require_rng(rng, "pretrain_autoencoders")
     if layers is None:
         layers = [i for i in range(len(net) - 1)
-                  if isinstance(net[i], Linear) and isinstance(net[i + 1], ACTIVATIONS)]
+                  if _is_linear(net[i]) and isinstance(net[i + 1], ACTIVATIONS)]
         if not layers:
             raise ValueError("pretrain_autoencoders: the net has no Linear layer followed by an activation "
                              "(ReLU, Sigmoid, Tanh, LeCunTanh); pass layers=[...] to choose them")
     layers = list(layers)
     for i in layers:
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(net) \
-                or not isinstance(net[i], Linear):
+                or not _is_linear(net[i]):
             raise ValueError(f"pretrain_autoencoders: layers must be indices of Linear layers of the net "
-                             f"(here {[k for k in range(len(net)) if isinstance(net[k], Linear)]}), got {i!r}")
+                             f"(here {[k for k in range(len(net)) if _is_linear(net[k])]}), got {i!r}")
     if sorted(set(layers)) != layers:
         raise ValueError(f"pretrain_autoencoders: layers must be increasing and distinct, got {layers}")
     make_optimizer = optimizer or (lambda params: Adam(params, lr=lr))
@@ -203,6 +203,11 @@ def unfreeze(module: Module) -> Module:
     return module
 
 
+def _is_linear(module) -> bool:
+    """A Linear layer (or a student's subclass), but not a DropConnect (a Linear with masked weights)."""
+    return isinstance(module, Linear) and not isinstance(module, DropConnect)
+
+
 def replace_head(net: Module, out_features: int, rng=None) -> Linear:
     """Replace the last Linear layer of `net` by a new Linear(in_features, out_features) (Khan 5.1.8).
 
@@ -215,7 +220,7 @@ def replace_head(net: Module, out_features: int, rng=None) -> Linear:
     found = None
     for _, parent in net.named_modules():
         for key, child in parent.named_children():
-            if isinstance(child, Linear):
+            if _is_linear(child):
                 found = (parent, key, child)
     if found is None:
         raise ValueError("replace_head: the net has no Linear layer to replace")

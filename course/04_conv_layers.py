@@ -568,7 +568,7 @@ assert np.allclose(penalties, 0.1 * 4), "lambda * C_out, whatever c is"
 # So with softmax weights, the L1 penalty cannot make the mixture sparse: the softmax already fixes
 # the L1 norm of every column. Sparsity on this simplex needs a penalty that prefers corners to
 # the middle, for example $\sum_i \sqrt{\alpha_{ij}}$ or the entropy $-\sum_i \alpha_{ij} \log
-# \alpha_{ij}$; cnnlab implements the seed's penalty as written, so that this can be seen.
+# \alpha_{ij}$; cnnlab implements Bouvrie's penalty as written, so that this can be seen.
 
 # %% [markdown]
 # ## Making it fast

@@ -196,7 +196,7 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# The two orderings are opposite, and both are what the seeds predict:
+# The two orderings are opposite, and both are what the source documents predict:
 
 # %%
 E_work = {name: run.train_loss[-1] for name, run in same_work.items()}

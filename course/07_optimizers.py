@@ -20,7 +20,7 @@
 #
 # Adam does both. Each section below writes one method the way Khan et al. (§5.4) write it, shows
 # the few lines of `cnnlab.optim` that implement it, and runs it on a 2-D surface where you can see
-# every step. Where the seeds and PyTorch write a method differently, the lesson shows that they
+# every step. Where the source documents and PyTorch write a method differently, the lesson shows that they
 # compute the same thing, or how far apart they are. Then the methods race: on a saddle, where
 # plain gradient descent stalls, and on a real CNN.
 #
@@ -128,7 +128,7 @@ surface_paths(bowl, {"SGD lr=0.01": slow, "SGD lr=0.09": zigzag}, yscale="log",
 # $$b_t = \mu\, b_{t-1} + \nabla F(\theta_{t-1}), \qquad \theta_t = \theta_{t-1} - \eta\, b_t .$$
 #
 # With a constant learning rate the three are one iteration: $a = \eta b$ and $v = -a$. The
-# implementation is the `if mu:` branch of the same `_update` printed above. Below, the seeds' two
+# implementation is the `if mu:` branch of the same `_update` printed above. Below, the source documents' two
 # forms are written out as plain loops and compared with `SGD(momentum=0.9)`:
 
 # %%
@@ -288,7 +288,7 @@ surface_paths(bowl, {"Momentum": momentum, "Nesterov": nesterov}, yscale="log",
 #
 # The implementation keeps that sum as the state `"sum"` and records the factor in front of
 # $\delta$ as `"effective_lr"`. The denominator is computed by a helper shared by AdaGrad, RMSprop
-# and Adam, which places $\epsilon$ as the seeds do, inside the root (section 8 explains the
+# and Adam, which places $\epsilon$ as the source documents do, inside the root (section 8 explains the
 # `inside` flag):
 
 # %%
@@ -550,7 +550,7 @@ fig
 # ## 8 · Where does ε go: inside or outside the root?
 #
 # Khan puts $\epsilon$ inside the square root, $\sqrt{\hat v + \epsilon}$; PyTorch puts it outside,
-# $\sqrt{\hat v} + \epsilon$. `cnnlab` implements the seeds' form and offers PyTorch's with
+# $\sqrt{\hat v} + \epsilon$. `cnnlab` implements the source documents' form and offers PyTorch's with
 # `eps_inside_sqrt=False` (AdaGrad, RMSprop, Adam). How far apart are they? At Adam's first step
 # $\hat v = g^2$, so the step divided by $\eta$ is $g/\sqrt{g^2+\epsilon}$ inside and
 # $g/(|g|+\epsilon)$ outside. With $\epsilon = 10^{-8}$ the two agree for ordinary gradients and part

@@ -1,7 +1,7 @@
-"""The course map (course/README.md): every topic of the seeds' list is mapped to lessons and sections
+"""The course map (course/README.md): every topic of the source documents' list is mapped to lessons and sections
 that exist, and every widget has a row with a small screenshot.
 
-The topics are read from the seeds' README (its table: source document | what it is | what the course
+The topics are read from the source documents' README (its table: source document | what it is | what the course
 takes from it, the last column a ';'-separated list). A map entry is a markdown link
 `[NN § Heading](NN_topic.ipynb)`: the notebook must exist and have a markdown heading with exactly that
 text. `planned: lesson NN` is accepted only while no course/NN_*.ipynb exists.
@@ -16,13 +16,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 MAP = COURSE / "README.md"
-# The seeds live next to the repository (../shared/seeds), not in it; a fresh clone in CI lacks them,
-# so their list of topics is copied here, and compared with the seeds' README wherever it is present.
-SEEDS_README = ROOT.parent / "shared" / "seeds" / "README.md"
+# The source documents live next to the repository (../shared/seeds), not in it; a fresh clone in
+# CI lacks them, so their list of topics is copied here, and compared with their README wherever it
+# is present.
+SOURCES_README = ROOT.parent / "shared" / "seeds" / "README.md"
 MAX_SCREENSHOT = 150_000
 MAX_SCREENSHOTS_TOTAL = 2_000_000
 
-SEED_TOPICS = [
+SOURCE_TOPICS = [
     # Tomasi, "Training Convolutional Neural Nets" (lecture notes)
     'training error E(w)',
     ('back-propagation as Algorithm 1 (per-sample forward, backward recursion with layer Jacobians, '
@@ -79,8 +80,8 @@ LINK = re.compile(r"\[(\d\d) § ([^\]]+)\]\(([^)]+)\)")
 PLANNED = re.compile(r"planned: lesson (\d\d)")
 
 
-def seed_topics(text: str) -> list[str]:
-    """The topics of the seeds' README: the last column of its table, split at ';'."""
+def source_topics(text: str) -> list[str]:
+    """The topics of the source documents' README: the last column of its table, split at ';'."""
     topics = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -135,23 +136,23 @@ def reference_problems(cell: str, course: Path = COURSE) -> list[str]:
     return problems
 
 
-def test_the_copied_topics_are_the_seeds_topics():
-    assert len(SEED_TOPICS) == len(set(SEED_TOPICS)) == 40
+def test_the_copied_topics_are_the_source_documents_topics():
+    assert len(SOURCE_TOPICS) == len(set(SOURCE_TOPICS)) == 40
     example = ("| file | what it is | topics |\n|---|---|---|\n"
                "| 000_a.txt | Tomasi | training error E(w); learning rate |\n| 001_b.txt | K | saddle points |")
-    assert seed_topics(example) == ["training error E(w)", "learning rate", "saddle points"]
-    if SEEDS_README.exists():  # in the shared workspace (not in a fresh clone)
-        assert seed_topics(SEEDS_README.read_text(encoding="utf-8")) == SEED_TOPICS, \
-            "the seeds' README changed: update SEED_TOPICS and the course map"
+    assert source_topics(example) == ["training error E(w)", "learning rate", "saddle points"]
+    if SOURCES_README.exists():  # in the shared workspace (not in a fresh clone)
+        assert source_topics(SOURCES_README.read_text(encoding="utf-8")) == SOURCE_TOPICS, \
+            "the source documents' README changed: update SOURCE_TOPICS and the course map"
 
 
-def test_every_seed_topic_is_on_the_map():
-    topics = SEED_TOPICS
+def test_every_source_topic_is_on_the_map():
+    topics = SOURCE_TOPICS
     rows = map_rows(MAP.read_text(encoding="utf-8"))
     missing = [t for t in topics if t not in rows]
-    assert not missing, f"topics of the seeds missing from course/README.md: {missing}"
+    assert not missing, f"topics of the source documents missing from course/README.md: {missing}"
     unknown = [t for t in rows if t not in topics]
-    assert not unknown, f"course/README.md maps topics that are not in the seeds' list (typo?): {unknown}"
+    assert not unknown, f"course/README.md maps topics that are not in the source documents' list (typo?): {unknown}"
 
 
 @pytest.mark.parametrize("topic", list(map_rows(MAP.read_text(encoding="utf-8"))))

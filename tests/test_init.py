@@ -1,7 +1,7 @@
 """cnnlab.init: every scheme's variance against its formula, fans, gains, orthogonality, LSUV,
 symmetry of constant init, seeded reproducibility, activation statistics with depth, errors.
 
-Expected values come from the formulas of the seeds (Khan 5.1, Veta) and PyTorch's documented
+Expected values come from the formulas of the source documents (Khan 5.1, Veta) and PyTorch's documented
 gain table, computed here by hand from the shapes, never from cnnlab.init itself.
 """
 import math

@@ -111,3 +111,11 @@ def test_product_of_layer_jacobians_is_the_network_jacobian():
     g = rng().standard_normal((1, 3))
     net.forward(x)
     np.testing.assert_allclose(net.backward(g).ravel(), g.ravel() @ product, atol=1e-12)
+
+
+def test_numerical_jacobian_perturbs_a_non_contiguous_x_in_place():
+    base = np.array([[1.0, 9.0, 2.0], [3.0, 9.0, -1.0]])
+    x = base[:, ::2]                                          # a view with strides, not contiguous
+    J = numerical_jacobian(lambda: x ** 2, x, 1e-6)
+    np.testing.assert_allclose(J, np.diag(2 * np.array([1.0, 2.0, 3.0, -1.0])), atol=1e-7)
+    np.testing.assert_array_equal(base[:, 1], [9.0, 9.0])     # the entries between were not touched

@@ -267,3 +267,28 @@ def test_dropconnect_repr_and_state_dict():
     layer = DropConnect(3, 2, p_keep=0.5)
     assert repr(layer) == "DropConnect(in_features=3, out_features=2, bias=True, p_keep=0.5)"
     assert list(layer.state_dict()) == ["weight", "bias"]
+
+
+def test_dropconnect_is_a_linear_with_masked_weights_and_skips_dx_when_asked():
+    from cnnlab.layers import Linear
+    layer = DropConnect(4, 3, p_keep=0.5, rng=2).astype(np.float64)
+    assert isinstance(layer, Linear) and list(layer.state_dict()) == ["weight", "bias"]
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    dout = np.random.default_rng(1).standard_normal((5, 3))
+    layer.freeze_mask = True
+    layer.forward(x)
+    M = layer.mask.astype(np.float64)
+    assert layer.backward(dout, needs_input_grad=False) is None
+    np.testing.assert_allclose(layer.weight.grad, M * (dout.T @ x), rtol=1e-12)   # Khan eq. (5.6)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(dout), dout @ (M * layer.weight.data), rtol=1e-12)
+
+
+def test_replace_head_skips_a_dropconnect():
+    from cnnlab import Sequential
+    from cnnlab.layers import Linear, ReLU
+    from cnnlab.pretrain import replace_head
+    first = Linear(4, 3, rng=0)
+    net = Sequential([first, ReLU(), DropConnect(3, 2, rng=1)])
+    head = replace_head(net, 5, rng=0)
+    assert net[0] is head and isinstance(net[2], DropConnect) and head.in_features == 4

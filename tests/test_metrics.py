@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+import cnnlab.train
 from cnnlab import Sequential
 from cnnlab.layers import Dropout, Linear
-from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predict, running_mean
+from cnnlab.metrics import accuracy, accuracy_or_none, confusion_matrix, per_class_accuracy, predict, running_mean
 
 
 def test_accuracy_from_scores_or_labels():
@@ -12,6 +13,15 @@ def test_accuracy_from_scores_or_labels():
     assert accuracy(np.array([1, 1, 0]), [1, 0, 0]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match=r"y has shape \(2,\)"):
         accuracy(scores, [1, 0])
+
+
+def test_accuracy_or_none_only_for_a_classification_batch():
+    scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert accuracy_or_none(scores, np.array([1, 0, 0])) == pytest.approx(2 / 3)
+    assert accuracy_or_none(scores, np.array([[1.0], [0.0], [0.0]])) is None   # regression target
+    assert accuracy_or_none(np.array([2.0, -1.0, 0.5]), np.array([1, 0, 1])) is None  # (N,) logits
+    assert accuracy_or_none(scores, np.array([1.0, 0.0, 0.0])) is None          # float targets
+    assert cnnlab.train.accuracy is accuracy  # the old import path names the one accuracy
 
 
 def test_confusion_matrix_and_per_class_accuracy_by_hand():

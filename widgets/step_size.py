@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from cnnlab.numdiff import step_size_sweep
+from cnnlab.numdiff import central_difference, step_size_sweep
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
 
@@ -76,7 +76,7 @@ class StepSizeModel:
         self.eps = float(np.finfo(dtype).eps)
         self.sweep = step_size_sweep(self.f, exact, x, self.hs)
         # f'' and f''' for the error models: central differences of the exact derivative in float64
-        d2 = (self.df(x64 + 1e-4) - self.df(x64 - 1e-4)) / 2e-4
+        d2 = central_difference(self.df, x64, h=1e-4)
         d3 = (self.df(x64 + 1e-3) - 2 * self.df(x64) + self.df(x64 - 1e-3)) / 1e-6
         roundoff = self.eps * abs(float(self.f(x64))) / self.hs
         self.forward_model = abs(d2) * self.hs / 2 + roundoff

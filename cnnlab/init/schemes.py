@@ -1,4 +1,4 @@
-"""The initialisation schemes of the seeds, with PyTorch's names and arguments (`torch.nn.init`).
+"""The initialisation schemes of the source documents, with PyTorch's names and arguments (`torch.nn.init`).
 
 Each function fills a Parameter (or a float ndarray) IN PLACE and returns it. Random schemes need
 an explicit `rng=` (numpy Generator or int seed). Notation: fan_in, fan_out from

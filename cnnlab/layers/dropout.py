@@ -20,13 +20,13 @@ function for finite-difference gradient checks.
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
-from cnnlab.layers._util import as_generator, check_float_input, check_same_dtype, positive_int
-from cnnlab.module import Module, Parameter
+from cnnlab.layers._util import as_generator, check_float_input
+from cnnlab.layers.linear import Linear
+from cnnlab.module import Module
 
 __all__ = ["Dropout", "DropConnect"]
 
@@ -60,7 +60,7 @@ class Dropout(Module):
 
     - p_keep: the probability p that a unit is kept, in (0, 1]; p_keep = 1 is the identity.
       NOTE: PyTorch's `nn.Dropout(p)` takes the DROP probability; PyTorch's p equals 1 - p_keep.
-      This layer follows the seeds and takes only p_keep.
+      This layer follows the source documents and takes only p_keep.
     - inverted: True (default, as PyTorch): training output m * x / p, evaluation output x.
       False (classic, Tomasi §3): training output m * x, evaluation output p * x.
       Either way the evaluation output equals the expected training output.
@@ -105,8 +105,11 @@ class Dropout(Module):
         return f"p_keep={self.p_keep}, inverted={self.inverted}"
 
 
-class DropConnect(Module):
+class DropConnect(Linear):
     """A fully connected layer whose weights are randomly masked: y = x (M o W)^T + b (Khan eq. (5.6)).
+
+    A `Linear` whose products use M o W instead of W; only the mask is its own (and the factor M
+    on weight.grad). Its parameters, state_dict keys and input checks are Linear's.
 
     DropConnect(in_features, out_features, p_keep=0.5, bias=True, rng=None)
 
@@ -131,45 +134,30 @@ class DropConnect(Module):
     """
 
     def __init__(self, in_features, out_features, p_keep=0.5, bias=True, rng=None):
-        self.in_features = positive_int(in_features, "in_features", "DropConnect")
-        self.out_features = positive_int(out_features, "out_features", "DropConnect")
         self.p_keep = _check_p_keep(p_keep, "DropConnect")
-        self._rng = as_generator(rng)
-        bound = 1.0 / math.sqrt(self.in_features)
-        self.weight = Parameter(self._rng.uniform(-bound, bound, size=(self.out_features, self.in_features))
-                                .astype(np.float32))
-        self.bias = (Parameter(self._rng.uniform(-bound, bound, size=self.out_features).astype(np.float32))
-                     if bias else None)
+        self._rng = as_generator(rng)  # initialises weight and bias (in Linear), then draws the masks
+        super().__init__(in_features, out_features, bias=bias, rng=self._rng)
         self.mask = None
         self.freeze_mask = False
 
-    def forward(self, x):
-        check_float_input(x, "DropConnect")
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"DropConnect expected input of shape (N, {self.in_features}) (in_features="
-                             f"{self.in_features} on the last axis), got shape {x.shape}")
-        check_same_dtype(x, self.weight, "DropConnect")
+    def _forward_weight(self):
         w = self.weight.data
         if self.training:
             self._factor = _draw_or_reuse(self, w.shape, "DropConnect").astype(w.dtype)  # M
         else:
             self._factor = w.dtype.type(self.p_keep)  # E[M] = p
-        self._w_eff = self._factor * w  # M o W (or p W)
-        self._x = x
-        out = x @ self._w_eff.T
-        if self.bias is not None:
-            out += self.bias.data
-        return out
+        self._w_eff = self._factor * w  # M o W (or p W): Linear's products use it
+        return self._w_eff
+
+    def _backward_weight(self):
+        return self._w_eff
 
     def backward(self, dout):
-        x2 = self._x.reshape(-1, self.in_features)
-        dout2 = dout.reshape(-1, self.out_features)
-        # y = x W_eff^T + b with W_eff = M o W: dL/dW_eff = dout^T x as in Linear, then the
+        # y = x W_eff^T + b with W_eff = M o W: Linear writes dL/dW_eff = dout^T x, then the
         # Hadamard product passes it to W entrywise times M (d W_eff_ij / d W_ij = M_ij).
-        self.weight.grad[...] = self._factor * (dout2.T @ x2)
-        if self.bias is not None:
-            self.bias.grad[...] = dout2.sum(axis=0)
-        return dout @ self._w_eff
+        dx = super().backward(dout)
+        self.weight.grad *= self._factor
+        return dx
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

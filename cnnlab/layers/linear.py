@@ -44,8 +44,9 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
-        self.in_features = positive_int(in_features, "in_features", "Linear")
-        self.out_features = positive_int(out_features, "out_features", "Linear")
+        name = type(self).__name__
+        self.in_features = positive_int(in_features, "in_features", name)
+        self.out_features = positive_int(out_features, "out_features", name)
         gen = as_generator(rng)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(gen.uniform(-bound, bound, size=(self.out_features, self.in_features))
@@ -54,13 +55,14 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x):
-        check_float_input(x, "Linear")
+        name = type(self).__name__
+        check_float_input(x, name)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear expected input of shape (N, {self.in_features}) (in_features={self.in_features} "
+            raise ValueError(f"{name} expected input of shape (N, {self.in_features}) (in_features={self.in_features} "
                              f"on the last axis), got shape {x.shape}")
-        check_same_dtype(x, self.weight, "Linear")
+        check_same_dtype(x, self.weight, name)
         self._x = x
-        out = x @ self.weight.data.T  # GEMM (NoTrans, Trans), as Caffe's InnerProduct
+        out = x @ self._forward_weight().T  # GEMM (NoTrans, Trans), as Caffe's InnerProduct
         if self.bias is not None:
             out += self.bias.data
         return out
@@ -73,8 +75,17 @@ class Linear(Module):
             self.bias.grad[...] = dout2.sum(axis=0)
         if not self.needs_input_grad:
             return None
-        dx = reusable(self, "dx", self._x.shape, np.result_type(dout, self.weight.data))
-        return np.matmul(dout, self.weight.data, out=dx)
+        weight = self._backward_weight()
+        dx = reusable(self, "dx", self._x.shape, np.result_type(dout, weight))
+        return np.matmul(dout, weight, out=dx)
+
+    def _forward_weight(self) -> np.ndarray:
+        """The (out, in) matrix this forward multiplies by: W (DropConnect masks it, once per forward)."""
+        return self.weight.data
+
+    def _backward_weight(self) -> np.ndarray:
+        """The matrix dx = dout @ (this) propagates through: the one the last forward used."""
+        return self.weight.data
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -35,7 +35,7 @@ The sparsity penalty of §3.3.1, eqs. (11)-(14):
 Bouvrie says this encourages some alpha_ij to go to zero, so that few input maps feed each output
 map. Under the softmax parametrisation it cannot: every alpha_ij is positive and every column sums
 to 1, so Omega = lambda * C_out whatever c is, and (14) is lambda (alpha_i - alpha_i * 1) = 0.
-The penalty is implemented exactly as the seed gives it (and its gradient is zero up to rounding);
+The penalty is implemented exactly as Bouvrie gives it (and its gradient is zero up to rounding);
 it is kept because it shows why a penalty must be checked against the parametrisation it acts on.
 A penalty that does favour sparse columns on the simplex must be non-convex in alpha, e.g.
 sum_i alpha_ij^q with q < 1, or the entropy -sum_i alpha_ij log alpha_ij; we do not implement one.

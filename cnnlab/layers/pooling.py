@@ -7,7 +7,7 @@ outputs and its gradient is the sum of what they send back.
 
 Max pooling (Tomasi's appendix): p_i = max_{q in P(i)} x_q over the window P(i). Only the winning
 entry q_hat = argmax affects the output, so the Jacobian row of output i is 1 at q_hat and 0
-elsewhere: the backward pass routes dout_i to q_hat alone. On ties the seeds leave the choice
+elsewhere: the backward pass routes dout_i to q_hat alone. On ties the source documents leave the choice
 open (Tomasi picks one at random); we do as PyTorch: the first maximum in row-major order
 within the window. Padding is with -inf (never the maximum). The fast kernel visits the KH*KW
 window offsets in row-major order and keeps, per output, the running maximum and the offset

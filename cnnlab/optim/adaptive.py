@@ -1,6 +1,6 @@
 """Optimizers with a per-parameter learning rate: AdaGrad, AdaDelta, RMSprop, Adam (Khan §5.4).
 
-Each implements the seed's formula. Where PyTorch differs (it adds eps *outside* the square root:
+Each implements Khan's formula. Where PyTorch differs (it adds eps *outside* the square root:
 g / (sqrt(v) + eps), where Khan writes g / sqrt(v + eps)), the flag `eps_inside_sqrt=False` gives
 PyTorch's form, so the course can show both and how far apart they are. Gradients g below already
 include weight decay when it is set. All state arrays have the parameter's shape.

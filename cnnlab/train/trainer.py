@@ -18,19 +18,12 @@ import time
 import numpy as np
 
 from cnnlab.data.batches import DataLoader
+from cnnlab.metrics import accuracy, accuracy_or_none
 from cnnlab.optim import clip_grad_norm_
 from cnnlab.train.checkpoint_state import load_trainer, save_trainer
 from cnnlab.train.history import History
 
 __all__ = ["Trainer", "accuracy", "evaluate"]
-
-
-def accuracy(out, y):
-    """Fraction of rows whose largest output is the label; None unless out is (N, C) and y integer (N,)."""
-    y = np.asarray(y)
-    if out.ndim != 2 or y.ndim != 1 or y.dtype.kind not in "iu":
-        return None
-    return float(np.mean(out.argmax(axis=1) == y))
 
 
 def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
@@ -47,7 +40,7 @@ def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
                 if not np.isfinite(loss):  # a diverged net: report it, do not raise
                     return float("nan"), None
                 total += loss * len(xb)
-                acc = accuracy(out, yb)
+                acc = accuracy_or_none(out, yb)
                 correct = None if acc is None or correct is None else correct + acc * len(xb)
     finally:
         net.train(was_training)
@@ -121,7 +114,7 @@ class Trainer:
         self.global_step += 1
         penalty = self.regularizer.penalty(self.net) if self.regularizer is not None else 0.0
         info = {"step": self.global_step, "epoch": self.epoch + 1, "loss": float(loss),
-                "penalty": float(penalty), "accuracy": accuracy(out, yb),
+                "penalty": float(penalty), "accuracy": accuracy_or_none(out, yb),
                 "lr": self.optimizer.param_groups[0]["lr"]}
         if not np.isfinite(loss):
             self.history.diverged_at = self.global_step
