@@ -16,11 +16,11 @@ Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no n
 """
 import importlib
 
-from cnnlab.module import Module, Parameter
+from cnnlab.module import Module, Parameter, eval_mode
 from cnnlab.sequential import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["Parameter", "Module", "Sequential"]
+__all__ = ["Parameter", "Module", "Sequential", "eval_mode"]
 
 _SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "backprop", "autodiff", "numdiff",
                "optim", "surfaces", "train", "metrics", "init", "pretrain", "regularizers", "augment",

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from cnnlab.losses import softmax
-from cnnlab.module import Module
+from cnnlab.module import Module, eval_mode
 
 __all__ = ["average_probabilities", "majority_vote", "Ensemble"]
 
@@ -138,12 +138,8 @@ class Ensemble:
     def member_probabilities(self, X) -> list[np.ndarray]:
         out = []
         for i, net in enumerate(self.nets):
-            was_training = net.training
-            net.eval()
-            try:
+            with eval_mode(net):
                 logits = net.forward(X)
-            finally:
-                net.train(was_training)
             if logits.ndim != 2:
                 raise ValueError(f"Ensemble: net {i} returned shape {logits.shape}; expected logits (N, K)")
             out.append(softmax(logits, axis=1))

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.module import eval_mode
+
 __all__ = ["predict", "accuracy", "accuracy_or_none", "confusion_matrix", "per_class_accuracy", "running_mean"]
 
 
 def predict(net, X, batch_size: int = 1000) -> np.ndarray:
     """The network's outputs (N, C) for X in eval mode, in batches; restores the previous mode."""
-    was_training = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         return np.concatenate([net.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
-    finally:
-        net.train(was_training)
 
 
 def _labels(pred) -> np.ndarray:

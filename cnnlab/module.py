@@ -31,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:
     from cnnlab.summary import Summary
 
-__all__ = ["Parameter", "Module", "no_input_grad"]
+__all__ = ["Parameter", "Module", "no_input_grad", "eval_mode"]
 
 
 class Parameter:
@@ -344,3 +344,20 @@ class Module:
         from cnnlab.summary import Summary  # local import: summary builds on this module
 
         return Summary.of(self, input_shape)
+
+
+@contextlib.contextmanager
+def eval_mode(net: Module):
+    """Run the block with `net` in evaluation mode, then give every sub-module back its own mode.
+
+    Unlike `net.train(was_training)`, which sets one mode everywhere, a layer that was in evaluation
+    mode inside a training network (a frozen batch norm) stays so. Yields `net`.
+    """
+    modes = [(module, module.training) for module in net.modules()]
+    net.eval()
+    try:
+        yield net
+    finally:
+        for module, training in modes:
+            module.training = training
+

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.module import Parameter
+from cnnlab.module import Parameter, eval_mode
 
 __all__ = ["Summary", "SummaryRow"]
 
@@ -31,14 +31,10 @@ class Summary:
     def of(cls, module, input_shape) -> "Summary":
         input_shape = tuple(int(d) for d in np.atleast_1d(input_shape))
         dtype = next((p.dtype for p in module.parameters()), np.dtype(np.float32))
-        was_training = module.training
         for m in module.modules():
             m._forward_out_shape = None
-        module.eval()
-        try:
+        with eval_mode(module):
             module.forward(np.zeros((2,) + input_shape, dtype=dtype))
-        finally:
-            module.train(was_training)
         rows = []
         for name, m in module.named_modules():
             own = [v for v in vars(m).values() if isinstance(v, Parameter)]

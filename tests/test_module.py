@@ -332,3 +332,31 @@ def test_summary_runs_in_eval_mode_and_restores_the_mode():
     net.summary((2,))
     assert net[1].num_batches == 0  # eval mode: the running statistics did not move
     assert net.training and net[1].training
+
+
+def test_eval_mode_gives_every_sub_module_back_its_own_mode_even_after_an_error():
+    from cnnlab import eval_mode
+
+    net = make_net()
+    net.train()
+    net[2].eval()  # a layer frozen on purpose inside a training network
+    with pytest.raises(RuntimeError, match="inside"):
+        with eval_mode(net) as inside:
+            assert inside is net and not any(m.training for m in net.modules())
+            raise RuntimeError("inside the block")
+    assert [m.training for m in net.modules()] == [True, True, True, False]
+
+
+def test_predict_evaluate_and_summary_keep_a_frozen_layer_frozen():
+    from cnnlab.losses import MSELoss
+    from cnnlab.metrics import predict
+    from cnnlab.train import evaluate
+
+    net = make_net().train()
+    net[0].eval()
+    X = np.ones((4, 3), dtype=np.float32)
+    predict(net, X)
+    evaluate(net, MSELoss(), X, np.zeros((4, 2), dtype=np.float32))
+    net.summary((3,))
+    assert [m.training for m in net.modules()] == [True, False, True, True]
+

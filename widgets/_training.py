@@ -4,9 +4,9 @@ dashboard and the filter viewer.
 - `default_cnn(rng)`: the small CNN both widgets show by default;
 - `train_reference_net(...)`: that CNN trained briefly on the shipped subset (the filter viewer's
   reference net, and what `data/make_filter_viewer_weights.py` saves);
-- `conv_layers(net)`, `recording(modules)`, `evaluating(net)`: find the Conv2d layers of any cnnlab net
+- `conv_layers(net)`, `recording(modules)`: find the Conv2d layers of any cnnlab net
   and record what flows through them (the output of forward = the feature maps, the `dout` of backward =
-  their gradient maps) without changing the net's code, in eval mode;
+  their gradient maps) without changing the net's code (evaluate inside `cnnlab.eval_mode(net)`);
 - `check_net(net, who)`: refuse anything that is not a cnnlab network, in words.
 
 The dashboard's training run is `widgets.dashboard_model.DashboardModel`; the thread that steps it is
@@ -26,7 +26,7 @@ from cnnlab.metrics import accuracy, predict
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer
 
-__all__ = ["default_cnn", "train_reference_net", "conv_layers", "recording", "evaluating", "check_net"]
+__all__ = ["default_cnn", "train_reference_net", "conv_layers", "recording", "check_net"]
 
 def default_cnn(rng=0) -> Sequential:
     """The small CNN of both widgets: Conv2d(1, 8, 5, padding=2)-ReLU-MaxPool2d(2)-Conv2d(8, 16, 3, padding=1)-
@@ -89,19 +89,6 @@ def recording(modules):
         for module in modules:
             module.__dict__.pop("forward", None)
             module.__dict__.pop("backward", None)
-
-
-@contextlib.contextmanager
-def evaluating(net):
-    """Run the block with `net` in eval mode, then give every module back its own mode (a frozen batch norm
-    inside a training net stays frozen)."""
-    modes = [(module, module.training) for module in net.modules()]
-    net.eval()
-    try:
-        yield net
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def check_net(net, who: str) -> None:

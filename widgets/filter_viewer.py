@@ -31,9 +31,10 @@ import numpy as np
 
 from cnnlab.data import CLASSES, load_fashion_mnist
 from cnnlab.losses import softmax
+from cnnlab.module import eval_mode
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets._training import check_net, conv_layers, default_cnn, evaluating, recording, train_reference_net
+from widgets._training import check_net, conv_layers, default_cnn, recording, train_reference_net
 
 __all__ = ["NORMALISATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
            "FilterViewer", "reference_net", "filter_viewer", "WEIGHTS"]
@@ -139,7 +140,7 @@ class FilterViewerModel:
             raise ValueError(f"x must be one image (C, H, W) or a batch of images (N, C, H, W), got shape {x.shape}")
         self.x = x.astype(self.convs[0][1].weight.dtype, copy=False)
         try:
-            with evaluating(net), np.errstate(all="ignore"):
+            with eval_mode(net), np.errstate(all="ignore"):
                 out = net.forward(self.x[:1])
         except Exception as error:  # noqa: BLE001 - any failure here means x does not fit the net
             raise ValueError(f"the net cannot process images of shape {self.x.shape[1:]}: {error}") from None
@@ -175,7 +176,7 @@ class FilterViewerModel:
         net, modules = self.net, [m for _, m in self.convs]
         grads_before = [p.grad.copy() for p in net.parameters()]
         try:
-            with evaluating(net), recording(modules) as (outputs, grads), np.errstate(all="ignore"):
+            with eval_mode(net), recording(modules) as (outputs, grads), np.errstate(all="ignore"):
                 scores = net.forward(self.x[self.image:self.image + 1])
                 self.predicted = int(np.argmax(scores[0]))
                 self.target_class = self.predicted if self.target is None else int(self.target)

@@ -30,7 +30,7 @@ import numpy as np
 from cnnlab.init.probe import recording
 from cnnlab.init.schemes import orthogonal_
 from cnnlab.init.tensors import real, require_rng
-from cnnlab.module import Module
+from cnnlab.module import Module, eval_mode
 from cnnlab.sequential import Sequential
 
 __all__ = ["lsuv"]
@@ -77,14 +77,9 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
         init_bias(layer, bias)
     outputs: dict = {}
     report: list[dict] = []
-    was_training = net.training
-    net.eval()
-    try:
-        with recording([layer for _, layer in layers], outputs):
-            rescale_in = functools.partial(_rescale_in, outputs=outputs, tol=tol, max_iter=max_iter, report=report)
-            _forward_rescaling(net, X, layers, rescale_in)
-    finally:
-        net.train(was_training)
+    with eval_mode(net), recording([layer for _, layer in layers], outputs):
+        rescale_in = functools.partial(_rescale_in, outputs=outputs, tol=tol, max_iter=max_iter, report=report)
+        _forward_rescaling(net, X, layers, rescale_in)
     return report
 
 

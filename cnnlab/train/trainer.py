@@ -19,6 +19,7 @@ import numpy as np
 
 from cnnlab.data.batches import DataLoader
 from cnnlab.metrics import accuracy, accuracy_or_none
+from cnnlab.module import eval_mode
 from cnnlab.optim import clip_grad_norm_
 from cnnlab.train.checkpoint_state import load_trainer, save_trainer
 from cnnlab.train.history import History
@@ -27,23 +28,18 @@ __all__ = ["Trainer", "accuracy", "evaluate"]
 
 
 def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
-    """Mean loss and accuracy of `net` on (X, y) in eval mode (restores the previous mode)."""
-    was_training = net.training
-    net.eval()
+    """Mean loss and accuracy of `net` on (X, y) in eval mode (restores each sub-module's mode)."""
     total, correct, n = 0.0, 0.0, len(X)
-    try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for start in range(0, n, batch_size):
-                xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-                out = net.forward(xb)
-                loss = loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
-                if not np.isfinite(loss):  # a diverged net: report it, do not raise
-                    return float("nan"), None
-                total += loss * len(xb)
-                acc = accuracy_or_none(out, yb)
-                correct = None if acc is None or correct is None else correct + acc * len(xb)
-    finally:
-        net.train(was_training)
+    with eval_mode(net), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            out = net.forward(xb)
+            loss = loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
+            if not np.isfinite(loss):  # a diverged net: report it, do not raise
+                return float("nan"), None
+            total += loss * len(xb)
+            acc = accuracy_or_none(out, yb)
+            correct = None if acc is None or correct is None else correct + acc * len(xb)
     return total / n, (None if correct is None else correct / n)
 
 
