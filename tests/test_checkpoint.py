@@ -310,3 +310,19 @@ def test_an_optimizer_state_missing_for_some_parameters_is_refused(saved, tmp_pa
     path.write_bytes(rezip(members))
     with pytest.raises(CheckpointError, match="uneven.ckpt .*optimizer state covers parameters"):
         build(seed=5).load(path)
+
+
+def test_a_hyper_parameter_out_of_range_is_refused_before_the_network_changes(saved, tmp_path):
+    _, good, _ = saved
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = json.loads(np.load(io.BytesIO(members["header.npy"])).tobytes())
+    header["optimizer"]["groups"][0]["eps"] = -1.0  # the right type, a value Adam refuses
+    members["header.npy"] = npy(np.frombuffer(json.dumps(header).encode(), np.uint8))
+    path = tmp_path / "eps.ckpt"
+    path.write_bytes(rezip(members))
+    trainer = build(seed=5)
+    before = snapshot(trainer)
+    with pytest.raises(CheckpointError, match=r"eps.ckpt .*eps must be > 0.*got -1.0"):
+        trainer.load(path)
+    assert snapshot(trainer) == before

@@ -169,6 +169,11 @@ def _check_fits(h: dict, trainer) -> None:
                               f"{len(opt.param_groups)}")
     saved["groups"] = [_fit(g, {k: v for k, v in mine.items() if k != "params"}, f"parameter group {n}", loose=True)
                        for n, (g, mine) in enumerate(zip(saved["groups"], opt.param_groups))]
+    for n, (g, mine) in enumerate(zip(saved["groups"], opt.param_groups)):
+        try:  # the optimizer's own range checks (eps > 0, ...), now: loading must not fail half-way
+            opt._checked({**mine, **g}, f" (parameter group {n})")
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(str(error)) from None
     params = opt.parameters()
     for i in saved["state"]:
         if int(i) >= len(params):
