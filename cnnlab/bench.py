@@ -8,7 +8,7 @@ It times the reference CNN of the course on one batch of 1x28x28 images (Fashion
 - one training step = forward + CrossEntropyLoss + backward + an SGD step with momentum
   (`cnnlab.optim.SGD`), in float32, on the same batch every time (data loading is not timed);
   neither library computes the gradient with respect to the images, which nobody uses (cnnlab:
-  `backward(dout, needs_input_grad=False)`, see `cnnlab.module`);
+  `with no_input_grad(net): net.backward(dout)`, see `cnnlab.module`);
 - ms per training step, per inference pass (eval mode, forward only), and per layer (forward and
   backward, timed inside real training steps); training and inference images per second;
 - peak memory: the peak of NumPy's allocations while a fresh model and optimizer are built and

@@ -7,7 +7,7 @@ and in PyTorch (its twin, with the same layers, the same initial weights and the
 on float32 images (N, 1, 28, 28). A training step is forward, CrossEntropyLoss, backward and
 `SGD(lr=0.01, momentum=0.9)`. Neither side computes the gradient of the loss with respect to the
 images: PyTorch does not because the images do not require a gradient, cnnlab because the step asks
-its network for `backward(dout, needs_input_grad=False)` (see `cnnlab.module`).
+its network inside `no_input_grad(net)` (see `cnnlab.module`).
 
 Each implementation is a small object with `name`, `train_step()`, `inference()` (eval mode, forward
 only) and `layer_step(clock)` (a training step run layer by layer, timing each layer); the timing
@@ -19,6 +19,7 @@ import numpy as np
 
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.module import no_input_grad
 from cnnlab.optim import SGD
 from cnnlab.sequential import Sequential
 
@@ -51,7 +52,8 @@ class CnnlabStep:
     def train_step(self):
         out = self.net.forward(self.x)
         self.loss_fn.forward(out, self.y)
-        self.net.backward(self.loss_fn.backward(), needs_input_grad=False)   # nobody uses dL/d(images)
+        with no_input_grad(self.net):                          # nobody uses dL/d(images)
+            self.net.backward(self.loss_fn.backward())
         self.optimizer.step()
 
     def inference(self):
@@ -76,7 +78,11 @@ class CnnlabStep:
         loss_time = clock() - t
         for i in reversed(range(len(layers))):
             t = clock()
-            d = layers[i].backward(d, needs_input_grad=i > 0)   # as in train_step: none for the images
+            if i > 0:
+                d = layers[i].backward(d)
+            else:                                   # as in train_step: no gradient for the images
+                with no_input_grad(layers[0]):
+                    layers[0].backward(d)
             bwd[i] = clock() - t
         t = clock()
         self.optimizer.step()

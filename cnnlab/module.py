@@ -8,30 +8,38 @@ its forward, its backward w.r.t. the input and its backward w.r.t. its parameter
 Names follow PyTorch (`parameters()`, `train()`, `eval()`, `state_dict()`, ...) so that what a
 student learns here transfers; unlike PyTorch there is no autograd: backward is written by hand.
 
+Hooks, as in PyTorch: `register_forward_hook(hook)` calls hook(module, (x,), out) after every
+`module(x)`; `register_full_backward_hook(hook)` calls hook(module, (dx,), (dout,)) after the
+module's backward when a container runs it (`run_backward`, which `Sequential` uses). Both return
+a handle whose `remove()` takes the hook off. Nothing else happens around a module's own
+`forward` and `backward`: a subclass's methods are called as written.
+
 Skipping an input gradient nobody needs. PyTorch never computes dL/d(images): the images do not
 require a gradient, so autograd tells the first convolution (`ctx.needs_input_grad`) that its input
-gradient is not wanted. Here the caller says so, per call: `net.backward(dout,
-needs_input_grad=False)` writes every parameter's `.grad` as usual and returns None. Every Module
-accepts the keyword; while the call runs the module's attribute `needs_input_grad` is False, and a
-layer that can save work reads it (Conv2d skips its dx GEMM and col2im, Linear its dx product;
-Sequential skips the layers before its first layer with parameters and tells that layer). Other
-modules compute dx as always and the call discards it. Without the keyword nothing changes:
-`backward(dout)` returns dx, which gradient checks, Jacobians and saliency maps need.
+gradient is not wanted. Here the caller says so: inside `with no_input_grad(net):` the module's
+attribute `needs_input_grad` is False, `net.backward(dout)` writes every parameter's `.grad` as usual,
+and a module that can save work reads the flag (Conv2d skips its dx GEMM and col2im, Linear its dx
+product, and both return None; Sequential skips the layers before its first layer with parameters
+and tells that layer). Other modules compute dx as always and the caller discards it. Outside the
+block nothing changes: `backward(dout)` returns dx, which gradient checks, Jacobians and saliency
+maps need.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from cnnlab.hooks import RemovableHandle
+
 if TYPE_CHECKING:
     from cnnlab.summary import Summary
 
-__all__ = ["Parameter", "Module", "no_input_grad", "eval_mode"]
+__all__ = ["Parameter", "Module", "RemovableHandle", "ForwardNotRunError", "no_input_grad", "run_backward",
+           "train_mode", "eval_mode"]
 
 
 class Parameter:
@@ -77,46 +85,6 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={self.dtype}{frozen})"
 
 
-def _checked_forward(forward):
-    """Wrap a subclass's forward: remember the output shape so backward can check `dout`."""
-
-    @functools.wraps(forward)
-    def wrapper(self, *args, **kwargs):
-        out = forward(self, *args, **kwargs)
-        self._forward_out_shape = getattr(out, "shape", None)
-        return out
-
-    wrapper._cnnlab_checked = True
-    return wrapper
-
-
-def _checked_backward(backward):
-    """Wrap a subclass's backward: refuse it without a forward, or with a `dout` of the wrong shape."""
-
-    @functools.wraps(backward)
-    def wrapper(self, dout, *args, needs_input_grad=True, **kwargs):
-        name = type(self).__name__
-        expected = getattr(self, "_forward_out_shape", None)
-        if expected is None:
-            raise RuntimeError(
-                f"{name}.backward() was called before {name}.forward(): backward needs the values "
-                "saved by the matching forward pass; call forward(x) first")
-        if not isinstance(dout, np.ndarray):
-            raise TypeError(f"{name}.backward() expects dout as a numpy array, got {type(dout).__name__}")
-        if dout.shape != expected:
-            raise ValueError(
-                f"{name}.backward() expected dout of shape {expected} (the shape its forward "
-                f"returned), got {dout.shape}")
-        if needs_input_grad:
-            return backward(self, dout, *args, **kwargs)
-        with no_input_grad(self):
-            backward(self, dout, *args, **kwargs)
-        return None
-
-    wrapper._cnnlab_checked = True
-    return wrapper
-
-
 def _loadable(name: str, value, target: np.ndarray) -> np.ndarray:
     """`value` converted to `target`'s dtype for `load_state_dict`, or an error saying why it cannot be."""
     try:
@@ -142,13 +110,16 @@ def _loadable(name: str, value, target: np.ndarray) -> np.ndarray:
     return converted
 
 
+class ForwardNotRunError(AttributeError, RuntimeError):
+    """A module has no such attribute: usually a value its forward saves, asked for by a backward run first."""
+
+
 @contextlib.contextmanager
 def no_input_grad(module):
     """Within the block, `module.needs_input_grad` is False; afterwards it is what it was (even after an error).
 
-    What `backward(dout, needs_input_grad=False)` uses; Sequential uses it on its first layer with
-    parameters, so that a layer whose `backward` is shadowed on the instance (a recording wrapper
-    that only takes `dout`) still learns that its input gradient is not wanted.
+    A training step runs `with no_input_grad(net): net.backward(dout)`: nobody uses dL/d(images),
+    so the modules that can skip computing their input gradient do (see the module docstring).
     """
     missing = object()
     previous = vars(module).get("needs_input_grad", missing)
@@ -170,13 +141,14 @@ class Module:
     - dout: dL/d(out), the same shape as `out`;
     - dx: dL/dx, the same shape as `x`; `backward` also overwrites each parameter's `.grad`.
 
-    Both are wrapped automatically so that `backward` without a matching `forward` raises
-    RuntimeError and a `dout` whose shape differs from the output raises ValueError.
+    `module(x)` runs `forward(x)` and then the forward hooks; a container runs a child's backward
+    with `run_backward(child, dout)`, which checks `dout` against the shape of the child's last
+    output and then calls the backward hooks. A module's own `forward` and `backward` are never
+    wrapped: a subclass with a plain `backward(self, dout)` works anywhere.
 
-    `backward(dout, needs_input_grad=False)` (every module accepts the keyword) writes the parameter
-    gradients and returns None instead of dx: while it runs, `self.needs_input_grad` is False
-    (otherwise True, a class attribute), and a `backward` that can skip computing dx reads it (see
-    the module docstring).
+    Inside `no_input_grad(module)` the attribute `needs_input_grad` is False (otherwise True, a
+    class attribute), and a `backward` that can skip computing dx reads it (see the module
+    docstring).
 
     Parameters (`Parameter` attributes), sub-modules (`Module` attributes, or lists of them) and
     buffers (arrays registered with `register_buffer`, e.g. BatchNorm's running mean) are found
@@ -185,15 +157,7 @@ class Module:
     """
 
     training: bool = True
-    needs_input_grad: bool = True   # False only during a backward(dout, needs_input_grad=False) call
-    _forward_out_shape = None
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "forward" in cls.__dict__ and not getattr(cls.forward, "_cnnlab_checked", False):
-            cls.forward = _checked_forward(cls.forward)
-        if "backward" in cls.__dict__ and not getattr(cls.backward, "_cnnlab_checked", False):
-            cls.backward = _checked_backward(cls.backward)
+    needs_input_grad: bool = True   # False only inside `with no_input_grad(module):`
 
     # --- computation -------------------------------------------------------------------------
     def forward(self, x):
@@ -203,7 +167,33 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define backward(dout)")
 
     def __call__(self, x):
-        return self.forward(x)
+        """forward(x), then each forward hook (a hook that returns a value replaces the output)."""
+        out = self.forward(x)
+        for hook in list(self.__dict__.get("_forward_hooks", {}).values()):
+            result = hook(self, (x,), out)
+            if result is not None:
+                out = result
+        self.__dict__["_output_shape"] = getattr(out, "shape", None)
+        return out
+
+    def __getattr__(self, name):
+        # reached only when an attribute is missing, typically a value that forward saves for backward
+        kind = type(self).__name__
+        if name.startswith("__"):
+            raise AttributeError(f"{kind!r} object has no attribute {name!r}")
+        raise ForwardNotRunError(f"{kind!r} object has no attribute {name!r} (if forward saves it, "
+                                 f"{kind}.backward() was called before {kind}.forward())")
+
+    # --- hooks ---------------------------------------------------------------------------------
+    def register_forward_hook(self, hook) -> "RemovableHandle":
+        """Call hook(module, (x,), out) after every `module(x)`; returns a handle (`handle.remove()`)."""
+        return RemovableHandle(self.__dict__.setdefault("_forward_hooks", {}), hook)
+
+    def register_full_backward_hook(self, hook) -> "RemovableHandle":
+        """Call hook(module, (dx,), (dout,)) after the module's backward, when a container runs it
+        (`run_backward`); dx is None when the input gradient was skipped. A hook that returns a
+        tuple replaces (dx,). Returns a handle (`handle.remove()`)."""
+        return RemovableHandle(self.__dict__.setdefault("_backward_hooks", {}), hook)
 
     # --- the tree: children, parameters, buffers ------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
@@ -279,7 +269,6 @@ class Module:
                 value = getattr(module, name)
                 if value.dtype.kind == "f":
                     setattr(module, name, value.astype(dtype))
-            module._forward_out_shape = None  # values saved by forward are in the old dtype
         return self
 
     def zero_grad(self) -> None:
@@ -346,18 +335,43 @@ class Module:
         return Summary.of(self, input_shape)
 
 
+def run_backward(module: Module, dout):
+    """`module.backward(dout)`, checked and hooked: what a container calls for each of its modules.
+
+    Refuses a `dout` that is not an array of the shape of the module's last output (when it ran as
+    `module(x)`), then calls the backward and each backward hook with ((dx,), (dout,)). Returns dx.
+    """
+    name = type(module).__name__
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"{name}.backward() expects dout as a numpy array, got {type(dout).__name__}")
+    expected = module.__dict__.get("_output_shape")
+    if expected is not None and dout.shape != expected:
+        raise ValueError(f"{name}.backward() expected dout of shape {expected} (the shape its forward returned), "
+                         f"got {dout.shape}")
+    dx = module.backward(dout)
+    for hook in list(module.__dict__.get("_backward_hooks", {}).values()):
+        result = hook(module, (dx,), (dout,))
+        if result is not None:
+            dx = result[0]
+    return dx
+
+
 @contextlib.contextmanager
-def eval_mode(net: Module):
-    """Run the block with `net` in evaluation mode, then give every sub-module back its own mode.
+def train_mode(net: Module, mode: bool = True):
+    """Run the block with `net.train(mode)`, then give every sub-module back its own mode.
 
     Unlike `net.train(was_training)`, which sets one mode everywhere, a layer that was in evaluation
     mode inside a training network (a frozen batch norm) stays so. Yields `net`.
     """
     modes = [(module, module.training) for module in net.modules()]
-    net.eval()
+    net.train(mode)
     try:
         yield net
     finally:
         for module, training in modes:
             module.training = training
 
+
+def eval_mode(net: Module):
+    """`train_mode(net, False)`: the block runs in evaluation mode, then every module's own mode is back."""
+    return train_mode(net, False)

@@ -26,7 +26,7 @@ from cnnlab.init.tensors import require_rng
 from cnnlab.layers import DropConnect, Linear
 from cnnlab.layers.activations import LeCunTanh, ReLU, Sigmoid, Tanh
 from cnnlab.losses import MSELoss
-from cnnlab.module import Module
+from cnnlab.module import Module, train_mode
 from cnnlab.sequential import Sequential
 
 __all__ = ["LayerPretraining", "pretrain_autoencoders", "transfer", "freeze", "unfreeze", "replace_head"]
@@ -109,20 +109,21 @@ def pretrain_autoencoders(net: Sequential, X, *, rng=None, layers=None, epochs: 
     if sorted(set(layers)) != layers:
         raise ValueError(f"pretrain_autoencoders: layers must be increasing and distinct, got {layers}")
     make_optimizer = optimizer or (lambda params: Adam(params, lr=lr))
-    was_training, results = net.training, []
-    H, done = np.asarray(X), 0  # H = X passed through net[:done]
-    for i in layers:
-        H, done = _forward(net.layers[done:i], H), i
-        linear = net[i]
-        follows = [net[i + 1]] if i + 1 < len(net) and isinstance(net[i + 1], ACTIVATIONS) else []
-        encoder = Sequential([linear] + follows)
-        decoder = Linear(linear.out_features, linear.in_features, rng=gen).astype(linear.weight.dtype)
-        ae = Sequential([encoder, decoder])
-        before = _reconstruction_loss(ae, H)
-        trainer = Trainer(ae, MSELoss(), make_optimizer(ae.parameters()), H, H, batch_size=batch_size, rng=gen)
-        history = trainer.fit(epochs, progress=False)
-        results.append(LayerPretraining(i, encoder, decoder, history, before, _reconstruction_loss(ae, H)))
-    net.train(was_training)
+    results = []
+    # the Trainers below put the pretrained layers in training mode; afterwards each module has its own back
+    with train_mode(net, net.training):
+        H, done = np.asarray(X), 0  # H = X passed through net[:done]
+        for i in layers:
+            H, done = _forward(net.layers[done:i], H), i
+            linear = net[i]
+            follows = [net[i + 1]] if i + 1 < len(net) and isinstance(net[i + 1], ACTIVATIONS) else []
+            encoder = Sequential([linear] + follows)
+            decoder = Linear(linear.out_features, linear.in_features, rng=gen).astype(linear.weight.dtype)
+            ae = Sequential([encoder, decoder])
+            before = _reconstruction_loss(ae, H)
+            trainer = Trainer(ae, MSELoss(), make_optimizer(ae.parameters()), H, H, batch_size=batch_size, rng=gen)
+            history = trainer.fit(epochs, progress=False)
+            results.append(LayerPretraining(i, encoder, decoder, history, before, _reconstruction_loss(ae, H)))
     return results
 
 

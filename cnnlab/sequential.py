@@ -1,7 +1,7 @@
 """`Sequential`: a chain of modules, forward left to right, backward right to left."""
 from __future__ import annotations
 
-from cnnlab.module import Module, no_input_grad
+from cnnlab.module import Module, no_input_grad, run_backward
 
 __all__ = ["Sequential"]
 
@@ -15,11 +15,14 @@ class Sequential(Module):
     `Sequential(Linear(4, 8), ReLU())`. Indexing, slicing, `len` and iteration work as in PyTorch;
     parameters are named "0.weight", "0.bias", ...
 
-    `backward(dout, needs_input_grad=False)` (a training step, where nobody uses dL/d(images)) does
-    what PyTorch's autograd does when the input does not require a gradient: the layers before the
+    Each layer runs as `layer(x)` forward and through `run_backward(layer, dout)` backward, so its
+    hooks fire and a `dout` of the wrong shape is refused with the layer's name.
+
+    Inside `no_input_grad(net)` (a training step, where nobody uses dL/d(images)) it does what
+    PyTorch's autograd does when the input does not require a gradient: the layers before the
     first layer with parameters take no part (they have nothing to learn), that layer is told its
-    input gradient is not wanted (`cnnlab.module.no_input_grad`), and the call returns None. Every
-    parameter's `.grad` is the same as after `backward(dout)`, which still returns dx.
+    input gradient is not wanted, and backward returns None. Every parameter's `.grad` is the same
+    as after a plain `backward(dout)`.
     """
 
     def __init__(self, *layers):
@@ -36,20 +39,20 @@ class Sequential(Module):
 
     def forward(self, x):
         for layer in self.layers:
-            x = layer.forward(x)
+            x = layer(x)
         return x
 
     def backward(self, dout):
         if self.needs_input_grad:
             for layer in reversed(self.layers):
-                dout = layer.backward(dout)
+                dout = run_backward(layer, dout)
             return dout
         first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
         for layer in reversed(self.layers[first + 1:]):
-            dout = layer.backward(dout)
+            dout = run_backward(layer, dout)
         if first < len(self.layers):
             with no_input_grad(self.layers[first]):
-                self.layers[first].backward(dout)
+                run_backward(self.layers[first], dout)
         return None
 
     def __getitem__(self, index):

@@ -31,14 +31,19 @@ class Summary:
     def of(cls, module, input_shape) -> "Summary":
         input_shape = tuple(int(d) for d in np.atleast_1d(input_shape))
         dtype = next((p.dtype for p in module.parameters()), np.dtype(np.float32))
-        for m in module.modules():
-            m._forward_out_shape = None
-        with eval_mode(module):
-            module.forward(np.zeros((2,) + input_shape, dtype=dtype))
+        shapes = {}   # id(module) -> the shape of its output, seen by a forward hook
+        hooks = [m.register_forward_hook(lambda m, inputs, out: shapes.__setitem__(id(m), getattr(out, "shape", None)))
+                 for m in module.modules()]
+        try:
+            with eval_mode(module):
+                module(np.zeros((2,) + input_shape, dtype=dtype))
+        finally:
+            for hook in hooks:
+                hook.remove()
         rows = []
         for name, m in module.named_modules():
             own = [v for v in vars(m).values() if isinstance(v, Parameter)]
-            shape = m._forward_out_shape
+            shape = shapes.get(id(m))
             rows.append(SummaryRow(
                 name=name or type(m).__name__,
                 layer=f"{type(m).__name__}({m.extra_repr()})",

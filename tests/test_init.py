@@ -12,6 +12,7 @@ import pytest
 from cnnlab import Module, Parameter, Sequential, init
 from cnnlab.layers import (BatchNorm1d, Conv2d, DropConnect, Flatten, Linear, MapCombination, MaxPool2d, ReLU,
                            Tanh)
+from cnnlab.hooks import recording
 from cnnlab.optim import SGD
 
 LINEAR_SHAPE = (500, 400)      # (out, in): fan_in 400, fan_out 500
@@ -327,10 +328,9 @@ def reference_lsuv(net, X, tol, max_iter, seed):
     for name, layer in layers:
         iterations = 0
         while True:
-            seen = {}
-            with init.recording([layer], seen):
-                net.forward(X)
-            variance = float(np.var(seen[id(layer)]))
+            with recording([layer]) as (seen, _):
+                net(X)
+            variance = float(np.var(seen[0]))
             if abs(variance - 1) < tol or iterations >= max_iter:
                 break
             layer.weight.data /= np.sqrt(variance)

@@ -1,13 +1,12 @@
 """Conv2d: forward against hand-worked examples and an einsum formula, backward against finite
-differences and against Bouvrie's 'valid'/'full' rot180 formulation, fast kernel against the naive one."""
+differences and against Bouvrie's 'valid'/'full' rot180 formulation (the fast kernels against the naive
+ones: test_kernels.py)."""
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnlab.gradcheck import gradcheck
 from cnnlab.layers import Conv2d
-from cnnlab.layers.conv import (conv2d_backward_fast, conv2d_backward_naive, conv2d_forward_fast,
-                                conv2d_forward_naive)
 
 
 def einsum_conv(x, w, b, stride, padding):
@@ -70,32 +69,6 @@ def test_output_shape_follows_pytorch_floor_formula():
     conv = Conv2d(3, 8, (5, 3), stride=(2, 3), padding=(1, 2))
     out = conv(np.zeros((2, 3, 17, 10), np.float32))
     assert out.shape == (2, 8, (17 + 2 - 5) // 2 + 1, (10 + 4 - 3) // 3 + 1)
-
-
-# --- the two kernels agree --------------------------------------------------------------------------
-def test_fast_kernel_matches_naive_on_random_configurations():
-    rng = np.random.default_rng(2024)
-    checked = 0
-    while checked < 24:
-        n, c, f = rng.integers(1, 4, size=3)
-        kh, kw = rng.integers(1, 5, size=2)
-        sh, sw = rng.integers(1, 4, size=2)
-        ph, pw = rng.integers(0, 3, size=2)
-        h, w = rng.integers(1, 10, size=2)
-        if h + 2 * ph < kh or w + 2 * pw < kw:
-            continue
-        x = rng.standard_normal((n, c, h, w))
-        weight, bias = rng.standard_normal((f, c, kh, kw)), rng.standard_normal(f)
-        stride, padding = (int(sh), int(sw)), (int(ph), int(pw))
-        out_fast, cols = conv2d_forward_fast(x, weight, bias, stride, padding)
-        out_naive = conv2d_forward_naive(x, weight, bias, stride, padding)
-        np.testing.assert_allclose(out_fast, out_naive, rtol=0, atol=1e-10)
-        dout = rng.standard_normal(out_naive.shape)
-        for fast, naive in zip(conv2d_backward_fast(dout, cols, x.shape, weight, stride, padding),
-                               conv2d_backward_naive(dout, x, weight, stride, padding)):
-            assert fast.shape == naive.shape
-            np.testing.assert_allclose(fast, naive, rtol=0, atol=1e-10)
-        checked += 1
 
 
 # --- backward: Bouvrie's formulation, finite differences ----------------------------------------------

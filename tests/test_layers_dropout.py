@@ -6,6 +6,7 @@ import pytest
 
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers.dropout import DropConnect, Dropout
+from cnnlab.module import no_input_grad, run_backward
 
 centred_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
 
@@ -260,7 +261,7 @@ def test_dropconnect_errors():
         layer(np.ones((4, 3), dtype=np.float64))
     layer(np.ones((4, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"expected dout of shape \(4, 2\)"):
-        layer.backward(np.ones((4, 3), dtype=np.float32))
+        run_backward(layer, np.ones((4, 3), dtype=np.float32))
 
 
 def test_dropconnect_repr_and_state_dict():
@@ -278,7 +279,8 @@ def test_dropconnect_is_a_linear_with_masked_weights_and_skips_dx_when_asked():
     layer.freeze_mask = True
     layer.forward(x)
     M = layer.mask.astype(np.float64)
-    assert layer.backward(dout, needs_input_grad=False) is None
+    with no_input_grad(layer):
+        assert layer.backward(dout) is None
     np.testing.assert_allclose(layer.weight.grad, M * (dout.T @ x), rtol=1e-12)   # Khan eq. (5.6)
     layer.forward(x)
     np.testing.assert_allclose(layer.backward(dout), dout @ (M * layer.weight.data), rtol=1e-12)

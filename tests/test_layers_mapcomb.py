@@ -69,7 +69,7 @@ def test_forward_matches_bouvrie_formula_by_loops():
 
 def test_equivalent_to_conv2d_with_weights_alpha_times_kernel():
     # for a hand-set alpha, the layer is a Conv2d whose weight[j, i] = alpha_ij * k_i
-    from cnnlab.layers.conv import conv2d_forward_naive
+    from cnnlab.kernels import naive
 
     rng = np.random.default_rng(4)
     layer = make_layer(cin=3, cout=2, k=3)
@@ -79,7 +79,7 @@ def test_equivalent_to_conv2d_with_weights_alpha_times_kernel():
     x = rng.normal(size=(2, 3, 6, 5))
     k = layer.weight.data[:, 0]
     w_full = np.stack([np.stack([alpha[i, j] * k[i] for i in range(3)]) for j in range(2)])  # (2, 3, 3, 3)
-    expected = conv2d_forward_naive(x, w_full, layer.bias.data)
+    expected, _ = naive.conv2d_forward(x, w_full, layer.bias.data)
     np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
 
 

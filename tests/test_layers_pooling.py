@@ -6,9 +6,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnlab.gradcheck import gradcheck
 from cnnlab.layers import AvgPool2d, MaxPool2d
-from cnnlab.layers.pooling import (avgpool2d_backward_fast, avgpool2d_backward_naive, avgpool2d_forward_fast,
-                                   avgpool2d_forward_naive, maxpool2d_backward_fast, maxpool2d_backward_naive,
-                                   maxpool2d_forward_fast, maxpool2d_forward_naive)
 
 
 def window_reduce(x, k, s, p, pad_value, reduce):
@@ -129,32 +126,6 @@ def test_avgpool_gradient_matches_finite_differences(shape, k, s, p):
     # linear layer: no truncation error, a large step only reduces rounding error
     report = gradcheck(AvgPool2d(k, s, p), rng.standard_normal(shape), rng=rng, eps=1e-3, rtol=1e-7)
     assert report.ok, str(report)
-
-
-# --- fast kernels against the naive ones ----------------------------------------------------------------
-def test_fast_pooling_matches_naive_on_random_configurations():
-    rng = np.random.default_rng(3)
-    checked = 0
-    while checked < 20:
-        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
-        sh, sw = (int(v) for v in rng.integers(1, 4, size=2))
-        ph, pw = (int(v) for v in rng.integers(0, 3, size=2))
-        h, w = (int(v) for v in rng.integers(1, 10, size=2))
-        if 2 * ph > kh or 2 * pw > kw or h + 2 * ph < kh or w + 2 * pw < kw:
-            continue
-        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 3)), h, w)
-        x = rng.integers(0, 4, size=shape).astype(np.float64)   # small integers: many ties
-        k, s, p = (kh, kw), (sh, sw), (ph, pw)
-        out, argmax = maxpool2d_forward_fast(x, k, s, p)
-        np.testing.assert_array_equal(out, maxpool2d_forward_naive(x, k, s, p))
-        dout = rng.standard_normal(out.shape)
-        np.testing.assert_allclose(maxpool2d_backward_fast(dout, argmax, shape, k, s, p),
-                                   maxpool2d_backward_naive(dout, x, k, s, p), rtol=0, atol=1e-12)
-        avg = avgpool2d_forward_fast(x, k, s, p)
-        np.testing.assert_allclose(avg, avgpool2d_forward_naive(x, k, s, p), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(avgpool2d_backward_fast(dout, shape, k, s, p),
-                                   avgpool2d_backward_naive(dout, shape, k, s, p), rtol=0, atol=1e-12)
-        checked += 1
 
 
 # --- dtype, repr, errors ------------------------------------------------------------------------------

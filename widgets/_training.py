@@ -4,17 +4,14 @@ dashboard and the filter viewer.
 - `default_cnn(rng)`: the small CNN both widgets show by default;
 - `train_reference_net(...)`: that CNN trained briefly on the shipped subset (the filter viewer's
   reference net, and what `data/make_filter_viewer_weights.py` saves);
-- `conv_layers(net)`, `recording(modules)`: find the Conv2d layers of any cnnlab net
-  and record what flows through them (the output of forward = the feature maps, the `dout` of backward =
-  their gradient maps) without changing the net's code (evaluate inside `cnnlab.eval_mode(net)`);
+- `conv_layers(net)`: find the Conv2d layers of any cnnlab net (whose feature maps and gradient maps the
+  widgets record with `cnnlab.hooks.recording`);
 - `check_net(net, who)`: refuse anything that is not a cnnlab network, in words.
 
 The dashboard's training run is `widgets.dashboard_model.DashboardModel`; the thread that steps it is
 `widgets._background.ChunkRunner`.
 """
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 
@@ -26,7 +23,7 @@ from cnnlab.metrics import accuracy, predict
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer
 
-__all__ = ["default_cnn", "train_reference_net", "conv_layers", "recording", "check_net"]
+__all__ = ["default_cnn", "train_reference_net", "conv_layers", "check_net"]
 
 def default_cnn(rng=0) -> Sequential:
     """The small CNN of both widgets: Conv2d(1, 8, 5, padding=2)-ReLU-MaxPool2d(2)-Conv2d(8, 16, 3, padding=1)-
@@ -59,36 +56,6 @@ def train_reference_net(epochs: int = 4, rng=0, steps: int | None = None):
 def conv_layers(net) -> list[tuple[str, Conv2d]]:
     """Every Conv2d of `net`, as (dotted name, layer), in the order the net was built."""
     return [(name, m) for name, m in net.named_modules() if isinstance(m, Conv2d)]
-
-
-@contextlib.contextmanager
-def recording(modules):
-    """Record each module's forward output and backward `dout` while the block runs.
-
-    Yields (outputs, grads): dicts keyed by the module's position in `modules`, filled with the arrays that
-    pass through (outputs[i] = what module i returned; grads[i] = dL/d(its output), the upstream gradient
-    it received). Works for any net that calls `layer.forward` / `layer.backward` (or `layer(x)`): the
-    methods are shadowed on the instances for the duration of the block and restored afterwards.
-    """
-    outputs, grads = {}, {}
-    for i, module in enumerate(modules):
-        forward, backward = module.forward, module.backward
-
-        def recorded_forward(x, _i=i, _f=forward):
-            outputs[_i] = out = _f(x)
-            return out
-
-        def recorded_backward(dout, _i=i, _b=backward):
-            grads[_i] = dout
-            return _b(dout)
-
-        module.__dict__["forward"], module.__dict__["backward"] = recorded_forward, recorded_backward
-    try:
-        yield outputs, grads
-    finally:
-        for module in modules:
-            module.__dict__.pop("forward", None)
-            module.__dict__.pop("backward", None)
 
 
 def check_net(net, who: str) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnlab.layers.conv import Conv2d
-from cnnlab.layers.im2col import conv_output_size, pad2d
+from cnnlab.kernels.windows import conv_output_size, pad2d
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
 

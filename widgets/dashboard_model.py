@@ -18,7 +18,8 @@ from cnnlab.losses import CrossEntropyLoss, softmax
 from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict, running_mean
 from cnnlab.optim import SGD, Adagrad, Adam, RMSprop
 from cnnlab.train import Trainer, evaluate
-from widgets._training import check_net, conv_layers, default_cnn, recording
+from cnnlab.hooks import recording
+from widgets._training import check_net, conv_layers, default_cnn
 
 __all__ = ["OPTIMIZERS", "DashboardModel", "positive_int"]
 
@@ -256,7 +257,7 @@ class DashboardModel:
         if not 0 <= index < len(self.X_val):
             raise ValueError(f"image index must be in [0, {len(self.X_val)}), got {index}")
         with self.viz_lock, recording(self._viz_convs) as (outputs, _), np.errstate(all="ignore"):
-            logits = self.viz_net.forward(self.X_val[index:index + 1])
+            logits = self.viz_net(self.X_val[index:index + 1])
             maps = [outputs[i][0].copy() for i in range(len(self._viz_convs))]
         return maps, softmax(logits.astype(np.float64))[0]
 

@@ -30,11 +30,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from cnnlab.data import CLASSES, load_fashion_mnist
+from cnnlab.hooks import recording
 from cnnlab.losses import softmax
-from cnnlab.module import eval_mode
+from cnnlab.module import eval_mode, run_backward
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets._training import check_net, conv_layers, default_cnn, recording, train_reference_net
+from widgets._training import check_net, conv_layers, default_cnn, train_reference_net
 
 __all__ = ["NORMALISATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
            "FilterViewer", "reference_net", "filter_viewer", "WEIGHTS"]
@@ -177,12 +178,12 @@ class FilterViewerModel:
         grads_before = [p.grad.copy() for p in net.parameters()]
         try:
             with eval_mode(net), recording(modules) as (outputs, grads), np.errstate(all="ignore"):
-                scores = net.forward(self.x[self.image:self.image + 1])
+                scores = net(self.x[self.image:self.image + 1])
                 self.predicted = int(np.argmax(scores[0]))
                 self.target_class = self.predicted if self.target is None else int(self.target)
                 upstream = np.zeros_like(scores)
                 upstream[0, self.target_class] = 1  # dS_c/d(scores) = e_c
-                net.backward(upstream)
+                run_backward(net, upstream)
         finally:
             for p, g in zip(net.parameters(), grads_before):
                 p.grad[...] = g

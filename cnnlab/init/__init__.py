@@ -18,7 +18,7 @@ PLACE and returns it; random ones need an explicit `rng=` (numpy Generator or in
 """
 from cnnlab.init.lsuv import lsuv
 from cnnlab.init.network import SCHEMES, apply, init_bias, predicted_variance, weight_layers
-from cnnlab.init.probe import LayerStats, activation_stats, recording
+from cnnlab.init.probe import LayerStats, activation_stats
 from cnnlab.init.schemes import (constant_, he_normal_, he_uniform_, kaiming_normal_, kaiming_uniform_,
                                  lecun_normal_, lecun_uniform_, normal_, ones_, orthogonal_, uniform_,
                                  xavier_normal_, xavier_uniform_, zeros_)
@@ -28,4 +28,4 @@ __all__ = ["calculate_gain", "fan_in_and_fan_out", "_calculate_fan_in_and_fan_ou
            "constant_", "normal_", "uniform_", "orthogonal_", "xavier_normal_", "xavier_uniform_",
            "kaiming_normal_", "kaiming_uniform_", "he_normal_", "he_uniform_", "lecun_normal_",
            "lecun_uniform_", "apply", "lsuv", "predicted_variance", "weight_layers", "init_bias", "SCHEMES",
-           "activation_stats", "LayerStats", "recording"]
+           "activation_stats", "LayerStats"]

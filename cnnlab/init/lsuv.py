@@ -27,7 +27,7 @@ import functools
 
 import numpy as np
 
-from cnnlab.init.probe import recording
+from cnnlab.hooks import recording
 from cnnlab.init.schemes import orthogonal_
 from cnnlab.init.tensors import real, require_rng
 from cnnlab.module import Module, eval_mode
@@ -75,10 +75,11 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
     for _, layer in layers:
         orthogonal_(layer.weight, gain, rng=gen)
         init_bias(layer, bias)
-    outputs: dict = {}
     report: list[dict] = []
-    with eval_mode(net), recording([layer for _, layer in layers], outputs):
-        rescale_in = functools.partial(_rescale_in, outputs=outputs, tol=tol, max_iter=max_iter, report=report)
+    position = {id(layer): i for i, (_, layer) in enumerate(layers)}   # the key of its output in `outputs`
+    with eval_mode(net), recording([layer for _, layer in layers]) as (outputs, _):
+        rescale_in = functools.partial(_rescale_in, outputs=outputs, position=position, tol=tol,
+                                       max_iter=max_iter, report=report)
         _forward_rescaling(net, X, layers, rescale_in)
     return report
 
@@ -93,7 +94,7 @@ def _forward_rescaling(module, x, layers, rescale_in):
     ids = {id(m) for m in module.modules()}
     inside = [(name, layer) for name, layer in layers if id(layer) in ids]
     if not inside:
-        return module.forward(x)
+        return module(x)
     if isinstance(module, Sequential) and type(module).forward is Sequential.forward:
         for child in module:
             x = _forward_rescaling(child, x, inside, rescale_in)
@@ -101,18 +102,18 @@ def _forward_rescaling(module, x, layers, rescale_in):
     return rescale_in(module, x, inside)
 
 
-def _rescale_in(module, x, layers, *, outputs, tol, max_iter, report):
+def _rescale_in(module, x, layers, *, outputs, position, tol, max_iter, report):
     """Rescale each of `layers` in turn, running module(x) for every measurement (Mishkin & Matas' loop,
     within `module`); appends one report entry per layer and returns module(x) with the final weights."""
     out = None
     for name, layer in layers:
         iterations = 0
         while True:
-            out = module.forward(x)
-            if id(layer) not in outputs:
+            out = module(x)
+            if position[id(layer)] not in outputs:
                 raise ValueError(f"lsuv: layer {name!r} did not run in net.forward(X), so its output "
                                  "variance cannot be measured")
-            variance = float(np.var(outputs[id(layer)], dtype=np.float64))
+            variance = float(np.var(outputs[position[id(layer)]], dtype=np.float64))
             if not np.isfinite(variance):
                 raise ValueError(f"lsuv: the output of layer {name!r} is not finite (variance "
                                  f"{variance}); check X for inf or nan")

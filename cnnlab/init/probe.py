@@ -10,58 +10,25 @@ gain 1 lets tanh activations drift down slowly, to a std of about 0.16 at layer 
 tanh is not the linear unit Glorot's derivation assumes; gain calculate_gain("tanh") = 5/3 keeps
 them near 0.65. He with ReLU stays near 0.8; normal std 0.01 falls below 1e-15.)
 
-`recording(modules)` is the context manager underneath (also used by `lsuv`): it temporarily
-replaces the `forward` / `backward` of the given modules on the instances, so the values are
-captured whatever the network's structure (Sequential or a hand-written Module).
+The values are captured with hooks (`cnnlab.hooks.recording`), so a hand-written network must
+run its layers as `layer(x)` and differentiate them through `run_backward` (as `Sequential` does).
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from cnnlab.init.tensors import require_rng
-from cnnlab.module import Module
+from cnnlab.hooks import recording
+from cnnlab.module import Module, run_backward, train_mode
 
-__all__ = ["LayerStats", "activation_stats", "recording", "leaf_modules"]
+__all__ = ["LayerStats", "activation_stats", "leaf_modules"]
 
 
 def leaf_modules(net: Module) -> list[tuple[str, Module]]:
     """(name, module) of every module of `net` without children, in assignment order."""
     return [(name, m) for name, m in net.named_modules() if not list(m.children())]
-
-
-@contextlib.contextmanager
-def recording(modules, outputs: dict | None = None, grads: dict | None = None):
-    """Record module outputs (into `outputs[id(module)]`) and upstream gradients (`grads[...]`).
-
-    Inside the `with` block, each module's forward stores its output and each backward stores the
-    `dout` it receives (dL/d(its output)); the last call wins. The instances are restored on exit.
-    """
-    patched = []
-    try:
-        for module in modules:
-            cls_forward, cls_backward = type(module).forward, type(module).backward
-
-            def forward(x, _m=module, _f=cls_forward):
-                out = _f(_m, x)
-                if outputs is not None:
-                    outputs[id(_m)] = out
-                return out
-
-            def backward(dout, _m=module, _b=cls_backward):
-                if grads is not None:
-                    grads[id(_m)] = dout
-                return _b(_m, dout)
-
-            module.forward, module.backward = forward, backward
-            patched.append(module)
-        yield
-    finally:
-        for module in patched:
-            vars(module).pop("forward", None)
-            vars(module).pop("backward", None)
 
 
 @dataclass
@@ -103,21 +70,14 @@ def activation_stats(net: Module, X, rng=None, *, backward: bool = True, trainin
         raise TypeError(f"activation_stats expects a cnnlab Module, got {type(net).__name__}")
     gen = require_rng(rng, "activation_stats") if backward else None
     leaves = leaf_modules(net)
-    outputs, grads, order = {}, {}, []
-    was_training = net.training
-    net.train(training)
-    try:
-        with recording([m for _, m in leaves], outputs, grads):
-            out = net.forward(X)
-            order = list(outputs)  # dicts keep insertion order: the order the layers ran
-            if backward:
-                net.backward(gen.standard_normal(out.shape).astype(out.dtype, copy=False))
-    finally:
-        net.train(was_training)
-    by_id = {id(m): (name, m) for name, m in leaves}
+    with train_mode(net, training), recording([m for _, m in leaves]) as (outputs, grads):
+        out = net(X)
+        order = list(outputs)  # dicts keep insertion order: the order the layers ran
+        if backward:
+            run_backward(net, gen.standard_normal(out.shape).astype(out.dtype, copy=False))
     stats = []
     for index, key in enumerate(order):
-        name, module = by_id[key]
+        name, module = leaves[key]
         o = outputs[key]
         g = grads.get(key)
         weight = getattr(module, "weight", None)

@@ -1,8 +1,8 @@
 """cnnlab.layers: the building blocks of a network, one concept per module.
 
-Each layer is a `cnnlab.Module` with `forward(x)` and `backward(dout) -> dx`; the readable
-reference kernels (naive loops) and helpers live in the submodules (`conv`, `pooling`,
-`im2col`, `subsample`).
+Each layer is a `cnnlab.Module` with `forward(x)` and `backward(dout) -> dx`, plain NumPy on one
+screen. The convolution and pooling layers call a pair of kernels (`cnnlab.kernels`: `fast` by
+default, `naive` loops, or a student's own).
 """
 from cnnlab.layers.activations import LeCunTanh, ReLU, Sigmoid, Softmax, Tanh
 from cnnlab.layers.batchnorm import BatchNorm1d, BatchNorm2d

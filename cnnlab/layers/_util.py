@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from cnnlab.kernels.windows import pair
 from cnnlab.rng import as_generator as _as_generator
 
 __all__ = ["as_generator", "pair", "positive_int", "check_float_input", "check_ndim", "check_same_dtype"]
@@ -23,19 +24,6 @@ def as_generator(rng, default_seed: int = DEFAULT_SEED) -> np.random.Generator:
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def pair(value, name: str, owner: str, minimum: int) -> tuple[int, int]:
-    """`value` (an int or a pair of ints) as an (h, w) tuple of ints, each at least `minimum`."""
-    if _is_int(value):
-        result = (int(value), int(value))
-    elif (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value)):
-        result = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{owner}: {name} must be an int or a pair of ints (h, w), got {value!r}")
-    if min(result) < minimum:
-        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
-    return result
 
 
 def positive_int(value, name: str, owner: str) -> int:

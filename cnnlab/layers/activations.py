@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.layers._util import check_float_input
-from cnnlab.layers.im2col import axis_order, reusable
 from cnnlab.module import Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "LeCunTanh", "Softmax"]
@@ -29,20 +28,16 @@ class ReLU(Module):
         Wollowski's derivative slide). At a = 0 exactly, ReLU has no derivative: any value in
         [0, 1] is a valid subgradient. Tomasi uses 1 there; we use 0, as PyTorch does.
 
-    Output, mask and dx keep the memory layout of x, and are reused from step to step when
-    nobody else holds them (`cnnlab.layers.im2col.reusable`).
+    Output and dx keep the memory layout of x (NumPy's elementwise operations do).
     """
 
     def forward(self, x):
         check_float_input(x, "ReLU")
-        order = axis_order(x)
-        self._mask = None  # let this pass reuse last step's mask
-        self._mask = np.greater(x, 0, out=reusable(self, "mask", x.shape, bool, order))
-        return np.maximum(x, 0, out=reusable(self, "out", x.shape, x.dtype, order))
+        self._mask = x > 0
+        return np.maximum(x, 0)
 
     def backward(self, dout):
-        dx = reusable(self, "dx", dout.shape, np.result_type(dout, self._mask), axis_order(self._mask))
-        return np.multiply(dout, self._mask, out=dx)
+        return dout * self._mask
 
 
 class Sigmoid(Module):

@@ -18,7 +18,6 @@ import math
 import numpy as np
 
 from cnnlab.layers._util import as_generator, check_float_input, check_same_dtype, positive_int
-from cnnlab.layers.im2col import reusable
 from cnnlab.module import Module, Parameter
 
 __all__ = ["Linear"]
@@ -39,8 +38,8 @@ class Linear(Module):
         axes is accepted: (*, in_features) -> (*, out_features).
     backward(dout): dout (N, out_features) -> dx (N, in_features); writes weight.grad (out, in)
         and bias.grad (out,).
-    backward(dout, needs_input_grad=False): writes the same gradients, skips the dx product and
-        returns None (a network's first layer in a training step; see `cnnlab.module`).
+    Inside `no_input_grad(layer)` (a network's first layer in training) backward skips the dx
+        product and returns None (see `cnnlab.module`).
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
@@ -75,9 +74,7 @@ class Linear(Module):
             self.bias.grad[...] = dout2.sum(axis=0)
         if not self.needs_input_grad:
             return None
-        weight = self._backward_weight()
-        dx = reusable(self, "dx", self._x.shape, np.result_type(dout, weight))
-        return np.matmul(dout, weight, out=dx)
+        return dout @ self._backward_weight()
 
     def _forward_weight(self) -> np.ndarray:
         """The (out, in) matrix this forward multiplies by: W (DropConnect masks it, once per forward)."""

@@ -49,7 +49,7 @@ import numpy as np
 
 from cnnlab.layers._util import (as_generator, check_float_input, check_ndim, check_same_dtype, pair,
                                  positive_int)
-from cnnlab.layers.im2col import sliding_windows, window_add
+from cnnlab.kernels.windows import sliding_windows, window_add
 from cnnlab.module import Module, Parameter
 
 __all__ = ["MapCombination", "softmax_columns"]

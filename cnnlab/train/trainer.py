@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnlab.data.batches import DataLoader
 from cnnlab.metrics import accuracy, accuracy_or_none
-from cnnlab.module import eval_mode
+from cnnlab.module import eval_mode, no_input_grad
 from cnnlab.optim import clip_grad_norm_
 from cnnlab.train.checkpoint_state import load_trainer, save_trainer
 from cnnlab.train.history import History
@@ -105,7 +105,7 @@ class Trainer:
         self.net.train()
         if self.augment is not None:
             xb = self.augment(xb, self.augment_rng)
-        out = self.net.forward(xb)
+        out = self.net(xb)
         loss = self.loss_fn.forward(out, yb) if np.all(np.isfinite(out)) else float("nan")
         self.global_step += 1
         penalty = self.regularizer.penalty(self.net) if self.regularizer is not None else 0.0
@@ -118,7 +118,8 @@ class Trainer:
                                   f"try a smaller learning rate")
             self.history.steps.append(info)
             return info
-        self.net.backward(self.loss_fn.backward(), needs_input_grad=False)  # no one uses d loss / d images
+        with no_input_grad(self.net):                  # nobody uses dL/d(images)
+            self.net.backward(self.loss_fn.backward())
         if self.regularizer is not None:
             self.regularizer.backward(self.net)
         if self.clip_grad_norm is not None:

@@ -1,13 +1,13 @@
 """Self-checks for lesson 04 (convolution layers).
 
-Every expected answer comes from cnnlab's reference kernels (`conv2d_forward_naive`,
-`conv2d_backward_naive`) or, for the subsampling layer, from `np.kron`, never from the student's code.
+Every expected answer comes from cnnlab's naive kernels (`cnnlab.kernels.naive.conv2d_forward`,
+`conv2d_backward`) or, for the subsampling layer, from `np.kron`, never from the student's code.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.layers.conv import conv2d_backward_naive, conv2d_forward_naive
+from cnnlab.kernels import naive
 from widgets.exercises import CheckFailed, check_array, passed
 
 __all__ = ["check_corr2d_valid", "check_conv_dweight", "check_subsample_delta"]
@@ -20,7 +20,7 @@ def _placeholder(name: str, value) -> None:
 
 def _library_corr(x, k) -> np.ndarray:
     """cnnlab's naive Conv2d forward on one map and one kernel: the 'valid' cross-correlation."""
-    return conv2d_forward_naive(x[None, None], k[None, None])[0, 0]
+    return naive.conv2d_forward(x[None, None], k[None, None])[0][0, 0]
 
 
 def _same_values(got, expected) -> bool:
@@ -73,7 +73,8 @@ def check_conv_dweight(dW, x, delta) -> None:
     _placeholder("dW", dW)
     x, delta = np.asarray(x, dtype=np.float64), np.asarray(delta, dtype=np.float64)
     kh, kw = x.shape[0] - delta.shape[0] + 1, x.shape[1] - delta.shape[1] + 1
-    _, expected, _ = conv2d_backward_naive(delta[None, None], x[None, None], np.zeros((1, 1, kh, kw)))
+    _, cache = naive.conv2d_forward(x[None, None], np.zeros((1, 1, kh, kw)))
+    _, expected, _ = naive.conv2d_backward(delta[None, None], cache)
     expected = expected[0, 0]
     shape = np.shape(dW)
     if shape != expected.shape:

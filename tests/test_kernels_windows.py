@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnlab.layers.im2col import col2im, conv_output_size, im2col, pad2d, sliding_windows, window_add
+from cnnlab.kernels.im2col import col2im, im2col
+from cnnlab.kernels.windows import conv_output_size, pad2d, sliding_windows, window_add
 
 
 def test_conv_output_size():
