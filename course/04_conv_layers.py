@@ -43,11 +43,12 @@ from cnnlab.data import load_fashion_mnist
 from cnnlab.gradcheck import gradcheck
 from cnnlab.layers import (AvgPool2d, Conv2d, Flatten, Linear, MapCombination, MaxPool2d, ReLU, Subsample2d,
                            Tanh)
-from cnnlab.layers.conv import (conv2d_backward_fast, conv2d_backward_naive, conv2d_forward_fast,
-                                conv2d_forward_naive)
-from cnnlab.layers.im2col import conv_output_size, im2col
+from cnnlab.kernels import fast, naive
+from cnnlab.kernels.im2col import im2col
+from cnnlab.kernels.windows import conv_output_size
 from cnnlab.layers.subsample import downsample_sum, upsample_kron
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.module import no_input_grad
 
 # %% [markdown]
 # ## Convolution or cross-correlation?
@@ -598,10 +599,17 @@ assert cols.shape == (3 * 3 * 3, 2 * 6 * 5)
 assert np.allclose(gemm.reshape(2, 2, 6, 5).transpose(1, 0, 2, 3), conv(x), rtol=0, atol=1e-12)
 
 # %% [markdown]
-# The loop version (`conv2d_forward_naive`, `conv2d_backward_naive`) is kept next to the fast one
-# as its reference. On a batch of 16 Fashion-MNIST images and 8 kernels of $5 \times 5$, in float64,
-# both give the same forward pass and the same three gradients to $10^{-10}$; the timings below
-# depend on your machine, so they are printed, not checked.
+# The loops are not thrown away. cnnlab keeps every convolution and pooling computation in
+# `cnnlab.kernels` as *pairs* of pure functions with one signature, in two interchangeable sets:
+# `naive` (the loops, one formula per line) and `fast` (im2col and one matrix product per pass).
+# A forward kernel returns the output and a `cache` of what its backward needs, as in CS231n:
+#
+#     out, cache = conv2d_forward(x, weight, bias, stride, padding)
+#     dx, dweight, dbias = conv2d_backward(dout, cache)
+#
+# On a batch of 16 Fashion-MNIST images and 8 kernels of $5 \times 5$, in float64, both sets give
+# the same forward pass and the same three gradients to $10^{-10}$; the timings below depend on
+# your machine, so they are printed, not checked.
 
 # %%
 X, y, classes = load_fashion_mnist("train")
@@ -609,13 +617,13 @@ batch = X[:16].astype(np.float64)
 rng = np.random.default_rng(10)
 weight, bias = 0.2 * rng.standard_normal((8, 1, 5, 5)), rng.standard_normal(8)
 start = time.perf_counter()
-out_naive = conv2d_forward_naive(batch, weight, bias)
-grads_naive = conv2d_backward_naive(np.ones_like(out_naive), batch, weight)
+out_naive, cache = naive.conv2d_forward(batch, weight, bias)
+grads_naive = naive.conv2d_backward(np.ones_like(out_naive), cache)
 t_naive = time.perf_counter() - start
 start = time.perf_counter()
 for _ in range(10):
-    out_fast, cols = conv2d_forward_fast(batch, weight, bias)
-    grads_fast = conv2d_backward_fast(np.ones_like(out_fast), cols, batch.shape, weight)
+    out_fast, cache = fast.conv2d_forward(batch, weight, bias)
+    grads_fast = fast.conv2d_backward(np.ones_like(out_fast), cache)
 t_fast = (time.perf_counter() - start) / 10
 print(f"naive loops: {t_naive * 1e3:.0f} ms, im2col: {t_fast * 1e3:.2f} ms, ratio {t_naive / t_fast:.0f}x")
 
@@ -625,12 +633,23 @@ for g_naive, g_fast in zip(grads_naive, grads_fast):  # dx, dweight, dbias
     assert g_naive.shape == g_fast.shape and np.max(np.abs(g_naive - g_fast)) < 1e-10
 
 # %% [markdown]
+# A layer takes its pair as an argument, `kernels=`: the default is `fast`, and `naive`, or any two
+# functions of your own with these signatures, runs inside a real network instead. The layer itself
+# only checks its input, keeps the parameters and calls its kernels.
+
+# %%
+slow = Conv2d(1, 8, kernel_size=5, rng=14, kernels=naive).astype(np.float64)
+quick = Conv2d(1, 8, kernel_size=5, rng=14).astype(np.float64)
+print(slow)
+assert np.max(np.abs(slow(batch[:2]) - quick(batch[:2]))) < 1e-10
+
+# %% [markdown]
 # One more saving, which PyTorch makes too: nobody needs the gradient with respect to the *images*.
 # The first layer's input gradient (the kernels transposed times $\delta$, folded back by col2im) is
-# work thrown away, so a training step calls `net.backward(dout, needs_input_grad=False)`. Every
-# parameter's `.grad` is written exactly as before; the call returns `None` instead of the input
-# gradient. (PyTorch decides the same thing from `requires_grad`, which an input batch does not
-# have.) `cnnlab.train.Trainer` does this in every step.
+# work thrown away, so a training step runs its backward pass inside `with no_input_grad(net):`.
+# Every parameter's `.grad` is written exactly as before; the first convolution skips its input
+# gradient and the call returns `None`. (PyTorch decides the same thing from `requires_grad`, which
+# an input batch does not have.) `cnnlab.train.Trainer` does this in every step.
 
 # %%
 net4 = Sequential([Conv2d(1, 4, kernel_size=3, padding=1, rng=11), ReLU(), Flatten(),
@@ -640,7 +659,8 @@ net4(batch[:4])
 dx4 = net4.backward(dout4)
 grads_with_dx = [p.grad.copy() for p in net4.parameters()]
 net4(batch[:4])
-assert net4.backward(dout4, needs_input_grad=False) is None
+with no_input_grad(net4):
+    assert net4.backward(dout4) is None
 assert dx4.shape == batch[:4].shape
 assert all(np.array_equal(g, p.grad) for g, p in zip(grads_with_dx, net4.parameters()))
 

@@ -781,8 +781,8 @@ assert tuned.mean() > 0.8
 # Bouvrie's notes end with advice on speed: find where the time goes and replace slow general-purpose
 # routines by a formulation that computes everything at once, even if it computes a little more than
 # needed. cnnlab follows the same advice: a convolution is one large matrix product over the unfolded
-# image patches (im2col, lesson 04), so NumPy's BLAS does the arithmetic, and the layers reuse their
-# buffers between steps. On a shared 2-core machine one BLAS thread is often faster than two for
+# image patches (im2col, lesson 04), so NumPy's BLAS does the arithmetic, and every trick of that kind
+# lives in the fast kernels (`cnnlab.kernels.fast`), never in the layers. On a shared 2-core machine one BLAS thread is often faster than two for
 # products of this size (the first cell of this notebook chose that).
 
 # %%
