@@ -82,11 +82,11 @@ def test_conv_fast_kernels_match_naive_on_random_configurations():
         for fast_grad, naive_grad in zip(fast.conv2d_backward(dout, cache), naive.conv2d_backward(dout, naive_cache)):
             assert fast_grad.shape == naive_grad.shape
             np.testing.assert_allclose(fast_grad, naive_grad, rtol=0, atol=1e-10)
-        # skipping the input gradient changes nothing else
+        # the parameter gradients alone are the same
         for kernels, saved in ((fast, cache), (naive, naive_cache)):
-            dx, dweight, dbias = kernels.conv2d_backward(dout, saved, needs_input_grad=False)
-            assert dx is None
-            np.testing.assert_allclose(dweight, naive.conv2d_backward(dout, naive_cache)[1], rtol=0, atol=1e-10)
+            for alone, full in zip(kernels.conv2d_backward_weight(dout, saved),
+                                   naive.conv2d_backward(dout, naive_cache)[1:]):
+                np.testing.assert_allclose(alone, full, rtol=0, atol=1e-10)
 
 
 def test_maxpool_fast_kernels_match_naive_in_both_layouts():
@@ -162,9 +162,9 @@ def test_a_students_kernel_pair_plugs_into_conv2d():
         calls.append("forward")
         return naive.conv2d_forward(x, weight, bias, stride, padding)
 
-    def my_backward(dout, cache, needs_input_grad=True):
+    def my_backward(dout, cache):
         calls.append("backward")
-        return naive.conv2d_backward(dout, cache)          # ignores the flag: still correct
+        return naive.conv2d_backward(dout, cache)
 
     rng = np.random.default_rng(32)
     mine = Conv2d(2, 3, 3, stride=2, padding=1, rng=np.random.default_rng(0), kernels=(my_forward, my_backward))
@@ -175,12 +175,17 @@ def test_a_students_kernel_pair_plugs_into_conv2d():
     np.testing.assert_allclose(mine.backward(dout), ref.backward(dout), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(mine.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-5)
     assert calls == ["forward", "backward"]
+    with no_input_grad(mine):                     # without a backward_weight kernel: dx computed, then dropped
+        mine.backward(dout)
+    np.testing.assert_allclose(mine.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-5)
+    assert calls[-1] == "backward"
     assert "kernels=(my_forward, my_backward)" in repr(mine) and "kernels" not in repr(ref)
     assert repr(Conv2d(1, 1, 1, kernels=naive)).endswith("kernels=naive)")
 
 
 def test_kernel_pairs_refuse_what_is_not_one():
     assert kernel_pair(naive, "maxpool2d", "MaxPool2d") == KernelPair(naive.maxpool2d_forward, naive.maxpool2d_backward)
+    assert kernel_pair(fast, "conv2d", "Conv2d").backward_weight is fast.conv2d_backward_weight
     with pytest.raises(TypeError, match="conv2d_forward and conv2d_backward.*has no conv2d_backward"):
         Conv2d(1, 1, 1, kernels=type("Half", (), {"conv2d_forward": staticmethod(lambda *a: None)})())
     with pytest.raises(TypeError, match="maxpool2d_forward"):

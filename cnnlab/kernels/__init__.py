@@ -12,7 +12,7 @@ so any pair with these signatures, a student's own included, runs inside a real 
 The signatures (CS231n's: the forward returns what its backward needs as an opaque `cache`):
 
     conv2d_forward(x, weight, bias, stride, padding)    -> (out, cache)
-    conv2d_backward(dout, cache, needs_input_grad=True) -> (dx, dweight, dbias)
+    conv2d_backward(dout, cache)                        -> (dx, dweight, dbias)
     maxpool2d_forward(x, kernel_size, stride, padding)  -> (out, cache)
     maxpool2d_backward(dout, cache)                     -> dx
     avgpool2d_forward(x, kernel_size, stride, padding)  -> (out, cache)
@@ -20,9 +20,10 @@ The signatures (CS231n's: the forward returns what its backward needs as an opaq
 
 x (N, C, H, W); weight (F, C, KH, KW); bias (F,) or None; stride, padding, kernel_size: int or
 (h, w); out (N, F or C, OH, OW) with OH = (H + 2*ph - KH) // sh + 1 (likewise OW); dx, dweight,
-dbias have the shapes of x, weight, bias. `conv2d_backward(..., needs_input_grad=False)` may skip
-dx and return None in its place (a network's first layer in training: nobody needs dL/d(images));
-a kernel that ignores the flag and computes dx anyway is still correct, only slower.
+dbias have the shapes of x, weight, bias. A set may also offer `conv2d_backward_weight(dout,
+cache) -> (dweight, dbias)`, the parameter gradients without dx, which a network's first layer
+uses in training (nobody needs dL/d(images)); without it the layer calls `conv2d_backward` and
+drops dx, which is as correct, only slower.
 
 Convolution, as in PyTorch a cross-correlation (the kernel is not flipped). With xp the input
 zero-padded by (ph, pw):
@@ -62,10 +63,11 @@ __all__ = ["naive", "fast", "KernelPair", "kernel_pair"]
 
 
 class KernelPair(NamedTuple):
-    """The forward and backward kernel of one operation, as a layer holds them."""
+    """The kernels of one operation, as a layer holds them; backward_weight may be None."""
 
     forward: Callable
     backward: Callable
+    backward_weight: Callable | None = None
 
     def __repr__(self) -> str:
         home = getattr(self.forward, "__module__", None)
@@ -76,11 +78,12 @@ class KernelPair(NamedTuple):
 
 
 def kernel_pair(kernels, operation: str, owner: str) -> KernelPair:
-    """The pair of kernels for `operation` ("conv2d", "maxpool2d", "avgpool2d") that a layer will call.
+    """The kernels for `operation` ("conv2d", "maxpool2d", "avgpool2d") that a layer will call.
 
     kernels: a module or object with `{operation}_forward` and `{operation}_backward` functions
-    (`cnnlab.kernels.fast`, `cnnlab.kernels.naive`, a student's module), or a (forward, backward)
-    pair of callables. Raises TypeError saying what is missing.
+    (and optionally `{operation}_backward_weight`): `cnnlab.kernels.fast`, `cnnlab.kernels.naive`,
+    a student's module; or a (forward, backward) pair of callables. Raises TypeError saying what
+    is missing.
     """
     if isinstance(kernels, tuple) and len(kernels) == 2:
         pair = KernelPair(*kernels)
@@ -91,7 +94,8 @@ def kernel_pair(kernels, operation: str, owner: str) -> KernelPair:
             raise TypeError(f"{owner}: kernels must be a module or object with the functions {names[0]} and "
                             f"{names[1]} (e.g. cnnlab.kernels.fast or cnnlab.kernels.naive), or a pair "
                             f"(forward, backward); {kernels!r} has no {' and no '.join(missing)}")
-        pair = KernelPair(*(getattr(kernels, name) for name in names))
+        pair = KernelPair(*(getattr(kernels, name) for name in names),
+                          getattr(kernels, f"{operation}_backward_weight", None))
     for role, function in zip(("forward", "backward"), pair):
         if not callable(function):
             raise TypeError(f"{owner}: the {role} kernel must be a function, got {type(function).__name__}: "

@@ -10,8 +10,8 @@ Everything that makes a training step fast lives here, and nowhere else:
   dout reaches the convolution's backward in that order too and flattens to (F, N*OH*OW) as a
   view, without a copy;
 - pooling: one vectorised pass per window offset (KH*KW passes), never a loop over pixels;
-- the convolution skips its input gradient (one GEMM and col2im) when the layer says nobody
-  needs it: a network's first layer during training (see `cnnlab.module.no_input_grad`).
+- `conv2d_backward_weight` computes the parameter gradients without the input gradient (one
+  GEMM and col2im fewer), for a network's first layer in training (`cnnlab.module.no_input_grad`).
 Every array is allocated where it is computed; nothing is kept between calls except the cache.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from cnnlab.kernels.im2col import col2im, im2col
 from cnnlab.kernels.windows import conv_output_size, pad2d, pair, window_add
 
-__all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_weight", "maxpool2d_forward", "maxpool2d_backward",
            "avgpool2d_forward", "avgpool2d_backward"]
 
 
@@ -41,13 +41,13 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     return out, (x.shape, weight, stride, padding, cols)
 
 
-def conv2d_backward(dout, cache, needs_input_grad=True):
-    """Formulas (2)-(4): one GEMM for dweight, one for the input columns, then col2im.
+def conv2d_backward_weight(dout, cache):
+    """Formulas (2) and (4) alone: the parameter gradients, one GEMM, no input gradient.
 
-    Inputs: dout (N, F, OH, OW); cache from `conv2d_forward`; needs_input_grad=False skips dx.
-    Returns (dx, dweight, dbias) of shapes (N, C, H, W) (None when skipped), (F, C, KH, KW), (F,).
+    Inputs: dout (N, F, OH, OW); cache from `conv2d_forward`. Returns (dweight, dbias), shapes
+    (F, C, KH, KW) and (F,). What a network's first convolution needs in a training step.
     """
-    x_shape, weight, stride, padding, cols = cache
+    _, weight, _, _, cols = cache
     n_filters = weight.shape[0]
     # (F, N*OH*OW), columns ordered like cols'; a view when dout is laid out (F, N, OH, OW)
     dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)
@@ -58,11 +58,20 @@ def conv2d_backward(dout, cache, needs_input_grad=True):
         dweight = dout2 @ cols.T
     else:
         dweight = (cols @ dout2.T).T
-    dbias = dout2.sum(axis=1)
-    if not needs_input_grad:
-        return None, dweight.reshape(weight.shape), dbias
-    dcols = weight.reshape(n_filters, -1).T @ dout2                    # (C*KH*KW, N*OH*OW)
-    return col2im(dcols, x_shape, weight.shape[2:], stride, padding), dweight.reshape(weight.shape), dbias
+    return dweight.reshape(weight.shape), dout2.sum(axis=1)
+
+
+def conv2d_backward(dout, cache):
+    """Formulas (2)-(4): the parameter gradients, then one GEMM for the input columns and col2im.
+
+    Inputs: dout (N, F, OH, OW); cache from `conv2d_forward`.
+    Returns (dx, dweight, dbias) of shapes (N, C, H, W), (F, C, KH, KW), (F,).
+    """
+    x_shape, weight, stride, padding, _ = cache
+    dweight, dbias = conv2d_backward_weight(dout, cache)
+    n_filters = weight.shape[0]
+    dcols = weight.reshape(n_filters, -1).T @ dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)   # formula (3)
+    return col2im(dcols, x_shape, weight.shape[2:], stride, padding), dweight, dbias
 
 
 def _pool_geometry(kernel_size, stride, padding, owner):

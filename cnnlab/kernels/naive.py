@@ -10,7 +10,7 @@ import numpy as np
 
 from cnnlab.kernels.windows import conv_output_size, pad2d, pair
 
-__all__ = ["conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_weight", "maxpool2d_forward", "maxpool2d_backward",
            "avgpool2d_forward", "avgpool2d_backward"]
 
 
@@ -37,12 +37,12 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     return out, (x, weight, (sh, sw), (ph, pw))
 
 
-def conv2d_backward(dout, cache, needs_input_grad=True):
+def conv2d_backward(dout, cache):
     """Every output value sends its gradient back through its window (formulas (2)-(4)).
 
-    Inputs: dout (N, F, OH, OW); cache from `conv2d_forward`; needs_input_grad=False skips dx.
-    Returns (dx, dweight, dbias) of shapes (N, C, H, W) (None when skipped), (F, C, KH, KW), (F,):
-    output (n, f, oh, ow) adds dout * w[f] onto the window of xp it read, and dout * window onto dw[f].
+    Inputs: dout (N, F, OH, OW); cache from `conv2d_forward`.
+    Returns (dx, dweight, dbias) of shapes (N, C, H, W), (F, C, KH, KW), (F,): output (n, f, oh, ow)
+    adds dout * w[f] onto the window of xp it read, and dout * window onto dweight[f].
     """
     x, weight, (sh, sw), (ph, pw) = cache
     h, w = x.shape[2:]
@@ -58,9 +58,13 @@ def conv2d_backward(dout, cache, needs_input_grad=True):
                     rows, cols = slice(oh * sh, oh * sh + kh), slice(ow * sw, ow * sw + kw)
                     dxp[n, :, rows, cols] += g * weight[f]
                     dweight[f] += g * xp[n, :, rows, cols]
-    dbias = dout.sum(axis=(0, 2, 3))
-    dx = dxp[:, :, ph:ph + h, pw:pw + w] if needs_input_grad else None
-    return dx, dweight, dbias
+    return dxp[:, :, ph:ph + h, pw:pw + w], dweight, dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward_weight(dout, cache):
+    """The parameter gradients alone: (dweight, dbias) of `conv2d_backward` (the loops compute dx anyway)."""
+    _, dweight, dbias = conv2d_backward(dout, cache)
+    return dweight, dbias
 
 
 def _pool_geometry(kernel_size, stride, padding, owner):

@@ -40,7 +40,8 @@ class Conv2d(Module):
         OH = (H + 2*ph - KH) // sh + 1, OW = (W + 2*pw - KW) // sw + 1. Formula (1).
     backward(dout): dout (N, out_channels, OH, OW) -> dx (N, in_channels, H, W); overwrites
         weight.grad (formula (2)) and bias.grad (formula (4)); dx is formula (3). Inside
-        `no_input_grad(layer)` (a network's first layer in training) dx is skipped: None.
+        `no_input_grad(layer)` (a network's first layer in training) only the parameter gradients
+        are computed (the kernels' `conv2d_backward_weight`, when they have one) and dx is None.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None,
@@ -75,7 +76,10 @@ class Conv2d(Module):
         return out
 
     def backward(self, dout):
-        dx, dweight, dbias = self.kernels.backward(dout, self._cache, needs_input_grad=self.needs_input_grad)
+        if self.needs_input_grad or self.kernels.backward_weight is None:
+            dx, dweight, dbias = self.kernels.backward(dout, self._cache)
+        else:   # a network's first layer in training: the parameter gradients only (see cnnlab.module)
+            dx, (dweight, dbias) = None, self.kernels.backward_weight(dout, self._cache)
         self.weight.grad[...] = dweight
         if self.bias is not None:
             self.bias.grad[...] = dbias
