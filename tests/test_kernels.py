@@ -40,8 +40,16 @@ def pool_config(rng):
 
 
 def cnhw(a):
-    """The same values as a, laid out in memory as (C, N, H, W), as the fast convolution leaves its output."""
+    """The same values as a, laid out in memory as (C, N, H, W)."""
     return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+def chwn(a):
+    """The same values as a, laid out in memory as (C, H, W, N), as the fast convolution leaves its output."""
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+LAYOUTS = (lambda a: a, cnhw, chwn)
 
 
 def axis_order(a):
@@ -57,7 +65,7 @@ def test_im2col_matches_np_pad_and_sliding_window_view_on_random_configurations(
         (ph, pw), (kh, kw) = padding, w_shape[2:]
         win = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))), (kh, kw),
                                   axis=(2, 3))[:, :, ::stride[0], ::stride[1]]   # (N, C, OH, OW, KH, KW)
-        expected = win.transpose(1, 4, 5, 0, 2, 3).reshape(x_shape[1] * kh * kw, -1)
+        expected = win.transpose(1, 4, 5, 2, 3, 0).reshape(x_shape[1] * kh * kw, -1)   # rows (c,i,j), cols (oh,ow,n)
         cols, (oh, ow) = im2col(x, (kh, kw), stride, padding)
         assert (oh, ow) == win.shape[2:4]
         np.testing.assert_array_equal(cols, expected)
@@ -78,7 +86,7 @@ def test_conv_fast_kernels_match_naive_on_random_configurations():
         expected, naive_cache = naive.conv2d_forward(x, weight, bias, stride, padding)
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-10)
         dout = rng.standard_normal(expected.shape)
-        dout = cnhw(dout) if trial % 2 else dout        # either memory layout reaches the backward
+        dout = LAYOUTS[trial % 3](dout)                 # any memory layout may reach the backward
         for fast_grad, naive_grad in zip(fast.conv2d_backward(dout, cache), naive.conv2d_backward(dout, naive_cache)):
             assert fast_grad.shape == naive_grad.shape
             np.testing.assert_allclose(fast_grad, naive_grad, rtol=0, atol=1e-10)
@@ -91,16 +99,16 @@ def test_conv_fast_kernels_match_naive_on_random_configurations():
 
 def test_maxpool_fast_kernels_match_naive_in_both_layouts():
     """Random geometries (overlapping windows included), inputs with many ties, input and dout in
-    (N, C, H, W) or (C, N, H, W) memory order."""
+    (N, C, H, W), (C, N, H, W) or (C, H, W, N) memory order."""
     rng = np.random.default_rng(14)
     for trial in range(30):
         shape, k, s, p = pool_config(rng)
         x = rng.integers(0, 4, size=shape).astype(np.float64)
-        out, cache = fast.maxpool2d_forward(cnhw(x) if trial % 2 else x, k, s, p)
+        out, cache = fast.maxpool2d_forward(LAYOUTS[trial % 3](x), k, s, p)
         expected, naive_cache = naive.maxpool2d_forward(x, k, s, p)
         np.testing.assert_array_equal(out, expected)
         dout = rng.standard_normal(out.shape)
-        dx = fast.maxpool2d_backward(cnhw(dout) if trial % 3 == 0 else dout, cache)
+        dx = fast.maxpool2d_backward(LAYOUTS[trial % 2](dout), cache)
         np.testing.assert_allclose(dx, naive.maxpool2d_backward(dout, naive_cache), rtol=0, atol=1e-10)
         assert axis_order(dx) == axis_order(out)        # the backward keeps the forward's layout
 
@@ -110,7 +118,7 @@ def test_avgpool_fast_kernels_match_naive():
     for trial in range(30):
         shape, k, s, p = pool_config(rng)
         x = rng.standard_normal(shape)
-        out, cache = fast.avgpool2d_forward(cnhw(x) if trial % 2 else x, k, s, p)
+        out, cache = fast.avgpool2d_forward(LAYOUTS[trial % 3](x), k, s, p)
         expected, naive_cache = naive.avgpool2d_forward(x, k, s, p)
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
         dout = rng.standard_normal(out.shape)
@@ -201,16 +209,16 @@ def reference_cnn(rng):
 
 
 def test_layouts_flow_without_copies():
-    """The fast convolution leaves (C, N, H, W) memory order, ReLU and MaxPool2d keep it, and the
-    gradient that reaches the second convolution flattens to (F, N*OH*OW) as a view."""
+    """The fast convolution leaves (C, H, W, N) memory order, ReLU and MaxPool2d keep it, and the
+    gradient that reaches the second convolution flattens to (F, OH*OW*N) as a view."""
     rng = np.random.default_rng(20)
     net = reference_cnn(rng)
     h = rng.random((4, 1, 28, 28), dtype=np.float32)
     for layer in net[:5]:
         h = layer(h)
-        assert axis_order(h) == (1, 0, 2, 3) and h.dtype == np.float32
-    d = net[4].backward(cnhw(rng.standard_normal(h.shape).astype(np.float32)))
-    assert np.shares_memory(d.transpose(1, 0, 2, 3).reshape(32, -1), d)
+        assert axis_order(h) == (1, 2, 3, 0) and h.dtype == np.float32
+    d = net[4].backward(chwn(rng.standard_normal(h.shape).astype(np.float32)))
+    assert np.shares_memory(d.transpose(1, 2, 3, 0).reshape(32, -1), d)
 
 
 def test_a_training_step_folds_back_only_the_second_convolutions_input_gradient(monkeypatch):

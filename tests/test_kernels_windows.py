@@ -39,11 +39,11 @@ def test_im2col_layout_by_hand():
     x = np.arange(12.0).reshape(2, 1, 2, 3)  # image 0: [[0,1,2],[3,4,5]], image 1: [[6,7,8],[9,10,11]]
     cols, (oh, ow) = im2col(x, (2, 2))
     assert (oh, ow) == (1, 2)
-    # rows (c, i, j), columns (n, oh, ow)
-    expected = np.array([[0, 1, 6, 7],
-                         [1, 2, 7, 8],
-                         [3, 4, 9, 10],
-                         [4, 5, 10, 11]], dtype=float)
+    # rows (c, i, j), columns (oh, ow, n): the image index innermost
+    expected = np.array([[0, 6, 1, 7],
+                         [1, 7, 2, 8],
+                         [3, 9, 4, 10],
+                         [4, 10, 5, 11]], dtype=float)
     np.testing.assert_array_equal(cols, expected)
 
 

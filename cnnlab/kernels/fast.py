@@ -4,11 +4,12 @@ Everything that makes a training step fast lives here, and nowhere else:
 - convolution: `im2col` copies all windows once (KH*KW strided slice copies, no padded copy of
   x), then the forward pass, dweight and the input columns are one GEMM each, and `col2im`
   folds the input gradient back (`cnnlab.kernels.im2col`);
-- memory order: cols has one column per output pixel (n, oh, ow), so the forward GEMM leaves
-  its result in (F, N, OH, OW) memory order, returned as an (N, F, OH, OW) view. The pooling
-  kernels keep the order of their input, and so do NumPy's elementwise operations (ReLU), so
-  dout reaches the convolution's backward in that order too and flattens to (F, N*OH*OW) as a
-  view, without a copy;
+- memory order: im2col puts the image index innermost, cols[(c, i, j), (oh, ow, n)], so that each
+  of its copies (and col2im's adds) moves long contiguous runs of OW*N numbers rather than rows
+  of OW; the forward GEMM then leaves its result in (F, OH, OW, N) memory order, returned as an
+  (N, F, OH, OW) view. The pooling kernels keep the order of their input, and so do NumPy's
+  elementwise operations (ReLU), so dout reaches the convolution's backward in that order too
+  and flattens to (F, OH*OW*N) as a view, without a copy;
 - pooling: one vectorised pass per window offset (KH*KW passes), never a loop over pixels;
 - `conv2d_backward_weight` computes the parameter gradients without the input gradient (one
   GEMM and col2im fewer), for a network's first layer in training (`cnnlab.module.no_input_grad`).
@@ -51,7 +52,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     """Formula (1) for all outputs as one matrix product over the copied windows.
 
     Inputs: x (N, C, H, W); weight (F, C, KH, KW); bias (F,) or None; stride, padding: int or (h, w).
-    Returns (out, cache): out (N, F, OH, OW), whose memory is laid out (F, N, OH, OW).
+    Returns (out, cache): out (N, F, OH, OW), whose memory is laid out (F, OH, OW, N).
     """
     stride, padding = pair(stride, "stride", "conv2d_forward", 1), pair(padding, "padding", "conv2d_forward", 0)
     n_filters = weight.shape[0]
@@ -59,7 +60,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     out = weight.reshape(n_filters, -1) @ cols                         # (F, N*OH*OW): one GEMM
     if bias is not None:
         out += bias[:, None]
-    out = out.reshape(n_filters, x.shape[0], oh, ow).transpose(1, 0, 2, 3)
+    out = out.reshape(n_filters, oh, ow, x.shape[0]).transpose(3, 0, 1, 2)
     return out, (x.shape, weight, stride, padding, cols)
 
 
@@ -71,8 +72,8 @@ def conv2d_backward_weight(dout, cache):
     """
     _, weight, _, _, cols = cache
     n_filters = weight.shape[0]
-    # (F, N*OH*OW), columns ordered like cols'; a view when dout is laid out (F, N, OH, OW)
-    dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)
+    # (F, OH*OW*N), columns ordered like cols'; a view when dout is laid out (F, OH, OW, N)
+    dout2 = dout.transpose(1, 2, 3, 0).reshape(n_filters, -1)
     # formula (2) summed over all positions, dweight = dout2 cols^T. OpenBLAS runs this long, thin
     # product faster when its result is tall, so with fewer filters than rows of cols (the second
     # convolution of the benchmark CNN: 32 < 144) it computes the transpose cols dout2^T.
@@ -92,7 +93,7 @@ def conv2d_backward(dout, cache):
     x_shape, weight, stride, padding, _ = cache
     dweight, dbias = conv2d_backward_weight(dout, cache)
     n_filters = weight.shape[0]
-    dcols = weight.reshape(n_filters, -1).T @ dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)   # formula (3)
+    dcols = weight.reshape(n_filters, -1).T @ dout.transpose(1, 2, 3, 0).reshape(n_filters, -1)   # formula (3)
     return col2im(dcols, x_shape, weight.shape[2:], stride, padding), dweight, dbias
 
 

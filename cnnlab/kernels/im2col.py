@@ -3,7 +3,7 @@
 `im2col` copies every KH x KW window of the input once into a matrix with one *column* per
 output pixel (Caffe's "col" buffer, here for the whole batch at once),
 
-    cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*sh + i, ow*sw + j],
+    cols[(c, i, j), (oh, ow, n)] = x_padded[n, c, oh*sh + i, ow*sw + j],
 
 so that a convolution becomes a single GEMM, the way Caffe computes its layers (Veta's slides
 show the linear layer as one GEMM; Bouvrie §3.4 insists that these kernels decide the speed).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.kernels.windows import conv_output_size, pad2d
+from cnnlab.kernels.windows import conv_output_size
 
 __all__ = ["im2col", "col2im"]
 
@@ -33,23 +33,27 @@ def im2col(x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int] 
     - x: array of shape (N, C, H, W), any strides.
     - kernel_size (KH, KW), stride (sh, sw), padding (ph, pw): tuples of ints.
 
-    Returns (cols, (OH, OW)) where cols has shape (C*KH*KW, N*OH*OW), rows ordered (c, i, j), the
+    Returns (cols, (OH, OW)) where cols has shape (C*KH*KW, OH*OW*N), rows ordered (c, i, j), the
     order of a Conv2d weight (F, C, KH, KW) flattened to (F, C*KH*KW), and columns ordered
-    (n, oh, ow). Then the convolution is weight.reshape(F, -1) @ cols, of shape (F, N*OH*OW).
+    (oh, ow, n), the image index innermost. Then the convolution is weight.reshape(F, -1) @ cols,
+    of shape (F, OH*OW*N).
     """
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw) = kernel_size, stride
-    oh = conv_output_size(h, kh, sh, padding[0])
-    ow = conv_output_size(w, kw, sw, padding[1])
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh = conv_output_size(h, kh, sh, ph)
+    ow = conv_output_size(w, kw, sw, pw)
     if oh < 1 or ow < 1:
         raise ValueError(f"im2col: the input of spatial size {(h, w)} padded by {tuple(padding)} is smaller "
                          f"than the kernel {tuple(kernel_size)}")
-    xpt = pad2d(x.transpose(1, 0, 2, 3), padding)   # (C, N, Hp, Wp): the order of cols' rows
-    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    # the padded input in (C, Hp, Wp, N) memory order: for one kernel offset, a window row of all
+    # images (OW*N numbers for stride 1) is contiguous, so each copy below runs in long strides
+    xp = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    xp[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+    cols = np.empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):   # rows (c, i, j) of cols: the padded image shifted by (i, j)
-            cols[:, i, j] = xpt[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-    return cols.reshape(c * kh * kw, n * oh * ow), (oh, ow)
+            cols[:, i, j] = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return cols.reshape(c * kh * kw, oh * ow * n), (oh, ow)
 
 
 def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: tuple[int, int], stride: tuple[int, int] = (1, 1),
@@ -57,21 +61,21 @@ def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: tuple[int, int], strid
     """Adjoint of `im2col`: add the columns back onto the pixels they were read from.
 
     Inputs:
-    - cols: array of shape (C*KH*KW, N*OH*OW), laid out as `im2col` returns it.
+    - cols: array of shape (C*KH*KW, OH*OW*N), laid out as `im2col` returns it.
     - x_shape: (N, C, H, W), the shape of the original (unpadded) input.
     - kernel_size, stride, padding: as given to `im2col`.
 
     Returns dx of shape (N, C, H, W): each entry is the sum of all column entries that were copied
     from it (the contributions that fell on the padding are dropped). dx is a transposed view
-    whose memory is laid out (C, N, H, W), the order in which the slice-adds read `cols`.
+    whose memory is laid out (C, H, W, N), the order in which the slice-adds read `cols`.
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     oh = conv_output_size(h, kh, sh, ph)
     ow = conv_output_size(w, kw, sw, pw)
-    cols6 = cols.reshape(c, kh, kw, n, oh, ow)
-    dxpt = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    cols6 = cols.reshape(c, kh, kw, oh, ow, n)
+    dxp = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):   # each entry goes back to the padded pixel it was copied from
-            dxpt[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols6[:, i, j]
-    return dxpt[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)   # the padding's share is dropped
+            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols6[:, i, j]
+    return dxp[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)   # the padding's share is dropped
