@@ -21,7 +21,7 @@ from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
 from widgets._optimizers import LABELS, colour, to_labels
 
-__all__ = ["LABELS", "RaceModel", "OptimizerRace", "optimizer_race"]
+__all__ = ["LABELS", "colour", "RaceModel", "OptimizerRace", "optimizer_race"]
 
 
 class RaceModel:
