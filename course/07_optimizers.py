@@ -635,8 +635,9 @@ assert np.abs(sgd_saddle.points[int(np.floor(steps_to_leave)), 1]) < 1 <= np.abs
 # gets a run off the ridge.
 
 # %%
-for spec in OPTIMIZERS.values():
-    on_ridge = trajectory(saddle, lambda params: spec.build(params, spec.lr_surface), start=(-1.0, 0.0), steps=200)
+for spec in OPTIMIZERS.values():  # each at its default learning rate for a surface
+    on_ridge = trajectory(saddle, lambda params: spec.build(params, spec.lr_surface), start=(-1.0, 0.0),
+                          steps=200)
     assert np.all(on_ridge.points[:, 1] == 0), spec.label
 print("from y0 = 0 none of the seven leaves the ridge")
 
@@ -647,8 +648,8 @@ print("from y0 = 0 none of the seven leaves the ridge")
 # first step on.
 
 # %%
-saddle_runs = {spec.label: trajectory(saddle, lambda params: spec.build(params, spec.lr_surface), start=saddle_start,
-                                      steps=200)
+saddle_runs = {spec.label: trajectory(saddle, lambda params: spec.build(params, spec.lr_surface),
+                                      start=saddle_start, steps=200)
                for spec in OPTIMIZERS.values()}
 saddle_runs["SGD lr=0.1"] = trajectory(saddle, lambda params: SGD(params, lr=0.1), start=saddle_start, steps=200)
 with plt.ioff():
@@ -692,7 +693,7 @@ def escaped(summary):
 result = escaped(race.model.summary())
 print(result)
 assert not result["SGD"], "plain SGD with lr = 0.01 is still near the saddle"
-assert len(result) == 7 and all(out for name, out in result.items() if name != "SGD"), "everyone else escaped"
+assert len(result) == 7 and all(out for name, out in result.items() if name != "SGD"), "all others escaped"
 
 # %% [markdown]
 # Plain SGD is not hopeless; it is just slow at a small rate. Drive the widget: move SGD's

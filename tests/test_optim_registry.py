@@ -82,7 +82,8 @@ def test_the_momentum_entries_carry_momentum_09(name):
 
 
 def test_names_and_labels_in_any_case_find_the_entry():
-    assert optimizer_spec("RMSprop") is optimizer_spec("rmsprop") is optimizer_spec("RMSPROP") is OPTIMIZERS["rmsprop"]
+    assert optimizer_spec("RMSprop") is optimizer_spec("RMSPROP") is optimizer_spec("rmsprop")
+    assert optimizer_spec("rmsprop") is OPTIMIZERS["rmsprop"]
     assert [optimizer_spec(s.label).name for s in OPTIMIZERS.values()] == list(OPTIMIZERS)
     assert OPTIMIZERS["adagrad"].label == "AdaGrad"
 

@@ -2,14 +2,14 @@
 
 What each optimizer is (class, hyper-parameters, default learning rates) lives in one place,
 `cnnlab.optim.OPTIMIZERS`; this module adds only what is the visualiser's own: a colour per optimizer,
-and `to_labels(names)`, which turns what a user typed (names or labels, any case) into the labels the races
-key their runs by.
+`to_labels(names)`, which turns what a user typed (names or labels, any case) into the labels the races
+key their runs by, and the races' two uses of the registry: their learning rates and their optimizers.
 """
 from __future__ import annotations
 
 from cnnlab.optim import OPTIMIZERS, optimizer_spec
 
-__all__ = ["LABELS", "COLOURS", "colour", "to_labels"]
+__all__ = ["LABELS", "COLOURS", "colour", "to_labels", "race_lrs", "race_optimizer"]
 
 LABELS = tuple(s.label for s in OPTIMIZERS.values())  # the races' runners, in the registry's order
 
@@ -34,3 +34,19 @@ def to_labels(names, what: str = "unknown optimizers") -> list[str]:
         raise ValueError(f"{what} {unknown}; choose from {list(LABELS)}")
     wanted = {n.lower() for n in names}
     return [s.label for s in OPTIMIZERS.values() if s.name in wanted]
+
+
+def race_lrs(which: str, overrides=None) -> dict:
+    """label -> learning rate: every optimizer's default `which` ("lr_surface" or "lr_cnn"), then `overrides`
+    (names or labels -> lr; ValueError "lrs names unknown optimizers [...]" for a name that is none)."""
+    overrides = dict(overrides or {})
+    to_labels(overrides, "lrs names unknown optimizers")
+    lrs = {s.label: getattr(s, which) for s in OPTIMIZERS.values()}
+    lrs.update({optimizer_spec(name).label: lr for name, lr in overrides.items()})
+    return lrs
+
+
+def race_optimizer(name, params, lr: float, momentum: float):
+    """The optimizer `name` on `params` at `lr`; the race's `momentum` reaches the optimizers that use one."""
+    spec = optimizer_spec(name)
+    return spec.build(params, lr, **({"momentum": momentum} if spec.uses_momentum else {}))

@@ -275,8 +275,8 @@ def cnn_race(optimizers=None, lrs: dict | None = None, epochs: int = 2, momentum
     """The race on the real CNN.
 
     optimizers: names or labels of cnnlab.optim.OPTIMIZERS (default all seven); lrs: overrides of their
-    learning rates for this CNN (`lr_cnn`), e.g. {"SGD": 0.05}; data: (X, y, X_val, y_val), default n_train training and n_val test images of the
-    shipped Fashion-MNIST subset, drawn with `seed`. The race starts at once (autostart).
+    learning rates for this CNN (`lr_cnn`), e.g. {"SGD": 0.05}; data: (X, y, X_val, y_val), default
+    n_train training and n_val test images of the shipped Fashion-MNIST subset, drawn with `seed`. The race starts at once (autostart).
     """
     if data is None:
         from cnnlab.data import load_fashion_mnist

@@ -5,10 +5,10 @@ Every run starts from the same initial weights (one `state_dict`, loaded into ea
 sees the same mini-batches in the same order (each run's `Trainer` shuffles with the same seed), so the
 only difference between two curves is the optimizer and its learning rate. The runners, their
 hyper-parameters and their learning rates for a CNN (`lr_cnn`) come from `cnnlab.optim.OPTIMIZERS`, as in
-the race on the surface: both step the very same `cnnlab.optim` classes. A run that blows up ends as "diverged" by the Trainer's own
-rules (a non-finite loss, or `diverge_above`: the mean of its last 8 mini-batch losses above `blowup`;
-an adaptive optimizer with a huge learning rate takes bounded steps and can sit at a loss of 10^4 for
-ever without overflowing).
+the race on the surface: both step the very same `cnnlab.optim` classes. A run that blows up ends as
+"diverged" by the Trainer's own rules (a non-finite loss, or `diverge_above`: the mean of its last 8
+mini-batch losses above `blowup`; an adaptive optimizer with a huge learning rate takes bounded steps and
+can sit at a loss of 10^4 for ever without overflowing).
 
 Drive it with `start()`, then `advance(steps)` again and again (a chunk of steps per run, round-robin, so
 the curves grow side by side), or `run()` to the end. Runs whose settings did not change are kept, so
@@ -26,7 +26,7 @@ from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.train import Trainer
 from cnnlab.optim import optimizer_spec
-from widgets._optimizers import LABELS, to_labels
+from widgets._optimizers import LABELS, race_lrs, race_optimizer, to_labels
 from widgets.small_task import one_blas_thread
 
 __all__ = ["BLOWUP_WINDOW", "race_net", "CNNRun", "CNNRaceModel"]
@@ -75,11 +75,12 @@ class CNNRaceModel:
     Inputs: X (N, 1, 28, 28) float images, y (N,) integer labels, X_val, y_val the same for validation.
     State: enabled (set of labels of cnnlab.optim.OPTIMIZERS; the inputs take names or labels in any
     case), lrs (label -> lr; default each optimizer's `lr_cnn`, tuned for this net: see `OptimizerSpec`),
-    epochs, momentum (for the runners that use one: Momentum and Nesterov), batch_size and seed (of the initial weights and of the shuffling). A run counts as
-    diverged when its loss is not finite or when the mean of its last BLOWUP_WINDOW (8) mini-batch
-    losses exceeds `blowup` (default 4 ln 10: four times the loss of a uniform guess over 10 classes);
-    both are the Trainer's rules (`Trainer(diverge_above=blowup, diverge_window=8)`), checked after
-    every step. After `run()` (or `start()` + `advance()` until `done`): runs (name -> CNNRun),
+    epochs, momentum (for the runners that use one: Momentum and Nesterov), batch_size and seed (of the
+    initial weights and of the shuffling). A run counts as diverged when its loss is not finite or when
+    the mean of its last BLOWUP_WINDOW (8) mini-batch losses exceeds `blowup` (default 4 ln 10: four
+    times the loss of a uniform guess over 10 classes); both are the Trainer's rules
+    (`Trainer(diverge_above=blowup, diverge_window=8)`), checked after every step. After `run()` (or
+    `start()` + `advance()` until `done`): runs (label -> CNNRun),
     `summary()`, `seconds` (training time since the last start) and `trained` (the runs that start had
     to create or continue; the others were kept as they were).
     """
@@ -99,10 +100,7 @@ class CNNRaceModel:
         self.X, self.y, self.X_val, self.y_val = X.astype(np.float32, copy=False), y, X_val.astype(
             np.float32, copy=False), y_val
         self.enabled = set(LABELS if enabled is None else to_labels(enabled))
-        lrs = dict(lrs or {})
-        to_labels(lrs)
-        self.lrs = {label: optimizer_spec(label).lr_cnn for label in LABELS}
-        self.lrs.update({optimizer_spec(name).label: lr for name, lr in lrs.items()})
+        self.lrs = race_lrs("lr_cnn", lrs)
         self.epochs, self.momentum, self.batch_size, self.seed = epochs, momentum, batch_size, seed
         if not blowup > 0:
             raise ValueError(f"blowup (the loss that counts as diverged) must be positive, got {blowup}")
@@ -129,8 +127,8 @@ class CNNRaceModel:
 
     def key(self, name: str) -> tuple:
         """What a run depends on besides the epochs (more epochs continue a run, they do not restart it)."""
-        return (name, float(self.lrs[name]), float(self.momentum) if optimizer_spec(name).uses_momentum else None,
-                int(self.batch_size), self.seed)
+        momentum = float(self.momentum) if optimizer_spec(name).uses_momentum else None
+        return (name, float(self.lrs[name]), momentum, int(self.batch_size), self.seed)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -139,9 +137,7 @@ class CNNRaceModel:
     def _new_run(self, name: str) -> CNNRun:
         net = race_net(self.seed)
         net.load_state_dict(self.initial_state)
-        spec = optimizer_spec(name)
-        momentum = {"momentum": self.momentum} if spec.uses_momentum else {}
-        optimizer = spec.build(net.parameters(), self.lrs[name], **momentum)
+        optimizer = race_optimizer(name, net.parameters(), self.lrs[name], self.momentum)
         trainer = Trainer(net, CrossEntropyLoss(), optimizer, self.X, self.y, batch_size=self.batch_size,
                           X_val=self.X_val, y_val=self.y_val, rng=self.seed, diverge_above=self.blowup,
                           diverge_window=BLOWUP_WINDOW)

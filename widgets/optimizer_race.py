@@ -14,12 +14,11 @@ import time
 import ipywidgets as W
 import numpy as np
 
-from cnnlab.optim import optimizer_spec
 from cnnlab.surfaces import SURFACES, trajectory
 from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets._optimizers import LABELS, colour, to_labels
+from widgets._optimizers import LABELS, colour, race_lrs, race_optimizer, to_labels
 
 __all__ = ["LABELS", "colour", "RaceModel", "OptimizerRace", "optimizer_race"]
 
@@ -43,10 +42,7 @@ class RaceModel:
         self.surface_name = surface
         self.surface = SURFACES[surface]()
         self.enabled = set(LABELS if enabled is None else to_labels(enabled))
-        lrs = dict(lrs or {})
-        to_labels(lrs, "lrs names unknown optimizers")
-        self.lrs = {label: optimizer_spec(label).lr_surface for label in LABELS}
-        self.lrs.update({optimizer_spec(name).label: lr for name, lr in lrs.items()})
+        self.lrs = race_lrs("lr_surface", lrs)
         self.momentum, self.steps, self.noise, self.seed = momentum, int(steps), noise, seed
         self.start = tuple(self.surface.start if start is None else start)
         self.runs: dict = {}
@@ -66,9 +62,8 @@ class RaceModel:
         for name in LABELS:
             if name not in self.enabled:
                 continue
-            spec, lr = optimizer_spec(name), self.lrs[name]
-            momentum = {"momentum": self.momentum} if spec.uses_momentum else {}
-            self.runs[name] = trajectory(self.surface, lambda ps: spec.build(ps, lr, **momentum), start=self.start,
+            lr, mu = self.lrs[name], self.momentum
+            self.runs[name] = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
                                          steps=self.steps, noise=self.noise,
                                          rng=self.seed if self.noise else None)
         self.seconds = time.perf_counter() - t0

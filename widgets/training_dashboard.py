@@ -369,8 +369,8 @@ def training_dashboard(net=None, optimizer: str = "adam", lr: float = 1e-3, epoc
 
     net: a cnnlab net with at least one Conv2d mapping (N, 1, 28, 28) images to 10 class scores (default
     `default_cnn`); optimizer: a name of cnnlab.optim.OPTIMIZERS ("sgd", "momentum", "nesterov", "adagrad",
-    "adadelta", "rmsprop", "adam"); lr: the learning rate (changeable while training); epochs, batch_size; train_size: cap on the training
-    images (the full Fashion-MNIST training set when present, else the shipped subset; 10% go to validation);
+    "adadelta", "rmsprop", "adam"); lr: the learning rate (changeable while training); epochs, batch_size;
+    train_size: cap on the training images (the full Fashion-MNIST training set when present, else the shipped subset; 10% go to validation);
     rng: seed or Generator. options: DashboardModel's keyword-only options (val_size, eval_every, data,
     source, divergence_factor) and TrainingDashboard's (chunk_steps, min_redraw_seconds).
     """
