@@ -56,6 +56,9 @@ def test_model_refuses_unknown_names():
         RaceModel(enabled={"Lion"})
     with pytest.raises(ValueError, match="lrs names unknown optimizers"):
         optimizer_race(lrs={"Lion": 0.1})
+    for lr in (0.0, -1.0, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match=r"learning rates must be positive numbers, got \{'SGD': "):
+            RaceModel(lrs={"SGD": lr})
 
 
 def controls(race):

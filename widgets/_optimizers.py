@@ -7,6 +7,9 @@ key their runs by, and the races' two uses of the registry: their learning rates
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 from cnnlab.optim import OPTIMIZERS, optimizer_spec
 
 __all__ = ["LABELS", "COLOURS", "colour", "to_labels", "race_lrs", "race_optimizer"]
@@ -38,9 +41,14 @@ def to_labels(names, what: str = "unknown optimizers") -> list[str]:
 
 def race_lrs(which: str, overrides=None) -> dict:
     """label -> learning rate: every optimizer's default `which` ("lr_surface" or "lr_cnn"), then `overrides`
-    (names or labels -> lr; ValueError "lrs names unknown optimizers [...]" for a name that is none)."""
+    (names or labels -> lr; ValueError "lrs names unknown optimizers [...]" for a name that is none, and
+    for a rate that is not a positive finite number: a race's log slider cannot show it)."""
     overrides = dict(overrides or {})
     to_labels(overrides, "lrs names unknown optimizers")
+    bad = {name: lr for name, lr in overrides.items()
+           if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0)}
+    if bad:
+        raise ValueError(f"learning rates must be positive numbers, got {bad}")
     lrs = {s.label: getattr(s, which) for s in OPTIMIZERS.values()}
     lrs.update({optimizer_spec(name).label: lr for name, lr in overrides.items()})
     return lrs
