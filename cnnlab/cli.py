@@ -14,7 +14,7 @@ EXIT_CODES = {"done": 0, "unusable data or checkpoint file": 1, "bad option, che
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
-    from cnnlab.recipes import OPTIMIZER_NAMES
+    from cnnlab.optim import OPTIMIZERS
 
     p = subparsers.add_parser(
         "train", help="train the course's CNN recipe and print the test accuracy",
@@ -28,7 +28,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                "rebuilt for the new total);\n  a diverged run is never saved.\nexit status:\n" + "".join(
                    f"  {code:3d}  {what}\n" for what, code in EXIT_CODES.items()))
     p.add_argument("--full", action="store_true", help="use the full Fashion-MNIST (60,000 + 10,000 images)")
-    p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default="adam")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
+                   help="one of cnnlab.optim.OPTIMIZERS, with that table's hyper-parameters (default adam)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs in total (default 12 on the subset, 10 with --full); with --resume, the new total")

@@ -40,10 +40,10 @@ import widgets
 from cnnlab import Parameter
 from cnnlab.data import load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
-from cnnlab.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
+from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, RMSprop
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
-from widgets.cnn_race import CNN_LRS, race_net
-from widgets.optimizer_race import OPTIMIZERS
+from widgets.cnn_race import race_net
+from widgets.optimizer_race import colour
 from widgets.surface_paths import surface_paths
 
 # %% [markdown]
@@ -388,9 +388,9 @@ print(f"step lengths: first {lengths[0]:.4f}, 10th {lengths[9]:.4f}; f after 300
 # %%
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6, 3))
-ax.semilogy(np.arange(1, 301), lengths, color=OPTIMIZERS["AdaDelta"][2], label="AdaDelta (eq. 5.26, lr = 1)")
+ax.semilogy(np.arange(1, 301), lengths, color=colour("AdaDelta"), label="AdaDelta (eq. 5.26, lr = 1)")
 ax.semilogy(np.arange(1, 101), np.linalg.norm(np.diff(adagrad.points, axis=0), axis=1),
-            color=OPTIMIZERS["AdaGrad"][2], label="AdaGrad (lr = 0.1)")
+            color=colour("AdaGrad"), label="AdaGrad (lr = 0.1)")
 ax.set_xlabel("step"), ax.set_ylabel("step length ‖Δθ‖"), ax.legend(fontsize=8)
 ax.set_title("Zeiler's AdaDelta: steps at the scale of √ε", fontsize=10)
 fig.tight_layout()
@@ -416,8 +416,9 @@ print(inspect.getsource(RMSprop._update))
 # %% [markdown]
 # The difference from AdaGrad is what happens over time. Feed both a constant gradient $g = 0.5$ for
 # 200 steps: AdaGrad's factor is $\eta/\sqrt{t g^2 + \epsilon}$ and keeps falling; RMSprop's is
-# $\eta/\sqrt{(1-\gamma^t)\,g^2 + \epsilon}$ and settles at $\eta/|g|$. Both formulas must match
-# what the optimizers report through `effective_lr`:
+# $\eta/\sqrt{(1-\gamma^t)\,g^2 + \epsilon}$ and settles at $\eta/|g|$ (here with $\gamma = 0.9$, so that
+# it settles within a few dozen steps; PyTorch's default, which the races use, is $\alpha = 0.99$).
+# Both formulas must match what the optimizers report through `effective_lr`:
 
 # %%
 def effective_lrs(make_optimizer, g=0.5, steps=200):
@@ -443,8 +444,8 @@ print(f"after 200 steps: AdaGrad {adagrad_rates[-1]:.2e}, RMSprop {rmsprop_rates
 # %%
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6, 3))
-ax.loglog(t, adagrad_rates, color=OPTIMIZERS["AdaGrad"][2], label="AdaGrad: η / sqrt(t g² + ε)")
-ax.loglog(t, rmsprop_rates, color=OPTIMIZERS["RMSprop"][2], label="RMSprop: η / sqrt((1 − γᵗ) g² + ε)")
+ax.loglog(t, adagrad_rates, color=colour("AdaGrad"), label="AdaGrad: η / sqrt(t g² + ε)")
+ax.loglog(t, rmsprop_rates, color=colour("RMSprop"), label="RMSprop: η / sqrt((1 − γᵗ) g² + ε)")
 ax.set_xlabel("step t"), ax.set_ylabel("effective learning rate"), ax.legend(fontsize=8)
 ax.set_title("Constant gradient g = 0.5: AdaGrad's rate vanishes", fontsize=10)
 fig.tight_layout()
@@ -540,7 +541,7 @@ assert abs(uncorrected[0] - 0.1 / np.sqrt(0.001)) < 1e-3 and uncorrected[worst] 
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6, 3))
 ax.semilogx(t, uncorrected, color="grey", label="without bias correction")
-ax.semilogx(t, corrected, color=OPTIMIZERS["Adam"][2], label="Adam (eqs. 5.31–5.32)")
+ax.semilogx(t, corrected, color=colour("Adam"), label="Adam (eqs. 5.31–5.32)")
 ax.set_xlabel("step t"), ax.set_ylabel("step length / η"), ax.legend(fontsize=8)
 ax.set_title("Constant gradient: Adam's step, with and without the bias correction", fontsize=10)
 fig.tight_layout()
@@ -634,9 +635,10 @@ assert np.abs(sgd_saddle.points[int(np.floor(steps_to_leave)), 1]) < 1 <= np.abs
 # gets a run off the ridge.
 
 # %%
-for name, (factory, default_lr, _) in OPTIMIZERS.items():
-    on_ridge = trajectory(saddle, lambda params: factory(params, default_lr, 0.9), start=(-1.0, 0.0), steps=200)
-    assert np.all(on_ridge.points[:, 1] == 0), name
+for spec in OPTIMIZERS.values():  # each at its default learning rate for a surface
+    on_ridge = trajectory(saddle, lambda params: spec.build(params, spec.lr_surface), start=(-1.0, 0.0),
+                          steps=200)
+    assert np.all(on_ridge.points[:, 1] == 0), spec.label
 print("from y0 = 0 none of the seven leaves the ridge")
 
 # %% [markdown]
@@ -646,14 +648,15 @@ print("from y0 = 0 none of the seven leaves the ridge")
 # first step on.
 
 # %%
-saddle_runs = {name: trajectory(saddle, lambda params: factory(params, default_lr, 0.9), start=saddle_start, steps=200)
-               for name, (factory, default_lr, _) in OPTIMIZERS.items()}
+saddle_runs = {spec.label: trajectory(saddle, lambda params: spec.build(params, spec.lr_surface),
+                                      start=saddle_start, steps=200)
+               for spec in OPTIMIZERS.values()}
 saddle_runs["SGD lr=0.1"] = trajectory(saddle, lambda params: SGD(params, lr=0.1), start=saddle_start, steps=200)
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(7, 3.4))
 for label, run in saddle_runs.items():
-    colour = "#1f77b4" if label.startswith("SGD") else OPTIMIZERS[label][2]
-    ax.semilogy(np.abs(run.points[:, 1]), color=colour, ls="--" if label == "SGD lr=0.1" else "-", label=label)
+    ax.semilogy(np.abs(run.points[:, 1]), color=colour("SGD" if label.startswith("SGD") else label),
+                ls="--" if label == "SGD lr=0.1" else "-", label=label)
 ax.axhline(1, color="grey", lw=0.8, ls=":")
 ax.set_ylim(1e-4, 1e4), ax.set_xlabel("step"), ax.set_ylabel("|y|: distance from the ridge")
 ax.legend(fontsize=7, ncol=2), ax.set_title("Leaving the saddle of x² − y² from (−1, 0.001)", fontsize=10)
@@ -665,7 +668,11 @@ fig
 #
 # Now all seven at once, in the race widget of `widgets.optimizer_race`: same start, same surface,
 # the learning rates you pick (log sliders), momentum, gradient noise, and a step budget. Each
-# runner is a real `cnnlab.optim` object stepping a `Parameter` of shape `(2,)`.
+# runner is a real `cnnlab.optim` object stepping a `Parameter` of shape `(2,)`, built from the one
+# table of the course's optimizers, `cnnlab.optim.OPTIMIZERS` (the recipe, the dashboard and the
+# race on the CNN use it too): each entry's class, its hyper-parameters (PyTorch's defaults, e.g.
+# RMSprop's $\alpha = 0.99$, with momentum $0.9$ for Momentum and Nesterov) and its default
+# learning rates, one for these surfaces (`lr_surface`) and one for a CNN (`lr_cnn`).
 #
 # The claim to check: **with a budget of 100 steps, every method except plain SGD with a small rate
 # escapes the saddle** from $(-1, 10^{-3})$. "Escaped" means the run reached $f < -1$, well below
@@ -686,7 +693,7 @@ def escaped(summary):
 result = escaped(race.model.summary())
 print(result)
 assert not result["SGD"], "plain SGD with lr = 0.01 is still near the saddle"
-assert all(result[name] for name in OPTIMIZERS if name != "SGD"), "everyone else escaped"
+assert len(result) == 7 and all(out for name, out in result.items() if name != "SGD"), "all others escaped"
 
 # %% [markdown]
 # Plain SGD is not hopeless; it is just slow at a small rate. Drive the widget: move SGD's
@@ -719,7 +726,7 @@ assert escaped(race.model.summary())["SGD"], "with lr = 0.1 SGD escapes too"
 # continues or restarts with the new settings; a run that blows up is marked, not raised.
 
 # %%
-print("learning rates:", CNN_LRS)
+print("learning rates:", {spec.label: spec.lr_cnn for spec in OPTIMIZERS.values()})
 cnn = widgets.cnn_race(epochs=2)
 cnn
 
@@ -756,7 +763,8 @@ assert "diverged" in cnn.status.text
 #
 # * **one seed**: one initialisation and one batch order. Another seed can reorder close finishers;
 # * **tuned rates**: each rate is the best of a coarse sweep for *this* net, data and budget
-#   (`CNN_LRS`); a method's result says as much about its rate as about the method;
+#   (`lr_cnn` in `cnnlab.optim.OPTIMIZERS`); a method's result says as much about its rate as about
+#   the method;
 # * **a toy budget**: 64 steps on 2,000 images. Methods that start fast are favoured; over a longer
 #   training the order can change;
 # * **a small validation set**: an accuracy measured on 500 images has a standard error of about

@@ -7,7 +7,8 @@ import pytest
 import cnnlab.data
 from cnnlab.cli import add_info_parser, add_train_parser, info, run_info, run_train
 from cnnlab.data import FashionMNIST
-from cnnlab.recipes import make_optimizer, recipe_cnn, train_recipe
+from cnnlab.optim import OPTIMIZERS
+from cnnlab.recipes import SettingsError, recipe_cnn, train_recipe
 from cnnlab.train import read_checkpoint
 
 
@@ -42,9 +43,23 @@ def test_recipe_cnn_shapes_and_he_initialisation():
     assert conv.std() == pytest.approx(np.sqrt(2 / 9), rel=0.25)  # He: Var = 2 / fan_in, fan_in = 1*3*3
 
 
-def test_make_optimizer_names_the_choices():
-    with pytest.raises(ValueError, match="optimizer must be one of adam, sgd"):
-        make_optimizer("lion", recipe_cnn(0, width=4).parameters(), 0.1)
+def test_the_recipe_and_the_command_offer_the_registrys_optimizers():
+    known = "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam"
+    with pytest.raises(SettingsError, match=f"optimizer must be one of {known}; got 'lion'"):
+        train_recipe(optimizer="lion", progress=False)
+    assert [parse("train", "--optimizer", name).optimizer for name in OPTIMIZERS] == list(OPTIMIZERS)
+    assert parse("train").optimizer == "adam"
+    with pytest.raises(SystemExit):
+        parse("train", "--optimizer", "lion")
+
+
+def test_the_recipe_builds_rmsprop_with_the_registrys_alpha(tiny_data, tmp_path):
+    path = tmp_path / "rms.ckpt"
+    result = train_recipe(epochs=1, width=4, lr=1e-3, batch_size=50, optimizer="rmsprop", progress=False,
+                          checkpoint=path, log=lambda line: None)
+    assert result["history"].status == "completed"
+    saved = read_checkpoint(path, arrays=False)["optimizer"]
+    assert saved["type"] == "RMSprop" and saved["groups"][0]["alpha"] == 0.99  # PyTorch's, as everywhere
 
 
 def test_train_recipe_learns_the_tiny_task_and_scores_the_test_set_once(tiny_data):

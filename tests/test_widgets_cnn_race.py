@@ -11,8 +11,8 @@ from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from widgets._figure import FigureView
-from widgets.cnn_race import CNNRaceModel, cnn_race, race_net
-from widgets.optimizer_race import OPTIMIZERS
+from widgets.cnn_race import CNNRace, CNNRaceModel, cnn_race, race_net
+from widgets.optimizer_race import LABELS
 from widgets.small_task import one_blas_thread
 
 TINY = dict(n_train=96, n_val=32, batch_size=32, epochs=1)  # 3 steps per epoch: every race is quick
@@ -58,7 +58,7 @@ def test_the_runs_step_the_real_optimizer_on_the_real_batches(data):
 
 def test_the_race_is_fair_same_weights_and_same_batch_order(data):
     # with momentum 0, "Momentum" and "Nesterov" are plain SGD: identical curves prove identical start and batches
-    model = CNNRaceModel(*data, enabled={"SGD", "Momentum", "Nesterov"}, lrs={n: 0.05 for n in OPTIMIZERS},
+    model = CNNRaceModel(*data, enabled={"SGD", "Momentum", "Nesterov"}, lrs={n: 0.05 for n in LABELS},
                          momentum=0.0, epochs=2, batch_size=32)
     model.run()
     curves = [model.runs[name].losses for name in ("SGD", "Momentum", "Nesterov")]
@@ -131,11 +131,32 @@ def artists_state(race):
 
 
 def controls(race):
-    for name in OPTIMIZERS:
+    for name in LABELS:
         yield race.lr[name], [10.0 ** race.lr[name].min, 10.0 ** race.lr[name].max]
         yield race.enable[name], [False, True]
     yield race.momentum, [race.momentum.min, race.momentum.max]
     yield race.epochs, [race.epochs.max, race.epochs.min]
+
+
+def test_a_race_built_on_a_model_shows_the_models_settings_and_keeps_them(data):
+    settings = {"SGD": 100.0, "Adam": 1e-6}  # outside the sliders' usual range 1e-5 .. 10
+    model = CNNRaceModel(*data, enabled=set(settings), lrs=settings, epochs=7, momentum=0.995, batch_size=32)
+    race = CNNRace(model, background=False, autostart=False)
+    assert {name: race.lr[name].value for name in settings} == settings
+    assert {name for name, box in race.enable.items() if box.value} == set(settings)
+    assert (race.epochs.value, race.momentum.value) == (7, 0.995)
+    race.start()  # reads every control into the model, then races
+    assert {name: model.lrs[name] for name in settings} == settings
+    assert (model.epochs, model.momentum) == (7, 0.995) and model.runs["Adam"].lr == 1e-6
+    assert len(model.runs["Adam"].history.epochs) == 7
+
+
+def test_names_in_any_case_and_the_registrys_cnn_learning_rates(data):
+    model = CNNRaceModel(*data, enabled=["adam", "RMSPROP"], lrs={"adam": 0.02}, batch_size=32)
+    assert model.enabled == {"Adam", "RMSprop"} and model.lrs["Adam"] == 0.02
+    assert model.lrs["RMSprop"] == 3e-3 and model.lrs["AdaDelta"] == 10.0  # lr_cnn of cnnlab.optim.OPTIMIZERS
+    with pytest.raises(ValueError, match=r"unknown optimizers \['Lion'\]"):
+        CNNRaceModel(*data, lrs={"Lion": 0.1})
 
 
 def test_every_control_at_its_extremes_changes_the_figure_without_an_error():

@@ -5,15 +5,40 @@ import numpy as np
 import pytest
 from widget_checks import drive_controls
 
-from cnnlab.optim import Adam
+from cnnlab.optim import Adam, RMSprop
 from cnnlab.surfaces import Saddle, trajectory
-from widgets.optimizer_race import OPTIMIZERS, RaceModel, optimizer_race
+from widgets.optimizer_race import LABELS, OptimizerRace, RaceModel, optimizer_race
 
 
 def test_the_race_steps_the_real_optimizers():
-    model = RaceModel("saddle", enabled={"Adam"}, steps=50, start=(-1.0, 1e-3))
-    direct = trajectory(Saddle(), lambda ps: Adam(ps, lr=OPTIMIZERS["Adam"][1]), start=(-1.0, 1e-3), steps=50)
+    model = RaceModel("saddle", enabled={"Adam", "RMSprop"}, steps=50, start=(-1.0, 1e-3), lrs={"Adam": 0.05})
+    direct = trajectory(Saddle(), lambda ps: Adam(ps, lr=0.05), start=(-1.0, 1e-3), steps=50)
     np.testing.assert_array_equal(model.runs["Adam"].points, direct.points)
+    # RMSprop races with PyTorch's alpha = 0.99, the registry's (no second table for the race)
+    lr = model.lrs["RMSprop"]
+    direct = trajectory(Saddle(), lambda ps: RMSprop(ps, lr=lr, alpha=0.99), start=(-1.0, 1e-3), steps=50)
+    np.testing.assert_array_equal(model.runs["RMSprop"].points, direct.points)
+
+
+def test_a_race_built_on_a_model_shows_the_models_settings_and_keeps_them():
+    model = RaceModel("bowl", enabled={"SGD", "Adam", "Nesterov"}, steps=5, start=(3.0, -2.5), momentum=0.995,
+                      noise=2.5)
+    settings = {"SGD": 2e-5, "Adam": 30.0, "Nesterov": 0.002}  # the first two outside the sliders' usual ranges
+    model.lrs.update(settings)
+    race = OptimizerRace(model)
+    assert {name: race.lr[name].value for name in settings} == settings
+    assert {name for name, box in race.enable.items() if box.value} == set(settings)
+    assert (race.steps.value, race.momentum.value, race.noise.value) == (5, 0.995, 2.5)
+    assert (race.start_x.value, race.start_y.value) == (3.0, -2.5)
+    # the view has run the race from the controls: the model's settings must have survived it
+    assert {name: model.lrs[name] for name in settings} == settings
+    assert (model.steps, model.momentum, model.noise, model.start) == (5, 0.995, 2.5, (3.0, -2.5))
+    assert len(model.runs["Nesterov"].points) == 6 and tuple(model.runs["SGD"].points[0]) == (3.0, -2.5)
+
+
+def test_names_in_any_case_and_lrs_reach_the_model():
+    model = RaceModel("bowl", enabled=["sgd", "ADAM"], steps=10, lrs={"adam": 0.2})
+    assert model.enabled == {"SGD", "Adam"} and model.lrs["Adam"] == 0.2 and set(model.runs) == {"SGD", "Adam"}
 
 
 def test_the_race_is_fair_same_start_and_same_noise_for_everyone():
@@ -31,6 +56,9 @@ def test_model_refuses_unknown_names():
         RaceModel(enabled={"Lion"})
     with pytest.raises(ValueError, match="lrs names unknown optimizers"):
         optimizer_race(lrs={"Lion": 0.1})
+    for lr in (0.0, -1.0, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match=r"learning rates must be positive numbers, got \{'SGD': "):
+            RaceModel(lrs={"SGD": lr})
 
 
 def controls(race):
@@ -38,7 +66,7 @@ def controls(race):
         else [v for _, v in race.surface.options]
     for slider in (race.steps, race.noise, race.momentum, race.start_x, race.start_y, race.frame):
         yield slider, [slider.min, slider.max]
-    for name in OPTIMIZERS:
+    for name in LABELS:
         yield race.lr[name], [race.lr[name].min, race.lr[name].max]
         yield race.enable[name], [False, True]
 

@@ -8,13 +8,9 @@ from widget_checks import changed
 
 from cnnlab import Sequential
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.optim import OPTIMIZERS, Adam
 from widgets._figure import FigureView
-from widgets.training_dashboard import (
-    OPTIMIZERS,
-    DashboardModel,
-    TrainingDashboard,
-    training_dashboard,
-)
+from widgets.training_dashboard import DashboardModel, TrainingDashboard, training_dashboard
 
 # the default CNN on a little of the shipped subset: 6 steps per epoch
 SMALL = dict(train_size=96, batch_size=16, source="subset", val_size=30, eval_every=3)
@@ -191,7 +187,27 @@ def test_every_control_changes_the_figure_without_an_error(no_render):
             assert draws(dash) > count, (control.description, value)
             assert changed(before, artists_state(dash)), (control.description, value)
     assert dash.model.optimizer_name == "adam" and dash.model.batch_size == 12 and dash.model.epochs == 2
-    assert isinstance(dash.model.optimizer, type(OPTIMIZERS["adam"][1](dash.model.net.parameters(), 1.0)))
+    assert isinstance(dash.model.optimizer, Adam)
+
+
+def test_a_dashboard_built_on_a_model_shows_the_models_settings_and_keeps_them(no_render):
+    model = tiny_model(epochs=40, optimizer="Nesterov", lr=3e-6)  # epochs and lr outside the usual ranges
+    optimizer = model.optimizer
+    dash = TrainingDashboard(model)
+    assert (dash.optimizer.value, dash.lr.value, dash.epochs.value, dash.batch_size.value) == (
+        "nesterov", 3e-6, 40, 12)
+    assert dash.optimizer.label == "Nesterov (μ = 0.9)"
+    assert (model.optimizer_name, model.lr, model.epochs, model.batch_size) == ("nesterov", 3e-6, 40, 12)
+    assert model.optimizer is optimizer, "building the view started no new run"
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"]) == (3e-6, 0.9, True)
+
+
+def test_the_menu_offers_every_optimizer_of_the_registry(no_render):
+    dash = tiny()
+    assert [value for _, value in dash.optimizer.options] == list(OPTIMIZERS)
+    dash.optimizer.value = "adadelta"
+    assert type(dash.model.optimizer).__name__ == "Adadelta" and dash.model.optimizer.param_groups[0]["rho"] == 0.9
 
 
 def test_changing_the_optimizer_or_batch_size_starts_a_new_run(no_render):
@@ -200,6 +216,7 @@ def test_changing_the_optimizer_or_batch_size_starts_a_new_run(no_render):
     dash.optimizer.value = "rmsprop"
     assert dash.model.step == 0 and dash.model.state == "ready"
     assert type(dash.model.optimizer).__name__ == "RMSprop"
+    assert dash.model.optimizer.param_groups[0]["alpha"] == 0.99, "PyTorch's default, as in every other widget"
     dash.train_chunk(2)
     dash.batch_size.value = 64
     assert dash.model.step == 0 and dash.model.steps_per_epoch == 2

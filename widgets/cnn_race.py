@@ -19,12 +19,13 @@ import numpy as np
 
 from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
+from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded, show_error
-from widgets.cnn_race_model import CNN_LRS, CNNRaceModel, CNNRun, race_net
-from widgets.optimizer_race import OPTIMIZERS
+from widgets._optimizers import LABELS, colour
+from widgets.cnn_race_model import CNNRaceModel, CNNRun, race_net
 
-__all__ = ["CNN_LRS", "race_net", "CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
+__all__ = ["race_net", "CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
 
 
 def _in_kernel() -> bool:
@@ -59,18 +60,21 @@ class CNNRace:
                                   on_error=functools.partial(show_error, self.status), name="cnn_race")
         style = {"description_width": "70px"}
         self.enable, self.lr, rows = {}, {}, []
-        for name, (_, _, colour) in OPTIMIZERS.items():
+        # every range holds the model's value: the controls show the model's settings, never clamp them
+        low, high = log_spanning(-5, 1, *model.lrs.values())
+        for name in LABELS:
             self.enable[name] = W.Checkbox(value=name in model.enabled, description=name, indent=False,
                                            layout=W.Layout(width="100px"))
-            self.lr[name] = W.FloatLogSlider(value=model.lrs[name], base=10, min=-5, max=1, step=0.1,
+            self.lr[name] = W.FloatLogSlider(value=model.lrs[name], base=10, min=low, max=high, step=0.1,
                                              description="lr", readout_format=".1e", continuous_update=False,
                                              layout=W.Layout(width="300px"), style={"description_width": "20px"})
-            swatch = W.HTML(f'<span style="color:{colour};font-size:20px">&#9632;</span>')
+            swatch = W.HTML(f'<span style="color:{colour(name)};font-size:20px">&#9632;</span>')
             rows.append(W.HBox([swatch, self.enable[name], self.lr[name]]))
-        self.epochs = W.IntSlider(value=model.epochs, min=1, max=5, description="epochs", continuous_update=False,
-                                  style=style)
-        self.momentum = W.FloatSlider(value=model.momentum, min=0.0, max=0.99, step=0.01, description="momentum μ",
-                                      continuous_update=False, style=style)
+        low, high = spanning(1, 5, model.epochs)
+        self.epochs = W.IntSlider(value=model.epochs, min=low, max=high, description="epochs",
+                                  continuous_update=False, style=style)
+        self.momentum = W.FloatSlider(value=model.momentum, min=0.0, max=max(0.99, model.momentum), step=0.01,
+                                      description="momentum μ", continuous_update=False, style=style)
         self.race_button = W.Button(description="Race", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop")
         self.table = W.HTML()
@@ -97,11 +101,12 @@ class CNNRace:
         self.fig, (self.ax_loss, self.ax_acc) = new_figure(1, 2, figsize=(9.5, 3.8), dpi=72,
                                                            gridspec_kw={"width_ratios": (1.7, 1)})
         self.raw, self.smooth, self.acc_lines, self.crosses = {}, {}, {}, {}
-        for name, (_, _, colour) in OPTIMIZERS.items():
-            self.raw[name], = self.ax_loss.plot([], [], "-", color=colour, lw=0.6, alpha=0.3)
-            self.smooth[name], = self.ax_loss.plot([], [], "-", color=colour, lw=1.8, label=name)
-            self.crosses[name], = self.ax_loss.plot([], [], "x", color=colour, ms=10, mew=2.5, clip_on=False)
-            self.acc_lines[name], = self.ax_acc.plot([], [], "o-", color=colour, lw=1.5, ms=4)
+        for name in LABELS:
+            c = colour(name)
+            self.raw[name], = self.ax_loss.plot([], [], "-", color=c, lw=0.6, alpha=0.3)
+            self.smooth[name], = self.ax_loss.plot([], [], "-", color=c, lw=1.8, label=name)
+            self.crosses[name], = self.ax_loss.plot([], [], "x", color=c, ms=10, mew=2.5, clip_on=False)
+            self.acc_lines[name], = self.ax_acc.plot([], [], "o-", color=c, lw=1.5, ms=4)
         self.ax_loss.set_xlabel("training step (mini-batch)")
         self.ax_loss.set_ylabel("cross-entropy loss")
         self.ax_loss.set_title("training loss (thick: mean of the last 8 steps; ✕: diverged)", fontsize=10)
@@ -119,7 +124,7 @@ class CNNRace:
         m = self.model
         total = m.epochs * m.steps_per_epoch
         top = 0.0
-        for name in OPTIMIZERS:
+        for name in LABELS:
             run = m.runs.get(name)
             losses = run.losses if run is not None else np.empty(0)
             finite = np.isfinite(losses)
@@ -150,12 +155,11 @@ class CNNRace:
     def _table(self) -> None:
         rows = []
         for name, s in self.model.summary().items():
-            colour = OPTIMIZERS[name][2]
             acc = "–" if s["val_accuracy"] is None else f"{s['val_accuracy']:.1%}"
             loss = "–" if s["final_loss"] is None else f"{s['final_loss']:.3f}"
             state = (f'<b style="color:#cf222e">diverged at step {s["diverged_at"]}</b>' if s["diverged_at"]
                      else s["status"])
-            rows.append(f'<tr><td style="color:{colour}"><b>{html.escape(name)}</b></td><td>{s["lr"]:.1e}</td>'
+            rows.append(f'<tr><td style="color:{colour(name)}"><b>{html.escape(name)}</b></td><td>{s["lr"]:.1e}</td>'
                         f'<td>{s["steps"]}</td><td>{loss}</td><td>{acc}</td><td>{state}</td></tr>')
         head = ("<tr><th>optimizer</th><th>lr</th><th>steps</th><th>train loss (last epoch)</th>"
                 "<th>validation accuracy</th><th></th></tr>")
@@ -270,9 +274,9 @@ def cnn_race(optimizers=None, lrs: dict | None = None, epochs: int = 2, momentum
              background: bool | None = None, autostart: bool = True) -> CNNRace:
     """The race on the real CNN.
 
-    optimizers: a subset of OPTIMIZERS' names (default all seven); lrs: overrides of CNN_LRS, e.g.
-    {"SGD": 0.05}; data: (X, y, X_val, y_val), default n_train training and n_val test images of the
-    shipped Fashion-MNIST subset, drawn with `seed`. The race starts at once (autostart).
+    optimizers: names or labels of cnnlab.optim.OPTIMIZERS (default all seven); lrs: overrides of their
+    learning rates for this CNN (`lr_cnn`), e.g. {"SGD": 0.05}; data: (X, y, X_val, y_val), default
+    n_train training and n_val test images of the shipped Fashion-MNIST subset, drawn with `seed`. The race starts at once (autostart).
     """
     if data is None:
         from cnnlab.data import load_fashion_mnist

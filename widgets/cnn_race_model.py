@@ -3,12 +3,12 @@ optimizer, fairly, chunk by chunk (`widgets.cnn_race` adds the controls and the 
 
 Every run starts from the same initial weights (one `state_dict`, loaded into each run's network) and
 sees the same mini-batches in the same order (each run's `Trainer` shuffles with the same seed), so the
-only difference between two curves is the optimizer and its learning rate. The names, colours and
-factories come from `widgets.optimizer_race.OPTIMIZERS`: the race on the surface and the race on the CNN
-step the very same `cnnlab.optim` classes. A run that blows up ends as "diverged" by the Trainer's own
-rules (a non-finite loss, or `diverge_above`: the mean of its last 8 mini-batch losses above `blowup`;
-an adaptive optimizer with a huge learning rate takes bounded steps and can sit at a loss of 10^4 for
-ever without overflowing).
+only difference between two curves is the optimizer and its learning rate. The runners, their
+hyper-parameters and their learning rates for a CNN (`lr_cnn`) come from `cnnlab.optim.OPTIMIZERS`, as in
+the race on the surface: both step the very same `cnnlab.optim` classes. A run that blows up ends as
+"diverged" by the Trainer's own rules (a non-finite loss, or `diverge_above`: the mean of its last 8
+mini-batch losses above `blowup`; an adaptive optimizer with a huge learning rate takes bounded steps and
+can sit at a loss of 10^4 for ever without overflowing).
 
 Drive it with `start()`, then `advance(steps)` again and again (a chunk of steps per run, round-robin, so
 the curves grow side by side), or `run()` to the end. Runs whose settings did not change are kept, so
@@ -25,17 +25,12 @@ from cnnlab import Sequential
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.train import Trainer
-from widgets.optimizer_race import OPTIMIZERS
+from cnnlab.optim import optimizer_spec
+from widgets._optimizers import LABELS, race_lrs, race_optimizer, to_labels
 from widgets.small_task import one_blas_thread
 
-__all__ = ["CNN_LRS", "USES_MOMENTUM", "BLOWUP_WINDOW", "race_net", "CNNRun", "CNNRaceModel"]
+__all__ = ["BLOWUP_WINDOW", "race_net", "CNNRun", "CNNRaceModel"]
 
-# Learning rates for the CNN (the surface race's defaults are for 2-D surfaces): for each optimizer the
-# lowest validation loss of a coarse sweep (steps of about 3x, bracketed on both sides) after one epoch
-# on 2,000 subset images, batch 64, seed 0, momentum 0.9. Tuned for this set-up only (lesson 07).
-CNN_LRS = {"SGD": 0.3, "Momentum": 0.1, "Nesterov": 0.1, "AdaGrad": 0.03, "AdaDelta": 10.0,
-           "RMSprop": 3e-3, "Adam": 1e-2}
-USES_MOMENTUM = ("Momentum", "Nesterov")  # the only factories that read the momentum
 BLOWUP_WINDOW = 8  # steps whose mean loss is compared with `blowup` (the Trainer's diverge_window)
 
 
@@ -78,12 +73,14 @@ class CNNRaceModel:
     """The race on the CNN: who runs, at which learning rates, for how many epochs.
 
     Inputs: X (N, 1, 28, 28) float images, y (N,) integer labels, X_val, y_val the same for validation.
-    State: enabled (set of names of OPTIMIZERS), lrs (name -> lr), epochs, momentum (for Momentum and
-    Nesterov), batch_size and seed (of the initial weights and of the shuffling). A run counts as
-    diverged when its loss is not finite or when the mean of its last BLOWUP_WINDOW (8) mini-batch
-    losses exceeds `blowup` (default 4 ln 10: four times the loss of a uniform guess over 10 classes);
-    both are the Trainer's rules (`Trainer(diverge_above=blowup, diverge_window=8)`), checked after
-    every step. After `run()` (or `start()` + `advance()` until `done`): runs (name -> CNNRun),
+    State: enabled (set of labels of cnnlab.optim.OPTIMIZERS; the inputs take names or labels in any
+    case), lrs (label -> lr; default each optimizer's `lr_cnn`, tuned for this net: see `OptimizerSpec`),
+    epochs, momentum (for the runners that use one: Momentum and Nesterov), batch_size and seed (of the
+    initial weights and of the shuffling). A run counts as diverged when its loss is not finite or when
+    the mean of its last BLOWUP_WINDOW (8) mini-batch losses exceeds `blowup` (default 4 ln 10: four
+    times the loss of a uniform guess over 10 classes); both are the Trainer's rules
+    (`Trainer(diverge_above=blowup, diverge_window=8)`), checked after every step. After `run()` (or
+    `start()` + `advance()` until `done`): runs (label -> CNNRun),
     `summary()`, `seconds` (training time since the last start) and `trained` (the runs that start had
     to create or continue; the others were kept as they were).
     """
@@ -102,9 +99,8 @@ class CNNRaceModel:
                                  f"{labels.dtype} {labels.shape}")
         self.X, self.y, self.X_val, self.y_val = X.astype(np.float32, copy=False), y, X_val.astype(
             np.float32, copy=False), y_val
-        self.enabled = set(OPTIMIZERS if enabled is None else enabled)
-        self.lrs = dict(CNN_LRS)
-        self.lrs.update(lrs or {})
+        self.enabled = set(LABELS if enabled is None else to_labels(enabled))
+        self.lrs = race_lrs("lr_cnn", lrs)
         self.epochs, self.momentum, self.batch_size, self.seed = epochs, momentum, batch_size, seed
         if not blowup > 0:
             raise ValueError(f"blowup (the loss that counts as diverged) must be positive, got {blowup}")
@@ -116,9 +112,9 @@ class CNNRaceModel:
         self.trained: list[str] = []  # the runs the last start() left unfinished (the others were kept)
 
     def _check(self) -> None:
-        unknown = (self.enabled | set(self.lrs)) - set(OPTIMIZERS)
+        unknown = (self.enabled | set(self.lrs)) - set(LABELS)
         if unknown:
-            raise ValueError(f"unknown optimizers {sorted(unknown)}; choose from {list(OPTIMIZERS)}")
+            raise ValueError(f"unknown optimizers {sorted(unknown)}; choose from {list(LABELS)}")
         bad = {name: lr for name, lr in self.lrs.items() if not (np.isfinite(lr) and lr > 0)}
         if bad:
             raise ValueError(f"learning rates must be positive numbers, got {bad}")
@@ -131,8 +127,8 @@ class CNNRaceModel:
 
     def key(self, name: str) -> tuple:
         """What a run depends on besides the epochs (more epochs continue a run, they do not restart it)."""
-        return (name, float(self.lrs[name]), float(self.momentum) if name in USES_MOMENTUM else None,
-                int(self.batch_size), self.seed)
+        momentum = float(self.momentum) if optimizer_spec(name).uses_momentum else None
+        return (name, float(self.lrs[name]), momentum, int(self.batch_size), self.seed)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -141,8 +137,7 @@ class CNNRaceModel:
     def _new_run(self, name: str) -> CNNRun:
         net = race_net(self.seed)
         net.load_state_dict(self.initial_state)
-        factory = OPTIMIZERS[name][0]
-        optimizer = factory(net.parameters(), self.lrs[name], self.momentum)
+        optimizer = race_optimizer(name, net.parameters(), self.lrs[name], self.momentum)
         trainer = Trainer(net, CrossEntropyLoss(), optimizer, self.X, self.y, batch_size=self.batch_size,
                           X_val=self.X_val, y_val=self.y_val, rng=self.seed, diverge_above=self.blowup,
                           diverge_window=BLOWUP_WINDOW)
@@ -153,7 +148,7 @@ class CNNRaceModel:
         training clock `seconds` and lists in `trained` the runs that still have steps to do."""
         self._check()
         runs = {}
-        for name in OPTIMIZERS:
+        for name in LABELS:
             if name not in self.enabled:
                 continue
             old = self.runs.get(name)

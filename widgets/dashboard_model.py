@@ -16,22 +16,12 @@ import numpy as np
 from cnnlab.data import load_fashion_mnist, train_val_split
 from cnnlab.losses import CrossEntropyLoss, softmax
 from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict, running_mean
-from cnnlab.optim import SGD, Adagrad, Adam, RMSprop
+from cnnlab.optim import OPTIMIZERS, optimizer_spec
 from cnnlab.train import Trainer, evaluate
 from cnnlab.hooks import recording
 from widgets._training import check_net, conv_layers, default_cnn
 
-__all__ = ["OPTIMIZERS", "DashboardModel", "positive_int"]
-
-# name -> (label, factory(params, lr))
-OPTIMIZERS = {
-    "sgd": ("SGD", lambda ps, lr: SGD(ps, lr=lr)),
-    "momentum": ("SGD + momentum 0.9", lambda ps, lr: SGD(ps, lr=lr, momentum=0.9)),
-    "nesterov": ("Nesterov 0.9", lambda ps, lr: SGD(ps, lr=lr, momentum=0.9, nesterov=True)),
-    "adagrad": ("AdaGrad", lambda ps, lr: Adagrad(ps, lr=lr)),
-    "rmsprop": ("RMSprop", lambda ps, lr: RMSprop(ps, lr=lr)),
-    "adam": ("Adam", lambda ps, lr: Adam(ps, lr=lr)),
-}
+__all__ = ["DashboardModel", "positive_int"]
 
 
 def positive_int(value, name: str, minimum: int = 1) -> int:
@@ -57,7 +47,8 @@ def _subsample(X, y, n, gen):
 class DashboardModel:
     """A training run the dashboard shows: data, network, optimizer, Trainer, and what to draw.
 
-    Inputs (as `training_dashboard`): net (None: `default_cnn`), optimizer (a key of OPTIMIZERS), lr, epochs,
+    Inputs (as `training_dashboard`): net (None: `default_cnn`), optimizer (a name of cnnlab.optim.OPTIMIZERS,
+    any case, built with the registry's hyper-parameters; kept as its name in `optimizer_name`), lr, epochs,
     batch_size, train_size (cap on the training images), rng (Generator or seed: initial weights of the
     default net, the split, the caps and the shuffling; same seed, same run). Keyword-only: val_size (cap
     on the validation images, 10% of the training split), eval_every (steps between evaluations on
@@ -125,17 +116,17 @@ class DashboardModel:
 
     @staticmethod
     def _check_optimizer(name) -> str:
-        key = str(name).lower()
-        if key not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}")
-        return key
+        try:
+            return optimizer_spec(name).name
+        except ValueError:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}") from None
 
     # --- the run ---------------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to the initial weights with a fresh optimizer and Trainer: the next chunk starts a new run."""
         with self.lock:
             self.net.load_state_dict(self._initial)
-            self.optimizer = OPTIMIZERS[self.optimizer_name][1](self.net.parameters(), self.lr)
+            self.optimizer = optimizer_spec(self.optimizer_name).build(self.net.parameters(), self.lr)
             self.trainer = Trainer(self.net, self.loss_fn, self.optimizer, self.X_train, self.y_train,
                                    batch_size=self.batch_size, rng=self._shuffle_seed,
                                    callbacks=[self._divergence_guard])

@@ -14,44 +14,35 @@ import time
 import ipywidgets as W
 import numpy as np
 
-from cnnlab.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 from cnnlab.surfaces import SURFACES, trajectory
+from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
+from widgets._optimizers import LABELS, colour, race_lrs, race_optimizer, to_labels
 
-__all__ = ["OPTIMIZERS", "RaceModel", "OptimizerRace", "optimizer_race"]
-
-# name -> (factory(params, lr, momentum), default learning rate, colour)
-OPTIMIZERS = {
-    "SGD": (lambda ps, lr, mu: SGD(ps, lr=lr), 0.01, "#1f77b4"),
-    "Momentum": (lambda ps, lr, mu: SGD(ps, lr=lr, momentum=mu), 0.01, "#ff7f0e"),
-    "Nesterov": (lambda ps, lr, mu: SGD(ps, lr=lr, momentum=mu, nesterov=mu > 0), 0.01, "#2ca02c"),
-    "AdaGrad": (lambda ps, lr, mu: Adagrad(ps, lr=lr), 0.1, "#d62728"),
-    "AdaDelta": (lambda ps, lr, mu: Adadelta(ps, lr=lr), 1.0, "#9467bd"),
-    "RMSprop": (lambda ps, lr, mu: RMSprop(ps, lr=lr, alpha=0.9), 0.01, "#8c564b"),
-    "Adam": (lambda ps, lr, mu: Adam(ps, lr=lr), 0.05, "#e377c2"),
-}
+__all__ = ["LABELS", "colour", "RaceModel", "OptimizerRace", "optimizer_race"]
 
 
 class RaceModel:
     """The race: which surface, who runs, at which learning rates, for how many steps.
 
-    State: surface_name, enabled (set of names), lrs (name -> lr), momentum, steps, start (x, y),
-    noise (std of the Gaussian added to each gradient) and seed (of that noise).
-    After `update()`: runs (name -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
+    The runners are the optimizers of `cnnlab.optim.OPTIMIZERS`, keyed by label ("SGD", ..., "Adam"; the
+    inputs take names or labels in any case), with the registry's hyper-parameters (RMSprop's alpha 0.99,
+    PyTorch's) and its learning rates for a 2-D surface (`lr_surface`) unless `lrs` overrides them.
+    State: surface_name, enabled (set of labels), lrs (label -> lr), momentum (for the runners that use
+    one: Momentum, Nesterov), steps, start (x, y), noise (std of the Gaussian added to each gradient)
+    and seed (of that noise).
+    After `update()`: runs (label -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
     """
 
     def __init__(self, surface: str = "saddle", enabled=None, steps: int = 300, start=None,
-                 noise: float = 0.0, momentum: float = 0.9, seed: int = 0):
+                 noise: float = 0.0, momentum: float = 0.9, seed: int = 0, lrs: dict | None = None):
         if surface not in SURFACES:
             raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
         self.surface_name = surface
         self.surface = SURFACES[surface]()
-        self.enabled = set(OPTIMIZERS if enabled is None else enabled)
-        unknown = self.enabled - set(OPTIMIZERS)
-        if unknown:
-            raise ValueError(f"unknown optimizers {sorted(unknown)}; choose from {list(OPTIMIZERS)}")
-        self.lrs = {name: spec[1] for name, spec in OPTIMIZERS.items()}
+        self.enabled = set(LABELS if enabled is None else to_labels(enabled))
+        self.lrs = race_lrs("lr_surface", lrs)
         self.momentum, self.steps, self.noise, self.seed = momentum, int(steps), noise, seed
         self.start = tuple(self.surface.start if start is None else start)
         self.runs: dict = {}
@@ -68,12 +59,11 @@ class RaceModel:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         t0 = time.perf_counter()
         self.runs = {}
-        for name in OPTIMIZERS:
+        for name in LABELS:
             if name not in self.enabled:
                 continue
-            factory = OPTIMIZERS[name][0]
             lr, mu = self.lrs[name], self.momentum
-            self.runs[name] = trajectory(self.surface, lambda ps: factory(ps, lr, mu), start=self.start,
+            self.runs[name] = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
                                          steps=self.steps, noise=self.noise,
                                          rng=self.seed if self.noise else None)
         self.seconds = time.perf_counter() - t0
@@ -96,16 +86,19 @@ class OptimizerRace:
         style = {"description_width": "90px"}
         self.surface = W.Dropdown(options=[(SURFACES[k]().name, k) for k in SURFACES],
                                   value=model.surface_name, description="surface", style=style)
-        self.steps = W.IntSlider(value=model.steps, min=10, max=1000, step=10, description="steps",
+        # every range holds the model's value: the controls show the model's settings, never clamp them
+        low, high = spanning(10, 1000, model.steps)
+        self.steps = W.IntSlider(value=model.steps, min=low, max=high, step=10, description="steps",
                                  continuous_update=False, style=style)
-        self.noise = W.FloatSlider(value=model.noise, min=0.0, max=2.0, step=0.05, description="gradient noise",
-                                   continuous_update=False, style=style)
-        self.momentum = W.FloatSlider(value=model.momentum, min=0.0, max=0.99, step=0.01,
+        self.noise = W.FloatSlider(value=model.noise, min=0.0, max=max(2.0, model.noise), step=0.05,
+                                   description="gradient noise", continuous_update=False, style=style)
+        self.momentum = W.FloatSlider(value=model.momentum, min=0.0, max=max(0.99, model.momentum), step=0.01,
                                       description="momentum μ", continuous_update=False, style=style)
-        self.start_x = W.FloatSlider(value=model.start[0], min=x0, max=x1, step=0.01, description="start x",
+        self.start_x = W.FloatSlider(value=model.start[0], min=min(x0, model.start[0]), max=max(x1, model.start[0]),
+                                     step=0.01, description="start x", continuous_update=False, style=style)
+        self.start_y = W.FloatSlider(value=model.start[1], min=min(y0, model.start[1]), max=max(y1, model.start[1]),
+                                     step=0.001, readout_format=".3f", description="start y",
                                      continuous_update=False, style=style)
-        self.start_y = W.FloatSlider(value=model.start[1], min=y0, max=y1, step=0.001, readout_format=".3f",
-                                     description="start y", continuous_update=False, style=style)
         self.frame = W.IntSlider(value=model.steps, min=0, max=model.steps, description="show step",
                                  style=style)
         # the Play starts at the end: jslink copies its value into "show step" when the browser renders it
@@ -114,13 +107,14 @@ class OptimizerRace:
         W.jslink((self.play, "value"), (self.frame, "value"))
         self.enable, self.lr = {}, {}
         rows = []
-        for name, (_, lr, colour) in OPTIMIZERS.items():
+        low, high = log_spanning(-4, 1, *model.lrs.values())
+        for name in LABELS:
             self.enable[name] = W.Checkbox(value=name in model.enabled, description=name, indent=False,
                                            layout=W.Layout(width="100px"))
-            self.lr[name] = W.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05, description="lr",
-                                             readout_format=".1e", continuous_update=False,
+            self.lr[name] = W.FloatLogSlider(value=model.lrs[name], base=10, min=low, max=high, step=0.05,
+                                             description="lr", readout_format=".1e", continuous_update=False,
                                              layout=W.Layout(width="300px"), style={"description_width": "20px"})
-            swatch = W.HTML(f'<span style="color:{colour};font-size:20px">&#9632;</span>')
+            swatch = W.HTML(f'<span style="color:{colour(name)};font-size:20px">&#9632;</span>')
             rows.append(W.HBox([swatch, self.enable[name], self.lr[name]]))
 
         self._build_figure()
@@ -146,12 +140,13 @@ class OptimizerRace:
         self.ax_loss = self.fig.add_subplot(grid[1, 0])
         self.ax_step = self.fig.add_subplot(grid[1, 1])
         self.lines, self.ends, self.lines_3d, self.loss_lines, self.step_lines = {}, {}, {}, {}, {}
-        for name, (_, _, colour) in OPTIMIZERS.items():
-            self.lines[name], = self.ax_map.plot([], [], "-", color=colour, lw=1.6, label=name)
-            self.ends[name], = self.ax_map.plot([], [], "o", color=colour, ms=6)
-            self.lines_3d[name], = self.ax_3d.plot([], [], [], "-", color=colour, lw=1.6)
-            self.loss_lines[name], = self.ax_loss.plot([], [], "-", color=colour, lw=1.2)
-            self.step_lines[name], = self.ax_step.plot([], [], "-", color=colour, lw=1.2)
+        for name in LABELS:
+            c = colour(name)
+            self.lines[name], = self.ax_map.plot([], [], "-", color=c, lw=1.6, label=name)
+            self.ends[name], = self.ax_map.plot([], [], "o", color=c, ms=6)
+            self.lines_3d[name], = self.ax_3d.plot([], [], [], "-", color=c, lw=1.6)
+            self.loss_lines[name], = self.ax_loss.plot([], [], "-", color=c, lw=1.2)
+            self.step_lines[name], = self.ax_step.plot([], [], "-", color=c, lw=1.2)
         self.start_marker, = self.ax_map.plot([], [], "k*", ms=12, zorder=5)
         self.ax_loss.legend(fontsize=7, ncol=4, loc="lower left", handles=list(self.lines.values()))
         self.ax_loss.set_xlabel("step"), self.ax_loss.set_ylabel("f(x, y)")
@@ -188,7 +183,7 @@ class OptimizerRace:
     def _draw_frame(self) -> None:
         k = self.frame.value
         zmin, zmax = self._z_range
-        for name in OPTIMIZERS:
+        for name in LABELS:
             run = self.model.runs.get(name)
             if run is None:
                 for artist in (self.lines[name], self.ends[name], self.loss_lines[name], self.step_lines[name]):
@@ -291,17 +286,7 @@ class OptimizerRace:
 def optimizer_race(surface: str = "saddle", optimizers=None, steps: int = 300, start=None,
                    noise: float = 0.0, momentum: float = 0.9, lrs: dict | None = None,
                    seed: int = 0) -> OptimizerRace:
-    """The race widget. `optimizers`: a subset of OPTIMIZERS' names (default all seven); `lrs`: overrides
-    of the default learning rates, e.g. {"SGD": 0.05}; `start`: (x, y), default the surface's own."""
-    model = RaceModel(surface, optimizers, steps, start, noise, momentum, seed)
-    race = OptimizerRace(model)
-    if lrs:
-        unknown = set(lrs) - set(OPTIMIZERS)
-        if unknown:
-            raise ValueError(f"lrs names unknown optimizers {sorted(unknown)}; choose from {list(OPTIMIZERS)}")
-        race._holding = True
-        for name, lr in lrs.items():
-            race.lr[name].value = lr
-        race._holding = False
-        race.update()
-    return race
+    """The race widget. `optimizers`: names or labels of cnnlab.optim.OPTIMIZERS (default all seven);
+    `lrs`: overrides of their learning rates for a surface (`lr_surface`), e.g. {"SGD": 0.05};
+    `start`: (x, y), default the surface's own."""
+    return OptimizerRace(RaceModel(surface, optimizers, steps, start, noise, momentum, seed, lrs=lrs))

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnlab.surfaces import Surface, Trajectory
 from widgets._figure import new_figure
-from widgets.optimizer_race import OPTIMIZERS
+from widgets._optimizers import LABELS, colour
 
 __all__ = ["surface_paths"]
 
@@ -18,7 +18,7 @@ _CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 def _optimizer_colour(label) -> str | None:
     words = str(label).split()
-    return OPTIMIZERS[words[0]][2] if words and words[0] in OPTIMIZERS else None
+    return colour(words[0]) if words and words[0] in LABELS else None
 
 
 def _colours(labels) -> list[str]:
@@ -37,8 +37,8 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
                   bounds=None, figsize=(9.5, 3.6)):
     """Draw `runs` (label -> cnnlab.surfaces.Trajectory, or an array of points (k, 2)) on `surface`.
 
-    A label that starts with an optimizer's name ("Adam", "SGD lr=0.1") gets that optimizer's colour from
-    widgets.optimizer_race.OPTIMIZERS (the first such label; the others get colours no label uses).
+    A label that starts with an optimizer's label ("Adam", "SGD lr=0.1") gets that optimizer's colour, as in
+    the races (the first such label; the others get colours no label uses).
     yscale: "linear", "log" (f > 0, e.g. a bowl) or "symlog" (f of any sign, e.g. a saddle).
     bounds: ((x0, x1), (y0, y1)), default the surface's own.
     Returns the matplotlib Figure (not shown: display it by ending a cell with it).

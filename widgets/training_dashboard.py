@@ -22,16 +22,23 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 
+from cnnlab.optim import OPTIMIZERS
 from widgets._background import ChunkRunner
+from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets.dashboard_model import OPTIMIZERS, DashboardModel, positive_int
+from widgets.dashboard_model import DashboardModel, positive_int
 from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range
 
-__all__ = ["OPTIMIZERS", "DashboardModel", "TrainingDashboard", "training_dashboard"]
+__all__ = ["DashboardModel", "TrainingDashboard", "training_dashboard"]
 
 WRONG_COLUMNS = 6  # misclassified images per row (two rows)
 _GREY = plt.get_cmap("gray_r").with_extremes(bad="white")
+
+
+def _menu_label(spec) -> str:
+    """"Momentum (μ = 0.9)": the label, and the momentum of the entries that use one."""
+    return f"{spec.label} (μ = {spec.hyperparameters['momentum']:g})" if spec.uses_momentum else spec.label
 
 
 class TrainingDashboard:
@@ -52,13 +59,15 @@ class TrainingDashboard:
         self.runner = ChunkRunner(self._work, on_done=guard(self._on_thread_done),
                                   on_error=self._show_error)
         style = {"description_width": "80px"}
-        self.optimizer = W.Dropdown(options=[(label, key) for key, (label, _) in OPTIMIZERS.items()],
+        # every control shows the model's setting (ranges and menus hold it)
+        self.optimizer = W.Dropdown(options=[(_menu_label(spec), name) for name, spec in OPTIMIZERS.items()],
                                     value=model.optimizer_name, description="optimizer", style=style)
         sizes = sorted({16, 32, 64, 128, 256, model.batch_size})
         self.batch_size = W.Dropdown(options=sizes, value=model.batch_size, description="batch size", style=style)
-        self.epochs = W.IntSlider(value=model.epochs, min=1, max=max(30, model.epochs), description="epochs",
+        low, high = spanning(1, 30, model.epochs)
+        self.epochs = W.IntSlider(value=model.epochs, min=low, max=high, description="epochs",
                                   continuous_update=False, style=style)
-        low, high = min(-5, int(np.floor(np.log10(model.lr)))), max(1, int(np.ceil(np.log10(model.lr))))
+        low, high = log_spanning(-5, 1, model.lr)
         self.lr = W.FloatLogSlider(value=model.lr, base=10, min=low, max=high, step=0.1, description="learning rate",
                                    readout_format=".1e", continuous_update=False, style=style)
         self.image = W.IntSlider(value=0, min=0, max=len(model.X_val) - 1, description="image",
@@ -359,9 +368,9 @@ def training_dashboard(net=None, optimizer: str = "adam", lr: float = 1e-3, epoc
     """The live training dashboard (see the module docstring); press Train to start.
 
     net: a cnnlab net with at least one Conv2d mapping (N, 1, 28, 28) images to 10 class scores (default
-    `default_cnn`); optimizer: one of OPTIMIZERS ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam");
-    lr: the learning rate (changeable while training); epochs, batch_size; train_size: cap on the training
-    images (the full Fashion-MNIST training set when present, else the shipped subset; 10% go to validation);
+    `default_cnn`); optimizer: a name of cnnlab.optim.OPTIMIZERS ("sgd", "momentum", "nesterov", "adagrad",
+    "adadelta", "rmsprop", "adam"); lr: the learning rate (changeable while training); epochs, batch_size;
+    train_size: cap on the training images (the full Fashion-MNIST training set when present, else the shipped subset; 10% go to validation);
     rng: seed or Generator. options: DashboardModel's keyword-only options (val_size, eval_every, data,
     source, divergence_factor) and TrainingDashboard's (chunk_steps, min_redraw_seconds).
     """
