@@ -24,22 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._arrays import real_array
+
 __all__ = ["softmax", "log_softmax", "one_hot", "CrossEntropyLoss", "MSELoss", "SoftmaxMSELoss"]
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-
-def _as_float(z, name: str) -> np.ndarray:
-    """Float dtypes pass through; integers and bools become float64 (as np.exp would do)."""
-    z = np.asarray(z)
-    if z.dtype.kind == "f":
-        return z
-    if z.dtype.kind in "biu":
-        return z.astype(np.float64)
-    raise TypeError(f"{name} must be a real numeric array, got dtype {z.dtype}")
-
 
 def log_softmax(z, axis: int = -1) -> np.ndarray:
     """Logarithm of the softmax along `axis`, computed stably.
@@ -53,7 +45,7 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
     - axis: the class axis.
     Returns: array of z's shape and float dtype.
     """
-    z = _as_float(z, "z")
+    z = real_array(z, "z")
     shifted = z - np.max(z, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
@@ -68,7 +60,7 @@ def softmax(z, axis: int = -1) -> np.ndarray:
     - axis: the class axis.
     Returns: array of z's shape: non-negative entries that sum to 1 along `axis`.
     """
-    z = _as_float(z, "z")
+    z = real_array(z, "z")
     e = np.exp(z - np.max(z, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -159,7 +151,15 @@ class _Loss:
         return f"{type(self).__name__}(reduction={self.reduction!r})"
 
 
-class CrossEntropyLoss(_Loss):
+class _SoftmaxLoss(_Loss):
+    """A loss on logits through their softmax; after forward, `.probs` holds softmax(logits), (N, C)."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.probs = None
+
+
+class CrossEntropyLoss(_SoftmaxLoss):
     """Softmax + cross-entropy on integer labels (Veta: negative log-likelihood -> cross-entropy).
 
     For logits z of one example and its label y, with p = softmax(z):
@@ -177,10 +177,6 @@ class CrossEntropyLoss(_Loss):
 
     backward(): dL/dlogits of shape (N, C), logits' dtype.
     """
-
-    def __init__(self, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.probs = None
 
     def forward(self, pred, target) -> float:
         logits = _check_logits(pred)
@@ -252,7 +248,7 @@ def _mse_grad(diff: np.ndarray, reduction: str) -> np.ndarray:
     return diff.copy() if reduction == "half_sum" else 2 * diff
 
 
-class SoftmaxMSELoss(_Loss):
+class SoftmaxMSELoss(_SoftmaxLoss):
     """Softmax of the logits, then squared error against a target vector (Wollowski's pairing).
 
     Wollowski finishes the network with a softmax and scores it with E = sum 1/2 (t - p)^2 against
@@ -275,10 +271,6 @@ class SoftmaxMSELoss(_Loss):
     """
 
     _reductions = ("mean", "sum", "half_sum")
-
-    def __init__(self, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.probs = None
 
     def forward(self, pred, target) -> float:
         logits = _check_logits(pred)

@@ -22,21 +22,14 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from cnnlab._arrays import real_array
+
 __all__ = ["forward_difference", "central_difference", "step_size_sweep", "StepSizeSweep"]
 
 
 def _check_f(f, name: str = "f") -> None:
     if not callable(f):
         raise TypeError(f"{name} must be a callable f(x) -> value, got {type(f).__name__}")
-
-
-def _check_x(x) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind == "f":
-        return x
-    if x.dtype.kind in "iu":
-        return x.astype(np.float64)
-    raise TypeError(f"x must be a real number or a float array, got dtype {x.dtype}")
 
 
 def _check_h(h) -> float:
@@ -63,7 +56,7 @@ def forward_difference(f: Callable, x, h: float = 1e-8):
     Returns: the estimate of f'(x): a float for a scalar x, else an array of x's shape.
     """
     _check_f(f)
-    x = _check_x(x)
+    x = real_array(x, "x")
     h = _check_h(h)
     return _result((np.asarray(f(x + h)) - np.asarray(f(x))) / h)
 
@@ -76,7 +69,7 @@ def central_difference(f: Callable, x, h: float = 1e-5):
     time, see `cnnlab.gradcheck.centred_differences`.
     """
     _check_f(f)
-    x = _check_x(x)
+    x = real_array(x, "x")
     h = _check_h(h)
     return _result((np.asarray(f(x + h)) - np.asarray(f(x - h))) / (2 * h))
 
@@ -115,7 +108,7 @@ def step_size_sweep(f: Callable, df, x: float, hs) -> StepSizeSweep:
     Returns: a `StepSizeSweep` (h, forward_error, central_error) for a log-log plot.
     """
     _check_f(f)
-    x = _check_x(x)
+    x = real_array(x, "x")
     if x.ndim != 0:
         raise ValueError(f"x must be a single point (a scalar), got an array of shape {x.shape}")
     exact = float(df(x)) if callable(df) else float(df)

@@ -586,7 +586,8 @@ assert np.allclose(corr2d_valid(x6, np.ones((2, 2)))[::2, ::2], downsample_sum(x
 # %% [markdown]
 # In NumPy the convolution itself is what costs: a loop over every output position runs in the
 # Python interpreter. cnnlab's `Conv2d` therefore uses **im2col**: it copies every window of the
-# (padded) input once into a column of a matrix `cols` of shape $(C K_H K_W) \times (N O_H O_W)$.
+# (padded) input once into a column of a matrix `cols` of shape $(C K_H K_W) \times (O_H O_W N)$
+# (one column per output pixel and image, the image index varying fastest).
 # Then the forward pass is *one* matrix product of the kernels, flattened to $F \times (C K_H K_W)$,
 # with `cols`; the kernel gradient is $\delta$ (flattened) times `cols` transposed, and the input
 # gradient is the kernels transposed times $\delta$, folded back onto the image.
@@ -594,9 +595,9 @@ assert np.allclose(corr2d_valid(x6, np.ones((2, 2)))[::2, ::2], downsample_sum(x
 # %%
 cols, (oh, ow) = im2col(x, (3, 3), stride=(1, 1), padding=(1, 1))
 print("x", x.shape, "-> cols", cols.shape, "for", (oh, ow), "outputs per map")
-gemm = conv.weight.data.reshape(2, -1) @ cols + conv.bias.data[:, None]  # (F, N*OH*OW)
+gemm = conv.weight.data.reshape(2, -1) @ cols + conv.bias.data[:, None]  # (F, OH*OW*N)
 assert cols.shape == (3 * 3 * 3, 2 * 6 * 5)
-assert np.allclose(gemm.reshape(2, 2, 6, 5).transpose(1, 0, 2, 3), conv(x), rtol=0, atol=1e-12)
+assert np.allclose(gemm.reshape(2, 6, 5, 2).transpose(3, 0, 1, 2), conv(x), rtol=0, atol=1e-12)
 
 # %% [markdown]
 # The loops are not thrown away. cnnlab keeps every convolution and pooling computation in

@@ -86,7 +86,7 @@ def test_validation():
         central_difference(np.sin, 1.0, "0.1")
     with pytest.raises(TypeError, match="f must be a callable.*got float"):
         forward_difference(1.0, 1.0, 0.1)
-    with pytest.raises(TypeError, match="x must be a real number or a float array, got dtype <U1"):
+    with pytest.raises(TypeError, match="x must be a real number or an array of real numbers, got dtype <U1"):
         forward_difference(np.sin, "a", 0.1)
     with pytest.raises(ValueError, match=r"x must be a single point.*shape \(2,\)"):
         step_size_sweep(np.sin, np.cos, np.zeros(2), HS)

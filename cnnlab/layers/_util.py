@@ -12,7 +12,8 @@ import numpy as np
 from cnnlab.kernels.windows import pair
 from cnnlab.rng import as_generator as _as_generator
 
-__all__ = ["as_generator", "pair", "positive_int", "check_float_input", "check_ndim", "check_same_dtype"]
+__all__ = ["as_generator", "pair", "positive_int", "check_float_input", "check_ndim", "check_same_dtype",
+           "check_images"]
 
 DEFAULT_SEED = 0
 
@@ -57,3 +58,21 @@ def check_same_dtype(x: np.ndarray, param, owner: str) -> None:
         raise TypeError(
             f"{owner}: input dtype {x.dtype} does not match the layer's parameter dtype {param.dtype}; "
             f"cast the input (x.astype(np.{param.dtype})) or the layer (layer.astype(np.{x.dtype}))")
+
+
+def check_images(x, owner: str, kernel_size, padding=(0, 0), channels: int | None = None, param=None) -> None:
+    """Refuse anything but a float batch of images (N, C, H, W) that the layer can slide over: with
+    `channels` channels and the dtype of `param` when given, and, padded by `padding`, at least one
+    `kernel_size` window."""
+    check_float_input(x, owner)
+    check_ndim(x, 4, "(N, C, H, W)", owner)
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{owner} expected input with {channels} channels (N, {channels}, H, W), "
+                         f"got shape {x.shape} with {x.shape[1]} channels")
+    if param is not None:
+        check_same_dtype(x, param, owner)
+    hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if hp < kernel_size[0] or wp < kernel_size[1]:
+        padded = f" padded to ({hp}, {wp})" if tuple(padding) != (0, 0) else ""
+        raise ValueError(f"{owner}: input of spatial size {x.shape[2:]}{padded} is smaller than kernel_size "
+                         f"{tuple(kernel_size)}")

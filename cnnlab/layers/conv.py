@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from cnnlab.kernels import fast, kernel_pair
-from cnnlab.layers._util import as_generator, check_float_input, check_ndim, check_same_dtype, pair, positive_int
+from cnnlab.layers._util import as_generator, check_images, pair, positive_int
 from cnnlab.module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -61,16 +61,7 @@ class Conv2d(Module):
                      if bias else None)
 
     def forward(self, x):
-        check_float_input(x, "Conv2d")
-        check_ndim(x, 4, "(N, C, H, W)", "Conv2d")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d expected input with {self.in_channels} channels (N, {self.in_channels}, H, W), "
-                             f"got shape {x.shape} with {x.shape[1]} channels")
-        check_same_dtype(x, self.weight, "Conv2d")
-        hp, wp = x.shape[2] + 2 * self.padding[0], x.shape[3] + 2 * self.padding[1]
-        if hp < self.kernel_size[0] or wp < self.kernel_size[1]:
-            raise ValueError(f"Conv2d: input of spatial size {x.shape[2:]} padded to ({hp}, {wp}) is smaller than "
-                             f"kernel_size {self.kernel_size}")
+        check_images(x, "Conv2d", self.kernel_size, self.padding, self.in_channels, self.weight)
         bias = None if self.bias is None else self.bias.data
         out, self._cache = self.kernels.forward(x, self.weight.data, bias, self.stride, self.padding)
         return out

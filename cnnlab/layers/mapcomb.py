@@ -47,9 +47,8 @@ import numbers
 
 import numpy as np
 
-from cnnlab.layers._util import (as_generator, check_float_input, check_ndim, check_same_dtype, pair,
-                                 positive_int)
 from cnnlab.kernels.windows import sliding_windows, window_add
+from cnnlab.layers._util import as_generator, check_images, pair, positive_int
 from cnnlab.module import Module, Parameter
 
 __all__ = ["MapCombination", "softmax_columns"]
@@ -109,16 +108,7 @@ class MapCombination(Module):
         return softmax_columns(self.c.data)
 
     def forward(self, x):
-        check_float_input(x, "MapCombination")
-        check_ndim(x, 4, "(N, C, H, W)", "MapCombination")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"MapCombination expected input with {self.in_channels} channels "
-                             f"(N, {self.in_channels}, H, W), got shape {x.shape} with {x.shape[1]} channels")
-        check_same_dtype(x, self.weight, "MapCombination")
-        kh, kw = self.kernel_size
-        if x.shape[2] < kh or x.shape[3] < kw:
-            raise ValueError(f"MapCombination: input of spatial size {x.shape[2:]} is smaller than "
-                             f"kernel_size {self.kernel_size}")
+        check_images(x, "MapCombination", self.kernel_size, channels=self.in_channels, param=self.weight)
         windows = sliding_windows(x, self.kernel_size, (1, 1))            # (N, C, OH, OW, KH, KW) view
         z = np.einsum("ncpqij,cij->ncpq", windows, self.weight.data[:, 0])  # z_i = x_i * k_i
         alpha = self.alpha

@@ -9,7 +9,7 @@ The formulas, and how ties and padding are handled, are in `cnnlab.kernels`.
 from __future__ import annotations
 
 from cnnlab.kernels import fast, kernel_pair
-from cnnlab.layers._util import check_float_input, check_ndim, pair
+from cnnlab.layers._util import check_images, pair
 from cnnlab.module import Module
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
@@ -35,13 +35,7 @@ class _Pool2d(Module):
         self.kernels = kernel_pair(kernels, self.operation, name)
 
     def forward(self, x):
-        name = type(self).__name__
-        check_float_input(x, name)
-        check_ndim(x, 4, "(N, C, H, W)", name)
-        hp, wp = x.shape[2] + 2 * self._p[0], x.shape[3] + 2 * self._p[1]
-        if hp < self._k[0] or wp < self._k[1]:
-            raise ValueError(f"{name}: input of spatial size {x.shape[2:]} padded to ({hp}, {wp}) is smaller than "
-                             f"kernel_size {self._k}")
+        check_images(x, type(self).__name__, self._k, self._p)
         out, self._cache = self.kernels.forward(x, self._k, self._s, self._p)
         return out
 

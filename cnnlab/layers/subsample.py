@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.layers._util import check_float_input, check_ndim, check_same_dtype, pair, positive_int
+from cnnlab.layers._util import check_images, pair, positive_int
 from cnnlab.module import Module, Parameter
 
 __all__ = ["Subsample2d", "upsample_kron", "downsample_sum"]
@@ -76,15 +76,7 @@ class Subsample2d(Module):
         self.bias = Parameter(np.zeros(self.channels, dtype=np.float32))
 
     def forward(self, x):
-        check_float_input(x, "Subsample2d")
-        check_ndim(x, 4, "(N, C, H, W)", "Subsample2d")
-        if x.shape[1] != self.channels:
-            raise ValueError(f"Subsample2d expected input with {self.channels} channels (N, {self.channels}, H, W), "
-                             f"got shape {x.shape} with {x.shape[1]} channels")
-        check_same_dtype(x, self.weight, "Subsample2d")
-        if x.shape[2] < self.kernel_size[0] or x.shape[3] < self.kernel_size[1]:
-            raise ValueError(f"Subsample2d: input of spatial size {x.shape[2:]} is smaller than "
-                             f"kernel_size {self.kernel_size}")
+        check_images(x, "Subsample2d", self.kernel_size, channels=self.channels, param=self.weight)
         self._d = downsample_sum(x, self.kernel_size)          # d_j = down(x_j), saved for dL/dbeta
         self._x_shape = x.shape
         return self._d * self.weight.data[:, None, None] + self.bias.data[:, None, None]

@@ -73,21 +73,11 @@ class History:
     def epoch_values(self, key: str) -> np.ndarray:
         return np.array([e[key] if e[key] is not None else np.nan for e in self.epochs], dtype=float)
 
-    @property
-    def train_loss(self) -> np.ndarray:
-        return self.epoch_values("train_loss")
-
-    @property
-    def val_loss(self) -> np.ndarray:
-        return self.epoch_values("val_loss")
-
-    @property
-    def train_accuracy(self) -> np.ndarray:
-        return self.epoch_values("train_accuracy")
-
-    @property
-    def val_accuracy(self) -> np.ndarray:
-        return self.epoch_values("val_accuracy")
+    # one value per epoch (NaN where there was none, e.g. no validation set)
+    train_loss = property(lambda self: self.epoch_values("train_loss"))
+    val_loss = property(lambda self: self.epoch_values("val_loss"))
+    train_accuracy = property(lambda self: self.epoch_values("train_accuracy"))
+    val_accuracy = property(lambda self: self.epoch_values("val_accuracy"))
 
     @property
     def diverged(self) -> bool:
