@@ -40,9 +40,10 @@ import widgets
 from cnnlab import Parameter
 from cnnlab.data import load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import race_net
 from cnnlab.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
-from widgets.cnn_race import CNN_LRS, race_net
+from widgets.cnn_race import CNN_LRS
 from widgets.optimizer_race import OPTIMIZERS
 from widgets.surface_paths import surface_paths
 

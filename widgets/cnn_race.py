@@ -21,10 +21,10 @@ from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded, show_error
-from widgets.cnn_race_model import CNN_LRS, CNNRaceModel, CNNRun, race_net
+from widgets.cnn_race_model import CNN_LRS, CNNRaceModel, CNNRun
 from widgets.optimizer_race import OPTIMIZERS
 
-__all__ = ["CNN_LRS", "race_net", "CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
+__all__ = ["CNN_LRS", "CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
 
 
 def _in_kernel() -> bool:

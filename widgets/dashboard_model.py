@@ -16,9 +16,10 @@ import numpy as np
 from cnnlab.data import load_fashion_mnist, train_val_split
 from cnnlab.losses import CrossEntropyLoss, softmax
 from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict, running_mean
+from cnnlab.models import default_cnn
 from cnnlab.optim import SGD, Adagrad, Adam, RMSprop
 from cnnlab.train import Trainer, evaluate
-from widgets._training import check_net, conv_layers, default_cnn, recording
+from widgets._training import check_net, conv_layers, recording
 
 __all__ = ["OPTIMIZERS", "DashboardModel", "positive_int"]
 
