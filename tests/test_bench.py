@@ -318,7 +318,9 @@ def test_benchmark_reports_every_field_with_a_fake_clock(network, n_layers, conv
     if importlib.util.find_spec("torch") is not None:
         assert result["ratio"] == {"train_step": pytest.approx(1.0), "inference": pytest.approx(1.0)}
         assert result["threads"]["torch"] == 1
-        assert result["max_abs_logit_difference"] < 1e-5   # the same network with the same weights
+        # the same network with the same weights: float32 rounding differs by about 1e-6 on logits of size ~3,
+        # another layer, weight or mode by ~1
+        assert result["max_abs_logit_difference"] < 1e-4
         assert len(result["torch"]["layers"]) == n_layers
     else:
         assert result["torch"] is None and result["ratio"] is None

@@ -130,7 +130,7 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
     "train_step_ms" and "inference_ms" (median, q1, q3, min, samples), "train_images_per_s",
     "inference_images_per_s" (from the medians) and "layers" (per layer: forward_ms, backward_ms;
     plus loss_ms and optimizer_ms); "ratio" (cnnlab / PyTorch for "train_step" and "inference",
-    or None); "max_abs_logit_difference" (both networks on the same batch before training);
+    or None); "max_abs_logit_difference" (both networks on the same batch before training, in evaluation mode);
     "memory" ("numpy_peak_mb" by tracemalloc, "process_max_rss_mb" by getrusage, with "method").
     """
     batch_size, repeats, block = (_check_positive(n, v) for n, v in
@@ -161,8 +161,7 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
     with limit_threads(threads, torch) as thread_info:
         if torch is not None:
             theirs = TorchStep(torch, ours.net, x, y, net_spec)
-            with torch.inference_mode():
-                ref = theirs.net(theirs.x).numpy()
+            ref = theirs.inference().numpy()   # evaluation mode, as ours: running statistics, no dropout
             result["max_abs_logit_difference"] = float(np.max(np.abs(ours.inference() - ref)))
             runners.append(theirs)
         else:
