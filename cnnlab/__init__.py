@@ -10,6 +10,8 @@ Core objects live at the top level; each concept has its own submodule:
 - `cnnlab.optim`, `cnnlab.train`, `cnnlab.metrics`: optimizers, the training loop, evaluation
 - `cnnlab.init`, `cnnlab.pretrain`, `cnnlab.regularizers`, `cnnlab.augment`, `cnnlab.ensemble`
 - `cnnlab.surfaces`: 2-D functions for watching optimizers move
+- `cnnlab.models`: the course's small networks (tiny_mlp, race_net, reference_cnn, recipe_cnn, ...)
+- `cnnlab.bench`: the benchmark (`python -m cnnlab bench`) and BLAS thread control
 
 Submodules are imported on first use (`cnnlab.layers` works after `import cnnlab`).
 Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no notebooks.
@@ -24,7 +26,7 @@ __all__ = ["Parameter", "Module", "Sequential", "eval_mode"]
 
 _SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "backprop", "autodiff", "numdiff",
                "optim", "surfaces", "train", "metrics", "init", "pretrain", "regularizers", "augment",
-               "ensemble", "summary", "bench"}
+               "ensemble", "summary", "bench", "models"}
 
 
 def __getattr__(name):

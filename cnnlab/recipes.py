@@ -1,9 +1,9 @@
 """The course's training recipe for Fashion-MNIST, as used by `python -m cnnlab train`.
 
 Every choice is one the lessons teach and measure:
-- architecture: two convolution blocks (Conv2d 3x3 -> BatchNorm2d -> ReLU -> MaxPool2d 2) and a
-  classifier (Linear -> ReLU -> Dropout -> Linear): "2 Conv + pooling + BN" in the benchmark table
-  shipped with Fashion-MNIST (lessons 04, 09, 10);
+- architecture (`cnnlab.models.recipe_cnn`): two convolution blocks (Conv2d 3x3 -> BatchNorm2d -> ReLU ->
+  MaxPool2d 2) and a classifier (Linear -> ReLU -> Dropout -> Linear): "2 Conv + pooling + BN" in the
+  benchmark table shipped with Fashion-MNIST (lessons 04, 09, 10);
 - initialisation: He (kaiming_normal) for the ReLU layers, zero biases (lesson 08);
 - inputs standardised with the mean and std of the training images only (lesson 10);
 - regularisation: batch norm and dropout (keep 0.7); random crops with 2-pixel padding and
@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.sequential import Sequential
-
-__all__ = ["recipe_cnn", "train_recipe", "SettingsError", "DIVERGE_ABOVE", "check_checkpoint_location"]
+__all__ = ["train_recipe", "SettingsError", "DIVERGE_ABOVE", "check_checkpoint_location"]
 
 # The recipe's divergence rule (Trainer's diverge_above, over its default window of 8 steps). The
 # cross-entropy of 10 classes starts near ln 10 = 2.3 and a learning net stays below ~10; a mean of
@@ -36,26 +34,6 @@ __all__ = ["recipe_cnn", "train_recipe", "SettingsError", "DIVERGE_ABOVE", "chec
 # optimizers at huge rates sit there for ever without producing NaN). Far above any sane run.
 DIVERGE_ABOVE = 1e3
 SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size", "val_size")
-
-
-def recipe_cnn(rng=0, width: int = 32, hidden: int = 128, p_keep: float = 0.7,
-               batch_norm: bool = True) -> Sequential:
-    """The recipe's CNN for (N, 1, 28, 28) inputs: conv(width) -> conv(2 width) -> hidden -> 10 classes."""
-    from cnnlab import init
-    from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
-
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-    def block(c_in, c_out):
-        layers = [Conv2d(c_in, c_out, 3, padding=1, rng=gen)]
-        layers += [BatchNorm2d(c_out)] if batch_norm else []
-        return layers + [ReLU(), MaxPool2d(2)]
-
-    net = Sequential(block(1, width) + block(width, 2 * width) + [
-        Flatten(), Linear(2 * width * 7 * 7, hidden, rng=gen), ReLU(), Dropout(p_keep, rng=gen),
-        Linear(hidden, 10, rng=gen)])
-    init.apply(net, "kaiming_normal", rng=gen)
-    return net
 
 
 class SettingsError(ValueError):
@@ -143,6 +121,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     from cnnlab.data import load_fashion_mnist, train_val_split
     from cnnlab.losses import CrossEntropyLoss
     from cnnlab.metrics import accuracy, predict
+    from cnnlab.models import recipe_cnn
     from cnnlab.optim import OPTIMIZERS, CosineAnnealingLR, make_optimizer
     from cnnlab.train import ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
 

@@ -30,16 +30,17 @@ import numpy as np
 
 import widgets
 from cnnlab import Sequential
-from cnnlab.data import DataLoader, load_fashion_mnist
+from cnnlab.bench.threads import one_blas_thread
+from cnnlab.data import DataLoader, downsample_flat, load_fashion_mnist, small_fashion_mnist
 from cnnlab.layers import Linear
 from cnnlab.losses import CrossEntropyLoss, MSELoss, one_hot
+from cnnlab.models import tiny_mlp
 from cnnlab.optim import SGD, MomentumSchedule, sutskever_momentum
 from cnnlab.surfaces import QuadraticBowl, trajectory
 from cnnlab.train import EarlyStopping, Trainer, evaluate, small_decrease, small_step
 from widgets.training_run import TrainingRun
-from widgets.small_task import downsample_flat, one_blas_thread, small_fashion_mnist, tiny_mlp
 
-blas = one_blas_thread()  # small matrix products run faster on one core (see widgets.small_task)
+blas = one_blas_thread()  # small matrix products run faster on one core (see cnnlab.bench.threads)
 
 # %% [markdown]
 # ## The task

@@ -40,9 +40,9 @@ import widgets
 from cnnlab import Parameter
 from cnnlab.data import load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import race_net
 from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, RMSprop
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
-from widgets.cnn_race import race_net
 from widgets.optimizer_race import colour
 from widgets.surface_paths import surface_paths
 

@@ -37,12 +37,13 @@ import numpy as np
 
 import widgets
 from cnnlab import Sequential, init, pretrain
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import load_fashion_mnist
-from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh
+from cnnlab.layers import Conv2d, Flatten, Linear, ReLU, Tanh
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import small_cnn
 from cnnlab.optim import SGD, Adam
 from cnnlab.train import Trainer
-from widgets.small_task import one_blas_thread
 
 blas = one_blas_thread()  # the products here are small: one BLAS thread is faster on a busy machine
 
@@ -471,15 +472,11 @@ assert lengths["lecun_normal"].max() / lengths["lecun_normal"].min() > 1.5
 #    a tolerance.
 #
 # The result resembles batch normalisation (every layer's output has unit variance on the batch), done
-# once before training instead of at every step. A small CNN on 256 Fashion-MNIST images:
+# once before training instead of at every step. A small CNN on 256 Fashion-MNIST images
+# (`cnnlab.models.small_cnn`: Conv2d(1, 8, 5) → ReLU → MaxPool2d(2) → Conv2d(8, 16, 5) → ReLU →
+# MaxPool2d(2) → Flatten → Linear(256, 10)):
 
 # %%
-def small_cnn(seed, out=10):
-    g = np.random.default_rng(seed)
-    return Sequential([Conv2d(1, 8, 5, rng=g), ReLU(), MaxPool2d(2), Conv2d(8, 16, 5, rng=g), ReLU(),
-                       MaxPool2d(2), Flatten(), Linear(16 * 4 * 4, out, rng=g)])
-
-
 cnn = small_cnn(0)
 batch = X_all[:256]
 report = init.lsuv(cnn, batch, tol=0.05, rng=0)
@@ -665,7 +662,7 @@ assert ae_error < 0.5 * mean_error
 # * judged on the 500 shipped test images of classes 5–9, for 4 random draws of the 250 labelled images.
 
 # %%
-source = small_cnn(1, out=5)
+source = small_cnn(1, num_classes=5)
 Trainer(source, CrossEntropyLoss(), Adam(source.parameters(), lr=3e-3), X_all[y_all < 5], y_all[y_all < 5],
         batch_size=64, rng=2).fit(1, progress=False)
 X_val, y_val = X_test_all[y_test_all >= 5], y_test_all[y_test_all >= 5] - 5
@@ -676,7 +673,7 @@ for draw in range(4):
     idx = np.concatenate([pick.choice(np.flatnonzero(y_all == c), 50, replace=False) for c in range(5, 10)])
     accuracy = {}
     for start in ("random", "fine-tuned"):
-        net = small_cnn(10 + draw, out=5)
+        net = small_cnn(10 + draw, num_classes=5)
         if start == "fine-tuned":
             pretrain.transfer(source, net, 2)      # the two conv layers
             pretrain.replace_head(net, 5, rng=4)   # a new output layer for the new classes

@@ -38,16 +38,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import widgets
-from cnnlab import Sequential
 from cnnlab.augment import (Compose, ContrastJitter, RandomAffine, RandomCrop, RandomHorizontalFlip, affine)
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import load_fashion_mnist
 from cnnlab.ensemble import Ensemble
-from cnnlab.layers import BatchNorm1d, DropConnect, Dropout, Flatten, Linear, ReLU
+from cnnlab.layers import BatchNorm1d, DropConnect, Dropout, Linear
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import regularization_mlp
 from cnnlab.optim import SGD
 from cnnlab.regularizers import L1, L2, ElasticNet, MaxNorm, unit_norms
 from cnnlab.train import EarlyStopping, Trainer, evaluate
-from widgets.small_task import one_blas_thread
 
 blas = one_blas_thread()  # the products here are small: one BLAS thread is faster on a busy machine
 
@@ -70,22 +70,13 @@ assert len(np.intersect1d(order[:500], order[500:1500])) == 0, "no image is in b
 
 # %% [markdown]
 # The network is deliberately too big for 500 images: 784 pixels → 128 hidden ReLU units → 10
-# class scores, about 100,000 weights. `mlp()` can add the layers of later sections (batch norm,
-# dropout, drop-connect). Each layer gets its **own** seed, so adding a dropout layer does not
-# change the initial weights of the others: every comparison below starts from the same point.
+# class scores, about 100,000 weights. `regularization_mlp()` (from `cnnlab.models`, the network of
+# this lesson's explorer too) can add the layers of later sections (batch norm, dropout, drop-connect).
+# Each layer gets its **own** seed, so adding a dropout layer does not change the initial weights of the
+# others: every comparison below starts from the same point.
 
 # %%
-def mlp(p_keep=1.0, batchnorm=False, dropconnect=False, seed=0, hidden=128):
-    layers = [Flatten(), Linear(784, hidden, rng=seed + 11)]
-    if batchnorm:
-        layers.append(BatchNorm1d(hidden))
-    layers.append(ReLU())
-    if p_keep < 1:
-        layers.append(Dropout(p_keep, rng=seed + 13))
-    last = DropConnect(hidden, 10, p_keep=0.5, rng=seed + 12) if dropconnect else Linear(hidden, 10, rng=seed + 12)
-    return Sequential(layers + [last])
-
-
+print(regularization_mlp(p_keep=0.5, batchnorm=True))  # with the optional batch norm and dropout layers
 loss_fn = CrossEntropyLoss()
 
 
@@ -110,7 +101,7 @@ def late(history):
 # Train it for 40 epochs without any regularisation and watch both losses.
 
 # %%
-base_net = mlp()
+base_net = regularization_mlp()
 base = fit(base_net)
 base_train, base_val = losses(base_net)
 print(f"after 40 epochs: training loss {base_train:.3f}, validation loss {base_val:.3f}, "
@@ -179,7 +170,7 @@ assert np.isclose(L2(lam).penalty(base_net), by_hand, rtol=1e-9), "weights only,
 
 # %%
 def two_epochs(optimizer_decay=0.0, regularizer=None):
-    net = mlp()
+    net = regularization_mlp()
     Trainer(net, loss_fn, SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=optimizer_decay),
             X_train, y_train, batch_size=50, rng=1, regularizer=regularizer).fit(2, progress=False)
     return net
@@ -199,7 +190,7 @@ print("SGD(weight_decay=λ) == L2(λ, include_bias=True) parameter for parameter
 # the unregularised run):
 
 # %%
-l2_net = mlp()
+l2_net = regularization_mlp()
 l2_hist = fit(l2_net, regularizer=L2(lam))
 l2_train, l2_val = losses(l2_net)
 print(f"L2: training loss {l2_train:.3f}, validation loss {l2_val:.3f}, gap {l2_val - l2_train:.3f} "
@@ -284,9 +275,9 @@ def all_weights(net):
     return np.concatenate([m.weight.data.ravel() for m in net if isinstance(m, (Linear, DropConnect))])
 
 
-typical = float(np.abs(all_weights(mlp())).mean())
+typical = float(np.abs(all_weights(regularization_mlp())).mean())
 lam1 = lam * typical
-l1_net = mlp()
+l1_net = regularization_mlp()
 l1_hist = fit(l1_net, regularizer=L1(lam1))
 l1_train, l1_val = losses(l1_net)
 
@@ -344,7 +335,7 @@ fig
 # our `l2 / 2`), and either strength set to 0 gives back the other penalty:
 
 # %%
-net = mlp()
+net = regularization_mlp()
 for p in net.parameters():
     p.grad[...] = 0.0
 ElasticNet(lam1, lam).backward(net)
@@ -366,7 +357,7 @@ assert np.all(net[1].bias.grad == 0), "biases are not penalised"
 # after `optimizer.step()`.
 
 # %%
-maxnorm_net = mlp()
+maxnorm_net = regularization_mlp()
 c = 1.0
 print(f"initial row norms of the first layer: up to {unit_norms(maxnorm_net[1].weight).max():.3f}")
 maxnorm_hist = fit(maxnorm_net, regularizer=MaxNorm(c))
@@ -388,7 +379,7 @@ assert mn_val - mn_train < base_val - base_train
 # with a tighter one, $c = 0.5$:
 
 # %%
-wild_net, tamed_net = mlp(), mlp()
+wild_net, tamed_net = regularization_mlp(), regularization_mlp()
 wild = fit(wild_net, epochs=10, lr=1.0)
 tamed = fit(tamed_net, epochs=10, lr=1.0, regularizer=MaxNorm(0.5))
 print(f"lr = 1.0: first-epoch training loss {wild.train_loss[0]:.2f} without, {tamed.train_loss[0]:.2f} with "
@@ -506,7 +497,7 @@ check_inverted_dropout(inverted_dropout, mean_over_masks)
 # before, between the final net's losses on both sets in evaluation mode.
 
 # %%
-dropout_net = mlp(p_keep=0.5)
+dropout_net = regularization_mlp(p_keep=0.5)
 dropout_hist = fit(dropout_net)
 do_train, do_val = losses(dropout_net)
 print(f"dropout: training loss {do_train:.3f}, validation loss {do_val:.3f}, gap {do_val - do_train:.3f} "
@@ -533,7 +524,7 @@ assert np.all(np.abs(outs.mean(0) - at_test) < 5 * outs.std(0) / np.sqrt(len(out
 dc.train();
 
 # %%
-dc_net = mlp(dropconnect=True)
+dc_net = regularization_mlp(dropconnect=True)
 dc_hist = fit(dc_net)
 dc_train, dc_val = losses(dc_net)
 print(f"drop-connect on the output layer: training loss {dc_train:.3f}, validation loss {dc_val:.3f}, "
@@ -589,7 +580,7 @@ assert np.abs(bn.running_mean - all_h.mean(0)).max() < 0.25 * all_h.std(0).mean(
 # problem; measure rather than assume:
 
 # %%
-bn_net = mlp(batchnorm=True)
+bn_net = regularization_mlp(batchnorm=True)
 bn_hist = fit(bn_net)
 bn_train, bn_val = losses(bn_net)
 print(f"training loss after 5 epochs: {bn_hist.train_loss[4]:.3f} with batch norm, {base.train_loss[4]:.3f} without")
@@ -655,7 +646,7 @@ np.testing.assert_allclose(jittered.mean(axis=(1, 2, 3)), samples.mean(axis=(1, 
 # versions of its 500 images (`Trainer(augment=...)` transforms every mini-batch).
 
 # %%
-aug_net = mlp()
+aug_net = regularization_mlp()
 aug_hist = fit(aug_net, augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]))
 aug_train, aug_val = losses(aug_net)
 print(f"augmentation: training loss {aug_train:.3f}, validation loss {aug_val:.3f}, gap {aug_val - aug_train:.3f} "
@@ -672,7 +663,7 @@ assert np.mean(aug_hist.val_loss[-10:]) < np.mean(base.val_loss[-10:]), "and a l
 # seeds, each trained for 15 epochs on its own batch order:
 
 # %%
-members = [mlp(seed=10 * k) for k in range(5)]
+members = [regularization_mlp(seed=10 * k) for k in range(5)]
 for k, member in enumerate(members):
     fit(member, epochs=15, shuffle_seed=100 + k)
 committee = Ensemble(members)
@@ -702,7 +693,7 @@ assert ensemble_acc >= np.mean([a for _, a in member_scores]), "at least as good
 # `EarlyStopping(patience=5)` stops after 5 epochs without a new best:
 
 # %%
-es_net = mlp()
+es_net = regularization_mlp()
 stopper = EarlyStopping(patience=5, restore_best=True)
 es_hist = fit(es_net, epochs=60, callbacks=[stopper])
 es_train, es_val = losses(es_net)

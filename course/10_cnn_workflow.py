@@ -41,6 +41,7 @@ import numpy as np
 
 import widgets
 from cnnlab import Sequential, init
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import load_fashion_mnist, train_val_split
 from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.losses import CrossEntropyLoss
@@ -49,7 +50,6 @@ from cnnlab.optim import Adam
 from cnnlab.pretrain import freeze, replace_head
 from cnnlab.search import LogUniform, random_configs, search
 from cnnlab.train import EarlyStopping, Trainer, evaluate
-from widgets.small_task import one_blas_thread
 
 blas = one_blas_thread()  # small matrix products: one BLAS thread is faster on a busy machine
 SEED = 0

@@ -1,10 +1,10 @@
 """Make data/filter_viewer_weights.npz: the reference net that `widgets.filter_viewer()` shows by default.
 
-The net is `widgets._training.default_cnn(0)` (Conv2d(1, 8, 5, padding=2)-ReLU-MaxPool2d(2)-Conv2d(8, 16, 3,
-padding=1)-ReLU-MaxPool2d(2)-Flatten-Linear(784, 10)) trained by `train_reference_net`: Adam, lr 1e-3, batch
-64, seed 0, on the 8,000 training images of the shipped Fashion-MNIST subset. The file holds the net's
-`state_dict()` (float32 arrays keyed "0.weight", "0.bias", ...). The zip entries carry a fixed date, so the
-same weights always give the same bytes; the weights themselves depend on the BLAS library's rounding, so
+The net is `cnnlab.models.default_cnn(0)` (Conv2d(1, 8, 5, padding=2)-ReLU-MaxPool2d(2)-Conv2d(8, 16, 3,
+padding=1)-ReLU-MaxPool2d(2)-Flatten-Linear(784, 10)) trained by `widgets._training.train_reference_net`:
+Adam, lr 1e-3, batch 64, seed 0, on the 8,000 training images of the shipped Fashion-MNIST subset. The file
+holds the net's `state_dict()` (float32 arrays keyed "0.weight", "0.bias", ...). The zip entries carry a fixed
+date, so the same weights always give the same bytes; the weights themselves depend on the BLAS library's rounding, so
 another machine may produce a slightly different file (update the SHA-256 in data/README.md then).
 
 Usage: .venv/bin/python data/make_filter_viewer_weights.py [--epochs 4] [--out data/filter_viewer_weights.npz]

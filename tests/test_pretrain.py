@@ -6,8 +6,9 @@ import pytest
 
 from cnnlab import Sequential, pretrain
 from cnnlab.data import load_fashion_mnist
-from cnnlab.layers import BatchNorm1d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
+from cnnlab.layers import BatchNorm1d, Conv2d, Flatten, Linear, ReLU, Sigmoid, Tanh
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import small_cnn
 from cnnlab.optim import SGD, Adam
 from cnnlab.train import Trainer
 
@@ -164,12 +165,6 @@ def test_replace_head_gives_a_new_last_linear():
 
 
 # --- the experiment: supervised pre-training + fine-tuning beats random init ------------------------------
-def small_cnn(seed, out=5):
-    g = np.random.default_rng(seed)
-    return Sequential([Conv2d(1, 8, 5, rng=g), ReLU(), MaxPool2d(2), Conv2d(8, 16, 5, rng=g), ReLU(), MaxPool2d(2),
-                       Flatten(), Linear(16 * 4 * 4, out, rng=g)])
-
-
 def test_fine_tuning_beats_random_init_on_a_small_target_task(fashion):
     """Source: classes 0-4 (4,000 shipped images, 2 epochs of Adam). Target: classes 5-9 with 50 labelled
     images per class; both nets get the same budget (one epoch: 25 Adam steps of 10 images); the
@@ -177,7 +172,7 @@ def test_fine_tuning_beats_random_init_on_a_small_target_task(fashion):
     shipped test images of classes 5-9. Six random draws of the 250 labelled images."""
     (train, test) = fashion
     X, y = train.X, train.y
-    source = small_cnn(1)
+    source = small_cnn(1, num_classes=5)
     Trainer(source, CrossEntropyLoss(), Adam(source.parameters(), lr=3e-3), X[y < 5], y[y < 5], batch_size=64,
             rng=2).fit(2, progress=False)
     X_val, y_val = test.X[test.y >= 5], test.y[test.y >= 5] - 5
@@ -188,7 +183,7 @@ def test_fine_tuning_beats_random_init_on_a_small_target_task(fashion):
         idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 50, replace=False) for c in range(5, 10)])
         accuracy = {}
         for start in ("random", "fine-tuned"):
-            net = small_cnn(10 + draw)
+            net = small_cnn(10 + draw, num_classes=5)
             if start == "fine-tuned":
                 assert pretrain.transfer(source, net, 2) == ["0", "3"]
                 pretrain.replace_head(net, 5, rng=4)

@@ -8,7 +8,7 @@ import cnnlab.data
 from cnnlab.cli import add_info_parser, add_train_parser, info, run_info, run_train
 from cnnlab.data import FashionMNIST
 from cnnlab.optim import OPTIMIZERS
-from cnnlab.recipes import SettingsError, recipe_cnn, train_recipe
+from cnnlab.recipes import SettingsError, train_recipe
 from cnnlab.train import read_checkpoint
 
 
@@ -33,14 +33,6 @@ def parse(*argv):
     add_train_parser(sub)
     add_info_parser(sub)
     return parser.parse_args(list(argv))
-
-
-def test_recipe_cnn_shapes_and_he_initialisation():
-    net = recipe_cnn(0, width=8)
-    out = net.eval()(np.zeros((2, 1, 28, 28), np.float32))
-    assert out.shape == (2, 10)
-    conv = net[0].weight.data
-    assert conv.std() == pytest.approx(np.sqrt(2 / 9), rel=0.25)  # He: Var = 2 / fan_in, fan_in = 1*3*3
 
 
 def test_the_recipe_and_the_command_offer_the_registrys_optimizers():

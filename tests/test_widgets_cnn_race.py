@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from widget_checks import drive_controls
 
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import race_net
 from cnnlab.optim import Adam
 from widgets._figure import FigureView
-from widgets.cnn_race import CNNRace, CNNRaceModel, cnn_race, race_net
+from widgets.cnn_race import CNNRace, CNNRaceModel, cnn_race
 from widgets.optimizer_race import LABELS
-from widgets.small_task import one_blas_thread
 
 TINY = dict(n_train=96, n_val=32, batch_size=32, epochs=1)  # 3 steps per epoch: every race is quick
 

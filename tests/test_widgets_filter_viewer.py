@@ -10,7 +10,7 @@ from widget_checks import drive_controls
 
 from cnnlab import Module, Sequential
 from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
-from widgets._training import default_cnn
+from cnnlab.models import default_cnn
 from widgets.filter_viewer import (
     FilterViewerModel,
     filter_mosaic,

@@ -1,4 +1,4 @@
-"""The learning-rate explorer: the small task, the recorded TrainingRun, the regime judge, and the widget
+"""The learning-rate explorer: the recorded TrainingRun, the regime judge, and the widget
 (every control at its extremes, live training in chunks, Stop, divergence shown, errors as text)."""
 import asyncio
 
@@ -7,53 +7,16 @@ import pytest
 from widget_checks import changed
 
 import widgets
-from cnnlab.data import load_fashion_mnist
+from cnnlab.bench.threads import one_blas_thread
+from cnnlab.data import small_fashion_mnist
+from cnnlab.models import tiny_mlp
 from cnnlab.optim import SGD
 from cnnlab.train import Trainer
 from widgets._figure import FigureView
 from widgets.lr_explorer import BATCH_SIZES, LRExplorer
-from widgets.small_task import downsample_flat, one_blas_thread, small_fashion_mnist, tiny_mlp
 from widgets.training_run import TrainingRun, judge_regime
 
 DATA = small_fashion_mnist(n_train=200, n_val=50)
-
-
-# --- the small task -------------------------------------------------------------------------------
-
-def test_downsample_flat_averages_blocks_by_hand():
-    image = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    # blocks [[0,1],[4,5]] -> 2.5, [[2,3],[6,7]] -> 4.5, [[8,9],[12,13]] -> 10.5, [[10,11],[14,15]] -> 12.5
-    np.testing.assert_array_equal(downsample_flat(image), [[2.5, 4.5, 10.5, 12.5]])
-    with pytest.raises(ValueError, match=r"factor must be a positive int that divides H = 4 and W = 4, got 3"):
-        downsample_flat(image, 3)
-    with pytest.raises(ValueError, match=r"expects images of shape \(N, 1, H, W\), got \(4, 4\)"):
-        downsample_flat(image[0, 0])
-
-
-def test_small_fashion_mnist_is_balanced_seeded_and_disjoint():
-    X_train, y_train, X_val, y_val = DATA
-    assert X_train.shape == (200, 196) and X_val.shape == (50, 196) and X_train.dtype == np.float32
-    assert np.all(np.bincount(y_train) == 20) and np.all(np.bincount(y_val) == 5)
-    both = np.concatenate([X_train, X_val])
-    assert len(np.unique(both, axis=0)) == 250, "no image is both a training and a validation image"
-    # every row is a downsampled image of the shipped subset, with its label
-    X, y, _ = load_fashion_mnist("train", source="subset")
-    small = downsample_flat(X)
-    first = np.flatnonzero((small == X_train[0]).all(axis=1))
-    assert len(first) == 1 and y[first[0]] == y_train[0]
-    again = small_fashion_mnist(n_train=200, n_val=50)
-    other = small_fashion_mnist(n_train=200, n_val=50, seed=1)
-    assert all(np.array_equal(a, b) for a, b in zip(DATA, again))
-    assert not np.array_equal(other[0], X_train)
-    with pytest.raises(ValueError, match="needs 801 images per class, but the shipped subset has 800"):
-        small_fashion_mnist(n_train=8000, n_val=10)
-
-
-def test_tiny_mlp_shapes_and_seed():
-    a, b, c = tiny_mlp(rng=3), tiny_mlp(rng=3), tiny_mlp(rng=4)
-    assert [p.shape for p in a.parameters()] == [(32, 196), (32,), (10, 32), (10,)]
-    assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
-    assert not np.array_equal(a.parameters()[0].data, c.parameters()[0].data)
 
 
 # --- TrainingRun -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from widget_checks import drive_controls
 
 import widgets
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.layers import DropConnect, Dropout, Linear
 from widgets._figure import FigureView
 from widgets.regularization_explorer import (
@@ -16,7 +17,6 @@ from widgets.regularization_explorer import (
     regularization_explorer,
     weight_sparsity,
 )
-from widgets.small_task import one_blas_thread
 
 TINY = dict(n_train=60, n_val=40, hidden=8, epochs=5)
 

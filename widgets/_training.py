@@ -1,9 +1,9 @@
-"""The widgets' CNN and how they look inside one (plain NumPy, no plotting), shared by the training
-dashboard and the filter viewer.
+"""How the widgets look inside a CNN (plain NumPy, no plotting), shared by the training dashboard and the
+filter viewer.
 
-- `default_cnn(rng)`: the small CNN both widgets show by default;
-- `train_reference_net(...)`: that CNN trained briefly on the shipped subset (the filter viewer's
-  reference net, and what `data/make_filter_viewer_weights.py` saves);
+- `train_reference_net(...)`: the CNN both widgets show by default (`cnnlab.models.default_cnn`) trained
+  briefly on the shipped subset (the filter viewer's reference net, and what
+  `data/make_filter_viewer_weights.py` saves);
 - `conv_layers(net)`: find the Conv2d layers of any cnnlab net (whose feature maps and gradient maps the
   widgets record with `cnnlab.hooks.recording`);
 - `check_net(net, who)`: refuse anything that is not a cnnlab network, in words.
@@ -15,27 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab import Module, Sequential
+from cnnlab import Module
 from cnnlab.data import load_fashion_mnist
-from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.layers import Conv2d
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.metrics import accuracy, predict
+from cnnlab.models import default_cnn
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer
 
-__all__ = ["default_cnn", "train_reference_net", "conv_layers", "check_net"]
-
-def default_cnn(rng=0) -> Sequential:
-    """The small CNN of both widgets: Conv2d(1, 8, 5, padding=2)-ReLU-MaxPool2d(2)-Conv2d(8, 16, 3, padding=1)-
-    ReLU-MaxPool2d(2)-Flatten-Linear(784, 10).
-
-    Input (N, 1, 28, 28) images, output (N, 10) class scores; 9,226 parameters, float32. The 5x5 first
-    layer leaves room for the smooth, structured filters Veta asks to look for. rng: Generator or int seed.
-    """
-    gen = np.random.default_rng(rng)
-    return Sequential(Conv2d(1, 8, 5, padding=2, rng=gen), ReLU(), MaxPool2d(2),
-                      Conv2d(8, 16, 3, padding=1, rng=gen), ReLU(), MaxPool2d(2),
-                      Flatten(), Linear(16 * 7 * 7, 10, rng=gen))
+__all__ = ["train_reference_net", "conv_layers", "check_net"]
 
 
 def train_reference_net(epochs: int = 4, rng=0, steps: int | None = None):

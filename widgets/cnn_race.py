@@ -23,9 +23,9 @@ from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded, show_error
 from widgets._optimizers import LABELS, colour
-from widgets.cnn_race_model import CNNRaceModel, CNNRun, race_net
+from widgets.cnn_race_model import CNNRaceModel, CNNRun
 
-__all__ = ["race_net", "CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
+__all__ = ["CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
 
 
 def _in_kernel() -> bool:

@@ -1,5 +1,5 @@
-"""The race on the CNN, without a browser: the racing network and `CNNRaceModel`, which trains one run per
-optimizer, fairly, chunk by chunk (`widgets.cnn_race` adds the controls and the figure).
+"""The race on the CNN, without a browser: `CNNRaceModel`, which trains one run per optimizer, fairly, chunk
+by chunk (`widgets.cnn_race` adds the controls and the figure; the racing network is `cnnlab.models.race_net`).
 
 Every run starts from the same initial weights (one `state_dict`, loaded into each run's network) and
 sees the same mini-batches in the same order (each run's `Trainer` shuffles with the same seed), so the
@@ -21,26 +21,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab import Sequential
-from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.losses import CrossEntropyLoss
-from cnnlab.train import Trainer
+from cnnlab.models import race_net
 from cnnlab.optim import optimizer_spec
+from cnnlab.train import Trainer
 from widgets._optimizers import LABELS, race_lrs, race_optimizer, to_labels
-from widgets.small_task import one_blas_thread
 
-__all__ = ["BLOWUP_WINDOW", "race_net", "CNNRun", "CNNRaceModel"]
+__all__ = ["BLOWUP_WINDOW", "CNNRun", "CNNRaceModel"]
 
 BLOWUP_WINDOW = 8  # steps whose mean loss is compared with `blowup` (the Trainer's diverge_window)
-
-
-def race_net(rng=0) -> Sequential:
-    """The racing CNN: Conv2d(1, 8, 3) - ReLU - MaxPool2d(2) - Flatten - Linear(8*13*13, 10).
-
-    Input (N, 1, 28, 28) images, output (N, 10) logits; 13,610 weights. `rng`: Generator or int seed.
-    """
-    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    return Sequential(Conv2d(1, 8, 3, rng=gen), ReLU(), MaxPool2d(2), Flatten(), Linear(8 * 13 * 13, 10, rng=gen))
 
 
 @dataclass

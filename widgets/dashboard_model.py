@@ -14,12 +14,13 @@ import threading
 import numpy as np
 
 from cnnlab.data import load_fashion_mnist, train_val_split
+from cnnlab.hooks import recording
 from cnnlab.losses import CrossEntropyLoss, softmax
 from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict, running_mean
+from cnnlab.models import default_cnn
 from cnnlab.optim import OPTIMIZERS, optimizer_spec
 from cnnlab.train import Trainer, evaluate
-from cnnlab.hooks import recording
-from widgets._training import check_net, conv_layers, default_cnn
+from widgets._training import check_net, conv_layers
 
 __all__ = ["DashboardModel", "positive_int"]
 

@@ -32,10 +32,11 @@ import numpy as np
 from cnnlab.data import CLASSES, load_fashion_mnist
 from cnnlab.hooks import recording
 from cnnlab.losses import softmax
+from cnnlab.models import default_cnn
 from cnnlab.module import eval_mode, run_backward
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets._training import check_net, conv_layers, default_cnn, train_reference_net
+from widgets._training import check_net, conv_layers, train_reference_net
 
 __all__ = ["NORMALISATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
            "FilterViewer", "reference_net", "filter_viewer", "WEIGHTS"]

@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 from cnnlab import Sequential, init
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.layers import LeCunTanh, Linear, ReLU, Sigmoid, Tanh
-from widgets.small_task import one_blas_thread
 
 __all__ = ["ACTIVATIONS", "RECOMMENDED_GAIN", "SCHEMES", "GAIN_SCHEMES", "STD_SCHEMES", "CONSTANT_SCHEMES", "WIDTHS",
            "MAX_DEPTH", "VANISHING", "EXPLODING", "HIST_EXAMPLES", "gaussian_moments", "predicted_profile",
@@ -243,7 +243,7 @@ class InitModel:
         self._check()
         t0 = time.perf_counter()
         # one BLAS thread: on a busy 2-core machine two threads that wait for each other were 5-10 times
-        # slower for these 256 x 256 products (see widgets.small_task.one_blas_thread)
+        # slower for these 256 x 256 products (see cnnlab.bench.threads.one_blas_thread)
         with one_blas_thread():
             self._compute()
         self.seconds = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """`lr_explorer()`: train a small network live and watch what the learning rate, momentum and batch size do.
 
-The model is a `TrainingRun` (see `widgets.training_run`): one seeded run of `tiny_mlp` on
-`small_fashion_mnist`, stepped in chunks with `Trainer.run(steps=...)`, recording E(w) on the whole
+The model is a `TrainingRun` (see `widgets.training_run`): one seeded run of `cnnlab.models.tiny_mlp` on
+`cnnlab.data.small_fashion_mnist`, stepped in chunks with `Trainer.run(steps=...)`, recording E(w) on the whole
 training set and the validation loss; every run starts from the same weights and sees the examples in
 the same order, so two runs differ only by the knob that was turned, and `judge_regime` names the regime
 (diverged, too large, too small, good) from the recorded curve.
@@ -22,9 +22,9 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from cnnlab.data import small_fashion_mnist
 from widgets._figure import FigureView, new_figure
 from widgets._guard import StatusLine, guarded
-from widgets.small_task import small_fashion_mnist
 from widgets.training_run import LOSSES, TrainingRun, judge_regime
 
 __all__ = ["BATCH_SIZES", "REGIMES", "LRExplorer", "lr_explorer", "TrainingRun", "judge_regime"]

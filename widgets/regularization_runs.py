@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnlab import Sequential
 from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip, augmented_loader
-from cnnlab.layers import BatchNorm1d, DropConnect, Dropout, Flatten, Linear, ReLU
+from cnnlab.bench.threads import one_blas_thread
+from cnnlab.layers import DropConnect, Linear
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import regularization_mlp
 from cnnlab.optim import SGD
 from cnnlab.regularizers import L1, L2, Compose as RegCompose, ElasticNet, MaxNorm
 from cnnlab.train import EarlyStopping, Trainer, evaluate
-from widgets.small_task import one_blas_thread
 
 __all__ = ["Settings", "Run", "RegularizationModel", "weight_sparsity", "SPARSE_BELOW", "DROPCONNECT_P_KEEP",
            "EARLY_STOPPING_PATIENCE", "DIVERGED_ABOVE"]
@@ -157,18 +157,10 @@ class RegularizationModel:
 
     # --- building one run --------------------------------------------------------------------------
     def build(self, s: Settings):
-        """The net for `s`. Each layer has its own seed, so switching a layer on leaves the others' weights."""
-        seed = self.seed
-        layers = [Flatten(), Linear(784, self.hidden, rng=seed + 11)]
-        if s.batchnorm:
-            layers.append(BatchNorm1d(self.hidden))
-        layers.append(ReLU())
-        if s.p_keep < 1:
-            layers.append(Dropout(s.p_keep, rng=seed + 13))
-        # DropConnect initialises its weight exactly as Linear does from the same seed
-        layers.append(DropConnect(self.hidden, 10, DROPCONNECT_P_KEEP, rng=seed + 12) if s.dropconnect
-                      else Linear(self.hidden, 10, rng=seed + 12))
-        return Sequential(layers)
+        """The net for `s` (`cnnlab.models.regularization_mlp`: each layer has its own seed, so switching a
+        layer on leaves the others' weights)."""
+        return regularization_mlp(p_keep=s.p_keep, batchnorm=s.batchnorm, dropconnect=s.dropconnect, seed=self.seed,
+                                  hidden=self.hidden, dropconnect_p_keep=DROPCONNECT_P_KEEP)
 
     @staticmethod
     def regularizer(s: Settings):
@@ -220,7 +212,7 @@ class RegularizationModel:
         if run.finished:
             return True
         # a divergence is reported, not raised; one BLAS thread is much faster for these small products on a
-        # busy 2-core machine (see widgets.small_task.one_blas_thread; a no-op without threadpoolctl)
+        # busy 2-core machine (see cnnlab.bench.threads.one_blas_thread; a no-op without threadpoolctl)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
             try:
                 history = trainer.run(epochs=trainer.epoch + 1)

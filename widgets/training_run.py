@@ -1,9 +1,10 @@
 """`TrainingRun`: one seeded, recorded training run of the small task, stepped in chunks.
 
-The model behind `lr_explorer` (and lesson 06's experiments), plain NumPy, no widgets: `tiny_mlp` on
-`small_fashion_mnist` with `cnnlab.optim.SGD` and `cnnlab.train.Trainer`, advanced a chunk of updates at
-a time with `Trainer.run(steps=...)`. After every chunk it records the training error E(w) on the
-*whole* training set and the validation loss, against epochs (examples seen / N) and against updates.
+The model behind `lr_explorer` (and lesson 06's experiments), plain NumPy, no widgets:
+`cnnlab.models.tiny_mlp` on `cnnlab.data.small_fashion_mnist` with `cnnlab.optim.SGD` and
+`cnnlab.train.Trainer`, advanced a chunk of updates at a time with `Trainer.run(steps=...)`. After every
+chunk it records the training error E(w) on the *whole* training set and the validation loss, against
+epochs (examples seen / N) and against updates.
 Every run starts from the same weights (seed) and sees the examples in the same order (seed + 1), so two
 runs differ only by their settings. `judge_regime` names the learning-rate regime of a recorded curve:
 diverged, too large, too small or good.
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.bench.threads import one_blas_thread
 from cnnlab.losses import CrossEntropyLoss, MSELoss, one_hot
 from cnnlab.metrics import predict
+from cnnlab.models import tiny_mlp
 from cnnlab.optim import SGD
 from cnnlab.train import Trainer
-from widgets.small_task import one_blas_thread, tiny_mlp
 
 __all__ = ["LOSSES", "judge_regime", "TrainingRun"]
 

@@ -8,12 +8,15 @@
 - `train_val_split(X, y, val_fraction, rng, stratify=True)`: a held-out validation set
 - `DataError`: a data file is damaged (a ValueError whose message says how to repair it)
 - `read_idx`, `write_idx`: the IDX file format of (Fashion-)MNIST
+- `small_fashion_mnist(n_train, n_val, seed)`, `downsample_flat(X, factor)`: the small task of lessons 06
+  and later (14 x 14 images, flattened)
 """
 from cnnlab.data.batches import DataLoader, train_val_split
 from cnnlab.data.fashion_mnist import (CLASSES, FashionMNIST, download_fashion_mnist,
                                        load_fashion_mnist, locate_fashion_mnist)
 from cnnlab.data.idx import DataError, read_idx, write_idx
+from cnnlab.data.small import downsample_flat, small_fashion_mnist
 
 __all__ = ["CLASSES", "FashionMNIST", "load_fashion_mnist", "locate_fashion_mnist",
            "download_fashion_mnist", "DataLoader", "train_val_split", "DataError",
-           "read_idx", "write_idx"]
+           "read_idx", "write_idx", "small_fashion_mnist", "downsample_flat"]

@@ -14,10 +14,10 @@ import numpy as np
 
 from cnnlab.data import DataLoader
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import tiny_mlp
 from cnnlab.optim import SGD
 from cnnlab.train import Trainer
 from widgets.exercises import CheckFailed, passed
-from widgets.small_task import tiny_mlp
 
 __all__ = ["check_sgd_epoch", "check_largest_stable_lr", "check_should_stop"]
 

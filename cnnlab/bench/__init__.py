@@ -1,14 +1,21 @@
 """How fast does cnnlab train a CNN? A benchmark anyone can run: `python -m cnnlab bench`.
 
-It times the reference CNN of the course on one batch of 1x28x28 images (Fashion-MNIST's size):
+It times two networks of `cnnlab.models` on one batch of 1x28x28 images (Fashion-MNIST's size):
 
-    Conv2d(1, 16, 3, padding=1) - ReLU - MaxPool2d(2) - Conv2d(16, 32, 3, padding=1) - ReLU -
-    MaxPool2d(2) - Flatten - Linear(1568, 128) - ReLU - Linear(128, 10)
+- `reference_cnn`, trained with SGD (lr 0.01, momentum 0.9):
 
-- one training step = forward + CrossEntropyLoss + backward + an SGD step with momentum
-  (`cnnlab.optim.SGD`), in float32, on the same batch every time (data loading is not timed);
-  neither library computes the gradient with respect to the images, which nobody uses (cnnlab:
-  `with no_input_grad(net): net.backward(dout)`, see `cnnlab.module`);
+      Conv2d(1, 16, 3, padding=1) - ReLU - MaxPool2d(2) - Conv2d(16, 32, 3, padding=1) - ReLU -
+      MaxPool2d(2) - Flatten - Linear(1568, 128) - ReLU - Linear(128, 10)
+
+- `recipe_cnn`, the course's recipe (`python -m cnnlab train`), trained with Adam (lr 1e-3):
+
+      [Conv2d(1, 32, 3, padding=1) - BatchNorm2d - ReLU - MaxPool2d(2)] - [the same, 32 -> 64 channels] -
+      Flatten - Linear(3136, 128) - ReLU - Dropout(keep 0.7) - Linear(128, 10)
+
+- one training step = forward + CrossEntropyLoss + backward + the optimizer's step, in float32, on
+  the same batch every time (data loading is not timed); neither library computes the gradient
+  with respect to the images, which nobody uses (cnnlab: `with no_input_grad(net): net.backward(dout)`,
+  see `cnnlab.module`);
 - ms per training step, per inference pass (eval mode, forward only), and per layer (forward and
   backward, timed inside real training steps); training and inference images per second;
 - peak memory: the peak of NumPy's allocations while a fresh model and optimizer are built and
@@ -26,9 +33,10 @@ is reported. Timing follows three rules learnt on shared 2-core machines:
 - per-layer times are taken inside real training steps (a kernel timed alone on warm caches
   looks faster than it is). PyTorch's per-layer figures come from running autograd layer by
   layer, which adds a little overhead to each layer.
-Both run in one process and share its memory allocator; cnnlab reuses its large arrays, so it
-leaves glibc's heuristics as PyTorch would find them on its own (a program that frees large
-arrays on every step raises glibc's mmap threshold and saves PyTorch page faults too).
+Both run in one process and share its memory allocator. cnnlab's fast kernels ask glibc to keep
+freed memory in the process (`cnnlab.kernels.fast.keep_freed_memory`), which spares both libraries
+the page faults of fetching their large arrays afresh on every step; a PyTorch program on its own
+gets much the same from glibc's dynamic thresholds once it has freed its first large tensors.
 
 Threads: NumPy's BLAS is limited with `threadpoolctl` when it is installed; otherwise the thread
 count is whatever OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS said when NumPy was
@@ -38,10 +46,10 @@ missing). PyTorch gets `torch.set_num_threads(N)`.
 The figures vary with the machine and with what else it is running: the report includes the
 load average, and `--json` writes everything (with quartiles) for comparison.
 
-This module runs the benchmark and assembles its result (`run_benchmark`); the parts live beside it:
-`cnnlab.bench_models` (the reference CNN and one training step of it in cnnlab and in PyTorch),
-`cnnlab.bench_timing` (thread limits, alternating blocks, medians, memory) and `cnnlab.bench_report`
-(`format_report`, the table). Their public names are re-exported here.
+This package runs the benchmark and assembles its result (`run_benchmark`, one network per call);
+the parts: `cnnlab.bench.steps` (the networks and one training step in cnnlab and in PyTorch),
+`cnnlab.bench.timing` (alternating blocks, medians, memory), `cnnlab.bench.threads` (thread limits),
+`cnnlab.bench.report` (`format_report`, the table) and `cnnlab.bench.cli` (the `bench` command).
 """
 
 from __future__ import annotations
@@ -54,12 +62,12 @@ import time
 
 import numpy as np
 
-from cnnlab.bench_models import INPUT_SHAPE, LR, MOMENTUM, NUM_CLASSES, CnnlabStep, TorchStep, reference_cnn
-from cnnlab.bench_report import format_report
-from cnnlab.bench_timing import (default_threads, interleaved, layer_times, limit_threads, max_rss_mb, summary,
-                                 traced_peak_mb)
+from cnnlab.bench.report import format_report
+from cnnlab.bench.steps import INPUT_SHAPE, NETWORKS, NUM_CLASSES, CnnlabStep, TorchStep
+from cnnlab.bench.threads import default_threads, limit_threads
+from cnnlab.bench.timing import interleaved, layer_times, max_rss_mb, summary, traced_peak_mb
 
-__all__ = ["reference_cnn", "run_benchmark", "format_report", "default_threads", "INPUT_SHAPE"]
+__all__ = ["NETWORKS", "run_benchmark", "format_report", "default_threads", "INPUT_SHAPE"]
 
 
 def _load_torch():
@@ -84,12 +92,12 @@ def _batch(batch_size, seed):
     return x, y
 
 
-def _peak_memory_mb(batch_size, seed):
+def _peak_memory_mb(network, batch_size, seed):
     """Peak of NumPy's allocations (tracemalloc) while building the model and optimizer and running
     two training steps, in MB."""
     def build_and_train():
         x, y = _batch(batch_size, seed)
-        runner = CnnlabStep(reference_cnn(seed), x, y)
+        runner = CnnlabStep(network.build(seed), x, y, network.optimizer)
         runner.train_step()
         runner.train_step()
 
@@ -104,10 +112,11 @@ def _load():
 
 
 def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, use_torch=True, layers=True,
-                  seed=0, clock=time.perf_counter) -> dict:
-    """Time the reference CNN in cnnlab (and PyTorch, when installed); returns a JSON-ready dict.
+                  seed=0, clock=time.perf_counter, network="reference_cnn") -> dict:
+    """Time one network in cnnlab (and PyTorch, when installed); returns a JSON-ready dict.
 
     Inputs:
+    - network: a key of NETWORKS, "reference_cnn" or "recipe_cnn".
     - batch_size: images per step (the issue's figure: 64).
     - repeats: rounds; each round runs one block per implementation, alternating who goes first.
     - block: timed calls per block; every median is over repeats * block calls.
@@ -117,12 +126,12 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
     - layers: also time every layer inside instrumented training steps.
     - seed: initial weights and data. clock: the timer (seconds).
 
-    Returns a dict with "config", "environment", "threads", "network" (layer reprs), "cnnlab" and
-    "torch" (None without PyTorch, with the reason in "torch_missing"), each holding
+    Returns a dict with "config" (with "network" and "optimizer"), "environment", "threads", "network"
+    (layer reprs), "cnnlab" and "torch" (None without PyTorch, with the reason in "torch_missing"), each holding
     "train_step_ms" and "inference_ms" (median, q1, q3, min, samples), "train_images_per_s",
     "inference_images_per_s" (from the medians) and "layers" (per layer: forward_ms, backward_ms;
     plus loss_ms and optimizer_ms); "ratio" (cnnlab / PyTorch for "train_step" and "inference",
-    or None); "max_abs_logit_difference" (both networks on the same batch before training);
+    or None); "max_abs_logit_difference" (both networks on the same batch before training, in evaluation mode);
     "memory" ("numpy_peak_mb" by tracemalloc, "process_max_rss_mb" by getrusage, with "method").
     """
     batch_size, repeats, block = (_check_positive(n, v) for n, v in
@@ -130,11 +139,14 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"run_benchmark: warmup must be an int >= 0, got {warmup!r}")
     threads = default_threads() if threads is None else _check_positive("threads", threads)
+    if network not in NETWORKS:
+        raise ValueError(f"run_benchmark: network must be one of {', '.join(NETWORKS)}, got {network!r}")
+    net_spec = NETWORKS[network]
     torch = _load_torch() if use_torch else None
     result = {
-        "config": {"batch_size": batch_size, "repeats": repeats, "block": block, "warmup": int(warmup),
-                   "input_shape": list(INPUT_SHAPE), "dtype": "float32",
-                   "optimizer": f"SGD(lr={LR}, momentum={MOMENTUM})",
+        "config": {"network": network, "batch_size": batch_size, "repeats": repeats, "block": block,
+                   "warmup": int(warmup), "input_shape": list(INPUT_SHAPE), "dtype": "float32",
+                   "optimizer": net_spec.optimizer_text,
                    "seed": seed, "layers": bool(layers)},
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "torch": getattr(torch, "__version__", None), "platform": platform.platform(),
@@ -144,14 +156,13 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
         ("not requested" if not use_torch else "PyTorch is not installed (pip install torch to compare)"),
     }
     x, y = _batch(batch_size, seed)
-    ours = CnnlabStep(reference_cnn(seed), x, y)
+    ours = CnnlabStep(net_spec.build(seed), x, y, net_spec.optimizer)
     result["network"] = [repr(layer) for layer in ours.net]
     runners = [ours]
     with limit_threads(threads, torch) as thread_info:
         if torch is not None:
-            theirs = TorchStep(torch, ours.net, x, y)
-            with torch.inference_mode():
-                ref = theirs.net(theirs.x).numpy()
+            theirs = TorchStep(torch, ours.net, x, y, net_spec)
+            ref = theirs.inference().numpy()   # evaluation mode, as ours: running statistics, no dropout
             result["max_abs_logit_difference"] = float(np.max(np.abs(ours.inference() - ref)))
             runners.append(theirs)
         else:
@@ -169,7 +180,8 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
                            "inference": ours["inference_ms"]["median"] / theirs["inference_ms"]["median"]}
     else:
         result["ratio"] = None
-    result["memory"] = {"numpy_peak_mb": _peak_memory_mb(batch_size, seed), "process_max_rss_mb": max_rss_mb(),
+    result["memory"] = {"numpy_peak_mb": _peak_memory_mb(net_spec, batch_size, seed),
+                        "process_max_rss_mb": max_rss_mb(),
                         "method": "numpy_peak_mb: tracemalloc peak of NumPy allocations while building the model and "
                                   "optimizer and running two training steps (cnnlab only); process_max_rss_mb: "
                                   "resource.getrusage ru_maxrss of the whole process (includes PyTorch when loaded)"}

@@ -1,77 +1,24 @@
-"""How `python -m cnnlab bench` times: thread limits, alternating blocks, medians, peak memory.
+"""How `python -m cnnlab bench` times: alternating blocks, medians, peak memory (the thread limits are
+`cnnlab.bench.threads`).
 
 The rules are explained in `cnnlab.bench` (shared 2-core machines taught them); here is where each
 one is kept:
-- `limit_threads(n, torch)`: n threads for NumPy's BLAS (threadpoolctl, or the *_NUM_THREADS
-  variables read when NumPy loaded) and for PyTorch, restored afterwards;
 - `interleaved(...)`: calls timed in alternating blocks, never one call of each library in turn;
 - `summary(seconds)`: the median (and quartiles) of all timed calls after the warm-up;
 - `layer_times(...)`: per-layer medians from instrumented training steps, in the same blocks;
 - `traced_peak_mb(work)`, `max_rss_mb()`: peak memory by tracemalloc and by getrusage.
 
 A runner is any object with `name` and the methods timed (`train_step`, `inference`,
-`layer_step(clock)`), e.g. `cnnlab.bench_models.CnnlabStep`. `clock` is a timer in seconds
+`layer_step(clock)`), e.g. `cnnlab.bench.steps.CnnlabStep`. `clock` is a timer in seconds
 (`time.perf_counter`; the tests pass a fake one).
 """
 from __future__ import annotations
 
-import contextlib
-import importlib
-import os
 import statistics
 import sys
 import tracemalloc
 
-__all__ = ["BLAS_ENV_VARS", "default_threads", "limit_threads", "summary", "interleaved", "layer_times",
-           "traced_peak_mb", "max_rss_mb"]
-
-BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-# --- threads -----------------------------------------------------------------------------------------
-def default_threads() -> int:
-    """The number of CPU cores this process may run on (its default thread count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def limit_threads(n, torch):
-    """Limit NumPy's BLAS and PyTorch (a module, or None) to n threads for the duration.
-
-    Yields a description: {"requested", "torch" (its thread count, or None), "numpy_blas" (the BLAS
-    thread count, None when unknown), "numpy_blas_control" (how it was set)}.
-    """
-    info = {"requested": n, "torch": None, "numpy_blas": None, "numpy_blas_control": None}
-    limiter = None
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        threadpoolctl = None
-    if threadpoolctl is not None:
-        limiter = threadpoolctl.threadpool_limits(limits=n, user_api="blas")
-        blas = [lib.get("num_threads") for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"]
-        info["numpy_blas"] = blas[0] if blas else None
-        info["numpy_blas_control"] = "threadpoolctl"
-    else:
-        values = {v: os.environ[v] for v in BLAS_ENV_VARS if v in os.environ}
-        first = next(iter(values.values()), None)
-        info["numpy_blas"] = int(first) if first is not None and first.isdigit() else None
-        info["numpy_blas_control"] = ("environment " + ", ".join(f"{k}={v}" for k, v in values.items())
-                                      if values else "none (threadpoolctl not installed, no *_NUM_THREADS set)")
-    torch_before = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(n)
-        info["torch"] = torch.get_num_threads()
-    try:
-        yield info
-    finally:
-        if limiter is not None:
-            limiter.restore_original_limits()
-        if torch is not None:
-            torch.set_num_threads(torch_before)
+__all__ = ["summary", "interleaved", "layer_times", "traced_peak_mb", "max_rss_mb"]
 
 
 # --- timing ------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The report of `python -m cnnlab bench`: the result of `cnnlab.bench.run_benchmark` as a plain-text table.
 
-One block of lines: the configuration (batch, threads and how they were set, the timing rule,
-versions, load average before and after); the medians per training step and per inference pass,
+One block of lines per network: the configuration (network, batch, threads and how they were set, the
+timing rule, versions, load average before and after); the medians per training step and per inference pass,
 cnnlab against PyTorch with their ratio; images per second; per layer, forward and backward (when
 measured); a note when the machine was busier than its cores; peak memory; and whether both
 libraries ran the same network (the largest logit difference before training).
@@ -19,8 +19,8 @@ def format_report(result: dict) -> str:
     """The benchmark's result as a plain-text table."""
     cfg, env, thr = result["config"], result["environment"], result["threads"]
     ours, theirs = result["cnnlab"], result["torch"]
-    lines = [f"cnnlab benchmark: reference CNN, batch {cfg['batch_size']}, float32, input {tuple(cfg['input_shape'])}, "
-             f"{cfg['optimizer']}",
+    lines = [f"cnnlab benchmark: {cfg['network']}, batch {cfg['batch_size']}, float32, input "
+             f"{tuple(cfg['input_shape'])}, {cfg['optimizer']}",
              f"threads: {thr['requested']} (NumPy BLAS: {_fmt(thr['numpy_blas'], 0) if thr['numpy_blas'] else '?'} "
              f"via {thr['numpy_blas_control']}; PyTorch: {thr['torch'] if thr['torch'] is not None else '-'})",
              f"timing: median of {cfg['repeats']} x {cfg['block']} calls after {cfg['warmup']} warm-up calls, "
