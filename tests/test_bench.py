@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 
 import cnnlab.__main__ as cli
-from cnnlab import Sequential, bench, models
+import cnnlab.kernels.fast as fast_module
+from cnnlab import bench, models
 from cnnlab.bench import cli as bench_cli
 from cnnlab.bench.steps import NETWORKS, CnnlabStep
 from cnnlab.bench.threads import one_blas_thread
-import cnnlab.kernels.fast as fast_module
 
+
+def reference_net():
+    return models.reference_cnn(np.random.default_rng(3))
 
 
 # --- the benchmark ----------------------------------------------------------------------------------------------
@@ -137,10 +140,10 @@ def test_benchmark_refuses_bad_arguments(kwargs, message):
 
 def test_the_recipe_step_is_the_recipes_training_step():
     """The benchmark trains recipe_cnn as `python -m cnnlab train` does (Adam, lr 1e-3, from
-    cnnlab.recipes.make_optimizer): one step of each from the same seed gives the same weights, bit for bit
+    cnnlab.optim.make_optimizer): one step of each from the same seed gives the same weights, bit for bit
     (the same arrays, operations and dropout masks in one process)."""
     from cnnlab.losses import CrossEntropyLoss
-    from cnnlab.recipes import make_optimizer
+    from cnnlab.optim import make_optimizer
 
     rng = np.random.default_rng(23)
     x, y = rng.random((4, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 4)
