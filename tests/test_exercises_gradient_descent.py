@@ -4,8 +4,8 @@ import pytest
 
 from cnnlab.data import DataLoader
 from cnnlab.losses import CrossEntropyLoss
-from widgets.exercises import CheckFailed
-from widgets.exercises.gradient_descent import check_largest_stable_lr, check_sgd_epoch, check_should_stop
+from checks import CheckFailed
+from checks.gradient_descent import check_largest_stable_lr, check_sgd_epoch, check_should_stop
 from widgets.small_task import small_fashion_mnist, tiny_mlp
 
 X, y, _, _ = small_fashion_mnist(n_train=200, n_val=10)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed
-from widgets.exercises.training_problem import (check_cross_entropy_grad, check_sigmoid_derivative,
+from checks import CheckFailed
+from checks.training_problem import (check_cross_entropy_grad, check_sigmoid_derivative,
                                                 check_softmax, check_wollowski_errors)
 
 

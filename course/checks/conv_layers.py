@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.layers.conv import conv2d_backward_naive, conv2d_forward_naive
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, passed
 
 __all__ = ["check_corr2d_valid", "check_conv_dweight", "check_subsample_delta"]
 

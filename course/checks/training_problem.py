@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from cnnlab.losses import one_hot, softmax
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, passed
 
 __all__ = ["check_softmax", "check_wollowski_errors", "check_cross_entropy_grad", "check_sigmoid_derivative",
            "WOLLOWSKI_TARGET", "WOLLOWSKI_OUTPUT_1", "WOLLOWSKI_OUTPUT_2"]

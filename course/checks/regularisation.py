@@ -20,7 +20,7 @@ from cnnlab import Sequential
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers import Linear, ReLU
 from cnnlab.regularizers import L2, MaxNorm
-from widgets.exercises import CheckFailed, check_array, passed, run_student, student_array
+from . import CheckFailed, check_array, passed, run_student, student_array
 
 __all__ = ["check_penalty_grads", "check_inverted_dropout", "check_max_norm"]
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed, check_array
-from widgets.exercises.welcome import check_class_means
+from checks import CheckFailed, check_array
+from checks.welcome import check_class_means
 
 
 def data():
@@ -43,7 +43,7 @@ def test_check_class_means_accepts_the_right_answer_and_names_common_mistakes(ca
 
 
 def test_student_array_names_a_placeholder_a_missing_return_and_a_non_number():
-    from widgets.exercises import student_array
+    from checks import student_array
     with pytest.raises(CheckFailed, match=r"g is still Ellipsis: replace the `...`"):
         student_array("g", ...)
     with pytest.raises(CheckFailed, match=r"did you forget `return`\?"):
@@ -56,7 +56,7 @@ def test_student_array_names_a_placeholder_a_missing_return_and_a_non_number():
 
 
 def test_run_student_turns_an_error_into_one_line_and_passes_check_failures_on():
-    from widgets.exercises import run_student
+    from checks import run_student
     assert run_student(lambda: 3, "f(x)") == 3
     with pytest.raises(CheckFailed, match=r"^f\(x\) raised ZeroDivisionError: division by zero$"):
         run_student(lambda: 1 / 0, "f(x)")

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, passed
 
 __all__ = ["check_xavier_uniform_bound", "check_lsuv_step", "check_leaky_he_variance"]
 

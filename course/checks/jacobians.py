@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, passed
 
 __all__ = ["check_linear_relu_jacobian", "check_tanh_layer_gradients"]
 

@@ -21,7 +21,7 @@ import numpy as np
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer, evaluate
-from widgets.exercises import CheckFailed, check_array, passed, run_student
+from . import CheckFailed, check_array, passed, run_student
 
 __all__ = ["check_normalisation", "check_run", "reference_run", "check_most_confused"]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnlab import Parameter
 from cnnlab.optim import Adagrad, Adam
-from widgets.exercises import CheckFailed, passed
+from . import CheckFailed, passed
 
 __all__ = ["check_adam_update", "check_nesterov_khan", "check_adagrad_effective_lr"]
 

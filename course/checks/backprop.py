@@ -18,7 +18,7 @@ from cnnlab.backprop import backprop_batched
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import CrossEntropyLoss
-from widgets.exercises import CheckFailed, check_array, passed, student_array
+from . import CheckFailed, check_array, passed, student_array
 
 __all__ = ["check_linear_backward", "check_algorithm_1"]
 
