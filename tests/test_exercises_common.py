@@ -62,3 +62,52 @@ def test_run_student_turns_an_error_into_one_line_and_passes_check_failures_on()
         run_student(lambda: 1 / 0, "f(x)")
     with pytest.raises(CheckFailed, match="^already explained$"):
         run_student(lambda: (_ for _ in ()).throw(CheckFailed("already explained")), "f(x)")
+
+
+def test_placeholder_hints_at_return_only_for_what_a_call_returned():
+    from checks import placeholder
+    with pytest.raises(CheckFailed, match=r"^`dW` is still None: replace the `\.\.\.` with your code"):
+        placeholder("`dW`", None, returned=False)
+    with pytest.raises(CheckFailed, match=r"^f\(x\) is still None \(did you forget `return`\?\)"):
+        placeholder("f(x)", None)
+    with pytest.raises(CheckFailed, match=r"^`dW` is still Ellipsis: replace"):
+        placeholder("`dW`", ..., returned=False)
+    placeholder("`dW`", 0.0)  # an answer, even 0: no exception
+
+
+def test_student_array_checks_the_shape_when_given():
+    from checks import student_array
+    with pytest.raises(CheckFailed, match=r"^`m` should have shape \(3, 4\), got \(4, 3\)$"):
+        student_array("`m`", np.zeros((4, 3)), (3, 4))
+    assert student_array("`m`", np.ones((3, 4)), (3, 4)).shape == (3, 4)
+
+
+def test_run_student_adds_a_hint_names_a_left_over_placeholder_and_can_silence_numpy():
+    from checks import run_student
+
+    def shapes_clash():
+        return np.ones((2, 3)) @ np.ones((2, 3))
+
+    with pytest.raises(CheckFailed, match=r"raised ValueError: .*matmul.* \(transpose!\)$"):
+        run_student(shapes_clash, "f()", hint=(("matmul",), " (transpose!)"))
+    with pytest.raises(CheckFailed, match=r"^f\(\) raised ZeroDivisionError: division by zero$"):
+        run_student(lambda: 1 / 0, "f()", hint=(("matmul",), " (transpose!)"))  # no hint: other words
+
+    def unfinished(x):
+        return x + ...  # the exercise's placeholder, still there
+
+    with pytest.raises(CheckFailed, match=r"^unfinished\(1\) still contains `\.\.\.`"):
+        run_student(lambda: unfinished(1), "unfinished(1)", fn=unfinished)
+    with pytest.raises(CheckFailed, match=r"^f\(\) raised FloatingPointError"):
+        with np.errstate(over="raise"):
+            run_student(lambda: np.exp(np.array([1000.0])), "f()")
+    with np.errstate(over="raise"):
+        assert run_student(lambda: np.exp(np.array([1000.0])), "f()", quiet=True)[0] == np.inf
+
+
+def test_same_compares_shape_then_values_within_tolerance():
+    from checks import same
+    assert same([1.0, 2.0], np.array([1.0, 2.0 + 1e-9]), rtol=0, atol=1e-8)
+    assert not same([1.0, 2.0], np.array([1.0, 2.1]), rtol=0, atol=1e-8)
+    assert not same(np.zeros((2, 1)), np.zeros(2), rtol=1, atol=1)  # broadcastable is not the same
+    assert same([np.nan], [np.nan], rtol=0, atol=0, equal_nan=True) and not same([np.nan], [np.nan], rtol=0, atol=0)

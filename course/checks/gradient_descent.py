@@ -16,7 +16,7 @@ from cnnlab.data import DataLoader
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD
 from cnnlab.train import Trainer
-from . import CheckFailed, passed
+from . import CheckFailed, passed, same
 from widgets.small_task import tiny_mlp
 
 __all__ = ["check_sgd_epoch", "check_largest_stable_lr", "check_should_stop"]
@@ -35,8 +35,7 @@ def _same(a, b) -> bool:
 
 
 def _close(a, b, rtol=1e-4) -> bool:
-    return len(a) == len(b) and all(x.shape == y.shape and np.allclose(x, y, rtol=rtol, atol=1e-6)
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(same(x, y, rtol=rtol, atol=1e-6) for x, y in zip(a, b))
 
 
 def _mistaken_epoch(make_net, X, y, lr, batch_size, rng, mistake: str):

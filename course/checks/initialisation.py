@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from . import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, passed, run_student
 
 __all__ = ["check_xavier_uniform_bound", "check_lsuv_step", "check_leaky_he_variance"]
 
@@ -23,11 +23,8 @@ def _callable(name: str, fn, args: str) -> None:
 
 
 def _call(name: str, fn, *args):
-    try:
-        return fn(*args)
-    except Exception as error:  # noqa: BLE001 - report the student's error as one line
-        shown = ", ".join(np.shape(a).__repr__() if isinstance(a, np.ndarray) else repr(a) for a in args)
-        raise CheckFailed(f"{name}({shown}) raised {type(error).__name__}: {error}") from None
+    shown = ", ".join(np.shape(a).__repr__() if isinstance(a, np.ndarray) else repr(a) for a in args)
+    return run_student(lambda: fn(*args), f"{name}({shown})")
 
 
 def _number(name: str, value, call: str) -> float:
