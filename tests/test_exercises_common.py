@@ -90,3 +90,18 @@ def test_same_compares_shape_then_values_within_tolerance():
     assert not same([1.0, 2.0], np.array([1.0, 2.1]), rtol=0, atol=1e-8)
     assert not same(np.zeros((2, 1)), np.zeros(2), rtol=1, atol=1)  # broadcastable is not the same
     assert same([np.nan], [np.nan], rtol=0, atol=0, equal_nan=True) and not same([np.nan], [np.nan], rtol=0, atol=0)
+
+
+def test_name_mistake_raises_the_first_matching_message_and_skips_what_is_no_mistake_here():
+    from checks import name_mistake
+
+    def like(a, b):
+        return abs(a - b) < 1e-9
+
+    mistakes = [(None, "not computable here"), (2.0, "doubled"), (3.0, "tripled"), (2.0, "doubled again")]
+    with pytest.raises(CheckFailed, match=r"^x = 2: doubled$"):
+        name_mistake(2.0, mistakes, like, prefix="x = 2: ")
+    name_mistake(5.0, mistakes, like)                    # like no mistake: no exception
+    name_mistake(2.0, mistakes[1:2], like, right=2.0)    # the 'mistake' gives the right answer here: skipped
+    with pytest.raises(CheckFailed, match="^tripled$"):
+        name_mistake(3.0, mistakes, like, right=2.0)

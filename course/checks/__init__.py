@@ -13,7 +13,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-__all__ = ["CheckFailed", "check_array", "passed", "placeholder", "run_student", "same", "student_array"]
+__all__ = ["CheckFailed", "check_array", "name_mistake", "passed", "placeholder", "run_student", "same", "student_array"]
 
 
 class CheckFailed(AssertionError):
@@ -88,6 +88,21 @@ def _has_placeholder(fn) -> bool:
 def same(a, b, rtol: float, atol: float, equal_nan: bool = False) -> bool:
     """Whether a and b have the same shape and values within the tolerances (to recognise a named mistake)."""
     return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def name_mistake(got, mistakes, like, *, right=None, prefix: str = "") -> None:
+    """Raise CheckFailed(prefix + message) for the first (wrong, message) of `mistakes` that `got` is like.
+
+    Inputs:
+    - mistakes: (wrong answer, message) pairs, each wrong answer computed the mistaken way; None is skipped.
+    - like(a, b) -> bool: the comparison, with the check's tolerances (e.g. a partial of `same`).
+    - right: the right answer; a mistake that gives it on these inputs is no mistake here and is skipped.
+    """
+    for wrong, message in mistakes:
+        if wrong is None or (right is not None and like(wrong, right)):
+            continue
+        if like(got, wrong):
+            raise CheckFailed(prefix + message)
 
 
 def check_array(name: str, value, expected, rtol: float = 1e-5, atol: float = 1e-6) -> None:

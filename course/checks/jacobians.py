@@ -9,7 +9,7 @@ from functools import partial
 
 import numpy as np
 
-from . import CheckFailed, check_array, passed, placeholder, same, student_array
+from . import CheckFailed, check_array, name_mistake, passed, placeholder, same, student_array
 
 __all__ = ["check_linear_relu_jacobian", "check_tanh_layer_gradients"]
 
@@ -91,9 +91,7 @@ def check_tanh_layer_gradients(dW, db, W, b, x, g) -> None:
             (np.outer(g * (1 - a ** 2), x), "`dW` uses 1 - a^2; the derivative of tanh at a is 1 - tanh(a)^2"),
             (np.outer(g * slope, np.tanh(x)), "`dW` multiplies by tanh(x); the input enters J_w as x_j itself"),
         ]
-        for wrong, message in mistakes:
-            if _same(got_w, wrong) and not _same(wrong, expected_w):
-                raise CheckFailed(message)
+        name_mistake(got_w, mistakes, _same, right=expected_w)
     check_array("dW", got_w, expected_w, rtol=1e-6, atol=1e-9)
     if got_b.shape == (D,) and _same(got_b, g) and not _same(g, expected_b):
         raise CheckFailed("`db` is g: the bias also goes through tanh, so db = g * h'(a)")

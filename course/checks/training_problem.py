@@ -10,11 +10,12 @@ Every check recognises the typical mistakes by name and says in one line what to
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 
 from cnnlab.losses import one_hot, softmax
-from . import CheckFailed, check_array, passed, placeholder, run_student, student_array
+from . import CheckFailed, check_array, name_mistake, passed, placeholder, run_student, student_array
 
 __all__ = ["check_softmax", "check_wollowski_errors", "check_cross_entropy_grad", "check_sigmoid_derivative",
            "WOLLOWSKI_TARGET", "WOLLOWSKI_OUTPUT_1", "WOLLOWSKI_OUTPUT_2"]
@@ -178,9 +179,7 @@ def check_sigmoid_derivative(fn) -> None:
             (1 - s, "you returned 1 \u2212 \u03c3(a): multiply by \u03c3(a) as well"),
             (s * (1 + s), "the second factor is (1 \u2212 \u03c3(a)), not (1 + \u03c3(a))"),
         ]
-        for wrong, message in mistakes:
-            if np.allclose(got, wrong, rtol=1e-6, atol=1e-9):
-                raise CheckFailed(message)
+        name_mistake(got, mistakes, partial(np.allclose, rtol=1e-6, atol=1e-9))
     check_array(f"{name}(a)", got, expected, rtol=1e-6, atol=1e-9)
     far = np.array([-800.0, -50.0, 50.0, 800.0])
     got_far = _call(fn, name, far)
