@@ -62,7 +62,7 @@ sync-notebooks: $(STAMP)
 	  $(BIN)/jupytext --quiet --update --to ipynb "$$py" && $(BIN)/jupytext --quiet --to py:percent "$${py%.py}.ipynb" || exit 1; \
 	done
 
-## Write student-edition/: every lesson without its solution cells (exercises and self-checks kept).
+## Write student-edition/: every lesson without its solution cells (exercises kept), with the self-checks (checks/).
 student-edition: $(STAMP)
 	$(BIN)/python -m widgets student-edition student-edition
 

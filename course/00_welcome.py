@@ -146,7 +146,7 @@ class_means = ...  # your code here
 class_means = np.stack([X[y == k, 0].mean(axis=0) for k in range(10)])
 
 # %%
-from widgets.exercises.welcome import check_class_means
+from checks.welcome import check_class_means
 
 check_class_means(class_means, X, y)
 

@@ -193,7 +193,7 @@ def stable_softmax(Z):
 
 
 # %%
-from widgets.exercises.training_problem import check_softmax
+from checks.training_problem import check_softmax
 
 check_softmax(stable_softmax)
 assert np.allclose(stable_softmax(Z), P, atol=1e-6), "the same as cnnlab's softmax on our logits"
@@ -235,7 +235,7 @@ E1 = 0.5 * np.sum((t - y1) ** 2)
 E2 = 0.5 * np.sum((t - y2) ** 2)
 
 # %%
-from widgets.exercises.training_problem import check_wollowski_errors
+from checks.training_problem import check_wollowski_errors
 
 check_wollowski_errors(E1, E2)
 
@@ -410,7 +410,7 @@ dZ = ...  # shape (8, 10)
 dZ = (stable_softmax(Z8) - one_hot(y8, 10)) / len(y8)
 
 # %%
-from widgets.exercises.training_problem import check_cross_entropy_grad
+from checks.training_problem import check_cross_entropy_grad
 
 check_cross_entropy_grad(dZ, Z8, y8)
 
@@ -514,7 +514,7 @@ def sigmoid_derivative(a):
 
 
 # %%
-from widgets.exercises.training_problem import check_sigmoid_derivative
+from checks.training_problem import check_sigmoid_derivative
 
 check_sigmoid_derivative(sigmoid_derivative)
 

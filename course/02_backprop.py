@@ -225,7 +225,7 @@ class MyLinear(Module):
 
 
 # %%
-from widgets.exercises.backprop import check_algorithm_1, check_linear_backward
+from checks.backprop import check_algorithm_1, check_linear_backward
 
 check_linear_backward(MyLinear)
 

@@ -261,7 +261,7 @@ a = W5 @ x5[0] + b5
 J = (a > 0)[:, None] * W5
 
 # %%
-from widgets.exercises.jacobians import check_linear_relu_jacobian
+from checks.jacobians import check_linear_relu_jacobian
 
 check_linear_relu_jacobian(J, W5, b5, x5)
 
@@ -366,7 +366,7 @@ dW = np.outer(delta, x4[0])
 db = delta
 
 # %%
-from widgets.exercises.jacobians import check_tanh_layer_gradients
+from checks.jacobians import check_tanh_layer_gradients
 
 check_tanh_layer_gradients(dW, db, W, b, x4, g3)
 

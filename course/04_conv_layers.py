@@ -159,7 +159,7 @@ def corr2d_valid(x, k):
 
 
 # %%
-from widgets.exercises.conv_layers import check_corr2d_valid
+from checks.conv_layers import check_corr2d_valid
 
 check_corr2d_valid(corr2d_valid)
 assert np.array_equal(corr2d_valid(x_small, w_small), [[10, 13], [19, 22]])
@@ -311,7 +311,7 @@ dW = ...  # your code here: one call of corr2d_valid
 dW = corr2d_valid(x1, delta1)
 
 # %%
-from widgets.exercises.conv_layers import check_conv_dweight
+from checks.conv_layers import check_conv_dweight
 
 check_conv_dweight(dW, x1, delta1)
 assert np.allclose(dW, layer1.weight.grad[0, 0], rtol=0, atol=1e-12)
@@ -469,7 +469,7 @@ dx_sub = ...  # your code here
 dx_sub = np.kron(beta[None, :, None, None] * delta3, np.ones((k, k)))
 
 # %%
-from widgets.exercises.conv_layers import check_subsample_delta
+from checks.conv_layers import check_subsample_delta
 
 check_subsample_delta(dx_sub, delta3, beta, k)
 assert np.allclose(dx_sub, dx3)

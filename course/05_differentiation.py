@@ -227,7 +227,7 @@ def central_gradient(f, x, h=1e-5):
 
 
 # %%
-from widgets.exercises.differentiation import check_central_gradient
+from checks.differentiation import check_central_gradient
 
 check_central_gradient(central_gradient)
 
@@ -382,7 +382,7 @@ def dual_sin(a):
 
 
 # %%
-from widgets.exercises.differentiation import check_dual_rules
+from checks.differentiation import check_dual_rules
 
 check_dual_rules(dual_mul, dual_sin)
 
@@ -458,7 +458,7 @@ dy_de = ...  # your code
 dy_de = dy_dg * 1.0 + dy_df * 2 * val["e"]
 
 # %%
-from widgets.exercises.differentiation import check_adjoint_e
+from checks.differentiation import check_adjoint_e
 
 check_adjoint_e(dy_de, x0)
 

@@ -248,7 +248,7 @@ for xb, yb in loader:
         p.data -= lr * p.grad
 
 # %%
-from widgets.exercises.gradient_descent import check_sgd_epoch
+from checks.gradient_descent import check_sgd_epoch
 
 check_sgd_epoch(net, X_train, y_train, lr=0.1, batch_size=32, shuffle_seed=1, init_seed=0)
 
@@ -336,7 +336,7 @@ def largest_stable_lr(H):
     return 2 / np.linalg.eigvalsh(H).max()
 
 # %%
-from widgets.exercises.gradient_descent import check_largest_stable_lr
+from checks.gradient_descent import check_largest_stable_lr
 
 check_largest_stable_lr(largest_stable_lr)
 
@@ -614,7 +614,7 @@ def should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol):
     return bool(small_step or small_decrease)
 
 # %%
-from widgets.exercises.gradient_descent import check_should_stop
+from checks.gradient_descent import check_should_stop
 
 check_should_stop(should_stop)
 

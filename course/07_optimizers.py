@@ -250,7 +250,7 @@ def nesterov_khan(grad, theta0, lr, gamma, steps):
 
 
 # %%
-from widgets.exercises.optimizers import check_nesterov_khan
+from checks.optimizers import check_nesterov_khan
 
 check_nesterov_khan(nesterov_khan)
 
@@ -332,7 +332,7 @@ def adagrad_effective_lr(lr, g, t, eps):
 
 
 # %%
-from widgets.exercises.optimizers import check_adagrad_effective_lr
+from checks.optimizers import check_adagrad_effective_lr
 
 check_adagrad_effective_lr(adagrad_effective_lr)
 
@@ -503,7 +503,7 @@ def adam_update(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
 
 
 # %%
-from widgets.exercises.optimizers import check_adam_update
+from checks.optimizers import check_adam_update
 
 check_adam_update(adam_update)
 

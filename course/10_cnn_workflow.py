@@ -170,7 +170,7 @@ X_train_n = (X_train - mean) / std
 X_val_n = (X_val - mean) / std
 
 # %%
-from widgets.exercises.cnn_workflow import check_normalisation
+from checks.cnn_workflow import check_normalisation
 
 check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source=SOURCE)
 
@@ -376,7 +376,7 @@ def run(config):
 
 
 # %%
-from widgets.exercises.cnn_workflow import check_run
+from checks.cnn_workflow import check_run
 
 check_run(run, make_cnn, X_search, y_search, X_val_n, y_val, seed=SEED)
 
@@ -597,7 +597,7 @@ np.fill_diagonal(off_diagonal, 0)
 pair = np.unravel_index(off_diagonal.argmax(), confusion.shape)
 
 # %%
-from widgets.exercises.cnn_workflow import check_most_confused
+from checks.cnn_workflow import check_most_confused
 
 check_most_confused(pair, confusion, classes)
 

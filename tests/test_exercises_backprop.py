@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from cnnlab import Module, Parameter
-from widgets.exercises import CheckFailed
-from widgets.exercises.backprop import check_algorithm_1, check_linear_backward
+from checks import CheckFailed
+from checks.backprop import check_algorithm_1, check_linear_backward
 
 
 # --- exercise 1: Linear backward ----------------------------------------------------------------

@@ -8,8 +8,8 @@ from cnnlab.layers import Conv2d, Flatten, Linear, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer, evaluate
-from widgets.exercises import CheckFailed
-from widgets.exercises.cnn_workflow import (check_most_confused, check_normalisation, check_run,
+from checks import CheckFailed
+from checks.cnn_workflow import (check_most_confused, check_normalisation, check_run,
                                             reference_run)
 
 MIN_STD = 0.05

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed
-from widgets.exercises.conv_layers import check_conv_dweight, check_corr2d_valid, check_subsample_delta
+from checks import CheckFailed
+from checks.conv_layers import check_conv_dweight, check_corr2d_valid, check_subsample_delta
 
 
 def corr_right(x, k):

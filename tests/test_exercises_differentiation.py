@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from cnnlab.autodiff import Dual
-from widgets.exercises import CheckFailed
-from widgets.exercises.differentiation import check_adjoint_e, check_central_gradient, check_dual_rules
+from checks import CheckFailed
+from checks.differentiation import check_adjoint_e, check_central_gradient, check_dual_rules
 
 
 # ---------------------------------------------------------------- exercise 1: central differences

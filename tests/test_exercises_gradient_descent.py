@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
+from checks import CheckFailed
+from checks.gradient_descent import check_largest_stable_lr, check_sgd_epoch, check_should_stop
 from cnnlab.data import DataLoader, small_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import tiny_mlp
-from widgets.exercises import CheckFailed
-from widgets.exercises.gradient_descent import check_largest_stable_lr, check_sgd_epoch, check_should_stop
 
 X, y, _, _ = small_fashion_mnist(n_train=200, n_val=10)
 LR, B, SEED = 0.1, 32, 1

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed
-from widgets.exercises.initialisation import check_leaky_he_variance, check_lsuv_step, check_xavier_uniform_bound
+from checks import CheckFailed
+from checks.initialisation import check_leaky_he_variance, check_lsuv_step, check_xavier_uniform_bound
 
 
 # --- exercise 1: Xavier's uniform bound ------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import pytest
 from cnnlab import Sequential
 from cnnlab.jacobian import jacobian_input
 from cnnlab.layers import Linear, ReLU, Tanh
-from widgets.exercises import CheckFailed
-from widgets.exercises.jacobians import check_linear_relu_jacobian, check_tanh_layer_gradients
+from checks import CheckFailed
+from checks.jacobians import check_linear_relu_jacobian, check_tanh_layer_gradients
 
 
 def relu_block():

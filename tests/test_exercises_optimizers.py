@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed
-from widgets.exercises.optimizers import check_adagrad_effective_lr, check_adam_update, check_nesterov_khan
+from checks import CheckFailed
+from checks.optimizers import check_adagrad_effective_lr, check_adam_update, check_nesterov_khan
 
 
 # --- Adam ---------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed
-from widgets.exercises.regularisation import check_inverted_dropout, check_max_norm, check_penalty_grads
+from checks import CheckFailed
+from checks.regularisation import check_inverted_dropout, check_max_norm, check_penalty_grads
 
 
 # --- exercise 1: penalty gradients --------------------------------------------------------------------

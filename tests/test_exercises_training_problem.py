@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from widgets.exercises import CheckFailed
-from widgets.exercises.training_problem import (check_cross_entropy_grad, check_sigmoid_derivative,
+from checks import CheckFailed
+from checks.training_problem import (check_cross_entropy_grad, check_sigmoid_derivative,
                                                 check_softmax, check_wollowski_errors)
 
 
@@ -24,8 +24,8 @@ def test_a_float32_softmax_passes():
 
 
 @pytest.mark.parametrize("fn, message", [
-    (lambda Z: None, r"is None: replace the `\.\.\.`"),
-    (lambda Z: ..., r"is Ellipsis"),
+    (lambda Z: None, r"is still None \(did you forget `return`\?\): replace the `\.\.\.`"),
+    (lambda Z: ..., r"is still Ellipsis: replace the `\.\.\.`"),
     ("not a function", r"should be a function"),
     (lambda Z: np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True), r"overflows at logits of 1e4"),
     (lambda Z: (lambda e: e / e.sum(axis=1, keepdims=True))(np.exp(Z - Z.max())), r"maximum of the whole batch"),
@@ -71,8 +71,8 @@ def test_wollowski_errors_worked_by_hand_pass(capsys):
 
 
 @pytest.mark.parametrize("E1, E2, message", [
-    (..., 0.06, r"`E1` is Ellipsis"),
-    (0.55, None, r"`E2` is None"),
+    (..., 0.06, r"`E1` is still Ellipsis: replace the `\.\.\.`"),
+    (0.55, None, r"`E2` is still None: replace"),
     (np.array([0.02, 0.08, 0.405, 0.045]), 0.06, r"one number, got an array of shape \(4,\)"),
     (0.06, 0.55, r"swapped"),
     (1.1, 0.12, r"left out the 1/2"),
@@ -124,7 +124,7 @@ def test_the_cross_entropy_gradient_agrees_with_finite_differences():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda Z, p, t: ..., r"`dZ` is Ellipsis"),
+    (lambda Z, p, t: ..., r"`dZ` is still Ellipsis: replace the `\.\.\.`"),
     (lambda Z, p, t: p - t, r"left out the 1/N.*N = 6"),
     (lambda Z, p, t: (t - p) / 6, r"sign is flipped"),
     (lambda Z, p, t: p / 6, r"forgot to subtract the one-hot"),
@@ -163,7 +163,7 @@ def sig(a):
 
 
 @pytest.mark.parametrize("fn, message", [
-    (lambda a: None, r"is None"),
+    (lambda a: None, r"is still None \(did you forget `return`\?\)"),
     (sig, r"returned \u03c3\(a\) itself"),
     (lambda a: a * (1 - a), r"applied s\(1 \u2212 s\) to the input a"),
     (lambda a: 1 - sig(a), r"returned 1 \u2212 \u03c3\(a\)"),

@@ -37,6 +37,27 @@ def test_student_edition_of_the_real_course(tmp_path):
         assert exercises == ["".join(c["source"]) for c in student["cells"] if "exercise" in tags(c)]
         assert len(student["cells"]) == len(original["cells"]) - len(solutions)
     assert any(report.values()), "the course has solutions to remove"
+    # the self-checks ship beside the notebooks, unchanged, and nothing else of course/checks/ (no caches)
+    shipped = {p.name: p.read_bytes() for p in (out / "checks").iterdir()}
+    assert shipped == {p.name: p.read_bytes() for p in (COURSE / "checks").glob("*.py")}
+    assert "__init__.py" in shipped and len(shipped) > 1
+    everything_shipped = b"".join(shipped.values()).decode()
+    for source in COURSE.glob("*.ipynb"):
+        for cell in json.loads(source.read_text())["cells"]:
+            if "solution" in tags(cell):
+                assert "".join(cell["source"]).strip() not in everything_shipped, f"{source.name}: solution in checks/"
+
+
+def test_the_editions_notebooks_import_the_editions_checks(tmp_path):
+    """A notebook's kernel runs in the notebook's folder: there `checks` must be the edition's own copy."""
+    out = tmp_path / "student"
+    write_student_edition(COURSE, out)
+    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")  # widgets and cnnlab, but not course/
+    run = subprocess.run([sys.executable, "-c", "import checks.conv_layers as m, checks; "
+                          "print(m.__file__); print(checks.CheckFailed.__mro__[1].__name__)"],
+                         capture_output=True, text=True, env=env, cwd=out)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(out / "checks" / "conv_layers.py"), "AssertionError"]
 
 
 def test_strip_solutions_drops_outputs_and_counts():
@@ -68,14 +89,18 @@ def notebook(*sources, tags=("solution",)):
     return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
-def make_course(root: Path, lessons: dict) -> Path:
-    """A course folder holding one notebook per {file name: first cell source}."""
+def make_course(root: Path, lessons: dict, checks: dict | None = None) -> Path:
+    """A course folder holding one notebook per {file name: first cell source}, and checks/ holding
+    {module file name: text} when `checks` is given."""
     course = root / "course"
     course.mkdir(parents=True, exist_ok=True)
-    for path in course.glob("*.ipynb"):
+    for path in [*course.glob("*.ipynb"), *course.glob("checks/*.py")]:
         path.unlink()
     for name, source in lessons.items():
         (course / name).write_text(json.dumps(notebook(source)))
+    for name, text in (checks or {}).items():
+        (course / "checks").mkdir(exist_ok=True)
+        (course / "checks" / name).write_text(text)
     return course
 
 
@@ -165,7 +190,52 @@ def test_refuses_to_overwrite_a_foreign_file_or_an_edited_notebook(tmp_path):
     assert snapshot(out) == before
 
 
+def test_check_modules_are_shipped_updated_removed_and_never_overwritten_when_edited(tmp_path):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1"}, {"__init__.py": "x = 1\n", "a.py": "y = 1\n"})
+    out = tmp_path / "student"
+    assert write_student_edition(course, out) == {"01_a.ipynb": 1}      # the report counts notebooks only
+    assert snapshot(out / "checks") == {"__init__.py": b"x = 1\n", "a.py": b"y = 1\n"}
+    assert sorted(json.loads((out / MANIFEST).read_text())["files"]) == ["01_a.ipynb", "checks/__init__.py",
+                                                                         "checks/a.py"]
+    (out / "checks" / "mine.py").write_text("my helper")                 # a student's own module: kept
+    make_course(tmp_path, {"01_a.ipynb": "a = 1"}, {"__init__.py": "x = 2\n"})  # a.py left the course
+    write_student_edition(course, out)
+    assert snapshot(out / "checks") == {"__init__.py": b"x = 2\n", "mine.py": b"my helper"}
+    (out / "checks" / "__init__.py").write_text("x = 'my change'")      # edited: the update stops
+    make_course(tmp_path, {"01_a.ipynb": "a = 1"}, {"__init__.py": "x = 3\n"})
+    before = snapshot(out)
+    with pytest.raises(ValueError, match=r"\['checks/__init__.py'\] .* changed since the student edition wrote"):
+        write_student_edition(course, out)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("occupant", ["module", "file", "link"])
+def test_refuses_when_something_foreign_stands_where_a_check_module_goes(tmp_path, occupant):
+    course = make_course(tmp_path, {"01_a.ipynb": "a = 1"})
+    out = tmp_path / "student"
+    write_student_edition(course, out)                                    # a course without checks: none shipped
+    assert not (out / "checks").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "__init__.py").write_text("precious")
+    if occupant == "module":
+        (out / "checks").mkdir()
+        (out / "checks" / "__init__.py").write_text("a student's own")
+    elif occupant == "file":
+        (out / "checks").write_text("a file, not a folder")
+    else:
+        (out / "checks").symlink_to(elsewhere, target_is_directory=True)  # writing through it would leave out/
+    make_course(tmp_path, {"01_a.ipynb": "a = 1"}, {"__init__.py": "x = 1\n"})
+    before, outside = snapshot(out), snapshot(elsewhere)
+    with pytest.raises(ValueError, match=r"holds \['checks/__init__.py'\], not written by the student edition"):
+        write_student_edition(course, out)
+    assert snapshot(out) == before and snapshot(elsewhere) == outside == {"__init__.py": b"precious"}
+
+
 @pytest.mark.parametrize("manifest", ['{"format": "cnnlab-student-edition-1", "files": {"../x.ipynb": []}}',
+                                      '{"format": "cnnlab-student-edition-1", "files": {"checks/../../x.py": []}}',
+                                      '{"format": "cnnlab-student-edition-1", "files": {"other/x.py": []}}',
+                                      '{"format": "cnnlab-student-edition-1", "files": {"checks/a/x.py": []}}',
                                       "not json", '{"format": "other", "files": {}}'])
 def test_a_manifest_it_did_not_write_is_not_trusted(tmp_path, manifest):
     course = make_course(tmp_path, {"01_a.ipynb": "a = 1"})

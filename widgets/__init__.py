@@ -1,7 +1,8 @@
 """widgets: the course's visualiser, built on cnnlab (never the reverse).
 
-Each widget is a model object that computes (and can be driven without a browser) plus an ipywidgets
-layout around it. A widget shows errors as a status line, never as a traceback.
+Each widget is a model object that computes (and can be driven without a browser), a view (the
+ipywidgets layout around it, a `widgets._view.WidgetView`) and a factory function. A widget shows
+errors as a status line, never as a traceback.
 """
 from widgets._figure import install_figure_hook
 from widgets.backprop_stepper import backprop_stepper

@@ -1,5 +1,6 @@
 """`python -m widgets bench`: how long the widgets take to react (median of repeated updates).
-`python -m widgets student-edition [OUT]`: the course without solution cells, in OUT (student-edition/).
+`python -m widgets student-edition [OUT]`: the course without solution cells, with its self-checks, in OUT
+(student-edition/).
 A new, empty or earlier student-edition folder only (see widgets.edition); a refusal is a one-line error, exit 1.
 
 Measures, for the optimizer race (7 optimizers x 300 steps on the saddle): the race itself
@@ -59,7 +60,9 @@ def main(argv=None) -> None:
             raise SystemExit(f"student-edition: {error}") from None
         for name, removed in report.items():
             print(f"{name}: {removed} solution cells removed")
-        print(f"wrote {len(report)} notebooks to {args.out}/")
+        checks = sorted((course / "checks").glob("*.py"))
+        print(f"wrote {len(report)} notebooks" + (f" and their self-checks (checks/, {len(checks)} files)" if checks else "")
+              + f" to {args.out}/")
         return
     for key, value in bench(args.repeats).items():
         print(f"{key:32s} {value:8.1f}")

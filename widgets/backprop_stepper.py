@@ -30,7 +30,7 @@ from cnnlab.backprop import backprop_batched, backprop_per_sample
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import MSELoss, one_hot
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["STAGES", "BackpropStepperModel", "BackpropStepper", "backprop_stepper"]
 
@@ -193,12 +193,12 @@ _RADIUS = 0.34
 _COLUMN_GAP, _ROW_GAP = 2.2, 1.1
 
 
-class BackpropStepper:
+class BackpropStepper(WidgetView):
     """The widget: `.model`, the controls `.stage` (and `.back`, `.next`) and `.sample`, the figure `.view`."""
 
     def __init__(self, model: BackpropStepperModel):
         self.model = model
-        self.status = StatusLine()
+        super().__init__()
         self.stage = W.SelectionSlider(options=[(label, i) for i, label in enumerate(STAGES)], value=0,
                                        description="stage", continuous_update=False,
                                        layout=W.Layout(width="380px"))
@@ -208,7 +208,7 @@ class BackpropStepper:
                                   continuous_update=False, layout=W.Layout(width="380px"))
         self._build_figure()
         self.view = FigureView(self.fig)
-        on = lambda callback: guarded(self.status)(callback)  # noqa: E731
+        on = self.guard
         self.stage.observe(on(self._on_control), names="value")
         self.sample.observe(on(self._on_control), names="value")
         self.back.on_click(on(lambda _: self._shift(-1)))
@@ -366,9 +366,6 @@ class BackpropStepper:
 
     def close(self) -> None:
         self.view.close()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def backprop_stepper(n_samples: int = 20, hidden: int = 3, rng=0) -> BackpropStepper:

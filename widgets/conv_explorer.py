@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 from cnnlab.layers.conv import Conv2d
 from cnnlab.kernels.windows import conv_output_size, pad2d
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["KERNELS", "DELTAS", "kernel_preset", "synthetic_image", "ConvExplorerModel", "ConvExplorer",
            "conv_explorer"]
@@ -165,15 +165,15 @@ def _set_image(artist, data, clim=None) -> None:
     artist.set_clim(*clim)
 
 
-class ConvExplorer:
+class ConvExplorer(WidgetView):
     """The widget: `.model`, controls (`.image_picker`, `.kernel_picker`, `.kernel_size`, `.stride`,
     `.padding`, `.row`, `.col`, `.delta_mode`), the figure `.view` and the status line `.status`."""
 
     def __init__(self, images: dict, kernel="vertical edge", kernel_size=3, stride=1, padding=0, seed=0):
+        super().__init__()
         self.images = images
         first = next(iter(images))
         self.model = ConvExplorerModel(images[first], kernel, kernel_size, stride, padding, seed=seed)
-        self.status = StatusLine()
         slider = dict(continuous_update=False, layout=W.Layout(width="260px"))
         self.image_picker = W.Dropdown(options=list(images), value=first, description="image")
         self.kernel_picker = W.Dropdown(options=KERNELS, value=kernel, description="kernel")
@@ -183,7 +183,6 @@ class ConvExplorer:
         self.delta_mode = W.ToggleButtons(options=DELTAS, value=DELTAS[0], description="δ")
         self.row = W.IntSlider(value=0, min=0, max=self.model.out_shape[0] - 1, description="output row", **slider)
         self.col = W.IntSlider(value=0, min=0, max=self.model.out_shape[1] - 1, description="output col", **slider)
-        self._syncing = False
 
         self.fig, axes = new_figure(2, 3, figsize=(10.5, 7.2))
         self.axes = axes.ravel()
@@ -207,11 +206,8 @@ class ConvExplorer:
         self.fig.subplots_adjust(left=0.02, right=0.98, top=0.93, bottom=0.07, wspace=0.12, hspace=0.22)
         self.view = FigureView(self.fig)
 
-        on = guarded(self.status)
-        self.image_picker.observe(on(self._on_change), names="value")
-        for control in (self.kernel_picker, self.kernel_size, self.stride, self.padding, self.delta_mode,
-                        self.row, self.col):
-            control.observe(on(self._on_change), names="value")
+        self.observe(self._on_change, self.image_picker, self.kernel_picker, self.kernel_size, self.stride,
+                     self.padding, self.delta_mode, self.row, self.col)
         controls = W.VBox([W.HBox([self.image_picker, self.kernel_picker]),
                            W.HBox([self.kernel_size, self.stride, self.padding]),
                            W.HBox([self.delta_mode]), W.HBox([self.row, self.col])])
@@ -219,8 +215,7 @@ class ConvExplorer:
         self.update()
 
     def _on_change(self, change) -> None:
-        if not self._syncing:
-            self.update()
+        self.update()
 
     def update(self) -> None:
         """Read the controls, recompute the model and redraw (what every control change does)."""
@@ -230,13 +225,10 @@ class ConvExplorer:
         m.stride, m.padding, m.delta_mode = self.stride.value, self.padding.value, self.delta_mode.value
         m.row, m.col = self.row.value, self.col.value
         m.update()
-        self._syncing = True  # the output may have shrunk: move the position sliders without re-entering
-        try:
+        with self.syncing():  # the output may have shrunk: move the position sliders without re-entering
             for slider, top, value in ((self.row, m.out_shape[0] - 1, m.row), (self.col, m.out_shape[1] - 1, m.col)):
                 slider.max = max(top, slider.min)
                 slider.value = value
-        finally:
-            self._syncing = False
         self._draw()
 
     def _draw(self) -> None:
@@ -283,9 +275,6 @@ class ConvExplorer:
             message += (f". Stride {m.stride} leaves the last {m.unused[0]} row(s) and {m.unused[1]} column(s) of the "
                         "padded input unread: their gradient is 0")
         self.status.show(message, "info")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def _fashion_image() -> tuple[str, np.ndarray]:

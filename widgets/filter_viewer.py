@@ -35,8 +35,8 @@ from cnnlab.losses import softmax
 from cnnlab.models import default_cnn
 from cnnlab.module import eval_mode, run_backward
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
 from widgets._training import check_net, conv_layers, train_reference_net
+from widgets._view import WidgetView
 
 __all__ = ["NORMALISATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
            "FilterViewer", "reference_net", "filter_viewer", "WEIGHTS"]
@@ -229,13 +229,12 @@ def _picture(image) -> tuple[np.ndarray, str]:
     return image[0], "gray_r"
 
 
-class FilterViewer:
+class FilterViewer(WidgetView):
     """The widget: `.model`, the controls `.layer`, `.image`, `.target`, `.norm`, the figure `.view`, `.status`."""
 
     def __init__(self, model: FilterViewerModel):
         self.model = m = model
-        self.status = StatusLine()
-        guard = guarded(self.status)
+        super().__init__()
         style = {"description_width": "70px"}
         self.layer = W.Dropdown(options=[(f"{name}: {conv!r}", k) for k, (name, conv) in enumerate(m.convs)],
                                 value=0, description="layer", style=style, layout=W.Layout(width="420px"))
@@ -260,8 +259,7 @@ class FilterViewer:
         self.fig.colorbar(self.panel_images[0], cax=self.fig.add_axes((0.915, 0.12, 0.012, 0.6)),
                           label="value ÷ scale (see the titles)")
         self.view = FigureView(self.fig)
-        for control in (self.layer, self.image, self.target, self.norm):
-            control.observe(guard(lambda change: self.update()), names="value")
+        self.observe(lambda change: self.update(), self.layer, self.image, self.target, self.norm)
         self.widget = W.VBox([W.HBox([self.layer, self.target]), W.HBox([self.image, self.norm]),
                               self.view.widget, self.status.widget])
         self.update()
@@ -304,9 +302,6 @@ class FilterViewer:
         name, conv = m.convs[m.layer]
         self.status.show(f"layer {name} ({conv!r}); gradients of the score of {m.classes[m.target_class]} "
                          f"(p = {m.probs[m.target_class]:.2f}); colours: {m.norm} normalisation")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def filter_viewer(net=None, x=None, *, labels=None, classes=None) -> FilterViewer:

@@ -9,7 +9,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["GalleryModel", "DatasetGallery", "dataset_gallery"]
 
@@ -67,12 +67,12 @@ class GalleryModel:
         self.mean_image = self.X[members].mean(axis=0) if len(members) else np.zeros(self.X.shape[1:])
 
 
-class DatasetGallery:
+class DatasetGallery(WidgetView):
     """The gallery widget: `.model`, the controls `.class_picker` and `.start`, the figure `.view`."""
 
     def __init__(self, X, y, classes, n: int = 16, columns: int = 8):
         self.model = GalleryModel(X, y, classes, n)
-        self.status = StatusLine()
+        super().__init__()
         options = [("all classes", ALL)] + [
             (f"{i}: {name} ({count})", i) for i, (name, count) in enumerate(zip(classes, self.model.counts))]
         self.class_picker = W.Dropdown(options=options, value=ALL, description="class")
@@ -92,8 +92,8 @@ class DatasetGallery:
         self.fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9, wspace=0.1, hspace=0.35)
         self.view = FigureView(self.fig)
 
-        self.class_picker.observe(guarded(self.status)(self._on_class), names="value")
-        self.start.observe(guarded(self.status)(self._on_start), names="value")
+        self.class_picker.observe(self.guard(self._on_class), names="value")
+        self.start.observe(self.guard(self._on_start), names="value")
         self.widget = W.VBox([W.HBox([self.class_picker, self.start]), self.view.widget, self.status.widget])
         self.update()
 
@@ -131,9 +131,6 @@ class DatasetGallery:
         last = m.start + len(m.indices)
         self.status.show(f"{name}: images {m.start + 1}-{last} of {m.count}; the right panel averages all "
                          f"{m.count} of them")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def dataset_gallery(X=None, y=None, classes=None, n: int = 16) -> DatasetGallery:

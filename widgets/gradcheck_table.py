@@ -23,7 +23,7 @@ from cnnlab import Sequential
 from cnnlab.gradcheck import GradcheckReport, GradcheckRow, gradcheck_network, numerical_gradient, rel_error
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh
 from cnnlab.losses import CrossEntropyLoss
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["TanhFromInput", "LinearMeanBias", "Example", "EXAMPLES", "build_example", "check_network",
            "report_html", "GradcheckTableModel", "GradcheckTable", "gradcheck_table", "DEFAULT_EPS"]
@@ -257,20 +257,19 @@ class GradcheckTableModel:
         self.html = report_html(self.report)
 
 
-class GradcheckTable:
+class GradcheckTable(WidgetView):
     """The widget: `.model`, controls `.network`, `.precision`, `.eps`, the table `.table` (HTML)."""
 
     def __init__(self, network: str = "small CNN (correct)", precision: str = "float64", rng=0):
         self.model = GradcheckTableModel(network, precision, None, rng)
-        self.status = StatusLine()
+        super().__init__()
         self.network = W.Dropdown(options=list(EXAMPLES), value=network, description="network",
                                   layout=W.Layout(width="380px"))
         self.precision = W.ToggleButtons(options=list(_DTYPES), value=precision, description="precision")
         self.eps = W.Dropdown(options=[("default", None)] + [(f"{e:g}", e) for e in (1e-2, 1e-3, 1e-4, 1e-6, 1e-8)],
                               value=None, description="step eps", layout=W.Layout(width="180px"))
         self.table = W.HTML()
-        for control in (self.network, self.precision, self.eps):
-            control.observe(guarded(self.status)(self._on_change), names="value")
+        self.observe(self._on_change, self.network, self.precision, self.eps)
         self.widget = W.VBox([W.HBox([self.network, self.eps]), self.precision, self.table, self.status.widget])
         self._show()
 
@@ -290,9 +289,6 @@ class GradcheckTable:
         verdict = ("every tensor passes" if not m.failed_layers
                    else "failing: " + ", ".join(m.failed_layers))
         self.status.show(f"{m.example.note}. {m.precision}: {verdict}.", "ok" if not m.failed_layers else "warn")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def gradcheck_table(network: str = "small CNN (correct)", precision: str = "float64", rng=0) -> GradcheckTable:

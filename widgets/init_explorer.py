@@ -13,7 +13,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
                                 STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms, gaussian_moments,
                                 predicted_profile)
@@ -22,14 +22,13 @@ __all__ = ["ACTIVATIONS", "SCHEMES", "WIDTHS", "MAX_DEPTH", "gaussian_moments", 
            "column_histograms", "InitModel", "InitExplorer", "init_explorer"]
 
 
-class InitExplorer:
+class InitExplorer(WidgetView):
     """The widget: `.model`, controls `.depth`, `.width`, `.activation`, `.scheme`, `.gain`, `.std` and the
     button `.recommend` (sets the gain recommended for the activation), the figure `.view`, `.status`."""
 
     def __init__(self, model: InitModel):
         self.model = model
-        self.status = StatusLine()
-        guard = guarded(self.status)
+        super().__init__()
         style = {"description_width": "80px"}
         self.depth = W.IntSlider(value=model.depth, min=1, max=MAX_DEPTH, description="depth",
                                  continuous_update=False, style=style)
@@ -43,12 +42,12 @@ class InitExplorer:
         self.std = W.FloatLogSlider(value=model.std, base=10, min=-4, max=0, step=0.1, description="std",
                                     readout_format=".1e", continuous_update=False, style=style)
         self.recommend = W.Button(description="recommended gain", tooltip="calculate_gain for the activation")
-        self.recommend.on_click(guard(lambda _: self._recommend()))
+        self.recommend.on_click(self.guard(lambda _: self._recommend()))
         self.note = W.HTML()
         self._build_figure()
         self.view = FigureView(self.fig)
-        for control in (self.depth, self.width, self.activation, self.scheme, self.gain, self.std):
-            control.observe(guard(lambda change: self.update()), names="value")
+        self.observe(lambda change: self.update(), self.depth, self.width, self.activation, self.scheme, self.gain,
+                     self.std)
         controls = W.VBox([self.depth, self.width, self.activation, self.scheme,
                            W.HBox([self.gain, self.recommend]), self.std, self.note])
         self.widget = W.VBox([controls, self.view.widget, self.status.widget])
@@ -142,9 +141,6 @@ class InitExplorer:
             uses = "Neither gain nor std changes this scheme."
         self.note.value = f"<small><b>{m.scheme}</b>: {m.formula()}. {uses}</small>"
         self.view.refresh()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def init_explorer(depth: int = 20, width: int = 256, activation: str = "tanh", scheme: str = "xavier_normal",

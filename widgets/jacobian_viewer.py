@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 from widgets.jacobian_model import (SOURCES, DifferenceCheck, JacobianModel, compare_with_differences, default_net,
                                     downsample, one_sided_jacobians)
 
@@ -34,13 +34,13 @@ def _badge(ok: bool, text: str) -> str:
             f'font-weight:bold">{mark} {html.escape(text)}</span>')
 
 
-class JacobianViewer:
+class JacobianViewer(WidgetView):
     """The viewer: `.model`, the controls `.layer`, `.source`, `.sample`, the `.badge`, the figure `.view`."""
 
     def __init__(self, net, x=None, images=None):
+        super().__init__()
         self.model = JacobianModel(net, x, images)
         m = self.model
-        self.status = StatusLine()
         self.badge = W.HTML(value="")
         self.layer = W.Dropdown(options=[(name, i) for i, name in enumerate(m.layer_names())], value=0,
                                 description="layer", layout=W.Layout(width="420px"))
@@ -84,11 +84,8 @@ class JacobianViewer:
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
         self.view = FigureView(self.fig)
 
-        self._syncing = False
-        guard = guarded(self.status)
-        self.layer.observe(guard(self._on_control), names="value")
-        self.source.observe(guard(self._on_source), names="value")
-        self.sample.observe(guard(self._on_control), names="value")
+        self.observe(self._on_control, self.layer, self.sample)
+        self.observe(self._on_source, self.source)
         controls = W.HBox([self.layer, self.source, self.sample])
         self.widget = W.VBox([controls, self.badge, self.view.widget, self.status.widget])
         self._draw()
@@ -98,20 +95,15 @@ class JacobianViewer:
 
     def _on_source(self, change) -> None:
         self.model.source = change["new"]
-        self._syncing = True  # resetting the slider must not trigger a second redraw
-        try:
-            with self.sample.hold_trait_notifications():
-                self.sample.max = self.model.max_sample
-                self.sample.value = 0
-                self.sample.description = self._sample_label()
-                self.sample.disabled = self.model.source == "custom"
-        finally:
-            self._syncing = False
+        with self.syncing(), self.sample.hold_trait_notifications():  # no second redraw from the slider
+            self.sample.max = self.model.max_sample
+            self.sample.value = 0
+            self.sample.description = self._sample_label()
+            self.sample.disabled = self.model.source == "custom"
         self.update()
 
     def _on_control(self, change) -> None:
-        if not self._syncing:
-            self.update()
+        self.update()
 
     def update(self) -> None:
         """Read the controls, recompute the model and redraw (what every control change does)."""
@@ -179,9 +171,6 @@ class JacobianViewer:
                          + (f" with {params} parameters" if params else ", no parameters")
                          + f"; input: {SOURCES[m.source]}"
                          + ("" if m.source == "custom" else f" #{m.sample}"), "ok" if m.matches else "warn")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def jacobian_viewer(net=None, x=None, images=None, rng=0, n_images: int = 20) -> JacobianViewer:

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from widgets._figure import FigureView
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["PRESETS_FILE", "DemoSpec", "load_presets", "factory", "build", "enlarge", "LectureDemo", "demo"]
 
@@ -174,7 +174,7 @@ def _dispose(obj) -> None:
         plt.close(fig)
 
 
-class LectureDemo:
+class LectureDemo(WidgetView):
     """A demo on a projector: title, preset menu (`.picker`) and the widget built from the preset.
 
     `.current` is the widget object of the current preset, `.preset` its name; `.widget` the layout,
@@ -192,11 +192,11 @@ class LectureDemo:
         self.holder = W.Box([self._view(self.current)])
         style = W.HTML(_CSS.format(zoom=CONTROL_ZOOM))
         title = W.HTML(f'<div class="cnnlab-demo-title">{html.escape(spec.title)}</div>')
-        self.status = StatusLine()
+        super().__init__()
         self.widget = W.VBox([style, W.HBox([title, self.picker]), self.holder, self.status.widget])
         self.widget.add_class("cnnlab-demo")
         self.widget.add_class(f"cnnlab-demo-{spec.name}")
-        self.picker.observe(guarded(self.status)(self._on_pick), names="value")
+        self.picker.observe(self.guard(self._on_pick), names="value")
 
     @staticmethod
     def _view(obj):
@@ -216,9 +216,6 @@ class LectureDemo:
         self.holder.children = [self._view(new)]
         self.status.clear()
         _dispose(old)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def demo(name: str, preset: str | None = None, presets=None) -> LectureDemo:

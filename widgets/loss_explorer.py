@@ -22,7 +22,7 @@ import numpy as np
 
 from cnnlab.losses import CrossEntropyLoss, SoftmaxMSELoss
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["LossExplorerModel", "LossExplorer", "loss_explorer", "WOLLOWSKI_CLASSES", "PRESETS"]
 
@@ -161,14 +161,13 @@ class LossExplorerModel:
         self.update()
 
 
-class LossExplorer:
+class LossExplorer(WidgetView):
     """The widget: `.model`, controls `.logit_sliders` (one per class), `.target`, `.preset`,
     the figure `.view` (with `.fig`) and the `.status` line."""
 
     def __init__(self, model: LossExplorerModel):
+        super().__init__()
         self.model = m = model
-        self.status = StatusLine()
-        self._holding = False
         self.fig, (self.ax_p, self.ax_g, self.ax_s) = new_figure(
             1, 3, figsize=(11.5, 3.6), gridspec_kw={"width_ratios": [1, 1.25, 1.1]})
         self._build_figure()
@@ -186,10 +185,8 @@ class LossExplorer:
         presets = [name for name in PRESETS if m.num_classes == 4 or not name.startswith("Wollowski")]
         self.preset = W.Dropdown(options=[("choose...", None)] + [(name, name) for name in presets],
                                  value=None, description="preset", style=style, layout=W.Layout(width="260px"))
-        on_control = guarded(self.status)(self._on_control)
-        for control in self.logit_sliders + [self.target]:
-            control.observe(on_control, names="value")
-        self.preset.observe(guarded(self.status)(self._on_preset), names="value")
+        self.observe(self._on_control, *self.logit_sliders, self.target)
+        self.observe(self._on_preset, self.preset)
         self.widget = W.VBox([W.HBox([W.VBox(self.logit_sliders), W.VBox([self.target, self.preset])]),
                               self.view.widget, self.status.widget])
         self.update()
@@ -266,21 +263,17 @@ class LossExplorer:
 
     # --- controls ----------------------------------------------------------------------------
     def _on_control(self, change) -> None:
-        if not self._holding:
-            self.update()
+        self.update()
 
     def _on_preset(self, change) -> None:
         if change["new"] is None:
             return
         self.model.apply_preset(change["new"])
-        self._holding = True
-        try:
+        with self.syncing():
             for slider, z in zip(self.logit_sliders, self.model.logits):
                 slider.value = float(z)
             self.target.value = self.model.target
             self.preset.value = None
-        finally:
-            self._holding = False
         self.update()
 
     def update(self) -> None:
@@ -289,9 +282,6 @@ class LossExplorer:
         self.model.target = self.target.value
         self.model.update()
         self._draw()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def loss_explorer(num_classes: int = 4, target: int = 2, logits=None, class_names=None) -> LossExplorer:

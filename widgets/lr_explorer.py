@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from cnnlab.data import small_fashion_mnist
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 from widgets.training_run import LOSSES, TrainingRun, judge_regime
 
 __all__ = ["BATCH_SIZES", "REGIMES", "LRExplorer", "lr_explorer", "TrainingRun", "judge_regime"]
@@ -51,7 +51,7 @@ def _plain_log_ticks(ax) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-class LRExplorer:
+class LRExplorer(WidgetView):
     """The widget: `.run` (the current `TrainingRun`), controls `.lr`, `.momentum`, `.batch_size`, `.loss`,
     `.epochs`, `.x_axis`, buttons `.train_button`, `.stop_button`, the figure `.view` and `.status`.
 
@@ -66,8 +66,8 @@ class LRExplorer:
         self.sweep: list[dict] = []
         self.previous = None  # (epochs_seen, updates, train_loss, val_loss, description) of the last run
         self._generation, self._task = 0, None
-        self.status = StatusLine()
-        guard = guarded(self.status)
+        super().__init__()
+        guard = self.guard
         style, wide = {"description_width": "95px"}, W.Layout(width="360px")
         self.lr = W.FloatLogSlider(value=run.lr, base=10, min=-4, max=2, step=0.05, description="learning rate",
                                    readout_format=".3g", continuous_update=False, style=style, layout=wide)
@@ -90,8 +90,8 @@ class LRExplorer:
         # while training live, redraw after every chunk with ipympl (cheap: the browser renders); a PNG
         # fallback (no ipympl) renders in the kernel, so there at most every 0.3 s
         self.redraw_every = 0.0 if self.view.interactive else 0.3
-        for control in (self.lr, self.momentum, self.batch_size, self.epochs, self.loss):
-            control.observe(guard(lambda change: self.start()), names="value")
+        self.observe(lambda change: self.start(), self.lr, self.momentum, self.batch_size, self.epochs,
+                     self.loss)
         self.x_axis.observe(guard(lambda change: self._draw()), names="value")
         self.train_button.on_click(guard(lambda button: self.start()))
         self.stop_button.on_click(guard(lambda button: self.stop()))
@@ -239,7 +239,7 @@ class LRExplorer:
                 await asyncio.sleep(self.pause)  # let the kernel handle clicks and redraw requests
         except Exception as error:  # noqa: BLE001 - a failed run must reach the student as text
             log.exception("lr_explorer: training run failed")
-            self.status.show(f"Something went wrong: {error}", "error")
+            self.show_error(error)
 
     async def finished(self) -> None:
         """Wait until the current run (and any run started meanwhile) has ended."""
@@ -267,9 +267,6 @@ class LRExplorer:
                 if r.val_loss and regime != "diverged" else "")
         kind = {"good": "ok", "diverged": "warn", "too large": "warn"}.get(regime, "info")
         self.status.show(f"{regime}{stopped}: {reason}{tail}", kind)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def lr_explorer(n_train: int = 2000, n_val: int = 500, *, lr: float = 0.1, momentum: float = 0.0,

@@ -18,7 +18,6 @@ output) the same loop runs in the calling thread.
 """
 from __future__ import annotations
 
-import functools
 import textwrap
 import time
 from dataclasses import fields, replace
@@ -28,7 +27,7 @@ import numpy as np
 
 from widgets._background import ChunkRunner
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded, show_error
+from widgets._view import WidgetView
 from widgets.regularization_runs import (DIVERGED_ABOVE, DROPCONNECT_P_KEEP, EARLY_STOPPING_PATIENCE, SPARSE_BELOW,
                                          RegularizationModel, Run, Settings, weight_sparsity)
 
@@ -38,7 +37,7 @@ __all__ = ["Settings", "Run", "RegularizationModel", "RegularizationExplorer", "
 _LOG_EDGES = np.linspace(-6.0, 0.5, 66)  # bins of log10|w|; smaller magnitudes fall in the first bin
 
 
-class RegularizationExplorer:
+class RegularizationExplorer(WidgetView):
     """The widget: `.model`, the controls (`.l2`, `.l1`, `.max_norm`, `.p_keep`, `.dropconnect`,
     `.batchnorm`, `.augment`, `.early_stopping`, `.lr`, `.epochs`, `.auto`, `.train_button`,
     `.stop_button`), the figure `.view`, the `.status` line and `.runner` (the ChunkRunner that trains).
@@ -46,7 +45,7 @@ class RegularizationExplorer:
 
     def __init__(self, model: RegularizationModel, settings: Settings, background: bool | None = None):
         self.model = model
-        self.status = StatusLine()
+        super().__init__()
         style, wide = {"description_width": "110px"}, W.Layout(width="330px")
 
         def choice(options, value, description, fmt="{:g}", off=None):
@@ -80,11 +79,10 @@ class RegularizationExplorer:
         self.view = FigureView(self.fig)
         self.background = self.view.interactive if background is None else bool(background)
         self._pending, self._last_draw, self._live = None, 0.0, np.inf
-        guard = guarded(self.status)
+        guard = self.guard
         self.runner = ChunkRunner(self._work, on_done=guard(self._finish),
-                                  on_error=functools.partial(show_error, self.status), name="regularization_explorer")
-        for control in self.controls:
-            control.observe(guard(self._on_change), names="value")
+                                  on_error=self.show_error, name="regularization_explorer")
+        self.observe(self._on_change, *self.controls)
         self.train_button.on_click(guard(lambda _: self.train()))
         self.stop_button.on_click(guard(lambda _: self.stop()))
         left = W.VBox([self.l2, self.l1, self.max_norm, self.p_keep, self.lr, self.epochs])
@@ -248,9 +246,6 @@ class RegularizationExplorer:
         if not self.runner.join(timeout):
             raise TimeoutError(f"the training run did not finish within {timeout} s")
         return self.model.current
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def regularization_explorer(X=None, y=None, X_val=None, y_val=None, *, n_train: int = 500, n_val: int = 1000,

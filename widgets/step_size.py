@@ -18,7 +18,7 @@ import numpy as np
 
 from cnnlab.numdiff import central_difference, step_size_sweep
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 
 __all__ = ["khan_f", "khan_df", "StepSizeModel", "StepSizeExplorer", "step_size_explorer", "PRECISIONS"]
 
@@ -85,12 +85,12 @@ class StepSizeModel:
         self.best_central_h = self.sweep.best_central_h
 
 
-class StepSizeExplorer:
+class StepSizeExplorer(WidgetView):
     """The widget: `.model`, controls `.x` (slider) and `.precision` (toggle), figure `.view`."""
 
     def __init__(self, f=None, df=None, x: float = -1.0, precision: str = "float64", hs=None):
         self.model = StepSizeModel(f, df, x, precision, hs)
-        self.status = StatusLine()
+        super().__init__()
         self.x = W.FloatSlider(value=x, min=-2.0, max=2.0, step=0.05, description="x",
                                continuous_update=False, readout_format=".2f")
         self.precision = W.ToggleButtons(options=list(PRECISIONS), value=precision, description="precision")
@@ -117,8 +117,7 @@ class StepSizeExplorer:
         self.fig.tight_layout()
         self.view = FigureView(self.fig)
 
-        self.x.observe(guarded(self.status)(self._on_change), names="value")
-        self.precision.observe(guarded(self.status)(self._on_change), names="value")
+        self.observe(self._on_change, self.x, self.precision)
         self.widget = W.VBox([W.HBox([self.x, self.precision]), self.view.widget, self.status.widget])
         self._draw()
 
@@ -151,9 +150,6 @@ class StepSizeExplorer:
             f"{m.precision} (eps = {m.eps:.1e}): best forward step h = {m.best_forward_h:.1e} "
             f"(error {s.forward_error.min():.1e}), best central step h = {m.best_central_h:.1e} "
             f"(error {s.central_error.min():.1e})")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def step_size_explorer(f=None, df=None, x: float = -1.0, precision: str = "float64", hs=None) -> StepSizeExplorer:

@@ -16,33 +16,27 @@ diagonal or a transposed matrix) and says in one line what to change.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer, evaluate
-from widgets.exercises import CheckFailed, check_array, passed, run_student
+from . import CheckFailed, check_array, passed, placeholder, run_student, same, student_array
 
 __all__ = ["check_normalisation", "check_run", "reference_run", "check_most_confused"]
 
 
 def _placeholder(name: str, value) -> None:
-    if value is Ellipsis or value is None:
-        hint = " (did you forget `return`?)" if value is None and "(" in name else ""
-        raise CheckFailed(f"`{name}` is still {value!r}{hint}: replace the `...` with your code and run the cell again")
+    placeholder(f"`{name}`", value, returned="(" in name)  # a name with "(...)" is what a call returned
 
 
 def _numeric(name: str, value) -> np.ndarray:
-    _placeholder(name, value)
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"`{name}` should be a numeric array, got {type(value).__name__}") from None
+    return student_array(f"`{name}`", value, returned="(" in name)
 
 
-def _close(a, b, rtol=1e-5, atol=1e-6) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+_close = partial(same, rtol=1e-5, atol=1e-6)
 
 
 # --- exercise 1: normalisation -----------------------------------------------------------------------

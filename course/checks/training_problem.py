@@ -10,11 +10,12 @@ Every check recognises the typical mistakes by name and says in one line what to
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 
 from cnnlab.losses import one_hot, softmax
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, name_mistake, passed, placeholder, run_student, student_array
 
 __all__ = ["check_softmax", "check_wollowski_errors", "check_cross_entropy_grad", "check_sigmoid_derivative",
            "WOLLOWSKI_TARGET", "WOLLOWSKI_OUTPUT_1", "WOLLOWSKI_OUTPUT_2"]
@@ -24,27 +25,15 @@ WOLLOWSKI_OUTPUT_1 = np.array([0.2, 0.4, 0.1, 0.3])
 WOLLOWSKI_OUTPUT_2 = np.array([0.1, 0.1, 0.7, 0.1])
 
 
-def _placeholder(name: str, value) -> None:
-    if value is Ellipsis or value is None:
-        raise CheckFailed(f"`{name}` is {value!r}: replace the `...` with your code (and `return` the result) "
-                          "and run the cell again")
-
-
 def _call(fn, name: str, *args):
     """fn(*args) with NumPy's overflow warnings silenced: overflow shows up as inf/NaN, which we name."""
     if not callable(fn):
         raise CheckFailed(f"`{name}` should be a function, got {type(fn).__name__}")
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            out = fn(*args)
-        except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
-            hint = ""
-            if "broadcast" in str(error):
-                hint = " (subtract the row maxima with keepdims=True so that (N, 1) broadcasts against (N, C))"
-            raise CheckFailed(f"`{name}` raised {type(error).__name__}: {error}{hint}") from None
-    _placeholder(f"{name}(...)", out)
-    return np.asarray(out, dtype=float)
+        out = run_student(lambda: fn(*args), f"`{name}`", quiet=True, hint=(
+            ("broadcast",), " (subtract the row maxima with keepdims=True so that (N, 1) broadcasts against (N, C))"))
+    return student_array(f"`{name}(...)`", out)
 
 
 # --- exercise 1: a stable softmax --------------------------------------------------------------
@@ -111,7 +100,7 @@ def _wollowski_variants(y):
 def check_wollowski_errors(E1, E2) -> None:
     """E1, E2: 1/2 sum_k (t_k - y_k)^2 for Wollowski's output 1 and output 2 against t = [0, 0, 1, 0]."""
     for name, value in (("E1", E1), ("E2", E2)):
-        _placeholder(name, value)
+        placeholder(f"`{name}`", value, returned=False)
         if np.ndim(value) != 0:
             raise CheckFailed(f"`{name}` should be one number, got an array of shape {np.shape(value)}: "
                               "sum the squared differences over the 4 classes")
@@ -139,7 +128,7 @@ def check_wollowski_errors(E1, E2) -> None:
 
 def check_cross_entropy_grad(dZ, Z, y) -> None:
     """dZ must be dE/dZ of the mean cross-entropy over the batch: (softmax(Z) - onehot(y)) / N, shape (N, C)."""
-    _placeholder("dZ", dZ)
+    placeholder("`dZ`", dZ, returned=False)
     Z = np.asarray(Z, dtype=np.float64)
     n, c = Z.shape
     p, t = softmax(Z, axis=1), one_hot(y, c, dtype=np.float64)
@@ -190,9 +179,7 @@ def check_sigmoid_derivative(fn) -> None:
             (1 - s, "you returned 1 \u2212 \u03c3(a): multiply by \u03c3(a) as well"),
             (s * (1 + s), "the second factor is (1 \u2212 \u03c3(a)), not (1 + \u03c3(a))"),
         ]
-        for wrong, message in mistakes:
-            if np.allclose(got, wrong, rtol=1e-6, atol=1e-9):
-                raise CheckFailed(message)
+        name_mistake(got, mistakes, partial(np.allclose, rtol=1e-6, atol=1e-9))
     check_array(f"{name}(a)", got, expected, rtol=1e-6, atol=1e-9)
     far = np.array([-800.0, -50.0, 50.0, 800.0])
     got_far = _call(fn, name, far)

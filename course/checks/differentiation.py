@@ -10,11 +10,12 @@ and recognises the typical mistakes by name.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
 from cnnlab.autodiff import Dual
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, name_mistake, passed, same
 
 __all__ = ["check_central_gradient", "check_dual_rules", "check_adjoint_e"]
 
@@ -35,8 +36,7 @@ def _test_grad(x):
     return _W * np.exp(_W * x)
 
 
-def _like_this(got, model, rtol=1e-6) -> bool:
-    return got.shape == model.shape and np.allclose(got, model, rtol=rtol, atol=1e-9)
+_like_this = partial(same, rtol=1e-6, atol=1e-9)
 
 
 def check_central_gradient(central_gradient, h: float = 1e-3) -> None:
@@ -123,9 +123,7 @@ def check_dual_rules(dual_mul, dual_sin) -> None:
         a.deriv + b.deriv: "a' + b' is the rule for a sum; for a product it is a' b + a b'",
     }
     if not _close(out.deriv, product_rule):
-        for wrong, message in mistakes.items():
-            if _close(out.deriv, wrong):
-                raise CheckFailed(f"{call}.deriv is {out.deriv:g}: {message}")
+        name_mistake(out.deriv, mistakes.items(), _close, prefix=f"{call}.deriv is {out.deriv:g}: ")
         raise CheckFailed(f"{call}.deriv is {out.deriv:g} but should be a' b + a b' = {product_rule:g}")
 
     a = Dual(0.8, 2.5)
@@ -142,9 +140,7 @@ def check_dual_rules(dual_mul, dual_sin) -> None:
         math.cos(a.deriv): "cos(a.deriv) mixes up the parts: the derivative is cos(a.value) * a.deriv",
     }
     if not _close(out.deriv, chain):
-        for wrong, message in mistakes.items():
-            if _close(out.deriv, wrong):
-                raise CheckFailed(f"{call}.deriv is {out.deriv:g}: {message}")
+        name_mistake(out.deriv, mistakes.items(), _close, prefix=f"{call}.deriv is {out.deriv:g}: ")
         raise CheckFailed(f"{call}.deriv is {out.deriv:g} but should be cos(a.value) * a.deriv = {chain:g}")
     # the two rules together differentiate x sin(x) at x = 2: (sin x + x cos x)
     x = Dual(2.0, 1.0)
@@ -186,8 +182,7 @@ def check_adjoint_e(dy_de, x: float) -> None:
         dy_dg + dy_df * 2 * x: "df/de is 2e (the value of e), not 2x",
     }
     if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12):
-        for wrong, message in mistakes.items():
-            if math.isclose(got, wrong, rel_tol=1e-9, abs_tol=1e-12):
-                raise CheckFailed(f"dy_de = {got:.6g}: {message}")
+        name_mistake(got, mistakes.items(), partial(math.isclose, rel_tol=1e-9, abs_tol=1e-12),
+                     prefix=f"dy_de = {got:.6g}: ")
         raise CheckFailed(f"dy_de = {got:.6g} but should be {expected:.6g} = dy/dg * 1 + dy/df * 2e")
     passed(f"dy/de = {expected:.6f}: the adjoint of a node used twice is the sum over its two children")

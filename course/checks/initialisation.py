@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, name_mistake, passed, run_student
 
 __all__ = ["check_xavier_uniform_bound", "check_lsuv_step", "check_leaky_he_variance"]
 
@@ -23,11 +23,8 @@ def _callable(name: str, fn, args: str) -> None:
 
 
 def _call(name: str, fn, *args):
-    try:
-        return fn(*args)
-    except Exception as error:  # noqa: BLE001 - report the student's error as one line
-        shown = ", ".join(np.shape(a).__repr__() if isinstance(a, np.ndarray) else repr(a) for a in args)
-        raise CheckFailed(f"{name}({shown}) raised {type(error).__name__}: {error}") from None
+    shown = ", ".join(np.shape(a).__repr__() if isinstance(a, np.ndarray) else repr(a) for a in args)
+    return run_student(lambda: fn(*args), f"{name}({shown})")
 
 
 def _number(name: str, value, call: str) -> float:
@@ -78,9 +75,7 @@ def check_xavier_uniform_bound(xavier_uniform_bound) -> None:
             (math.sqrt(6 / fan_in), "only fan_in is used; Xavier averages the two fans: 6 / (fan_in + fan_out)"),
             (math.sqrt(3 / fan_in), "that is LeCun's uniform bound sqrt(3/fan_in); Xavier uses 6 / (fan_in + fan_out)"),
         ]
-        for wrong, why in mistakes:
-            if wrong is not None and _close(got, wrong):
-                raise CheckFailed(f"{call} = {got:.6g}: {why}")
+        name_mistake(got, mistakes, _close, prefix=f"{call} = {got:.6g}: ")
         raise CheckFailed(f"{call} = {got:.6g} but should be {expected:.6g} "
                           f"(fan_in = {fan_in}, fan_out = {fan_out})")
     passed("xavier_uniform_bound gives sqrt(6/(fan_in+fan_out)) with the kernel's kh·kw in both fans "
@@ -155,9 +150,7 @@ def check_leaky_he_variance(he_leaky_variance) -> None:
             (2 / ((1 - a * a) * fan_in) if a != 1 else None, "it is 1 + a², not 1 - a²: the negative side adds "
                                                              "a² of its second moment, it does not remove it"),
         ]
-        for wrong, why in mistakes:
-            if wrong is not None and _close(got, wrong):
-                raise CheckFailed(f"{call} = {got:.6g}: {why}")
+        name_mistake(got, mistakes, _close, prefix=f"{call} = {got:.6g}: ")
         raise CheckFailed(f"{call} = {got:.6g} but should be {expected:.6g} = 2 / ((1 + a²)·fan_in)")
     passed("he_leaky_variance = 2/((1 + a²)·fan_in): He's 2/fan_in at a = 0, LeCun's 1/fan_in at a = 1 "
            "(a linear unit)")

@@ -14,20 +14,20 @@ up, ...) and says in one line what to change.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from cnnlab import Sequential
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers import Linear, ReLU
 from cnnlab.regularizers import L2, MaxNorm
-from widgets.exercises import CheckFailed, check_array, passed, run_student, student_array
+from . import CheckFailed, check_array, name_mistake, passed, run_student, same, student_array
 
 __all__ = ["check_penalty_grads", "check_inverted_dropout", "check_max_norm"]
 
 
-def _same(a, b, rtol=1e-7, atol=1e-12) -> bool:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+_same = partial(same, rtol=1e-7, atol=1e-12)
 
 
 def _shaped(name: str, got: np.ndarray, shape: tuple) -> None:
@@ -166,17 +166,15 @@ def check_inverted_dropout(inverted_dropout, mean_over_masks) -> None:
     _shaped("inverted_dropout(x, mask, p_keep)", out, x.shape)
     expected = x * mask / p
     if not _same(out, expected):
-        for wrong, message in (
-                (x * mask, "that is classic dropout (Tomasi): the kept units are not rescaled; inverted dropout "
-                           "divides them by the keep probability, x * mask / p_keep"),
-                (x * mask * p, "multiplying by p_keep is the classic TEST-time scaling; at training time inverted "
-                               "dropout divides by it: x * mask / p_keep"),
-                (x * mask / (1 - p), "you divided by the drop probability 1 - p_keep; divide by the keep "
-                                     "probability p_keep"),
-                (x * ~mask / p, "you kept the units where the mask is False: True means keep"),
-                (x / p, "the mask is not applied: multiply by it, x * mask / p_keep")):
-            if _same(out, wrong):
-                raise CheckFailed(message)
+        name_mistake(out, (
+            (x * mask, "that is classic dropout (Tomasi): the kept units are not rescaled; inverted dropout "
+                       "divides them by the keep probability, x * mask / p_keep"),
+            (x * mask * p, "multiplying by p_keep is the classic TEST-time scaling; at training time inverted "
+                           "dropout divides by it: x * mask / p_keep"),
+            (x * mask / (1 - p), "you divided by the drop probability 1 - p_keep; divide by the keep "
+                                 "probability p_keep"),
+            (x * ~mask / p, "you kept the units where the mask is False: True means keep"),
+            (x / p, "the mask is not applied: multiply by it, x * mask / p_keep")), _same)
         check_array("inverted_dropout(x, mask, p_keep)", out, expected)
 
     n = 4000
@@ -235,17 +233,15 @@ def check_max_norm(max_norm_) -> None:
         return
     rows = np.linalg.norm(W, axis=1, keepdims=True)
     cols = np.linalg.norm(W, axis=0, keepdims=True)
-    for wrong, message in (
-            (W * c / rows, "every row was scaled to norm c, also the short ones: only rows LONGER than c are "
-                           "projected; the others stay as they are"),
-            (W * np.minimum(1, c / cols), "you took the norms of the columns; a unit's incoming weights are a ROW "
-                                          "W[j, :] of a (out, in) weight, so take norms with axis=1"),
-            (np.clip(W, -c, c), "np.clip bounds each entry, but the constraint is on the norm of each row: "
-                                "scale the row by c / ||W[j]|| when ||W[j]|| > c"),
-            (W * min(1, c / np.linalg.norm(W)), "you scaled the whole matrix by one factor (its Frobenius norm); "
-                                                "every row (unit) gets its own factor")):
-        if _same(got, wrong):
-            raise CheckFailed(message)
+    name_mistake(got, (
+        (W * c / rows, "every row was scaled to norm c, also the short ones: only rows LONGER than c are "
+                       "projected; the others stay as they are"),
+        (W * np.minimum(1, c / cols), "you took the norms of the columns; a unit's incoming weights are a ROW "
+                                      "W[j, :] of a (out, in) weight, so take norms with axis=1"),
+        (np.clip(W, -c, c), "np.clip bounds each entry, but the constraint is on the norm of each row: "
+                            "scale the row by c / ||W[j]|| when ||W[j]|| > c"),
+        (W * min(1, c / np.linalg.norm(W)), "you scaled the whole matrix by one factor (its Frobenius norm); "
+                                            "every row (unit) gets its own factor")), _same)
     norms = np.linalg.norm(got, axis=1)
     if np.any(norms > c * (1 + 1e-9)):
         j = int(np.argmax(norms))

@@ -12,50 +12,18 @@ what to change.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from cnnlab import Parameter
 from cnnlab.optim import Adagrad, Adam
-from widgets.exercises import CheckFailed, passed
+from . import CheckFailed, passed, placeholder, run_student, same, student_array
 
 __all__ = ["check_adam_update", "check_nesterov_khan", "check_adagrad_effective_lr"]
 
 
-def _has_placeholder(fn) -> bool:
-    """Whether the function's code still uses `...` as a value (the exercise's placeholders)."""
-    code = getattr(fn, "__code__", None)
-    return code is not None and any(c is Ellipsis for c in code.co_consts)
-
-
-def _student(fn, call, what: str):
-    """Run the student's code; an exception becomes a one-line CheckFailed (naming a left-over `...`)."""
-    try:
-        with np.errstate(all="ignore"):
-            return call()
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
-        if _has_placeholder(fn):
-            raise CheckFailed(f"{what} still contains `...`: replace every placeholder with your code and run "
-                              f"the cell again") from None
-        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from None
-
-
-def _array(name: str, value, shape=None) -> np.ndarray:
-    if value is Ellipsis or value is None:
-        hint = " (did you forget `return`?)" if value is None else ""
-        raise CheckFailed(f"`{name}` is still {value!r}{hint}: replace the `...` with your code and run the cell again")
-    try:
-        got = np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"`{name}` should be a numeric array, got {type(value).__name__}") from None
-    if shape is not None and got.shape != shape:
-        raise CheckFailed(f"`{name}` should have shape {shape}, got {got.shape}")
-    return got
-
-
-def _close(a, b, rtol=1e-7, atol=1e-12) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+_close = partial(same, rtol=1e-7, atol=1e-12, equal_nan=True)
 
 
 # --- exercise 1: Adam --------------------------------------------------------------------------
@@ -153,14 +121,14 @@ def check_adam_update(fn) -> None:
     got = []
     for t, g in enumerate(grads, start=1):
         m_in, v_in = m.copy(), v.copy()
-        result = _student(fn, lambda: fn(theta.copy(), g.copy(), m.copy(), v.copy(), t, lr=ADAM_LR, betas=ADAM_BETAS,
-                                     eps=ADAM_EPS), f"{name}(theta, grad, m, v, t={t}, ...)")
+        result = run_student(lambda: fn(theta.copy(), g.copy(), m.copy(), v.copy(), t, lr=ADAM_LR, betas=ADAM_BETAS,
+                                        eps=ADAM_EPS), f"{name}(theta, grad, m, v, t={t}, ...)", fn=fn, quiet=True)
         if result is Ellipsis or result is None:
-            _array(f"what {name} returns", result)
+            placeholder(f"`what {name} returns`", result)
         if not isinstance(result, tuple) or len(result) != 3:
             raise CheckFailed(f"{name} should return a tuple (theta, m, v), got "
                               f"{type(result).__name__}{'' if not isinstance(result, tuple) else f' of {len(result)}'}")
-        theta, m, v = (_array(label, r, theta0.shape) for label, r in zip(("theta", "m", "v"), result))
+        theta, m, v = (student_array(f"`{label}`", r, theta0.shape) for label, r in zip(("theta", "m", "v"), result))
         if t == 1 and (not np.any(m) or np.array_equal(m, m_in)) and np.any(g):
             raise CheckFailed("the returned m is unchanged: return the updated m = beta1 m + (1 - beta1) g")
         if t == 1 and (not np.any(v) or np.array_equal(v, v_in)):
@@ -229,13 +197,13 @@ def check_nesterov_khan(fn) -> None:
     """
     name = getattr(fn, "__name__", "your function")
     steps = NESTEROV_STEPS
-    result = _student(fn, lambda: fn(_bowl_grad, _THETA0.copy(), NESTEROV_LR, NESTEROV_GAMMA, steps),
-                      f"{name}(grad, theta0, lr, gamma, steps)")
+    result = run_student(lambda: fn(_bowl_grad, _THETA0.copy(), NESTEROV_LR, NESTEROV_GAMMA, steps),
+                         f"{name}(grad, theta0, lr, gamma, steps)", fn=fn, quiet=True)
     if result is Ellipsis or result is None:
-        _array(f"what {name} returns", result)
+        placeholder(f"`what {name} returns`", result)
     if not isinstance(result, tuple) or len(result) != 2:
         raise CheckFailed(f"{name} should return a tuple (thetas, velocities), got {type(result).__name__}")
-    thetas, velocities = (_array(label, r) for label, r in zip(("thetas", "velocities"), result))
+    thetas, velocities = (student_array(f"`{label}`", r) for label, r in zip(("thetas", "velocities"), result))
     want = (steps + 1, 3)
     for label, arr in (("thetas", thetas), ("velocities", velocities)):
         if arr.shape == (steps, 3):
@@ -306,8 +274,9 @@ def check_adagrad_effective_lr(fn) -> None:
     cnnlab.optim.Adagrad.effective_lr after t real steps."""
     name = getattr(fn, "__name__", "your function")
     for lr, g, t in _ADAGRAD_CASES:
-        got = _array(f"{name}(lr={lr}, g, t={t})", _student(fn, lambda: fn(lr, g.copy(), t, _ADAGRAD_EPS),
-                                                           f"{name}(lr={lr}, g, t={t}, eps)"), g.shape)
+        answer = run_student(lambda: fn(lr, g.copy(), t, _ADAGRAD_EPS), f"{name}(lr={lr}, g, t={t}, eps)",
+                             fn=fn, quiet=True)
+        got = student_array(f"`{name}(lr={lr}, g, t={t})`", answer, g.shape)
         expected = _adagrad_reference(lr, g, t)
         if np.allclose(got, expected, rtol=1e-6, atol=0):
             continue

@@ -11,6 +11,8 @@ kept reference to `p.grad`, ...) and says in one line what to change.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from cnnlab import Sequential
@@ -18,26 +20,12 @@ from cnnlab.backprop import backprop_batched
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import CrossEntropyLoss
-from widgets.exercises import CheckFailed, check_array, passed, student_array
+from . import CheckFailed, check_array, passed, run_student, same, student_array
 
 __all__ = ["check_linear_backward", "check_algorithm_1"]
 
 
-def _same(a, b, rtol=1e-6, atol=1e-9) -> bool:
-    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
-
-
-def _student(call, what: str, hint_on_shape: str = ""):
-    """Run the student's code; an exception becomes a one-line CheckFailed."""
-    try:
-        return call()
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
-        hint = ""
-        if any(word in str(error) for word in ("matmul", "broadcast", "shapes", "dimension")):
-            hint = hint_on_shape
-        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}{hint}") from None
+_same = partial(same, rtol=1e-6, atol=1e-9)
 
 
 # --- exercise 1: the backward pass of a linear layer --------------------------------------------
@@ -53,7 +41,7 @@ def check_linear_backward(layer_cls) -> None:
     expected gradients are centred differences of L computed with an independent forward pass.
     """
     name = getattr(layer_cls, "__name__", "the layer")
-    layer = _student(lambda: layer_cls(IN, OUT), f"{name}({IN}, {OUT})")
+    layer = run_student(lambda: layer_cls(IN, OUT), f"{name}({IN}, {OUT})")
     for attr in ("weight", "bias"):
         if not hasattr(getattr(layer, attr, None), "data"):
             raise CheckFailed(f"{name} has no Parameter `{attr}`: keep the __init__ of the exercise")
@@ -67,12 +55,13 @@ def check_linear_backward(layer_cls) -> None:
         return np.sum((x @ W.T + b) * G)
 
     dx_num, dW_num, db_num = (numerical_gradient(loss, a) for a in (x, W, b))
-    y = student_array(f"{name}.forward(x)", _student(lambda: layer.forward(x.copy()), f"{name}.forward"))
+    y = student_array(f"{name}.forward(x)", run_student(lambda: layer.forward(x.copy()), f"{name}.forward"))
     if not _same(y, x @ W.T + b):
         raise CheckFailed(f"{name}.forward was changed: it must return x @ weight.T + bias, shape ({N}, {OUT})")
     shape_hint = (f" (dout is (N, out) = {(N, OUT)}, x is (N, in) = {(N, IN)}, weight is (out, in) = {(OUT, IN)}: "
                   "choose the transposes so the shapes fit)")
-    dx = _student(lambda: layer.backward(G.copy()), f"{name}.backward", shape_hint)
+    dx = run_student(lambda: layer.backward(G.copy()), f"{name}.backward",
+                     hint=(("matmul", "broadcast", "shapes", "dimension"), shape_hint))
     dx = student_array(f"`dx` (what {name}.backward returns)", dx)
     if dx.shape != (N, IN):
         if dx.shape == (N, OUT):
@@ -111,9 +100,9 @@ def check_linear_backward(layer_cls) -> None:
         raise CheckFailed("bias.grad is the mean of dout over the batch; it must be the sum, dout.sum(axis=0)")
     check_array("bias.grad", db, db_num, rtol=1e-6, atol=1e-8)
 
-    _student(lambda: (layer.forward(x.copy()), layer.backward(G.copy())), f"a second {name}.backward")
-    if _same(student_array("`weight.grad`", layer.weight.grad), 2 * dW_num) or _same(student_array("`bias.grad`", layer.bias.grad),
-                                                                             2 * db_num):
+    run_student(lambda: (layer.forward(x.copy()), layer.backward(G.copy())), f"a second {name}.backward")
+    if (_same(student_array("`weight.grad`", layer.weight.grad), 2 * dW_num)
+            or _same(student_array("`bias.grad`", layer.bias.grad), 2 * db_num)):
         raise CheckFailed("after a second backward the gradients doubled: backward must overwrite .grad "
                           "(`=`), not add to it (`+=`)")
     passed(f"{name}.backward: dL/dx, dL/dW and dL/db match finite differences, and a second backward "
@@ -174,7 +163,7 @@ def check_algorithm_1(fn) -> None:
     expected = [np.mean([s[k] for s in per_sample], axis=0) for k in range(len(names))]
 
     net = make_net()
-    result = _student(lambda: fn(net, CrossEntropyLoss(), X.copy(), y.copy()), f"{name}(net, loss_fn, X, y)")
+    result = run_student(lambda: fn(net, CrossEntropyLoss(), X.copy(), y.copy()), f"{name}(net, loss_fn, X, y)")
     if result is Ellipsis or result is None:
         student_array(f"what {name} returns", result)
     if isinstance(result, np.ndarray) or not hasattr(result, "__len__"):

@@ -5,17 +5,15 @@ Every expected answer comes from cnnlab's naive kernels (`cnnlab.kernels.naive.c
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from cnnlab.kernels import naive
-from widgets.exercises import CheckFailed, check_array, passed
+
+from . import CheckFailed, check_array, passed, placeholder, run_student, same
 
 __all__ = ["check_corr2d_valid", "check_conv_dweight", "check_subsample_delta"]
-
-
-def _placeholder(name: str, value) -> None:
-    if value is Ellipsis or value is None:
-        raise CheckFailed(f"`{name}` is still {value!r}: replace it with your code and run the cell again")
 
 
 def _library_corr(x, k) -> np.ndarray:
@@ -23,14 +21,13 @@ def _library_corr(x, k) -> np.ndarray:
     return naive.conv2d_forward(x[None, None], k[None, None])[0][0, 0]
 
 
-def _same_values(got, expected) -> bool:
-    return np.shape(got) == np.shape(expected) and np.allclose(got, expected, rtol=1e-5, atol=1e-8)
+_same_values = partial(same, rtol=1e-5, atol=1e-8)
 
 
 def check_corr2d_valid(corr2d_valid) -> None:
     """`corr2d_valid(x, k)` must return the 'valid' cross-correlation of a 2-D x (H, W) with k (KH, KW):
     out[i, j] = sum_{a, b} x[i + a, j + b] k[a, b], shape (H - KH + 1, W - KW + 1)."""
-    _placeholder("corr2d_valid", corr2d_valid)
+    placeholder("`corr2d_valid`", corr2d_valid, returned=False)
     if not callable(corr2d_valid):
         raise CheckFailed(f"`corr2d_valid` should be a function of (x, k), got {type(corr2d_valid).__name__}")
     rng = np.random.default_rng(4)
@@ -39,11 +36,8 @@ def check_corr2d_valid(corr2d_valid) -> None:
              (rng.standard_normal((4, 4)), rng.standard_normal((4, 4)))]
     for x, k in cases:
         (h, w), (kh, kw) = x.shape, k.shape
-        try:
-            got = corr2d_valid(x.copy(), k.copy())
-        except Exception as error:  # noqa: BLE001 - report the student's error as one line
-            raise CheckFailed(f"corr2d_valid(x, k) with x of shape {x.shape} and k of shape {k.shape} raised "
-                              f"{type(error).__name__}: {error}") from None
+        got = run_student(lambda: corr2d_valid(x.copy(), k.copy()),
+                          f"corr2d_valid(x, k) with x of shape {x.shape} and k of shape {k.shape}")
         if got is Ellipsis:
             raise CheckFailed("corr2d_valid still returns `...`: fill `out` with the loops and run the cell again")
         if got is None:
@@ -63,14 +57,14 @@ def check_corr2d_valid(corr2d_valid) -> None:
             raise CheckFailed("you flipped the kernel: that is a true convolution; a cross-correlation "
                               "(what Conv2d computes) uses k[a, b] as it is, out[i, j] = sum x[i+a, j+b] k[a, b]")
         check_array("corr2d_valid(x, k)", got, expected, rtol=1e-6, atol=1e-9)
-    passed(f"corr2d_valid agrees with cnnlab's conv2d_forward_naive on {len(cases)} inputs "
+    passed(f"corr2d_valid agrees with cnnlab's naive convolution kernel on {len(cases)} inputs "
            "(non-square kernel, square kernel, kernel as large as the input)")
 
 
 def check_conv_dweight(dW, x, delta) -> None:
     """dW must be dL/dw of a one-map conv layer (stride 1, no padding) with input x (H, W) and
     sensitivity delta = dL/dout (OH, OW): dW[a, b] = sum_{i, j} delta[i, j] x[i + a, j + b] (Bouvrie eq. (7))."""
-    _placeholder("dW", dW)
+    placeholder("`dW`", dW, returned=False)
     x, delta = np.asarray(x, dtype=np.float64), np.asarray(delta, dtype=np.float64)
     kh, kw = x.shape[0] - delta.shape[0] + 1, x.shape[1] - delta.shape[1] + 1
     _, cache = naive.conv2d_forward(x[None, None], np.zeros((1, 1, kh, kw)))
@@ -97,7 +91,7 @@ def check_conv_dweight(dW, x, delta) -> None:
 def check_subsample_delta(dx, delta, beta, k: int) -> None:
     """dx must be dL/dx of Subsample2d(kernel_size=k) with weights beta (C,) for dL/dout = delta (N, C, h, w):
     dx[:, j] = up(beta_j * delta[:, j]) = (beta_j * delta[:, j]) (Kronecker product) ones((k, k))."""
-    _placeholder("dx_sub", dx)
+    placeholder("`dx_sub`", dx, returned=False)
     delta, beta = np.asarray(delta, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     ones = np.ones((k, k))
     expected = np.kron(delta * beta[None, :, None, None], ones)

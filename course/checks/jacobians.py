@@ -5,27 +5,16 @@ The expected answers are computed here from the formulas of Tomasi's appendix, i
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from widgets.exercises import CheckFailed, check_array, passed
+from . import CheckFailed, check_array, name_mistake, passed, placeholder, same, student_array
 
 __all__ = ["check_linear_relu_jacobian", "check_tanh_layer_gradients"]
 
 
-def _placeholder(name, value):
-    if value is Ellipsis or value is None:
-        raise CheckFailed(f"`{name}` is still {value!r}: replace it with your code and run the cell again")
-
-
-def _as_float(name, value):
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"`{name}` should be a numeric array, got {type(value).__name__}") from None
-
-
-def _same(a, b) -> bool:
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-9)
+_same = partial(same, rtol=1e-6, atol=1e-9)
 
 
 def _block(W, b, x):
@@ -42,10 +31,10 @@ def check_linear_relu_jacobian(J, W, b, x) -> None:
 
     W (D, M), b (D,), x with M entries (e.g. (1, M)); h'(a) = 1 for a > 0, else 0.
     """
-    _placeholder("J", J)
+    placeholder("`J`", J, returned=False)
     W, b, x, a = _block(W, b, x)
     D, M = W.shape
-    got = _as_float("J", J)
+    got = student_array("`J`", J, returned=False)
     expected = (a > 0)[:, None] * W
     if got.shape == (M, D) and D != M:
         raise CheckFailed(f"`J` has shape {got.shape}: that is the transpose. A Jacobian has one row per "
@@ -77,14 +66,14 @@ def check_tanh_layer_gradients(dW, db, W, b, x, g) -> None:
     W (D, M), b (D,), x with M entries, g with D entries (the upstream row vector dE/dx_out),
     h'(a) = 1 - tanh(a)^2 (Tomasi's appendix: J_w[i, (q, j)] = delta_iq h'(a_i) x~_j).
     """
-    _placeholder("dW", dW)
-    _placeholder("db", db)
+    placeholder("`dW`", dW, returned=False)
+    placeholder("`db`", db, returned=False)
     W, b, x, a = _block(W, b, x)
     D, M = W.shape
     g = np.asarray(g, dtype=np.float64).ravel()
     if g.shape != (D,):
         raise ValueError(f"g must have {D} entries (one per output), got {g.size}")
-    got_w, got_b = _as_float("dW", dW), _as_float("db", db)
+    got_w, got_b = student_array("`dW`", dW, returned=False), student_array("`db`", db, returned=False)
     slope = 1 - np.tanh(a) ** 2
     delta = g * slope
     expected_w, expected_b = np.outer(delta, x), delta
@@ -102,9 +91,7 @@ def check_tanh_layer_gradients(dW, db, W, b, x, g) -> None:
             (np.outer(g * (1 - a ** 2), x), "`dW` uses 1 - a^2; the derivative of tanh at a is 1 - tanh(a)^2"),
             (np.outer(g * slope, np.tanh(x)), "`dW` multiplies by tanh(x); the input enters J_w as x_j itself"),
         ]
-        for wrong, message in mistakes:
-            if _same(got_w, wrong) and not _same(wrong, expected_w):
-                raise CheckFailed(message)
+        name_mistake(got_w, mistakes, _same, right=expected_w)
     check_array("dW", got_w, expected_w, rtol=1e-6, atol=1e-9)
     if got_b.shape == (D,) and _same(got_b, g) and not _same(g, expected_b):
         raise CheckFailed("`db` is g: the bias also goes through tanh, so db = g * h'(a)")

@@ -1,0 +1,53 @@
+"""WidgetView, the base of every widget's view: guarded callbacks, the syncing guard, display."""
+import ipywidgets as W
+import pytest
+
+from widgets._view import WidgetView
+
+
+class Counter(WidgetView):
+    """A minimal view: one slider; every change the user makes is counted, the view's own moves are not."""
+
+    def __init__(self):
+        super().__init__()
+        self.slider = W.IntSlider(value=0, min=0, max=10)
+        self.other = W.IntSlider(value=0, min=0, max=10)
+        self.seen = []
+        self.observe(self._on_change, self.slider, self.other)
+        self.widget = W.VBox([self.slider, self.other, self.status.widget])
+
+    def _on_change(self, change):
+        if change["new"] == 7:
+            raise ValueError("seven is not allowed")
+        self.seen.append(change["new"])
+        with self.syncing():  # the view moves the other slider: no second callback, no loop
+            self.other.value = change["new"]
+
+
+def test_observed_controls_call_back_but_not_while_the_view_syncs_them():
+    view = Counter()
+    view.slider.value = 3
+    assert view.seen == [3] and view.other.value == 3  # the sync of `other` did not call back
+    view.other.value = 5                                # the user moving `other` does
+    assert view.seen == [3, 5]
+    with view.syncing(), view.syncing():                # nested blocks: quiet until the outer one ends
+        view.slider.value = 4
+    assert view.seen == [3, 5]
+    view.slider.value = 6
+    assert view.seen == [3, 5, 6]
+
+
+def test_a_failing_callback_becomes_the_status_line_not_a_traceback():
+    view = Counter()
+    view.slider.value = 7                               # raises inside the callback
+    assert view.status.kind == "error" and view.status.text == "Something went wrong: seven is not allowed"
+    assert view.seen == [] and view._syncing == 0
+    view.show_error(RuntimeError("disk full"))
+    assert view.status.text == "Something went wrong: disk full"
+
+
+def test_displaying_the_view_displays_its_widget():
+    view = Counter()
+    assert view._repr_mimebundle_() == view.widget._repr_mimebundle_()
+    with pytest.raises(TypeError, match="Bare has no .widget to display"):
+        type("Bare", (WidgetView,), {})()._repr_mimebundle_()
