@@ -20,6 +20,7 @@ import numpy as np
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD
+from cnnlab.rng import as_generator
 from cnnlab.sequential import Sequential
 
 __all__ = ["INPUT_SHAPE", "NUM_CLASSES", "LR", "MOMENTUM", "reference_cnn", "CnnlabStep", "TorchStep"]
@@ -29,9 +30,10 @@ NUM_CLASSES = 10
 LR, MOMENTUM = 0.01, 0.9
 
 
-def reference_cnn(rng=0) -> Sequential:
-    """The benchmark's network (float32), initialised from `rng` (a numpy Generator or an int seed)."""
-    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+def reference_cnn(rng=None) -> Sequential:
+    """The benchmark's network (float32), initialised from `rng` (a numpy Generator, an int seed, or
+    None for cnnlab's library generator)."""
+    gen = as_generator(rng, "reference_cnn")
     return Sequential(
         Conv2d(1, 16, 3, padding=1, rng=gen), ReLU(), MaxPool2d(2),
         Conv2d(16, 32, 3, padding=1, rng=gen), ReLU(), MaxPool2d(2),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.rng import as_generator
 from cnnlab.sequential import Sequential
 
 __all__ = ["recipe_cnn", "OPTIMIZER_NAMES", "make_optimizer", "train_recipe", "SettingsError", "DIVERGE_ABOVE",
@@ -41,13 +42,17 @@ SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size
 OPTIMIZER_NAMES = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta")
 
 
-def recipe_cnn(rng=0, width: int = 32, hidden: int = 128, p_keep: float = 0.7,
+def recipe_cnn(rng=None, width: int = 32, hidden: int = 128, p_keep: float = 0.7,
                batch_norm: bool = True) -> Sequential:
-    """The recipe's CNN for (N, 1, 28, 28) inputs: conv(width) -> conv(2 width) -> hidden -> 10 classes."""
+    """The recipe's CNN for (N, 1, 28, 28) inputs: conv(width) -> conv(2 width) -> hidden -> 10 classes.
+
+    rng: numpy Generator, int seed or None (cnnlab's library generator) for every layer's weights and
+    the dropout masks, drawn in order from one Generator.
+    """
     from cnnlab import init
     from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = as_generator(rng, "recipe_cnn")
 
     def block(c_in, c_out):
         layers = [Conv2d(c_in, c_out, 3, padding=1, rng=gen)]
