@@ -35,8 +35,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-import widgets
 import cnnlab
+import widgets
 from cnnlab import Sequential, init, pretrain
 from cnnlab.data import load_fashion_mnist
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh

@@ -231,3 +231,27 @@ def test_draws_from_several_threads_never_repeat_a_generator():
     for t in threads:
         t.join()
     assert len(set(seeds)) == 800  # every rng=None got its own generator
+
+
+def test_a_run_with_rng_none_resumes_exactly_from_a_checkpoint(tmp_path):
+    """The Trainer's own generators (shuffling, augmentation, dropout masks) are saved and restored; a
+    trainer built later, from other library draws, continues exactly as the original would have."""
+    data = np.random.default_rng(3)
+    X, y = data.standard_normal((48, 1, 4, 4)).astype(np.float32), np.arange(48) % 3
+
+    def make():
+        net = Sequential([Flatten(), Linear(16, 8), ReLU(), Dropout(0.7), Linear(8, 3)])
+        return Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1, momentum=0.9), X, y,
+                       batch_size=8, augment=RandomHorizontalFlip())
+
+    cnnlab.manual_seed(2)
+    original = make()
+    original.run(epochs=1)
+    original.save(tmp_path / "run.ckpt")  # checkpoints are taken between epochs
+    original.run(epochs=3)
+    resumed = make()  # other initial weights, other generators: the checkpoint replaces them all
+    assert not np.array_equal(resumed.net[1].weight.data, original.net[1].weight.data)
+    resumed.load(tmp_path / "run.ckpt")
+    resumed.run(epochs=3)
+    assert resumed.global_step == original.global_step == 18
+    assert same(weights(resumed.net), weights(original.net))

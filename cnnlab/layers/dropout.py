@@ -14,9 +14,9 @@ E[m * a] = p * a:
 Drop-connect (Khan eqs. (5.6)-(5.7), Wan et al. 2013) masks the *weights* of a fully connected
 layer instead of its outputs: y = x (M o W)^T + b with M_ij ~ Bernoulli(p).
 
-Both layers draw their masks from an explicit random generator (never NumPy's global state), and
-both can hold a mask fixed (`freeze_mask = True`), which turns the layer into a deterministic
-function for finite-difference gradient checks.
+Both layers draw their masks from a random generator of their own (from `rng`, see cnnlab.rng; never
+NumPy's global state), and both can hold a mask fixed (`freeze_mask = True`), which turns the layer
+into a deterministic function for finite-difference gradient checks.
 """
 from __future__ import annotations
 
