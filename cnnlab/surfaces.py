@@ -42,9 +42,11 @@ class Surface:
         gx, gy = self.gradient(p[..., 0], p[..., 1])
         return np.stack(np.broadcast_arrays(gx, gy), axis=-1)
 
-    def noisy_grad(self, p, sigma: float, rng) -> np.ndarray:
-        """The exact gradient plus N(0, sigma^2) noise per component: a stand-in for a mini-batch gradient."""
-        return self.grad(p) + sigma * rng.standard_normal(np.shape(p))
+    def noisy_grad(self, p, sigma: float, rng=None) -> np.ndarray:
+        """The exact gradient plus N(0, sigma^2) noise per component: a stand-in for a mini-batch gradient.
+
+        rng: numpy Generator, int seed or None (cnnlab's library generator)."""
+        return self.grad(p) + sigma * as_generator(rng, "noisy_grad").standard_normal(np.shape(p))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -189,6 +189,7 @@ CALLS = {
     "random_configs": lambda: np.array([c["lr"] for c in random_configs({"lr": LogUniform(1e-4, 1)}, 5)]),
     "trajectory(noise)": lambda: trajectory(SURFACES["bowl"](), lambda ps: SGD(ps, lr=0.1), steps=5,
                                             noise=0.1).points,
+    "noisy_grad": lambda: SURFACES["bowl"]().noisy_grad(np.zeros(2), 0.1),
     "gradcheck": _gradcheck_upstream,
 }
 
