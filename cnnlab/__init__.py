@@ -12,6 +12,8 @@ Core objects live at the top level; each concept has its own submodule:
 - `cnnlab.surfaces`: 2-D functions for watching optimizers move
 - `cnnlab.models`: the course's small networks (tiny_mlp, race_net, reference_cnn, recipe_cnn, ...)
 - `cnnlab.bench`: the benchmark (`python -m cnnlab bench`) and BLAS thread control
+- `cnnlab.manual_seed(s)`, `cnnlab.initial_seed()`: the library generator behind every rng=None
+  (as `torch.manual_seed`; the one rule for randomness is in `cnnlab.rng`)
 
 Submodules are imported on first use (`cnnlab.layers` works after `import cnnlab`).
 Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no notebooks.
@@ -19,10 +21,11 @@ Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no n
 import importlib
 
 from cnnlab.module import Module, Parameter, eval_mode
+from cnnlab.rng import initial_seed, manual_seed
 from cnnlab.sequential import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["Parameter", "Module", "Sequential", "eval_mode"]
+__all__ = ["Parameter", "Module", "Sequential", "eval_mode", "manual_seed", "initial_seed"]
 
 _SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "backprop", "autodiff", "numdiff",
                "optim", "surfaces", "train", "metrics", "init", "pretrain", "regularizers", "augment",

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.layers._util import as_generator
 from cnnlab.module import Module
+from cnnlab.rng import as_generator
 
 __all__ = ["numerical_gradient", "centred_differences", "rel_error", "gradcheck", "gradcheck_network", "GradcheckReport", "GradcheckRow"]
 
@@ -226,7 +226,8 @@ def gradcheck(module: Module, x: np.ndarray, rng=None, eps: float = 1e-6, rtol: 
       (train or eval), so put stochastic layers such as Dropout in eval mode or give them a fixed
       mask; a forward pass that changes between two calls is refused.
     - x: float64 input of any shape the module accepts (not modified: a copy is perturbed).
-    - rng: Generator or seed for the random upstream gradient G (None: seed 0).
+    - rng: Generator, int seed or None (cnnlab's library generator, see `cnnlab.manual_seed`) for
+      the random upstream gradient G.
     - eps: finite-difference step; rtol: the largest max relative error (see `rel_error`) that
       passes. The default 1e-5 leaves room for entries with small gradients (their relative
       error is largest); correct layers checked on small inputs typically reach 1e-8.
@@ -243,7 +244,7 @@ def gradcheck(module: Module, x: np.ndarray, rng=None, eps: float = 1e-6, rtol: 
     if not np.array_equal(out, module.forward(x), equal_nan=True):
         raise ValueError(f"gradcheck: {type(module).__name__}.forward gives different outputs for the same input "
                          "(a Dropout in training mode?); call .eval() or fix its randomness before checking")
-    g = as_generator(rng).standard_normal(out.shape)
+    g = as_generator(rng, "gradcheck").standard_normal(out.shape)
 
     def backward():
         module.forward(x)
@@ -276,7 +277,7 @@ def gradcheck_network(net, x: np.ndarray, loss_fn=None, target=None, rng=None, e
     _require_float64(net, x)
     if loss_fn is not None and target is None:
         raise ValueError("gradcheck_network: a loss_fn needs its target (target=...)")
-    gen = as_generator(rng)
+    gen = as_generator(rng, "gradcheck_network")
     rows = []
     h = np.array(x, copy=True)
     for i, layer in enumerate(net):

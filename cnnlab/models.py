@@ -12,9 +12,9 @@
 
 Every network takes images (N, 1, 28, 28) (the MLPs: flat or flattened features) and returns
 (N, num_classes) logits, in float32 (`net.astype(np.float64)` for gradient checks). `rng` is a
-numpy Generator or an int seed (None is refused: cnnlab never draws from NumPy's global state); the
-layers draw from it in the order they are listed, so the same seed gives the same starting weights,
-bit for bit. (`regularization_mlp` gives each layer its own seed instead: see there.)
+numpy Generator, an int seed, or None (cnnlab's library generator, see `cnnlab.rng`); the layers
+draw from it in the order they are listed, so the same seed gives the same starting weights, bit for
+bit. (`regularization_mlp` gives each layer its own seed instead: see there.)
 """
 from __future__ import annotations
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.init.tensors import require_rng
 from cnnlab.layers import DropConnect, Linear
 from cnnlab.layers.activations import LeCunTanh, ReLU, Sigmoid, Tanh
 from cnnlab.losses import MSELoss
 from cnnlab.module import Module, train_mode
+from cnnlab.rng import as_generator
 from cnnlab.sequential import Sequential
 
 __all__ = ["LayerPretraining", "pretrain_autoencoders", "transfer", "freeze", "unfreeze", "replace_head"]
@@ -77,7 +77,8 @@ def pretrain_autoencoders(net: Sequential, X, *, rng=None, layers=None, epochs: 
     Inputs:
     - net: a Sequential, e.g. [Flatten, Linear, ReLU, Linear, ReLU, Linear]; X: unlabelled inputs
       of the net (N, ...) in its dtype.
-    - rng (required): Generator or int seed (the decoders' init and the shuffling).
+    - rng: Generator, int seed or None (cnnlab's library generator): the decoders' init and the
+      shuffling.
     - layers: indices into `net` of the Linear layers to pre-train; None means every Linear layer
       followed directly by an activation (ReLU, Sigmoid, Tanh, LeCunTanh), i.e. the hidden layers
       of a classifier and not its output layer. The encoder is the Linear layer plus that
@@ -93,7 +94,7 @@ def pretrain_autoencoders(net: Sequential, X, *, rng=None, layers=None, epochs: 
 
     if not isinstance(net, Sequential):
         raise TypeError(f"pretrain_autoencoders expects a Sequential, got {type(net).__name__}")
-    gen = require_rng(rng, "pretrain_autoencoders")
+    gen = as_generator(rng, "pretrain_autoencoders")
     if layers is None:
         layers = [i for i in range(len(net) - 1)
                   if _is_linear(net[i]) and isinstance(net[i + 1], ACTIVATIONS)]
@@ -213,11 +214,12 @@ def replace_head(net: Module, out_features: int, rng=None) -> Linear:
     """Replace the last Linear layer of `net` by a new Linear(in_features, out_features) (Khan 5.1.8).
 
     The new head has the old one's in_features, bias setting and dtype and PyTorch's default
-    init drawn from `rng` (required). It is placed where the old head was, in place; returns it.
+    init drawn from `rng` (Generator, int seed or None: cnnlab's library generator). It is placed
+    where the old head was, in place; returns it.
     """
     if not isinstance(net, Module):
         raise TypeError(f"replace_head expects a cnnlab Module, got {type(net).__name__}")
-    gen = require_rng(rng, "replace_head")
+    gen = as_generator(rng, "replace_head")
     found = None
     for _, parent in net.named_modules():
         for key, child in parent.named_children():

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab.rng import as_generator
+
 __all__ = ["grid", "random_configs", "LogUniform", "Uniform", "search", "SearchResults"]
 
 
@@ -58,14 +60,15 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(axes[n]) for n in names))]
 
 
-def random_configs(space: dict, n: int, rng) -> list[dict]:
-    """n configs drawn from `space`: each value a list (choose one), a LogUniform/Uniform, or a constant."""
+def random_configs(space: dict, n: int, rng=None) -> list[dict]:
+    """n configs drawn from `space`: each value a list (choose one), a LogUniform/Uniform, or a constant.
+
+    rng: a numpy Generator, an int seed (the same seed gives the same configs) or None (cnnlab's
+    library generator, see `cnnlab.manual_seed`).
+    """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if not isinstance(rng, np.random.Generator):
-        if rng is None:
-            raise ValueError("random search needs rng= (a numpy Generator or an int seed)")
-        rng = np.random.default_rng(rng)
+    rng = as_generator(rng, "random_configs")
     configs = []
     for _ in range(n):
         config = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.module import Parameter
+from cnnlab.rng import as_generator
 
 __all__ = ["Surface", "Saddle", "MonkeySaddle", "Beale", "Rosenbrock", "QuadraticBowl", "SURFACES",
            "Trajectory", "trajectory"]
@@ -41,9 +42,11 @@ class Surface:
         gx, gy = self.gradient(p[..., 0], p[..., 1])
         return np.stack(np.broadcast_arrays(gx, gy), axis=-1)
 
-    def noisy_grad(self, p, sigma: float, rng) -> np.ndarray:
-        """The exact gradient plus N(0, sigma^2) noise per component: a stand-in for a mini-batch gradient."""
-        return self.grad(p) + sigma * rng.standard_normal(np.shape(p))
+    def noisy_grad(self, p, sigma: float, rng=None) -> np.ndarray:
+        """The exact gradient plus N(0, sigma^2) noise per component: a stand-in for a mini-batch gradient.
+
+        rng: numpy Generator, int seed or None (cnnlab's library generator)."""
+        return self.grad(p) + sigma * as_generator(rng, "noisy_grad").standard_normal(np.shape(p))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -149,21 +152,20 @@ def trajectory(surface: Surface, make_optimizer, start=None, steps: int = 100, n
                rng=None, escape: float = 1e6) -> Trajectory:
     """Run `make_optimizer([point])` (e.g. `lambda ps: Adam(ps, lr=0.1)`) for `steps` steps on `surface`.
 
-    noise > 0 adds Gaussian noise to each gradient (needs rng, a Generator or seed); the noise of all steps
-    is drawn at once, so runners with the same seed see the same sequence. The run stops early when the
-    point or its value becomes non-finite or a coordinate exceeds `escape`: as `diverged_at` when it blew
-    up, as `escaped_at` when it ran downhill for ever (the saddle is unbounded below).
+    noise > 0 adds Gaussian noise to each gradient, drawn from rng (a Generator, an int seed, or None
+    for cnnlab's library generator); the noise of all steps is drawn at once, so runners with the same
+    seed see the same sequence. The run stops early when the point or its value becomes non-finite or
+    a coordinate exceeds `escape`: as `diverged_at` when it blew up, as `escaped_at` when it ran
+    downhill for ever (the saddle is unbounded below).
     """
-    if noise and rng is None:
-        raise ValueError("noisy gradients need an explicit rng (a numpy Generator or an int seed)")
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    gen = as_generator(rng, "trajectory") if noise or rng is not None else None  # no draw without noise
     point = Parameter(np.array(surface.start if start is None else start, dtype=np.float64))
     if point.shape != (2,):
         raise ValueError(f"start must be a point (x, y), got shape {point.shape}")
     optimizer = make_optimizer([point])
     noise_draws = None
     if noise:
-        noise_draws = noise * rng.standard_normal((steps, 2))  # one draw per step: the same for every runner
+        noise_draws = noise * gen.standard_normal((steps, 2))  # one draw per step: the same for every runner
     points = np.empty((steps + 1, 2))
     values = np.empty(steps + 1)
     points[0], values[0] = point.data, float(surface(point.data))

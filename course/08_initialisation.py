@@ -35,6 +35,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
+import cnnlab
 import widgets
 from cnnlab import Sequential, init, pretrain
 from cnnlab.bench.threads import one_blas_thread
@@ -117,6 +118,26 @@ init.apply(random_net, "xavier_normal", rng=0)
 train_briefly(random_net)
 W1 = random_net[1].weight.data
 assert np.abs(W1 - W1[0]).max() > 0.05, "with random starts the units differ"
+
+# %% [markdown]
+# A layer's default weights are random for the same reason, as in PyTorch. Without `rng=`, each new
+# layer draws its weights from cnnlab's own generator, one layer after the other, so two
+# `Linear(16, 16)` built in a row differ too (and the members of an ensemble start from different
+# points). `cnnlab.manual_seed(s)`, like `torch.manual_seed(s)`, restarts that generator: whatever
+# is built after it comes out the same every time. An explicit `rng=` (a seed or a Generator), as
+# in this lesson's cells, does not depend on what ran before at all.
+
+# %%
+cnnlab.manual_seed(8)
+first, second = Linear(16, 16), Linear(16, 16)
+cnnlab.manual_seed(8)
+again = Linear(16, 16)
+print("two default layers differ:", not np.array_equal(first.weight.data, second.weight.data),
+      "| after manual_seed(8) the first comes back:", np.array_equal(again.weight.data, first.weight.data))
+
+# %%
+assert not np.array_equal(first.weight.data, second.weight.data), "two default layers start apart"
+assert np.array_equal(again.weight.data, first.weight.data), "manual_seed repeats the draws exactly"
 
 # %% [markdown]
 # ## A fixed scale: Gaussian and uniform weights

@@ -284,6 +284,9 @@ assert abs(by_formula - np.log(10)) < 0.1, "small random weights: every class ab
 # with $n_\text{in}$ = in × kh × kw for a convolution and in_features for a linear layer (lesson 08).
 # `init.apply` draws every weight layer from $\mathcal{N}(0, 2/n_\text{in})$ and sets the biases to 0.
 # `make_cnn` is the network the rest of the lesson trains; the same seed gives the same start.
+# (Without `rng=`, cnnlab draws from its own generator, as PyTorch does, and `cnnlab.manual_seed(s)`
+# makes what follows repeat; an explicit seed per call, as here, keeps each run independent of the
+# cells that ran before it.)
 
 # %%
 def make_cnn(num_classes=10, p_keep=1.0, batchnorm=False, seed=SEED):

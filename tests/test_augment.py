@@ -296,7 +296,7 @@ def test_augmented_loader_wraps_a_dataloader():
     (lambda: RandomCrop(4)(np.zeros((1, 1, 8, 8), np.int64), 0), TypeError, "floating-point images .* int64"),
     (lambda: PCAColorJitter()(np.zeros((2, 1, 4, 4), np.float32), 0), ValueError, "3 channels .* got shape"),
     (lambda: PCAColorJitter().fit(np.zeros((2, 4, 4, 4))), ValueError, "3 channels"),
-    (lambda: RandomVerticalFlip()(images(), None), ValueError, "needs rng="),
+    (lambda: RandomVerticalFlip()(images(), -2), ValueError, "RandomVerticalFlip: an rng seed must be a non-negative"),
     (lambda: ContrastJitter(0.1)(images(), 1.5), TypeError, "rng must be a numpy.random.Generator"),
     (lambda: RandomCrop(12)(images(), 0), ValueError, r"does not fit in the padded image of size \(8, 8\)"),
     (lambda: RandomCrop(0), ValueError, "size must be >= 1"),

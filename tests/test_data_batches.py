@@ -77,8 +77,8 @@ def test_batches_are_copies_and_global_random_state_is_untouched():
 
 def test_dataloader_rejects_bad_arguments():
     X, y = indexed(5)
-    with pytest.raises(ValueError, match="rng"):
-        DataLoader(X, y, 2, shuffle=True)
+    with pytest.raises(TypeError, match="DataLoader: rng must be a numpy.random.Generator"):
+        DataLoader(X, y, 2, shuffle=True, rng=0.5)
     with pytest.raises(ValueError, match=r"\(5, 3\).*\(4,\)"):
         DataLoader(X, y[:4])
     for bad in (0, -1, 2.5, True):
@@ -130,8 +130,8 @@ def test_split_works_on_images_and_rejects_bad_arguments():
     X, y = np.zeros((20, 1, 28, 28), np.float32), np.tile(np.arange(2), 10)
     X_tr, y_tr, X_val, y_val = train_val_split(X, y, 0.1, rng=0)
     assert X_tr.shape == (18, 1, 28, 28) and X_val.shape == (2, 1, 28, 28) and X_tr.dtype == np.float32
-    with pytest.raises(ValueError, match="rng"):
-        train_val_split(X, y, 0.1)
+    with pytest.raises(ValueError, match="train_val_split: an rng seed must be a non-negative int"):
+        train_val_split(X, y, 0.1, rng=-3)
     for bad in (0, 1, -0.1, 1.5):
         with pytest.raises(ValueError, match="between 0 and 1"):
             train_val_split(X, y, bad, rng=0)

@@ -445,22 +445,26 @@ def test_unknown_scheme_lists_the_valid_ones():
 
 @pytest.mark.parametrize("fn", [init.normal_, init.uniform_, init.orthogonal_, init.xavier_normal_,
                                 init.kaiming_uniform_, init.he_normal_, init.lecun_normal_])
-def test_random_schemes_need_an_explicit_rng(fn):
-    with pytest.raises(TypeError, match="rng"):
-        fn(np.zeros((3, 4)))
-    with pytest.raises(TypeError, match="rng"):
+def test_random_schemes_draw_from_the_library_generator_without_rng(fn):
+    # rng=None: like torch.nn.init, each call draws fresh numbers (reproducibility: tests/test_rng.py)
+    assert not np.array_equal(fn(np.zeros((3, 4))), fn(np.zeros((3, 4))))
+    with pytest.raises(TypeError, match=f"{fn.__name__}: rng must be a numpy.random.Generator"):
         fn(np.zeros((3, 4)), rng="seed")
+    with pytest.raises(ValueError, match="non-negative"):
+        fn(np.zeros((3, 4)), rng=-1)
 
 
-def test_missing_rng_in_apply_lsuv_and_stats():
+def test_apply_lsuv_and_stats_without_rng():
     net = mlp(2, 4, ReLU, 3)
-    X = np.zeros((5, 3), dtype=np.float32)
-    with pytest.raises(TypeError, match="rng"):
-        init.apply(net, "he_normal")
-    with pytest.raises(TypeError, match="rng"):
-        init.lsuv(net, X)
-    with pytest.raises(TypeError, match="rng"):
-        init.activation_stats(net, X)
+    X = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+    init.apply(net, "he_normal")
+    first = net[0].weight.data.copy()
+    init.apply(net, "he_normal")
+    assert not np.array_equal(first, net[0].weight.data)
+    assert all(r["converged"] for r in init.lsuv(net, X))
+    assert len(init.activation_stats(net, X)) == len(net)
+    with pytest.raises(TypeError, match="rng must be"):
+        init.apply(net, "he_normal", rng=1.5)
 
 
 @pytest.mark.parametrize("fn", [init.fan_in_and_fan_out, lambda t: init.xavier_normal_(t, rng=0),

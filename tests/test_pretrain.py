@@ -68,8 +68,8 @@ def test_autoencoder_pretraining_is_seeded_and_takes_chosen_layers():
 
 def test_autoencoder_pretraining_errors():
     X = np.zeros((10, 1, 4, 5), dtype=np.float32)
-    with pytest.raises(TypeError, match="rng"):
-        pretrain.pretrain_autoencoders(mlp(0, d_in=20), X)
+    with pytest.raises(TypeError, match="pretrain_autoencoders: rng must be"):
+        pretrain.pretrain_autoencoders(mlp(0, d_in=20), X, rng="0")
     with pytest.raises(ValueError, match=r"\[1, 3, 5\]"):         # lists the Linear layers
         pretrain.pretrain_autoencoders(mlp(0, d_in=20), X, rng=0, layers=[2])
     with pytest.raises(ValueError, match="increasing"):
@@ -160,8 +160,8 @@ def test_replace_head_gives_a_new_last_linear():
     assert nested[0][2] is inner_head and inner_head.in_features == 5
     with pytest.raises(ValueError, match="no Linear"):
         pretrain.replace_head(Sequential([ReLU()]), 2, rng=0)
-    with pytest.raises(TypeError, match="rng"):
-        pretrain.replace_head(net, 2)
+    with pytest.raises(TypeError, match="replace_head: rng must be"):
+        pretrain.replace_head(net, 2, rng=[0])
 
 
 # --- the experiment: supervised pre-training + fine-tuning beats random init ------------------------------

@@ -20,8 +20,9 @@ def test_random_configs_are_seeded_and_inside_their_ranges():
     # log-uniform: about as many below 1e-2.5 as above (the geometric middle), not 97% above
     assert 10 < (lrs < 10 ** -2.5).sum() < 40
     assert {c["opt"] for c in a} == {"sgd", "adam"} and all(c["epochs"] == 3 for c in a)
-    with pytest.raises(ValueError, match="needs rng="):
-        random_configs(space, 2, rng=None)
+    assert random_configs(space, 50) != random_configs(space, 50)  # rng=None: the library generator
+    with pytest.raises(ValueError, match="non-negative"):
+        random_configs(space, 2, rng=-1)
     with pytest.raises(ValueError, match="0 < low < high"):
         LogUniform(0, 1)
 

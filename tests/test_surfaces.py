@@ -59,5 +59,7 @@ def test_adam_escapes_the_saddle_and_noise_is_seeded():
     a = trajectory(Saddle(), lambda ps: SGD(ps, lr=0.01), steps=20, noise=0.1, rng=3)
     b = trajectory(Saddle(), lambda ps: SGD(ps, lr=0.01), steps=20, noise=0.1, rng=3)
     np.testing.assert_array_equal(a.points, b.points)
-    with pytest.raises(ValueError, match="explicit rng"):
-        trajectory(Saddle(), lambda ps: SGD(ps, lr=0.01), noise=0.1)
+    c = trajectory(Saddle(), lambda ps: SGD(ps, lr=0.01), steps=20, noise=0.1)  # the library generator
+    assert not np.array_equal(a.points, c.points)
+    with pytest.raises(TypeError, match="trajectory: rng must be"):
+        trajectory(Saddle(), lambda ps: SGD(ps, lr=0.01), noise=0.1, rng=0.5)

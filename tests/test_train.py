@@ -167,8 +167,8 @@ def test_a_damaged_checkpoint_gives_an_error_naming_the_file(tmp_path):
 def test_trainer_input_errors():
     X, y = blobs()
     net = small_net()
-    with pytest.raises(ValueError, match="needs rng="):
-        Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator, an int seed or None, got str"):
+        Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y, rng="0")
     with pytest.raises(ValueError, match="X_val and y_val"):
         Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y, rng=0, X_val=X)
 

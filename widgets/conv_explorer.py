@@ -129,7 +129,8 @@ class ConvExplorerModel:
         self._validate()
         self.kernel = kernel_preset(self.kernel_name, self.kernel_size, self.seed)
         k, s, p = self.kernel_size, self.stride, self.padding
-        layer = Conv2d(1, 1, k, stride=s, padding=p, bias=False).astype(np.float64)
+        # rng=0: the weights are replaced at once; no draw from cnnlab's library generator
+        layer = Conv2d(1, 1, k, stride=s, padding=p, bias=False, rng=0).astype(np.float64)
         layer.weight.data[0, 0] = self.kernel
         x = self.image[None, None]
         self.out = layer.forward(x)[0, 0]

@@ -207,11 +207,14 @@ class InitModel:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
 
     def build(self) -> Sequential:
-        """The float64 net: depth x [Linear(width, width), activation] (before initialisation)."""
+        """The float64 net: depth x [Linear(width, width), activation] (before initialisation).
+
+        Its own generator: moving a slider never draws from cnnlab's library generator, so the
+        notebook's later rng=None calls do not depend on how the widget was used."""
         act = ACTIVATIONS[self.activation]
-        layers = []
+        layers, gen = [], np.random.default_rng([self.seed, 3])
         for _ in range(self.depth):
-            layers.append(Linear(self.width, self.width))
+            layers.append(Linear(self.width, self.width, rng=gen))
             if act is not None:
                 layers.append(act())
         return Sequential(layers).astype(np.float64)

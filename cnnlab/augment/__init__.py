@@ -3,6 +3,7 @@
 Every transform maps a batch of images (N, C, H, W) and a random generator to new images and
 leaves labels alone: `t(images, rng)`, or `t.apply_batch(images, labels, rng) -> (images, labels)`.
 The exception is `MixSynthetic`, which swaps some examples for synthetic ones, labels included.
+rng is a numpy Generator, an int seed, or None for cnnlab's library generator (`cnnlab.manual_seed`).
 
 - `base`:      Transform, Compose, augmented_loader (augment a DataLoader's batches on the fly)
 - `geometric`: RandomCrop (with padding), RandomHorizontalFlip, RandomVerticalFlip, RandomAffine

@@ -4,8 +4,9 @@ A transform takes a batch of images (N, C, H, W) and a random generator and retu
 (the input is never changed); labels are not its business. `t(images, rng) -> images` is the
 image-only call; `t.apply_batch(images, labels, rng) -> (images, labels)` is the batch call that
 training loops use, and for every transform but `MixSynthetic` it returns the labels untouched
-(the very same array). Randomness comes only from `rng` (a numpy Generator or an int seed): the
-same seed gives the same augmented batch, bit for bit.
+(the very same array). Randomness comes only from `rng`: a numpy Generator, an int seed (the same
+seed gives the same augmented batch, bit for bit), or None (the default) for cnnlab's library
+generator, reset by `cnnlab.manual_seed` (see `cnnlab.rng`).
 """
 from __future__ import annotations
 
@@ -13,14 +14,9 @@ import numbers
 
 import numpy as np
 
-from cnnlab.rng import as_generator as _as_generator
+from cnnlab.rng import as_generator
 
-__all__ = ["Transform", "Compose", "AugmentedLoader", "augmented_loader", "as_generator", "check_images"]
-
-
-def as_generator(rng, who: str) -> np.random.Generator:
-    """`rng` as a numpy Generator: a Generator is used as is, an int seeds a new one; None is refused."""
-    return _as_generator(rng, who)
+__all__ = ["Transform", "Compose", "AugmentedLoader", "augmented_loader", "check_images"]
 
 
 def check_images(images, who: str, channels: int | None = None) -> np.ndarray:
@@ -50,13 +46,13 @@ class Transform:
 
     needs_labels = False
 
-    def __call__(self, images, rng):
-        """images (N, C, H, W) float -> new images; rng: numpy Generator or int seed."""
+    def __call__(self, images, rng=None):
+        """images (N, C, H, W) float -> new images; rng: numpy Generator, int seed or None."""
         name = type(self).__name__
         check_images(images, name)
         return self._apply(images, as_generator(rng, name))
 
-    def apply_batch(self, images, labels, rng):
+    def apply_batch(self, images, labels, rng=None):
         """(images, labels) -> (transformed images, the same labels)."""
         return self(images, rng), labels
 
@@ -84,7 +80,7 @@ class Compose(Transform):
         self.transforms = transforms
         self.needs_labels = any(t.needs_labels for t in transforms)
 
-    def __call__(self, images, rng):
+    def __call__(self, images, rng=None):
         if self.needs_labels:
             raise TypeError("this Compose contains a transform that changes labels (MixSynthetic): call "
                             "compose.apply_batch(images, labels, rng) -> (images, labels)")
@@ -94,7 +90,7 @@ class Compose(Transform):
             images = t(images, gen)
         return images
 
-    def apply_batch(self, images, labels, rng):
+    def apply_batch(self, images, labels, rng=None):
         gen = as_generator(rng, "Compose")
         for t in self.transforms:
             images, labels = t.apply_batch(images, labels, gen)
@@ -117,7 +113,7 @@ class AugmentedLoader:
     `trainer.loader`. Its own generator is `augment_rng`.
     """
 
-    def __init__(self, loader, transform, rng):
+    def __init__(self, loader, transform, rng=None):
         if not hasattr(loader, "__iter__"):
             raise TypeError(f"augmented_loader expects an iterable of (images, labels) batches such as a "
                             f"DataLoader, got {type(loader).__name__}")
@@ -143,13 +139,14 @@ class AugmentedLoader:
         return getattr(self.loader, name)
 
 
-def augmented_loader(loader, transform, rng) -> AugmentedLoader:
+def augmented_loader(loader, transform, rng=None) -> AugmentedLoader:
     """Wrap `loader` so that each batch (xb, yb) comes out as `transform.apply_batch(xb, yb, rng)`.
 
     Inputs:
     - loader: an iterable of (images (B, C, H, W), labels (B,)) batches, e.g. a cnnlab DataLoader.
     - transform: a cnnlab.augment transform, or any function f(images, rng) -> images.
-    - rng: numpy Generator or int seed for the augmentation (separate from the loader's shuffling).
+    - rng: numpy Generator, int seed or None (a Generator seeded from cnnlab's library generator)
+      for the augmentation, separate from the loader's shuffling.
 
     Every epoch sees new random augmentations of the same images. With a Trainer:
     `trainer.loader = augmented_loader(trainer.loader, transform, rng=1)` (a checkpoint then saves

@@ -83,7 +83,7 @@ class PCAColorJitter(Transform):
         self.eigenvalues_, self.eigenvectors_ = rgb_pca(data)
         return self
 
-    def __call__(self, images, rng):
+    def __call__(self, images, rng=None):
         check_images(images, "PCAColorJitter", channels=3)
         return super().__call__(images, rng)
 

@@ -5,7 +5,8 @@ import numbers
 
 import numpy as np
 
-from cnnlab.augment.base import Transform, as_generator, check_images
+from cnnlab.augment.base import Transform, check_images
+from cnnlab.rng import as_generator
 
 __all__ = ["MixSynthetic"]
 
@@ -37,7 +38,7 @@ class MixSynthetic(Transform):
         self.X_syn, self.y_syn, self.fraction = X_syn, y_syn, float(fraction)
         self.last_replaced = None
 
-    def __call__(self, images, labels, rng):
+    def __call__(self, images, labels, rng=None):
         check_images(images, "MixSynthetic")
         labels = np.asarray(labels)
         if labels.shape[:1] != images.shape[:1]:
@@ -60,7 +61,7 @@ class MixSynthetic(Transform):
         self.last_replaced = where
         return out_x, out_y
 
-    def apply_batch(self, images, labels, rng):
+    def apply_batch(self, images, labels, rng=None):
         return self(images, labels, rng)
 
     def __repr__(self) -> str:

@@ -5,8 +5,9 @@ a small random batch of examples instead of the whole set: each *epoch* visits e
 in a new random order. A validation set, held out from training (Veta), is what early stopping
 and hyper-parameter choices look at, so the test set stays untouched until the very end.
 
-Randomness always comes from an explicit `rng` (a numpy Generator or an int seed), never from
-NumPy's global random state: the same seed gives the same batches.
+Randomness comes from `rng`: a numpy Generator, an int seed (the same seed gives the same
+batches), or None for cnnlab's library generator (reset by `cnnlab.manual_seed`, see `cnnlab.rng`);
+never from NumPy's global random state.
 """
 from __future__ import annotations
 
@@ -17,10 +18,6 @@ import numpy as np
 from cnnlab.rng import as_generator
 
 __all__ = ["DataLoader", "train_val_split"]
-
-
-def _as_generator(rng, who: str) -> np.random.Generator:
-    return as_generator(rng, who)
 
 
 def _check_pair(X, y, who: str) -> tuple[np.ndarray, np.ndarray]:
@@ -43,9 +40,10 @@ class DataLoader:
     - X: array of shape (N, ...), e.g. images (N, C, H, W).
     - y: array of shape (N, ...), e.g. labels (N,).
     - batch_size: examples per batch (the last batch may be smaller unless drop_last).
-    - shuffle: draw a new random order at every epoch (every `iter()`); needs `rng`.
+    - shuffle: draw a new random order at every epoch (every `iter()`) from `rng`.
     - drop_last: skip the last batch when it has fewer than batch_size examples.
-    - rng: numpy Generator or int seed; the same seed gives the same sequence of epochs.
+    - rng: numpy Generator, int seed (the same seed gives the same sequence of epochs) or None: a
+      Generator seeded from cnnlab's library generator when the loader is built (only if shuffle).
 
     Yields (xb, yb) of shapes (B, ...) and (B, ...), copies (changing them leaves X, y intact).
     `len(loader)` is the number of batches per epoch.
@@ -57,7 +55,7 @@ class DataLoader:
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be an integer >= 1, got {batch_size!r}")
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
-        self.rng = _as_generator(rng, "DataLoader(shuffle=True)") if shuffle or rng is not None else None
+        self.rng = as_generator(rng, "DataLoader") if shuffle or rng is not None else None
 
     def __len__(self) -> int:
         n, b = len(self.X), self.batch_size
@@ -77,7 +75,7 @@ def train_val_split(X, y, val_fraction: float = 0.1, rng=None, stratify: bool = 
     Inputs:
     - X: array of shape (N, ...); y: labels of shape (N,).
     - val_fraction: share of the examples that go to validation, 0 < val_fraction < 1.
-    - rng: numpy Generator or int seed (required).
+    - rng: numpy Generator, int seed or None (cnnlab's library generator).
     - stratify: when True, split each class separately with the same proportion, so both parts
       keep the class balance: a class with n examples gives round(val_fraction * n) (halves
       rounded up) to validation.
@@ -89,7 +87,7 @@ def train_val_split(X, y, val_fraction: float = 0.1, rng=None, stratify: bool = 
     if not isinstance(val_fraction, numbers.Real) or not 0 < val_fraction < 1:
         raise ValueError(f"train_val_split: val_fraction must be a number strictly between 0 and 1, "
                          f"got {val_fraction!r}")
-    gen = _as_generator(rng, "train_val_split")
+    gen = as_generator(rng, "train_val_split")
     if stratify:
         if y.ndim != 1:
             raise ValueError(f"train_val_split(stratify=True) needs class labels of shape (N,), got {y.shape}")

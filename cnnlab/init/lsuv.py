@@ -29,8 +29,9 @@ import numpy as np
 
 from cnnlab.hooks import recording
 from cnnlab.init.schemes import orthogonal_
-from cnnlab.init.tensors import real, require_rng
+from cnnlab.init.tensors import real
 from cnnlab.module import Module, eval_mode
+from cnnlab.rng import as_generator
 from cnnlab.sequential import Sequential
 
 __all__ = ["lsuv"]
@@ -44,7 +45,7 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
       `cnnlab.init.weight_layers`) are initialised in the order they are found.
     - X: a batch in the net's dtype, e.g. (N, D) or (N, C, H, W); a few hundred examples.
     - tol: stop when |Var(output) - 1| < tol; max_iter: at most this many rescalings per layer.
-    - rng (required): Generator or int seed for the orthogonal matrices.
+    - rng: Generator, int seed or None (cnnlab's library generator) for the orthogonal matrices.
     - gain: of the orthogonal pre-initialisation; bias: "zeros" (default), a number (constant),
       or "keep" (leave the biases as they are).
 
@@ -67,7 +68,7 @@ def lsuv(net: Module, X, tol=0.1, max_iter=10, *, rng=None, gain=1.0, bias="zero
         raise ValueError(f"lsuv: tol must be > 0, got {tol}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValueError(f"lsuv: max_iter must be an int >= 0, got {max_iter!r}")
-    gen = require_rng(rng, "lsuv")
+    gen = as_generator(rng, "lsuv")
     layers = weight_layers(net)
     if not layers:
         raise ValueError("lsuv: the net has no weight layers (Linear, Conv2d, DropConnect, MapCombination)")

@@ -19,8 +19,9 @@ import numpy as np
 
 from cnnlab.init import schemes as S
 from cnnlab.init.lsuv import lsuv
-from cnnlab.init.tensors import calculate_gain, fan_in_and_fan_out, real, require_rng
+from cnnlab.init.tensors import calculate_gain, fan_in_and_fan_out, real
 from cnnlab.module import Module
+from cnnlab.rng import as_generator
 
 __all__ = ["SCHEMES", "weight_layers", "init_bias", "apply", "predicted_variance"]
 
@@ -87,8 +88,9 @@ def apply(net: Module, scheme: str, rng=None, gain=None, bias="zeros", X=None, *
     Inputs:
     - net: a Module; scheme: a name of SCHEMES ("zeros", "normal", "xavier_normal", "he_normal",
       "lecun_uniform", "orthogonal", "lsuv", ...); an unknown name raises ValueError listing them.
-    - rng: Generator or int seed, required by every scheme but "zeros", "ones" and "constant". One
-      generator is used for all layers in order, so the same seed gives the same net.
+    - rng: Generator, int seed or None (cnnlab's library generator, see `cnnlab.manual_seed`); the
+      schemes "zeros", "ones" and "constant" draw nothing. One generator is used for all layers in
+      order, so the same seed gives the same net.
     - gain: for the schemes with a gain (orthogonal, xavier_*, lecun_*, lsuv); None keeps their
       default 1. Kaiming/He take nonlinearity= and a= instead.
     - bias: "zeros" (default), a number (Veta suggests a small positive constant such as 0.01 for
@@ -117,13 +119,13 @@ def apply(net: Module, scheme: str, rng=None, gain=None, bias="zeros", X=None, *
     lsuv_report = {}
     if scheme == "lsuv":
         if X is None:
-            raise ValueError("scheme 'lsuv' needs a data batch: apply(net, 'lsuv', rng=..., X=batch)")
+            raise ValueError("scheme 'lsuv' needs a data batch: apply(net, 'lsuv', X=batch)")
         lsuv_report = {r["name"]: r for r in lsuv(net, X, rng=rng, bias=bias, **options)}
     else:
         if X is not None:
             raise ValueError(f"X is only used by scheme 'lsuv', not by {scheme!r}")
         _check_bias(bias)  # before anything is changed
-        gen = None if scheme in DETERMINISTIC else require_rng(rng, f"apply(scheme={scheme!r})")
+        gen = None if scheme in DETERMINISTIC else as_generator(rng, f"apply(scheme={scheme!r})")
         for _, layer in layers:
             if gen is None:
                 fn(layer.weight, **options)

@@ -1,6 +1,6 @@
 """Looking inside a network at initialisation: every layer's output and back-propagated gradient.
 
-`activation_stats(net, X, rng)` runs one forward pass on the batch X and one backward pass with a
+`activation_stats(net, X, rng=None)` runs one forward pass on the batch X and one backward pass with a
 random upstream gradient, and reports for every leaf layer (a module without sub-modules) the
 mean and standard deviation of its output and of the gradient that reached it. That is the
 measurement behind the vanishing/exploding story of Khan 5.1.2: with a fixed scale such as
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.init.tensors import require_rng
 from cnnlab.hooks import recording
 from cnnlab.module import Module, run_backward, train_mode
+from cnnlab.rng import as_generator
 
 __all__ = ["LayerStats", "activation_stats", "leaf_modules"]
 
@@ -58,8 +58,8 @@ def activation_stats(net: Module, X, rng=None, *, backward: bool = True, trainin
 
     Inputs:
     - net: any Module; X: a batch in the net's dtype, e.g. (N, D) or (N, C, H, W).
-    - rng: Generator or int seed for the upstream gradient dL/d(net output) ~ N(0, 1) (required
-      when backward=True).
+    - rng: Generator, int seed or None (cnnlab's library generator) for the upstream gradient
+      dL/d(net output) ~ N(0, 1); used only when backward=True.
     - backward: also run net.backward (this OVERWRITES the parameters' .grad).
     - training: run in training mode (dropout masks drawn, batch norm on batch statistics and its
       running averages updated); default False, evaluation mode. The net's mode is restored.
@@ -68,7 +68,7 @@ def activation_stats(net: Module, X, rng=None, *, backward: bool = True, trainin
     """
     if not isinstance(net, Module):
         raise TypeError(f"activation_stats expects a cnnlab Module, got {type(net).__name__}")
-    gen = require_rng(rng, "activation_stats") if backward else None
+    gen = as_generator(rng, "activation_stats") if backward else None
     leaves = leaf_modules(net)
     with train_mode(net, training), recording([m for _, m in leaves]) as (outputs, grads):
         out = net(X)

@@ -1,7 +1,8 @@
 """The initialisation schemes of the source documents, with PyTorch's names and arguments (`torch.nn.init`).
 
-Each function fills a Parameter (or a float ndarray) IN PLACE and returns it. Random schemes need
-an explicit `rng=` (numpy Generator or int seed). Notation: fan_in, fan_out from
+Each function fills a Parameter (or a float ndarray) IN PLACE and returns it. Random schemes take
+`rng=`: a numpy Generator, an int seed, or None (the default: cnnlab's library generator, reset by
+`cnnlab.manual_seed`, as torch.nn.init draws from torch's default generator). Notation: fan_in, fan_out from
 `fan_in_and_fan_out` (for a conv kernel (out, in, kh, kw): in*kh*kw and out*kh*kw).
 
 | function                  | each weight                          | Var(w)                      | source       |
@@ -23,7 +24,8 @@ import math
 
 import numpy as np
 
-from cnnlab.init.tensors import calculate_gain, correct_fan, fan_in_and_fan_out, fill, real, require_rng, target_array
+from cnnlab.init.tensors import calculate_gain, correct_fan, fan_in_and_fan_out, fill, real, target_array
+from cnnlab.rng import as_generator
 
 __all__ = ["zeros_", "ones_", "constant_", "normal_", "uniform_", "orthogonal_", "xavier_normal_",
            "xavier_uniform_", "kaiming_normal_", "kaiming_uniform_", "he_normal_", "he_uniform_",
@@ -53,27 +55,27 @@ def ones_(tensor):
 def normal_(tensor, mean=0.0, std=1.0, *, rng=None):
     """Draw every entry from N(mean, std^2) (Khan 5.1.1: zero mean, a small std such as 0.1 or 0.01).
 
-    Inputs: tensor (any shape); mean; std >= 0; rng (required): Generator or int seed.
+    Inputs: tensor (any shape); mean; std >= 0; rng: Generator, int seed or None (see above).
     The scale does not depend on the layer's size, which is why deep nets initialised this way
     see their activations shrink (or grow) geometrically with depth.
     """
     array = target_array(tensor, "normal_")
     mean, std = real(mean, "mean", "normal_"), real(std, "std", "normal_", minimum=0.0)
-    fill(array, require_rng(rng, "normal_").normal(mean, std, size=array.shape))
+    fill(array, as_generator(rng, "normal_").normal(mean, std, size=array.shape))
     return tensor
 
 
 def uniform_(tensor, a=0.0, b=1.0, *, rng=None):
     """Draw every entry from U(a, b), variance (b - a)^2 / 12 (Khan 5.1.2).
 
-    Inputs: tensor (any shape); a <= b; rng (required). Khan's zero-mean uniform with standard
+    Inputs: tensor (any shape); a <= b; rng. Khan's zero-mean uniform with standard
     deviation s is U(-sqrt(3) s, sqrt(3) s).
     """
     array = target_array(tensor, "uniform_")
     a, b = real(a, "a", "uniform_"), real(b, "b", "uniform_")
     if a > b:
         raise ValueError(f"uniform_ expects a <= b, got a={a}, b={b}")
-    fill(array, require_rng(rng, "uniform_").uniform(a, b, size=array.shape))
+    fill(array, as_generator(rng, "uniform_").uniform(a, b, size=array.shape))
     return tensor
 
 
@@ -85,7 +87,7 @@ def orthogonal_(tensor, gain=1.0, *, rng=None, method="qr"):
     - tensor: at least 2-D, (rows, ...): viewed as a matrix (rows, cols) with rows = shape[0] and
       cols = the product of the other axes, so a conv kernel (out, in, kh, kw) becomes
       (out, in*kh*kw): each output channel's flattened kernel is one row.
-    - gain: multiplies the result; rng (required).
+    - gain: multiplies the result; rng: Generator, int seed or None (see above).
     - method: "qr" (as PyTorch): a Gaussian matrix G = QR, then Q's columns are multiplied by the
       signs of diag(R), which makes Q uniformly distributed over orthogonal matrices (without the
       sign correction QR's convention biases it). "svd" (as Khan describes): G = U S V^T and the
@@ -101,7 +103,7 @@ def orthogonal_(tensor, gain=1.0, *, rng=None, method="qr"):
     if method not in ("qr", "svd"):
         raise ValueError(f"orthogonal_: method must be 'qr' or 'svd', got {method!r}")
     gain = real(gain, "gain", "orthogonal_")
-    gen = require_rng(rng, "orthogonal_")
+    gen = as_generator(rng, "orthogonal_")
     if array.size == 0:
         return tensor
     rows = array.shape[0]
@@ -133,7 +135,7 @@ def _zero_mean(tensor, std: float, uniform: bool, gen: np.random.Generator, arra
 def _xavier(tensor, gain, rng, uniform: bool, who: str):
     array = target_array(tensor, who)
     fan_in, fan_out = fan_in_and_fan_out(array)
-    gain, gen = real(gain, "gain", who), require_rng(rng, who)
+    gain, gen = real(gain, "gain", who), as_generator(rng, who)
     if array.size == 0:
         return tensor
     return _zero_mean(tensor, gain * math.sqrt(2.0 / (fan_in + fan_out)), uniform, gen, array)
@@ -144,21 +146,21 @@ def xavier_normal_(tensor, gain=1.0, *, rng=None):
 
     The forward pass keeps the variance of a linear layer's output if Var(w) = 1/fan_in, the
     backward pass keeps the gradient's if Var(w) = 1/fan_out; 2/(fan_in + fan_out) is the compromise.
-    Inputs: tensor at least 2-D; gain (e.g. calculate_gain("tanh")); rng (required).
+    Inputs: tensor at least 2-D; gain (e.g. calculate_gain("tanh")); rng.
     """
     return _xavier(tensor, gain, rng, False, "xavier_normal_")
 
 
 def xavier_uniform_(tensor, gain=1.0, *, rng=None):
     """Glorot & Bengio, uniform: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), same variance as
-    `xavier_normal_` (Khan eq. 5.1). Inputs: tensor at least 2-D; gain; rng (required)."""
+    `xavier_normal_` (Khan eq. 5.1). Inputs: tensor at least 2-D; gain; rng."""
     return _xavier(tensor, gain, rng, True, "xavier_uniform_")
 
 
 def _kaiming(tensor, a, mode, nonlinearity, rng, uniform: bool, who: str):
     array = target_array(tensor, who)
     fan = correct_fan(array, mode)
-    gain, gen = calculate_gain(nonlinearity, a), require_rng(rng, who)
+    gain, gen = calculate_gain(nonlinearity, a), as_generator(rng, who)
     if array.size == 0:
         return tensor
     return _zero_mean(tensor, gain / math.sqrt(fan), uniform, gen, array)
@@ -171,7 +173,7 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, 
     the ReLU discards about half of the signal's second moment and the 2 puts it back.
     Inputs: tensor at least 2-D; a: negative slope of the leaky ReLU; mode: "fan_in" (keeps the
     forward activations' scale) or "fan_out" (keeps the backward gradients'); nonlinearity: a
-    name of `calculate_gain`; rng (required). Also available as `he_normal_`.
+    name of `calculate_gain`; rng. Also available as `he_normal_`.
     """
     return _kaiming(tensor, a, mode, nonlinearity, rng, False, "kaiming_normal_")
 
@@ -192,7 +194,7 @@ he_uniform_ = kaiming_uniform_
 def _lecun(tensor, gain, rng, uniform: bool, who: str):
     array = target_array(tensor, who)
     fan_in, _ = fan_in_and_fan_out(array)
-    gain, gen = real(gain, "gain", who), require_rng(rng, who)
+    gain, gen = real(gain, "gain", who), as_generator(rng, who)
     if array.size == 0:
         return tensor
     return _zero_mean(tensor, gain / math.sqrt(fan_in), uniform, gen, array)
@@ -203,7 +205,7 @@ def lecun_normal_(tensor, gain=1.0, *, rng=None):
 
     A linear unit's output sum_i w_i x_i then has the variance of one input (for zero-mean,
     independent inputs and weights). Not in torch.nn.init; it is kaiming_normal_ with
-    nonlinearity="linear". Inputs: tensor at least 2-D; gain; rng (required).
+    nonlinearity="linear". Inputs: tensor at least 2-D; gain; rng.
     """
     return _lecun(tensor, gain, rng, False, "lecun_normal_")
 

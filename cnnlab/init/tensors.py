@@ -1,4 +1,4 @@
-"""What every initialiser needs: the array behind a tensor, an explicit generator, fans and gains.
+"""What every initialiser needs: the array behind a tensor, fans and gains.
 
 - `fan_in_and_fan_out(tensor)`: PyTorch's `_calculate_fan_in_and_fan_out`. For a Linear weight
   (out, in) the fans are (in, out); for a Conv2d weight (out, in, kh, kw) every input pixel of a
@@ -8,9 +8,10 @@
 
 An initialiser accepts a `cnnlab.Parameter` (its `.data` is filled) or a float numpy array, fills
 it IN PLACE (dtype and shape unchanged) and returns the object it was given, as PyTorch's
-`torch.nn.init.*_` functions do. Random numbers are drawn in float64 from an explicit `rng` (a
-numpy Generator or an int seed) and then cast, so one seed gives the same values, up to rounding,
-in float32 and float64. NumPy's global random state is never used.
+`torch.nn.init.*_` functions do. Random numbers are drawn in float64 from `rng` (a numpy
+Generator, an int seed, or None for cnnlab's library generator, see `cnnlab.rng`) and then cast, so
+one seed gives the same values, up to rounding, in float32 and float64. NumPy's global random state
+is never used.
 """
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ import math
 import numbers
 
 import numpy as np
-
-from cnnlab.rng import as_generator
 
 from cnnlab.module import Parameter
 
@@ -40,11 +39,6 @@ def target_array(tensor, who: str) -> np.ndarray:
     if array.dtype.kind != "f":
         raise TypeError(f"{who} fills floating-point arrays (float32 or float64), got dtype {array.dtype}")
     return array
-
-
-def require_rng(rng, who: str) -> np.random.Generator:
-    """`rng` as a Generator; refuse None (cnnlab never falls back on NumPy's global random state)."""
-    return as_generator(rng, who, missing=TypeError)
 
 
 def real(value, name: str, who: str, minimum: float | None = None) -> float:

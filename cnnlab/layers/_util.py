@@ -1,4 +1,4 @@
-"""Small shared helpers of the layers: random generators and input checks with clear messages.
+"""Small shared helpers of the layers: their random generators and input checks with clear messages.
 
 Every check raises TypeError (wrong kind of object or dtype) or ValueError (wrong shape or value)
 with a message that names the layer, what was expected and what was received.
@@ -15,12 +15,11 @@ from cnnlab.rng import as_generator as _as_generator
 __all__ = ["as_generator", "pair", "positive_int", "check_float_input", "check_ndim", "check_same_dtype",
            "check_images"]
 
-DEFAULT_SEED = 0
 
-
-def as_generator(rng, default_seed: int = DEFAULT_SEED) -> np.random.Generator:
-    """`rng` as a Generator; None means a fresh Generator seeded with `default_seed` (deterministic)."""
-    return _as_generator(rng, "layer", default_seed=default_seed)
+def as_generator(rng) -> np.random.Generator:
+    """A layer's `rng` as a Generator, by cnnlab's one rule (cnnlab.rng): a Generator as is, an int
+    seed a new one, None a new one seeded from the library generator (`cnnlab.manual_seed`)."""
+    return _as_generator(rng, "layer")
 
 
 def _is_int(value) -> bool:

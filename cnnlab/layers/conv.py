@@ -29,10 +29,10 @@ class Conv2d(Module):
     - kernel_size, stride, padding: an int or an (h, w) pair; zero padding on both sides.
     - Parameters: weight (out_channels, in_channels, KH, KW), then bias (out_channels,) unless
       bias=False. Initialised as in PyTorch: uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)] with
-      fan_in = in_channels*KH*KW, drawn (weight first, then bias) from `rng`: a numpy Generator,
-      an int seed, or None, which means the fixed seed 0 (construction is deterministic; two
-      layers built with rng=None start with the same numbers, so pass one shared Generator to
-      initialise a whole network). float32.
+      fan_in = in_channels*KH*KW, drawn (weight first, then bias) from `rng`: a numpy Generator
+      (its stream continues), an int seed, or None, which draws from cnnlab's library generator as
+      PyTorch does (see cnnlab.rng): two layers built with rng=None start from different numbers,
+      and `cnnlab.manual_seed(s)` before building makes them repeat exactly. float32.
     - kernels: the conv2d kernel pair (see `cnnlab.kernels`): a module such as
       `cnnlab.kernels.naive`, or (forward, backward) functions.
 

@@ -14,9 +14,9 @@ E[m * a] = p * a:
 Drop-connect (Khan eqs. (5.6)-(5.7), Wan et al. 2013) masks the *weights* of a fully connected
 layer instead of its outputs: y = x (M o W)^T + b with M_ij ~ Bernoulli(p).
 
-Both layers draw their masks from an explicit random generator (never NumPy's global state), and
-both can hold a mask fixed (`freeze_mask = True`), which turns the layer into a deterministic
-function for finite-difference gradient checks.
+Both layers draw their masks from a random generator of their own (from `rng`, see cnnlab.rng; never
+NumPy's global state), and both can hold a mask fixed (`freeze_mask = True`), which turns the layer
+into a deterministic function for finite-difference gradient checks.
 """
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ class Dropout(Module):
     - inverted: True (default, as PyTorch): training output m * x / p, evaluation output x.
       False (classic, Tomasi §3): training output m * x, evaluation output p * x.
       Either way the evaluation output equals the expected training output.
-    - rng: a numpy Generator, an int seed, or None, which means the fixed seed 0 (deterministic).
+    - rng: a numpy Generator, an int seed, or None: a Generator seeded from cnnlab's library
+      generator (reset by `cnnlab.manual_seed`; see cnnlab.rng), taken when the layer is built.
       Every training-mode forward draws a new mask from it, unless `freeze_mask` is True.
 
     Attributes: `mask` (bool array, the shape of the last training input; None before the first
@@ -117,8 +118,9 @@ class DropConnect(Linear):
       initialised exactly as `Linear` (uniform on [-1/sqrt(in_features), 1/sqrt(in_features)],
       weight first, then bias), float32. The bias is never masked (as in Khan eq. (5.6)).
     - p_keep: the probability p that a weight is kept, in (0, 1] (Khan eq. (5.7): M_ij ~ Bernoulli(p)).
-    - rng: a numpy Generator, an int seed, or None (the fixed seed 0). The same generator first
-      initialises the parameters and then draws the masks.
+    - rng: a numpy Generator, an int seed, or None (a Generator seeded from cnnlab's library
+      generator, see `cnnlab.manual_seed`). The same generator first initialises the parameters and
+      then draws the masks.
 
     Training: every forward draws a fresh mask M of shape (out_features, in_features), ONE mask
     shared by the whole mini-batch (Wan et al. draw one mask per example; one per batch makes the

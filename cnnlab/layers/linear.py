@@ -30,9 +30,10 @@ class Linear(Module):
 
     - Parameters: weight (out_features, in_features), then bias (out_features,) unless bias=False.
       Initialised as in PyTorch: uniform on [-1/sqrt(in_features), 1/sqrt(in_features)], drawn
-      (weight first, then bias) from `rng`: a numpy Generator, an int seed, or None, which means
-      the fixed seed 0 (construction is deterministic; two layers built with rng=None start with
-      the same numbers, so pass one shared Generator to initialise a whole network). float32.
+      (weight first, then bias) from `rng`: a numpy Generator (its stream continues), an int seed,
+      or None, which draws from cnnlab's library generator as PyTorch does (see cnnlab.rng): two
+      layers built with rng=None start from different numbers, and `cnnlab.manual_seed(s)` before
+      building makes them repeat exactly. float32.
 
     forward(x): x (N, in_features) -> y (N, out_features). As in PyTorch, any number of leading
         axes is accepted: (*, in_features) -> (*, out_features).

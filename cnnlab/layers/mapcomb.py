@@ -77,7 +77,8 @@ class MapCombination(Module):
           no preference at the start);
       bias (out_channels,): b_j, init 0.
     - l1_penalty: lambda >= 0 of Bouvrie's eq. (11), used by `penalty()` / `penalty_backward()`.
-    - rng: a numpy Generator, an int seed, or None (the fixed seed 0). float32.
+    - rng: a numpy Generator, an int seed, or None (a Generator seeded from cnnlab's library
+      generator, see `cnnlab.manual_seed`). float32.
 
     forward(x): x (N, in_channels, H, W) -> u (N, out_channels, H - KH + 1, W - KW + 1).
     backward(dout): dout (N, out_channels, OH, OW) -> dx (N, in_channels, H, W); overwrites

@@ -21,6 +21,7 @@ from cnnlab.data.batches import DataLoader
 from cnnlab.metrics import accuracy, accuracy_or_none
 from cnnlab.module import eval_mode, no_input_grad
 from cnnlab.optim import clip_grad_norm_
+from cnnlab.rng import as_generator
 from cnnlab.train.checkpoint_state import load_trainer, save_trainer
 from cnnlab.train.history import History
 
@@ -46,8 +47,8 @@ def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
 class Trainer:
     """Train `net` with `loss_fn` and `optimizer` on (X, y).
 
-    batch_size: None (batch), 1 (online) or B (mini-batch); rng: Generator or seed for the shuffling
-    (required when shuffle=True); X_val, y_val: evaluated after every epoch; scheduler: stepped after
+    batch_size: None (batch), 1 (online) or B (mini-batch); rng: Generator, int seed or None (cnnlab's
+    library generator, see `cnnlab.manual_seed`) for the shuffling; X_val, y_val: evaluated after every epoch; scheduler: stepped after
     every epoch; callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm;
     regularizer: an object with penalty(net) -> float, backward(net) (adds the penalty's gradient to the
     parameters' .grad) and after_step(net) (e.g. a max-norm projection), see cnnlab.regularizers. The
@@ -75,8 +76,10 @@ class Trainer:
         self.scheduler, self.clip_grad_norm, self.regularizer = scheduler, clip_grad_norm, regularizer
         self.augment, self.diverge_above, self.diverge_window = augment, diverge_above, int(diverge_window)
         # a child generator: switching augmentation on does not change the batch order
-        seed_source = self.loader.rng if self.loader.rng is not None else np.random.default_rng(0)
-        self.augment_rng = seed_source.spawn(1)[0] if augment is not None else None
+        self.augment_rng = None
+        if augment is not None:
+            rng = self.loader.rng
+            self.augment_rng = rng.spawn(1)[0] if rng is not None else as_generator(None, "Trainer")
         self.callbacks = list(callbacks)
         self.history = History()
         self.epoch, self.global_step = 0, 0

@@ -221,7 +221,7 @@ def check_max_norm(max_norm_) -> None:
     W[3] *= 0.2
     W[0, 0] = 2.5  # an entry beyond c, so that clipping entries is not the identity
     c = 1.5
-    layer = Linear(7, 5).astype(np.float64)
+    layer = Linear(7, 5, rng=rng).astype(np.float64)
     layer.weight.data[...] = W
     MaxNorm(c).after_step(layer)  # cnnlab's own projection, an independent reference
     expected = layer.weight.data
