@@ -27,7 +27,7 @@ __all__ = ["tiny_mlp", "race_net", "small_cnn", "regularization_mlp", "default_c
            "recipe_cnn"]
 
 
-def tiny_mlp(in_features: int = 196, hidden: int = 32, num_classes: int = 10, rng=0) -> Sequential:
+def tiny_mlp(in_features: int = 196, hidden: int = 32, num_classes: int = 10, rng=None) -> Sequential:
     """Linear(in_features, hidden) -> ReLU -> Linear(hidden, num_classes): the small task's network.
 
     Input (N, in_features), by default 196 = 14 x 14 downsampled Fashion-MNIST images
@@ -39,7 +39,7 @@ def tiny_mlp(in_features: int = 196, hidden: int = 32, num_classes: int = 10, rn
     return Sequential(Linear(in_features, hidden, rng=gen), ReLU(), Linear(hidden, num_classes, rng=gen))
 
 
-def race_net(rng=0) -> Sequential:
+def race_net(rng=None) -> Sequential:
     """The racing CNN: Conv2d(1, 8, 3) - ReLU - MaxPool2d(2) - Flatten - Linear(8*13*13, 10).
 
     Input (N, 1, 28, 28) images, output (N, 10) logits; 13,610 parameters (8 * 9 + 8 + 1352 * 10 + 10).
@@ -49,7 +49,7 @@ def race_net(rng=0) -> Sequential:
     return Sequential(Conv2d(1, 8, 3, rng=gen), ReLU(), MaxPool2d(2), Flatten(), Linear(8 * 13 * 13, 10, rng=gen))
 
 
-def small_cnn(rng=0, num_classes: int = 10) -> Sequential:
+def small_cnn(rng=None, num_classes: int = 10) -> Sequential:
     """A LeNet-like CNN without padding: Conv2d(1, 8, 5) - ReLU - MaxPool2d(2) - Conv2d(8, 16, 5) - ReLU -
     MaxPool2d(2) - Flatten - Linear(16*4*4, num_classes).
 
@@ -85,7 +85,7 @@ def regularization_mlp(p_keep: float = 1.0, batchnorm: bool = False, dropconnect
     return Sequential(layers)
 
 
-def default_cnn(rng=0) -> Sequential:
+def default_cnn(rng=None) -> Sequential:
     """The widgets' CNN: Conv2d(1, 8, 5, padding=2) - ReLU - MaxPool2d(2) - Conv2d(8, 16, 3, padding=1) - ReLU -
     MaxPool2d(2) - Flatten - Linear(784, 10).
 
@@ -100,7 +100,7 @@ def default_cnn(rng=0) -> Sequential:
                       Flatten(), Linear(16 * 7 * 7, 10, rng=gen))
 
 
-def reference_cnn(rng=0) -> Sequential:
+def reference_cnn(rng=None) -> Sequential:
     """The benchmark's CNN: Conv2d(1, 16, 3, padding=1) - ReLU - MaxPool2d(2) - Conv2d(16, 32, 3, padding=1) -
     ReLU - MaxPool2d(2) - Flatten - Linear(1568, 128) - ReLU - Linear(128, 10).
 
@@ -114,7 +114,7 @@ def reference_cnn(rng=0) -> Sequential:
         Flatten(), Linear(32 * 7 * 7, 128, rng=gen), ReLU(), Linear(128, 10, rng=gen))
 
 
-def recipe_cnn(rng=0, width: int = 32, hidden: int = 128, p_keep: float = 0.7,
+def recipe_cnn(rng=None, width: int = 32, hidden: int = 128, p_keep: float = 0.7,
                batch_norm: bool = True) -> Sequential:
     """The course's recipe network: two conv blocks (Conv2d 3x3, padding 1 -> BatchNorm2d -> ReLU -> MaxPool2d 2),
     then Flatten -> Linear(2 width * 7 * 7, hidden) -> ReLU -> Dropout(p_keep) -> Linear(hidden, 10);

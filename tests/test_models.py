@@ -3,6 +3,7 @@ count (worked out by hand from the layer sizes), and its starting weights are se
 import numpy as np
 import pytest
 
+import cnnlab
 from cnnlab import models
 from cnnlab.layers import BatchNorm1d, BatchNorm2d, DropConnect, Dropout, Linear
 
@@ -62,14 +63,18 @@ def test_the_seed_sets_the_starting_weights(name):
 
 @pytest.mark.parametrize("name", ["tiny_mlp", "race_net", "small_cnn", "default_cnn", "reference_cnn",
                                   "recipe_cnn"])
-def test_a_generator_is_used_as_is_and_none_is_refused(name):
+def test_a_generator_is_used_as_is_and_none_draws_from_the_library_generator(name):
     build = CASES[name][0]
     seeded, gen = build(5), np.random.default_rng(5)
     from_gen = build(gen)   # the same draws as from seed 5; then the generator's stream has moved on
     assert all(np.array_equal(p.data, q.data) for p, q in zip(seeded.parameters(), from_gen.parameters()))
     assert not np.array_equal(build(gen).parameters()[0].data, seeded.parameters()[0].data)
-    with pytest.raises(ValueError, match=rf"{name} needs rng="):
-        build(None)
+    cnnlab.manual_seed(11)
+    first = build(None)
+    cnnlab.manual_seed(11)
+    again, other = build(None), build(None)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(first.parameters(), again.parameters()))
+    assert not np.array_equal(other.parameters()[0].data, first.parameters()[0].data)
 
 
 def test_reference_cnn_is_the_benchmarks_network():

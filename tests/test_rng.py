@@ -12,9 +12,9 @@ from cnnlab.data import DataLoader, train_val_split
 from cnnlab.gradcheck import gradcheck
 from cnnlab.layers import (Conv2d, DropConnect, Dropout, Flatten, Linear, MapCombination, MaxPool2d, ReLU)
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.models import recipe_cnn
 from cnnlab.optim import SGD, Adam
 from cnnlab.pretrain import replace_head
-from cnnlab.recipes import recipe_cnn
 from cnnlab.search import LogUniform, random_configs
 from cnnlab.surfaces import SURFACES, trajectory
 from cnnlab.train import Trainer

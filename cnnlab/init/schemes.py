@@ -123,9 +123,15 @@ def orthogonal_(tensor, gain=1.0, *, rng=None, method="qr"):
 
 
 # --- scaled by the fans: Xavier/Glorot, He/Kaiming, LeCun ---------------------------------------
-def _zero_mean(tensor, std: float, uniform: bool, gen: np.random.Generator, array: np.ndarray):
+def _zero_mean(tensor, std_of, rng, uniform: bool, who: str):
+    """Fill `tensor` with zero-mean values of std = std_of(its array): N(0, std^2), or the uniform
+    U(-b, b) of the same variance (Var = b^2 / 3, so b = sqrt(3) std). Returns tensor."""
+    array = target_array(tensor, who)
+    std, gen = std_of(array), as_generator(rng, who)
+    if array.size == 0:
+        return tensor
     if uniform:
-        bound = math.sqrt(3.0) * std  # Var(U(-b, b)) = b^2 / 3 = std^2
+        bound = math.sqrt(3.0) * std
         fill(array, gen.uniform(-bound, bound, size=array.shape))
     else:
         fill(array, gen.normal(0.0, std, size=array.shape))
@@ -133,12 +139,8 @@ def _zero_mean(tensor, std: float, uniform: bool, gen: np.random.Generator, arra
 
 
 def _xavier(tensor, gain, rng, uniform: bool, who: str):
-    array = target_array(tensor, who)
-    fan_in, fan_out = fan_in_and_fan_out(array)
-    gain, gen = real(gain, "gain", who), as_generator(rng, who)
-    if array.size == 0:
-        return tensor
-    return _zero_mean(tensor, gain * math.sqrt(2.0 / (fan_in + fan_out)), uniform, gen, array)
+    gain = real(gain, "gain", who)
+    return _zero_mean(tensor, lambda a: gain * math.sqrt(2.0 / sum(fan_in_and_fan_out(a))), rng, uniform, who)
 
 
 def xavier_normal_(tensor, gain=1.0, *, rng=None):
@@ -158,12 +160,8 @@ def xavier_uniform_(tensor, gain=1.0, *, rng=None):
 
 
 def _kaiming(tensor, a, mode, nonlinearity, rng, uniform: bool, who: str):
-    array = target_array(tensor, who)
-    fan = correct_fan(array, mode)
-    gain, gen = calculate_gain(nonlinearity, a), as_generator(rng, who)
-    if array.size == 0:
-        return tensor
-    return _zero_mean(tensor, gain / math.sqrt(fan), uniform, gen, array)
+    gain = calculate_gain(nonlinearity, a)
+    return _zero_mean(tensor, lambda a: gain / math.sqrt(correct_fan(a, mode)), rng, uniform, who)
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rng=None):
@@ -192,12 +190,8 @@ he_uniform_ = kaiming_uniform_
 
 
 def _lecun(tensor, gain, rng, uniform: bool, who: str):
-    array = target_array(tensor, who)
-    fan_in, _ = fan_in_and_fan_out(array)
-    gain, gen = real(gain, "gain", who), as_generator(rng, who)
-    if array.size == 0:
-        return tensor
-    return _zero_mean(tensor, gain / math.sqrt(fan_in), uniform, gen, array)
+    gain = real(gain, "gain", who)
+    return _zero_mean(tensor, lambda a: gain / math.sqrt(fan_in_and_fan_out(a)[0]), rng, uniform, who)
 
 
 def lecun_normal_(tensor, gain=1.0, *, rng=None):
