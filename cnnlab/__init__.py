@@ -2,7 +2,10 @@
 
 Core objects live at the top level; each concept has its own submodule:
 
+- `cnnlab.Module`, `cnnlab.Sequential`, `cnnlab.hooks`: the building blocks and PyTorch's hooks;
+  `eval_mode(net)`, `train_mode(net)`, `no_input_grad(net)`: blocks that set how a net runs
 - `cnnlab.layers`: Linear, Conv2d, pooling, activations, dropout, batch norm, ...
+- `cnnlab.kernels`: the convolution and pooling kernel pairs, `naive` (loops) and `fast` (the default)
 - `cnnlab.losses`: CrossEntropyLoss, MSELoss
 - `cnnlab.data`: Fashion-MNIST, mini-batches, train/validation split
 - `cnnlab.gradcheck`, `cnnlab.jacobian`, `cnnlab.backprop`: checking and seeing back-propagation
@@ -20,16 +23,17 @@ Only NumPy (and tqdm for progress bars) is needed: no plotting, no widgets, no n
 """
 import importlib
 
-from cnnlab.module import Module, Parameter, eval_mode
+from cnnlab.module import Module, Parameter, eval_mode, no_input_grad, train_mode
 from cnnlab.rng import initial_seed, manual_seed
 from cnnlab.sequential import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["Parameter", "Module", "Sequential", "eval_mode", "manual_seed", "initial_seed"]
+__all__ = ["Parameter", "Module", "Sequential", "eval_mode", "train_mode", "no_input_grad", "manual_seed",
+           "initial_seed"]
 
 _SUBMODULES = {"layers", "losses", "data", "gradcheck", "jacobian", "backprop", "autodiff", "numdiff",
                "optim", "surfaces", "train", "metrics", "init", "pretrain", "regularizers", "augment",
-               "ensemble", "summary", "bench", "models"}
+               "ensemble", "summary", "bench", "models", "kernels", "hooks"}
 
 
 def __getattr__(name):
