@@ -1,8 +1,8 @@
 """Fast kernels: the same six functions as `cnnlab.kernels.naive`, vectorised. The layers' default.
 
 Everything that makes a training step fast lives here, and nowhere else:
-- convolution: `im2col` copies all windows once (KH*KW strided slice copies, no padded copy of
-  x), then the forward pass, dweight and the input columns are one GEMM each, and `col2im`
+- convolution: `im2col` copies all windows once (KH*KW strided slice copies of the padded
+  input), then the forward pass, dweight and the input columns are one GEMM each, and `col2im`
   folds the input gradient back (`cnnlab.kernels.im2col`);
 - memory order: im2col puts the image index innermost, cols[(c, i, j), (oh, ow, n)], so that each
   of its copies (and col2im's adds) moves long contiguous runs of OW*N numbers rather than rows
@@ -12,7 +12,7 @@ Everything that makes a training step fast lives here, and nowhere else:
   and flattens to (F, OH*OW*N) as a view, without a copy;
 - pooling: one vectorised pass per window offset (KH*KW passes), never a loop over pixels;
 - `conv2d_backward_weight` computes the parameter gradients without the input gradient (one
-  GEMM and col2im fewer), for a network's first layer in training (`cnnlab.module.no_input_grad`).
+  GEMM and col2im fewer), for a network's first layer in training (`cnnlab.module.no_input_grad`);
 - every array is allocated where it is computed and nothing is kept between calls except the
   cache, but a step allocates and frees tens of MB: glibc would hand large freed blocks back to
   the operating system and page-fault them in again on the next step (about 500 faults, a tenth
@@ -56,8 +56,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     """
     stride, padding = pair(stride, "stride", "conv2d_forward", 1), pair(padding, "padding", "conv2d_forward", 0)
     n_filters = weight.shape[0]
-    cols, (oh, ow) = im2col(x, weight.shape[2:], stride, padding)    # (C*KH*KW, N*OH*OW)
-    out = weight.reshape(n_filters, -1) @ cols                         # (F, N*OH*OW): one GEMM
+    cols, (oh, ow) = im2col(x, weight.shape[2:], stride, padding)    # (C*KH*KW, OH*OW*N)
+    out = weight.reshape(n_filters, -1) @ cols                         # (F, OH*OW*N): one GEMM
     if bias is not None:
         out += bias[:, None]
     out = out.reshape(n_filters, oh, ow, x.shape[0]).transpose(3, 0, 1, 2)
