@@ -199,12 +199,13 @@ class BackpropStepper(WidgetView):
     def __init__(self, model: BackpropStepperModel):
         self.model = model
         super().__init__()
-        self.stage = W.SelectionSlider(options=[(label, i) for i, label in enumerate(STAGES)], value=0,
+        self.stage = W.SelectionSlider(options=[(label, i) for i, label in enumerate(STAGES)],
+                                       value=model.stage,
                                        description="stage", continuous_update=False,
                                        layout=W.Layout(width="380px"))
         self.back = W.Button(description="\u25c0 back", layout=W.Layout(width="80px"))
         self.next = W.Button(description="next \u25b6", layout=W.Layout(width="80px"))
-        self.sample = W.IntSlider(value=1, min=1, max=model.n_samples, description="sample n",
+        self.sample = W.IntSlider(value=model.n, min=1, max=model.n_samples, description="sample n",
                                   continuous_update=False, layout=W.Layout(width="380px"))
         self._build_figure()
         self.view = FigureView(self.fig)

@@ -237,12 +237,13 @@ class FilterViewer(WidgetView):
         super().__init__()
         style = {"description_width": "70px"}
         self.layer = W.Dropdown(options=[(f"{name}: {conv!r}", k) for k, (name, conv) in enumerate(m.convs)],
-                                value=0, description="layer", style=style, layout=W.Layout(width="420px"))
-        self.image = W.IntSlider(value=0, min=0, max=len(m.x) - 1, description="image", disabled=len(m.x) == 1,
+                                value=m.layer, description="layer", style=style, layout=W.Layout(width="420px"))
+        self.image = W.IntSlider(value=m.image, min=0, max=len(m.x) - 1, description="image", disabled=len(m.x) == 1,
                                  continuous_update=False, style=style)
         self.target = W.Dropdown(options=[("the predicted class", -1)] + [(f"{k}: {c}", k) for k, c in
                                                                           enumerate(m.classes)],
-                                 value=-1, description="gradient of", style=style)
+                                 value=-1 if m.target is None else int(m.target), description="gradient of",
+                                 style=style)
         self.norm = W.ToggleButtons(options=[("local (each tile)", "local"), ("per layer", "layer"),
                                              ("global (all layers)", "global")], value=m.norm,
                                     description="colours", style=style)

@@ -263,11 +263,11 @@ class GradcheckTable(WidgetView):
     def __init__(self, network: str = "small CNN (correct)", precision: str = "float64", rng=0):
         self.model = GradcheckTableModel(network, precision, None, rng)
         super().__init__()
-        self.network = W.Dropdown(options=list(EXAMPLES), value=network, description="network",
+        self.network = W.Dropdown(options=list(EXAMPLES), value=self.model.network, description="network",
                                   layout=W.Layout(width="380px"))
-        self.precision = W.ToggleButtons(options=list(_DTYPES), value=precision, description="precision")
+        self.precision = W.ToggleButtons(options=list(_DTYPES), value=self.model.precision, description="precision")
         self.eps = W.Dropdown(options=[("default", None)] + [(f"{e:g}", e) for e in (1e-2, 1e-3, 1e-4, 1e-6, 1e-8)],
-                              value=None, description="step eps", layout=W.Layout(width="180px"))
+                              value=self.model.eps, description="step eps", layout=W.Layout(width="180px"))
         self.table = W.HTML()
         self.observe(self._on_change, self.network, self.precision, self.eps)
         self.widget = W.VBox([W.HBox([self.network, self.eps]), self.precision, self.table, self.status.widget])

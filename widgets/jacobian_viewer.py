@@ -42,11 +42,12 @@ class JacobianViewer(WidgetView):
         self.model = JacobianModel(net, x, images)
         m = self.model
         self.badge = W.HTML(value="")
-        self.layer = W.Dropdown(options=[(name, i) for i, name in enumerate(m.layer_names())], value=0,
+        self.layer = W.Dropdown(options=[(name, i) for i, name in enumerate(m.layer_names())],
+                                  value=m.layer_index,
                                 description="layer", layout=W.Layout(width="420px"))
         self.source = W.Dropdown(options=[(SOURCES[s], s) for s in m.sources], value=m.source,
                                  description="input")
-        self.sample = W.IntSlider(value=0, min=0, max=m.max_sample, description=self._sample_label(),
+        self.sample = W.IntSlider(value=m.sample, min=0, max=m.max_sample, description=self._sample_label(),
                                   continuous_update=False, disabled=m.source == "custom")
 
         self.fig, _ = new_figure(figsize=(10, 6.4))

@@ -26,6 +26,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._background import ChunkRunner
+from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
 from widgets._view import WidgetView
 from widgets.regularization_runs import (DIVERGED_ABOVE, DROPCONNECT_P_KEEP, EARLY_STOPPING_PATIENCE, SPARSE_BELOW,
@@ -58,10 +59,13 @@ class RegularizationExplorer(WidgetView):
         self.l2 = choice([0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0], settings.l2, "L2 λ", off="off")
         self.l1 = choice([0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01], settings.l1, "L1 λ", off="off")
         self.max_norm = choice([0, 8.0, 4.0, 2.0, 1.0, 0.5, 0.25], settings.max_norm, "max-norm c", off="off")
-        self.p_keep = W.FloatSlider(value=settings.p_keep, min=0.1, max=1.0, step=0.05, description="dropout p_keep",
+        # the sliders' ranges hold the settings' values: the controls show them, never clamp them
+        low, high = spanning(0.1, 1.0, settings.p_keep)
+        self.p_keep = W.FloatSlider(value=settings.p_keep, min=low, max=high, step=0.05, description="dropout p_keep",
                                     style=style, layout=wide, continuous_update=False)
         self.lr = choice([1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0], settings.lr, "learning rate")
-        self.epochs = W.IntSlider(value=settings.epochs, min=5, max=80, step=5, description="epochs", style=style,
+        low, high = spanning(5, 80, settings.epochs)
+        self.epochs = W.IntSlider(value=settings.epochs, min=low, max=high, step=5, description="epochs", style=style,
                                   layout=wide, continuous_update=False)
         box = {"indent": False, "layout": W.Layout(width="210px")}
         self.dropconnect = W.Checkbox(value=settings.dropconnect, description=f"drop-connect (p={DROPCONNECT_P_KEEP})",
