@@ -209,11 +209,9 @@ class BackpropStepper(WidgetView):
                                   continuous_update=False, layout=W.Layout(width="380px"))
         self._build_figure()
         self.view = FigureView(self.fig)
-        on = self.guard
-        self.stage.observe(on(self._on_control), names="value")
-        self.sample.observe(on(self._on_control), names="value")
-        self.back.on_click(on(lambda _: self._shift(-1)))
-        self.next.on_click(on(lambda _: self._shift(+1)))
+        self.observe(lambda change: self.update(), self.stage, self.sample)
+        self.back.on_click(self.guard(lambda _: self._shift(-1)))
+        self.next.on_click(self.guard(lambda _: self._shift(+1)))
         self.widget = W.VBox([W.HBox([self.back, self.stage, self.next]), self.sample,
                               self.view.widget, self.status.widget])
         self.update()
@@ -353,9 +351,6 @@ class BackpropStepper(WidgetView):
                 f"{m.n} per-sample gradients differs from the batch gradient by {m.distance:.2g} (relative).{end}")
 
     # --- controls ----------------------------------------------------------------------------
-    def _on_control(self, change) -> None:
-        self.update()
-
     def _shift(self, step: int) -> None:
         self.stage.value = int(np.clip(self.stage.value + step, 0, len(STAGES) - 1))
 

@@ -206,15 +206,12 @@ class ConvExplorer(WidgetView):
         self.fig.subplots_adjust(left=0.02, right=0.98, top=0.93, bottom=0.07, wspace=0.12, hspace=0.22)
         self.view = FigureView(self.fig)
 
-        self.observe(self._on_change, self.image_picker, self.kernel_picker, self.kernel_size, self.stride,
+        self.observe(lambda change: self.update(), self.image_picker, self.kernel_picker, self.kernel_size, self.stride,
                      self.padding, self.delta_mode, self.row, self.col)
         controls = W.VBox([W.HBox([self.image_picker, self.kernel_picker]),
                            W.HBox([self.kernel_size, self.stride, self.padding]),
                            W.HBox([self.delta_mode]), W.HBox([self.row, self.col])])
         self.widget = W.VBox([controls, self.view.widget, self.status.widget])
-        self.update()
-
-    def _on_change(self, change) -> None:
         self.update()
 
     def update(self) -> None:

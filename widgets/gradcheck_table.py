@@ -269,12 +269,9 @@ class GradcheckTable(WidgetView):
         self.eps = W.Dropdown(options=[("default", None)] + [(f"{e:g}", e) for e in (1e-2, 1e-3, 1e-4, 1e-6, 1e-8)],
                               value=self.model.eps, description="step eps", layout=W.Layout(width="180px"))
         self.table = W.HTML()
-        self.observe(self._on_change, self.network, self.precision, self.eps)
+        self.observe(lambda change: self.update(), self.network, self.precision, self.eps)
         self.widget = W.VBox([W.HBox([self.network, self.eps]), self.precision, self.table, self.status.widget])
         self._show()
-
-    def _on_change(self, change=None) -> None:
-        self.update()
 
     def update(self) -> None:
         """Read the controls, rebuild the network, run the check and redraw the table."""

@@ -85,7 +85,7 @@ class JacobianViewer(WidgetView):
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
         self.view = FigureView(self.fig)
 
-        self.observe(self._on_control, self.layer, self.sample)
+        self.observe(lambda change: self.update(), self.layer, self.sample)
         self.observe(self._on_source, self.source)
         controls = W.HBox([self.layer, self.source, self.sample])
         self.widget = W.VBox([controls, self.badge, self.view.widget, self.status.widget])
@@ -101,9 +101,6 @@ class JacobianViewer(WidgetView):
             self.sample.value = 0
             self.sample.description = self._sample_label()
             self.sample.disabled = self.model.source == "custom"
-        self.update()
-
-    def _on_control(self, change) -> None:
         self.update()
 
     def update(self) -> None:
