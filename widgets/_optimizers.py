@@ -16,18 +16,18 @@ import ipywidgets as W
 from cnnlab.optim import OPTIMIZERS, optimizer_spec
 from widgets._controls import log_spanning
 
-__all__ = ["LABELS", "COLOURS", "colour", "to_labels", "race_lrs", "race_optimizer", "runner_controls"]
+__all__ = ["LABELS", "COLORS", "color", "to_labels", "race_lrs", "race_optimizer", "runner_controls"]
 
 LABELS = tuple(s.label for s in OPTIMIZERS.values())  # the races' runners, in the registry's order
 
 # registry name -> colour (matplotlib's tab10 order, so SGD is the default first colour "C0")
-COLOURS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
+COLORS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
            "adadelta": "#9467bd", "rmsprop": "#8c564b", "adam": "#e377c2"}
 
 
-def colour(name) -> str:
+def color(name) -> str:
     """The colour of the optimizer called `name` (a name or label, any case)."""
-    return COLOURS[optimizer_spec(name).name]
+    return COLORS[optimizer_spec(name).name]
 
 
 def to_labels(names, what: str = "unknown optimizers") -> list[str]:
@@ -80,6 +80,6 @@ def runner_controls(enabled, lrs: dict, exponents: tuple[int, int], step: float)
         lr[name] = W.FloatLogSlider(value=lrs[name], base=10, min=low, max=high, step=step, description="lr",
                                     readout_format=".1e", continuous_update=False, layout=W.Layout(width="300px"),
                                     style={"description_width": "20px"})
-        swatch = W.HTML(f'<span style="color:{colour(name)};font-size:20px">&#9632;</span>')
+        swatch = W.HTML(f'<span style="color:{color(name)};font-size:20px">&#9632;</span>')
         rows.append(W.HBox([swatch, enable[name], lr[name]]))
     return enable, lr, rows

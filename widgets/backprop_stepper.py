@@ -285,11 +285,11 @@ class BackpropStepper(WidgetView):
         self.cursor = ax.axvline(1, color="#999", linewidth=1, zorder=0)
         self.avg_markers = []
         for c, k in enumerate(m.tracked):
-            colour = f"C{c}"
-            ax.plot(n, m.per_sample[:, k], "o", color=colour, markersize=3.5, alpha=0.4)
-            ax.plot(n, m.running[:, k], "-", color=colour, linewidth=1.8, label=m.param_labels[k])
-            ax.axhline(m.batch[k], color=colour, linestyle="--", linewidth=1)
-            self.avg_markers.append(ax.plot([1], [m.running[0, k]], "o", color=colour, markersize=8,
+            color = f"C{c}"
+            ax.plot(n, m.per_sample[:, k], "o", color=color, markersize=3.5, alpha=0.4)
+            ax.plot(n, m.running[:, k], "-", color=color, linewidth=1.8, label=m.param_labels[k])
+            ax.axhline(m.batch[k], color=color, linestyle="--", linewidth=1)
+            self.avg_markers.append(ax.plot([1], [m.running[0, k]], "o", color=color, markersize=8,
                                             markeredgecolor="black")[0])
         ax.set_xlim(0.5, m.n_samples + 0.5)
         ax.set_ylabel("gradient entry", fontsize=9)

@@ -20,7 +20,7 @@ from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
 from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
-from widgets._optimizers import LABELS, colour, runner_controls
+from widgets._optimizers import LABELS, color, runner_controls
 from widgets._view import WidgetView
 from widgets.cnn_race_model import CNNRaceModel, CNNRun
 
@@ -90,7 +90,7 @@ class CNNRace(WidgetView):
                                                            gridspec_kw={"width_ratios": (1.7, 1)})
         self.raw, self.smooth, self.acc_lines, self.crosses = {}, {}, {}, {}
         for name in LABELS:
-            c = colour(name)
+            c = color(name)
             self.raw[name], = self.ax_loss.plot([], [], "-", color=c, lw=0.6, alpha=0.3)
             self.smooth[name], = self.ax_loss.plot([], [], "-", color=c, lw=1.8, label=name)
             self.crosses[name], = self.ax_loss.plot([], [], "x", color=c, ms=10, mew=2.5, clip_on=False)
@@ -147,7 +147,7 @@ class CNNRace(WidgetView):
             loss = "–" if s["final_loss"] is None else f"{s['final_loss']:.3f}"
             state = (f'<b style="color:#cf222e">diverged at step {s["diverged_at"]}</b>' if s["diverged_at"]
                      else s["status"])
-            rows.append(f'<tr><td style="color:{colour(name)}"><b>{html.escape(name)}</b></td><td>{s["lr"]:.1e}</td>'
+            rows.append(f'<tr><td style="color:{color(name)}"><b>{html.escape(name)}</b></td><td>{s["lr"]:.1e}</td>'
                         f'<td>{s["steps"]}</td><td>{loss}</td><td>{acc}</td><td>{state}</td></tr>')
         head = ("<tr><th>optimizer</th><th>lr</th><th>steps</th><th>train loss (last epoch)</th>"
                 "<th>validation accuracy</th><th></th></tr>")

@@ -214,7 +214,7 @@ def report_html(report: GradcheckReport) -> str:
     body = []
     previous = None
     for row in report.rows:
-        colour = _PASS if row.passed else _FAIL
+        color = _PASS if row.passed else _FAIL
         verdict = "\u2713 pass" if row.passed else "\u2717 FAIL"
         layer = "" if row.layer == previous else html.escape(row.layer)
         border = "border-top:1px solid #ccc;" if layer else ""
@@ -223,8 +223,8 @@ def report_html(report: GradcheckReport) -> str:
             f'<tr style="{border}"><td style="{cells}"><b>{layer}</b></td>'
             f'<td style="{cells}"><code>{html.escape(row.name)}</code></td>'
             f'<td style="{cells}">{row.shape}</td>'
-            f'<td style="{cells};color:{colour};font-family:monospace">{row.max_rel_error:.1e}</td>'
-            f'<td style="{cells};color:{colour};font-weight:bold">{verdict}</td></tr>')
+            f'<td style="{cells};color:{color};font-family:monospace">{row.max_rel_error:.1e}</td>'
+            f'<td style="{cells};color:{color};font-weight:bold">{verdict}</td></tr>')
     failed = [r for r in report.rows if not r.passed]
     summary = (f'<span style="color:{_PASS}">all {len(report.rows)} tensors pass</span>' if not failed else
                f'<span style="color:{_FAIL}">{len(failed)} of {len(report.rows)} tensors FAIL</span>')

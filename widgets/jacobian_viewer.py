@@ -29,8 +29,8 @@ __all__ = ["DifferenceCheck", "JacobianModel", "JacobianViewer", "jacobian_viewe
 
 
 def _badge(ok: bool, text: str) -> str:
-    colour, mark = ("#1a7f37", "\u2713") if ok else ("#cf222e", "\u2717")
-    return (f'<span style="background:{colour};color:white;padding:2px 8px;border-radius:4px;'
+    color, mark = ("#1a7f37", "\u2713") if ok else ("#cf222e", "\u2717")
+    return (f'<span style="background:{color};color:white;padding:2px 8px;border-radius:4px;'
             f'font-weight:bold">{mark} {html.escape(text)}</span>')
 
 

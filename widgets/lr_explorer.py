@@ -126,8 +126,8 @@ class LRExplorer(WidgetView):
         ax.set_ylabel("loss (log scale)")
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7.5, frameon=False)
-        self.sweep_lines = {name: sweep.plot([], [], "o", color=colour, ms=6, label=name)[0]
-                            for name, colour in REGIMES.items() if name not in ("diverged", "stopped")}
+        self.sweep_lines = {name: sweep.plot([], [], "o", color=color, ms=6, label=name)[0]
+                            for name, color in REGIMES.items() if name not in ("diverged", "stopped")}
         self.sweep_diverged = sweep.plot([], [], "X", color=REGIMES["diverged"], ms=8, label="diverged",
                                          transform=sweep.get_xaxis_transform())[0]
         (self.sweep_current,) = sweep.plot([], [], "o", mfc="none", mec="k", ms=11, mew=1.5, label="this run")

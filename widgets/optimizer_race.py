@@ -17,10 +17,10 @@ import numpy as np
 from cnnlab.surfaces import SURFACES, trajectory
 from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
-from widgets._optimizers import LABELS, colour, race_lrs, race_optimizer, runner_controls, to_labels
+from widgets._optimizers import LABELS, color, race_lrs, race_optimizer, runner_controls, to_labels
 from widgets._view import WidgetView
 
-__all__ = ["LABELS", "colour", "RaceModel", "OptimizerRace", "optimizer_race"]
+__all__ = ["LABELS", "color", "RaceModel", "OptimizerRace", "optimizer_race"]
 
 
 class RaceModel:
@@ -129,7 +129,7 @@ class OptimizerRace(WidgetView):
         self.ax_step = self.fig.add_subplot(grid[1, 1])
         self.lines, self.ends, self.lines_3d, self.loss_lines, self.step_lines = {}, {}, {}, {}, {}
         for name in LABELS:
-            c = colour(name)
+            c = color(name)
             self.lines[name], = self.ax_map.plot([], [], "-", color=c, lw=1.6, label=name)
             self.ends[name], = self.ax_map.plot([], [], "o", color=c, ms=6)
             self.lines_3d[name], = self.ax_3d.plot([], [], [], "-", color=c, lw=1.6)

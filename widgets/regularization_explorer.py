@@ -98,8 +98,8 @@ class RegularizationExplorer(WidgetView):
     # --- figure -------------------------------------------------------------------------------------
     def _build_figure(self) -> None:
         self.fig, (self.ax_loss, self.ax_hist, self.ax_sparse) = new_figure(1, 3, figsize=(11.5, 3.8), dpi=80)
-        grey = {"color": "0.6", "lw": 1.2, "ls": "--"}
-        self.ref_train, = self.ax_loss.plot([], [], **grey, label="reference: training")
+        gray = {"color": "0.6", "lw": 1.2, "ls": "--"}
+        self.ref_train, = self.ax_loss.plot([], [], **gray, label="reference: training")
         self.ref_val, = self.ax_loss.plot([], [], color="0.6", lw=1.2, ls=":", label="reference: validation")
         self.train_line, = self.ax_loss.plot([], [], "C0-", lw=1.8, label="training")
         self.val_line, = self.ax_loss.plot([], [], "C1-", lw=1.8, label="validation")
@@ -116,7 +116,7 @@ class RegularizationExplorer(WidgetView):
         self.ax_hist.set_xlabel(r"$\log_{10}|w|$ (all weights; $\leq 10^{-6}$ in the first bin)")
         self.ax_hist.set_ylabel("share of weights per bin")
         self.ax_hist.legend(fontsize=7, loc="upper left")
-        self.ref_sparse, = self.ax_sparse.plot([], [], **grey, label="reference")
+        self.ref_sparse, = self.ax_sparse.plot([], [], **gray, label="reference")
         self.sparse_line, = self.ax_sparse.plot([], [], "C0-", lw=1.8, label="this run")
         self.ax_sparse.set_ylim(0, 1)
         self.ax_sparse.set_xlabel("epoch"), self.ax_sparse.set_ylabel(f"share of weights with |w| < {SPARSE_BELOW:g}")
@@ -217,9 +217,9 @@ class RegularizationExplorer(WidgetView):
 
     def _begin(self, settings: Settings) -> None:
         """The reference run for these settings (trained once, then cached), the new run, its first picture."""
-        unregularised = settings == settings.without_regularisation()
+        unregularized = settings == settings.without_regularization()
         self.reference = self.model.cached_reference(settings)
-        if self.reference is None and not unregularised:
+        if self.reference is None and not unregularized:
             self.reference = self.model.reference(settings)
         run = self.model.start(settings)
         if self.reference is None:

@@ -33,7 +33,7 @@ from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_un
 __all__ = ["DashboardModel", "TrainingDashboard", "training_dashboard"]
 
 WRONG_COLUMNS = 6  # misclassified images per row (two rows)
-_GREY = plt.get_cmap("gray_r").with_extremes(bad="white")
+_GRAY = plt.get_cmap("gray_r").with_extremes(bad="white")
 
 
 def _menu_label(spec) -> str:
@@ -142,7 +142,7 @@ class TrainingDashboard(WidgetView):
         self.ax_confusion.set_xticklabels([str(k) for k in range(n)], fontsize=7)
         h, w = m.X_val.shape[2:]
         self._wrong_cells = [(r * (h + h // 2) + h // 2, c * (w + 2)) for r in range(2) for c in range(WRONG_COLUMNS)]
-        self.wrong_image = self.ax_wrong.imshow(self._wrong_grid([]), cmap=_GREY, vmin=0, vmax=1)
+        self.wrong_image = self.ax_wrong.imshow(self._wrong_grid([]), cmap=_GRAY, vmin=0, vmax=1)
         self.wrong_labels = [self.ax_wrong.text(left + w / 2, top - 0.7, "", ha="center", va="bottom", fontsize=7)
                              for top, left in self._wrong_cells]
         self.ax_wrong.set_xticks([]), self.ax_wrong.set_yticks([]), self.ax_wrong.axis("off")
