@@ -34,7 +34,8 @@ import numpy as np
 from cnnlab.layers._util import as_generator
 from cnnlab.module import Module
 
-__all__ = ["numerical_gradient", "centered_differences", "rel_error", "gradcheck", "gradcheck_network", "GradcheckReport", "GradcheckRow"]
+__all__ = ["numerical_gradient", "centered_differences", "rel_error", "gradcheck", "gradcheck_network",
+           "GradcheckReport", "GradcheckRow"]
 
 _TINY = np.finfo(np.float64).tiny
 
