@@ -19,7 +19,7 @@ upstream gradient G: L = sum(forward(x) * G). Then dL/dout = G exactly, so `back
 return dL/dx and leave dL/dw in every parameter's `.grad`; a random G exercises every output.
 
 Functions:
-- centred_differences(evaluate, x, eps, ...) -> the loop behind every finite difference of an array
+- centered_differences(evaluate, x, eps, ...) -> the loop behind every finite difference of an array
 - numerical_gradient(f, x, eps=1e-6) -> array like x
 - rel_error(a, b) -> float
 - gradcheck(module, x, rng=None, eps=1e-6, rtol=1e-5) -> GradcheckReport
@@ -34,7 +34,8 @@ import numpy as np
 from cnnlab.module import Module
 from cnnlab.rng import as_generator
 
-__all__ = ["numerical_gradient", "centred_differences", "rel_error", "gradcheck", "gradcheck_network", "GradcheckReport", "GradcheckRow"]
+__all__ = ["numerical_gradient", "centered_differences", "rel_error", "gradcheck", "gradcheck_network",
+           "GradcheckReport", "GradcheckRow"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -52,10 +53,10 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     Returns a float64 array of the shape of x with grad[i] = (f(x_i + eps) - f(x_i - eps)) / step,
     where step is the difference actually stored in x (2*eps up to rounding in x's dtype).
     """
-    return centred_differences(lambda: _scalar(f()), x, eps)
+    return centered_differences(lambda: _scalar(f()), x, eps)
 
 
-def centred_differences(evaluate, x: np.ndarray, eps: float, difference=np.subtract, *,
+def centered_differences(evaluate, x: np.ndarray, eps: float, difference=np.subtract, *,
                         step: str = "stored", name: str = "numerical_gradient") -> np.ndarray:
     """The one finite-difference loop: perturb each entry of x by +eps and -eps, in place.
 
@@ -104,7 +105,7 @@ def _numerical_vjp(forward, x, g, eps):
     the two outputs first cancels the outputs that x_i does not touch exactly, instead of
     leaving the rounding error of two large sums: typically 2 to 10 times more accurate.
     """
-    return centred_differences(lambda: np.array(forward(), dtype=np.float64, copy=True), x, eps,
+    return centered_differences(lambda: np.array(forward(), dtype=np.float64, copy=True), x, eps,
                                 lambda up, down: np.sum((up - down) * g))
 
 

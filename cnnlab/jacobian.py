@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.gradcheck import centred_differences
+from cnnlab.gradcheck import centered_differences
 
 __all__ = ["jacobian_input", "jacobian_params", "numerical_jacobian", "layer_jacobians",
            "LayerJacobian", "point_activation_jacobians", "relu_maxpool_jacobians"]
@@ -70,9 +70,9 @@ def numerical_jacobian(f, x, eps: float = 1e-6) -> np.ndarray:
     f: a function of no arguments that reads `x` (perturbed in place and restored), e.g.
     `lambda: layer.forward(inp)`, so the same helper differentiates w.r.t. inputs or parameters.
     x: a writable float array. Returns (out.size, x.size), float64. The loop is
-    `cnnlab.gradcheck.centred_differences`; this divides by 2 eps as written above.
+    `cnnlab.gradcheck.centered_differences`; this divides by 2 eps as written above.
     """
-    columns = centred_differences(lambda: np.array(f(), dtype=np.float64).ravel(), x, eps, step="nominal",
+    columns = centered_differences(lambda: np.array(f(), dtype=np.float64).ravel(), x, eps, step="nominal",
                                   name="numerical_jacobian")
     return np.ascontiguousarray(columns.reshape(x.size, -1).T)
 

@@ -66,7 +66,7 @@ def central_difference(f: Callable, x, h: float = 1e-5):
 
     Inputs and outputs as in `forward_difference`; f is called on x + h and x - h (all points at
     once). For the gradient or Jacobian of a function of a whole array, one entry perturbed at a
-    time, see `cnnlab.gradcheck.centred_differences`.
+    time, see `cnnlab.gradcheck.centered_differences`.
     """
     _check_f(f)
     x = real_array(x, "x")

@@ -43,7 +43,7 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import race_net
 from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, RMSprop
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
-from widgets.optimizer_race import colour
+from widgets.optimizer_race import color
 from widgets.surface_paths import surface_paths
 
 # %% [markdown]
@@ -388,9 +388,9 @@ print(f"step lengths: first {lengths[0]:.4f}, 10th {lengths[9]:.4f}; f after 300
 # %%
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6, 3))
-ax.semilogy(np.arange(1, 301), lengths, color=colour("AdaDelta"), label="AdaDelta (eq. 5.26, lr = 1)")
+ax.semilogy(np.arange(1, 301), lengths, color=color("AdaDelta"), label="AdaDelta (eq. 5.26, lr = 1)")
 ax.semilogy(np.arange(1, 101), np.linalg.norm(np.diff(adagrad.points, axis=0), axis=1),
-            color=colour("AdaGrad"), label="AdaGrad (lr = 0.1)")
+            color=color("AdaGrad"), label="AdaGrad (lr = 0.1)")
 ax.set_xlabel("step"), ax.set_ylabel("step length ‖Δθ‖"), ax.legend(fontsize=8)
 ax.set_title("Zeiler's AdaDelta: steps at the scale of √ε", fontsize=10)
 fig.tight_layout()
@@ -444,8 +444,8 @@ print(f"after 200 steps: AdaGrad {adagrad_rates[-1]:.2e}, RMSprop {rmsprop_rates
 # %%
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6, 3))
-ax.loglog(t, adagrad_rates, color=colour("AdaGrad"), label="AdaGrad: η / sqrt(t g² + ε)")
-ax.loglog(t, rmsprop_rates, color=colour("RMSprop"), label="RMSprop: η / sqrt((1 − γᵗ) g² + ε)")
+ax.loglog(t, adagrad_rates, color=color("AdaGrad"), label="AdaGrad: η / sqrt(t g² + ε)")
+ax.loglog(t, rmsprop_rates, color=color("RMSprop"), label="RMSprop: η / sqrt((1 − γᵗ) g² + ε)")
 ax.set_xlabel("step t"), ax.set_ylabel("effective learning rate"), ax.legend(fontsize=8)
 ax.set_title("Constant gradient g = 0.5: AdaGrad's rate vanishes", fontsize=10)
 fig.tight_layout()
@@ -541,7 +541,7 @@ assert abs(uncorrected[0] - 0.1 / np.sqrt(0.001)) < 1e-3 and uncorrected[worst] 
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6, 3))
 ax.semilogx(t, uncorrected, color="grey", label="without bias correction")
-ax.semilogx(t, corrected, color=colour("Adam"), label="Adam (eqs. 5.31–5.32)")
+ax.semilogx(t, corrected, color=color("Adam"), label="Adam (eqs. 5.31–5.32)")
 ax.set_xlabel("step t"), ax.set_ylabel("step length / η"), ax.legend(fontsize=8)
 ax.set_title("Constant gradient: Adam's step, with and without the bias correction", fontsize=10)
 fig.tight_layout()
@@ -655,7 +655,7 @@ saddle_runs["SGD lr=0.1"] = trajectory(saddle, lambda params: SGD(params, lr=0.1
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(7, 3.4))
 for label, run in saddle_runs.items():
-    ax.semilogy(np.abs(run.points[:, 1]), color=colour("SGD" if label.startswith("SGD") else label),
+    ax.semilogy(np.abs(run.points[:, 1]), color=color("SGD" if label.startswith("SGD") else label),
                 ls="--" if label == "SGD lr=0.1" else "-", label=label)
 ax.axhline(1, color="grey", lw=0.8, ls=":")
 ax.set_ylim(1e-4, 1e4), ax.set_xlabel("step"), ax.set_ylabel("|y|: distance from the ridge")

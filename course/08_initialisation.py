@@ -327,7 +327,7 @@ def xavier_uniform_bound(shape):
 
 
 # %%
-from checks.initialisation import check_xavier_uniform_bound
+from checks.initialization import check_xavier_uniform_bound
 
 check_xavier_uniform_bound(xavier_uniform_bound)
 
@@ -534,7 +534,7 @@ def lsuv_step(weight, output):
 
 
 # %%
-from checks.initialisation import check_lsuv_step
+from checks.initialization import check_lsuv_step
 
 check_lsuv_step(lsuv_step)
 
@@ -737,7 +737,7 @@ def he_leaky_variance(a, fan_in):
 
 
 # %%
-from checks.initialisation import check_leaky_he_variance
+from checks.initialization import check_leaky_he_variance
 
 check_leaky_he_variance(he_leaky_variance)
 assert np.isclose(he_leaky_variance(0.1, 256), init.calculate_gain("leaky_relu", 0.1) ** 2 / 256), \

@@ -258,7 +258,7 @@ def add_penalty_grads(net, lam, grad_fn):
 
 
 # %%
-from checks.regularisation import check_penalty_grads
+from checks.regularization import check_penalty_grads
 
 check_penalty_grads(l2_grad, l1_grad, add_penalty_grads)
 
@@ -406,7 +406,7 @@ def max_norm_(W, c):
 
 
 # %%
-from checks.regularisation import check_max_norm
+from checks.regularization import check_max_norm
 
 check_max_norm(max_norm_)
 
@@ -485,7 +485,7 @@ def mean_over_masks(x, p_keep, n_masks, rng):
 
 
 # %%
-from checks.regularisation import check_inverted_dropout
+from checks.regularization import check_inverted_dropout
 
 check_inverted_dropout(inverted_dropout, mean_over_masks)
 

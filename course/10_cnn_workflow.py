@@ -170,9 +170,9 @@ X_train_n = (X_train - mean) / std
 X_val_n = (X_val - mean) / std
 
 # %%
-from checks.cnn_workflow import check_normalisation
+from checks.cnn_workflow import check_normalization
 
-check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source=SOURCE)
+check_normalization(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source=SOURCE)
 
 # %% [markdown]
 # What normalisation achieved: on the training split every pixel whose $\sigma$ was not raised now

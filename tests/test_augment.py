@@ -158,7 +158,7 @@ def test_shear_moves_each_row_in_proportion_to_its_offset():
         assert out[0, 0, row].sum() == pytest.approx(1.0)
 
 
-def test_scale_keeps_the_centre_and_fill_value_outside():
+def test_scale_keeps_the_center_and_fill_value_outside():
     x = images(n=1, c=1, h=9, w=9, dtype=np.float64)
     out = affine(x, 0, scale=0.5, fill=-7.0)
     assert out[0, 0, 4, 4] == pytest.approx(x[0, 0, 4, 4])
@@ -208,7 +208,7 @@ def test_rgb_pca_eigenpairs_of_the_pixel_covariance():
     np.testing.assert_allclose(vectors.T @ vectors, np.eye(3), atol=1e-12)
 
 
-def test_pca_jitter_moves_colours_along_the_principal_direction_only():
+def test_pca_jitter_moves_colors_along_the_principal_direction_only():
     # colours vary only along d (plus a constant): the covariance has rank 1, lambda_1 = 4 var(t), p_1 = +-d
     d = np.array([1.0, 2.0, -1.0]) / np.sqrt(6.0)
     t = np.random.default_rng(4).normal(size=(300, 1, 3, 3))
@@ -226,7 +226,7 @@ def test_pca_jitter_moves_colours_along_the_principal_direction_only():
     assert np.std(alpha) == pytest.approx(0.1, rel=0.15)
 
 
-def test_pca_jitter_alphas_have_the_given_std_on_full_rank_colours():
+def test_pca_jitter_alphas_have_the_given_std_on_full_rank_colors():
     rng = np.random.default_rng(5)
     data = np.einsum("ij,njhw->nihw", np.array([[1.0, 0.3, 0.0], [0.2, 0.8, 0.1], [0.0, 0.4, 0.5]]),
                      rng.normal(size=(4000, 3, 2, 2)))

@@ -92,7 +92,7 @@ def test_dataloader_rejects_bad_arguments():
 
 # ---------------------------------------------------------------- train_val_split
 
-def labelled(counts):
+def labeled(counts):
     y = np.concatenate([np.full(n, c) for c, n in enumerate(counts)])
     return np.arange(len(y)) * 10 + y, y  # X encodes the index (X // 10) and the label (X % 10)
 
@@ -100,7 +100,7 @@ def labelled(counts):
 @pytest.mark.parametrize("fraction, expected", [(0.1, [1, 2, 3]), (0.25, [3, 5, 8])])
 def test_stratified_split_takes_the_same_share_of_every_class(fraction, expected):
     # by hand: 10, 20, 30 examples; 0.25 * 10 = 2.5 -> 3 and 0.25 * 30 = 7.5 -> 8 (halves round up)
-    X, y = labelled([10, 20, 30])
+    X, y = labeled([10, 20, 30])
     X_tr, y_tr, X_val, y_val = train_val_split(X, y, fraction, rng=0)
     assert np.bincount(y_val).tolist() == expected
     assert np.bincount(y_tr).tolist() == [n - e for n, e in zip([10, 20, 30], expected)]
@@ -109,7 +109,7 @@ def test_stratified_split_takes_the_same_share_of_every_class(fraction, expected
 
 
 def test_split_is_disjoint_covering_ordered_and_reproducible():
-    X, y = labelled([40, 25, 35])
+    X, y = labeled([40, 25, 35])
     X_tr, _, X_val, _ = train_val_split(X, y, 0.2, rng=np.random.default_rng(1))
     assert set(X_tr).isdisjoint(X_val)
     assert sorted(np.concatenate([X_tr, X_val])) == sorted(X)
@@ -121,7 +121,7 @@ def test_split_is_disjoint_covering_ordered_and_reproducible():
 
 
 def test_unstratified_split_takes_a_share_of_the_whole():
-    X, y = labelled([50, 10])
+    X, y = labeled([50, 10])
     _, _, X_val, _ = train_val_split(X, y, 0.25, rng=0, stratify=False)
     assert len(X_val) == 15  # 0.25 * 60
 

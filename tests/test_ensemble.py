@@ -17,7 +17,7 @@ def test_average_by_hand():
     np.testing.assert_allclose(average_probabilities([P1, P2]), [[0.4, 0.6], [0.3, 0.7]], rtol=1e-15)
 
 
-def test_weighted_average_weights_are_normalised():
+def test_weighted_average_weights_are_normalized():
     expected = [[0.75 * 0.2 + 0.25 * 0.6, 0.75 * 0.8 + 0.25 * 0.4], [0.75 * 0.6, 0.75 * 0.4 + 0.25]]
     np.testing.assert_allclose(average_probabilities([P1, P2], weights=[3, 1]), expected, rtol=1e-15)
     np.testing.assert_allclose(average_probabilities([P1, P2], weights=[6.0, 2.0]), expected, rtol=1e-15)

@@ -103,7 +103,7 @@ def test_linear_backward_mistakes_in_the_parameter_gradients_are_named(backward,
         check_linear_backward(linear_with(backward))
 
 
-def test_accumulating_gradients_is_recognised():
+def test_accumulating_gradients_is_recognized():
     def accumulate(self, dout):
         self.weight.grad += dout.T @ self.x
         self.bias.grad += dout.sum(axis=0)
@@ -185,7 +185,7 @@ def test_algorithm_1_mistakes_are_named(step, message):
         check_algorithm_1(algorithm_1_with(step))
 
 
-def test_kept_references_to_p_grad_are_recognised():
+def test_kept_references_to_p_grad_are_recognized():
     def references(net, loss_fn, X, y):
         grad = None
         for n in range(1, len(X) + 1):

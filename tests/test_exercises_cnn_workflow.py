@@ -9,7 +9,7 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import Adam
 from cnnlab.train import Trainer, evaluate
 from checks import CheckFailed
-from checks.cnn_workflow import (check_most_confused, check_normalisation, check_run,
+from checks.cnn_workflow import (check_most_confused, check_normalization, check_run,
                                             reference_run)
 
 MIN_STD = 0.05
@@ -35,10 +35,10 @@ def answer(pixel_stats, X_train, X_val, stats_from=None):
 
 
 def check(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val):
-    check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source="subset")
+    check_normalization(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source="subset")
 
 
-def test_the_right_normalisation_passes(splits, capsys):
+def test_the_right_normalization_passes(splits, capsys):
     X_train, X_val = splits
     check(*answer(stats_right, X_train, X_val), X_train, X_val)
     out = capsys.readouterr().out
@@ -112,7 +112,7 @@ def test_statistics_with_test_images_are_named(splits, with_val):
         check(*answer(stats_right, X_train, X_val, stats_from=np.concatenate(parts)), X_train, X_val)
 
 
-def test_each_split_normalised_with_its_own_statistics_is_named(splits):
+def test_each_split_normalized_with_its_own_statistics_is_named(splits):
     X_train, X_val = splits
     mean, std = stats_right(X_train)
     own_mean, own_std = stats_right(X_val)
@@ -128,7 +128,7 @@ def test_each_split_normalised_with_its_own_statistics_is_named(splits):
     (lambda X, m, s: ((X - m) / s)[:10], r"should have the shape of its split, \(600, 1, 28, 28\)"),
     (lambda X, m, s: ..., r"`X_train_n` is still Ellipsis"),
 ])
-def test_normalised_array_mistakes_are_named(splits, make, message):
+def test_normalized_array_mistakes_are_named(splits, make, message):
     X_train, X_val = splits
     mean, std = stats_right(X_train)
     with pytest.raises(CheckFailed, match=message):

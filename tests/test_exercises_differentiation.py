@@ -45,7 +45,7 @@ def test_right_central_gradient_passes(capsys):
     assert "\u2713" in capsys.readouterr().out
 
 
-def test_placeholder_loop_is_recognised():
+def test_placeholder_loop_is_recognized():
     def placeholder(f, x, h=1e-5):
         grad = np.zeros(x.shape)
         for i in np.ndindex(x.shape):
@@ -73,7 +73,7 @@ def test_typical_central_difference_mistakes_are_named(update, message):
         check_central_gradient(make(update))
 
 
-def test_not_restoring_x_is_recognised():
+def test_not_restoring_x_is_recognized():
     def forgets(f, x, h=1e-5):
         grad = np.zeros(x.shape)
         for i in np.ndindex(x.shape):
@@ -87,7 +87,7 @@ def test_not_restoring_x_is_recognised():
         check_central_gradient(forgets)
 
 
-def test_wrong_shape_is_recognised():
+def test_wrong_shape_is_recognized():
     with pytest.raises(CheckFailed, match=r"shape of x, \(2, 3\), got \(6,\)"):
         check_central_gradient(lambda f, x, h=1e-5: right(f, x, h).ravel())
 
@@ -108,7 +108,7 @@ def test_right_dual_rules_pass(capsys):
     assert "\u2713" in out and f"{math.sin(2) + 2 * math.cos(2):.6f}" in out
 
 
-def test_dual_placeholders_and_wrong_types_are_recognised():
+def test_dual_placeholders_and_wrong_types_are_recognized():
     with pytest.raises(CheckFailed, match=r"returned Ellipsis: replace the `...`"):
         check_dual_rules(lambda a, b: ..., sin)
     with pytest.raises(CheckFailed, match=r"dual_sin\(Dual\(0.8, 2.5\)\) returned Ellipsis"):

@@ -114,7 +114,7 @@ def test_nesterov_mistakes_are_named(fn, message):
         check_nesterov_khan(fn)
 
 
-def test_returning_the_look_ahead_points_is_recognised():
+def test_returning_the_look_ahead_points_is_recognized():
     right = nesterov_with()
 
     def look_ahead(grad, theta0, lr, gamma, steps):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import cnnlab
-from cnnlab.gradcheck import (GradcheckReport, centred_differences, gradcheck, gradcheck_network, numerical_gradient,
+from cnnlab.gradcheck import (GradcheckReport, centered_differences, gradcheck, gradcheck_network, numerical_gradient,
                              rel_error)
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 from cnnlab.kernels import naive
@@ -204,12 +204,12 @@ def test_gradcheck_network_errors():
         gradcheck_network(net, np.ones((1, 2)), loss_fn=HalfSquaredError())
 
 
-def test_centred_differences_of_a_vector_function_gives_d_out_k_d_x_i():
+def test_centered_differences_of_a_vector_function_gives_d_out_k_d_x_i():
     A = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])
     x = np.array([0.5, -1.0, 2.0])
-    d = centred_differences(lambda: A @ x, x, 1e-6)
+    d = centered_differences(lambda: A @ x, x, 1e-6)
     assert d.shape == (3, 2)                                  # x.shape + out.shape
     np.testing.assert_allclose(d, A.T, atol=1e-8)            # d (A x)_k / d x_i = A[k, i]
     np.testing.assert_array_equal(x, [0.5, -1.0, 2.0])       # restored exactly
     with pytest.raises(ValueError, match="step must be"):
-        centred_differences(lambda: A @ x, x, 1e-6, step="2eps")
+        centered_differences(lambda: A @ x, x, 1e-6, step="2eps")

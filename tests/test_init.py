@@ -151,7 +151,7 @@ def mixed_net():
                        DropConnect(3 * 5 * 5, 6, rng=2), BatchNorm1d(6), ReLU(), Linear(6, 2, rng=3)])
 
 
-def test_apply_initialises_every_weight_layer_and_sets_biases():
+def test_apply_initializes_every_weight_layer_and_sets_biases():
     net = mixed_net()
     c_before = net[2].c.data.copy()
     records = init.apply(net, "kaiming_normal", rng=0, bias=0.01)

@@ -89,7 +89,7 @@ def test_skipping_dx_gives_the_same_parameter_gradients(name):
     assert all(m.needs_input_grad is True and "needs_input_grad" not in vars(m) for m in module.modules())
 
 
-def test_the_skip_matches_centred_differences_through_a_loss():
+def test_the_skip_matches_centered_differences_through_a_loss():
     rng = np.random.default_rng(2)
     net = networks()["cnn"][0].astype(np.float64)
     x, y = rng.standard_normal((5, 1, 6, 6)), rng.integers(0, 3, size=5)

@@ -7,7 +7,7 @@ import pytest
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers.batchnorm import BatchNorm1d, BatchNorm2d
 
-centred_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
+centered_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
 
 
 def rel_err(a, b):
@@ -22,7 +22,7 @@ def channel_values(x, c):
 # --- forward ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("layer_cls, shape", [(BatchNorm1d, (16, 5)), (BatchNorm1d, (6, 3, 7)),
                                               (BatchNorm2d, (4, 3, 5, 6))])
-def test_forward_normalises_each_channel(layer_cls, shape):
+def test_forward_normalizes_each_channel(layer_cls, shape):
     rng = np.random.default_rng(0)
     x = (rng.normal(size=shape) * 3 + 5).astype(np.float32)
     y = layer_cls(shape[1])(x)
@@ -114,9 +114,9 @@ def test_gradients_by_finite_differences(layer_cls, shape, train):
     def loss():
         return float(np.sum(layer.forward(x) * g))
 
-    num_x = centred_grad(loss, x)
-    num_w = centred_grad(loss, layer.weight.data)
-    num_b = centred_grad(loss, layer.bias.data)
+    num_x = centered_grad(loss, x)
+    num_w = centered_grad(loss, layer.weight.data)
+    num_b = centered_grad(loss, layer.bias.data)
     layer.forward(x)
     dx = layer.backward(g)
     assert rel_err(dx, num_x) <= 1e-7

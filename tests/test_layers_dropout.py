@@ -8,7 +8,7 @@ from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers.dropout import DropConnect, Dropout
 from cnnlab.module import no_input_grad, run_backward
 
-centred_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
+centered_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
 
 
 def rel_err(a, b):
@@ -102,7 +102,7 @@ def test_dropout_gradient_frozen_mask(shape, inverted):
     layer(x)
     layer.freeze_mask = True
     mask = layer.mask.copy()
-    num = centred_grad(lambda: float(np.sum(layer.forward(x) * g)), x)
+    num = centered_grad(lambda: float(np.sum(layer.forward(x) * g)), x)
     layer.forward(x)
     dx = layer.backward(g)
     np.testing.assert_array_equal(layer.mask, mask)  # the frozen mask was reused throughout
@@ -223,9 +223,9 @@ def test_dropconnect_gradients_frozen_mask(train, bias):
     def loss():
         return float(np.sum(layer.forward(x) * g))
 
-    num_x = centred_grad(loss, x)
-    num_w = centred_grad(loss, layer.weight.data)
-    num_b = centred_grad(loss, layer.bias.data) if bias else None
+    num_x = centered_grad(loss, x)
+    num_w = centered_grad(loss, layer.weight.data)
+    num_b = centered_grad(loss, layer.bias.data) if bias else None
     layer.forward(x)
     dx = layer.backward(g)
     assert rel_err(dx, num_x) <= 1e-7

@@ -5,7 +5,7 @@ import pytest
 from cnnlab.gradcheck import numerical_gradient
 from cnnlab.layers.mapcomb import MapCombination, softmax_columns
 
-centred_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
+centered_grad = numerical_gradient  # centred differences, entry by entry (tested in test_gradcheck)
 
 
 def rel_err(a, b):
@@ -93,8 +93,8 @@ def test_gradients_by_finite_differences(cin, cout, k, shape_hw):
     def loss():
         return float(np.sum(layer.forward(x) * g))
 
-    numeric = {name: centred_grad(loss, p.data) for name, p in layer.named_parameters()}
-    num_x = centred_grad(loss, x)
+    numeric = {name: centered_grad(loss, p.data) for name, p in layer.named_parameters()}
+    num_x = centered_grad(loss, x)
     layer.forward(x)
     dx = layer.backward(g)
     assert dx.shape == x.shape
@@ -128,7 +128,7 @@ def test_penalty_value_and_gradient():
     assert layer.penalty() == pytest.approx(0.7 * 3, rel=1e-12)
     layer.c.data[:] = np.random.default_rng(7).normal(scale=5, size=(4, 3))
     assert layer.penalty() == pytest.approx(2.1, rel=1e-12)
-    num = centred_grad(layer.penalty, layer.c.data)
+    num = centered_grad(layer.penalty, layer.c.data)
     np.testing.assert_allclose(num, 0, atol=1e-8)
     before = np.full((4, 3), 0.25)
     layer.c.grad[...] = before

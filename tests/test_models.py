@@ -84,7 +84,7 @@ def test_reference_cnn_is_the_benchmarks_network():
     assert (net[7].in_features, net[7].out_features, net[9].out_features) == (1568, 128, 10)
 
 
-def test_recipe_cnn_options_and_he_initialisation():
+def test_recipe_cnn_options_and_he_initialization():
     net = models.recipe_cnn(0, width=8)
     assert net.eval()(IMAGES).shape == (2, 10)
     assert (net[0].out_channels, net[4].out_channels, net[9].in_features) == (8, 16, 16 * 7 * 7)

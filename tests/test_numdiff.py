@@ -25,7 +25,7 @@ def test_formulas_on_a_quadratic_by_hand():
     assert type(forward_difference(sq, 3, 0.5)) is float
 
 
-def test_vectorised_over_x():
+def test_vectorized_over_x():
     x = np.linspace(-2.0, 2.0, 9)
     d = central_difference(np.sin, x, 1e-5)
     assert isinstance(d, np.ndarray) and d.shape == (9,)

@@ -1,5 +1,5 @@
 """cnnlab.pretrain: greedy auto-encoder pre-training, transfer, freeze/unfreeze, a new head, and the
-fine-tuning experiment of issue 6 (Fashion-MNIST classes 0-4 -> classes 5-9 with 50 labels per class).
+fine-tuning experiment that lesson 08 shows (Fashion-MNIST classes 0-4 -> classes 5-9 with 50 labels per class).
 """
 import numpy as np
 import pytest

@@ -88,7 +88,7 @@ def random_net(seed):
 
 @pytest.mark.parametrize("reg", [L2(0.3), L1(0.2), ElasticNet(0.2, 0.3), L2(0.3, include_bias=True),
                                  ElasticNet(0.1, 0.5, include_bias=True), L1(0.2) + L2(0.4)])
-def test_penalty_gradient_matches_centred_differences(reg):
+def test_penalty_gradient_matches_centered_differences(reg):
     net = random_net(1)
     for p in net.parameters():
         p.grad[...] = 0.0

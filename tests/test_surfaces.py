@@ -7,7 +7,7 @@ from cnnlab.surfaces import SURFACES, Beale, QuadraticBowl, Rosenbrock, Saddle, 
 
 
 @pytest.mark.parametrize("name", sorted(SURFACES))
-def test_gradients_match_centred_differences(name):
+def test_gradients_match_centered_differences(name):
     surface = SURFACES[name]()
     rng = np.random.default_rng(0)
     (x0, x1), (y0, y1) = surface.bounds

@@ -14,8 +14,8 @@ def blobs(n=60, seed=0):
     """Three well separated Gaussian blobs in 2-D: an easy classification problem."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 3
-    centres = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
-    X = (centres[y] + 0.4 * rng.standard_normal((n, 2))).astype(np.float32)
+    centers = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    X = (centers[y] + 0.4 * rng.standard_normal((n, 2))).astype(np.float32)
     return X, y.astype(np.int64)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import widgets
-from widgets.backprop_stepper import STAGES, BackpropStepperModel
+from widgets.backprop_stepper import STAGES, BackpropStepper, BackpropStepperModel
 
 
 def sigmoid(a):
@@ -165,3 +165,11 @@ def test_stepper_displays_as_its_widget():
     s = widgets.backprop_stepper(n_samples=2)
     assert "application/vnd.jupyter.widget-view+json" in s._repr_mimebundle_()
     s.close()
+
+
+def test_the_controls_show_the_models_stage_and_sample_and_keep_them():
+    model = BackpropStepperModel(n_samples=5, hidden=2, rng=0)
+    model.stage, model.n = 4, 3  # a model set up before the widget is built
+    stepper = BackpropStepper(model)
+    assert (stepper.stage.value, stepper.sample.value) == (4, 3)
+    assert (model.stage, model.n) == (4, 3)

@@ -184,8 +184,11 @@ def test_a_huge_learning_rate_shows_a_diverged_run_not_an_exception():
 
 def test_moving_the_rate_of_an_unticked_optimizer_enters_it_in_the_race():
     race = cnn_race(optimizers={"SGD"}, background=False, **TINY)
+    starts, start = [], race.start
+    race.start = lambda: (starts.append(1), start())
     race.lr["AdaGrad"].value = 0.1
     assert race.enable["AdaGrad"].value and set(race.model.runs) == {"SGD", "AdaGrad"}
+    assert len(starts) == 1  # ticking the box for the user is the view's own move: no second race
 
 
 def test_no_runner_ticked_says_so():

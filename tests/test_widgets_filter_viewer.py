@@ -12,6 +12,7 @@ from cnnlab import Module, Sequential
 from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.models import default_cnn
 from widgets.filter_viewer import (
+    FilterViewer,
     FilterViewerModel,
     filter_mosaic,
     filter_viewer,
@@ -249,3 +250,11 @@ def test_without_the_file_the_reference_net_is_trained_once(monkeypatch, tmp_pat
     net = reference_net()
     assert reference_net() is net and calls == [2]  # trained once, then cached
     assert not np.array_equal(net[0].weight.data, default_cnn(0)[0].weight.data)
+
+
+def test_the_controls_show_the_models_settings_and_keep_them():
+    model = FilterViewerModel(small_net(), images())
+    model.layer, model.image, model.target, model.norm = 1, 2, 3, "global"  # set before the widget is built
+    viewer = FilterViewer(model)
+    assert (viewer.layer.value, viewer.image.value, viewer.target.value, viewer.norm.value) == (1, 2, 3, "global")
+    assert (model.layer, model.image, model.target, model.norm) == (1, 2, 3, "global")

@@ -70,7 +70,7 @@ def test_float32_check_of_one_linear_layer_is_roughly_right():
     assert report64.ok and report64.max_rel_error < 1e-8
 
 
-def test_html_table_has_a_row_per_tensor_and_colours_failures():
+def test_html_table_has_a_row_per_tensor_and_colors_failures():
     m = GradcheckTableModel("MLP with a buggy Linear bias")
     html = m.html
     assert html.count("<tr") == len(m.report.rows) + 1  # + header

@@ -7,6 +7,7 @@ from widget_checks import changed
 
 from cnnlab.layers import Linear
 from widgets.init_explorer import (
+    InitExplorer,
     ACTIVATIONS,
     SCHEMES,
     WIDTHS,
@@ -204,3 +205,10 @@ def test_bad_arguments_say_what_was_expected():
         init_explorer(**SMALL, gain=10)
     with pytest.raises(ValueError, match=r"std must be a number in \[1e-4, 1\]"):
         init_explorer(**SMALL, std=0.0)
+
+
+def test_a_widget_built_on_a_model_shows_its_gain_and_std_and_keeps_them():
+    model = InitModel(**SMALL, scheme="normal", gain=4.0, std=3e-5)  # outside the sliders' usual [0.1, 3], [1e-4, 1]
+    ex = InitExplorer(model)
+    assert (ex.gain.value, ex.std.value) == (4.0, 3e-5)
+    assert (model.gain, model.std) == (4.0, 3e-5)

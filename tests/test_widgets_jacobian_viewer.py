@@ -38,7 +38,7 @@ class DoublingIdentity(Module):
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-def test_downsample_averages_blocks_of_the_centre_crop():
+def test_downsample_averages_blocks_of_the_center_crop():
     r, c = np.mgrid[0:28, 0:28]
     image = (28 * r + c).astype(float)[None, None]
     small = downsample(image, 8)
@@ -51,7 +51,7 @@ def test_downsample_averages_blocks_of_the_centre_crop():
         downsample(image[0], 8)
 
 
-def test_one_sided_differences_see_a_kink_that_the_centred_one_averages_away():
+def test_one_sided_differences_see_a_kink_that_the_centered_one_averages_away():
     x = np.array([1.0, 0.0])
 
     def f():

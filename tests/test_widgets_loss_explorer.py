@@ -109,8 +109,8 @@ def test_changing_the_target_moves_the_sweep_and_the_highlight():
     w.target.value = 0
     assert w.model.target == 0 and "dog" in w.ax_s.get_xlabel()
     assert w.ce_bars[0].get_height() == pytest.approx(0.25 - 1)
-    colours = [bar.get_facecolor() for bar in w.p_bars]
-    assert colours[0] != colours[1] and colours[1] == colours[2]
+    colors = [bar.get_facecolor() for bar in w.p_bars]
+    assert colors[0] != colors[1] and colors[1] == colors[2]
 
 
 def test_the_confidently_wrong_preset_sets_sliders_and_warns():

@@ -265,3 +265,12 @@ def test_live_without_a_loop_and_bad_factory_input_are_refused():
         widgets.lr_explorer(data=DATA[:2])
     assert [value for _, value in BATCH_SIZES] == [1, 16, 64, 256, 0]
     assert isinstance(explorer(), LRExplorer)
+
+
+def test_a_widget_built_on_a_run_shows_its_settings_and_keeps_them():
+    # every setting outside the controls' usual ranges and menu: 1e-4..100, 0..0.99, 1..10 epochs, 1/16/64/256
+    run = TrainingRun(*DATA, lr=3e-5, momentum=0.995, batch_size=32, epochs=12)
+    w = LRExplorer(run, live=False)
+    assert (w.lr.value, w.momentum.value, w.batch_size.value, w.epochs.value) == (3e-5, 0.995, 32, 12)
+    assert (run.lr, run.momentum, run.batch_size, run.epochs) == (3e-5, 0.995, 32, 12)
+    assert [label for label, _ in w.batch_size.options] == ["1 (online)", "16", "32", "64", "256", "full batch"]

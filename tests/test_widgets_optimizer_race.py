@@ -135,3 +135,14 @@ def test_the_play_control_starts_at_the_last_step_so_the_browser_shows_whole_tra
     assert race.play.value == race.frame.value == 40
     race.steps.value = 60
     assert race.play.value == race.frame.value == 60 and race.play.max == 60
+
+
+def test_a_click_or_a_new_surface_runs_the_race_once():
+    """The view moves the start sliders (and their ranges) itself: that runs the race once, not per slider."""
+    race = optimizer_race(steps=20)
+    calls, update = [], race.model.update
+    race.model.update = lambda: (calls.append(1), update())
+    race.on_click(SimpleNamespace(inaxes=race.ax_map, xdata=0.5, ydata=-0.25))
+    assert len(calls) == 1
+    race.surface.value = "rosenbrock"
+    assert len(calls) == 2 and race.model.start == tuple(race.model.surface.start)

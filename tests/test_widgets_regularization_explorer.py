@@ -12,6 +12,7 @@ from cnnlab.bench.threads import one_blas_thread
 from cnnlab.layers import DropConnect, Dropout, Linear
 from widgets._figure import FigureView
 from widgets.regularization_explorer import (
+    RegularizationExplorer,
     RegularizationModel,
     Settings,
     regularization_explorer,
@@ -256,3 +257,11 @@ def test_a_starting_value_between_the_stops_is_kept(no_png):
     assert w.l2.value == 0.02 and w.model.current.settings.l2 == 0.02
     values = [v for _, v in w.l2.options]
     assert values == sorted(values)
+
+
+def test_a_widget_built_on_settings_shows_them_and_trains_with_them(no_png):
+    model = RegularizationModel(*tiny_data(), hidden=8)
+    start = Settings(p_keep=0.05, epochs=3).check()  # outside the sliders' usual [0.1, 1] and [5, 80]
+    w = RegularizationExplorer(model, start, background=False)
+    assert (w.p_keep.value, w.epochs.value) == (0.05, 3)
+    assert w.settings() == start

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import widgets
-from widgets.step_size import StepSizeModel, khan_df, khan_f
+from widgets.step_size import StepSizeExplorer, StepSizeModel, khan_df, khan_f
 
 
 def test_khan_example_and_its_derivative_by_hand_at_zero():
@@ -71,3 +71,9 @@ def test_bad_factory_input_is_refused_clearly():
         StepSizeModel(hs=np.ones((2, 2)))
     with pytest.raises(TypeError, match="f and df must be callables"):
         StepSizeModel(np.sin, 3.0)
+
+
+def test_the_slider_shows_the_models_x_and_keeps_it():
+    ex = StepSizeExplorer(x=3.0, precision="float32")  # x outside the slider's usual [-2, 2]
+    assert (ex.x.value, ex.precision.value) == (3.0, "float32")
+    assert (ex.model.x, ex.model.precision) == (3.0, "float32")

@@ -5,7 +5,7 @@ import pytest
 
 from cnnlab.optim import SGD
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
-from widgets._optimizers import colour
+from widgets._optimizers import color
 from widgets.surface_paths import surface_paths
 
 
@@ -24,17 +24,17 @@ def test_each_run_is_drawn_as_its_path_and_its_values():
     np.testing.assert_array_equal(hand_map.get_xydata(), points)
     np.testing.assert_allclose(sgd_f.get_ydata(), 0.5 * (slow.points[:, 0] ** 2 + 20 * slow.points[:, 1] ** 2))
     np.testing.assert_allclose(hand_f.get_ydata(), [0.5 * (1 + 20 * 0.25), 0.0])
-    assert sgd_map.get_color() == colour("SGD") and hand_map.get_color() != sgd_map.get_color()
+    assert sgd_map.get_color() == color("SGD") and hand_map.get_color() != sgd_map.get_color()
     assert ax_f.get_yscale() == "log" and fig.texts[0].get_text() == "t"
     plt.close(fig)
 
 
-def test_two_labels_of_one_optimizer_get_different_colours():
+def test_two_labels_of_one_optimizer_get_different_colors():
     bowl = QuadraticBowl()
     runs = {f"SGD lr={lr}": trajectory(bowl, lambda ps: SGD(ps, lr=lr), steps=5) for lr in (0.01, 0.05)}
     fig = surface_paths(bowl, runs)
     first, second = path_lines(fig.axes[0])
-    assert first.get_color() == colour("SGD") and second.get_color() != first.get_color()
+    assert first.get_color() == color("SGD") and second.get_color() != first.get_color()
     plt.close(fig)
 
 

@@ -321,7 +321,7 @@ def test_bad_arguments_are_clear_errors():
         model.feature_maps(30)
 
 
-def test_any_conv_net_and_any_labelled_images_work(no_render):
+def test_any_conv_net_and_any_labeled_images_work(no_render):
     gen = np.random.default_rng(0)
     X = gen.random((60, 1, 8, 8)).astype(np.float32)
     y = (X[:, 0, :4].mean(axis=(1, 2)) > X[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)  # top brighter?

@@ -11,7 +11,7 @@ __all__ = ["StatusLine", "guarded", "show_error"]
 
 log = logging.getLogger("widgets")
 
-_COLOURS = {"info": "#444", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
+_COLORS = {"info": "#444", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
 
 
 class StatusLine:
@@ -23,10 +23,10 @@ class StatusLine:
         self.kind = "info"
 
     def show(self, text: str, kind: str = "info") -> None:
-        if kind not in _COLOURS:
-            raise ValueError(f"kind must be one of {sorted(_COLOURS)}, got {kind!r}")
+        if kind not in _COLORS:
+            raise ValueError(f"kind must be one of {sorted(_COLORS)}, got {kind!r}")
         self.text, self.kind = text, kind
-        self.widget.value = f'<span style="color:{_COLOURS[kind]}">{html.escape(text)}</span>'
+        self.widget.value = f'<span style="color:{_COLORS[kind]}">{html.escape(text)}</span>'
 
     def clear(self) -> None:
         self.show("")

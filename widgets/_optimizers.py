@@ -3,27 +3,31 @@
 What each optimizer is (class, hyper-parameters, default learning rates) lives in one place,
 `cnnlab.optim.OPTIMIZERS`; this module adds only what is the visualiser's own: a colour per optimizer,
 `to_labels(names)`, which turns what a user typed (names or labels, any case) into the labels the races
-key their runs by, and the races' two uses of the registry: their learning rates and their optimizers.
+key their runs by, the races' two uses of the registry (their learning rates and their optimizers) and the
+races' runner rows (a tick box and a learning-rate slider per optimizer).
 """
 from __future__ import annotations
 
 import math
 import numbers
 
-from cnnlab.optim import OPTIMIZERS, optimizer_spec
+import ipywidgets as W
 
-__all__ = ["LABELS", "COLOURS", "colour", "to_labels", "race_lrs", "race_optimizer"]
+from cnnlab.optim import OPTIMIZERS, optimizer_spec
+from widgets._controls import log_spanning
+
+__all__ = ["LABELS", "COLORS", "color", "to_labels", "race_lrs", "race_optimizer", "runner_controls"]
 
 LABELS = tuple(s.label for s in OPTIMIZERS.values())  # the races' runners, in the registry's order
 
 # registry name -> colour (matplotlib's tab10 order, so SGD is the default first colour "C0")
-COLOURS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
+COLORS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
            "adadelta": "#9467bd", "rmsprop": "#8c564b", "adam": "#e377c2"}
 
 
-def colour(name) -> str:
+def color(name) -> str:
     """The colour of the optimizer called `name` (a name or label, any case)."""
-    return COLOURS[optimizer_spec(name).name]
+    return COLORS[optimizer_spec(name).name]
 
 
 def to_labels(names, what: str = "unknown optimizers") -> list[str]:
@@ -58,3 +62,24 @@ def race_optimizer(name, params, lr: float, momentum: float):
     """The optimizer `name` on `params` at `lr`; the race's `momentum` reaches the optimizers that use one."""
     spec = optimizer_spec(name)
     return spec.build(params, lr, **({"momentum": momentum} if spec.uses_momentum else {}))
+
+
+def runner_controls(enabled, lrs: dict, exponents: tuple[int, int], step: float):
+    """A race's runners as controls: per label of LABELS a colour swatch, a tick box and a learning-rate slider.
+
+    Inputs: enabled, the labels ticked; lrs, label -> learning rate; exponents, (low, high) of the sliders'
+    range 10**low .. 10**high, widened to hold every rate of `lrs` (the sliders show the model's rates, never
+    clamp them); step, the sliders' step in exponent.
+    Returns (enable, lr, rows): label -> Checkbox, label -> FloatLogSlider, one HBox per label.
+    """
+    low, high = log_spanning(*exponents, *lrs.values())
+    enable, lr, rows = {}, {}, []
+    for name in LABELS:
+        enable[name] = W.Checkbox(value=name in enabled, description=name, indent=False,
+                                  layout=W.Layout(width="100px"))
+        lr[name] = W.FloatLogSlider(value=lrs[name], base=10, min=low, max=high, step=step, description="lr",
+                                    readout_format=".1e", continuous_update=False, layout=W.Layout(width="300px"),
+                                    style={"description_width": "20px"})
+        swatch = W.HTML(f'<span style="color:{color(name)};font-size:20px">&#9632;</span>')
+        rows.append(W.HBox([swatch, enable[name], lr[name]]))
+    return enable, lr, rows

@@ -199,20 +199,19 @@ class BackpropStepper(WidgetView):
     def __init__(self, model: BackpropStepperModel):
         self.model = model
         super().__init__()
-        self.stage = W.SelectionSlider(options=[(label, i) for i, label in enumerate(STAGES)], value=0,
+        self.stage = W.SelectionSlider(options=[(label, i) for i, label in enumerate(STAGES)],
+                                       value=model.stage,
                                        description="stage", continuous_update=False,
                                        layout=W.Layout(width="380px"))
         self.back = W.Button(description="\u25c0 back", layout=W.Layout(width="80px"))
         self.next = W.Button(description="next \u25b6", layout=W.Layout(width="80px"))
-        self.sample = W.IntSlider(value=1, min=1, max=model.n_samples, description="sample n",
+        self.sample = W.IntSlider(value=model.n, min=1, max=model.n_samples, description="sample n",
                                   continuous_update=False, layout=W.Layout(width="380px"))
         self._build_figure()
         self.view = FigureView(self.fig)
-        on = self.guard
-        self.stage.observe(on(self._on_control), names="value")
-        self.sample.observe(on(self._on_control), names="value")
-        self.back.on_click(on(lambda _: self._shift(-1)))
-        self.next.on_click(on(lambda _: self._shift(+1)))
+        self.observe(lambda change: self.update(), self.stage, self.sample)
+        self.back.on_click(self.guard(lambda _: self._shift(-1)))
+        self.next.on_click(self.guard(lambda _: self._shift(+1)))
         self.widget = W.VBox([W.HBox([self.back, self.stage, self.next]), self.sample,
                               self.view.widget, self.status.widget])
         self.update()
@@ -286,11 +285,11 @@ class BackpropStepper(WidgetView):
         self.cursor = ax.axvline(1, color="#999", linewidth=1, zorder=0)
         self.avg_markers = []
         for c, k in enumerate(m.tracked):
-            colour = f"C{c}"
-            ax.plot(n, m.per_sample[:, k], "o", color=colour, markersize=3.5, alpha=0.4)
-            ax.plot(n, m.running[:, k], "-", color=colour, linewidth=1.8, label=m.param_labels[k])
-            ax.axhline(m.batch[k], color=colour, linestyle="--", linewidth=1)
-            self.avg_markers.append(ax.plot([1], [m.running[0, k]], "o", color=colour, markersize=8,
+            color = f"C{c}"
+            ax.plot(n, m.per_sample[:, k], "o", color=color, markersize=3.5, alpha=0.4)
+            ax.plot(n, m.running[:, k], "-", color=color, linewidth=1.8, label=m.param_labels[k])
+            ax.axhline(m.batch[k], color=color, linestyle="--", linewidth=1)
+            self.avg_markers.append(ax.plot([1], [m.running[0, k]], "o", color=color, markersize=8,
                                             markeredgecolor="black")[0])
         ax.set_xlim(0.5, m.n_samples + 0.5)
         ax.set_ylabel("gradient entry", fontsize=9)
@@ -352,9 +351,6 @@ class BackpropStepper(WidgetView):
                 f"{m.n} per-sample gradients differs from the batch gradient by {m.distance:.2g} (relative).{end}")
 
     # --- controls ----------------------------------------------------------------------------
-    def _on_control(self, change) -> None:
-        self.update()
-
     def _shift(self, step: int) -> None:
         self.stage.value = int(np.clip(self.stage.value + step, 0, len(STAGES) - 1))
 

@@ -10,7 +10,6 @@ runs whose settings did not change.
 """
 from __future__ import annotations
 
-import functools
 import html
 import time
 
@@ -19,10 +18,10 @@ import numpy as np
 
 from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
-from widgets._controls import log_spanning, spanning
+from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded, show_error
-from widgets._optimizers import LABELS, colour
+from widgets._optimizers import LABELS, color, runner_controls
+from widgets._view import WidgetView
 from widgets.cnn_race_model import CNNRaceModel, CNNRun
 
 __all__ = ["CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
@@ -37,7 +36,7 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-class CNNRace:
+class CNNRace(WidgetView):
     """The widget: `.model`, controls (`.enable[name]`, `.lr[name]`, `.epochs`, `.momentum`, `.race_button`,
     `.stop_button`), the figure `.view` and the results table `.table`.
 
@@ -53,23 +52,13 @@ class CNNRace:
     def __init__(self, model: CNNRaceModel, background: bool | None = None, autostart: bool = True):
         self.model = model
         self.background = _in_kernel() if background is None else bool(background)
-        self.status = StatusLine()
-        self._holding, self._last_draw = False, 0.0
-        guard = guarded(self.status)
-        self.runner = ChunkRunner(self._work, on_done=guard(self._finish),
-                                  on_error=functools.partial(show_error, self.status), name="cnn_race")
+        super().__init__()
+        self._last_draw = 0.0
+        self.runner = ChunkRunner(self._work, on_done=self.guard(self._finish), on_error=self.show_error,
+                                  name="cnn_race")
         style = {"description_width": "70px"}
-        self.enable, self.lr, rows = {}, {}, []
         # every range holds the model's value: the controls show the model's settings, never clamp them
-        low, high = log_spanning(-5, 1, *model.lrs.values())
-        for name in LABELS:
-            self.enable[name] = W.Checkbox(value=name in model.enabled, description=name, indent=False,
-                                           layout=W.Layout(width="100px"))
-            self.lr[name] = W.FloatLogSlider(value=model.lrs[name], base=10, min=low, max=high, step=0.1,
-                                             description="lr", readout_format=".1e", continuous_update=False,
-                                             layout=W.Layout(width="300px"), style={"description_width": "20px"})
-            swatch = W.HTML(f'<span style="color:{colour(name)};font-size:20px">&#9632;</span>')
-            rows.append(W.HBox([swatch, self.enable[name], self.lr[name]]))
+        self.enable, self.lr, rows = runner_controls(model.enabled, model.lrs, (-5, 1), step=0.1)
         low, high = spanning(1, 5, model.epochs)
         self.epochs = W.IntSlider(value=model.epochs, min=low, max=high, description="epochs",
                                   continuous_update=False, style=style)
@@ -81,10 +70,9 @@ class CNNRace:
         self._build_figure()
         self.view = FigureView(self.fig)
 
-        for control in [self.epochs, self.momentum, *self.enable.values(), *self.lr.values()]:
-            control.observe(guard(self._on_control), names="value")
-        self.race_button.on_click(guard(lambda button: self.start()))
-        self.stop_button.on_click(guard(lambda button: self.stop()))
+        self.observe(self._on_control, self.epochs, self.momentum, *self.enable.values(), *self.lr.values())
+        self.race_button.on_click(self.guard(lambda button: self.start()))
+        self.stop_button.on_click(self.guard(lambda button: self.stop()))
         n, n_val = len(model.X), len(model.X_val)
         about = W.HTML(f"<small>{n} training images, batch {model.batch_size}, {model.steps_per_epoch} steps "
                        f"per epoch; validation on {n_val} images; same initial weights and batch order for "
@@ -102,7 +90,7 @@ class CNNRace:
                                                            gridspec_kw={"width_ratios": (1.7, 1)})
         self.raw, self.smooth, self.acc_lines, self.crosses = {}, {}, {}, {}
         for name in LABELS:
-            c = colour(name)
+            c = color(name)
             self.raw[name], = self.ax_loss.plot([], [], "-", color=c, lw=0.6, alpha=0.3)
             self.smooth[name], = self.ax_loss.plot([], [], "-", color=c, lw=1.8, label=name)
             self.crosses[name], = self.ax_loss.plot([], [], "x", color=c, ms=10, mew=2.5, clip_on=False)
@@ -159,7 +147,7 @@ class CNNRace:
             loss = "–" if s["final_loss"] is None else f"{s['final_loss']:.3f}"
             state = (f'<b style="color:#cf222e">diverged at step {s["diverged_at"]}</b>' if s["diverged_at"]
                      else s["status"])
-            rows.append(f'<tr><td style="color:{colour(name)}"><b>{html.escape(name)}</b></td><td>{s["lr"]:.1e}</td>'
+            rows.append(f'<tr><td style="color:{color(name)}"><b>{html.escape(name)}</b></td><td>{s["lr"]:.1e}</td>'
                         f'<td>{s["steps"]}</td><td>{loss}</td><td>{acc}</td><td>{state}</td></tr>')
         head = ("<tr><th>optimizer</th><th>lr</th><th>steps</th><th>train loss (last epoch)</th>"
                 "<th>validation accuracy</th><th></th></tr>")
@@ -176,14 +164,9 @@ class CNNRace:
     def _on_control(self, change) -> None:
         if change["owner"] in self.lr.values():  # moving a learning rate means: race this optimizer
             name = next(n for n, s in self.lr.items() if s is change["owner"])
-            if not self.enable[name].value:
-                self._holding = True
-                try:
-                    self.enable[name].value = True
-                finally:
-                    self._holding = False
-        if not self._holding:
-            self.start()
+            with self.syncing():
+                self.enable[name].value = True
+        self.start()
 
     def _begin(self) -> bool:
         """Read the controls and set up the runs; False (with a message) when no optimizer is ticked."""
@@ -264,9 +247,6 @@ class CNNRace:
     def wait(self, timeout: float | None = None) -> None:
         """Block until a background race has finished (the notebook does this before asserting)."""
         self.runner.join(timeout)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def cnn_race(optimizers=None, lrs: dict | None = None, epochs: int = 2, momentum: float = 0.9,

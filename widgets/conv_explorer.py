@@ -174,16 +174,16 @@ class ConvExplorer(WidgetView):
         super().__init__()
         self.images = images
         first = next(iter(images))
-        self.model = ConvExplorerModel(images[first], kernel, kernel_size, stride, padding, seed=seed)
+        self.model = m = ConvExplorerModel(images[first], kernel, kernel_size, stride, padding, seed=seed)
         slider = dict(continuous_update=False, layout=W.Layout(width="260px"))
         self.image_picker = W.Dropdown(options=list(images), value=first, description="image")
-        self.kernel_picker = W.Dropdown(options=KERNELS, value=kernel, description="kernel")
-        self.kernel_size = W.IntSlider(value=kernel_size, min=2, max=MAX_KERNEL, description="kernel K", **slider)
-        self.stride = W.IntSlider(value=stride, min=1, max=MAX_STRIDE, description="stride s", **slider)
-        self.padding = W.IntSlider(value=padding, min=0, max=MAX_PADDING, description="padding p", **slider)
-        self.delta_mode = W.ToggleButtons(options=DELTAS, value=DELTAS[0], description="δ")
-        self.row = W.IntSlider(value=0, min=0, max=self.model.out_shape[0] - 1, description="output row", **slider)
-        self.col = W.IntSlider(value=0, min=0, max=self.model.out_shape[1] - 1, description="output col", **slider)
+        self.kernel_picker = W.Dropdown(options=KERNELS, value=m.kernel_name, description="kernel")
+        self.kernel_size = W.IntSlider(value=m.kernel_size, min=2, max=MAX_KERNEL, description="kernel K", **slider)
+        self.stride = W.IntSlider(value=m.stride, min=1, max=MAX_STRIDE, description="stride s", **slider)
+        self.padding = W.IntSlider(value=m.padding, min=0, max=MAX_PADDING, description="padding p", **slider)
+        self.delta_mode = W.ToggleButtons(options=DELTAS, value=m.delta_mode, description="δ")
+        self.row = W.IntSlider(value=m.row, min=0, max=m.out_shape[0] - 1, description="output row", **slider)
+        self.col = W.IntSlider(value=m.col, min=0, max=m.out_shape[1] - 1, description="output col", **slider)
 
         self.fig, axes = new_figure(2, 3, figsize=(10.5, 7.2))
         self.axes = axes.ravel()
@@ -207,15 +207,12 @@ class ConvExplorer(WidgetView):
         self.fig.subplots_adjust(left=0.02, right=0.98, top=0.93, bottom=0.07, wspace=0.12, hspace=0.22)
         self.view = FigureView(self.fig)
 
-        self.observe(self._on_change, self.image_picker, self.kernel_picker, self.kernel_size, self.stride,
+        self.observe(lambda change: self.update(), self.image_picker, self.kernel_picker, self.kernel_size, self.stride,
                      self.padding, self.delta_mode, self.row, self.col)
         controls = W.VBox([W.HBox([self.image_picker, self.kernel_picker]),
                            W.HBox([self.kernel_size, self.stride, self.padding]),
                            W.HBox([self.delta_mode]), W.HBox([self.row, self.col])])
         self.widget = W.VBox([controls, self.view.widget, self.status.widget])
-        self.update()
-
-    def _on_change(self, change) -> None:
         self.update()
 
     def update(self) -> None:

@@ -38,10 +38,10 @@ from widgets._figure import FigureView, new_figure
 from widgets._training import check_net, conv_layers, train_reference_net
 from widgets._view import WidgetView
 
-__all__ = ["NORMALISATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
+__all__ = ["NORMALIZATIONS", "CMAP", "to_unit_range", "mosaic", "filter_mosaic", "FilterViewerModel",
            "FilterViewer", "reference_net", "filter_viewer", "WEIGHTS"]
 
-NORMALISATIONS = ("local", "layer", "global")
+NORMALIZATIONS = ("local", "layer", "global")
 CMAP = plt.get_cmap("RdBu_r").with_extremes(bad="0.55")  # blue < 0 < red; grey gaps between tiles
 WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "filter_viewer_weights.npz"
 MAX_TILES = 64  # feature and gradient maps shown per layer
@@ -63,8 +63,8 @@ def to_unit_range(tiles, mode: str, global_max: float | None = None):
     Returns (normalised tiles as float64, scale): scale has shape (T,) for "local", () otherwise. A scale
     of 0 (an all-zero tile or layer) is replaced by 1.
     """
-    if mode not in NORMALISATIONS:
-        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {mode!r}")
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALIZATIONS}, got {mode!r}")
     tiles = np.asarray(tiles, dtype=np.float64)
     if mode == "local":
         scale = _max_abs(tiles.reshape(len(tiles), -1), axis=1) if len(tiles) else np.ones(0)
@@ -119,7 +119,7 @@ class FilterViewerModel:
     (C, H, W) or a batch (N, C, H, W) (cast to the net's float dtype); classes, K names (default: the
     Fashion-MNIST names when K = 10, else "class k").
     State: `layer` (index into `convs`), `image` (index into x), `target` (None = the predicted class, or
-    a class index), `norm` (one of NORMALISATIONS).
+    a class index), `norm` (one of NORMALIZATIONS).
     After `update()`: `weights`, `maps`, `grads` (one array per Conv2d: (out, in, kh, kw), (out, H, W),
     (out, H, W)), `scores`, `probs`, `predicted`, `target_class`, and for the chosen layer `shown` =
     {"filters" | "maps" | "grads": (values in [-1, 1], scale)} (see `to_unit_range`).
@@ -170,8 +170,8 @@ class FilterViewerModel:
         if self.target is not None and not 0 <= self.target < len(self.classes):
             raise ValueError(f"target must be None (the predicted class) or in [0, {len(self.classes)}), "
                              f"got {self.target}")
-        if self.norm not in NORMALISATIONS:
-            raise ValueError(f"norm must be one of {NORMALISATIONS}, got {self.norm!r}")
+        if self.norm not in NORMALIZATIONS:
+            raise ValueError(f"norm must be one of {NORMALIZATIONS}, got {self.norm!r}")
 
     def update(self) -> None:
         self._check_state()
@@ -237,12 +237,13 @@ class FilterViewer(WidgetView):
         super().__init__()
         style = {"description_width": "70px"}
         self.layer = W.Dropdown(options=[(f"{name}: {conv!r}", k) for k, (name, conv) in enumerate(m.convs)],
-                                value=0, description="layer", style=style, layout=W.Layout(width="420px"))
-        self.image = W.IntSlider(value=0, min=0, max=len(m.x) - 1, description="image", disabled=len(m.x) == 1,
+                                value=m.layer, description="layer", style=style, layout=W.Layout(width="420px"))
+        self.image = W.IntSlider(value=m.image, min=0, max=len(m.x) - 1, description="image", disabled=len(m.x) == 1,
                                  continuous_update=False, style=style)
         self.target = W.Dropdown(options=[("the predicted class", -1)] + [(f"{k}: {c}", k) for k, c in
                                                                           enumerate(m.classes)],
-                                 value=-1, description="gradient of", style=style)
+                                 value=-1 if m.target is None else int(m.target), description="gradient of",
+                                 style=style)
         self.norm = W.ToggleButtons(options=[("local (each tile)", "local"), ("per layer", "layer"),
                                              ("global (all layers)", "global")], value=m.norm,
                                     description="colours", style=style)

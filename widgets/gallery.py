@@ -75,8 +75,8 @@ class DatasetGallery(WidgetView):
         super().__init__()
         options = [("all classes", ALL)] + [
             (f"{i}: {name} ({count})", i) for i, (name, count) in enumerate(zip(classes, self.model.counts))]
-        self.class_picker = W.Dropdown(options=options, value=ALL, description="class")
-        self.start = W.IntSlider(value=0, min=0, max=self.model.max_start, description="first image",
+        self.class_picker = W.Dropdown(options=options, value=self.model.class_index, description="class")
+        self.start = W.IntSlider(value=self.model.start, min=0, max=self.model.max_start, description="first image",
                                  continuous_update=False, layout=W.Layout(width="420px"))
         rows = -(-self.model.n // columns)
         self.fig, _ = new_figure(figsize=(1.1 * columns + 2.6, 1.25 * rows + 0.4))

@@ -214,7 +214,7 @@ def report_html(report: GradcheckReport) -> str:
     body = []
     previous = None
     for row in report.rows:
-        colour = _PASS if row.passed else _FAIL
+        color = _PASS if row.passed else _FAIL
         verdict = "\u2713 pass" if row.passed else "\u2717 FAIL"
         layer = "" if row.layer == previous else html.escape(row.layer)
         border = "border-top:1px solid #ccc;" if layer else ""
@@ -223,8 +223,8 @@ def report_html(report: GradcheckReport) -> str:
             f'<tr style="{border}"><td style="{cells}"><b>{layer}</b></td>'
             f'<td style="{cells}"><code>{html.escape(row.name)}</code></td>'
             f'<td style="{cells}">{row.shape}</td>'
-            f'<td style="{cells};color:{colour};font-family:monospace">{row.max_rel_error:.1e}</td>'
-            f'<td style="{cells};color:{colour};font-weight:bold">{verdict}</td></tr>')
+            f'<td style="{cells};color:{color};font-family:monospace">{row.max_rel_error:.1e}</td>'
+            f'<td style="{cells};color:{color};font-weight:bold">{verdict}</td></tr>')
     failed = [r for r in report.rows if not r.passed]
     summary = (f'<span style="color:{_PASS}">all {len(report.rows)} tensors pass</span>' if not failed else
                f'<span style="color:{_FAIL}">{len(failed)} of {len(report.rows)} tensors FAIL</span>')
@@ -263,18 +263,15 @@ class GradcheckTable(WidgetView):
     def __init__(self, network: str = "small CNN (correct)", precision: str = "float64", rng=0):
         self.model = GradcheckTableModel(network, precision, None, rng)
         super().__init__()
-        self.network = W.Dropdown(options=list(EXAMPLES), value=network, description="network",
+        self.network = W.Dropdown(options=list(EXAMPLES), value=self.model.network, description="network",
                                   layout=W.Layout(width="380px"))
-        self.precision = W.ToggleButtons(options=list(_DTYPES), value=precision, description="precision")
+        self.precision = W.ToggleButtons(options=list(_DTYPES), value=self.model.precision, description="precision")
         self.eps = W.Dropdown(options=[("default", None)] + [(f"{e:g}", e) for e in (1e-2, 1e-3, 1e-4, 1e-6, 1e-8)],
-                              value=None, description="step eps", layout=W.Layout(width="180px"))
+                              value=self.model.eps, description="step eps", layout=W.Layout(width="180px"))
         self.table = W.HTML()
-        self.observe(self._on_change, self.network, self.precision, self.eps)
+        self.observe(lambda change: self.update(), self.network, self.precision, self.eps)
         self.widget = W.VBox([W.HBox([self.network, self.eps]), self.precision, self.table, self.status.widget])
         self._show()
-
-    def _on_change(self, change=None) -> None:
-        self.update()
 
     def update(self) -> None:
         """Read the controls, rebuild the network, run the check and redraw the table."""

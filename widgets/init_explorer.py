@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
+from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._view import WidgetView
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
@@ -37,9 +38,12 @@ class InitExplorer(WidgetView):
         self.activation = W.Dropdown(options=list(ACTIVATIONS), value=model.activation, description="activation",
                                      style=style)
         self.scheme = W.Dropdown(options=list(SCHEMES), value=model.scheme, description="scheme", style=style)
-        self.gain = W.FloatSlider(value=model.gain, min=0.1, max=3.0, step=0.05, description="gain",
+        # every range holds the model's value: the controls show the model's settings, never clamp them
+        low, high = spanning(0.1, 3.0, model.gain)
+        self.gain = W.FloatSlider(value=model.gain, min=low, max=high, step=0.05, description="gain",
                                   continuous_update=False, style=style)
-        self.std = W.FloatLogSlider(value=model.std, base=10, min=-4, max=0, step=0.1, description="std",
+        low, high = log_spanning(-4, 0, model.std)
+        self.std = W.FloatLogSlider(value=model.std, base=10, min=low, max=high, step=0.1, description="std",
                                     readout_format=".1e", continuous_update=False, style=style)
         self.recommend = W.Button(description="recommended gain", tooltip="calculate_gain for the activation")
         self.recommend.on_click(self.guard(lambda _: self._recommend()))

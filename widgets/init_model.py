@@ -156,9 +156,9 @@ def column_histograms(values: np.ndarray, bins: int = 41) -> tuple[np.ndarray, f
         lo = max(np.nanmin(mean - 3 * std), np.nanmin(clean))
         hi = min(np.nanmax(mean + 3 * std), np.nanmax(clean))
     if not hi > lo:
-        centre = lo
-        half = max(abs(centre) * 1e-3, 1e-12)
-        lo, hi = centre - half, centre + half
+        center = lo
+        half = max(abs(center) * 1e-3, 1e-12)
+        lo, hi = center - half, center + half
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = np.floor(np.nan_to_num((clean - lo) * (bins / (hi - lo)), nan=0.0, posinf=bins, neginf=-1))
     index = np.where(finite, np.clip(scaled, 0, bins - 1), -1).astype(np.int64)
@@ -231,7 +231,7 @@ class InitModel:
             return {"gain": self.gain}
         return {}
 
-    def _initialise(self, net: Sequential, X: np.ndarray, gen: np.random.Generator) -> list[dict]:
+    def _initialize(self, net: Sequential, X: np.ndarray, gen: np.random.Generator) -> list[dict]:
         if self.scheme != "lsuv":
             return init.apply(net, self.scheme, rng=gen, **self.scheme_options())
         init.lsuv(net, X, rng=gen, gain=self.gain)
@@ -256,7 +256,7 @@ class InitModel:
         X = gen_data.standard_normal((self.batch, self.width))
         net = self.build()
         with np.errstate(all="ignore"):
-            self.records = self._initialise(net, X, gen_init)
+            self.records = self._initialize(net, X, gen_init)
             stats = init.activation_stats(net, X, rng=gen_grad)
         block_kind = "Linear" if ACTIVATIONS[self.activation] is None else ACTIVATIONS[self.activation].__name__
         self.stats = [s for s in stats if s.kind == block_kind]

@@ -73,15 +73,15 @@ def one_sided_jacobians(f, x, eps: float = 1e-6):
     flat = x.reshape(-1)
     if not np.shares_memory(flat, x):
         raise ValueError("one_sided_jacobians perturbs x in place; pass a contiguous array")
-    centre = np.array(f(), dtype=np.float64).ravel()
-    forward = np.zeros((centre.size, flat.size))
-    backward = np.zeros((centre.size, flat.size))
+    center = np.array(f(), dtype=np.float64).ravel()
+    forward = np.zeros((center.size, flat.size))
+    backward = np.zeros((center.size, flat.size))
     for j in range(flat.size):
         old = flat[j]
         flat[j] = old + eps
-        forward[:, j] = (np.array(f(), dtype=np.float64).ravel() - centre) / eps
+        forward[:, j] = (np.array(f(), dtype=np.float64).ravel() - center) / eps
         flat[j] = old - eps
-        backward[:, j] = (centre - np.array(f(), dtype=np.float64).ravel()) / eps
+        backward[:, j] = (center - np.array(f(), dtype=np.float64).ravel()) / eps
         flat[j] = old
     return forward, backward
 

@@ -29,8 +29,8 @@ __all__ = ["DifferenceCheck", "JacobianModel", "JacobianViewer", "jacobian_viewe
 
 
 def _badge(ok: bool, text: str) -> str:
-    colour, mark = ("#1a7f37", "\u2713") if ok else ("#cf222e", "\u2717")
-    return (f'<span style="background:{colour};color:white;padding:2px 8px;border-radius:4px;'
+    color, mark = ("#1a7f37", "\u2713") if ok else ("#cf222e", "\u2717")
+    return (f'<span style="background:{color};color:white;padding:2px 8px;border-radius:4px;'
             f'font-weight:bold">{mark} {html.escape(text)}</span>')
 
 
@@ -42,11 +42,12 @@ class JacobianViewer(WidgetView):
         self.model = JacobianModel(net, x, images)
         m = self.model
         self.badge = W.HTML(value="")
-        self.layer = W.Dropdown(options=[(name, i) for i, name in enumerate(m.layer_names())], value=0,
+        self.layer = W.Dropdown(options=[(name, i) for i, name in enumerate(m.layer_names())],
+                                  value=m.layer_index,
                                 description="layer", layout=W.Layout(width="420px"))
         self.source = W.Dropdown(options=[(SOURCES[s], s) for s in m.sources], value=m.source,
                                  description="input")
-        self.sample = W.IntSlider(value=0, min=0, max=m.max_sample, description=self._sample_label(),
+        self.sample = W.IntSlider(value=m.sample, min=0, max=m.max_sample, description=self._sample_label(),
                                   continuous_update=False, disabled=m.source == "custom")
 
         self.fig, _ = new_figure(figsize=(10, 6.4))
@@ -84,7 +85,7 @@ class JacobianViewer(WidgetView):
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
         self.view = FigureView(self.fig)
 
-        self.observe(self._on_control, self.layer, self.sample)
+        self.observe(lambda change: self.update(), self.layer, self.sample)
         self.observe(self._on_source, self.source)
         controls = W.HBox([self.layer, self.source, self.sample])
         self.widget = W.VBox([controls, self.badge, self.view.widget, self.status.widget])
@@ -100,9 +101,6 @@ class JacobianViewer(WidgetView):
             self.sample.value = 0
             self.sample.description = self._sample_label()
             self.sample.disabled = self.model.source == "custom"
-        self.update()
-
-    def _on_control(self, change) -> None:
         self.update()
 
     def update(self) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from cnnlab.data import small_fashion_mnist
+from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
 from widgets._view import WidgetView
 from widgets.training_run import LOSSES, TrainingRun, judge_regime
@@ -69,13 +70,19 @@ class LRExplorer(WidgetView):
         super().__init__()
         guard = self.guard
         style, wide = {"description_width": "95px"}, W.Layout(width="360px")
-        self.lr = W.FloatLogSlider(value=run.lr, base=10, min=-4, max=2, step=0.05, description="learning rate",
+        # every range and menu holds the run's value: the controls show its settings, never clamp them
+        low, high = log_spanning(-4, 2, run.lr)
+        self.lr = W.FloatLogSlider(value=run.lr, base=10, min=low, max=high, step=0.05, description="learning rate",
                                    readout_format=".3g", continuous_update=False, style=style, layout=wide)
-        self.momentum = W.FloatSlider(value=run.momentum, min=0.0, max=0.99, step=0.01, description="momentum μ",
-                                      continuous_update=False, style=style, layout=wide)
-        self.batch_size = W.Dropdown(options=BATCH_SIZES, value=0 if run.full_batch else run.batch_size,
-                                     description="batch size", style=style, layout=W.Layout(width="230px"))
-        self.epochs = W.IntSlider(value=run.epochs, min=1, max=10, description="epochs",
+        self.momentum = W.FloatSlider(value=run.momentum, min=0.0, max=max(0.99, run.momentum), step=0.01,
+                                      description="momentum μ", continuous_update=False, style=style, layout=wide)
+        batch = 0 if run.full_batch else run.batch_size
+        sizes = BATCH_SIZES if batch in dict(BATCH_SIZES).values() else \
+            sorted([*BATCH_SIZES, (str(batch), batch)], key=lambda option: option[1] or float("inf"))
+        self.batch_size = W.Dropdown(options=sizes, value=batch, description="batch size", style=style,
+                                     layout=W.Layout(width="230px"))
+        low, high = spanning(1, 10, run.epochs)
+        self.epochs = W.IntSlider(value=run.epochs, min=low, max=high, description="epochs",
                                   continuous_update=False, style={"description_width": "50px"},
                                   layout=W.Layout(width="250px"))
         self.loss = W.ToggleButtons(options=list(LOSSES), value=run.loss, description="loss", style=style)
@@ -119,8 +126,8 @@ class LRExplorer(WidgetView):
         ax.set_ylabel("loss (log scale)")
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7.5, frameon=False)
-        self.sweep_lines = {name: sweep.plot([], [], "o", color=colour, ms=6, label=name)[0]
-                            for name, colour in REGIMES.items() if name not in ("diverged", "stopped")}
+        self.sweep_lines = {name: sweep.plot([], [], "o", color=color, ms=6, label=name)[0]
+                            for name, color in REGIMES.items() if name not in ("diverged", "stopped")}
         self.sweep_diverged = sweep.plot([], [], "X", color=REGIMES["diverged"], ms=8, label="diverged",
                                          transform=sweep.get_xaxis_transform())[0]
         (self.sweep_current,) = sweep.plot([], [], "o", mfc="none", mec="k", ms=11, mew=1.5, label="this run")

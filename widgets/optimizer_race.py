@@ -15,12 +15,12 @@ import ipywidgets as W
 import numpy as np
 
 from cnnlab.surfaces import SURFACES, trajectory
-from widgets._controls import log_spanning, spanning
+from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
-from widgets._optimizers import LABELS, colour, race_lrs, race_optimizer, to_labels
+from widgets._optimizers import LABELS, color, race_lrs, race_optimizer, runner_controls, to_labels
+from widgets._view import WidgetView
 
-__all__ = ["LABELS", "colour", "RaceModel", "OptimizerRace", "optimizer_race"]
+__all__ = ["LABELS", "color", "RaceModel", "OptimizerRace", "optimizer_race"]
 
 
 class RaceModel:
@@ -74,14 +74,13 @@ class RaceModel:
                 for name, run in self.runs.items()}
 
 
-class OptimizerRace:
+class OptimizerRace(WidgetView):
     """The widget: `.model`, controls (`.surface`, `.steps`, `.noise`, `.momentum`, `.start_x`,
     `.start_y`, `.frame`, `.play`, and per optimizer `.enable[name]`, `.lr[name]`), the figure `.view`."""
 
     def __init__(self, model: RaceModel):
         self.model = model
-        self.status = StatusLine()
-        guard = guarded(self.status)
+        super().__init__()
         (x0, x1), (y0, y1) = model.surface.bounds
         style = {"description_width": "90px"}
         self.surface = W.Dropdown(options=[(SURFACES[k]().name, k) for k in SURFACES],
@@ -105,26 +104,15 @@ class OptimizerRace:
         self.play = W.Play(value=model.steps, min=0, max=model.steps, step=max(model.steps // 100, 1),
                            interval=40)
         W.jslink((self.play, "value"), (self.frame, "value"))
-        self.enable, self.lr = {}, {}
-        rows = []
-        low, high = log_spanning(-4, 1, *model.lrs.values())
-        for name in LABELS:
-            self.enable[name] = W.Checkbox(value=name in model.enabled, description=name, indent=False,
-                                           layout=W.Layout(width="100px"))
-            self.lr[name] = W.FloatLogSlider(value=model.lrs[name], base=10, min=low, max=high, step=0.05,
-                                             description="lr", readout_format=".1e", continuous_update=False,
-                                             layout=W.Layout(width="300px"), style={"description_width": "20px"})
-            swatch = W.HTML(f'<span style="color:{colour(name)};font-size:20px">&#9632;</span>')
-            rows.append(W.HBox([swatch, self.enable[name], self.lr[name]]))
+        self.enable, self.lr, rows = runner_controls(model.enabled, model.lrs, (-4, 1), step=0.05)
 
         self._build_figure()
         self.view = FigureView(self.fig)
-        self.fig.canvas.mpl_connect("button_press_event", guard(self.on_click))
-        self.surface.observe(guard(self._on_surface), names="value")
-        for control in [self.steps, self.noise, self.momentum, self.start_x, self.start_y,
-                        *self.enable.values(), *self.lr.values()]:
-            control.observe(guard(lambda change: self.update()), names="value")
-        self.frame.observe(guard(lambda change: self._draw_frame()), names="value")
+        self.fig.canvas.mpl_connect("button_press_event", self.guard(self.on_click))
+        self.observe(self._on_surface, self.surface)
+        self.observe(lambda change: self.update(), self.steps, self.noise, self.momentum, self.start_x,
+                     self.start_y, *self.enable.values(), *self.lr.values())
+        self.observe(lambda change: self._draw_frame(), self.frame)
         controls = W.VBox([self.surface, self.steps, self.momentum, self.noise, self.start_x, self.start_y,
                            W.HBox([self.play, self.frame]), W.HTML("<b>runners</b>"), *rows])
         self.widget = W.VBox([W.HBox([controls, self.view.widget]), self.status.widget])
@@ -141,7 +129,7 @@ class OptimizerRace:
         self.ax_step = self.fig.add_subplot(grid[1, 1])
         self.lines, self.ends, self.lines_3d, self.loss_lines, self.step_lines = {}, {}, {}, {}, {}
         for name in LABELS:
-            c = colour(name)
+            c = color(name)
             self.lines[name], = self.ax_map.plot([], [], "-", color=c, lw=1.6, label=name)
             self.ends[name], = self.ax_map.plot([], [], "o", color=c, ms=6)
             self.lines_3d[name], = self.ax_3d.plot([], [], [], "-", color=c, lw=1.6)
@@ -223,7 +211,7 @@ class OptimizerRace:
     def _on_surface(self, change) -> None:
         self.model.set_surface(change["new"])
         (x0, x1), (y0, y1) = self.model.surface.bounds
-        with self.start_x.hold_trait_notifications(), self.start_y.hold_trait_notifications():
+        with self.syncing(), self.start_x.hold_trait_notifications(), self.start_y.hold_trait_notifications():
             self.start_x.min, self.start_x.max = min(x0, self.start_x.min), max(x1, self.start_x.max)
             self.start_y.min, self.start_y.max = min(y0, self.start_y.min), max(y1, self.start_y.max)
             self.start_x.min, self.start_x.max, self.start_y.min, self.start_y.max = x0, x1, y0, y1
@@ -231,11 +219,8 @@ class OptimizerRace:
 
     def _set_start(self, x: float, y: float) -> None:
         """Move both start sliders but run the race once."""
-        self._holding = True
-        try:
+        with self.syncing():
             self.start_x.value, self.start_y.value = float(x), float(y)
-        finally:
-            self._holding = False
         self.update()
 
     def on_click(self, event) -> None:
@@ -246,8 +231,6 @@ class OptimizerRace:
 
     def update(self) -> None:
         """Read every control, rerun the race and redraw."""
-        if getattr(self, "_holding", False):
-            return
         m = self.model
         m.steps, m.noise, m.momentum = self.steps.value, self.noise.value, self.momentum.value
         m.start = (self.start_x.value, self.start_y.value)
@@ -257,7 +240,7 @@ class OptimizerRace:
         if self._surface_drawn != m.surface_name:
             self._draw_surface()
         self.start_marker.set_data([m.start[0]], [m.start[1]])
-        with self.frame.hold_trait_notifications(), self.play.hold_trait_notifications():
+        with self.syncing(), self.frame.hold_trait_notifications(), self.play.hold_trait_notifications():
             self.frame.max = self.play.max = m.steps
             self.frame.value = self.play.value = m.steps
         self._rescale_plots()
@@ -278,9 +261,6 @@ class OptimizerRace:
             return
         kind = "warn" if any(s[2] for s in self.model.summary().values()) else "info"
         self.status.show(" · ".join(parts) + f"  ({self.model.seconds * 1000:.0f} ms)", kind)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def optimizer_race(surface: str = "saddle", optimizers=None, steps: int = 300, start=None,

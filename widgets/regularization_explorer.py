@@ -26,6 +26,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._background import ChunkRunner
+from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
 from widgets._view import WidgetView
 from widgets.regularization_runs import (DIVERGED_ABOVE, DROPCONNECT_P_KEEP, EARLY_STOPPING_PATIENCE, SPARSE_BELOW,
@@ -58,10 +59,13 @@ class RegularizationExplorer(WidgetView):
         self.l2 = choice([0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0], settings.l2, "L2 λ", off="off")
         self.l1 = choice([0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01], settings.l1, "L1 λ", off="off")
         self.max_norm = choice([0, 8.0, 4.0, 2.0, 1.0, 0.5, 0.25], settings.max_norm, "max-norm c", off="off")
-        self.p_keep = W.FloatSlider(value=settings.p_keep, min=0.1, max=1.0, step=0.05, description="dropout p_keep",
+        # the sliders' ranges hold the settings' values: the controls show them, never clamp them
+        low, high = spanning(0.1, 1.0, settings.p_keep)
+        self.p_keep = W.FloatSlider(value=settings.p_keep, min=low, max=high, step=0.05, description="dropout p_keep",
                                     style=style, layout=wide, continuous_update=False)
         self.lr = choice([1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0], settings.lr, "learning rate")
-        self.epochs = W.IntSlider(value=settings.epochs, min=5, max=80, step=5, description="epochs", style=style,
+        low, high = spanning(5, 80, settings.epochs)
+        self.epochs = W.IntSlider(value=settings.epochs, min=low, max=high, step=5, description="epochs", style=style,
                                   layout=wide, continuous_update=False)
         box = {"indent": False, "layout": W.Layout(width="210px")}
         self.dropconnect = W.Checkbox(value=settings.dropconnect, description=f"drop-connect (p={DROPCONNECT_P_KEEP})",
@@ -94,8 +98,8 @@ class RegularizationExplorer(WidgetView):
     # --- figure -------------------------------------------------------------------------------------
     def _build_figure(self) -> None:
         self.fig, (self.ax_loss, self.ax_hist, self.ax_sparse) = new_figure(1, 3, figsize=(11.5, 3.8), dpi=80)
-        grey = {"color": "0.6", "lw": 1.2, "ls": "--"}
-        self.ref_train, = self.ax_loss.plot([], [], **grey, label="reference: training")
+        gray = {"color": "0.6", "lw": 1.2, "ls": "--"}
+        self.ref_train, = self.ax_loss.plot([], [], **gray, label="reference: training")
         self.ref_val, = self.ax_loss.plot([], [], color="0.6", lw=1.2, ls=":", label="reference: validation")
         self.train_line, = self.ax_loss.plot([], [], "C0-", lw=1.8, label="training")
         self.val_line, = self.ax_loss.plot([], [], "C1-", lw=1.8, label="validation")
@@ -112,7 +116,7 @@ class RegularizationExplorer(WidgetView):
         self.ax_hist.set_xlabel(r"$\log_{10}|w|$ (all weights; $\leq 10^{-6}$ in the first bin)")
         self.ax_hist.set_ylabel("share of weights per bin")
         self.ax_hist.legend(fontsize=7, loc="upper left")
-        self.ref_sparse, = self.ax_sparse.plot([], [], **grey, label="reference")
+        self.ref_sparse, = self.ax_sparse.plot([], [], **gray, label="reference")
         self.sparse_line, = self.ax_sparse.plot([], [], "C0-", lw=1.8, label="this run")
         self.ax_sparse.set_ylim(0, 1)
         self.ax_sparse.set_xlabel("epoch"), self.ax_sparse.set_ylabel(f"share of weights with |w| < {SPARSE_BELOW:g}")
@@ -213,9 +217,9 @@ class RegularizationExplorer(WidgetView):
 
     def _begin(self, settings: Settings) -> None:
         """The reference run for these settings (trained once, then cached), the new run, its first picture."""
-        unregularised = settings == settings.without_regularisation()
+        unregularized = settings == settings.without_regularization()
         self.reference = self.model.cached_reference(settings)
-        if self.reference is None and not unregularised:
+        if self.reference is None and not unregularized:
             self.reference = self.model.reference(settings)
         run = self.model.start(settings)
         if self.reference is None:

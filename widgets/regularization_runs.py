@@ -66,7 +66,7 @@ class Settings:
             raise ValueError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
         return self
 
-    def without_regularisation(self) -> "Settings":
+    def without_regularization(self) -> "Settings":
         """These settings with every regulariser switched off (the reference run)."""
         return Settings(lr=self.lr, epochs=self.epochs)
 
@@ -119,7 +119,7 @@ class Run:
         return self.val_loss[self.final] - self.train_loss[self.final] if self.val_loss else float("nan")
 
 
-def _regularised_weights(net) -> list:
+def _regularized_weights(net) -> list:
     return [m.weight for m in net.modules() if isinstance(m, (Linear, DropConnect))]
 
 
@@ -198,10 +198,10 @@ class RegularizationModel:
         run.train_loss.append(evaluate(self.net, self.loss_fn, self.X, self.y)[0])
         run.val_loss.append(info["val_loss"])
         run.val_accuracy.append(info["val_accuracy"])
-        run.sparsity.append(weight_sparsity(np.concatenate([p.data.ravel() for p in _regularised_weights(self.net)])))
+        run.sparsity.append(weight_sparsity(np.concatenate([p.data.ravel() for p in _regularized_weights(self.net)])))
 
     def _record(self) -> None:
-        w = np.concatenate([p.data.ravel() for p in _regularised_weights(self.net)])
+        w = np.concatenate([p.data.ravel() for p in _regularized_weights(self.net)])
         self.current.weights = w[np.isfinite(w)]
 
     def step(self) -> bool:
@@ -235,7 +235,7 @@ class RegularizationModel:
             run.status, run.message = history.status, history.message
         if not run.finished and trainer.epoch >= run.settings.epochs:
             run.status, run.message = "completed", f"finished {trainer.epoch} epochs"
-        if run.finished and run.status != "stopped" and run.settings == run.settings.without_regularisation():
+        if run.finished and run.status != "stopped" and run.settings == run.settings.without_regularization():
             self._references.setdefault(run.settings, run)  # a run without regularisation is its own reference
         return run.finished
 
@@ -251,11 +251,11 @@ class RegularizationModel:
 
     def cached_reference(self, settings: Settings) -> Run | None:
         """The reference run for `settings` if it has been trained already, else None."""
-        return self._references.get(settings.without_regularisation())
+        return self._references.get(settings.without_regularization())
 
     def reference(self, settings: Settings) -> Run:
         """The run without regularisation for these lr and epochs (trained once, then cached)."""
-        key = settings.without_regularisation()
+        key = settings.without_regularization()
         if key not in self._references:
             saved = self.current, self.net, self.trainer, self._early
             self._references[key] = self.run(key)

@@ -17,6 +17,7 @@ import ipywidgets as W
 import numpy as np
 
 from cnnlab.numdiff import central_difference, step_size_sweep
+from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
 from widgets._view import WidgetView
 
@@ -91,9 +92,11 @@ class StepSizeExplorer(WidgetView):
     def __init__(self, f=None, df=None, x: float = -1.0, precision: str = "float64", hs=None):
         self.model = StepSizeModel(f, df, x, precision, hs)
         super().__init__()
-        self.x = W.FloatSlider(value=x, min=-2.0, max=2.0, step=0.05, description="x",
+        low, high = spanning(-2.0, 2.0, self.model.x)  # the slider holds the model's x, never clamps it
+        self.x = W.FloatSlider(value=self.model.x, min=low, max=high, step=0.05, description="x",
                                continuous_update=False, readout_format=".2f")
-        self.precision = W.ToggleButtons(options=list(PRECISIONS), value=precision, description="precision")
+        self.precision = W.ToggleButtons(options=list(PRECISIONS), value=self.model.precision,
+                                       description="precision")
         self.fig, self.ax = new_figure(figsize=(7.2, 4.2))
         ax, h = self.ax, self.model.hs
         (self.fwd_line,) = ax.loglog(h, h, "o-", ms=2.5, lw=1, color="C0", label="forward difference")

@@ -9,27 +9,27 @@ import numpy as np
 
 from cnnlab.surfaces import Surface, Trajectory
 from widgets._figure import new_figure
-from widgets._optimizers import LABELS, colour
+from widgets._optimizers import LABELS, color
 
 __all__ = ["surface_paths"]
 
 _CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-def _optimizer_colour(label) -> str | None:
+def _optimizer_color(label) -> str | None:
     words = str(label).split()
-    return colour(words[0]) if words and words[0] in LABELS else None
+    return color(words[0]) if words and words[0] in LABELS else None
 
 
-def _colours(labels) -> list[str]:
+def _colors(labels) -> list[str]:
     """The optimizer's colour for a label that starts with its name (the first such label only); the
     other labels get cycle colours that no optimizer label in this figure uses."""
-    reserved = {_optimizer_colour(label) for label in labels}
+    reserved = {_optimizer_color(label) for label in labels}
     free = iter([c for c in _CYCLE if c not in reserved] + list(_CYCLE))
     chosen: list[str] = []
     for label in labels:
-        colour = _optimizer_colour(label)
-        chosen.append(colour if colour is not None and colour not in chosen else next(free))
+        own = _optimizer_color(label)
+        chosen.append(own if own is not None and own not in chosen else next(free))
     return chosen
 
 
@@ -62,14 +62,14 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
     ax_map.contourf(xs, ys, np.clip(z, *np.percentile(z, [1, 99])), levels=20, cmap="Greys", alpha=0.5)
     for m in surface.minima:
         ax_map.plot(*m, "w*", ms=11, mec="k")
-    for (label, run), colour in zip(runs.items(), _colours(list(runs))):
+    for (label, run), line_color in zip(runs.items(), _colors(list(runs))):
         diverged = isinstance(run, Trajectory) and run.diverged
         points = paths[label]
         values = surface(points)
-        ax_map.plot(points[:, 0], points[:, 1], "-", color=colour, lw=1.4, label=label)
+        ax_map.plot(points[:, 0], points[:, 1], "-", color=line_color, lw=1.4, label=label)
         ax_map.plot(*points[0], "*", color="k", ms=9)
-        ax_map.plot(*points[-1], "x" if diverged else "o", color=colour, ms=8 if diverged else 5, mew=2)
-        ax_f.plot(np.arange(len(values)), values, "-", color=colour, lw=1.4, label=label)
+        ax_map.plot(*points[-1], "x" if diverged else "o", color=line_color, ms=8 if diverged else 5, mew=2)
+        ax_f.plot(np.arange(len(values)), values, "-", color=line_color, lw=1.4, label=label)
     ax_map.set_xlim(x0, x1), ax_map.set_ylim(y0, y1)
     ax_map.set_xlabel("x"), ax_map.set_ylabel("y")
     ax_map.set_title(surface.name, fontsize=10)

@@ -26,14 +26,14 @@ from cnnlab.optim import OPTIMIZERS
 from widgets._background import ChunkRunner
 from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
-from widgets._guard import StatusLine, guarded
+from widgets._view import WidgetView
 from widgets.dashboard_model import DashboardModel, positive_int
 from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range
 
 __all__ = ["DashboardModel", "TrainingDashboard", "training_dashboard"]
 
 WRONG_COLUMNS = 6  # misclassified images per row (two rows)
-_GREY = plt.get_cmap("gray_r").with_extremes(bad="white")
+_GRAY = plt.get_cmap("gray_r").with_extremes(bad="white")
 
 
 def _menu_label(spec) -> str:
@@ -41,7 +41,7 @@ def _menu_label(spec) -> str:
     return f"{spec.label} (μ = {spec.hyperparameters['momentum']:g})" if spec.uses_momentum else spec.label
 
 
-class TrainingDashboard:
+class TrainingDashboard(WidgetView):
     """The dashboard widget: `.model`, the controls (`.optimizer`, `.batch_size`, `.epochs`, `.lr`, `.image`,
     `.train_button`, `.stop_button`, `.resume_button`), four figures (`.curves_view`, `.filters_view`,
     `.maps_view`, `.results_view`), `.status` and the training thread `.runner`.
@@ -53,11 +53,9 @@ class TrainingDashboard:
     def __init__(self, model: DashboardModel, chunk_steps: int = 5, min_redraw_seconds: float = 1.0):
         self.model, self.chunk_steps = model, positive_int(chunk_steps, "chunk_steps")
         self.min_redraw_seconds = float(min_redraw_seconds)
-        self.status = StatusLine()
-        guard = guarded(self.status)
+        super().__init__()
         self._draw_lock, self._last_draw, self._busy = threading.RLock(), 0.0, False
-        self.runner = ChunkRunner(self._work, on_done=guard(self._on_thread_done),
-                                  on_error=self._show_error)
+        self.runner = ChunkRunner(self._work, on_done=self.guard(self._on_thread_done), on_error=self.show_error)
         style = {"description_width": "80px"}
         # every control shows the model's setting (ranges and menus hold it)
         self.optimizer = W.Dropdown(options=[(_menu_label(spec), name) for name, spec in OPTIMIZERS.items()],
@@ -81,14 +79,14 @@ class TrainingDashboard:
         self.update()  # sets every artist; the views below render the figures once
         self.curves_view, self.filters_view = FigureView(self.fig_curves), FigureView(self.fig_filters)
         self.maps_view, self.results_view = FigureView(self.fig_maps), FigureView(self.fig_results)
-        self.optimizer.observe(guard(lambda c: self._new_run(self.model.set_optimizer, c["new"])), names="value")
-        self.batch_size.observe(guard(lambda c: self._new_run(self.model.set_batch_size, c["new"])), names="value")
-        self.epochs.observe(guard(self._on_epochs), names="value")
-        self.lr.observe(guard(self._on_lr), names="value")
-        self.image.observe(guard(lambda c: self._draw_maps()), names="value")
-        self.train_button.on_click(guard(self.train))
-        self.stop_button.on_click(guard(self.stop))
-        self.resume_button.on_click(guard(self.resume))
+        self.observe(lambda c: self._new_run(self.model.set_optimizer, c["new"]), self.optimizer)
+        self.observe(lambda c: self._new_run(self.model.set_batch_size, c["new"]), self.batch_size)
+        self.observe(self._on_epochs, self.epochs)
+        self.observe(self._on_lr, self.lr)
+        self.observe(lambda c: self._draw_maps(), self.image)
+        self.train_button.on_click(self.guard(self.train))
+        self.stop_button.on_click(self.guard(self.stop))
+        self.resume_button.on_click(self.guard(self.resume))
         buttons = W.HBox([self.train_button, self.stop_button, self.resume_button])
         controls = W.VBox([buttons, W.HBox([self.optimizer, self.batch_size]), W.HBox([self.lr, self.epochs])])
         self.widget = W.VBox([controls, self.status.widget, self.curves_view.widget, self.filters_view.widget,
@@ -144,7 +142,7 @@ class TrainingDashboard:
         self.ax_confusion.set_xticklabels([str(k) for k in range(n)], fontsize=7)
         h, w = m.X_val.shape[2:]
         self._wrong_cells = [(r * (h + h // 2) + h // 2, c * (w + 2)) for r in range(2) for c in range(WRONG_COLUMNS)]
-        self.wrong_image = self.ax_wrong.imshow(self._wrong_grid([]), cmap=_GREY, vmin=0, vmax=1)
+        self.wrong_image = self.ax_wrong.imshow(self._wrong_grid([]), cmap=_GRAY, vmin=0, vmax=1)
         self.wrong_labels = [self.ax_wrong.text(left + w / 2, top - 0.7, "", ha="center", va="bottom", fontsize=7)
                              for top, left in self._wrong_cells]
         self.ax_wrong.set_xticks([]), self.ax_wrong.set_yticks([]), self.ax_wrong.axis("off")
@@ -261,13 +259,10 @@ class TrainingDashboard:
             self._set_buttons()
 
     # --- status and buttons ------------------------------------------------------------------------------
-    def _show_error(self, error: BaseException) -> None:
-        self.status.show(f"Training stopped by an error: {error}", "error")
-
     def _report(self) -> None:
         m = self.model
         if self.runner.error is not None and not self._busy:
-            self._show_error(self.runner.error)
+            self.show_error(self.runner.error)
             return
         e = m.evals[-1] if m.evals else None
         val = f" · validation accuracy {e['val_accuracy']:.1%}" if e else ""
@@ -358,9 +353,6 @@ class TrainingDashboard:
         self.model.set_lr(change["new"])
         with self._draw_lock:
             self._draw_curves()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def training_dashboard(net=None, optimizer: str = "adam", lr: float = 1e-3, epochs: int = 3, batch_size: int = 64,

@@ -1,6 +1,6 @@
 """Self-checks for lesson 10 (a real CNN, start to finish).
 
-- `check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=0.05,
+- `check_normalization(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=0.05,
   source="subset")`: per-pixel statistics of the training split only (Veta's "subtract mean"), a
   floor `min_std` under every standard deviation, and the same statistics applied to every split.
 - `check_run(run, make_net, X, y, X_val, y_val, seed)`: the `run(config)` of a hyper-parameter
@@ -25,7 +25,7 @@ from cnnlab.optim import Adam
 from cnnlab.train import Trainer, evaluate
 from . import CheckFailed, check_array, passed, placeholder, run_student, same, student_array
 
-__all__ = ["check_normalisation", "check_run", "reference_run", "check_most_confused"]
+__all__ = ["check_normalization", "check_run", "reference_run", "check_most_confused"]
 
 
 def _placeholder(name: str, value) -> None:
@@ -107,7 +107,7 @@ def _check_pixel_stats(pixel_stats, min_std: float) -> None:
     check_array("std returned by pixel_stats", std, right[0], rtol=1e-4, atol=1e-6)
 
 
-def check_normalisation(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std: float = 0.05,
+def check_normalization(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std: float = 0.05,
                         source: str = "subset") -> None:
     """Exercise 1: statistics of the training split only, guarded, and applied to every split.
 

@@ -54,20 +54,20 @@ def save_png(png: bytes, path, max_bytes: int = MAX_BYTES, max_width: int = 1100
     path.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(io.BytesIO(png)) as shot:
         image = shot.convert("RGB")
-    width, colours = min(image.width, max_width), 256
+    width, colors = min(image.width, max_width), 256
     while True:
         scaled = image if width == image.width else image.resize(
             (width, max(1, round(image.height * width / image.width))), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
-        scaled.quantize(colors=colours, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
+        scaled.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
         data = buffer.getvalue()
         if len(data) <= max_bytes:
             path.write_bytes(data)
             return len(data)
-        if colours > 32:
-            colours //= 2
+        if colors > 32:
+            colors //= 2
         elif width > 200:
             width = int(width * 0.8)
         else:
             raise ValueError(f"cannot fit the screenshot for {path.name} into {max_bytes} bytes "
-                             f"(still {len(data)} bytes at {width} px and {colours} colours)")
+                             f"(still {len(data)} bytes at {width} px and {colors} colours)")

@@ -6,8 +6,9 @@ Data-driven: the notebooks are discovered (course/*.ipynb), so lessons that land
 without touching this file. Which widget a lesson calls is read from its code cells; `SLIDERS` says
 which slider to move in which widget (a widget not in the table: its first slider, the fallback).
 
-The three widgets issue 8 names (`ISSUE_WIDGETS`) have their own test, which moves their slider in
-the lesson that calls them. While the lesson planned for one of them does not exist yet, that test
+Three widgets whose sliders are the point of their lesson (`KEY_WIDGETS`: the optimizer race, the
+learning-rate explorer, the init explorer) have their own test, which moves their slider in the lesson
+that calls them. While the lesson planned for one of them does not exist yet, that test
 is skipped and says so; once the lesson exists it must call the widget, and the test runs.
 """
 from __future__ import annotations
@@ -39,8 +40,8 @@ SLIDERS = {
     "training_dashboard": False,
     "regularization_explorer": False,
 }
-# the widgets whose sliders issue 8 names, and the lesson planned to show each (README's lesson table)
-ISSUE_WIDGETS = {"optimizer_race": "07", "lr_explorer": "06", "init_explorer": "08"}
+# the widgets whose slider gets its own test, and the lesson planned to show each (README's lesson table)
+KEY_WIDGETS = {"optimizer_race": "07", "lr_explorer": "06", "init_explorer": "08"}
 
 
 def _exported_factories() -> set[str]:
@@ -111,7 +112,7 @@ def test_notebook_runs_in_jupyterlab(notebook, lab, browser, opened, artifacts):
         # the fallback: one slider of one widget that is not tested separately below
         for index, factory in calls:
             label = SLIDERS.get(factory)
-            if factory in ISSUE_WIDGETS or label is False:
+            if factory in KEY_WIDGETS or label is False:
                 continue
             widget = nb.cell(index).locator(".jp-OutputArea-output .jupyter-widgets").first
             if widget.locator(".widget-slider").count() == 0:
@@ -122,17 +123,17 @@ def test_notebook_runs_in_jupyterlab(notebook, lab, browser, opened, artifacts):
     except BaseException:
         keep_artifacts(nb, lab, artifacts)
         raise
-    if any(factory in ISSUE_WIDGETS for _, factory in calls):
+    if any(factory in KEY_WIDGETS for _, factory in calls):
         opened[notebook.name] = nb  # its slider test follows
     else:
         nb.close()
 
 
-@pytest.mark.parametrize("factory", ISSUE_WIDGETS)
-def test_issue_widget_slider_changes_its_plot(factory, lab, browser, opened, artifacts):
+@pytest.mark.parametrize("factory", KEY_WIDGETS)
+def test_key_widget_slider_changes_its_plot(factory, lab, browser, opened, artifacts):
     """The optimizer race, the learning-rate explorer and the init explorer, in their lesson."""
     notebook = lesson_calling(factory)
-    number = ISSUE_WIDGETS[factory]
+    number = KEY_WIDGETS[factory]
     if notebook is None:
         planned = sorted(COURSE.glob(f"{number}_*.ipynb"))
         if not planned:

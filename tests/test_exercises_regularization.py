@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from checks import CheckFailed
-from checks.regularisation import check_inverted_dropout, check_max_norm, check_penalty_grads
+from checks.regularization import check_inverted_dropout, check_max_norm, check_penalty_grads
 
 
 # --- exercise 1: penalty gradients --------------------------------------------------------------------

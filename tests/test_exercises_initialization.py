@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from checks import CheckFailed
-from checks.initialisation import check_leaky_he_variance, check_lsuv_step, check_xavier_uniform_bound
+from checks.initialization import check_leaky_he_variance, check_lsuv_step, check_xavier_uniform_bound
 
 
 # --- exercise 1: Xavier's uniform bound ------------------------------------------------------------------------
