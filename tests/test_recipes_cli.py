@@ -165,7 +165,7 @@ def test_bad_checkpoint_locations_are_refused_before_training(tiny_data, tmp_pat
 
 
 def test_the_reported_divergence_ends_in_one_line_exit_3_and_saves_nothing(tiny_data, tmp_path, capsys):
-    path = tmp_path / "d.ckpt"  # the reproduction: it crashed formatting None, after saving
+    path = tmp_path / "d.ckpt"  # a run that diverges at once: once it crashed formatting None, after saving
     argv = ("--optimizer", "sgd", "--lr", "300", "--batch-size", "100000", "--epochs", "5", "--checkpoint", str(path))
     assert train(*argv) == 3
     out = capsys.readouterr().out

@@ -117,7 +117,7 @@ def run_benchmark(batch_size=64, repeats=10, block=10, warmup=10, threads=None, 
 
     Inputs:
     - network: a key of NETWORKS, "reference_cnn" or "recipe_cnn".
-    - batch_size: images per step (the issue's figure: 64).
+    - batch_size: images per step (default 64, the course's batch size).
     - repeats: rounds; each round runs one block per implementation, alternating who goes first.
     - block: timed calls per block; every median is over repeats * block calls.
     - warmup: untimed calls of each kind before timing.
