@@ -51,3 +51,22 @@ def test_displaying_the_view_displays_its_widget():
     assert view._repr_mimebundle_() == view.widget._repr_mimebundle_()
     with pytest.raises(TypeError, match="Bare has no .widget to display"):
         type("Bare", (WidgetView,), {})()._repr_mimebundle_()
+
+
+def test_push_to_model_copies_each_control_into_the_field_of_its_name_then_updates():
+    class Model:
+        a, b, updates = 0, "x", []
+
+        def update(self):
+            self.updates.append((self.a, self.b))
+
+    class View(WidgetView):
+        def __init__(self):
+            super().__init__()
+            self.model = Model()
+            self.slider, self.menu = W.IntSlider(value=3), W.Dropdown(options=["x", "y"], value="y")
+            self.widget = W.VBox([self.slider, self.menu, self.status.widget])
+
+    view = View()
+    view.push_to_model(a=view.slider, b=view.menu)
+    assert (view.model.a, view.model.b) == (3, "y") and view.model.updates == [(3, "y")]

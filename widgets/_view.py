@@ -69,6 +69,13 @@ class WidgetView:
         finally:
             self._syncing -= 1
 
+    def push_to_model(self, **controls) -> None:
+        """Copy each control's value into the model's attribute of the same name, then `model.update()`:
+        what the view of a model with plain settings does when any of its controls changes."""
+        for name, control in controls.items():
+            setattr(self.model, name, control.value)
+        self.model.update()
+
     def show_error(self, error: BaseException) -> None:
         """Show a failure on the status line in the words every widget uses."""
         show_error(self.status, error)

@@ -275,9 +275,7 @@ class GradcheckTable(WidgetView):
 
     def update(self) -> None:
         """Read the controls, rebuild the network, run the check and redraw the table."""
-        m = self.model
-        m.network, m.precision, m.eps = self.network.value, self.precision.value, self.eps.value
-        m.update()
+        self.push_to_model(network=self.network, precision=self.precision, eps=self.eps)
         self._show()
 
     def _show(self) -> None:

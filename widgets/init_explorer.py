@@ -100,13 +100,11 @@ class InitExplorer(WidgetView):
 
     def update(self) -> None:
         """Read every control, recompute the model and redraw."""
-        m = self.model
-        m.depth, m.width, m.activation = self.depth.value, self.width.value, self.activation.value
-        m.scheme, m.gain, m.std = self.scheme.value, self.gain.value, self.std.value
-        m.update()
+        self.push_to_model(depth=self.depth, width=self.width, activation=self.activation, scheme=self.scheme,
+                           gain=self.gain, std=self.std)
         self._draw()
-        message, kind = m.verdict()
-        self.status.show(f"{message}  ({m.seconds * 1000:.0f} ms)", kind)
+        message, kind = self.model.verdict()
+        self.status.show(f"{message}  ({self.model.seconds * 1000:.0f} ms)", kind)
 
     def _draw(self) -> None:
         m = self.model

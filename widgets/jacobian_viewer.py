@@ -105,9 +105,7 @@ class JacobianViewer(WidgetView):
 
     def update(self) -> None:
         """Read the controls, recompute the model and redraw (what every control change does)."""
-        m = self.model
-        m.layer_index, m.source, m.sample = self.layer.value, self.source.value, self.sample.value
-        m.update()
+        self.push_to_model(layer_index=self.layer, source=self.source, sample=self.sample)
         self._draw()
 
     @staticmethod
