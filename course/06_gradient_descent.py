@@ -185,10 +185,10 @@ for name, run in same_updates.items():
 # %%
 with plt.ioff():
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-for (name, run), colour in zip(same_work.items(), ["C3", "C0", "C2"]):
-    ax0.plot(run.epochs_seen, run.train_loss, ".-", color=colour, label=name)
-for (name, run), colour in zip(same_updates.items(), ["C3", "C0", "C2"]):
-    ax1.plot(run.updates, run.train_loss, ".-", color=colour, label=name)
+for (name, run), color in zip(same_work.items(), ["C3", "C0", "C2"]):
+    ax0.plot(run.epochs_seen, run.train_loss, ".-", color=color, label=name)
+for (name, run), color in zip(same_updates.items(), ["C3", "C0", "C2"]):
+    ax1.plot(run.updates, run.train_loss, ".-", color=color, label=name)
 ax0.set_xlabel("epochs (per-example gradients / N)"), ax0.set_ylabel("training error E(w)")
 ax1.set_xlabel("updates")
 ax0.set_title("the same work: 2 epochs", fontsize=10), ax1.set_title("the same number of updates: 100", fontsize=10)

@@ -311,9 +311,9 @@ assert late(l1_hist) < late(l2_hist), "...L1 less, at this strength, even though
 with plt.ioff():
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
 bins = np.linspace(-6, 0.5, 66)
-for name, net, colour in (("no penalty", base_net, "0.5"), ("L2", l2_net, "C0"), ("L1", l1_net, "C3")):
+for name, net, color in (("no penalty", base_net, "0.5"), ("L2", l2_net, "C0"), ("L1", l1_net, "C3")):
     logs = np.log10(np.maximum(np.abs(all_weights(net)), 1e-6))
-    ax.hist(logs, bins=bins, histtype="step", lw=1.6, color=colour, label=name)
+    ax.hist(logs, bins=bins, histtype="step", lw=1.6, color=color, label=name)
 ax.axvline(-2, color="k", ls=":", lw=1)
 ax.set_xlabel(r"$\log_{10}|w|$ (magnitudes below $10^{-6}$ in the first bin)"), ax.set_ylabel("weights")
 ax.legend(fontsize=8), ax.set_title("L2 shrinks every weight a little; L1 sends many to zero", fontsize=10)

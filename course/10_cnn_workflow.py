@@ -334,9 +334,9 @@ assert np.log(10) < initial_loss < 5
 # mirrored normalised image is not the normalised mirror image.
 
 # %%
-mirrored_then_normalised = (X_train[:, :, :, ::-1] - mean) / std
-normalised_then_mirrored = X_train_n[:, :, :, ::-1]
-gap = np.abs(mirrored_then_normalised - normalised_then_mirrored).max()
+mirrored_then_normalized = (X_train[:, :, :, ::-1] - mean) / std
+normalized_then_mirrored = X_train_n[:, :, :, ::-1]
+gap = np.abs(mirrored_then_normalized - normalized_then_mirrored).max()
 print(f"largest difference between the two orders: {gap:.2f} (in units of a pixel's std)")
 assert gap > 0.5
 
@@ -728,8 +728,8 @@ X_shoes, y_shoes = X_val_n[is_shoe], np.searchsorted(shoes, y_val[is_shoe])
 def new_task(draw, per_class=2):
     """Indices into the shoe photos: `per_class` labelled ones per class, and all the others for testing."""
     g = np.random.default_rng(draw)
-    labelled = np.concatenate([g.choice(np.flatnonzero(y_shoes == k), per_class, replace=False) for k in range(3)])
-    return labelled, np.setdiff1d(np.arange(len(y_shoes)), labelled)
+    labeled = np.concatenate([g.choice(np.flatnonzero(y_shoes == k), per_class, replace=False) for k in range(3)])
+    return labeled, np.setdiff1d(np.arange(len(y_shoes)), labeled)
 
 
 def fine_tuned():
@@ -739,16 +739,16 @@ def fine_tuned():
     return net3
 
 
-def accuracy_after_training(net3, labelled, held_out, steps=20):
+def accuracy_after_training(net3, labeled, held_out, steps=20):
     optimizer = Adam(net3.parameters(), lr=3e-3)
-    Trainer(net3, loss_fn, optimizer, X_shoes[labelled], y_shoes[labelled], batch_size=None, rng=SEED).run(steps=steps)
+    Trainer(net3, loss_fn, optimizer, X_shoes[labeled], y_shoes[labeled], batch_size=None, rng=SEED).run(steps=steps)
     return accuracy(predict(net3, X_shoes[held_out]), y_shoes[held_out])
 
 
-labelled, held_out = new_task(draw=0)
+labeled, held_out = new_task(draw=0)
 net3 = fine_tuned()
 trainable = sum(p.size for p in net3.parameters() if p.requires_grad)
-print(f"{len(labelled)} labelled photos, {len(held_out)} to measure; trainable parameters: fine-tuned "
+print(f"{len(labeled)} labelled photos, {len(held_out)} to measure; trainable parameters: fine-tuned "
       f"{trainable}, from scratch {sum(p.size for p in make_cnn(3).parameters())}")
 assert trainable == 64 * 3 + 3, "only the new head learns"
 
