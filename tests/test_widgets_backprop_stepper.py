@@ -103,7 +103,7 @@ def test_factory_rejects_bad_arguments_with_what_was_received():
         widgets.backprop_stepper(hidden=9)
     with pytest.raises(TypeError, match=r"n_samples must be an int, got float: 2.5"):
         widgets.backprop_stepper(n_samples=2.5)
-    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator or a non-negative int seed, got str"):
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator, an int seed or None, got str"):
         widgets.backprop_stepper(rng="seed")
 
 

@@ -22,6 +22,7 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.metrics import accuracy, predict
 from cnnlab.models import default_cnn
 from cnnlab.optim import Adam
+from cnnlab.rng import as_generator
 from cnnlab.train import Trainer
 
 __all__ = ["train_reference_net", "conv_layers", "check_net"]
@@ -33,7 +34,7 @@ def train_reference_net(epochs: int = 4, rng=0, steps: int | None = None):
     steps, when given, stops earlier (after that many mini-batches). Returns (net, test_accuracy) with the
     accuracy on the subset's 1,000 test images.
     """
-    gen = np.random.default_rng(rng)
+    gen = as_generator(rng, "train_reference_net")
     X, y, _ = load_fashion_mnist("train", source="subset")
     net = default_cnn(gen)
     trainer = Trainer(net, CrossEntropyLoss(), Adam(net.parameters(), lr=1e-3), X, y, batch_size=64, rng=gen)

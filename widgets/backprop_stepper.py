@@ -29,6 +29,7 @@ from cnnlab import Sequential
 from cnnlab.backprop import backprop_batched, backprop_per_sample
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import MSELoss, one_hot
+from cnnlab.rng import as_generator
 from widgets._figure import FigureView, new_figure
 from widgets._view import WidgetView
 
@@ -55,15 +56,6 @@ STAGE_TITLES = (
 FORWARD_STAGES = 3
 MAX_SAMPLES = 500
 MAX_HIDDEN = 6
-
-
-def _generator(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise TypeError("rng must be a numpy.random.Generator or a non-negative int seed, "
-                    f"got {type(rng).__name__}: {rng!r}")
 
 
 def _count(value, name: str, low: int, high: int) -> int:
@@ -94,7 +86,7 @@ class BackpropStepperModel:
     def __init__(self, n_samples: int = 20, hidden: int = 3, rng=0):
         self.n_samples = _count(n_samples, "n_samples", 1, MAX_SAMPLES)
         self.hidden = _count(hidden, "hidden", 1, MAX_HIDDEN)
-        gen = _generator(rng)
+        gen = as_generator(rng, "backprop_stepper")
         self.net = Sequential([Linear(2, self.hidden, rng=gen), Sigmoid(),
                                Linear(self.hidden, 2, rng=gen), Sigmoid()]).astype(np.float64)
         self.X = gen.standard_normal((self.n_samples, 2))

@@ -19,6 +19,7 @@ from cnnlab.losses import CrossEntropyLoss, softmax
 from cnnlab.metrics import confusion_matrix, per_class_accuracy, predict, running_mean
 from cnnlab.models import default_cnn
 from cnnlab.optim import OPTIMIZERS, optimizer_spec
+from cnnlab.rng import as_generator
 from cnnlab.train import Trainer, evaluate
 from widgets._training import check_net, conv_layers
 
@@ -76,7 +77,7 @@ class DashboardModel:
         if not divergence_factor > 1:
             raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
         self.divergence_factor = float(divergence_factor)
-        gen = np.random.default_rng(rng)
+        gen = as_generator(rng, "DashboardModel")
         if data is None:
             X, y, classes = load_fashion_mnist("train", source=source)
         else:

@@ -23,6 +23,7 @@ from cnnlab import Sequential
 from cnnlab.gradcheck import GradcheckReport, GradcheckRow, gradcheck_network, numerical_gradient, rel_error
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh
 from cnnlab.losses import CrossEntropyLoss
+from cnnlab.rng import as_generator
 from widgets._view import WidgetView
 
 __all__ = ["TanhFromInput", "LinearMeanBias", "Example", "EXAMPLES", "build_example", "check_network",
@@ -31,11 +32,6 @@ __all__ = ["TanhFromInput", "LinearMeanBias", "Example", "EXAMPLES", "build_exam
 RTOL = 1e-5
 DEFAULT_EPS = {"float64": 1e-6, "float32": 1e-3}  # near the best step of each precision
 _DTYPES = {"float64": np.float64, "float32": np.float32}
-
-
-def as_generator(rng) -> np.random.Generator:
-    """A numpy Generator from a Generator or an int seed (None: seed 0); never the global state."""
-    return np.random.default_rng(0 if rng is None else rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,7 +82,7 @@ class Example(NamedTuple):
 
 
 def _cnn(rng, tanh=Tanh, relu_first=False) -> tuple[Sequential, np.ndarray, np.ndarray]:
-    gen = as_generator(rng)
+    gen = as_generator(rng, "gradcheck_table")
     conv = Conv2d(1, 2, 3, rng=gen)
     features = [ReLU(), MaxPool2d(2)] if relu_first else [MaxPool2d(2), ReLU()]
     net = Sequential([conv, *features, Flatten(), Linear(8, 6, rng=gen), tanh(), Linear(6, 3, rng=gen)])
@@ -107,7 +103,7 @@ def _buggy_tanh(rng) -> Example:
 
 
 def _buggy_linear(rng) -> Example:
-    gen = as_generator(rng)
+    gen = as_generator(rng, "gradcheck_table")
     net = Sequential([Linear(5, 4, rng=gen), Tanh(), LinearMeanBias(4, 3, rng=gen)])
     x = gen.standard_normal((4, 5)).astype(np.float32)
     return Example(net, x, CrossEntropyLoss(), gen.integers(0, 3, 4),
@@ -149,7 +145,7 @@ def _row(name, analytic, numeric, layer) -> GradcheckRow:
 
 def _float32_report(net, x, loss_fn, target, eps, rng) -> GradcheckReport:
     """What `gradcheck_network` computes, but in float32 (which cnnlab refuses on purpose)."""
-    gen = as_generator(rng)
+    gen = as_generator(rng, "gradcheck_table")
     rows = []
     h = np.array(x, dtype=np.float32)
     for i, layer in enumerate(net):

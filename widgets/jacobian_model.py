@@ -23,6 +23,7 @@ import numpy as np
 from cnnlab import Module, Sequential
 from cnnlab.jacobian import jacobian_input, jacobian_params, numerical_jacobian
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.rng import as_generator
 
 __all__ = ["SOURCES", "MAX_ENTRIES", "SEEDS", "default_net", "downsample", "one_sided_jacobians", "DifferenceCheck",
            "compare_with_differences", "JacobianModel"]
@@ -36,9 +37,9 @@ def default_net(rng=0) -> Sequential:
     """Conv2d(1, 2, 3, padding=1) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(32, 3), in float64.
 
     For inputs of shape (1, 1, 8, 8): 2 maps of 8 x 8, pooled to 2 maps of 4 x 4 = 32 features.
-    rng: a numpy Generator or int seed for the initial weights.
+    rng: a numpy Generator, an int seed or None (cnnlab's library generator) for the initial weights.
     """
-    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    gen = as_generator(rng, "default_net")
     return Sequential([Conv2d(1, 2, 3, padding=1, rng=gen), ReLU(), MaxPool2d(2), Flatten(),
                        Linear(32, 3, rng=gen)]).astype(np.float64)
 
