@@ -137,10 +137,15 @@ def _cross_entropy_pair(fn, name: str, Z, y):
     if not callable(fn):
         raise CheckFailed(f"`{name}` should be a function, got {type(fn).__name__}")
     what = f"`{name}(logits, labels)`"
+    hints = {"out of bounds": f" (p[labels] {_LABEL_INDEXING.format('rows')})",
+             "broadcast": " (take the row maxima and sums with keepdims=True: (N, 1) broadcasts against (N, C))"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = run_student(lambda: fn(Z, y), what, fn=fn, quiet=True, hint=(
-            ("out of bounds",), f" (p[labels] {_LABEL_INDEXING.format('rows')})"))
+        try:
+            out = run_student(lambda: fn(Z, y), what, fn=fn, quiet=True)
+        except CheckFailed as failed:
+            message = str(failed) + "".join(text for word, text in hints.items() if word in str(failed))
+            raise CheckFailed(message) from None
     placeholder(what, out)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         got = f"a {type(out).__name__} of {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
