@@ -389,41 +389,108 @@ assert explorer.view.draws > draws, "the figure was redrawn"
 print(explorer.status.text)
 
 # %% [markdown]
-# ## Exercise 3: the cross-entropy gradient for a batch
+# ## Exercise 3: cross-entropy and its gradient, stable for any logits
 #
-# For a batch the training error is the *mean* of the per-example cross-entropies (Tomasi's
-# eq. (1)), so each example's gradient $\mathbf{p}_n - \mathbf{t}_n$ is divided by $N$:
+# `CrossEntropyLoss` computes the loss and its gradient in one go; now you write both. For a batch of
+# logits $Z$ of shape $(N, C)$ and integer labels $y_1, \dots, y_N$, the training error is the *mean*
+# of the per-example cross-entropies (Tomasi's eq. (1)), so each example's gradient
+# $\mathbf{p}_n - \mathbf{t}_n$ is divided by $N$:
 #
-# $$\frac{\partial E}{\partial Z} = \frac{1}{N}\big(P - T\big), \qquad P = \sigma(Z) \text{ row by row},
+# $$E = -\frac{1}{N}\sum_{n=1}^{N} \log p_{n, y_n}, \qquad
+#   \frac{\partial E}{\partial Z} = \frac{1}{N}\big(P - T\big), \qquad P = \sigma(Z) \text{ row by row},
 #   \quad T = \text{one-hot}(y).$$
 #
-# Compute `dZ` for the first eight training images and the random classifier's logits `Z8`. You may
-# use your `stable_softmax` and `one_hot(labels, num_classes)` (or `np.eye(10)[labels]`).
-
-# %%
-Z8, y8 = Z[:8], y[:8]
+# The logarithm needs the same care as the softmax. Computing $P$ first and then $\log p_{n, y_n}$
+# fails when the true class's logit lies far below the largest one: $p_{n, y_n} \approx e^{-1000}$
+# is $0$ in floating point (the smallest positive float64 is about $5 \times 10^{-324} \approx
+# e^{-744}$), and $\log 0 = -\infty$. So take the logarithm on paper instead. With each row's
+# maximum $m_n = \max_i z_{ni}$,
+#
+# $$\log p_{nj} = z_{nj} - \log\sum_{i} e^{z_{ni}} = (z_{nj} - m_n) - \log\sum_{i} e^{z_{ni} - m_n}.$$
+#
+# The sum on the right lies between 1 and $C$, so its logarithm is an ordinary number, and
+# $\log p_{nj}$ comes out as a large negative number instead of $-\infty$. This is the
+# **log-sum-exp** trick. Subtracting $m_n$ also keeps every exponent $\le 0$, as in Exercise 1, so
+# logits of $+1000$ do not overflow either.
+#
+# Write `cross_entropy(logits, labels)`, returning the loss (one number) and $\partial E / \partial Z$
+# (the shape of `logits`). You may call your `stable_softmax` and `one_hot(labels, num_classes)`. The
+# self-check runs your function on a batch of $8 \times 7$, on one example with 2 classes and on
+# logits of $\pm 1000$, compares the results with `CrossEntropyLoss` and with centred finite
+# differences, and names the usual mistakes: the mean in the loss, the $\frac{1}{N}$ in the
+# gradient (once), the axis of the softmax, and which entry of each row belongs to its label.
 
 # %% tags=["exercise"]
-dZ = ...  # shape (8, 10)
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of a batch and its gradient, for any finite logits.
+
+    Inputs:
+    - logits: (N, C) float array, one row of class scores per example.
+    - labels: (N,) integer array, values in [0, C).
+    Returns (loss, dlogits):
+    - loss: a float, E = -(1/N) sum_n log p[n, labels[n]], through the log-sum-exp.
+    - dlogits: (N, C) array, dE/dlogits = (P - T) / N.
+    """
+    loss = ...
+    dlogits = ...
+    return loss, dlogits
+
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-dZ = (stable_softmax(Z8) - one_hot(y8, 10)) / len(y8)
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of a batch and its gradient, for any finite logits.
+
+    Inputs:
+    - logits: (N, C) float array, one row of class scores per example.
+    - labels: (N,) integer array, values in [0, C).
+    Returns (loss, dlogits):
+    - loss: a float, E = -(1/N) sum_n log p[n, labels[n]], through the log-sum-exp.
+    - dlogits: (N, C) array, dE/dlogits = (P - T) / N.
+    """
+    n, c = logits.shape
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_p[np.arange(n), labels].mean()
+    dlogits = (stable_softmax(logits) - one_hot(labels, c)) / n
+    return loss, dlogits
+
 
 # %%
-from checks.training_problem import check_cross_entropy_grad
+from checks.training_problem import check_cross_entropy
 
-check_cross_entropy_grad(dZ, Z8, y8)
+check_cross_entropy(cross_entropy)
 
 # %% [markdown]
-# This is exactly what `CrossEntropyLoss.backward()` returns, the `dout` that starts
-# back-propagation through the network. Each row sums to zero: raising one logit lowers the others'
-# probabilities by just as much. (In float32 "zero" means a few rounding units: the ten entries of a
-# row are each rounded to about 7 digits, so their sum is off by up to a few times float32's
+# By hand: for the logits $[1000, 0, -1000]$ and the label 2,
+# $\log p_2 = -2000 - \log(1 + e^{-1000} + e^{-2000}) = -2000$ to every digit a float64 holds, so
+# $E = 2000$, and $\mathbf{p} = [1, e^{-1000}, e^{-2000}]$ is $[1, 0, 0]$ in floating point, so the
+# gradient is $\mathbf{p} - \mathbf{t} = [1, 0, -1]$. The log of the softmax, taken after the fact,
+# gives $\infty$ instead.
+
+# %%
+extreme, label = np.array([[1000.0, 0.0, -1000.0]]), np.array([2])
+E_extreme, dZ_extreme = cross_entropy(extreme, label)
+with np.errstate(divide="ignore"):  # log 0 = -inf: silence NumPy's warning to see what happens
+    E_naive = -np.log(stable_softmax(extreme)[0, 2])
+print(f"log-sum-exp: E = {E_extreme}, dE/dz = {dZ_extreme[0]}    log of the softmax: E = {E_naive}")
+
+# %%
+assert np.isclose(E_extreme, 2000.0, rtol=1e-12) and np.allclose(dZ_extreme, [[1.0, 0.0, -1.0]], atol=1e-12)
+assert np.isinf(E_naive), "exp(-2000) is 0.0, and -log 0 is infinite"
+
+# %% [markdown]
+# Your function returns exactly what `CrossEntropyLoss` returns on the random classifier's logits:
+# the loss, and from `backward()` the `dout` that starts back-propagation through the network. Each
+# row of the gradient sums to zero: raising one logit lowers the others' probabilities by just as
+# much. (In float32 "zero" means a few rounding units: the ten entries of a row are each rounded to
+# about 7 digits, so their sum is off by up to a few times float32's
 # $\epsilon \approx 1.2 \times 10^{-7}$, and by how much depends on the machine.)
 
 # %%
+Z8, y8 = Z[:8], y[:8]  # the first eight training images, float32 logits
+E8, dZ = cross_entropy(Z8, y8)
 ce = CrossEntropyLoss()
-ce(Z8, y8)
+assert np.isclose(E8, ce(Z8, y8), rtol=1e-5), "float32 rounding is about 1e-7 of a loss near ln 10"
 assert np.allclose(dZ, ce.backward(), atol=1e-7)
 assert np.allclose(dZ.sum(axis=1), 0, atol=4 * np.finfo(np.float32).eps)
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from checks import CheckFailed
-from checks.training_problem import (check_cross_entropy_grad, check_sigmoid_derivative,
-                                                check_softmax, check_wollowski_errors)
+from checks.training_problem import (check_cross_entropy, check_sigmoid_derivative, check_softmax,
+                                    check_wollowski_errors)
 
 
 # --- exercise 1: softmax ----------------------------------------------------------------------
@@ -89,55 +89,155 @@ def test_wollowski_mistakes_are_named(E1, E2, message):
         check_wollowski_errors(E1, E2)
 
 
-# --- exercise 3: the cross-entropy gradient -----------------------------------------------------
+# --- exercise 3: cross-entropy, loss and gradient ------------------------------------------------
 
-def batch():
-    rng = np.random.default_rng(7)
-    Z = rng.normal(size=(6, 4))
-    y = np.array([0, 3, 1, 1, 2, 0])
-    # independent reference: softmax by its definition, one-hot by indexing
-    p = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
-    t = np.eye(4)[y]
-    return Z, y, p, t
+def good_cross_entropy(Z, y):
+    n = len(y)
+    m = Z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))      # log sum_i exp(z_i), row by row
+    P = np.exp(Z - lse[:, None])
+    return np.mean(lse - Z[np.arange(n), y]), (P - np.eye(Z.shape[1])[y]) / n
 
 
-def test_the_cross_entropy_gradient_passes(capsys):
-    Z, y, p, t = batch()
-    check_cross_entropy_grad((p - t) / 6, Z, y)
+def test_a_stable_cross_entropy_passes(capsys):
+    check_cross_entropy(good_cross_entropy)
     assert "\u2713" in capsys.readouterr().out
-    check_cross_entropy_grad(((p - t) / 6).astype(np.float32), Z, y)
 
 
-def test_the_cross_entropy_gradient_agrees_with_finite_differences():
-    # the check's reference is the gradient of E = mean_n -log p_{n, y_n}: verify it independently
-    Z, y, p, t = batch()
-
-    def E(Z):
-        return np.mean(-np.log(np.exp(Z[np.arange(6), y]) / np.exp(Z).sum(axis=1)))
-
-    numeric = np.zeros_like(Z)
-    for idx in np.ndindex(Z.shape):
-        dz = np.zeros_like(Z)
-        dz[idx] = 1e-6
-        numeric[idx] = (E(Z + dz) - E(Z - dz)) / 2e-6
-    check_cross_entropy_grad(numeric, Z, y)
+def test_a_float32_cross_entropy_passes():
+    check_cross_entropy(lambda Z, y: good_cross_entropy(Z.astype(np.float32), y))
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda Z, p, t: ..., r"`dZ` is still Ellipsis: replace the `\.\.\.`"),
-    (lambda Z, p, t: p - t, r"left out the 1/N.*N = 6"),
-    (lambda Z, p, t: (t - p) / 6, r"sign is flipped"),
-    (lambda Z, p, t: p / 6, r"forgot to subtract the one-hot"),
-    (lambda Z, p, t: (Z - t) / 6, r"used the logits Z"),
-    (lambda Z, p, t: (p - t) / 4, r"number of classes C = 4"),
-    (lambda Z, p, t: ((p - t) / 6).sum(axis=1), r"one number per example"),
-    (lambda Z, p, t: ((p - t) / 6).T, r"transposed"),
-    (lambda Z, p, t: (p - np.roll(t, 1, axis=1)) / 6, r"`dZ`\[0, 0\] is .* but should be"),
+def test_the_cross_entropy_reference_is_right_by_hand():
+    # logits [1000, 0, -1000], label 2: log p_2 = -2000 - log(1 + e^-1000 + e^-2000) = -2000 in float64,
+    # and p = [1, e^-1000, e^-2000] = [1, 0, 0], so dE/dz = p - onehot = [1, 0, -1]
+    loss, dlogits = good_cross_entropy(np.array([[1000.0, 0.0, -1000.0]]), np.array([2]))
+    assert loss == 2000.0 and np.array_equal(dlogits, [[1.0, 0.0, -1.0]])
+    # one example, two classes: E = log(1 + e^(z_0 - z_1)) for label 1, dE/dz_1 = -1 / (1 + e^(z_1 - z_0))
+    loss, dlogits = good_cross_entropy(np.array([[0.7, -1.6]]), np.array([1]))
+    assert np.isclose(loss, np.log1p(np.exp(2.3))) and np.isclose(dlogits[0, 1], -1 / (1 + np.exp(-2.3)))
+
+
+def naive_p(Z):
+    e = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def no_maximum(Z, y):
+    e = np.exp(Z)
+    P = e / e.sum(axis=1, keepdims=True)
+    n = len(y)
+    return np.mean(np.log(e.sum(axis=1)) - Z[np.arange(n), y]), (P - np.eye(Z.shape[1])[y]) / n
+
+
+def batch_maximum(Z, y):
+    shifted = Z - Z.max()
+    e = np.exp(shifted)
+    n = len(y)
+    return (np.mean(np.log(e.sum(axis=1)) - shifted[np.arange(n), y]),
+            (e / e.sum(axis=1, keepdims=True) - np.eye(Z.shape[1])[y]) / n)
+
+
+def log_of_softmax(Z, y):
+    P = naive_p(Z)
+    n = len(y)
+    return -np.mean(np.log(P[np.arange(n), y])), (P - np.eye(Z.shape[1])[y]) / n
+
+
+def with_grad(make_grad):
+    """The right loss with a wrong gradient make_grad(P, T, n)."""
+    def fn(Z, y):
+        loss, _ = good_cross_entropy(Z, y)
+        return loss, make_grad(naive_p(Z), np.eye(Z.shape[1])[y], len(y))
+    return fn
+
+
+def sum_not_mean(Z, y):
+    loss, grad = good_cross_entropy(Z, y)
+    return loss * len(y), grad * len(y)
+
+
+def rows_indexed_by_labels(Z, y):
+    P = naive_p(Z)
+    loss = -np.mean(np.log(P[y]))
+    P[y] -= 1
+    return loss, P / len(y)
+
+
+def gradient_rows_indexed_by_labels(Z, y):
+    P = naive_p(Z)
+    loss = good_cross_entropy(Z, y)[0]
+    P[y] -= 1
+    return loss, P / len(y)
+
+
+def softmax_over_the_batch(Z, y):
+    e = np.exp(Z - Z.max(axis=0, keepdims=True))
+    P = e / e.sum(axis=0, keepdims=True)
+    n = len(y)
+    return -np.mean(np.log(P[np.arange(n), y])), (P - np.eye(Z.shape[1])[y]) / n
+
+
+def in_place(Z, y):
+    Z -= Z.max(axis=1, keepdims=True)
+    return good_cross_entropy(Z, y)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda Z, y: (..., ...), r"`loss` \(the first value returned\) is still Ellipsis: replace the `\.\.\.`"),
+    (lambda Z, y: (good_cross_entropy(Z, y)[0], ...), r"`dlogits` \(the second value returned\) is still Ellipsis"),
+    (lambda Z, y: None, r"is still None \(did you forget `return`\?\)"),
+    ("not a function", r"should be a function"),
+    (lambda Z, y: good_cross_entropy(Z, y)[1], r"should return two things, `return loss, dlogits`, got ndarray"),
+    (lambda Z, y: (*good_cross_entropy(Z, y), 0), r"got a tuple of 3"),
+    (lambda Z, y: (np.ones(len(y)), good_cross_entropy(Z, y)[1]), r"shape \(8,\): these are the N per-example"),
+    (lambda Z, y: (good_cross_entropy(Z, y)[0], good_cross_entropy(Z, y)[1].T),
+     r"\(8, 7\), got \(7, 8\): .*transposed"),
+    (in_place, r"changed its input in place"),
+    (lambda Z, y: good_cross_entropy(Z - Z.max(axis=1), y), r"raised ValueError: .*broadcast.*keepdims=True"),
+    (no_maximum, r"NaN or infinity at logits of \u00b11000 .* subtract each row's maximum"),
+    (batch_maximum, r"maximum of the whole batch"),
+    (log_of_softmax, r"infinite loss when the true class's logit is 1000 below .* log 0 = -inf"),
+    (sum_not_mean, r"the loss is the sum over the N = 8 examples; E is their mean"),
+    (with_grad(lambda P, T, n: P - T), r"left out the 1/N in the gradient"),
+    (with_grad(lambda P, T, n: (P - T) / n**2), r"divided by N = 8 twice"),
+    (with_grad(lambda P, T, n: P / n), r"returned the softmax: subtract the one-hot target"),
+    (with_grad(lambda P, T, n: P), r"returned the softmax: subtract the one-hot target and divide by N"),
+    (with_grad(lambda P, T, n: (T - P) / n), r"sign of the gradient is flipped"),
+    (with_grad(lambda P, T, n: (P - T) / P.shape[1]), r"divided by the number of classes C = 7"),
+    (softmax_over_the_batch, r"softmax over the batch \(axis 0\)"),
+    (rows_indexed_by_labels, r"^p\[labels\] picks whole rows"),
+    (gradient_rows_indexed_by_labels, r"^p\[labels\] -= 1 picks whole rows"),
+    (lambda Z, y: (-good_cross_entropy(Z, y)[0], good_cross_entropy(Z, y)[1]), r"wrong sign"),
+    (lambda Z, y: (np.mean(-Z[np.arange(len(y)), y]), good_cross_entropy(Z, y)[1]), r"used the logit z_y"),
+    (lambda Z, y: (-np.mean(np.log(naive_p(Z)[:, y])), good_cross_entropy(Z, y)[1]),
+     r"^p\[:, labels\] picks whole columns"),
+    (lambda Z, y: (np.mean(np.log(np.exp(Z).sum(axis=1))), good_cross_entropy(Z, y)[1]), r"left out z_y"),
+    (lambda Z, y: (-np.mean(np.eye(Z.shape[1])[y] * np.log(naive_p(Z))), good_cross_entropy(Z, y)[1]),
+     r"averaged over the C = 7 classes as well"),
+    (lambda Z, y: (good_cross_entropy(Z, y)[0] * 1.01, good_cross_entropy(Z, y)[1]),
+     r"the loss is .*, but cnnlab's CrossEntropyLoss gives"),
+    (with_grad(lambda P, T, n: (P - T) / n + 1e-3), r"`dlogits`\[0, 0\] is .* but should be"),
+    (lambda Z, y: good_cross_entropy(Z, y) if len(y) > 1 else (..., ...), r"`loss` .* is still Ellipsis"),
+    (lambda Z, y: good_cross_entropy(Z, y) if len(y) > 1 else good_cross_entropy(Z, 1 - y),
+     r"^one example with two classes: the loss is"),
 ])
-def test_cross_entropy_gradient_mistakes_are_named(make, message):
-    Z, y, p, t = batch()
+def test_cross_entropy_mistakes_are_named(fn, message):
     with pytest.raises(CheckFailed, match=message):
-        check_cross_entropy_grad(make(Z, p, t), Z, y)
+        check_cross_entropy(fn)
+
+
+def test_an_index_error_from_wrong_label_indexing_is_explained():
+    # a label larger than N - 1 (here: label 1 of one example with two classes) makes p[labels] raise
+    def rows_on_one_example(Z, y):
+        if len(y) > 1:
+            return good_cross_entropy(Z, y)
+        P = naive_p(Z)
+        P[y] -= 1
+        return good_cross_entropy(Z, y)[0], P
+
+    with pytest.raises(CheckFailed, match=r"raised IndexError: .*out of bounds.* \(p\[labels\] picks whole rows"):
+        check_cross_entropy(rows_on_one_example)
 
 
 # --- exercise 4: the sigmoid's derivative --------------------------------------------------------
