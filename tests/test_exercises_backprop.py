@@ -261,6 +261,7 @@ def test_kept_references_to_p_grad_are_recognized():
     (lambda net, loss_fn, X, y: [p.grad for p in net.parameters()][:2], r"returned 2 arrays; the net has 4"),
     (lambda net, loss_fn, X, y: [p.grad.T for p in net.parameters()], r"grad\[0\] \(0.weight\) has shape \(3, 4\)"),
     (lambda net, loss_fn, X, y: 1 / 0, r"raised ZeroDivisionError"),
+    (lambda net, loss_fn, X, y: [np.zeros_like(p.data) for p in net.parameters()], r"every gradient .* is zero"),
 ])
 def test_algorithm_1_bad_returns_are_named(fn, message):
     with pytest.raises(CheckFailed, match=message):

@@ -65,7 +65,8 @@ def check_linear_backward(fn) -> None:
         b, G = rng.standard_normal(out), rng.standard_normal(shape[:-1] + (out,))
         where = f" (x of shape {shape}, weight {W.shape})"
         hint = (("matmul", "broadcast", "shapes", "dimension", "align"),
-                f"; dout is {G.shape}, x is {shape}, weight is {W.shape}: choose the transposes so the shapes fit"
+                f"; dout is {G.shape}, x is {shape}, weight is {W.shape}: choose the transposes so the shapes fit "
+                "(with the samples as rows, each column formula is transposed: (A B)^T = B^T A^T)"
                 + ("; with leading axes, make every axis but the last one batch axis first "
                    "(reshape(-1, in_features))" if len(shape) > 2 else ""))
         result = run_student(lambda: fn(G.copy(), x.copy(), W.copy()), f"{name}(dout, x, weight){where}",
@@ -310,6 +311,9 @@ def check_algorithm_1(fn) -> None:
     for k, (n, g, e) in enumerate(zip(names, got, expected)):
         if g.shape != e.shape:
             raise CheckFailed(f"grad[{k}] ({n}) has shape {g.shape} but the parameter has shape {e.shape}")
+    if not any(np.any(g) for g in got):
+        raise CheckFailed(f"every gradient {name} returned is zero: no backward wrote into p.grad (if it calls "
+                          "your backward_pass of Exercise 2, finish that one first)")
     if all(_same(g, e, rtol=1e-9, atol=1e-12) for g, e in zip(got, expected)):
         passed(f"{name} gives the average of the {len(X)} per-sample gradients for all {len(names)} parameters")
         return
