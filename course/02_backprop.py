@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 import widgets
-from cnnlab import Module, Parameter, Sequential
+from cnnlab import Sequential
 from cnnlab.backprop import backprop_batched, backprop_per_sample
 from cnnlab.data import load_fashion_mnist
 from cnnlab.gradcheck import gradcheck, gradcheck_network
