@@ -18,7 +18,8 @@
 # * run the chain rule by hand on a single neuron and meet the *sensitivity* $\delta$;
 # * read how a layer of `cnnlab` is a module with a `forward` and a `backward`, and why `backward`
 #   returns $\partial L/\partial x$ and *overwrites* the parameter gradients;
-# * write the backward pass of a linear layer yourself;
+# * write the backward pass of a linear layer yourself, and the backward recursion that runs a whole
+#   net's layers from the last to the first;
 # * back-propagate through a two-layer net by hand, $\delta$ by $\delta$, and compare with the library;
 # * step through forward and backward passes in a widget;
 # * implement Tomasi's Algorithm 1 (one sample at a time, with a running average) and check it
@@ -33,7 +34,7 @@ import time
 import numpy as np
 
 import widgets
-from cnnlab import Module, Parameter, Sequential
+from cnnlab import Sequential
 from cnnlab.backprop import backprop_batched, backprop_per_sample
 from cnnlab.data import load_fashion_mnist
 from cnnlab.gradcheck import gradcheck, gradcheck_network
@@ -118,20 +119,19 @@ assert np.isclose(dE_dw, delta * x)
 #
 # The recursion starts at the loss: $\partial E_n/\partial x^{(L)} = \partial \mathcal{L}/\partial y$
 # (Tomasi's eq. (4)), which is what `loss_fn.backward()` returns. `Sequential.forward` calls the
-# layers left to right, `Sequential.backward` right to left. Here is the whole linear layer of
-# `cnnlab`:
+# layers left to right, `Sequential.backward` right to left. Here is the forward pass of `cnnlab`'s
+# linear layer (its backward is Exercise 1, below):
 
 # %%
 print(inspect.getsource(Linear.forward))
-print(inspect.getsource(Linear.backward))
 
 # %% [markdown]
 # Three details matter:
 #
 # 1. `forward` stores its input `x` in `self._x`: the weight gradient needs it.
-# 2. `backward` **returns** $\partial L/\partial x$ (`dout @ W`): the layer below receives it as its
-#    own `dout`. For the first layer nobody uses it during training, but the recursion does not know
-#    which layer is first.
+# 2. `backward` **returns** $\partial L/\partial x$: the layer below receives it as its own `dout`.
+#    For the first layer nobody uses it during training, but the recursion does not know which layer
+#    is first.
 # 3. `backward` **overwrites** `weight.grad` and `bias.grad` (`grad[...] = ...`). Each backward
 #    answers one question: *what is the gradient of the loss of the last forward pass?* Adding to an
 #    old value would mix in the gradient of an earlier batch unless someone remembered to reset it
@@ -170,71 +170,168 @@ assert "before Linear.forward()" in message
 # %% [markdown]
 # ## Exercise 1: the backward pass of a linear layer
 #
-# For a batch of $N$ inputs stored as rows, $x$ of shape $(N, \text{in})$, the layer computes
-# $y = x W^T + b$ with $W$ of shape $(\text{out}, \text{in})$. Write one entry,
-# $y_{nj} = \sum_i x_{ni} W_{ji} + b_j$, differentiate it, and collect the results as matrix products.
-# Given $G = \partial L/\partial y$ of shape $(N, \text{out})$, `backward` must
+# For one sample stored as a column, Bouvrie writes the layer as $u = W x + b$ with $W$ of shape
+# $(\text{out}, \text{in})$, and its sensitivity $\delta = \partial E/\partial u$ (out entries) gives
+# all three gradients:
 #
-# * set `self.weight.grad` to $\partial L/\partial W$, shape $(\text{out}, \text{in})$: a sum over the
-#   batch of (sensitivity of output $j$) × (input $i$), as in Bouvrie's eq. (5);
-# * set `self.bias.grad` to $\partial L/\partial b$, shape $(\text{out},)$ (Bouvrie's eq. (3), summed
-#   over the batch);
-# * return $\partial L/\partial x$, shape $(N, \text{in})$.
+# $$\frac{\partial E}{\partial b} = \delta \;\text{(his eq. (3))}, \qquad
+#   \frac{\partial E}{\partial x} = W^T \delta \;\text{(the step of his eq. (4))}, \qquad
+#   \frac{\partial E}{\partial W} = \delta\, x^T \;\text{(his eq. (5))}.$$
 #
-# Let the shapes guide you. (Bouvrie prints eq. (5) as the outer product $x\,\delta^T$; with
-# $W$ stored as $(\text{out}, \text{in})$, as in his own $u = Wx + b$ and in `cnnlab`, only
-# $\delta\, x^T$ has the shape of $W$.) The check compares your three results with finite
-# differences and names the usual mistakes.
+# (Bouvrie prints eq. (5) as $x\,\delta^T$; with $W$ stored as $(\text{out}, \text{in})$, as in his own
+# $u = Wx + b$ and in `cnnlab`, only $\delta\, x^T$ has the shape of $W$.)
+#
+# `cnnlab` stores a batch as **rows**: $x$ of shape $(N, \text{in})$, $y = x W^T + b$, and
+# $G = \partial L/\partial y$ of shape $(N, \text{out})$, whose row $n$ is sample $n$'s $\delta$. Turn
+# the three column formulas into row form for the whole batch at once:
+#
+# * $\partial L/\partial x$ has the shape of $x$: row $n$ is sample $n$'s $(W^T \delta_n)^T$;
+# * $\partial L/\partial W$ has the shape of $W$: the sum over the batch of $\delta_n x_n^T$, which is
+#   one matrix product;
+# * $\partial L/\partial b$ has shape $(\text{out},)$: the sum over the batch of $\delta_n$.
+#
+# The loss has already taken its mean over the batch (its $1/N$ is inside $G$), so the layer **sums**
+# and never divides. Like `cnnlab`'s `Linear` (and PyTorch's), your function must also accept inputs
+# with more leading axes, $x$ of shape $(\dots, \text{in})$: every axis but the last is then a batch
+# axis. Let the shapes guide you. The check runs your function on a batch of one, non-square and
+# square weights and an input with leading axes, compares with `cnnlab`'s `Linear` and with finite
+# differences, and names the usual mistakes.
 
 # %% tags=["exercise"]
-class MyLinear(Module):
-    """y = x W^T + b for x of shape (N, in_features); weight (out_features, in_features), bias (out_features,)."""
+def linear_backward(dout, x, weight):
+    """Backward pass of y = x W^T + b (Bouvrie's eqs. (3)-(5), one sample per row).
 
-    def __init__(self, in_features, out_features, rng=0):
-        gen = np.random.default_rng(rng)
-        self.weight = Parameter(gen.standard_normal((out_features, in_features)))
-        self.bias = Parameter(np.zeros(out_features))
+    Per sample (columns): dE/db = delta, dE/dx = W^T delta, dE/dW = delta x^T.
 
-    def forward(self, x):
-        self.x = x  # saved for backward
-        return x @ self.weight.data.T + self.bias.data
+    Inputs:
+    - dout: dL/dy, shape (..., out_features), the leading axes of x
+    - x: the layer's input, shape (..., in_features): (N, in_features), or with more leading axes
+    - weight: W, shape (out_features, in_features)
 
-    def backward(self, dout):
-        self.weight.grad = ...  # dL/dW, shape (out_features, in_features)
-        self.bias.grad = ...  # dL/db, shape (out_features,)
-        return ...  # dL/dx, shape (N, in_features)
+    Returns (dx, dweight, dbias):
+    - dx: dL/dx, the shape of x
+    - dweight: dL/dW, shape (out_features, in_features), summed over every sample
+    - dbias: dL/db, shape (out_features,), summed over every sample
+    """
+    dx = ...
+    dweight = ...
+    dbias = ...
+    return dx, dweight, dbias
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-class MyLinear(Module):
-    """y = x W^T + b for x of shape (N, in_features); weight (out_features, in_features), bias (out_features,)."""
+def linear_backward(dout, x, weight):
+    """Backward pass of y = x W^T + b (Bouvrie's eqs. (3)-(5), one sample per row).
 
-    def __init__(self, in_features, out_features, rng=0):
-        gen = np.random.default_rng(rng)
-        self.weight = Parameter(gen.standard_normal((out_features, in_features)))
-        self.bias = Parameter(np.zeros(out_features))
+    Per sample (columns): dE/db = delta, dE/dx = W^T delta, dE/dW = delta x^T.
 
-    def forward(self, x):
-        self.x = x  # saved for backward
-        return x @ self.weight.data.T + self.bias.data
+    Inputs:
+    - dout: dL/dy, shape (..., out_features), the leading axes of x
+    - x: the layer's input, shape (..., in_features): (N, in_features), or with more leading axes
+    - weight: W, shape (out_features, in_features)
 
-    def backward(self, dout):
-        self.weight.grad = dout.T @ self.x  # (out, N) @ (N, in): sums the outer products over the batch
-        self.bias.grad = dout.sum(axis=0)
-        return dout @ self.weight.data  # (N, out) @ (out, in)
+    Returns (dx, dweight, dbias):
+    - dx: dL/dx, the shape of x
+    - dweight: dL/dW, shape (out_features, in_features), summed over every sample
+    - dbias: dL/db, shape (out_features,), summed over every sample
+    """
+    out_features, in_features = weight.shape
+    rows_x = x.reshape(-1, in_features)  # every leading axis is part of the batch
+    rows_dout = dout.reshape(-1, out_features)
+    dx = dout @ weight  # row n: (W^T delta_n)^T = delta_n^T W; keeps x's leading axes
+    dweight = rows_dout.T @ rows_x  # (out, rows) @ (rows, in): the sum of the outer products delta_n x_n^T
+    dbias = rows_dout.sum(axis=0)
+    return dx, dweight, dbias
 
 
 # %%
-from checks.backprop import check_algorithm_1, check_linear_backward
+from checks.backprop import check_algorithm_1, check_backward_pass, check_linear_backward
 
-check_linear_backward(MyLinear)
+check_linear_backward(linear_backward)
 
 # %% [markdown]
-# Your layer is now a full member of the library: the same gradient checker that tests `cnnlab`'s own
-# layers accepts it.
+# Put your function inside a layer and it is a full member of the library: `cnnlab`'s `Linear` with
+# your backward passes the same gradient checker that tests `cnnlab`'s own layers. The layer keeps
+# the rule of every `backward`: it *overwrites* the gradients.
 
 # %%
-assert gradcheck(MyLinear(4, 3), x_batch).ok
+class MyLinear(Linear):
+    """cnnlab's Linear, with the backward pass computed by linear_backward."""
+
+    def backward(self, dout):
+        dx, dweight, dbias = linear_backward(dout, self._x, self.weight.data)
+        self.weight.grad[...] = dweight  # overwrite, never add
+        self.bias.grad[...] = dbias
+        return dx
+
+
+mine = MyLinear(4, 3, rng=0).astype(np.float64)
+assert gradcheck(mine, x_batch).ok
+mine.forward(x_batch)
+mine.backward(dout)
+assert np.allclose(mine.weight.grad, first, rtol=1e-10, atol=1e-12)  # cnnlab's numbers, up to the order of a sum
+
+# %% [markdown]
+# ## Exercise 2: the backward recursion
+#
+# A net is a chain, $x^{(\ell)} = f^{(\ell)}(x^{(\ell-1)}; w^{(\ell)})$ for $\ell = 1, \dots, L$, with the
+# images $x^{(0)}$ at the bottom. The backward half of Tomasi's Algorithm 1 starts from the loss,
+# $\partial E_n/\partial x^{(L)}$ (his eq. (4)), and then, **from the last layer down**, uses each
+# layer twice:
+#
+# $$\frac{\partial E_n}{\partial w^{(\ell)}} = \frac{\partial E_n}{\partial x^{(\ell)}}\,
+#     \frac{\partial x^{(\ell)}}{\partial w^{(\ell)}} \quad\text{(eq. (2))}, \qquad
+#   \frac{\partial E_n}{\partial x^{(\ell-1)}} = \frac{\partial E_n}{\partial x^{(\ell)}}\,
+#     \frac{\partial x^{(\ell)}}{\partial x^{(\ell-1)}} \quad\text{(eq. (3))}.$$
+#
+# In `cnnlab` one call does both: `layer.backward(g)`, given $g = \partial L/\partial x^{(\ell)}$,
+# writes the layer's parameter gradients (eq. (2)) and returns $\partial L/\partial x^{(\ell-1)}$
+# (eq. (3)), which is the `dout` of the layer below. Write the loop. Two things to watch:
+#
+# * Each layer must receive the gradient the layer **above** it returned, not the loss's gradient.
+# * Tomasi writes the loop as $\ell = L, \dots, 2$, because his network never needs
+#   $\partial E/\partial x^{(0)}$; read literally, it then never computes eq. (2) for layer 1, whose
+#   weights need their gradient as much as any other. Run your loop down to the **first** layer, and
+#   return what its backward returns, $\partial L/\partial x^{(0)}$ (lesson 05 puts this gradient
+#   with respect to the images to use).
+#
+# The check runs your function on a `Linear`–`Tanh`–`Linear`–`Sigmoid`–`Linear` net of non-square
+# layers, for a batch of one, a batch of four and an input with leading axes, and compares every
+# gradient with `cnnlab`'s `Sequential` and with finite differences.
+
+# %% tags=["exercise"]
+def backward_pass(layers, dout):
+    """The backward recursion of Tomasi's Algorithm 1 (his eqs. (2)-(4)) over a list of layers.
+
+    Inputs:
+    - layers: the modules f_1, ..., f_L of a net (a list, or a Sequential), in forward order; their forward
+      has just run on one batch
+    - dout: dL/dx^(L), the gradient of the loss with respect to the last layer's output
+    Returns dL/dx^(0), the gradient with respect to the first layer's input; afterwards every layer's
+    parameters hold their gradients in .grad (written by the layer's backward).
+    """
+    ...  # call each layer's backward, from the last layer to the first
+    return ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def backward_pass(layers, dout):
+    """The backward recursion of Tomasi's Algorithm 1 (his eqs. (2)-(4)) over a list of layers.
+
+    Inputs:
+    - layers: the modules f_1, ..., f_L of a net (a list, or a Sequential), in forward order; their forward
+      has just run on one batch
+    - dout: dL/dx^(L), the gradient of the loss with respect to the last layer's output
+    Returns dL/dx^(0), the gradient with respect to the first layer's input; afterwards every layer's
+    parameters hold their gradients in .grad (written by the layer's backward).
+    """
+    for layer in reversed(layers):  # l = L, ..., 1: the first layer too
+        dout = layer.backward(dout)  # eq. (2) into layer.*.grad; eq. (3) is handed down
+    return dout
+
+
+# %%
+check_backward_pass(backward_pass)
 
 # %% [markdown]
 # ## A two-layer net by hand
@@ -325,6 +422,15 @@ for hand, p in zip((dW1, db1, dW2, db2), net.parameters()):
 print("every delta and every gradient agrees with the hand computation")
 
 # %% [markdown]
+# That loop is a `backward_pass` that keeps what each layer hands down. Yours gives the same numbers
+# in one call:
+
+# %%
+np.testing.assert_allclose(backward_pass(net, loss_fn.backward()), dx0, rtol=1e-12)
+for hand, p in zip((dW1, db1, dW2, db2), net.parameters()):
+    np.testing.assert_allclose(p.grad, hand, rtol=1e-12)
+
+# %% [markdown]
 # And the whole chain, net plus loss, against finite differences (each layer at the input it sees
 # inside the net, then end to end):
 
@@ -384,10 +490,11 @@ assert m.n == 20 and m.distance < 1e-12
 # the widget's right panel), and no list of $N$ gradients is ever stored.
 
 # %% [markdown]
-# ## Exercise 2: Algorithm 1
+# ## Exercise 3: Algorithm 1
 #
-# Complete the loop: one line that replaces `grad` (a list with one array per parameter) by the running
-# average after sample `n`. After `net.backward(...)`, each `p.grad` holds $\nabla E_n$ for that
+# Now put the two halves together. The loop below runs your `backward_pass` for each sample; complete
+# it with one line that replaces `grad` (a list with one array per parameter) by the running
+# average after sample `n`. After `backward_pass(...)`, each `p.grad` holds $\nabla E_n$ for that
 # parameter, and the next sample's backward will overwrite it.
 
 # %% tags=["exercise"]
@@ -397,7 +504,7 @@ def algorithm_1(net, loss_fn, X, y):
     for n in range(1, len(X) + 1):  # n counts from 1, as in Algorithm 1
         out = net.forward(X[n - 1:n])  # forward propagation of sample n (a batch of one)
         loss_fn.forward(out, y[n - 1:n])
-        net.backward(loss_fn.backward())  # back-propagation: every p.grad now holds the gradient of E_n
+        backward_pass(net, loss_fn.backward())  # back-propagation: every p.grad now holds the gradient of E_n
         grad = ...  # the running average, one array per parameter
     return grad
 
@@ -409,7 +516,7 @@ def algorithm_1(net, loss_fn, X, y):
     for n in range(1, len(X) + 1):  # n counts from 1, as in Algorithm 1
         out = net.forward(X[n - 1:n])  # forward propagation of sample n (a batch of one)
         loss_fn.forward(out, y[n - 1:n])
-        net.backward(loss_fn.backward())  # back-propagation: every p.grad now holds the gradient of E_n
+        backward_pass(net, loss_fn.backward())  # back-propagation: every p.grad now holds the gradient of E_n
         grad = [((n - 1) * avg + p.grad) / n for avg, p in zip(grad, params)]
     return grad
 

@@ -1,13 +1,15 @@
 """Self-checks for lesson 02 (back-propagation).
 
-- `check_linear_backward(layer_cls)`: the backward pass of a Linear-like module, y = x W^T + b
-  (dL/dx, dL/dW, dL/db), against centred finite differences of an independent forward pass.
+- `check_linear_backward(fn)`: `fn(dout, x, weight) -> (dx, dweight, dbias)`, the backward pass of
+  y = x W^T + b for x with any leading axes, against cnnlab's Linear and centred finite differences.
+- `check_backward_pass(fn)`: `fn(layers, dout) -> dx`, the backward recursion of Tomasi's Algorithm 1 over
+  a list of layers, against cnnlab's Sequential and centred finite differences.
 - `check_algorithm_1(fn)`: Tomasi's Algorithm 1, one sample at a time with the running average, against
   the plain mean of the per-sample gradients.
 
-Every check recognises the typical mistakes by name (a transposed weight gradient, a bias gradient
-not summed over the batch, gradients accumulated with `+=`, a running sum instead of an average, a
-kept reference to `p.grad`, ...) and says in one line what to change.
+Every check recognises the typical mistakes by name (a transposed weight gradient, dx through W^T, a bias
+gradient not summed over the batch, layers walked forwards, a recursion that stops before the first
+layer, a running sum instead of an average, ...) and says in one line what to change.
 """
 from __future__ import annotations
 
@@ -18,98 +20,230 @@ import numpy as np
 from cnnlab import Sequential
 from cnnlab.backprop import backprop_batched
 from cnnlab.gradcheck import numerical_gradient
-from cnnlab.layers import Linear, Sigmoid
+from cnnlab.layers import Linear, Sigmoid, Tanh
 from cnnlab.losses import CrossEntropyLoss
-from . import CheckFailed, check_array, passed, run_student, same, student_array
+from . import CheckFailed, check_array, name_mistake, passed, placeholder, run_student, same, student_array
 
-__all__ = ["check_linear_backward", "check_algorithm_1"]
+__all__ = ["check_linear_backward", "check_backward_pass", "check_algorithm_1"]
 
 
 _same = partial(same, rtol=1e-6, atol=1e-9)
 
 
+def _name_mistake(got, mistakes, right, prefix=""):
+    name_mistake(got, mistakes, _same, right=right, prefix=prefix)
+
+
 # --- exercise 1: the backward pass of a linear layer --------------------------------------------
 
-N, IN, OUT = 5, 4, 3  # in != out, so that a transposed product has the wrong shape
+# (x shape, out_features): non-square first (a transposed product has the wrong shape), then square (it has the
+# right shape and wrong values), leading axes (the batch is every axis but the last), and a batch of one.
+_LINEAR_CASES = (((5, 4), 3), ((3, 4), 4), ((2, 3, 5), 2), ((1, 4), 3))
 
 
-def check_linear_backward(layer_cls) -> None:
-    """`layer_cls(in_features, out_features)` must be a Module whose forward is y = x W^T + b and whose
-    backward(dout) returns dL/dx (N, in) and overwrites weight.grad (out, in) and bias.grad (out,).
+def _linear_reference(x, W, b, G):
+    """cnnlab's Linear on (x, W, b) with dL/dy = G: (dx, dweight, dbias)."""
+    layer = Linear(W.shape[1], W.shape[0], rng=0).astype(np.float64)
+    layer.weight.data[...], layer.bias.data[...] = W, b
+    layer.forward(x.copy())
+    dx = layer.backward(G.copy())
+    return dx, layer.weight.grad.copy(), layer.bias.grad.copy()
 
-    The layer is checked in float64 with the scalar L = sum(y * G) for a random G, so dL/dy = G; the
-    expected gradients are centred differences of L computed with an independent forward pass.
+
+def check_linear_backward(fn) -> None:
+    """`fn(dout, x, weight)` must return (dx, dweight, dbias) for y = x W^T + b: dx of x's shape (*, in),
+    dweight of the weight's shape (out, in) and dbias of shape (out,), both summed over every leading axis.
+
+    Runs in float64 on several shapes; the expected values come from cnnlab's Linear, and on the first
+    shape also from centred differences of L = sum(y * dout).
     """
-    name = getattr(layer_cls, "__name__", "the layer")
-    layer = run_student(lambda: layer_cls(IN, OUT), f"{name}({IN}, {OUT})")
-    for attr in ("weight", "bias"):
-        if not hasattr(getattr(layer, attr, None), "data"):
-            raise CheckFailed(f"{name} has no Parameter `{attr}`: keep the __init__ of the exercise")
+    name = getattr(fn, "__name__", "your function")
     rng = np.random.default_rng(2024)
-    W, b = rng.standard_normal((OUT, IN)), rng.standard_normal(OUT)
-    x, G = rng.standard_normal((N, IN)), rng.standard_normal((N, OUT))
-    layer.weight.data, layer.bias.data = W.copy(), b.copy()
-    layer.weight.grad, layer.bias.grad = np.zeros_like(W), np.zeros_like(b)
+    for case, (shape, out) in enumerate(_LINEAR_CASES):
+        n_in = shape[-1]
+        x, W = rng.standard_normal(shape), rng.standard_normal((out, n_in))
+        b, G = rng.standard_normal(out), rng.standard_normal(shape[:-1] + (out,))
+        where = f" (x of shape {shape}, weight {W.shape})"
+        hint = (("matmul", "broadcast", "shapes", "dimension", "align"),
+                f"; dout is {G.shape}, x is {shape}, weight is {W.shape}: choose the transposes so the shapes fit "
+                "(with the samples as rows, each column formula is transposed: (A B)^T = B^T A^T)"
+                + ("; with leading axes, make every axis but the last one batch axis first "
+                   "(reshape(-1, in_features))" if len(shape) > 2 else ""))
+        result = run_student(lambda: fn(G.copy(), x.copy(), W.copy()), f"{name}(dout, x, weight){where}",
+                             hint=hint, fn=fn)
+        placeholder(f"what {name} returns", result)
+        if not isinstance(result, (tuple, list)) or len(result) != 3:
+            raise CheckFailed(f"{name} should return three arrays, (dx, dweight, dbias), got "
+                              f"{type(result).__name__}{f' of length {len(result)}' if hasattr(result, '__len__') else ''}")
+        dx, dW, db = (student_array(f"`{k}`", r) for k, r in zip(("dx", "dweight", "dbias"), result))
+        ref_dx, ref_dW, ref_db = _linear_reference(x, W, b, G)
+        x2, G2 = x.reshape(-1, n_in), G.reshape(-1, out)
+        rows = len(x2)
 
-    def loss():  # independent of the student's code
-        return np.sum((x @ W.T + b) * G)
+        if dx.shape == G.shape and dx.shape != x.shape:
+            raise CheckFailed(f"dx has shape {dx.shape}, the shape of dout{where}; dL/dx has the shape of x: "
+                              "multiply dout by the weight")
+        if dx.shape == (rows, n_in) and dx.shape != x.shape:
+            raise CheckFailed(f"dx has shape {dx.shape}{where}: give it back the leading axes of x, dx of shape {shape}")
+        _name_mistake(dx, [(G @ W.T if W.shape[0] == W.shape[1] else None,
+                            "dx was computed with W^T: per sample dL/dx = W^T delta is a column; with the samples "
+                            "stored as rows that is its transpose, delta^T W, and no W^T")], ref_dx)
+        check_array(f"dx{where}", dx, ref_dx, rtol=1e-6, atol=1e-8)
 
-    dx_num, dW_num, db_num = (numerical_gradient(loss, a) for a in (x, W, b))
-    y = student_array(f"{name}.forward(x)", run_student(lambda: layer.forward(x.copy()), f"{name}.forward"))
-    if not _same(y, x @ W.T + b):
-        raise CheckFailed(f"{name}.forward was changed: it must return x @ weight.T + bias, shape ({N}, {OUT})")
-    shape_hint = (f" (dout is (N, out) = {(N, OUT)}, x is (N, in) = {(N, IN)}, weight is (out, in) = {(OUT, IN)}: "
-                  "choose the transposes so the shapes fit)")
-    dx = run_student(lambda: layer.backward(G.copy()), f"{name}.backward",
-                     hint=(("matmul", "broadcast", "shapes", "dimension"), shape_hint))
-    dx = student_array(f"`dx` (what {name}.backward returns)", dx)
-    if dx.shape != (N, IN):
-        if dx.shape == (N, OUT):
-            raise CheckFailed(f"backward returned shape {dx.shape}, the shape of dout; dL/dx must have the shape of "
-                              f"x, {(N, IN)}: multiply dout by the weight, dout @ W")
-        raise CheckFailed(f"backward returned shape {dx.shape}; dL/dx must have the shape of x, {(N, IN)}")
-    check_array("dx (what backward returns)", dx, dx_num, rtol=1e-6, atol=1e-8)
+        transposed = ("dweight is the transpose of dL/dW: that is x^T dout; the weight is stored (out, in), "
+                      "so dL/dW = dout^T x (Bouvrie's delta x^T, summed over the samples)")
+        if dW.shape == (n_in, out) and n_in != out:
+            raise CheckFailed(f"dweight has shape {dW.shape}{where}: {transposed}")
+        if dW.ndim > 2 and dW.shape[-2:] == (out, n_in):
+            raise CheckFailed(f"dweight has shape {dW.shape}{where}, one gradient per sample or group of samples: "
+                              "sum them over every leading axis, into the weight's shape")
+        if dW.shape != W.shape:
+            raise CheckFailed(f"dweight should have the weight's shape {W.shape}, got {dW.shape}{where}")
+        _name_mistake(dW, [(x2.T @ G2, transposed),
+                           (ref_dW / rows, f"dweight is the average over the {rows} input rows: the loss already "
+                                           "has its own reduction (in dout), so the layer sums over them")], ref_dW)
+        check_array(f"dweight{where}", dW, ref_dW, rtol=1e-6, atol=1e-8)
 
-    dW = student_array("`weight.grad`", layer.weight.grad)
-    if dW.shape == (IN, OUT):
-        raise CheckFailed(f"weight.grad has shape {dW.shape}, the transpose of the weight's {(OUT, IN)}: you computed "
-                          "x.T @ dout; the weight is stored (out, in), so dL/dW = dout.T @ x")
-    if dW.shape == (N, OUT, IN):
-        raise CheckFailed(f"weight.grad has shape {dW.shape}, one gradient per example: sum them over the batch "
-                          "(one matrix product dout.T @ x does it)")
-    if dW.shape != (OUT, IN):
-        raise CheckFailed(f"weight.grad should have the weight's shape {(OUT, IN)}, got {dW.shape}")
-    if not np.any(dW):
-        raise CheckFailed("weight.grad is all zeros: backward must write dL/dW into it")
-    if _same(dW, dW_num / N):
-        raise CheckFailed("weight.grad is 1/N of the right value: the loss already has its own reduction, so the "
-                          "layer sums over the batch (dout.T @ x) and never divides by N")
-    check_array("weight.grad", dW, dW_num, rtol=1e-6, atol=1e-8)
+        if db.ndim == 0:
+            raise CheckFailed("dbias is a single number: you summed dout over everything; sum over the samples "
+                              f"only, one entry per output ({out},)")
+        if db.shape == G.shape:
+            raise CheckFailed(f"dbias has shape {db.shape}, the shape of dout{where}: the bias gradient is not "
+                              "summed over the batch (Bouvrie's eq. (3) is per sample; add them up)")
+        if db.size == out and db.shape != (out,):
+            raise CheckFailed(f"dbias has shape {db.shape}: it must have the bias's shape ({out},) (no keepdims)")
+        if db.ndim > 1 and db.shape[-1] == out:
+            raise CheckFailed(f"dbias has shape {db.shape}{where}: you summed over the first axis only; with "
+                              "leading axes every axis but the last is a batch axis: sum over all of them")
+        if db.shape != (out,):
+            raise CheckFailed(f"dbias should have the bias's shape ({out},), got {db.shape}{where}")
+        _name_mistake(db, [(ref_db / rows, "dbias is the mean of dout over the batch; it must be the sum "
+                                           "(the loss already divided by N, in dout)")], ref_db)
+        check_array(f"dbias{where}", db, ref_db, rtol=1e-6, atol=1e-8)
 
-    db = student_array("`bias.grad`", layer.bias.grad)
-    if db.shape == (N, OUT):
-        raise CheckFailed(f"bias.grad has shape {db.shape}, one row per example: sum dout over the batch axis, "
-                          "dout.sum(axis=0)")
-    if db.shape == (OUT, 1) or db.shape == (1, OUT):
-        raise CheckFailed(f"bias.grad has shape {db.shape}: it must be the bias's shape ({OUT},) (no keepdims)")
-    if db.shape != (OUT,):
-        raise CheckFailed(f"bias.grad should have the bias's shape ({OUT},), got {db.shape}")
-    if not np.any(db):
-        raise CheckFailed("bias.grad is all zeros: backward must write dL/db into it")
-    if _same(db, db_num / N):
-        raise CheckFailed("bias.grad is the mean of dout over the batch; it must be the sum, dout.sum(axis=0)")
-    check_array("bias.grad", db, db_num, rtol=1e-6, atol=1e-8)
-
-    run_student(lambda: (layer.forward(x.copy()), layer.backward(G.copy())), f"a second {name}.backward")
-    if (_same(student_array("`weight.grad`", layer.weight.grad), 2 * dW_num)
-            or _same(student_array("`bias.grad`", layer.bias.grad), 2 * db_num)):
-        raise CheckFailed("after a second backward the gradients doubled: backward must overwrite .grad "
-                          "(`=`), not add to it (`+=`)")
-    passed(f"{name}.backward: dL/dx, dL/dW and dL/db match finite differences, and a second backward "
-           "overwrites the gradients")
+        if case == 0:  # the same three against centred differences of L = sum(y * G), independent of cnnlab
+            def loss():
+                return np.sum((x @ W.T + b) * G)
+            for label, got, at in (("dx", dx, x), ("dweight", dW, W), ("dbias", db, b)):
+                check_array(f"{label} against finite differences{where}", got, numerical_gradient(loss, at),
+                            rtol=1e-6, atol=1e-7)  # L is linear in each: the centred difference is exact to rounding
+    passed(f"{name}: dx, dweight and dbias match cnnlab's Linear and finite differences for a batch of one, "
+           "non-square and square weights and inputs with leading axes")
 
 
-# --- exercise 2: Algorithm 1 ---------------------------------------------------------------------
+# --- exercise 2: the backward recursion ----------------------------------------------------------
+
+def _backward_problem():
+    """[Linear(3, 5), Tanh, Linear(5, 4), Sigmoid, Linear(4, 2)] in float64, rebuilt identically on each call."""
+    return [Linear(3, 5, rng=21), Tanh(), Linear(5, 4, rng=22), Sigmoid(), Linear(4, 2, rng=23)]
+
+
+def _recording(layers, calls):
+    """Make every layer append (its index, a copy of the dout it got) to `calls` when its backward runs."""
+    for i, layer in enumerate(layers):
+        def backward(dout, i=i, inner=layer.backward):
+            calls.append((i, np.array(dout, dtype=float, copy=True) if isinstance(dout, np.ndarray) else dout))
+            return inner(dout)
+        layer.backward = backward  # an instance attribute: layer.backward and Sequential(layers) both find it
+
+
+def _name_walk(calls, G, handed_in, L):
+    """CheckFailed naming what is wrong with the order of the backward calls or the douts handed down."""
+    order = [i for i, _ in calls]
+    if not order:
+        raise CheckFailed("no layer's backward was called: call each layer's backward, last layer first")
+    if order[0] == 0 and L > 1:
+        raise CheckFailed("you walked the layers forwards: the recursion starts at the LAST layer, whose output "
+                          "the loss saw, and goes down to the first (reversed(layers))")
+    for i, dout in calls[1:]:
+        if i < L - 1 and isinstance(dout, np.ndarray) and same(dout, G, rtol=0, atol=0):
+            raise CheckFailed(f"layers[{i}] was given the original dout: every layer must get what the layer above "
+                              "returned (dL/d its output), so pass each backward's result on to the next call")
+    if order == list(range(L - 1, 0, -1)):
+        raise CheckFailed("the recursion stopped before the first layer: layers[0] never ran backward, so its "
+                          "weight gradient was never written (Tomasi's loop l = L, ..., 2 leaves layer 1 out: "
+                          "go down to the first layer)")
+    if order == [L - 1] and L > 1:
+        raise CheckFailed(f"only layers[{L - 1}] ran backward: is the `return` inside the loop? Walk every layer, "
+                          "then return")
+    if order != list(range(L - 1, -1, -1)):
+        raise CheckFailed(f"the layers' backward ran in the order {order}; each must run once, from "
+                          f"layers[{L - 1}] down to layers[0]")
+    for i, dout in calls:
+        if not (isinstance(dout, np.ndarray) and _same(dout, handed_in[i])):
+            raise CheckFailed(f"layers[{i}] was not given what layers[{i + 1}].backward returned: pass each "
+                              "result on, unchanged, as the next layer's dout")
+
+
+def check_backward_pass(fn) -> None:
+    """`fn(layers, dout)` must call each layer's backward from the last to the first, hand each one's result
+    down as the next dout, and return dL/dx of the first layer's input; every layer's .grad is then written.
+
+    Runs [Linear(3, 5), Tanh, Linear(5, 4), Sigmoid, Linear(4, 2)] in float64 on a batch of one, a batch of
+    four and an input with leading axes; the expected values come from cnnlab's Sequential, and on the
+    first input also from centred differences of L = sum(out * dout).
+    """
+    name = getattr(fn, "__name__", "your function")
+    rng = np.random.default_rng(5)
+    for case, shape in enumerate(((1, 3), (4, 3), (2, 3, 3))):
+        x = rng.standard_normal(shape)
+        reference = Sequential(_backward_problem()).astype(np.float64)
+        G = rng.standard_normal(shape[:-1] + (2,))
+        handed_in, handed_out = {}, {}  # what cnnlab's backward of each layer got and returned
+        for i, layer in enumerate(reference):
+            def keep(module, dx, dout, i=i):
+                handed_in[i], handed_out[i] = dout[0].copy(), dx[0].copy()
+            layer.register_full_backward_hook(keep)
+        reference(x.copy())
+        ref_dx = reference.backward(G.copy())
+
+        layers = [layer.astype(np.float64) for layer in _backward_problem()]
+        out = x.copy()
+        for layer in layers:
+            out = layer(out)
+            for p in layer.parameters():
+                p.grad[...] = np.nan  # a gradient nobody wrote stays NaN
+        calls = []
+        _recording(layers, calls)
+        L, where = len(layers), f" (input of shape {shape})"
+        try:
+            result = run_student(lambda: fn(list(layers), G.copy()), f"{name}(layers, dout){where}", fn=fn)
+        except CheckFailed:
+            if calls:
+                _name_walk(calls, G, handed_in, L)
+            raise
+        if result is Ellipsis or (result is None and not calls):
+            placeholder(f"what {name} returns", result)
+        _name_walk(calls, G, handed_in, L)
+        dx = student_array(f"what {name} returns", result)
+        if _same(dx, G):
+            raise CheckFailed(f"{name} returned the dout it was given: return dL/dx of the first layer's input, "
+                              "what the last backward call (layers[0]'s) returned")
+        for k in range(1, L):
+            if _same(dx, handed_out[k]):
+                raise CheckFailed(f"{name} returned what layers[{k}].backward returned, the gradient at the input "
+                                  f"of layer {k + 1}: return the gradient at the input of the first layer, "
+                                  "what layers[0].backward returned")
+        check_array(f"dL/dx{where}", dx, ref_dx, rtol=1e-9, atol=1e-12)
+        for i, (layer, ref) in enumerate(zip(layers, reference)):
+            for (pname, p), q in zip(layer.named_parameters(), ref.parameters()):
+                check_array(f"layers[{i}].{pname}.grad{where}", p.grad, q.grad, rtol=1e-9, atol=1e-12)
+
+        if case == 0:  # dL/dx and the first layer's weight gradient against centred differences
+            net = Sequential(_backward_problem()).astype(np.float64)
+            x_fd = x.copy()
+
+            def loss():
+                return np.sum(net(x_fd) * G)
+            check_array(f"dL/dx against finite differences{where}", dx, numerical_gradient(loss, x_fd),
+                        rtol=1e-6, atol=1e-8)  # centred difference error ~ eps^2 * (third derivative): far below
+            check_array(f"layers[0].weight.grad against finite differences{where}", layers[0].weight.grad,
+                        numerical_gradient(loss, net[0].weight.data), rtol=1e-6, atol=1e-8)
+    passed(f"{name}: every layer's backward ran once, last to first, each got the gradient from the layer above, "
+           "and dL/dx and every parameter gradient match cnnlab's Sequential and finite differences")
+
+
+# --- exercise 3: Algorithm 1 ---------------------------------------------------------------------
 
 def _algorithm_1_problem():
     """A small net, a loss and a data set: (make_net, X, y). The net is rebuilt identically on each call."""
@@ -177,6 +311,9 @@ def check_algorithm_1(fn) -> None:
     for k, (n, g, e) in enumerate(zip(names, got, expected)):
         if g.shape != e.shape:
             raise CheckFailed(f"grad[{k}] ({n}) has shape {g.shape} but the parameter has shape {e.shape}")
+    if not any(np.any(g) for g in got):
+        raise CheckFailed(f"every gradient {name} returned is zero: no backward wrote into p.grad (if it calls "
+                          "your backward_pass of Exercise 2, finish that one first)")
     if all(_same(g, e, rtol=1e-9, atol=1e-12) for g, e in zip(got, expected)):
         passed(f"{name} gives the average of the {len(X)} per-sample gradients for all {len(names)} parameters")
         return
