@@ -785,9 +785,9 @@ assert np.allclose(gemm.reshape(2, 6, 5, 2).transpose(3, 0, 1, 2), conv(x), rtol
 # The loops are not thrown away. cnnlab keeps every convolution and pooling computation in
 # `cnnlab.kernels` as kernel pairs with the signatures of Exercise 3, in two interchangeable sets:
 # `naive` (loops like yours, one formula per line; the tests' referee) and `fast` (im2col and one
-# matrix product per pass). On a batch of 16 Fashion-MNIST images and 8 kernels of $5 \times 5$, in float64, both sets give
-# the same forward pass and the same three gradients to $10^{-10}$; the timings below depend on
-# your machine, so they are printed, not checked.
+# matrix product per pass). On a batch of 16 Fashion-MNIST images and 8 kernels of $5 \times 5$, in
+# float64, both sets give the same forward pass and the same three gradients to $10^{-10}$; the
+# timings below depend on your machine, so they are printed, not checked.
 
 # %%
 X, y, classes = load_fashion_mnist("train")

@@ -110,7 +110,8 @@ from checks.conv_layers import check_conv2d_kernels, check_maxpool2d_backward  #
 
 
 def conv_pair(flip=False, flip_dx=False, bias=True, padding=True, pad_twice=False, stride=True, crop=True,
-              backward_stride=True, images=slice(None), dw_scale=1.0, dbias=lambda d: d.sum(axis=(0, 2, 3))):
+              backward_stride=True, dx_stride=True, images=slice(None), dw_scale=1.0,
+              dbias=lambda d: d.sum(axis=(0, 2, 3))):
     """A conv2d kernel pair written one output position at a time over the whole batch; each keyword
     turns one mistake on (by default it is right)."""
     def forward(x, weight, b, strides, pads):
@@ -137,7 +138,8 @@ def conv_pair(flip=False, flip_dx=False, bias=True, padding=True, pad_twice=Fals
         for u in range(dout.shape[2]):
             for v in range(dout.shape[3]):
                 rows, cols = slice(u * sh, u * sh + kh), slice(v * sw, v * sw + kw)
-                dxp[:, :, rows, cols] += np.einsum("nf,fchw->nchw", dout[:, :, u, v], kernel)
+                at = (rows, cols) if dx_stride else (slice(u, u + kh), slice(v, v + kw))
+                dxp[:, :, at[0], at[1]] += np.einsum("nf,fchw->nchw", dout[:, :, u, v], kernel)
                 dw += np.einsum("nf,nchw->fchw", dout[images, :, u, v], xp[images, :, rows, cols])
         dx = dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]] if crop else dxp
         return dx, dw * dw_scale, dbias(dout)
@@ -188,11 +190,16 @@ def ignores_a_missing_bias(x, weight, bias, stride, padding):
     (conv_pair(flip=True), r"the kernel is flipped: that is a true convolution"),
     (conv_pair(bias=False), r"the bias is missing"),
     (conv_pair(padding=False), r"padding=\(1, 1\).*the padding is missing"),
+    ((lambda x, w, b, s, p: conv_pair()[0](x, w, b, s, (2 * p[0], 2 * p[1])), conv_pair()[1]),
+     r"padding=\(1, 1\).*got \(3, 3, 6, 5\): the padding is applied twice"),
+    ((lambda x, w, b, s, p: (np.zeros((2, 3, 5, 5)), None), conv_pair()[1]),
+     r"got \(2, 3, 5, 5\): one output map per input channel"),
     (conv_pair(stride=False), r"stride=\(2, 2\).*the stride is ignored: output \(oh, ow\) reads the window"),
     (conv_pair(pad_twice=True), r"`dweight`: the padding is applied twice"),
     (conv_pair(flip_dx=True), r"`dx` uses the flipped kernel"),
     (conv_pair(crop=False), r"`dx` is not cropped"),
     (conv_pair(backward_stride=False), r"`dweight`: the stride is ignored in the backward pass"),
+    (conv_pair(dx_stride=False), r"stride=\(2, 2\).*: `dx`: the stride is ignored in the backward pass"),
     (conv_pair(images=slice(0, 1)), r"`dweight` is not summed over the batch: only image 0"),
     (conv_pair(images=slice(-1, None)), r"`dweight` is not summed over the batch: only the last image"),
     (conv_pair(dw_scale=0.5), r"`dweight` is divided by the batch size 2"),

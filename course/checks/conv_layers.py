@@ -229,8 +229,8 @@ def _check_conv_backward(backward, cache, x, weight, dout, stride, padding, with
         raise CheckFailed(f"{prefix}`dweight` should have the weight's shape {weight.shape}, got {dweight.shape}"
                           + (": sum over the batch too, one gradient per kernel entry" if dweight.shape[:1] == (n,)
                              and n != weight.shape[0] else ""))
-    twice = _conv_grads(_pad(x, padding), weight,
-                        _corner(dout, _out_shape(_pad(x, padding).shape, weight.shape, stride, padding)), stride, padding)
+    xp = _pad(x, padding)  # padded once more by the backward pass: windows on _pad(xp)
+    twice = _conv_grads(xp, weight, _corner(dout, _out_shape(xp.shape, weight.shape, stride, padding)), stride, padding)
     name_mistake(dweight, [
         (right_dw[:, :, ::-1, ::-1], "`dweight` is rotated by 180°: with cross-correlation no kernel is flipped, "
                                      "dweight[f, c, i, j] = sum dout[n, f, oh, ow] xp[n, c, oh*SH + i, ow*SW + j]"),
@@ -239,8 +239,8 @@ def _check_conv_backward(backward, cache, x, weight, dout, stride, padding, with
                    "backward pads it again"),
         (_conv_grads(x[:1], weight, dout[:1], stride, padding)[1], "`dweight` is not summed over the batch: "
                                                                    "only image 0 contributes"),
-        (_conv_grads(x[-1:], weight, dout[-1:], stride, padding)[1], "`dweight` is not summed over the batch: "
-                                                                     "only the last image contributes (= instead of +=?)"),
+        (_conv_grads(x[-1:], weight, dout[-1:], stride, padding)[1],
+         "`dweight` is not summed over the batch: only the last image contributes (= instead of +=?)"),
         (right_dw / n, f"`dweight` is divided by the batch size {n}: a kernel collects the SUM over images and "
                        "positions (the loss's mean is already in dout)")], _close, right=right_dw, prefix=prefix)
     _check_values("dweight", dweight, right_dw, what)
@@ -365,7 +365,7 @@ def check_maxpool2d_backward(maxpool2d_backward) -> None:
         cache = (x.copy(), kernel_size, stride, padding)
         what = (f"maxpool2d_backward(dout, cache) for x {x_shape}, kernel_size={kernel_size}, stride={stride}, "
                 f"padding={padding}")
-        ret = run_student(lambda: maxpool2d_backward(dout.copy(), cache), what, fn=maxpool2d_backward)
+        ret = run_student(lambda: maxpool2d_backward(dout.copy(), cache), what, fn=maxpool2d_backward, quiet=True)
         dx = student_array(f"`dx` of {what}", ret)
         right = _maxpool_grad(x, kernel_size, stride, padding, dout)
         prefix = f"{what}: "
