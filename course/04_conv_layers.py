@@ -415,7 +415,8 @@ assert report.ok
 # with `x` of shape $(N, C, H, W)$, `weight` $(F, C, K_H, K_W)$, `bias` $(F,)$ (or `None` for a layer
 # built with `bias=False`: then add nothing), and `stride` $= (s_H, s_W)$, `padding` $= (p_H, p_W)$
 # as pairs, which is how the layers pass them. Everything of the last sections, written for all
-# images, maps and windows at once, with $x_p$ the input zero-padded by $(p_H, p_W)$:
+# images, maps and windows at once (numbered as in `cnnlab.kernels`), with $x_p$ the input
+# zero-padded by $(p_H, p_W)$:
 #
 # $$\mathrm{out}[n, f, o_h, o_w] = b_f + \sum_{c, i, j} w[f, c, i, j]\; x_p[n, c,\ o_h s_H + i,\ o_w s_W + j] \tag{1}$$
 # $$\frac{\partial L}{\partial w[f, c, i, j]} = \sum_{n, o_h, o_w} \delta[n, f, o_h, o_w]\; x_p[n, c,\ o_h s_H + i,\ o_w s_W + j] \tag{2}$$
