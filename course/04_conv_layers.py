@@ -28,6 +28,8 @@
 # * see that $\partial E / \partial x$ is a 'full' convolution of $\delta$ with the kernel;
 # * predict output sizes from kernel size, stride and padding;
 # * back-propagate through down-sampling with a Kronecker product;
+# * write a convolution layer's forward and backward kernels and max pooling's backward kernel, and run
+#   them inside a real network;
 # * compare a loop implementation with the im2col one that `Conv2d` uses.
 
 # %%
@@ -45,7 +47,7 @@ from cnnlab.layers import (AvgPool2d, Conv2d, Flatten, Linear, MapCombination, M
                            Tanh)
 from cnnlab.kernels import fast, naive
 from cnnlab.kernels.im2col import im2col
-from cnnlab.kernels.windows import conv_output_size
+from cnnlab.kernels.windows import conv_output_size, sliding_windows
 from cnnlab.layers.subsample import downsample_sum, upsample_kron
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.module import no_input_grad
@@ -401,6 +403,187 @@ print(report)
 assert report.ok
 
 # %% [markdown]
+# ## Exercise 3: your own kernels inside a real layer
+#
+# `Conv2d` does not compute anything itself: it checks its input, keeps the parameters and calls a
+# pair of **kernels**, pure functions with one signature (CS231n's). The forward kernel returns the
+# output and a `cache`, anything its backward kernel will need:
+#
+#     out, cache = conv2d_forward(x, weight, bias, stride, padding)
+#     dx, dweight, dbias = conv2d_backward(dout, cache)
+#
+# with `x` of shape $(N, C, H, W)$, `weight` $(F, C, K_H, K_W)$, `bias` $(F,)$ (or `None` for a layer
+# built with `bias=False`: then add nothing), and `stride` $= (s_H, s_W)$, `padding` $= (p_H, p_W)$
+# as pairs, which is how the layers pass them. Everything of the last sections, written for all
+# images, maps and windows at once (numbered as in `cnnlab.kernels`), with $x_p$ the input
+# zero-padded by $(p_H, p_W)$:
+#
+# $$\mathrm{out}[n, f, o_h, o_w] = b_f + \sum_{c, i, j} w[f, c, i, j]\; x_p[n, c,\ o_h s_H + i,\ o_w s_W + j] \tag{1}$$
+# $$\frac{\partial L}{\partial w[f, c, i, j]} = \sum_{n, o_h, o_w} \delta[n, f, o_h, o_w]\; x_p[n, c,\ o_h s_H + i,\ o_w s_W + j] \tag{2}$$
+# $$\frac{\partial L}{\partial x_p[n, c, p, q]} = \sum_{f, o_h, o_w} \delta[n, f, o_h, o_w]\; w[f, c,\ p - o_h s_H,\ q - o_w s_W] \tag{3}$$
+# $$\frac{\partial L}{\partial b_f} = \sum_{n, o_h, o_w} \delta[n, f, o_h, o_w] \tag{4}$$
+#
+# where $\delta$ is `dout`, the output has $O_H = \lfloor (H + 2p_H - K_H)/s_H \rfloor + 1$ rows (and
+# likewise columns), and (3) runs over the outputs whose window covers $(p, q)$: read it the other way
+# round, as in the picture of the 'full' convolution, and output $(n, f, o_h, o_w)$ adds
+# $\delta[n, f, o_h, o_w]\, w[f]$ onto the window it read. $\partial L / \partial x$ is
+# $\partial L / \partial x_p$ with the padding cut off.
+#
+# Write `conv2d_forward` and `conv2d_backward`. Loops over the output positions are fine (slices of
+# `xp` over the channels keep them to four); this is the naive kernel, and speed comes later in the
+# lesson. Pad with `np.pad`, on the last two axes only.
+
+# %% tags=["exercise"]
+def conv2d_forward(x, weight, bias, stride, padding):
+    """Formula (1). x (N, C, H, W); weight (F, C, KH, KW); bias (F,) or None; stride (SH, SW); padding (PH, PW).
+
+    Returns (out, cache): out (N, F, OH, OW), OH = (H + 2 PH - KH) // SH + 1, OW likewise; cache for the backward.
+    """
+    out, cache = ..., ...  # your code here
+    return out, cache
+
+
+def conv2d_backward(dout, cache):
+    """Formulas (2)-(4). dout (N, F, OH, OW); cache from conv2d_forward.
+
+    Returns (dx, dweight, dbias) of shapes (N, C, H, W), (F, C, KH, KW), (F,).
+    """
+    dx, dweight, dbias = ..., ..., ...  # your code here
+    return dx, dweight, dbias
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def conv2d_forward(x, weight, bias, stride, padding):
+    """Formula (1). x (N, C, H, W); weight (F, C, KH, KW); bias (F,) or None; stride (SH, SW); padding (PH, PW).
+
+    Returns (out, cache): out (N, F, OH, OW), OH = (H + 2 PH - KH) // SH + 1, OW likewise; cache for the backward.
+    """
+    (sh, sw), (ph, pw) = stride, padding
+    n_images, _, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((n_images, n_filters, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1), dtype=x.dtype)
+    for n, f, i, j in np.ndindex(out.shape):
+        window = xp[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]  # (C, KH, KW)
+        out[n, f, i, j] = np.sum(window * weight[f]) + (0.0 if bias is None else bias[f])
+    return out, (x, weight, stride, padding)
+
+
+def conv2d_backward(dout, cache):
+    """Formulas (2)-(4). dout (N, F, OH, OW); cache from conv2d_forward.
+
+    Returns (dx, dweight, dbias) of shapes (N, C, H, W), (F, C, KH, KW), (F,).
+    """
+    x, weight, (sh, sw), (ph, pw) = cache
+    h, w = x.shape[2:]
+    kh, kw = weight.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp, dweight = np.zeros_like(xp), np.zeros_like(weight)
+    for n, f, i, j in np.ndindex(dout.shape):
+        rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+        dxp[n, :, rows, cols] += dout[n, f, i, j] * weight[f]
+        dweight[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
+    return dxp[:, :, ph:ph + h, pw:pw + w], dweight, dout.sum(axis=(0, 2, 3))
+
+
+# %%
+from checks.conv_layers import check_conv2d_kernels
+
+check_conv2d_kernels(conv2d_forward, conv2d_backward)
+
+# %% [markdown]
+# **Max pooling** outputs the largest value of each $K_H \times K_W$ window,
+# $\mathrm{out} = \max_{q \in P} x_q$. Only the winner $\hat q$ moved the output (lesson 03: its
+# Jacobian row is a single 1), so the backward pass sends $\delta$ to $\hat q$ alone:
+# $\partial L / \partial x_{\hat q} \mathrel{+}= \delta$. Three details decide whether your kernel
+# agrees with PyTorch's:
+#
+# * **ties**: when several entries of a window share the maximum, the gradient goes to the *first*
+#   one in row-major order (the one `np.argmax` finds), not to all of them;
+# * **padding** is with $-\infty$, never the maximum; the padded border is cut off at the end;
+# * **overlapping windows** (kernel 3, stride 2, as in AlexNet): a pixel that wins two windows
+#   receives the sum of both gradients.
+#
+# Write `maxpool2d_backward`; `maxpool2d_forward` is given. Its cache is
+# `(x, kernel_size, stride, padding)`: the input and three $(h, w)$ pairs.
+
+# %%
+def maxpool2d_forward(x, kernel_size, stride, padding):
+    """Max pooling (given). x (N, C, H, W); kernel_size, stride, padding: (h, w) pairs.
+
+    Returns (out, cache): out (N, C, OH, OW), the maximum of each window of the input padded with -inf;
+    cache = (x, kernel_size, stride, padding).
+    """
+    out, _ = naive.maxpool2d_forward(x, kernel_size, stride, padding)
+    return out, (x, kernel_size, stride, padding)
+
+
+# %% tags=["exercise"]
+def maxpool2d_backward(dout, cache):
+    """dout (N, C, OH, OW); cache = (x, (KH, KW), (SH, SW), (PH, PW)) from maxpool2d_forward.
+
+    Returns dx (N, C, H, W): each dout value added to the first maximum (row-major) of its window.
+    """
+    dx = ...  # your code here
+    return dx
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def maxpool2d_backward(dout, cache):
+    """dout (N, C, OH, OW); cache = (x, (KH, KW), (SH, SW), (PH, PW)) from maxpool2d_forward.
+
+    Returns dx (N, C, H, W): each dout value added to the first maximum (row-major) of its window.
+    """
+    x, (kh, kw), (sh, sw), (ph, pw) = cache
+    h, w = x.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    dxp = np.zeros(xp.shape, dtype=dout.dtype)
+    for n, c, i, j in np.ndindex(dout.shape):
+        window = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+        a, b = np.unravel_index(np.argmax(window), window.shape)
+        dxp[n, c, i * sh + a, j * sw + b] += dout[n, c, i, j]
+    dx = dxp[:, :, ph:ph + h, pw:pw + w]
+    return dx
+
+
+# %%
+from checks.conv_layers import check_maxpool2d_backward
+
+check_maxpool2d_backward(maxpool2d_backward)
+
+# %% [markdown]
+# Now the point of the signature: your functions run inside real layers. Two copies of a small
+# network, Conv2d (a $3 \times 2$ kernel, stride 2, padding 1) → ReLU → MaxPool2d(3, stride 2) →
+# Flatten → Linear, built from the same seeds, one with your kernels and one with cnnlab's default
+# (`fast`, im2col): the same outputs, the same gradients for every parameter and for the images.
+# ReLU before max pooling produces ties (a window of zeros has as many maxima as entries), so the tie
+# rule is at work here too; the last lines count the tied windows.
+
+# %%
+def small_net(conv_kernels, pool_kernels):
+    return Sequential([Conv2d(2, 4, kernel_size=(3, 2), stride=2, padding=1, rng=20, kernels=conv_kernels), ReLU(),
+                       MaxPool2d(3, stride=2, kernels=pool_kernels), Flatten(),
+                       Linear(4 * 3 * 3, 5, rng=21)]).astype(np.float64)
+
+
+mine = small_net((conv2d_forward, conv2d_backward), (maxpool2d_forward, maxpool2d_backward))
+default = small_net(fast, fast)
+print(mine[0], mine[2], sep="\n")
+rng = np.random.default_rng(22)
+x7, dout7 = rng.standard_normal((3, 2, 13, 12)), rng.standard_normal((3, 5))
+out_mine, out_default = mine(x7), default(x7)
+dx_mine, dx_default = mine.backward(dout7), default.backward(dout7)
+# float64 sums in another order (loops against matrix products): rounding is about 1e-15 of values near 1
+assert np.max(np.abs(out_mine - out_default)) < 1e-10 and np.max(np.abs(dx_mine - dx_default)) < 1e-10
+for p_mine, p_default in zip(mine.parameters(), default.parameters()):
+    assert np.max(np.abs(p_mine.grad - p_default.grad)) < 1e-10
+pooled = mine[1](mine[0](x7))  # the max pool's input
+windows = sliding_windows(pooled, (3, 3), (2, 2)).reshape(-1, 9)
+ties = int(np.sum((windows == windows.max(axis=1, keepdims=True)).sum(axis=1) > 1))
+print("pooling windows with a tie for the maximum:", ties, "of", len(windows))
+assert ties > 0, "exact zeros from ReLU: the same on every machine"
+
+# %% [markdown]
 # ## The subsampling layer
 #
 # Bouvrie's networks alternate convolution layers with **subsampling** layers (§3.2). Each map is
@@ -450,7 +633,7 @@ assert np.allclose(sub3.bias.grad, delta3.sum(axis=(0, 2, 3)))
 assert np.allclose(sub3.weight.grad, (delta3 * d3).sum(axis=(0, 2, 3)))
 
 # %% [markdown]
-# ## Exercise 3 (optional): the sensitivity below a subsampling layer
+# ## Exercise 4 (optional): the sensitivity below a subsampling layer
 #
 # Compute `dx_sub`, the gradient with respect to the input `x3` of the layer `sub3` above, from
 # `delta3` (shape `(2, 3, 3, 2)`), the factors `beta = sub3.weight.data` (one per map, shape `(3,)`)
@@ -601,16 +784,11 @@ assert np.allclose(gemm.reshape(2, 6, 5, 2).transpose(3, 0, 1, 2), conv(x), rtol
 
 # %% [markdown]
 # The loops are not thrown away. cnnlab keeps every convolution and pooling computation in
-# `cnnlab.kernels` as *pairs* of pure functions with one signature, in two interchangeable sets:
-# `naive` (the loops, one formula per line) and `fast` (im2col and one matrix product per pass).
-# A forward kernel returns the output and a `cache` of what its backward needs, as in CS231n:
-#
-#     out, cache = conv2d_forward(x, weight, bias, stride, padding)
-#     dx, dweight, dbias = conv2d_backward(dout, cache)
-#
-# On a batch of 16 Fashion-MNIST images and 8 kernels of $5 \times 5$, in float64, both sets give
-# the same forward pass and the same three gradients to $10^{-10}$; the timings below depend on
-# your machine, so they are printed, not checked.
+# `cnnlab.kernels` as kernel pairs with the signatures of Exercise 3, in two interchangeable sets:
+# `naive` (loops like yours, one formula per line; the tests' referee) and `fast` (im2col and one
+# matrix product per pass). On a batch of 16 Fashion-MNIST images and 8 kernels of $5 \times 5$, in
+# float64, both sets give the same forward pass and the same three gradients to $10^{-10}$; the
+# timings below depend on your machine, so they are printed, not checked.
 
 # %%
 X, y, classes = load_fashion_mnist("train")
@@ -634,9 +812,9 @@ for g_naive, g_fast in zip(grads_naive, grads_fast):  # dx, dweight, dbias
     assert g_naive.shape == g_fast.shape and np.max(np.abs(g_naive - g_fast)) < 1e-10
 
 # %% [markdown]
-# A layer takes its pair as an argument, `kernels=`: the default is `fast`, and `naive`, or any two
-# functions of your own with these signatures, runs inside a real network instead. The layer itself
-# only checks its input, keeps the parameters and calls its kernels.
+# A layer takes its pair as an argument, `kernels=`: the default is `fast`; `naive`, or your own pair
+# as in Exercise 3, runs inside a real network instead. The layer itself only checks its input, keeps
+# the parameters and calls its kernels.
 
 # %%
 slow = Conv2d(1, 8, kernel_size=5, rng=14, kernels=naive).astype(np.float64)
