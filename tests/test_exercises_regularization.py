@@ -1,9 +1,11 @@
-"""Lesson 09's self-checks: the right answers pass, each typical mistake is named."""
+"""Lesson 09's self-checks (checks.regularization and checks.regularization_layers): the right answers pass,
+each typical mistake is named."""
 import numpy as np
 import pytest
 
 from checks import CheckFailed
-from checks.regularization import check_batchnorm_layer, check_dropout_layer, check_max_norm, check_penalty_grads
+from checks.regularization import check_max_norm, check_penalty_grads
+from checks.regularization_layers import check_batchnorm_layer, check_dropout_layer
 from cnnlab import Module, Parameter
 from cnnlab.rng import as_generator
 
