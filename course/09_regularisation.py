@@ -521,16 +521,6 @@ from checks.regularization_layers import check_dropout_layer
 check_dropout_layer(MyDropout)
 
 # %% [markdown]
-# Your layer's average over many masks is its input, as for cnnlab's (the same 20,000 copies as above):
-
-# %%
-mine = MyDropout(p, rng=2)
-average = mine(copies).mean(axis=0)
-stderr = a[0] / p * np.sqrt(p * (1 - p) / len(copies))
-print(f"mean over masks {np.round(average, 3)}\n          input {np.round(a[0], 3)}")
-assert np.all(np.abs(average - a[0]) < 5 * stderr), "E[m * x / p] = x"
-
-# %% [markdown]
 # ### Dropout against over-fitting
 #
 # The same net with a dropout layer (keep probability 0.5) after the hidden ReLUs. While it trains,
