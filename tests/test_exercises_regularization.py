@@ -424,6 +424,27 @@ def no_gamma_beta(self, x):
     return self.xhat
 
 
+def no_eps(self, x, mu, var):
+    return (x - mu) / np.sqrt(var), 1 / np.sqrt(var)
+
+
+def per_example_statistics(self, x):
+    if self.training:
+        self.update(*self.statistics(x), len(x))
+    mu, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
+    self.xhat, self.inv_std = self.normalize(x, mu, var)
+    return self.xhat * self.weight.data + self.bias.data
+
+
+def no_gamma_in_dx(self, dout):
+    m = len(dout)
+    return self.inv_std / m * (m * dout - dout.sum(0) - self.xhat * (dout * self.xhat).sum(0))
+
+
+def sums_not_means(self, dout):
+    return self.weight.data * self.inv_std * (len(dout) * dout - dout.sum(0) - self.xhat * (dout * self.xhat).sum(0))
+
+
 @pytest.mark.parametrize("layer, message", [
     (bn_variant(forward=lambda self, x: ...), r"still Ellipsis"),
     (bn_variant(forward=running_in_training),
@@ -444,6 +465,10 @@ def no_gamma_beta(self, x):
     (bn_variant(param_grads=swapped_parameter_grads), r"gradients of gamma and beta are swapped"),
     (bn_variant(backward=accumulating), r"after a second backward the gradients doubled"),
     (bn_variant(input_grad=training_formula_in_evaluation), r"in evaluation mode backward uses the training formula"),
+    (bn_variant(normalize=no_eps), r"in training mode, eps is missing"),
+    (bn_variant(forward=per_example_statistics), r"statistics are taken over the features of each example"),
+    (bn_variant(input_grad=no_gamma_in_dx), r"gamma is missing from dx"),
+    (bn_variant(input_grad=sums_not_means), r"dx is m times too large"),
 ])
 def test_batchnorm_layer_mistakes_are_named(layer, message):
     with pytest.raises(CheckFailed, match=message):
@@ -462,10 +487,25 @@ def test_batchnorm_with_eps_outside_only_in_evaluation_is_still_caught():
         check_batchnorm_layer(bn_variant(forward=forward))
 
 
+def mask_kept_as_text(self, x):
+    out = DropoutRight.forward(self, x)
+    self.mask = "keep" if self.training else self.mask
+    return out
+
+
+def mask_kept_per_example(self, x):
+    out = DropoutRight.forward(self, x)
+    self.mask = self.mask[:, 0] if self.training else self.mask
+    return out
+
+
 @pytest.mark.parametrize("check, layer, message", [
     (check_dropout_layer, dropout_variant(forward=lambda self, x: "out"), r"should be a numeric array, got str"),
     (check_dropout_layer, dropout_variant(forward=lambda self, x: x[:1]), r"should have shape \(2, 7\), got \(1, 7\)"),
     (check_dropout_layer, dropout_variant(backward=lambda self, dout: None), r"still None \(did you forget `return`"),
+    (check_dropout_layer, dropout_variant(forward=mask_kept_as_text), r"self.mask should be a boolean array \(True = keep\), got str"),
+    (check_dropout_layer, dropout_variant(forward=mask_kept_per_example),
+     r"self.mask should have the shape of x, \(2, 7\) \(one entry per unit\), got \(2,\)"),
     (check_dropout_layer, dropout_variant(backward=lambda self, dout: 1 / 0), r"backward\(dout\) .* raised Zero"),
     (check_batchnorm_layer, bn_variant(backward=lambda self, dout: ...), r"backward\(dout\) .* still Ellipsis"),
     (check_batchnorm_layer, bn_variant(forward=lambda self, x: x.mean(0)), r"should have shape \(5, 3\), got \(3,\)"),

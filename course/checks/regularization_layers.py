@@ -64,10 +64,12 @@ def _mask_of(layer, shape: tuple) -> np.ndarray:
     if mask is None or mask is Ellipsis:
         raise CheckFailed(f"self.mask is {mask!r} after a training-mode forward: keep the mask you draw in "
                           "self.mask (backward needs the same one)")
-    mask = np.asarray(mask)
-    if mask.shape != shape:
-        raise CheckFailed(f"self.mask should have the shape of x, {shape} (one entry per unit), got {mask.shape}")
-    values = mask.astype(np.float64)
+    try:
+        values = np.array(mask, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"self.mask should be a boolean array (True = keep), got {type(mask).__name__}") from None
+    if values.shape != shape:
+        raise CheckFailed(f"self.mask should have the shape of x, {shape} (one entry per unit), got {values.shape}")
     if not (np.all((values == 0) | (values == 1)) or np.allclose(values * (values != 0), (values != 0) / P_KEEP)):
         raise CheckFailed("self.mask should hold the mask, True (or 1) where a unit is kept and False (0) where it "
                           "is dropped")
