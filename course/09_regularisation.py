@@ -611,9 +611,9 @@ assert np.abs(bn.running_mean - all_h.mean(0)).max() < 0.25 * all_h.std(0).mean(
 #
 # ### Backward through batch norm
 #
-# Write $s_j = \sqrt{\sigma^2_j+\epsilon}$ and $g^i_j = \partial L/\partial \hat x^i_j = \gamma_j\,\partial L/\partial y^i_j$.
-# Every example of the batch uses the same $\gamma_j$ and $\beta_j$, so by (5.11) their gradients are
-# sums over the batch:
+# Write $s_j = \sqrt{\sigma^2_j+\epsilon}$ and
+# $g^i_j = \partial L/\partial \hat x^i_j = \gamma_j\,\partial L/\partial y^i_j$. Every example of the batch
+# uses the same $\gamma_j$ and $\beta_j$, so by (5.11) their gradients are sums over the batch:
 #
 # $$\frac{\partial L}{\partial \gamma_j} = \sum_i \frac{\partial L}{\partial y^i_j}\,\hat x^i_j, \qquad
 # \frac{\partial L}{\partial \beta_j} = \sum_i \frac{\partial L}{\partial y^i_j}.$$
@@ -657,7 +657,8 @@ class MyBatchNorm1d(Module):
         self.register_buffer("running_var", np.ones(num_features))
 
     def forward(self, x):
-        """x (N, C) -> y (N, C). Training: the batch's statistics, running ones updated; evaluation: the running ones."""
+        """x (N, C) -> y (N, C). Training: the batch's statistics (and the running ones updated);
+        evaluation: the running statistics."""
         return ...
 
     def backward(self, dout):
@@ -677,7 +678,8 @@ class MyBatchNorm1d(Module):
         self.register_buffer("running_var", np.ones(num_features))
 
     def forward(self, x):
-        """x (N, C) -> y (N, C). Training: the batch's statistics, running ones updated; evaluation: the running ones."""
+        """x (N, C) -> y (N, C). Training: the batch's statistics (and the running ones updated);
+        evaluation: the running statistics."""
         if self.training:
             m = x.shape[0]
             mu, var = x.mean(axis=0), x.var(axis=0)  # (5.8), (5.9): biased
