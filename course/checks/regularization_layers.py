@@ -221,6 +221,7 @@ def check_dropout_layer(layer_cls) -> None:
 # --- exercise 4: a batch-norm layer --------------------------------------------------------------
 
 EPS = 1e-3  # large enough, next to a feature of variance ~1e-3, that eps outside the square root shows
+K = 0.1  # the momentum of the running averages (PyTorch's default)
 AXIS_HINT = (("broadcast",), " (each feature's mean and variance are taken over the batch, axis 0: shape (C,))")
 RUNNING_IN_TRAINING = ("x is normalised with the running statistics: training uses the batch's "
                        "own mean and variance (eqs. 5.8-5.9); running_mean and running_var are for evaluation")
@@ -228,13 +229,13 @@ RUNNING_IN_TRAINING = ("x is normalised with the running statistics: training us
 
 def _bn_pair(layer_cls, name, C, rng):
     """(the student's layer, cnnlab's BatchNorm1d), float64, with the same random gamma and beta."""
-    layer = _build(layer_cls, f"{C}, eps={EPS}", C, eps=EPS)
+    layer = _build(layer_cls, f"{C}, eps={EPS}, momentum={K}", C, eps=EPS, momentum=K)
     for attr in ("weight", "bias", "running_mean", "running_var"):
         value = getattr(layer, attr, None)
         if value is None or (attr in ("weight", "bias") and not isinstance(value, Parameter)):
             raise CheckFailed(f"{name} has no {'Parameter ' if attr in ('weight', 'bias') else ''}`{attr}`: keep "
                               "the __init__ of the exercise")
-    reference = BatchNorm1d(C, eps=EPS).astype(np.float64)
+    reference = BatchNorm1d(C, eps=EPS, momentum=K).astype(np.float64)
     for attr, value in (("weight", rng.uniform(0.5, 2.0, C)), ("bias", rng.uniform(-1.0, 1.0, C))):
         getattr(layer, attr).data, getattr(layer, attr).grad = value.copy(), np.zeros(C)
         getattr(reference, attr).data[...] = value
@@ -264,7 +265,7 @@ def _check_bn_training_forward(layer, reference, name, x) -> None:
     got_mean, got_var = _running(layer, C)
     if not _same(y, expected):
         if _same(y, gamma * (x - mu) / np.sqrt(var_u + EPS) + beta):
-            swapped = _same(got_var, 0.9 * var0 + 0.1 * var)
+            swapped = _same(got_var, (1 - K) * var0 + K * var)
             start = ("the biased and the unbiased variance are swapped: " if swapped else
                      "x is normalised with the unbiased variance (divided by m - 1): ")
             raise CheckFailed(start + "eq. 5.9 divides by m (np.var's default), the unbiased m / (m - 1) * var goes "
@@ -291,11 +292,12 @@ def _check_bn_training_forward(layer, reference, name, x) -> None:
             continue
         name_mistake(got, (
             (old, f"running_{what} was not updated"),
-            (0.9 * old + 0.1 * var, "running_var averages the biased variance; the running estimate takes the "
-                                    "unbiased one, var * m / (m - 1), as PyTorch does" if what == "var" else None),
+            ((1 - K) * old + K * var if what == "var" else None,
+             "running_var averages the biased variance; the running estimate takes the unbiased one, "
+             "var * m / (m - 1), as PyTorch does"),
             (statistic, f"running_{what} was replaced by the batch's {what}: average it, running = (1 - momentum) "
                         "* running + momentum * batch value"),
-            (0.1 * old + 0.9 * statistic, "momentum is the weight of the NEW batch: running = (1 - momentum) * "
+            (K * old + (1 - K) * statistic, "momentum is the weight of the NEW batch: running = (1 - momentum) * "
                                           "running + momentum * batch value")),
             _same, right=new, prefix="after a training-mode forward, ")
         check_array(f"self.running_{what} after a training-mode forward", got, new, rtol=1e-7, atol=1e-9)
