@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import widgets
+from cnnlab import Module, Parameter
 from cnnlab.augment import (Compose, ContrastJitter, RandomAffine, RandomCrop, RandomHorizontalFlip, affine)
 from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import load_fashion_mnist
@@ -47,6 +48,7 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import regularization_mlp
 from cnnlab.optim import SGD
 from cnnlab.regularizers import L1, L2, ElasticNet, MaxNorm, unit_norms
+from cnnlab.rng import as_generator
 from cnnlab.train import EarlyStopping, Trainer, evaluate
 
 blas = one_blas_thread()  # the products here are small: one BLAS thread is faster on a busy machine
@@ -448,46 +450,75 @@ for inverted in (False, True):
     assert np.allclose(at_test, a[0] * (p if not inverted else 1.0))
 
 # %% [markdown]
-# ### Exercise 3: inverted dropout
+# ### Exercise 3: a dropout layer
 #
-# Write the training-time forward pass of inverted dropout for a given boolean `mask` (True = keep),
-# and a function that averages it over `n_masks` fresh masks drawn from `rng`. The average should
-# come out close to `x` itself.
+# Write inverted dropout as a layer: a `Module` with a `forward` and a `backward`, which then works
+# inside a `Sequential` like cnnlab's `Dropout` (`net.train()` and `net.eval()` set every layer's
+# `self.training`). With keep probability $p$ and a mask $\mathbf{m}$ of the shape of $\mathbf{x}$:
+#
+# $$\text{training:}\quad m_i \sim \mathrm{Bernoulli}(p),\qquad \mathbf{out} = \frac{\mathbf{m}\circ\mathbf{x}}{p},
+# \qquad \frac{\partial L}{\partial \mathbf{x}} = \frac{\mathbf{m}\circ\frac{\partial L}{\partial \mathbf{out}}}{p};
+# \qquad\qquad
+# \text{evaluation:}\quad \mathbf{out} = \mathbf{x},\qquad
+# \frac{\partial L}{\partial \mathbf{x}} = \frac{\partial L}{\partial \mathbf{out}}.$$
+#
+# * In training mode every call draws a **fresh** mask (each mini-batch trains another thinned net),
+#   from the layer's own generator `self.rng` (`self.rng.random(shape)` is uniform on $[0, 1)$, and a
+#   uniform number is below $p$ with probability $p$), and keeps it in `self.mask`: True = keep.
+# * Each output entry is its input entry times a number, $m_i/p$, so the Jacobian is diagonal and
+#   backward multiplies `dout` by the same numbers: the **same** mask as forward, not a new one. A unit
+#   dropped in forward passes no gradient back.
+# * In evaluation mode the layer is the identity, forward and backward.
+#
+# The self-check runs your layer on a batch of 2 with 7 features and on images (3, 2, 5, 3), compares it
+# with cnnlab's `Dropout` holding your mask and with finite differences, checks that the masks are
+# fresh, seeded and keep a fraction $p$ of the units, and puts the layer in a `Sequential`.
 
 # %% tags=["exercise"]
-def inverted_dropout(x, mask, p_keep):
-    """Training-time inverted dropout: mask is boolean like x, True = keep."""
-    return ...
+class MyDropout(Module):
+    """Inverted dropout with keep probability p_keep, on inputs of any shape ((N, D), (N, C, H, W), ...)."""
 
+    def __init__(self, p_keep=0.5, rng=None):
+        self.p_keep = p_keep
+        self.rng = as_generator(rng)  # a Generator (an int seed gives the same masks every time)
+        self.mask = None  # the last training-mode mask: boolean, the shape of x, True = keep
 
-def mean_over_masks(x, p_keep, n_masks, rng):
-    """The average of inverted_dropout(x, m, p_keep) over n_masks masks m ~ Bernoulli(p_keep) from rng."""
-    total = np.zeros_like(x)
-    for _ in range(n_masks):
-        mask = ...
-        total += ...
-    return total / n_masks
+    def forward(self, x):
+        """x (any shape) -> out (the same shape). Training: a fresh mask; evaluation: the identity."""
+        return ...
+
+    def backward(self, dout):
+        """dout (the shape of out) -> dx (the shape of x)."""
+        return ...
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-def inverted_dropout(x, mask, p_keep):
-    """Training-time inverted dropout: mask is boolean like x, True = keep."""
-    return x * mask / p_keep
+class MyDropout(Module):
+    """Inverted dropout with keep probability p_keep, on inputs of any shape ((N, D), (N, C, H, W), ...)."""
 
+    def __init__(self, p_keep=0.5, rng=None):
+        self.p_keep = p_keep
+        self.rng = as_generator(rng)  # a Generator (an int seed gives the same masks every time)
+        self.mask = None  # the last training-mode mask: boolean, the shape of x, True = keep
 
-def mean_over_masks(x, p_keep, n_masks, rng):
-    """The average of inverted_dropout(x, m, p_keep) over n_masks masks m ~ Bernoulli(p_keep) from rng."""
-    total = np.zeros_like(x)
-    for _ in range(n_masks):
-        mask = rng.random(x.shape) < p_keep
-        total += inverted_dropout(x, mask, p_keep)
-    return total / n_masks
+    def forward(self, x):
+        """x (any shape) -> out (the same shape). Training: a fresh mask; evaluation: the identity."""
+        if not self.training:
+            return x
+        self.mask = self.rng.random(x.shape) < self.p_keep
+        return x * self.mask / self.p_keep
+
+    def backward(self, dout):
+        """dout (the shape of out) -> dx (the shape of x)."""
+        if not self.training:
+            return dout
+        return dout * self.mask / self.p_keep
 
 
 # %%
-from checks.regularization import check_inverted_dropout
+from checks.regularization_layers import check_dropout_layer
 
-check_inverted_dropout(inverted_dropout, mean_over_masks)
+check_dropout_layer(MyDropout)
 
 # %% [markdown]
 # ### Dropout against over-fitting
@@ -569,10 +600,112 @@ for _ in range(100):                                        # many training batc
     bn.forward(first.forward(X_train[gen.choice(500, 50, replace=False)].reshape(50, -1)))
 all_h = first.forward(X_train.reshape(500, -1))
 one = bn.eval().forward(all_h[:1])                          # a single image, evaluation mode
-np.testing.assert_allclose(one, (all_h[:1] - bn.running_mean) / np.sqrt(bn.running_var + bn.eps), rtol=1e-5)
+np.testing.assert_allclose(one, bn.forward(all_h)[:1], rtol=1e-6, atol=1e-6)  # whatever else is in its batch
 print(f"running mean vs mean over all 500 images: largest difference "
       f"{np.abs(bn.running_mean - all_h.mean(0)).max():.4f} (feature spread {all_h.std(0).mean():.3f})")
 assert np.abs(bn.running_mean - all_h.mean(0)).max() < 0.25 * all_h.std(0).mean()
+
+# %% [markdown]
+# In evaluation mode an image's output no longer depends on the other images of its batch: alone or
+# among 500, it is normalised by the same fixed numbers.
+#
+# ### Backward through batch norm
+#
+# Write $s_j = \sqrt{\sigma^2_j+\epsilon}$ and
+# $g^i_j = \partial L/\partial \hat x^i_j = \gamma_j\,\partial L/\partial y^i_j$. Every example of the batch
+# uses the same $\gamma_j$ and $\beta_j$, so by (5.11) their gradients are sums over the batch:
+#
+# $$\frac{\partial L}{\partial \gamma_j} = \sum_i \frac{\partial L}{\partial y^i_j}\,\hat x^i_j, \qquad
+# \frac{\partial L}{\partial \beta_j} = \sum_i \frac{\partial L}{\partial y^i_j}.$$
+#
+# In training mode $x^i_j$ reaches the loss three ways: through its own $\hat x^i_j$, and through
+# $\mu_j$ and $\sigma^2_j$, which every $\hat x^k_j$ of the batch uses. The chain rule over all three
+# gives, feature by feature (the derivation is in the docstring of `cnnlab/layers/batchnorm.py`),
+#
+# $$\frac{\partial L}{\partial x^i_j} = \frac{1}{s_j}\Big(g^i_j \;-\; \frac1m\sum_k g^k_j
+# \;-\; \hat x^i_j\,\frac1m\sum_k g^k_j\,\hat x^k_j\Big):$$
+#
+# the middle term is the path through $\mu_j$, the last one the path through $\sigma^2_j$. In evaluation
+# mode $\mu_j$ and $\sigma^2_j$ are the running estimates, constants, and only the first term is left,
+# $\partial L/\partial x^i_j = g^i_j / s_j$.
+#
+# ### Exercise 4: a batch-norm layer
+#
+# Write `MyBatchNorm1d`, batch norm of features $(N, C)$ as a `Module`, forward and backward, in both
+# modes:
+#
+# * training: normalise with the batch's mean and **biased** variance (5.8)-(5.10), then scale and shift
+#   (5.11); update the running estimates, $\text{running} \leftarrow (1-\text{momentum})\,\text{running} +
+#   \text{momentum}\cdot\text{batch value}$, the variance's with the **unbiased** $\frac{m}{m-1}\sigma^2$;
+# * evaluation: normalise with `running_mean` and `running_var` (and leave them alone);
+# * backward: the equations above; it overwrites `weight.grad` and `bias.grad` (shape $(C,)$) and returns
+#   $\partial L/\partial x$, shape $(N, C)$. Keep in `self` what it needs from forward.
+#
+# The self-check compares your layer with cnnlab's `BatchNorm1d` on a batch of 5 and a batch of 2 (whose
+# unbiased variance is twice the biased one), in both modes, with centred finite differences of the
+# training-mode forward in float64, and inside a `Sequential`.
+
+# %% tags=["exercise"]
+class MyBatchNorm1d(Module):
+    """Batch normalisation of features (Khan eqs. 5.8-5.11): x (N, C), statistics of each feature over the batch."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.eps, self.momentum = eps, momentum
+        self.weight = Parameter(np.ones(num_features))  # gamma, (C,)
+        self.bias = Parameter(np.zeros(num_features))  # beta, (C,)
+        self.register_buffer("running_mean", np.zeros(num_features))  # (C,), saved in state_dict()
+        self.register_buffer("running_var", np.ones(num_features))
+
+    def forward(self, x):
+        """x (N, C) -> y (N, C). Training: the batch's statistics (and the running ones updated);
+        evaluation: the running statistics."""
+        return ...
+
+    def backward(self, dout):
+        """dout (N, C) -> dx (N, C); overwrites weight.grad and bias.grad, both (C,)."""
+        return ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+class MyBatchNorm1d(Module):
+    """Batch normalisation of features (Khan eqs. 5.8-5.11): x (N, C), statistics of each feature over the batch."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.eps, self.momentum = eps, momentum
+        self.weight = Parameter(np.ones(num_features))  # gamma, (C,)
+        self.bias = Parameter(np.zeros(num_features))  # beta, (C,)
+        self.register_buffer("running_mean", np.zeros(num_features))  # (C,), saved in state_dict()
+        self.register_buffer("running_var", np.ones(num_features))
+
+    def forward(self, x):
+        """x (N, C) -> y (N, C). Training: the batch's statistics (and the running ones updated);
+        evaluation: the running statistics."""
+        if self.training:
+            m = x.shape[0]
+            mu, var = x.mean(axis=0), x.var(axis=0)  # (5.8), (5.9): biased
+            f = self.momentum
+            self.running_mean = (1 - f) * self.running_mean + f * mu
+            self.running_var = (1 - f) * self.running_var + f * var * m / (m - 1)  # unbiased
+        else:
+            mu, var = self.running_mean, self.running_var
+        self.s = np.sqrt(var + self.eps)
+        self.xhat = (x - mu) / self.s  # (5.10)
+        return self.weight.data * self.xhat + self.bias.data  # (5.11)
+
+    def backward(self, dout):
+        """dout (N, C) -> dx (N, C); overwrites weight.grad and bias.grad, both (C,)."""
+        self.weight.grad = np.sum(dout * self.xhat, axis=0)
+        self.bias.grad = np.sum(dout, axis=0)
+        g = self.weight.data * dout  # dL/dxhat
+        if not self.training:
+            return g / self.s
+        return (g - g.mean(axis=0) - self.xhat * np.mean(g * self.xhat, axis=0)) / self.s
+
+
+# %%
+from checks.regularization_layers import check_batchnorm_layer
+
+check_batchnorm_layer(MyBatchNorm1d)
 
 # %% [markdown]
 # In a net, batch norm goes after the weight layer and before the non-linearity (Khan). Its main

@@ -3,14 +3,12 @@
 - `check_penalty_grads(l2_grad, l1_grad, add_penalty_grads)`: the gradients of Veta's penalties
   lambda * 1/2 sum theta^2 and lambda * sum |theta| (against centred finite differences), and adding
   them to the weights' gradients only (against `cnnlab.regularizers.L2(lam).backward`).
-- `check_inverted_dropout(inverted_dropout, mean_over_masks)`: inverted dropout's training-time
-  output for a given mask, and the average over many random masks, which must be the input itself.
 - `check_max_norm(max_norm_)`: the max-norm projection of every unit (row) of a weight matrix
   (against `cnnlab.regularizers.MaxNorm(c).after_step`).
 
 Each check names the typical mistakes (the 1/2 of the L2 penalty, the sign at 0, penalising biases,
-classic instead of inverted scaling, the drop probability used as keep probability, scaling short rows
-up, ...) and says in one line what to change.
+scaling short rows up, ...) and says in one line what to change. The checks of the lesson's two layers,
+dropout and batch norm, are in `checks.regularization_layers`.
 """
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ from cnnlab.layers import Linear, ReLU
 from cnnlab.regularizers import L2, MaxNorm
 from . import CheckFailed, check_array, name_mistake, passed, run_student, same, student_array
 
-__all__ = ["check_penalty_grads", "check_inverted_dropout", "check_max_norm"]
+__all__ = ["check_penalty_grads", "check_max_norm"]
 
 
 _same = partial(same, rtol=1e-7, atol=1e-12)
@@ -151,67 +149,7 @@ def check_penalty_grads(l2_grad, l1_grad, add_penalty_grads) -> None:
            "(slope 0 at theta = 0), and add_penalty_grads adds them to the weights' gradients only")
 
 
-# --- exercise 2: inverted dropout ------------------------------------------------------------------
-
-def check_inverted_dropout(inverted_dropout, mean_over_masks) -> None:
-    """inverted_dropout(x, mask, p_keep) -> x * mask / p_keep; mean_over_masks(x, p_keep, n_masks, rng) ->
-    the average of inverted_dropout over n_masks fresh masks m ~ Bernoulli(p_keep) drawn from rng."""
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((4, 6))
-    p = 0.8
-    mask = rng.random(x.shape) < p
-    mask[0, :2] = [True, False]  # at least one kept and one dropped unit
-    out = student_array("inverted_dropout(x, mask, p_keep)",
-                 run_student(lambda: inverted_dropout(x.copy(), mask.copy(), p), "inverted_dropout(x, mask, p_keep)"))
-    _shaped("inverted_dropout(x, mask, p_keep)", out, x.shape)
-    expected = x * mask / p
-    if not _same(out, expected):
-        name_mistake(out, (
-            (x * mask, "that is classic dropout (Tomasi): the kept units are not rescaled; inverted dropout "
-                       "divides them by the keep probability, x * mask / p_keep"),
-            (x * mask * p, "multiplying by p_keep is the classic TEST-time scaling; at training time inverted "
-                           "dropout divides by it: x * mask / p_keep"),
-            (x * mask / (1 - p), "you divided by the drop probability 1 - p_keep; divide by the keep "
-                                 "probability p_keep"),
-            (x * ~mask / p, "you kept the units where the mask is False: True means keep"),
-            (x / p, "the mask is not applied: multiply by it, x * mask / p_keep")), _same)
-        check_array("inverted_dropout(x, mask, p_keep)", out, expected)
-
-    n = 4000
-    mean = student_array("mean_over_masks(x, p_keep, n_masks, rng)",
-                  run_student(lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)),
-                           "mean_over_masks(x, p_keep, n_masks, rng)"))
-    _shaped("mean_over_masks(x, p_keep, n_masks, rng)", mean, x.shape)
-    if _same(mean, x):
-        raise CheckFailed("mean_over_masks returned x exactly: it must average inverted_dropout over random masks "
-                          "(the average is only close to x, never equal)")
-    if np.all(np.isclose(mean, 0) | np.isclose(mean, x / p)):
-        raise CheckFailed("every entry is 0 or x / p_keep, the output of a single mask: draw a fresh mask inside "
-                          "the loop, one per pass")
-    again = student_array("mean_over_masks (second call)", run_student(
-        lambda: mean_over_masks(x.copy(), p, n, np.random.default_rng(3)), "mean_over_masks(x, p_keep, n_masks, rng)"))
-    if not _same(again, mean):
-        raise CheckFailed("two calls with the same seed gave different averages: draw the masks from `rng` "
-                          "(rng.random(x.shape) < p_keep), never from np.random's global state")
-    sigma = np.abs(x) * np.sqrt((1 - p) / p / n)  # standard error of the mean of x * m / p
-    if np.all(np.abs(mean - x * (1 - p) / p) <= 6 * sigma + 1e-9):
-        raise CheckFailed("the average is x * (1 - p) / p: your masks keep a unit with probability 1 - p_keep; "
-                          "True must have probability p_keep, rng.random(x.shape) < p_keep")
-    if np.all(np.abs(mean - p * x) <= 6 * np.abs(x) * np.sqrt(p * (1 - p) / n) + 1e-9):
-        raise CheckFailed("the average is p_keep * x, the expectation of CLASSIC dropout: average the output of "
-                          "inverted_dropout (which divides by p_keep), not x * mask")
-    deviation = np.abs(mean - x) / (sigma + 1e-12)
-    if np.any(deviation > 6):
-        where = np.unravel_index(np.argmax(deviation), x.shape)
-        ratio = float(np.median(mean / x))
-        raise CheckFailed(f"the average over {n} masks should be close to x (the expectation of inverted dropout "
-                          f"is its input), but entry {[int(i) for i in where]} is {mean[where]:.4g} against "
-                          f"x = {x[where]:.4g}; typically mean / x = {ratio:.2f}")
-    passed(f"inverted dropout scales the kept units by 1/p_keep, so the average over {n} masks is the input "
-           f"itself (largest deviation {np.max(np.abs(mean - x) / sigma):.1f} standard errors)")
-
-
-# --- exercise 3 (optional): max-norm projection ---------------------------------------------------
+# --- exercise 2 (optional): max-norm projection ---------------------------------------------------
 
 def check_max_norm(max_norm_) -> None:
     """max_norm_(W, c) -> W with every row j whose norm exceeds c scaled to norm c, the others unchanged."""
