@@ -249,3 +249,12 @@ def test_jacobian_backprop_catches_a_wrong_first_layer_gradient():
         return [g_w1 * 1.01, g_w3]
     with pytest.raises(CheckFailed, match=r"`dL/dw1`\[\d+\] is"):
         check_jacobian_backprop(ok_linear, ok_tanh, off_in_layer_1)
+
+
+def test_jacobian_backprop_reports_nan_and_odd_types_in_one_line():
+    with pytest.raises(CheckFailed, match="NaN or infinity"):
+        check_jacobian_backprop(ok_linear, lambda a: np.full((a.size, a.size), np.nan), make_backward())
+    with pytest.raises(CheckFailed, match="should be a numeric array"):
+        check_jacobian_backprop(ok_linear, lambda a: "diag", make_backward())
+    with pytest.raises(CheckFailed, match=r"should return a list .* got dict"):
+        check_jacobian_backprop(ok_linear, ok_tanh, lambda x, layers, g: {"w1": 0})
