@@ -123,6 +123,8 @@ def make_backward(linear=ok_linear, tanh=ok_tanh, order="g J", stop=False, skip_
                   tanh_at_output=False, layer2_at_a=False):
     """A backward pass over x -> Linear -> tanh -> Linear, with one mistake switched on by a flag."""
     def product(g, J):
+        if order == "J @ g":
+            return J @ g
         return np.einsum("ij,j->i", J, g) if order == "J g" else np.einsum("i,ij->j", g, J)
 
     def backward(x, layers, dL_dout):
@@ -227,6 +229,7 @@ def test_jacobian_backprop_accepts_right_answers(capsys):
     ((ok_linear, tanh_value, make_backward()), r"tanh\(a\), the value"),
     ((ok_linear, tanh_not_squared, make_backward()), "squares tanh"),
     ((ok_linear, ok_tanh, make_backward(order="J g")), r"raised ValueError.*g @ J, not J @ g"),
+    ((ok_linear, ok_tanh, make_backward(order="J @ g")), r"raised ValueError.*g @ J, not J @ g"),
     ((ok_linear, ok_tanh, make_backward(stop=True)), "stopped before layer 1"),
     ((ok_linear, ok_tanh, make_backward(reverse=True)), "backward order"),
     ((ok_linear, ok_tanh, make_backward(skip_tanh=True)), "skips the tanh layer"),
