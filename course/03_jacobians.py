@@ -33,6 +33,7 @@ from cnnlab.data import load_fashion_mnist
 from cnnlab.jacobian import (jacobian_input, jacobian_params, layer_jacobians, numerical_jacobian,
                              point_activation_jacobians, relu_maxpool_jacobians)
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh
+from cnnlab.losses import MSELoss
 
 # %% [markdown]
 # ## Two matrices per layer
@@ -411,6 +412,140 @@ assert np.allclose(net.backward(g_net).ravel(), g_net[0] @ product)
 # Back-propagation evaluates the same product, but from the left and with a row vector:
 # $((g\,J^{(5)})\,J^{(4)}) \cdots J^{(1)}$. Every step is a vector times a matrix, never a matrix
 # times a matrix, and no matrix is ever written down.
+
+# %% [markdown]
+# ## Exercise 3: Algorithm 1 with the Jacobians written out
+#
+# Now do by hand, for one example, what `backward` does without the matrices: form every layer's
+# Jacobians explicitly and run the backward recursion of Tomasi's Algorithm 1 as products of a row
+# vector with them. The net is
+#
+# $$x^{(0)} = x \;\to\; x^{(1)} = W_1 x^{(0)} + b_1 \;\to\; x^{(2)} = \tanh x^{(1)} \;\to\;
+#   x^{(3)} = W_2 x^{(2)} + b_2 \;\to\; L,$$
+#
+# three layers in Tomasi's sense (two linear, one point activation in between). Write three functions.
+#
+# **`linear_jacobians(x, W)`** for $y = W x + b$ with $W$ of shape $D \times M$. Since
+# $y_i = \sum_j W_{ij} x_j + b_i$: $\partial y_i / \partial x_j = W_{ij}$,
+# $\partial y_i / \partial W_{qj} = \delta_{iq}\, x_j$ and $\partial y_i / \partial b_q = \delta_{iq}$.
+# $J_x$ is $D \times M$. $J_w$ is $D \times (DM + D)$, with $w$ in cnnlab's `parameters()` order: $W$ flattened
+# row by row ($W_{qj}$ is entry $qM + j$), then $b$. So the weight part of $J_w$ is block diagonal, one
+# block $x^\top$ per row, which is the Kronecker product $I_D \otimes x^\top$, and the bias part is the
+# identity $I_D$. The bias $b$ does not appear in either matrix, so the function does not take it.
+#
+# **`tanh_jacobian(a)`** for $y = \tanh(a)$, $a$ with $D$ entries: a point activation, so
+# $J = \mathrm{diag}(h'(a_1), \ldots, h'(a_D))$ with $h'(a) = 1 - \tanh^2 a$.
+#
+# **`backward_with_jacobians(x, layers, dL_dout)`**: run the forward pass (remember each layer's input),
+# then, from the upstream row vector $g^{(3)} = \partial L / \partial x^{(3)}$ (`dL_dout`), apply Tomasi's
+# eqs. (2) and (3) layer by layer, $\ell = 3, 2, 1$:
+#
+# $$g_w^{(\ell)} = g^{(\ell)} J_w^{(\ell)}, \qquad g^{(\ell-1)} = g^{(\ell)} J_x^{(\ell)},$$
+#
+# every Jacobian evaluated at the input the layer received. The tanh layer has no parameters, only
+# $J_x$. Return the gradients of the two parameter vectors, $w_1 = (W_1, b_1)$ of layer 1 and
+# $w_2 = (W_2, b_2)$ of layer 3, in that order: $[g_w^{(1)}, g_w^{(3)}]$, each a vector in the order of
+# the columns of its $J_w$. The check uses a net with 5 inputs, 3 hidden units and
+# **one** output, so no matrix is square and a transposed one does not fit.
+
+# %% tags=["exercise"]
+def linear_jacobians(x, W):
+    """Both Jacobians of y = W x + b at x (Tomasi's eq. (5)); b does not enter them.
+
+    Inputs:
+    - x: the layer's input, shape (M,)
+    - W: the weight, shape (D, M)
+    Returns (J_x, J_w):
+    - J_x: dy/dx, shape (D, M)
+    - J_w: dy/dw, shape (D, D * M + D), w = W flattened row by row, then b
+    """
+    J_x = ...
+    J_w = ...
+    return J_x, J_w
+
+
+def tanh_jacobian(a):
+    """dy/da of y = tanh(a), elementwise. a: shape (D,). Returns J, shape (D, D)."""
+    return ...
+
+
+def backward_with_jacobians(x, layers, dL_dout):
+    """Algorithm 1's backward pass with explicit Jacobians, for x -> Linear -> tanh -> Linear -> loss.
+
+    Inputs:
+    - x: one example, shape (M,)
+    - layers: [(W1, b1), (W2, b2)], W1 (H, M), b1 (H,), W2 (K, H), b2 (K,)
+    - dL_dout: dL/dx^(3), the gradient of the loss with respect to the output, shape (K,)
+    Returns [dL/dw1, dL/dw2]: shapes (H * M + H,) and (K * H + K,), each in the order of J_w's columns.
+    """
+    ...  # forward pass, keeping every layer's input; then g_w = g J_w and g = g J_x from the last layer down
+    return ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def linear_jacobians(x, W):
+    """Both Jacobians of y = W x + b at x (Tomasi's eq. (5)); b does not enter them.
+
+    Inputs:
+    - x: the layer's input, shape (M,)
+    - W: the weight, shape (D, M)
+    Returns (J_x, J_w):
+    - J_x: dy/dx, shape (D, M)
+    - J_w: dy/dw, shape (D, D * M + D), w = W flattened row by row, then b
+    """
+    D = W.shape[0]
+    J_x = W.copy()
+    J_w = np.hstack([np.kron(np.eye(D), x[None, :]), np.eye(D)])
+    return J_x, J_w
+
+
+def tanh_jacobian(a):
+    """dy/da of y = tanh(a), elementwise. a: shape (D,). Returns J, shape (D, D)."""
+    return np.diag(1 - np.tanh(a) ** 2)
+
+
+def backward_with_jacobians(x, layers, dL_dout):
+    """Algorithm 1's backward pass with explicit Jacobians, for x -> Linear -> tanh -> Linear -> loss.
+
+    Inputs:
+    - x: one example, shape (M,)
+    - layers: [(W1, b1), (W2, b2)], W1 (H, M), b1 (H,), W2 (K, H), b2 (K,)
+    - dL_dout: dL/dx^(3), the gradient of the loss with respect to the output, shape (K,)
+    Returns [dL/dw1, dL/dw2]: shapes (H * M + H,) and (K * H + K,), each in the order of J_w's columns.
+    """
+    (W1, b1), (W2, b2) = layers
+    a = W1 @ x + b1           # x^(1), the input of tanh
+    h = np.tanh(a)            # x^(2), the input of layer 3
+    J_x3, J_w3 = linear_jacobians(h, W2)
+    J_x1, J_w1 = linear_jacobians(x, W1)
+    g = dL_dout               # g^(3)
+    g_w3 = g @ J_w3
+    g = g @ J_x3              # g^(2)
+    g = g @ tanh_jacobian(a)  # g^(1)
+    g_w1 = g @ J_w1
+    return [g_w1, g_w3]
+
+
+# %%
+from checks.jacobians import check_jacobian_backprop
+
+check_jacobian_backprop(linear_jacobians, tanh_jacobian, backward_with_jacobians)
+
+# %% [markdown]
+# The same net in cnnlab, with a squared-error loss: its backward leaves the same numbers in `.grad`,
+# without forming a single Jacobian.
+
+# %%
+net3 = Sequential([Linear(4, 2, rng=12), Tanh(), Linear(2, 1, rng=13)]).astype(np.float64)
+x_one = np.random.default_rng(14).standard_normal(4)
+mse = MSELoss()
+mse.forward(net3.forward(x_one[None]), np.array([[0.5]]))
+dL_dout = mse.backward()
+net3.backward(dL_dout)
+gw1, gw3 = backward_with_jacobians(x_one, [(net3[0].weight.data, net3[0].bias.data),
+                                           (net3[2].weight.data, net3[2].bias.data)], dL_dout[0])
+assert np.allclose(gw1, np.concatenate([net3[0].weight.grad.ravel(), net3[0].bias.grad]))
+assert np.allclose(gw3, np.concatenate([net3[2].weight.grad.ravel(), net3[2].bias.grad]))
 
 # %% [markdown]
 # ## The Jacobian viewer

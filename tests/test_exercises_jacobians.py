@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from cnnlab import Sequential
-from cnnlab.jacobian import jacobian_input
+from cnnlab.jacobian import jacobian_input, jacobian_params
 from cnnlab.layers import Linear, ReLU, Tanh
 from checks import CheckFailed
-from checks.jacobians import check_linear_relu_jacobian, check_tanh_layer_gradients
+from checks.jacobians import check_jacobian_backprop, check_linear_relu_jacobian, check_tanh_layer_gradients
 
 
 def relu_block():
@@ -104,3 +104,160 @@ def test_tanh_layer_gradients_check_g_has_one_entry_per_output():
     _, W, b, x, g = tanh_block()
     with pytest.raises(ValueError, match="g must have 3 entries"):
         check_tanh_layer_gradients(np.zeros((3, 4)), np.zeros(3), W, b, x, np.ones(4))
+
+
+# --- exercise 3 ---------------------------------------------------------------------------------------
+# Right answers built another way than the lesson's solution: the Jacobians from cnnlab's layers, the
+# backward pass with einsum on the row vectors.
+def ok_linear(x, W):
+    layer = Linear(W.shape[1], W.shape[0]).astype(np.float64)
+    layer.weight.data[...] = W
+    return jacobian_input(layer, x[None]), jacobian_params(layer, x[None])
+
+
+def ok_tanh(a):
+    return jacobian_input(Tanh().astype(np.float64), np.asarray(a, dtype=np.float64)[None])
+
+
+def make_backward(linear=ok_linear, tanh=ok_tanh, order="g J", stop=False, skip_tanh=False, reverse=False,
+                  tanh_at_output=False, layer2_at_a=False):
+    """A backward pass over x -> Linear -> tanh -> Linear, with one mistake switched on by a flag."""
+    def product(g, J):
+        if order == "J @ g":
+            return J @ g
+        return np.einsum("ij,j->i", J, g) if order == "J g" else np.einsum("i,ij->j", g, J)
+
+    def backward(x, layers, dL_dout):
+        (W1, b1), (W2, b2) = layers
+        a = W1 @ x + b1
+        J_x3, J_w3 = linear(a if layer2_at_a else np.tanh(a), W2)
+        g_w3 = product(dL_dout, J_w3)
+        if stop:
+            return [g_w3]
+        g = product(dL_dout, J_x3)
+        if not skip_tanh:
+            g = product(g, tanh(np.tanh(a) if tanh_at_output else a))
+        g_w1 = product(g, linear(x, W1)[1])
+        return [g_w3, g_w1] if reverse else [g_w1, g_w3]
+    return backward
+
+
+def transposed_J_x(x, W):
+    J_x, J_w = ok_linear(x, W)
+    return J_x.T, J_w
+
+
+def column_major(x, W):
+    D = W.shape[0]
+    return W, np.hstack([np.kron(x[None, :], np.eye(D)), np.eye(D)])
+
+
+def tomasi_order(x, W):
+    return W, np.kron(np.eye(W.shape[0]), np.append(x, 1.0)[None, :])
+
+
+def no_bias_columns(x, W):
+    return W, np.kron(np.eye(W.shape[0]), x[None, :])
+
+
+def zero_bias_columns(x, W):
+    D = W.shape[0]
+    return W, np.hstack([np.kron(np.eye(D), x[None, :]), np.zeros((D, D))])
+
+
+def J_w_transposed(x, W):
+    J_x, J_w = ok_linear(x, W)
+    return J_x, J_w.T
+
+
+def tanh_full_matrix(a):
+    return np.tile(1 - np.tanh(a) ** 2, (a.size, 1))
+
+
+def tanh_of_preactivation(a):
+    return np.diag(1 - a ** 2)
+
+
+def tanh_vector(a):
+    return 1 - np.tanh(a) ** 2
+
+
+def tanh_value(a):
+    return np.diag(np.tanh(a))
+
+
+def tanh_not_squared(a):
+    return np.diag(1 - np.tanh(a))
+
+
+def placeholder_linear(x, W):
+    J_x = ...
+    J_w = ...
+    return J_x, J_w
+
+
+def placeholder_backward(x, layers, dL_dout):
+    ...
+    return ...
+
+
+def raises_inside(x, W):
+    return W @ W, W  # a shape error in the student's own code
+
+
+def test_jacobian_backprop_accepts_right_answers(capsys):
+    check_jacobian_backprop(ok_linear, ok_tanh, make_backward())
+    out = capsys.readouterr().out
+    assert "\u2713" in out and "dL/dw1 (18)" in out and "dL/dw2 (4)" in out
+
+
+@pytest.mark.parametrize("functions, message", [
+    ((placeholder_linear, ok_tanh, make_backward()), "`?J_x`? is still Ellipsis"),
+    ((ok_linear, lambda a: ..., make_backward()), r"tanh_jacobian\(a\) .* is still Ellipsis"),
+    ((ok_linear, ok_tanh, placeholder_backward), r"backward_with_jacobians\(x, layers, dL_dout\) is still Ellipsis"),
+    ((lambda x, W: W, ok_tanh, make_backward()), r"should return the pair \(J_x, J_w\)"),
+    ((raises_inside, ok_tanh, make_backward()), r"linear_jacobians\(x, W\) .* raised ValueError"),
+    ((transposed_J_x, ok_tanh, make_backward()), r"J_x is W\^T"),
+    ((column_major, ok_tanh, make_backward()), "column by column"),
+    ((tomasi_order, ok_tanh, make_backward()), "Tomasi's order"),
+    ((no_bias_columns, ok_tanh, make_backward()), "forgot the bias part"),
+    ((zero_bias_columns, ok_tanh, make_backward()), "bias part of J_w is zero"),
+    ((J_w_transposed, ok_tanh, make_backward()), "J_w has shape .* the transpose"),
+    ((ok_linear, tanh_full_matrix, make_backward()), "not diagonal"),
+    ((ok_linear, tanh_of_preactivation, make_backward()), r"1 - a\^2 of the pre-activation"),
+    ((ok_linear, tanh_vector, make_backward()), "returned a vector"),
+    ((ok_linear, tanh_value, make_backward()), r"tanh\(a\), the value"),
+    ((ok_linear, tanh_not_squared, make_backward()), "squares tanh"),
+    ((ok_linear, ok_tanh, make_backward(order="J g")), r"raised ValueError.*g @ J, not J @ g"),
+    ((ok_linear, ok_tanh, make_backward(order="J @ g")), r"raised ValueError.*g @ J, not J @ g"),
+    ((ok_linear, ok_tanh, make_backward(stop=True)), "stopped before layer 1"),
+    ((ok_linear, ok_tanh, make_backward(reverse=True)), "backward order"),
+    ((ok_linear, ok_tanh, make_backward(skip_tanh=True)), "skips the tanh layer"),
+    ((ok_linear, ok_tanh, make_backward(tanh_at_output=True)), "Jacobian at tanh\\(a\\), its output"),
+    ((ok_linear, ok_tanh, make_backward(layer2_at_a=True)), "layer 2's input is tanh\\(a\\)"),
+    ((ok_linear, ok_tanh, lambda x, layers, g: np.zeros(22)), "should return a list"),
+    ((ok_linear, ok_tanh, lambda x, layers, g: [np.zeros((1, 18)), np.zeros(4)]), r"dL/dw1 has shape \(1, 18\)"),
+    ((ok_linear, ok_tanh, lambda x, layers, g: [np.zeros(18), np.zeros(4)]), r"`dL/dw2`\[\d+\] is"),
+])
+def test_jacobian_backprop_names_the_mistake(functions, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_jacobian_backprop(*functions)
+
+
+def test_jacobian_backprop_catches_a_wrong_first_layer_gradient():
+    right = make_backward()
+
+    def off_in_layer_1(x, layers, dL_dout):
+        g_w1, g_w3 = right(x, layers, dL_dout)
+        return [g_w1 * 1.01, g_w3]
+    with pytest.raises(CheckFailed, match=r"`dL/dw1`\[\d+\] is"):
+        check_jacobian_backprop(ok_linear, ok_tanh, off_in_layer_1)
+
+
+def test_jacobian_backprop_reports_nan_and_odd_types_in_one_line():
+    with pytest.raises(CheckFailed, match="NaN or infinity"):
+        check_jacobian_backprop(ok_linear, lambda a: np.full((a.size, a.size), np.nan), make_backward())
+    with pytest.raises(CheckFailed, match="should be a numeric array"):
+        check_jacobian_backprop(ok_linear, lambda a: "diag", make_backward())
+    with pytest.raises(CheckFailed, match=r"should return a list .* got dict"):
+        check_jacobian_backprop(ok_linear, ok_tanh, lambda x, layers, g: {"w1": 0})
