@@ -401,5 +401,13 @@ def test_var_placeholder_and_wrong_types_are_recognized():
         check_var(Skeleton)
     with pytest.raises(CheckFailed, match=r"`Var` should be a class, got Ellipsis"):
         check_var(...)
+    class GradText(Right):
+        def backward(self):
+            Right.backward(self)
+            for node in self.order():
+                node.grad = f"{node.grad}"
+
+    with pytest.raises(CheckFailed, match=r"y.grad should be a number, got str"):
+        check_var(GradText)
     with pytest.raises(CheckFailed, match=r"should have value 0.7 and grad 0.0"):
         check_var(type("Scaled", (Right,), {"__init__": lambda self, v, p=(): Right.__init__(self, 2 * v, p)}))

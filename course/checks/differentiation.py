@@ -12,6 +12,7 @@ and recognises the typical mistakes by name.
 from __future__ import annotations
 
 import math
+import numbers
 from functools import partial
 
 import numpy as np
@@ -221,10 +222,9 @@ def _number(node, attr: str, what: str) -> float:
         raise CheckFailed(f"{what} has no attribute `{attr}`: keep the attributes set in __init__")
     value = getattr(node, attr)
     placeholder(f"{what}.{attr}", value, returned=False)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"{what}.{attr} should be a number, got {type(value).__name__}") from None
+    if not isinstance(value, numbers.Real):
+        raise CheckFailed(f"{what}.{attr} should be a number, got {type(value).__name__}")
+    value = float(value)
     if not math.isfinite(value):
         raise CheckFailed(f"{what}.{attr} is {value}")
     return value
