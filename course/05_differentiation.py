@@ -489,13 +489,24 @@ assert close(adj["x"], df(x0)), "reverse mode gives eq. 5.37's value"
 #
 # Khan et al. write the backward sweep as **Algorithm 2**. Number the nodes in the order the forward
 # pass computed them, $y_0 = x$ (the input), $y_1, \dots, y_n = y$ (the output), so that every node
-# comes after the nodes it is computed from. Then:
+# comes after the nodes it is computed from. Their algorithm reads:
 #
-# 1. run the forward pass (Algorithm 1), recording for each node its parents and local derivatives;
-# 2. $\dfrac{\partial y_n}{\partial y_n} \leftarrow 1$;
-# 3. for $i = n-1, n-2, \dots, 0$:
-# 4. $\qquad\dfrac{\partial y_n}{\partial y_i} \leftarrow \displaystyle\sum_{j \in \mathrm{Ch}(i)}
-#    \frac{\partial y_n}{\partial y_j}\,\frac{\partial y_j}{\partial y_i}$.
+# 1. perform the forward propagation (here: record, for each node, its parents and local derivatives);
+# 2. for all $i \in [n-1, 0]$:
+# 3. $\qquad$ (the chain rule, using the child nodes in the graph)
+# 4. $\qquad\dfrac{dy_n}{dy_i} \leftarrow \displaystyle\sum_{j \in \mathrm{Ch}(f_i^e)}
+#    \frac{dy_n}{dy_j}\,\frac{df_i^e}{dy_i}$
+# 5. end for;
+# 6. $\dfrac{dy_n}{dx} \leftarrow \dfrac{dy_n}{dy_0}$,
+#
+# starting from $dy_n/dy_n = 1$, which the algorithm leaves implicit. **Line 4 as printed
+# differentiates the wrong function:** the factor in the sum must change with the child $j$, and what is
+# meant is the local derivative of each child with respect to $y_i$, $\partial y_j/\partial y_i$. We
+# write line 4 as
+# $\dfrac{\partial y_n}{\partial y_i} \leftarrow \sum_{j \in \mathrm{Ch}(i)}
+# \dfrac{\partial y_n}{\partial y_j}\,\dfrac{\partial y_j}{\partial y_i}$ (for $y = \sin(x)\cdot x$,
+# node $x$ has two children and the two terms are $\bar y_{\sin}\cos x$ and $\bar y_{\cdot}\,
+# \sin x$: one factor $df_i/dy_i$ for both would be wrong).
 #
 # How to read line 4: $\mathrm{Ch}(i)$ is the set of **children** of node $i$, the nodes computed
 # directly from $y_i$ (node $i$ is a *parent* of each of them). $\partial y_n/\partial y_j$ is the
