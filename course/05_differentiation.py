@@ -33,7 +33,7 @@ import numpy as np
 import widgets
 from cnnlab import Sequential
 from cnnlab import autodiff as ad
-from cnnlab.autodiff import Dual, Var
+from cnnlab.autodiff import Dual
 from cnnlab.gradcheck import gradcheck_network
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh
 from cnnlab.losses import CrossEntropyLoss
@@ -427,7 +427,7 @@ assert disagreement(forward_mode, df(xs)) < 1e-10, "exact to rounding at all 801
 # is the forward pass at $x = -1$; nothing has been differentiated yet.
 
 # %%
-steps = khan_steps(Var(x0))
+steps = khan_steps(ad.Var(x0))
 for name, node in steps.items():
     node.name = name
 y = steps["y"]
@@ -485,6 +485,180 @@ assert close(adj["x"], adj["a"] * math.cos(x0) + adj["e"] * math.exp(x0)), "x ha
 assert close(adj["x"], df(x0)), "reverse mode gives eq. 5.37's value"
 
 # %% [markdown]
+# ## Exercise 4: reverse mode from scratch
+#
+# Khan et al. write the backward sweep as **Algorithm 2**. Number the nodes in the order the forward
+# pass computed them, $y_0 = x$ (the input), $y_1, \dots, y_n = y$ (the output), so that every node
+# comes after the nodes it is computed from. Their algorithm reads:
+#
+# 1. perform the forward propagation (here: record, for each node, its parents and local derivatives);
+# 2. for all $i \in [n-1, 0]$:
+# 3. $\qquad$ (the chain rule, using the child nodes in the graph)
+# 4. $\qquad\dfrac{dy_n}{dy_i} \leftarrow \displaystyle\sum_{j \in \mathrm{Ch}(f_i^e)}
+#    \frac{dy_n}{dy_j}\,\frac{df_i^e}{dy_i}$
+# 5. end for;
+# 6. $\dfrac{dy_n}{dx} \leftarrow \dfrac{dy_n}{dy_0}$,
+#
+# starting from $dy_n/dy_n = 1$, which the algorithm leaves implicit. **Line 4 as printed
+# differentiates the wrong function:** the factor in the sum must change with the child $j$, and what is
+# meant is the local derivative of each child with respect to $y_i$, $\partial y_j/\partial y_i$. We
+# write line 4 as
+# $\dfrac{\partial y_n}{\partial y_i} \leftarrow \sum_{j \in \mathrm{Ch}(i)}
+# \dfrac{\partial y_n}{\partial y_j}\,\dfrac{\partial y_j}{\partial y_i}$ (for $y = \sin(x)\cdot x$,
+# node $x$ has two children and the two terms are $\bar y_{\sin}\cos x$ and $\bar y_{\cdot}\,
+# \sin x$: one factor $df_i/dy_i$ for both would be wrong).
+#
+# How to read line 4: $\mathrm{Ch}(i)$ is the set of **children** of node $i$, the nodes computed
+# directly from $y_i$ (node $i$ is a *parent* of each of them). $\partial y_n/\partial y_j$ is the
+# adjoint $\bar y_j$ of a child, and $\partial y_j/\partial y_i$ is the local derivative of one step,
+# recorded in the forward pass (for $y_j = \sin y_i$ it is $\cos y_i$; for $y_j = y_i\, y_k$ it is
+# $y_k$, the *other* factor; for $y_j = y_i + y_k$ it is 1; a plain number in $y_j = 3 y_i$ or
+# $y_j = y_i + 2.5$ is a constant, not a node). Every child $j$ comes after $i$, so when the loop
+# reaches $i$ all the adjoints in the sum are final. That is the one thing the order is for.
+#
+# A program knows a node's parents, not its children, so in code the sum is easier turned around:
+# when a node's adjoint is final, **add** $\bar y_j\,\partial y_j/\partial y_i$ to the adjoint of each of
+# its parents $i$. Every term of line 4 then arrives, one child at a time; that is why a node used
+# twice (like $a$ and $e$ in Khan's example, or $x$ in $x \cdot x + x$) must *accumulate*, never
+# overwrite. And a node may pass its adjoint on only when all its children have been visited: visit the
+# nodes in **reverse topological order** (a topological order lists every node after all its parents; a
+# depth-first search that appends a node once all its parents are appended gives one).
+#
+# Write the class. `__init__` is given: a node stores its `value`, its `parents` as a tuple of pairs
+# `(parent, local derivative)`, and its adjoint in `grad`. Each operation computes its value and returns
+# a **new** `Var` with its parents; a plain number on either side is a constant (`2 * x` calls
+# `x.__rmul__(2)`). `backward()` sets `grad` of every node below `y` to $\partial y/\partial(\text{node})$;
+# as a `cnnlab` layer's backward, it overwrites the previous result, so calling it twice gives the same
+# adjoints: reset every node's `grad` to 0 before seeding $\bar y = 1$. The self-check tries a single
+# operation at a time, $x\cdot x + x$, a diamond, a chain of 300 nodes and eq. 5.36 at three points,
+# against `cnnlab.autodiff` and centred finite differences.
+
+# %% tags=["exercise"]
+class Var:
+    """A node of a computational graph for reverse mode: y_i of Khan's Algorithm 2.
+
+    Attributes:
+    - value: the number computed in the forward pass (a float).
+    - parents: tuple of (parent Var, local derivative d self / d parent) pairs; () for an input.
+    - grad: the adjoint dy/d(self), set by y.backward(); 0.0 before.
+    """
+
+    def __init__(self, value, parents=()):
+        self.value = float(value)
+        self.parents = parents
+        self.grad = 0.0
+
+    def __add__(self, other):
+        """self + other, other a Var or a plain number: d/dself = 1 (and d/dother = 1)."""
+        return ...  # your code: a new Var(value, parents)
+
+    def __radd__(self, other):
+        """other + self for a plain number other."""
+        return ...  # your code
+
+    def __mul__(self, other):
+        """self * other, other a Var or a plain number: d/dself = other, d/dother = self."""
+        return ...  # your code
+
+    def __rmul__(self, other):
+        """other * self for a plain number other."""
+        return ...  # your code
+
+    def sin(self):
+        """sin(self): d/dself = cos(self.value)."""
+        return ...  # your code (math.sin, math.cos)
+
+    def exp(self):
+        """exp(self): d/dself = exp(self.value)."""
+        return ...  # your code
+
+    def backward(self):
+        """Set .grad of every node of self's graph to d self / d node (Khan's Algorithm 2).
+
+        1. list the nodes in topological order (each after all its parents);
+        2. set every grad to 0, then self.grad = 1;
+        3. in reverse order, add node.grad * local to the grad of each parent.
+        """
+        ...  # your code
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+class Var:
+    """A node of a computational graph for reverse mode: y_i of Khan's Algorithm 2.
+
+    Attributes:
+    - value: the number computed in the forward pass (a float).
+    - parents: tuple of (parent Var, local derivative d self / d parent) pairs; () for an input.
+    - grad: the adjoint dy/d(self), set by y.backward(); 0.0 before.
+    """
+
+    def __init__(self, value, parents=()):
+        self.value = float(value)
+        self.parents = parents
+        self.grad = 0.0
+
+    def __add__(self, other):
+        if isinstance(other, Var):
+            return Var(self.value + other.value, ((self, 1.0), (other, 1.0)))
+        return Var(self.value + other, ((self, 1.0),))
+
+    def __radd__(self, other):
+        return self + other
+
+    def __mul__(self, other):
+        if isinstance(other, Var):
+            return Var(self.value * other.value, ((self, other.value), (other, self.value)))
+        return Var(self.value * other, ((self, float(other)),))
+
+    def __rmul__(self, other):
+        return self * other
+
+    def sin(self):
+        return Var(math.sin(self.value), ((self, math.cos(self.value)),))
+
+    def exp(self):
+        value = math.exp(self.value)
+        return Var(value, ((self, value),))
+
+    def backward(self):
+        order, seen = [], set()
+
+        def visit(node):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
+            for parent, _ in node.parents:
+                visit(parent)
+            order.append(node)
+
+        visit(self)
+        for node in order:
+            node.grad = 0.0
+        self.grad = 1.0
+        for node in reversed(order):
+            for parent, local in node.parents:
+                parent.grad += node.grad * local
+
+
+# %%
+from checks.differentiation import check_var
+
+check_var(Var)
+
+# %% [markdown]
+# Your class now differentiates Khan's example, and with it anything written with $+$, $\times$,
+# $\sin$ and $\exp$: here is eq. 5.36 once more, at $x = -1$, against eq. 5.37.
+
+# %%
+x_mine = Var(x0)
+a_mine = x_mine.sin()
+e_mine = x_mine.exp()
+y_mine = (a_mine + a_mine * a_mine).exp() + (e_mine + e_mine * e_mine).sin()
+y_mine.backward()
+print(f"your reverse mode: dy/dx = {x_mine.grad:.12f};  eq. 5.37: {df(x0):.12f}")
+assert close(x_mine.grad, df(x0)) and close(a_mine.grad, adj["a"]) and close(e_mine.grad, adj["e"])
+
+# %% [markdown]
 # ## What each mode costs: one pass per input, or one pass per output
 #
 # For $f(x)$ with one input both modes need one pass. They differ when there are many. Forward mode
@@ -509,7 +683,7 @@ def logistic_loss(w, a):
 def gradient_both_ways(n, rng):
     a, w = rng.standard_normal(n).tolist(), (0.1 * rng.standard_normal(n)).tolist()
     forward = [logistic_loss([Dual(v, float(i == j)) for j, v in enumerate(w)], a).deriv for i in range(n)]
-    weights = [Var(v) for v in w]
+    weights = [ad.Var(v) for v in w]
     loss = logistic_loss(weights, a)
     loss.backward()
     exact = -np.array(a) / (1 + math.exp(np.dot(w, a)))

@@ -6,7 +6,7 @@ import pytest
 
 from cnnlab.autodiff import Dual
 from checks import CheckFailed
-from checks.differentiation import check_adjoint_e, check_central_gradient, check_dual_rules
+from checks.differentiation import check_adjoint_e, check_central_gradient, check_dual_rules, check_var
 
 
 # ---------------------------------------------------------------- exercise 1: central differences
@@ -174,3 +174,240 @@ def test_right_adjoint_passes(capsys):
 def test_adjoint_mistakes_are_named(value, message):
     with pytest.raises(CheckFailed, match=message):
         check_adjoint_e(value, X)
+
+
+# ---------------------------------------------------------------- exercise 4: a Var class of one's own
+
+class Core:
+    """Reverse mode written differently from the lesson: constants lifted to leaves, an iterative sort.
+    (No reflected operators: `Right` adds them.)"""
+
+    def __init__(self, value, parents=()):
+        self.value, self.parents, self.grad = float(value), parents, 0.0
+
+    def lift(self, other):
+        return other if isinstance(other, Core) else type(self)(other)
+
+    def __add__(self, other):
+        other = self.lift(other)
+        return type(self)(self.value + other.value, [(self, 1.0), (other, 1.0)])
+
+    def __mul__(self, other):
+        other = self.lift(other)
+        return type(self)(self.value * other.value, [(self, other.value), (other, self.value)])
+
+    def sin(self):
+        return type(self)(math.sin(self.value), [(self, self.d_sin())])
+
+    def d_sin(self):
+        return math.cos(self.value)
+
+    def exp(self):
+        out = math.exp(self.value)
+        return type(self)(out, [(self, self.d_exp(out))])
+
+    def d_exp(self, out):
+        return out
+
+    def order(self):
+        """Every node below self, each after all of its parents (Kahn's algorithm on child counts)."""
+        children, stack, seen = {}, [self], {id(self)}
+        while stack:
+            node = stack.pop()
+            for parent, _ in node.parents:
+                children[id(parent)] = children.get(id(parent), 0) + 1
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append(parent)
+        ready, out = [self], []
+        while ready:
+            node = ready.pop()
+            out.append(node)
+            for parent, _ in node.parents:
+                children[id(parent)] -= 1
+                if children[id(parent)] == 0:
+                    ready.append(parent)
+        return out[::-1]
+
+    def backward(self):
+        nodes = self.order()
+        for node in nodes:
+            node.grad = 0.0
+        self.grad = 1.0
+        for node in reversed(nodes):
+            self.send(node)
+
+    @staticmethod
+    def send(node):
+        for parent, local in node.parents:
+            parent.grad += node.grad * local
+
+
+class Right(Core):
+    def __radd__(self, other):
+        return self.lift(other) + self
+
+    def __rmul__(self, other):
+        return self.lift(other) * self
+
+
+def test_right_var_passes(capsys):
+    check_var(Right)
+    assert "\u2713" in capsys.readouterr().out
+
+
+class Overwrites(Right):
+    @staticmethod
+    def send(node):
+        for parent, local in node.parents:
+            parent.grad = node.grad * local
+
+
+class DepthFirstNoSort(Right):
+    def backward(self):
+        """Pops a node as soon as it is reached: its adjoint may still be missing contributions."""
+        self.grad, stack, seen = 1.0, [self], {id(self)}
+        while stack:
+            node = stack.pop()
+            for parent, local in node.parents:
+                parent.grad += node.grad * local
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append(parent)
+
+
+class RecursivePush(Right):
+    def backward(self):
+        """Recursion without a topological order: passes the running total down at every visit."""
+        self.grad = 1.0
+        self.push()
+
+    def push(self):
+        for parent, local in self.parents:
+            parent.grad += self.grad * local
+            parent.push()
+
+
+class SinSign(Right):
+    def d_sin(self):
+        return -math.cos(self.value)
+
+
+class SinNotCos(Right):
+    def d_sin(self):
+        return math.sin(self.value)
+
+
+class ExpOfInput(Right):
+    def d_exp(self, out):
+        return self.value
+
+
+class NoRmul(Core):
+    def __radd__(self, other):
+        return self.lift(other) + self
+
+
+class NoRadd(Core):
+    def __rmul__(self, other):
+        return self.lift(other) * self
+
+
+class NoSeed(Right):
+    def backward(self):
+        nodes = self.order()
+        for node in nodes:
+            node.grad = 0.0
+        for node in reversed(nodes):
+            self.send(node)
+
+
+class NoReset(Right):
+    def backward(self):
+        self.grad = 1.0
+        for node in reversed(self.order()):
+            self.send(node)
+
+
+class SeedAdds(Right):
+    def backward(self):
+        self.grad += 1.0
+        for node in reversed(self.order()):
+            self.send(node)
+
+
+class FactorsSwapped(Right):
+    def __mul__(self, other):
+        other = self.lift(other)
+        return type(self)(self.value * other.value, [(self, self.value), (other, other.value)])
+
+
+class ParentsInADict(Right):
+    def __mul__(self, other):
+        other = self.lift(other)
+        return type(self)(self.value * other.value, list({self: other.value, other: self.value}.items()))
+
+
+class CosInsteadOfSin(Right):
+    def sin(self):
+        return type(self)(math.cos(self.value), [(self, -math.sin(self.value))])
+
+
+class ReturnsFloat(Right):
+    def exp(self):
+        return math.exp(self.value)
+
+
+class BackwardRaises(Right):
+    def backward(self):
+        raise KeyError("parents")
+
+
+@pytest.mark.parametrize("Var, message", [
+    (Overwrites, r"x \* x \+ x: .*overwritten instead of accumulated.*SUM"),
+    (DepthFirstNoSort, r"before all its children .* reverse order"),
+    (RecursivePush, r"before all its children .* reverse order"),
+    (SinSign, r"sin's local derivative has the wrong sign"),
+    (SinNotCos, r"sin's local derivative is cos x, not sin x"),
+    (ExpOfInput, r"exp's local derivative is exp\(input\) .*not the input"),
+    (NoRmul, r"3.0 \* x raised TypeError: .*Var.__rmul__"),
+    (NoRadd, r"2.5 \+ x raised TypeError: .*Var.__radd__"),
+    (NoSeed, r"y.grad is 0: .*adjoint to 1"),
+    (NoReset, r"second y.backward\(\) changed x.grad .* set every node's grad to 0"),
+    (SeedAdds, r"second y.backward\(\) changed x.grad"),
+    (FactorsSwapped, r"OTHER factor"),
+    (ParentsInADict, r"both factors are x, so x gets two contributions"),
+    (CosInsteadOfSin, r"x.sin\(\)\).value is .*that is cos"),
+    (ReturnsFloat, r"x.exp\(\) should return a new Var .* got float"),
+    (BackwardRaises, r"backward\(\) raised KeyError"),
+])
+def test_var_mistakes_are_named(Var, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_var(Var)
+
+
+def test_var_placeholder_and_wrong_types_are_recognized():
+    class Skeleton:
+        def __init__(self, value, parents=()):
+            self.value, self.parents, self.grad = float(value), parents, 0.0
+
+        def __add__(self, other):
+            return ...
+
+        def backward(self):
+            ...
+
+    with pytest.raises(CheckFailed, match=r"x \+ w is still Ellipsis"):
+        check_var(Skeleton)
+    with pytest.raises(CheckFailed, match=r"`Var` should be a class, got Ellipsis"):
+        check_var(...)
+    class GradText(Right):
+        def backward(self):
+            Right.backward(self)
+            for node in self.order():
+                node.grad = f"{node.grad}"
+
+    with pytest.raises(CheckFailed, match=r"y.grad should be a number, got str"):
+        check_var(GradText)
+    with pytest.raises(CheckFailed, match=r"should have value 0.7 and grad 0.0"):
+        check_var(type("Scaled", (Right,), {"__init__": lambda self, v, p=(): Right.__init__(self, 2 * v, p)}))

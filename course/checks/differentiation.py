@@ -3,6 +3,8 @@
 - `check_central_gradient(fn)`: the gradient of a scalar function of an array by central differences.
 - `check_dual_rules(dual_mul, dual_sin)`: the forward-mode rules for a product and for sin.
 - `check_adjoint_e(dy_de, x)`: one row of the reverse-mode trace of Khan's example (eq. 5.39).
+- `check_var(Var)`: the student's own reverse mode (a `Var` class with +, *, sin, exp and `backward()`),
+  against `cnnlab.autodiff` and centred finite differences.
 
 Each check computes the right answer its own way (closed-form derivatives), not with the lesson's code,
 and recognises the typical mistakes by name.
@@ -10,14 +12,16 @@ and recognises the typical mistakes by name.
 from __future__ import annotations
 
 import math
+import numbers
 from functools import partial
 
 import numpy as np
 
+from cnnlab import autodiff as ad
 from cnnlab.autodiff import Dual
-from . import CheckFailed, check_array, name_mistake, passed, same
+from . import CheckFailed, check_array, name_mistake, passed, placeholder, run_student, same
 
-__all__ = ["check_central_gradient", "check_dual_rules", "check_adjoint_e"]
+__all__ = ["check_central_gradient", "check_dual_rules", "check_adjoint_e", "check_var"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,3 +190,210 @@ def check_adjoint_e(dy_de, x: float) -> None:
                      prefix=f"dy_de = {got:.6g}: ")
         raise CheckFailed(f"dy_de = {got:.6g} but should be {expected:.6g} = dy/dg * 1 + dy/df * 2e")
     passed(f"dy/de = {expected:.6f}: the adjoint of a node used twice is the sum over its two children")
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise 4: reverse mode from scratch (a Var class and its backward sweep)
+# ---------------------------------------------------------------------------------------------
+
+_REFLECTED = {"*": "__rmul__", "+": "__radd__"}
+
+
+def _op(Var, call, what: str):
+    """Run one operation of the student's Var; the result must be a Var (a new graph node)."""
+    try:
+        out = call()
+    except TypeError as error:
+        for sign, method in _REFLECTED.items():
+            if f"unsupported operand type(s) for {sign}" in str(error) and what[0].isdigit():
+                raise CheckFailed(f"{what} raised TypeError: with a plain number on the left Python calls "
+                                  f"Var.{method}; define it (the same rule, the number is a constant)") from None
+        raise CheckFailed(f"{what} raised TypeError: {error}") from None
+    except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
+        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from None
+    placeholder(what, out)
+    if not isinstance(out, Var):
+        raise CheckFailed(f"{what} should return a new Var (a node of the graph), got {type(out).__name__}")
+    return out
+
+
+def _number(node, attr: str, what: str) -> float:
+    if not hasattr(node, attr):
+        raise CheckFailed(f"{what} has no attribute `{attr}`: keep the attributes set in __init__")
+    value = getattr(node, attr)
+    placeholder(f"{what}.{attr}", value, returned=False)
+    if not isinstance(value, numbers.Real):
+        raise CheckFailed(f"{what}.{attr} should be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise CheckFailed(f"{what}.{attr} is {value}")
+    return value
+
+
+def _backward(y, what: str) -> None:
+    if not callable(getattr(y, "backward", None)):
+        raise CheckFailed(f"{what} has no method backward()")
+    run_student(y.backward, f"{what}.backward()", fn=getattr(y.backward, "__func__", None),
+                hint=(("recursion",), ": the graph is a few hundred nodes deep; sort it with a loop and an "
+                                      "explicit stack instead of recursion"))
+
+
+def _near(a: float, b: float, rtol: float = 1e-9) -> bool:
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
+
+
+def _grad_of(Var, build, at: tuple, what: str) -> tuple[float, ...]:
+    """Leaves Var(v) for v in `at`, y = build(*leaves), y.backward(): the leaves' grads."""
+    leaves = [run_student(lambda v=v: Var(v), f"Var({v})") for v in at]
+    y = _built(Var, lambda: build(*leaves), what)
+    _backward(y, what)
+    return tuple(_number(leaf, "grad", f"after ({what}).backward(), the input") for leaf in leaves)
+
+
+def _built(Var, call, what: str):
+    """A whole graph built with the student's Var (its operations already checked one by one)."""
+    y = run_student(call, f"building {what}")
+    placeholder(f"building {what}", y)
+    if not isinstance(y, Var):
+        raise CheckFailed(f"building {what} gave a {type(y).__name__}, not a Var")
+    return y
+
+
+def _khan(x, sin, exp):
+    """Khan's eq. 5.38: y = exp(sin x + sin^2 x) + sin(e^x + e^2x), node by node; returns all nodes."""
+    a = sin(x); b = a * a; c = a + b; d = exp(c)
+    e = exp(x); f = e * e; g = e + f; h = sin(g)
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g, "h": h, "y": d + h}
+
+
+def _khan_float(x: float) -> float:
+    return math.exp(math.sin(x) + math.sin(x) ** 2) + math.sin(math.exp(x) + math.exp(2 * x))
+
+
+def check_var(Var) -> None:
+    """Var must build a graph with +, * (numbers on either side), .sin(), .exp(); y.backward() sets every .grad.
+
+    Graphs tried, each against cnnlab.autodiff built the same way: one operation at a time, x * x + x
+    (an input used twice), a diamond (an inner node used twice), a chain of 300 nodes, and Khan's
+    eq. 5.36 at three points (also against centred finite differences); then backward() a second time.
+    """
+    if not isinstance(Var, type):
+        raise CheckFailed(f"`Var` should be a class, got {Var!r}")
+    x = run_student(lambda: Var(0.7), "Var(0.7)")
+    if not math.isclose(_number(x, "value", "Var(0.7)"), 0.7) or _number(x, "grad", "Var(0.7)") != 0:
+        raise CheckFailed("Var(0.7) should have value 0.7 and grad 0.0")
+    # 1. values of every operation, with Vars and with plain numbers on either side
+    xv, wv = 0.7, -1.3
+    cases = [("x + w", lambda x, w: x + w, xv + wv), ("x * w", lambda x, w: x * w, xv * wv),
+             ("x.sin()", lambda x, w: x.sin(), math.sin(xv)), ("x.exp()", lambda x, w: x.exp(), math.exp(xv)),
+             ("x + 2.5", lambda x, w: x + 2.5, xv + 2.5), ("2.5 + x", lambda x, w: 2.5 + x, 2.5 + xv),
+             ("x * 3.0", lambda x, w: x * 3.0, xv * 3.0), ("3.0 * x", lambda x, w: 3.0 * x, 3.0 * xv)]
+    for what, build, value in cases:
+        x, w = Var(xv), Var(wv)
+        got = _number(_op(Var, lambda: build(x, w), what), "value", what)
+        if not _near(got, value):
+            hint = " (that is cos: sin's value is math.sin)" if _near(got, math.cos(xv)) else ""
+            raise CheckFailed(f"({what}).value is {got:.6g} for x = {xv}, w = {wv}: the forward value is wrong{hint}")
+    # 2. the seed: dy/dy = 1
+    x = Var(xv)
+    y = _op(Var, lambda: x.sin(), "x.sin()")
+    _backward(y, "x.sin()")
+    seed = _number(y, "grad", "after y.backward(), y")
+    if seed != 1.0:
+        raise CheckFailed(f"after y.backward(), y.grad is {seed:g}: the sweep starts by setting the output's "
+                          "adjoint to 1 (dy/dy = 1), then passes it down")
+    # 3. the local derivative of each operation, one at a time
+    c, s, e = math.cos(xv), math.sin(xv), math.exp(xv)
+    singles = [
+        ("x.sin()", lambda x: _op(Var, lambda: x.sin(), "x.sin()"), c,
+         {-c: "sin's local derivative has the wrong sign: d/dx sin x = +cos x",
+          s: "sin's local derivative is cos x, not sin x",
+          -s: "-sin x is the derivative of cos; sin's is +cos x",
+          1.0: "x.grad is 1: the local derivative cos(x) of sin is missing"}),
+        ("x.exp()", lambda x: _op(Var, lambda: x.exp(), "x.exp()"), e,
+         {xv: "exp's local derivative is exp(input) (its own output value), not the input",
+          1.0: "x.grad is 1: the local derivative exp(x) of exp is missing",
+          math.exp(e): "exp's local derivative is exp(input), not exp(exp(input))"}),
+        ("3.0 * x", lambda x: _op(Var, lambda: 3.0 * x, "3.0 * x"), 3.0,
+         {xv: "d(3.0 * x)/dx is the constant 3.0, not x", 1.0: "d(3.0 * x)/dx is the constant 3.0, not 1"}),
+        ("x * 3.0", lambda x: _op(Var, lambda: x * 3.0, "x * 3.0"), 3.0,
+         {xv: "d(x * 3.0)/dx is the constant 3.0, not x", 1.0: "d(x * 3.0)/dx is the constant 3.0, not 1"}),
+        ("2.5 + x", lambda x: _op(Var, lambda: 2.5 + x, "2.5 + x"), 1.0, {2.5: "d(2.5 + x)/dx is 1"}),
+        ("x + 2.5", lambda x: _op(Var, lambda: x + 2.5, "x + 2.5"), 1.0, {2.5: "d(x + 2.5)/dx is 1"}),
+    ]
+    for what, build, right in [("x * w", lambda x, w: _op(Var, lambda: x * w, "x * w"), (wv, xv)),
+                               ("x + w", lambda x, w: _op(Var, lambda: x + w, "x + w"), (1.0, 1.0))]:
+        got = _grad_of(Var, build, (xv, wv), what)
+        if not all(_near(g, r) for g, r in zip(got, right)):
+            if what == "x * w" and _near(got[0], xv) and _near(got[1], wv):
+                raise CheckFailed("y = x * w: each factor's local derivative is the OTHER factor "
+                                  "(dy/dx = w, dy/dw = x)")
+            raise CheckFailed(f"y = {what}: (x.grad, w.grad) = ({got[0]:.6g}, {got[1]:.6g}), which is not "
+                              "(dy/dx, dy/dw)")
+    for what, build, right, mistakes in singles:
+        (got,) = _grad_of(Var, build, (xv,), what)
+        if not _near(got, right):
+            name_mistake(got, mistakes.items(), _near, prefix=f"y = {what}: ")
+            raise CheckFailed(f"y = {what} at x = {xv}: x.grad is {got:.6g}, which is not dy/dx")
+    # 4. an input used twice: x * x + x
+    (got,) = _grad_of(Var, lambda x: _op(Var, lambda: x * x + x, "x * x + x"), (xv,), "x * x + x")
+    right = 2 * xv + 1
+    if not _near(got, right):
+        name_mistake(got, [(xv + 1, "y = x * x + x: in x * x both factors are x, so x gets two contributions "
+                                    "(x.value each); your node keeps only one (a dict of parents?)")],
+                     _near)
+        if any(_near(got, v) for v in (1.0, xv, 2 * xv, xv + 1)):
+            raise CheckFailed("y = x * x + x: x.grad holds only its last contribution: adjoints are overwritten "
+                              "instead of accumulated; a node used twice gets the SUM (parent.grad += ...)")
+        raise CheckFailed(f"y = x * x + x at x = {xv}: x.grad is {got:.6g}, which is not 2x + 1")
+    # 5. a diamond: a = sin x feeds both b = exp(a) and c = 2a, and y = b * c
+    def diamond(x, sin, exp):
+        a = sin(x)
+        return exp(a) * (2.0 * a)
+    (got,) = _grad_of(Var, lambda x: diamond(x, Var.sin, Var.exp), (0.3,), "the diamond")
+    right = ad.grad(lambda x: diamond(x, ad.sin, ad.exp), 0.3)
+    if not _near(got, right):
+        raise CheckFailed("a = x.sin(); y = a.exp() * (2 * a): x.grad is wrong, though x * x + x was right: a node "
+                          "passed its adjoint to its parents before all its children had added to it. Sort the "
+                          "graph topologically and visit the nodes in reverse order, each once")
+    # 6. a long chain
+    def chain(x, sin, exp):
+        v = x
+        for _ in range(100):
+            v = sin(v * 1.1) + 0.2
+        return exp(v)
+    (got,) = _grad_of(Var, lambda x: chain(x, Var.sin, Var.exp), (0.4,), "a chain of 300 nodes")
+    right = ad.grad(lambda x: chain(x, ad.sin, ad.exp), 0.4)
+    if not _near(got, right, 1e-8):
+        raise CheckFailed(f"on a chain of 300 nodes x.grad is {got:.6g}, which is not dy/dx: is every node "
+                          "visited, from the output back to the input?")
+    # 7. Khan's eq. 5.36 at three points: every adjoint against cnnlab, dy/dx against finite differences
+    for x0 in (-1.0, 0.3, 0.9):
+        x, xr = Var(x0), ad.Var(x0)
+        mine, ref = run_student(lambda: _khan(x, Var.sin, Var.exp), "building eq. 5.36"), _khan(xr, ad.sin, ad.exp)
+        y = _built(Var, lambda: mine["y"], f"eq. 5.36 at x = {x0}")
+        if not _near(_number(y, "value", f"eq. 5.36 at x = {x0}, y"), ref["y"].value):
+            raise CheckFailed(f"Khan's eq. 5.36 at x = {x0}: y.value is wrong")
+        _backward(y, "y")
+        ref["y"].backward()
+        for name in "hgfedcba":
+            got = _number(mine[name], "grad", f"eq. 5.36 at x = {x0}, node {name}")
+            if not _near(got, ref[name].grad):
+                raise CheckFailed(f"Khan's eq. 5.36 at x = {x0}: the adjoint of node {name} is {got:.6g}, "
+                                  "which is not dy/d" + name)
+        got = _number(x, "grad", f"eq. 5.36 at x = {x0}, x")
+        step = 1e-5
+        numeric = (_khan_float(x0 + step) - _khan_float(x0 - step)) / (2 * step)
+        if not _near(got, xr.grad) or not math.isclose(got, numeric, rel_tol=1e-5, abs_tol=1e-5):
+            raise CheckFailed(f"Khan's eq. 5.36 at x = {x0}: x.grad is {got:.6g} and disagrees with centred "
+                              "finite differences")
+        # 8. a second backward must not change anything
+        first = got
+        _backward(y, "y (a second time)")
+        again = _number(x, "grad", "after a second y.backward(), x")
+        if not _near(again, first):
+            raise CheckFailed(f"a second y.backward() changed x.grad from {first:.6g} to {again:.6g}: backward "
+                              "adds onto the adjoints of the first call; set every node's grad to 0 before "
+                              "seeding the output with 1")
+    passed("your Var differentiates Khan's eq. 5.36, a node used twice, a diamond and a 300-node chain exactly "
+           "as cnnlab.autodiff does")
