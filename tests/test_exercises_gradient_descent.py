@@ -147,12 +147,13 @@ def momentum_loop(*, velocity="kept", update="tomasi", mu="schedule", order="shu
             idx = {"shuffled": None, "stored": np.arange(n), "once": fixed,
                    "new rng": np.random.default_rng().permutation(n)}[order]
             idx = rng.permutation(n) if idx is None else idx
-            ends = range(batch_size, n + 1, batch_size) if last == "dropped" else range(batch_size, n + batch_size, batch_size)
+            ends = range(batch_size, (n + 1) if last == "dropped" else (n + batch_size), batch_size)
             for end in ends:
                 rows = idx[end - batch_size:end]
                 loss_fn.forward(net(X[rows]), y[rows])
                 net.backward(loss_fn.backward())
-                m = {"schedule": mu_schedule(step, mu_max, every), "constant": mu_max, "first": mu_schedule(0, mu_max, every),
+                m = {"schedule": mu_schedule(step, mu_max, every), "constant": mu_max,
+                     "first": mu_schedule(0, mu_max, every),
                      "ahead": mu_schedule(step + 1, mu_max, every), "t per epoch": mu_schedule(step, mu_max, every),
                      "per epoch": mu_schedule(epoch, mu_max, every), "250": mu_schedule(step, mu_max, 250)}[mu]
                 for p in net.parameters():

@@ -315,9 +315,11 @@ def _mistaken_momentum(run, mistake: str) -> list[np.ndarray]:
             net.backward(loss_fn.backward())
             mu = {"mu_max": mu_max, "mu 1/2": 0.5, "ahead": sutskever_momentum(t + 1, mu_max, every),
                   "epochs": sutskever_momentum(epoch, mu_max, every),
-                  "mu_max ignored": sutskever_momentum(t, 0.99, every)}.get(mistake, sutskever_momentum(t, mu_max, every))
+                  "mu_max ignored": sutskever_momentum(t, 0.99, every)}.get(mistake)
+            mu = sutskever_momentum(t, mu_max, every) if mu is None else mu
             for i, p in enumerate(params):
-                g = p.grad * {"last scaled": len(batch) / B, "grad / B": 1 / B, "grad / b": 1 / len(batch)}.get(mistake, 1)
+                scale = {"last scaled": len(batch) / B, "grad / B": 1 / B, "grad / b": 1 / len(batch)}
+                g = p.grad * scale.get(mistake, 1)
                 if mistake == "accumulated":
                     summed[i] += g
                     g = summed[i]
@@ -364,8 +366,9 @@ _MOMENTUM_MESSAGES = {
 def _empty_body(fn) -> bool:
     """Whether fn's body does nothing (a lone `...` statement compiles to no code at all)."""
     code = getattr(fn, "__code__", None)
-    return code is not None and all(i.opname in ("RESUME", "NOP", "RETURN_VALUE", "RETURN_CONST")
-                                    or (i.opname == "LOAD_CONST" and i.argval is None) for i in dis.get_instructions(code))
+    nothing = ("RESUME", "NOP", "RETURN_VALUE", "RETURN_CONST")
+    return code is not None and all(i.opname in nothing or (i.opname == "LOAD_CONST" and i.argval is None)
+                                    for i in dis.get_instructions(code))
 
 
 def _close64(a, b) -> bool:
@@ -399,9 +402,11 @@ def check_sgd_momentum(sgd_momentum) -> None:
     starts = [[p.data for p in _momentum_setup(run)[0].parameters()] for run in _RUNS]
     if all(_same(g, s) for g, s in zip(got, starts)):
         if _empty_body(sgd_momentum):
-            raise CheckFailed("sgd_momentum is still Ellipsis (its body is `...`): write the loop and run the cell again")
+            raise CheckFailed("sgd_momentum is still Ellipsis (its body is `...`): write the loop and run the cell "
+                              "again")
         raise CheckFailed("the weights did not move: update p.data in place (or assign p.data = ...) after "
-                          "net.backward; if you zero p.grad, do it before backward, never between backward and the update")
+                          "net.backward; if you zero p.grad, do it before backward, never between backward and the "
+                          "update")
     if not all(np.all(np.isfinite(w)) for g in got for w in g):
         raise CheckFailed("the weights became NaN or infinite: is the update w <- w + v with v <- mu_t v - lr grad?")
     if all(_close64(g, _reference(run)) for g, run in zip(got, _RUNS)):
@@ -418,4 +423,5 @@ def check_sgd_momentum(sgd_momentum) -> None:
     wrong = next(run for g, run in zip(got, _RUNS) if not _close64(g, _reference(run)))
     raise CheckFailed(f"the weights differ from SGD with momentum under Tomasi's schedule (N={wrong[0]}, "
                       f"batch_size={wrong[4]}, epochs={wrong[5]}, lr={wrong[6]}, mu_max={wrong[7]}, every={wrong[8]}); "
-                      "check the order of the batches, the velocity update and the schedule")
+                      "check the order of the batches (one rng.permutation(N) per epoch, from the rng you are given), "
+                      "the velocity update and the schedule")
