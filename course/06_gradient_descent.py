@@ -566,6 +566,80 @@ for _ in range(250):
 assert optimizer.param_groups[0]["momentum"] == 0.75
 
 # %% [markdown]
+# ## Exercise 3: mini-batch SGD with momentum and the $\mu_t$ schedule, by hand
+#
+# Now write the whole training loop with Tomasi's momentum, with no optimizer class: the function
+# `sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max, every)` trains `net` in place.
+#
+# * **Epochs and batches.** At the start of every epoch draw a new order of the $N$ examples with the
+#   generator you are given, `rng.permutation(N)` (not a new generator: the run must be reproducible),
+#   and walk through it in batches of `batch_size`. When $N$ is not a multiple of the batch size the last
+#   batch is smaller, $N \bmod B$ examples, and it gets an update like the others: the loss is the *mean*
+#   over the batch's own examples, so its gradient needs no correction.
+# * **Gradient.** For each batch: forward, `loss_fn.forward(scores, yb)`, then
+#   `net.backward(loss_fn.backward())`. `cnnlab`'s `backward` *overwrites* every `p.grad` with the
+#   gradient of this batch's loss (it does not add to it, so there is nothing to zero first): use
+#   `p.grad` as it is.
+# * **Update.** One velocity per parameter, zeros at the start of the run, kept from step to step and
+#   from epoch to epoch. At update number $t = 0, 1, 2, \dots$ (counted over the whole run, not per epoch),
+#   for every parameter $\mathbf{w}$ with velocity $\mathbf{v}$,
+#
+# $$\mathbf{v} \leftarrow \mu_t\,\mathbf{v} - \alpha\,\nabla E_{\text{batch}}(\mathbf{w}), \qquad
+#   \mathbf{w} \leftarrow \mathbf{w} + \mathbf{v}, \qquad
+#   \mu_t = \min\!\left(\mu_{\max},\; 1 - \frac{1}{2}\,\frac{1}{\lfloor t/\text{every} \rfloor + 1}\right).$$
+#
+# This is Tomasi's form: $\mathbf{v}$ already holds the learning rate, so $\alpha$ appears once.
+# PyTorch (and `cnnlab`'s `SGD`) keeps $\mathbf{b} = -\mathbf{v}/\alpha$ instead,
+# $\mathbf{b} \leftarrow \mu_t\mathbf{b} + \nabla E$, $\mathbf{w} \leftarrow \mathbf{w} - \alpha\mathbf{b}$:
+# with a constant $\alpha$ the same iteration, up to rounding. You may call `sutskever_momentum(t, mu_max,
+# every)` for $\mu_t$ or write the formula. The check runs your function on three tiny networks in float64
+# (a smaller last batch, batches of one, one batch larger than the data, `every` of 1 to 3 so that
+# $\mu_t$ moves) and compares the weights with `SGD(momentum=...)` driven by `MomentumSchedule` from the
+# same start and the same `rng`.
+
+# %% tags=["exercise"]
+def sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
+    """Train `net` in place: mini-batch SGD with Tomasi's momentum and mu_t schedule.
+
+    Inputs:
+    - net: a cnnlab Module; every array p.data of net.parameters() is updated.
+    - loss_fn: a loss that takes the mean over the batch, e.g. CrossEntropyLoss().
+    - X: inputs of shape (N, D); y: integer labels of shape (N,).
+    - lr: the learning rate alpha; batch_size: B (the last batch holds the N % B examples left over).
+    - epochs: passes over the data; rng: a numpy Generator, one rng.permutation(N) per epoch.
+    - mu_max, every: mu_t = min(mu_max, 1 - 1 / (2 * (t // every + 1))), t = 0, 1, ... counting updates.
+
+    For every parameter w (velocity v, zeros at the start, same shape as w) and g = p.grad of the batch:
+        v <- mu_t * v - lr * g
+        w <- w + v
+    Returns nothing.
+    """
+    ...  # your code here
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
+    params = net.parameters()
+    velocities = [np.zeros_like(p.data) for p in params]
+    t = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), batch_size):
+            batch = order[start:start + batch_size]
+            loss_fn.forward(net(X[batch]), y[batch])
+            net.backward(loss_fn.backward())
+            mu = sutskever_momentum(t, mu_max, every)
+            for p, v in zip(params, velocities):
+                v *= mu
+                v -= lr * p.grad
+                p.data += v
+            t += 1
+
+# %%
+from checks.gradient_descent import check_sgd_momentum
+
+check_sgd_momentum(sgd_momentum)
+
+# %% [markdown]
 # ## 8 · When to stop: termination tests
 #
 # Outside machine learning, Tomasi notes, gradient descent is stopped when it stops making progress:
@@ -597,7 +671,7 @@ assert np.median(jumps) > 10 * (E_mini[0] - E_mini[-1]) / len(jumps), "the noise
 assert np.any(jumps < 0.01), "a small-decrease test with tolerance 0.01 would have fired by chance"
 
 # %% [markdown]
-# ## Exercise 3 (optional): the termination test
+# ## Exercise 4 (optional): the termination test
 #
 # Write `should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol)`: `True` when the step is small
 # (Euclidean norm of `w_new - w_old` below `step_tol`) **or** the change of the error is small (its

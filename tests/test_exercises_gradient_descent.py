@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from checks import CheckFailed
-from checks.gradient_descent import check_largest_stable_lr, check_sgd_epoch, check_should_stop
+from checks.gradient_descent import check_largest_stable_lr, check_sgd_epoch, check_sgd_momentum, check_should_stop
 from cnnlab.data import DataLoader, small_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import tiny_mlp
@@ -96,7 +96,7 @@ def test_each_mistake_in_the_bound_is_named(answer, message):
         check_largest_stable_lr(answer)
 
 
-# --- exercise 3: the termination test --------------------------------------------------------------------
+# --- exercise 4: the termination test --------------------------------------------------------------------
 
 def right_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol):
     return bool(np.linalg.norm(w_new - w_old) < step_tol or abs(E_new - E_old) < loss_tol)
@@ -122,3 +122,145 @@ def test_the_right_termination_test_passes(capsys):
 def test_each_mistake_in_the_termination_test_is_named(answer, message):
     with pytest.raises(CheckFailed, match=message):
         check_should_stop(answer)
+
+
+# --- exercise 3: mini-batch SGD with Tomasi's momentum and mu_t schedule -------------------------------
+
+def mu_schedule(t, mu_max, every):
+    """Tomasi's Figure 2, written out here (not cnnlab's sutskever_momentum)."""
+    return min(mu_max, 1.0 - 1.0 / (2.0 * (t // every + 1)))
+
+
+def momentum_loop(*, velocity="kept", update="tomasi", mu="schedule", order="shuffled", last="kept",
+                  grad="as is", params="all"):
+    """A student's sgd_momentum; each keyword other than its default is one mistake."""
+    def sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
+        n, step = len(X), 0
+        vel = {id(p): np.zeros_like(p.data) for p in net.parameters()}
+        total = {id(p): np.zeros_like(p.data) for p in net.parameters()}
+        fixed = rng.permutation(n) if order == "once" else None
+        for epoch in range(epochs):
+            if velocity == "per epoch":
+                vel = {k: np.zeros_like(a) for k, a in vel.items()}
+            if mu == "t per epoch":
+                step = 0
+            idx = {"shuffled": None, "stored": np.arange(n), "once": fixed,
+                   "new rng": np.random.default_rng().permutation(n)}[order]
+            idx = rng.permutation(n) if idx is None else idx
+            ends = range(batch_size, (n + 1) if last == "dropped" else (n + batch_size), batch_size)
+            for end in ends:
+                rows = idx[end - batch_size:end]
+                loss_fn.forward(net(X[rows]), y[rows])
+                net.backward(loss_fn.backward())
+                m = {"schedule": mu_schedule(step, mu_max, every), "constant": mu_max,
+                     "first": mu_schedule(0, mu_max, every),
+                     "ahead": mu_schedule(step + 1, mu_max, every), "t per epoch": mu_schedule(step, mu_max, every),
+                     "per epoch": mu_schedule(epoch, mu_max, every), "250": mu_schedule(step, mu_max, 250)}[mu]
+                for p in net.parameters():
+                    if params == "weights" and p.data.ndim == 1:
+                        continue
+                    g = p.grad.copy()
+                    if grad == "summed":
+                        total[id(p)] += g
+                        g = total[id(p)]
+                    elif grad == "rescaled":
+                        g *= len(rows) / batch_size
+                    elif grad == "divided":
+                        g /= len(rows)
+                    elif grad == "divided by B":
+                        g /= batch_size
+                    v = vel[id(p)]
+                    if velocity == "reset":
+                        v[...] = 0.0
+                    if update == "on the weight":
+                        p.data[...] = m * p.data - lr * g
+                        continue
+                    v[...] = m * v - lr * g
+                    if update == "lr twice":
+                        p.data += lr * v
+                    elif update == "pytorch":  # b = -v / lr: the same iteration
+                        p.data -= lr * (-v / lr)
+                    else:
+                        p.data += v
+                step += 1
+    return sgd_momentum
+
+
+def pytorch_buffer_form(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
+    """PyTorch's form b <- mu b + g, w <- w - lr b, with the order from a DataLoader on the same rng."""
+    buffers = [np.zeros_like(p.data) for p in net.parameters()]
+    t = 0
+    loader = DataLoader(X, y, batch_size, shuffle=True, rng=rng)
+    for _ in range(epochs):
+        for xb, yb in loader:
+            loss_fn.forward(net(xb), yb)
+            net.backward(loss_fn.backward())
+            for p, b in zip(net.parameters(), buffers):
+                b[...] = mu_schedule(t, mu_max, every) * b + p.grad
+                p.data -= lr * b
+            t += 1
+
+
+def test_the_right_momentum_loops_pass(capsys):
+    check_sgd_momentum(momentum_loop())
+    check_sgd_momentum(momentum_loop(update="pytorch"))
+    check_sgd_momentum(pytorch_buffer_form)
+    assert capsys.readouterr().out.count("matches SGD with Tomasi's momentum schedule") == 3
+
+
+def placeholder_body(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
+    """The exercise cell as given."""
+    ...  # your code here
+
+
+def zeroed_after_backward(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
+    """Zeroes p.grad between backward and the update (as if zero_grad came last): nothing moves."""
+    velocities = [np.zeros_like(p.data) for p in net.parameters()]
+    for _ in range(epochs):
+        for xb, yb in DataLoader(X, y, batch_size, shuffle=True, rng=rng):
+            loss_fn.forward(net(xb), yb)
+            net.backward(loss_fn.backward())
+            for p, v in zip(net.parameters(), velocities):
+                p.grad[...] = 0.0
+                v[...] = 0.5 * v - lr * p.grad
+                p.data += v
+
+
+def wrong_shape(net, loss_fn, X, y, **kwargs):
+    for p in net.parameters():
+        p.data = p.data.ravel()
+
+
+def raises(net, loss_fn, X, y, **kwargs):
+    return net.parameters()[0].data[len(X) * 100]
+
+
+@pytest.mark.parametrize("answer, message", [
+    (momentum_loop(velocity="reset"), "velocity was reset at every step"),
+    (momentum_loop(velocity="per epoch"), "starts again from zero at every epoch"),
+    (momentum_loop(update="on the weight"), "multiplied the weights instead of the velocity"),
+    (momentum_loop(update="lr twice"), "learning rate was applied twice"),
+    (momentum_loop(mu="constant"), "stayed at mu_max"),
+    (momentum_loop(mu="first"), "stayed at 1/2"),
+    (momentum_loop(mu="250"), "stayed at 1/2"),
+    (momentum_loop(mu="ahead"), "one update ahead"),
+    (momentum_loop(mu="t per epoch"), "started again at 0 in every epoch"),
+    (momentum_loop(mu="per epoch"), "t counted epochs"),
+    (momentum_loop(order="stored"), "data's stored order"),
+    (momentum_loop(order="once"), "same order"),
+    (momentum_loop(order="new rng"), "two runs with the same rng gave different weights"),
+    (momentum_loop(last="dropped"), "last, smaller batch was dropped"),
+    (momentum_loop(grad="rescaled"), "scaled by its size / batch_size"),
+    (momentum_loop(grad="divided"), "divided by the batch size"),
+    (momentum_loop(grad="divided by B"), "divided by the batch size"),
+    (momentum_loop(grad="summed"), "overwrites p.grad"),
+    (momentum_loop(params="weights"), "biases were not updated"),
+    (placeholder_body, "still Ellipsis"),
+    (zeroed_after_backward, "the weights did not move.*never between backward and the update"),
+    (wrong_shape, r"parameter 0 of the network should stay a float array of shape \(5, 7\)"),
+    (raises, "sgd_momentum\\(...\\) raised IndexError"),
+    (..., "should be a function, got Ellipsis"),
+])
+def test_each_mistake_in_the_momentum_loop_is_named(answer, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_sgd_momentum(answer)

@@ -5,22 +5,26 @@
   and the same shuffling seed.
 - `check_largest_stable_lr(largest_stable_lr)`: 2 / lambda_max of a symmetric Hessian.
 - `check_should_stop(should_stop)`: Tomasi's two termination tests (small step, small decrease).
+- `check_sgd_momentum(sgd_momentum)`: the whole mini-batch loop with Tomasi's momentum and his mu_t schedule,
+  compared with `cnnlab.optim.SGD` driven by `MomentumSchedule` on tiny networks.
 
 Each check computes the right answer its own way and recognises typical mistakes by simulating them.
 """
 from __future__ import annotations
+
+import dis
 
 import numpy as np
 
 from cnnlab.data import DataLoader
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import tiny_mlp
-from cnnlab.optim import SGD
+from cnnlab.optim import SGD, MomentumSchedule, sutskever_momentum
 from cnnlab.train import Trainer
 
-from . import CheckFailed, passed, same
+from . import CheckFailed, passed, run_student, same
 
-__all__ = ["check_sgd_epoch", "check_largest_stable_lr", "check_should_stop"]
+__all__ = ["check_sgd_epoch", "check_largest_stable_lr", "check_should_stop", "check_sgd_momentum"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,3 +259,169 @@ def check_should_stop(should_stop) -> None:
     case = next(c for c, a in zip(_STOP_CASES, answers) if a != c[6])
     raise CheckFailed(f"for {case[7]} (step_tol={case[4]:g}, loss_tol={case[5]:g}) should_stop should return "
                       f"{case[6]}, got {not case[6]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise 4: mini-batch SGD with Tomasi's momentum and mu_t schedule, no optimizer class
+# ---------------------------------------------------------------------------------------------
+
+# (N, features, hidden, classes, batch_size, epochs, lr, mu_max, every, shuffle seed): a last batch of 3,
+# online updates (batch of 1) and one batch larger than the data; `every` small so that mu_t moves
+_RUNS = [(23, 7, 5, 3, 5, 2, 0.2, 0.8, 2, 3), (6, 4, 3, 2, 1, 2, 0.1, 0.95, 3, 5), (5, 3, 4, 3, 8, 4, 0.3, 0.9, 1, 7)]
+
+
+def _momentum_setup(run):
+    """A fresh float64 network, its data and the keyword arguments of one configuration of _RUNS."""
+    n, features, hidden, classes, batch_size, epochs, lr, mu_max, every, seed = run
+    data = np.random.default_rng(100 + seed)
+    X, y = data.standard_normal((n, features)), data.integers(0, classes, n)
+    net = tiny_mlp(features, hidden, classes, rng=seed).astype(np.float64)
+    kwargs = dict(lr=lr, batch_size=batch_size, epochs=epochs, rng=np.random.default_rng(seed),
+                  mu_max=mu_max, every=every)
+    return net, X, y, kwargs
+
+
+def _reference(run) -> list[np.ndarray]:
+    """cnnlab's SGD (PyTorch's buffer form, equal to Tomasi's for a constant lr) with MomentumSchedule."""
+    net, X, y, kw = _momentum_setup(run)
+    optimizer = SGD(net.parameters(), lr=kw["lr"], momentum=sutskever_momentum(0, kw["mu_max"], kw["every"]))
+    schedule, loss_fn = MomentumSchedule(optimizer, kw["mu_max"], kw["every"]), CrossEntropyLoss()
+    for _ in range(kw["epochs"]):
+        order = kw["rng"].permutation(len(X))
+        for start in range(0, len(X), kw["batch_size"]):
+            batch = order[start:start + kw["batch_size"]]
+            loss_fn.forward(net(X[batch]), y[batch])
+            net.backward(loss_fn.backward())
+            optimizer.step()
+            schedule.step()
+    return [p.data.copy() for p in net.parameters()]
+
+
+def _mistaken_momentum(run, mistake: str) -> list[np.ndarray]:
+    """Tomasi's loop, v <- mu_t v - lr g, w <- w + v, done the way `mistake` describes."""
+    net, X, y, kw = _momentum_setup(run)
+    rng, n, B, lr, mu_max, every = kw["rng"], len(X), kw["batch_size"], kw["lr"], kw["mu_max"], kw["every"]
+    params, loss_fn, t = net.parameters(), CrossEntropyLoss(), 0
+    v, summed = [np.zeros_like(p.data) for p in params], [np.zeros_like(p.data) for p in params]
+    once = rng.permutation(n) if mistake == "same order" else None
+    for epoch in range(kw["epochs"]):
+        if mistake == "velocity per epoch":
+            v = [np.zeros_like(p.data) for p in params]
+        t = 0 if mistake == "t per epoch" else t
+        order = np.arange(n) if mistake == "no shuffling" else once if once is not None else rng.permutation(n)
+        for start in range(0, n - B + 1 if mistake == "last dropped" else n, B):
+            batch = order[start:start + B]
+            loss_fn.forward(net(X[batch]), y[batch])
+            net.backward(loss_fn.backward())
+            mu = {"mu_max": mu_max, "mu 1/2": 0.5, "ahead": sutskever_momentum(t + 1, mu_max, every),
+                  "epochs": sutskever_momentum(epoch, mu_max, every),
+                  "mu_max ignored": sutskever_momentum(t, 0.99, every)}.get(mistake)
+            mu = sutskever_momentum(t, mu_max, every) if mu is None else mu
+            for i, p in enumerate(params):
+                scale = {"last scaled": len(batch) / B, "grad / B": 1 / B, "grad / b": 1 / len(batch)}
+                g = p.grad * scale.get(mistake, 1)
+                if mistake == "accumulated":
+                    summed[i] += g
+                    g = summed[i]
+                if mistake == "weight":
+                    p.data = mu * p.data - lr * g
+                    continue
+                if mistake == "biases" and p.data.ndim == 1:
+                    continue
+                v[i] = -lr * g if mistake == "velocity reset" else mu * v[i] - lr * g
+                p.data = p.data + {"lr twice": lr * v[i], "uphill": -v[i]}.get(mistake, v[i])
+            t += 1
+    return [p.data for p in net.parameters()]
+
+
+_MOMENTUM_MESSAGES = {
+    "velocity reset": "the velocity was reset at every step (your weights are plain SGD's): create one velocity "
+                      "per parameter, zeros, before the loops, and keep it from step to step",
+    "velocity per epoch": "the velocity starts again from zero at every epoch: create it once, before the epoch loop",
+    "weight": "mu_t multiplied the weights instead of the velocity (w <- mu_t w - lr grad): mu_t scales v, "
+              "v <- mu_t v - lr grad, and w only gets v added, w <- w + v",
+    "lr twice": "the learning rate was applied twice (w <- w + lr v): v already holds lr, so w <- w + v",
+    "uphill": "the weights moved uphill (w <- w - v): with v <- mu_t v - lr grad the update is w <- w + v",
+    "mu_max": "mu_t stayed at mu_max: follow the schedule, which starts at 1/2 and rises every `every` updates",
+    "mu 1/2": "mu_t stayed at 1/2, its value for t < every: compute mu_t at every update from the update counter "
+              "t, with the given mu_max and every (not 250)",
+    "ahead": "the schedule is one update ahead: the first update is t = 0 and uses mu_0; increase t after the update",
+    "t per epoch": "the update counter t started again at 0 in every epoch: t counts the updates of the whole run",
+    "epochs": "t counted epochs, not updates: mu_t rises every `every` updates (mini-batches)",
+    "mu_max ignored": "mu_t rose above mu_max: mu_t = min(mu_max, 1 - 1 / (2 (t // every + 1))), with the given mu_max",
+    "no shuffling": "the batches were taken in the data's stored order: shuffle at every epoch, rng.permutation(N)",
+    "same order": "every epoch visited the examples in the same order: draw a new rng.permutation(N) at every epoch",
+    "last dropped": "the last, smaller batch was dropped: when N is not a multiple of batch_size the last batch "
+                    "holds the N % batch_size examples left over, and it gets an update too",
+    "last scaled": "the last, smaller batch's step was scaled by its size / batch_size: the loss already takes the "
+                   "mean over the batch's own examples, so its gradient needs no correction",
+    "grad / B": "the gradient was divided by the batch size: the loss already takes the mean over the batch",
+    "grad / b": "the gradient was divided by the batch size: the loss already takes the mean over the batch",
+    "accumulated": "the gradient was summed over the batches: cnnlab's backward overwrites p.grad with the current "
+                   "batch's gradient (no zero_grad needed), so use p.grad as it is after net.backward",
+    "biases": "the biases were not updated: update every parameter of net.parameters(), biases too",
+}
+
+
+def _empty_body(fn) -> bool:
+    """Whether fn's body does nothing (a lone `...` statement compiles to no code at all)."""
+    code = getattr(fn, "__code__", None)
+    nothing = ("RESUME", "NOP", "RETURN_VALUE", "RETURN_CONST")
+    return code is not None and all(i.opname in nothing or (i.opname == "LOAD_CONST" and i.argval is None)
+                                    for i in dis.get_instructions(code))
+
+
+def _close64(a, b) -> bool:
+    """float64 runs of the same iteration written two ways (Tomasi's v, PyTorch's buffer) agree to rounding."""
+    return len(a) == len(b) and all(same(x, y, rtol=1e-9, atol=1e-12) for x, y in zip(a, b))
+
+
+def _momentum_run(sgd_momentum, run) -> list[np.ndarray]:
+    """Run the student's function on a fresh network of configuration `run`; its final weights as float64."""
+    net, X, y, kw = _momentum_setup(run)
+    run_student(lambda: sgd_momentum(net, CrossEntropyLoss(), X, y, **kw), "sgd_momentum(...)", fn=sgd_momentum,
+                quiet=True)
+    got = []
+    for i, p in enumerate(net.parameters()):
+        a = p.data
+        if not isinstance(a, np.ndarray) or a.shape != p.grad.shape or a.dtype.kind != "f":
+            raise CheckFailed(f"parameter {i} of the network should stay a float array of shape {p.grad.shape}, "
+                              f"got {type(a).__name__} {getattr(a, 'shape', '')}: update p.data, keep its shape")
+        got.append(np.array(a, dtype=np.float64))
+    return got
+
+
+def check_sgd_momentum(sgd_momentum) -> None:
+    """sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max, every) must train `net` in place
+    like SGD(momentum) under MomentumSchedule: a new rng.permutation(N) per epoch, batches in that order (the last
+    one smaller), forward, loss, backward, then v <- mu_t v - lr p.grad, p.data <- p.data + v for every parameter,
+    mu_t = sutskever_momentum(t, mu_max, every) with t = 0, 1, ... counting the updates of the whole run."""
+    if sgd_momentum is Ellipsis or not callable(sgd_momentum):
+        raise CheckFailed(f"`sgd_momentum` should be a function, got {sgd_momentum!r}")
+    got = [_momentum_run(sgd_momentum, run) for run in _RUNS]
+    starts = [[p.data for p in _momentum_setup(run)[0].parameters()] for run in _RUNS]
+    if all(_same(g, s) for g, s in zip(got, starts)):
+        if _empty_body(sgd_momentum):
+            raise CheckFailed("sgd_momentum is still Ellipsis (its body is `...`): write the loop and run the cell "
+                              "again")
+        raise CheckFailed("the weights did not move: update p.data in place (or assign p.data = ...) after "
+                          "net.backward; if you zero p.grad, do it before backward, never between backward and the "
+                          "update")
+    if not all(np.all(np.isfinite(w)) for g in got for w in g):
+        raise CheckFailed("the weights became NaN or infinite: is the update w <- w + v with v <- mu_t v - lr grad?")
+    if all(_close64(g, _reference(run)) for g, run in zip(got, _RUNS)):
+        passed("sgd_momentum matches SGD with Tomasi's momentum schedule: shuffled epochs, a smaller last batch, "
+               "online updates and one batch larger than the data")
+        return
+    again = _momentum_run(sgd_momentum, _RUNS[0])
+    if not _same(again, got[0]):
+        raise CheckFailed("two runs with the same rng gave different weights: shuffle with the rng you are given, "
+                          "rng.permutation(N), not a new generator or np.random")
+    for mistake, message in _MOMENTUM_MESSAGES.items():
+        if all(_close64(g, _mistaken_momentum(run, mistake)) for g, run in zip(got, _RUNS)):
+            raise CheckFailed(message)
+    wrong = next(run for g, run in zip(got, _RUNS) if not _close64(g, _reference(run)))
+    raise CheckFailed(f"the weights differ from SGD with momentum under Tomasi's schedule (N={wrong[0]}, "
+                      f"batch_size={wrong[4]}, epochs={wrong[5]}, lr={wrong[6]}, mu_max={wrong[7]}, every={wrong[8]}); "
+                      "check the order of the batches (one rng.permutation(N) per epoch, from the rng you are given), "
+                      "the velocity update and the schedule")
