@@ -216,3 +216,29 @@ def test_every_widget_has_a_row_a_lesson_and_a_small_screenshot():
     assert total < MAX_SCREENSHOTS_TOTAL, f"the screenshots take {total} bytes (at most {MAX_SCREENSHOTS_TOTAL})"
     stray = sorted(p.name for p in (COURSE / "screenshots").glob("*.png") if p.stem not in rows)
     assert not stray, f"screenshots of no widget in the list: {stray}"
+
+
+def exercise_rows(text: str) -> dict[str, str]:
+    """link cell -> what the exercise asks, from the table of the map's Exercises part."""
+    part = text.split("## Exercises", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in part.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 2 and cells[0] not in ("exercise", "---"):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_every_exercise_is_on_the_map_with_what_it_asks():
+    """Every exercise heading of every lesson has a row (a link that resolves, and a description), and no row
+    names an exercise that is not there."""
+    rows = exercise_rows(MAP.read_text(encoding="utf-8"))
+    listed = set()
+    for cell, asks in rows.items():
+        problems = reference_problems(cell)
+        assert not problems, f"{cell!r}: " + "; ".join(problems)
+        assert len(asks) > 20, f"{cell!r}: say what the exercise asks"
+        listed |= {(target, section) for _, section, target in LINK.findall(cell)}
+    present = {(nb.name, h) for nb in sorted(COURSE.glob("[0-9][0-9]_*.ipynb")) for h in headings(nb)
+               if re.search(r"\b[Ee]xercise\b", h)}
+    assert not present - listed, f"exercises missing from course/README.md's Exercises table: {sorted(present - listed)}"
