@@ -228,7 +228,8 @@ def test_the_nesterov_buffer_must_be_where_cnnlab_keeps_it():
             b = state["velocity"] = group["momentum"] * state.get("velocity", 0.0) + g
             p.data -= group["lr"] * (g + group["momentum"] * b)
 
-    with pytest.raises(CheckFailed, match=r"state\['momentum_buffer'\] of the scalar parameter after step 1 is missing"):
+    with pytest.raises(CheckFailed, match=r"state\['momentum_buffer'\] of the scalar parameter after step 1 is "
+                                          "missing"):
         check_nesterov_optimizer(Elsewhere)
 
 

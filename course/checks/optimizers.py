@@ -80,7 +80,8 @@ def _trajectory(make, theta0, grads, keys, which=range(len(_SHAPES)), lr=1.0, st
             state = optimizer.state.get(p, {}) if isinstance(getattr(optimizer, "state", None), dict) else {}
             row.append((theta, {k: _state_array(state.get(k), _SHAPES[i]) for k in keys}))
         out.append(row)
-        if student and t == 1 and which != [_ZERO] and all(np.array_equal(th, theta0[i]) for (th, _), i in zip(row, which)):
+        unchanged = all(np.array_equal(th, theta0[i]) for (th, _), i in zip(row, which))
+        if student and t == 1 and which != [_ZERO] and unchanged:
             if _has_placeholder(update) or _only_ellipsis(update):
                 placeholder(f"`{name}._update`", Ellipsis)
             raise CheckFailed(f"{name}._update changed no parameter at step 1: update p.data in place "
