@@ -152,6 +152,36 @@ def test_adam_state_under_other_names_placeholders_and_non_classes_are_reported(
         check_adam_optimizer(right([Parameter(np.zeros(2))]))
 
 
+def test_mistakes_with_the_groups_are_named():
+    class DecayAgain(nesterov_class()):
+        def _update(self, p, g, group, state):
+            super()._update(p, g + group["weight_decay"] * p.data, group, state)
+
+    class DefaultRate(adam_class()):
+        def _update(self, p, g, group, state):
+            super()._update(p, g, {**group, "lr": self.defaults["lr"]}, state)
+
+    with pytest.raises(CheckFailed, match="decayed twice"):
+        check_nesterov_optimizer(DecayAgain)
+    with pytest.raises(CheckFailed, match=r"read the rate of p's own group, group\['lr'\]"):
+        check_adam_optimizer(DefaultRate)
+
+
+def test_a_broken_optimizer_class_is_reported_in_one_line():
+    class NoBetas(adam_class()):
+        def __init__(self, params, lr=1e-3, eps=1e-8):
+            super().__init__(params, lr=lr, eps=eps)
+
+    class TextData(adam_class()):
+        def _update(self, p, g, group, state):
+            p.data = "theta"
+
+    with pytest.raises(CheckFailed, match=r"NoBetas\(params, \.\.\.\) raised TypeError: .*betas"):
+        check_adam_optimizer(NoBetas)
+    with pytest.raises(CheckFailed, match=r"the data of the scalar parameter after step 1 should be a numeric array"):
+        check_adam_optimizer(TextData)
+
+
 def test_an_unnamed_adam_mistake_gives_the_first_wrong_entry():
     wrong = adam_class(step=lambda lr, m, v, eps, g: 1.5 * lr * m / np.sqrt(v + eps))
     with pytest.raises(CheckFailed, match=r"after step 1, the scalar parameter\[\] is .* but should be"):

@@ -112,6 +112,14 @@ def _thetas_like(got, want) -> bool:
     return all(_close(a[0], b[0], atol=1e-10) for row, wrow in zip(got, want) for a, b in zip(row, wrow))
 
 
+_GROUP_MISTAKES = {
+    "weight decay twice": "the parameter with weight decay is decayed twice: step() has already added "
+                          "weight_decay * p.data to g before calling _update",
+    "one lr for all groups": "every parameter moves with the same lr: read the rate of p's own group, group['lr'] "
+                             "(the second group has half the rate)",
+}
+
+
 def _check_optimizer(cls, reference, simulate, mistakes, hyper, keys, what):
     """Step `cls(groups, **hyper)` and `reference` side by side on _problem(); name the first mistake found."""
     name = getattr(cls, "__name__", repr(cls))
@@ -137,7 +145,7 @@ def _check_optimizer(cls, reference, simulate, mistakes, hyper, keys, what):
                "weight decay and a second parameter group")
         return
     if got is not None:
-        for kind, message in mistakes.items():
+        for kind, message in {**mistakes, **_GROUP_MISTAKES}.items():
             if _thetas_like(got, simulate(theta0, grads, kind)):
                 raise CheckFailed(message)
     alone = []
@@ -163,14 +171,17 @@ def _check_optimizer(cls, reference, simulate, mistakes, hyper, keys, what):
                                   f"{want[where]:.6g}")
 
 
-def _simulate(theta0, grads, lr, one_step):
-    """The trajectory of an update rule `one_step(theta, g, lr, state, t)` written out by hand (no cnnlab)."""
+def _simulate(theta0, grads, lr, one_step, kind):
+    """The trajectory of an update rule `one_step(theta, g, lr, state, t)` written out by hand (no cnnlab); two
+    kinds of mistake are about the groups: "weight decay twice" and "one lr for all groups"."""
     thetas, states, out = [np.array(x, dtype=np.float64) for x in theta0], [{} for _ in theta0], []
     with np.errstate(all="ignore"):
         for t, step_grads in enumerate(grads, start=1):
             row = []
             for i, g in enumerate(step_grads):
                 decay, rate = (_DECAY, lr / 2) if i == _DECAYED else (0.0, lr)
+                decay, rate = (2 * decay, rate) if kind == "weight decay twice" else \
+                    (decay, lr) if kind == "one lr for all groups" else (decay, rate)
                 thetas[i] = one_step(thetas[i], g + decay * thetas[i], rate, states[i], t)
                 row.append((thetas[i].copy(), None))
             out.append(row)
@@ -199,7 +210,7 @@ def _adam_simulate(theta0, grads, kind="right"):
                        "no square root": v_hat + eps}.get(kind, np.sqrt(v_hat + eps))
         return theta + lr * numerator / denominator if kind == "uphill" else theta - lr * numerator / denominator
 
-    return _simulate(theta0, grads, ADAM["lr"], one_step)
+    return _simulate(theta0, grads, ADAM["lr"], one_step, kind)
 
 
 _ADAM_MISTAKES = {
@@ -252,7 +263,7 @@ def _nesterov_simulate(theta0, grads, kind="right"):
         step = {"plain momentum": b, "(1 + mu) b": (1 + mu) * b, "no momentum": g}.get(kind, g + mu * b)
         return theta + lr * step if kind == "uphill" else theta - lr * step
 
-    return _simulate(theta0, grads, NESTEROV["lr"], one_step)
+    return _simulate(theta0, grads, NESTEROV["lr"], one_step, kind)
 
 
 _NESTEROV_SGD_MISTAKES = {
