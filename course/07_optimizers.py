@@ -41,7 +41,7 @@ from cnnlab import Parameter
 from cnnlab.data import load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import race_net
-from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, RMSprop
+from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
 from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
 from widgets.optimizer_race import color
 from widgets.surface_paths import surface_paths
@@ -74,10 +74,11 @@ assert run.points.shape == (4, 2) and np.allclose(run.points[0], start)
 # $$\theta_t = \theta_{t-1} - \eta\, \nabla F(\theta_{t-1}).$$
 #
 # This is Tomasi's momentum method with $\mu = 0$. In `cnnlab` it is `SGD` without momentum; the
-# last line of its `_update` is all there is to it:
+# last line of its `_update` is all there is to it (you will write the rest of that method, its
+# Nesterov momentum, in Exercise 2):
 
 # %%
-print(inspect.getsource(SGD._update))
+print(inspect.getsource(SGD._update).splitlines()[-1].strip())
 
 # %% [markdown]
 # On the bowl the two coordinates do not interact: the gradient is $(x, 20y)$, so one step multiplies
@@ -127,9 +128,9 @@ surface_paths(bowl, {"SGD lr=0.01": slow, "SGD lr=0.09": zigzag}, yscale="log",
 #
 # $$b_t = \mu\, b_{t-1} + \nabla F(\theta_{t-1}), \qquad \theta_t = \theta_{t-1} - \eta\, b_t .$$
 #
-# With a constant learning rate the three are one iteration: $a = \eta b$ and $v = -a$. The
-# implementation is the `if mu:` branch of the same `_update` printed above. Below, the source documents' two
-# forms are written out as plain loops and compared with `SGD(momentum=0.9)`:
+# With a constant learning rate the three are one iteration: $a = \eta b$ and $v = -a$. `SGD(momentum=0.9)`
+# implements the buffer form. Below, the source documents' two forms are written out as plain loops and
+# compared with it:
 
 # %%
 lr, mu, steps = 0.01, 0.9, 100
@@ -203,7 +204,7 @@ surface_paths(bowl, {"SGD": plain, "Momentum μ=0.9": momentum}, yscale="log",
 # $$a_t = \eta\, \nabla F(\theta_{t-1} - \gamma a_{t-1}) + \gamma\, a_{t-1}, \qquad
 #   \theta_t = \theta_{t-1} - a_t .$$
 #
-# PyTorch (and `cnnlab`, the `nesterov` line in `_update`) formulate it without a second gradient
+# PyTorch (and `cnnlab`'s `SGD(nesterov=True)`) formulate it without a second gradient
 # point: $b_t = \mu b_{t-1} + g_t$, $\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t)$. Why is this
 # the same method? Give the look-ahead point a name, $\varphi_t = \theta_t - \gamma a_t$. Then
 #
@@ -277,6 +278,83 @@ assert overshoot["Nesterov"] < overshoot["Momentum"] and nesterov.values[-1] < m
 surface_paths(bowl, {"Momentum": momentum, "Nesterov": nesterov}, yscale="log",
               title="Nesterov turns earlier: less overshoot")
 
+
+# %% [markdown]
+# ## Exercise 2: Nesterov momentum as an optimizer
+#
+# A training loop hands the optimizer one gradient per step, taken where the parameter is; it cannot
+# ask for a gradient at a second point. That is why `cnnlab`, like PyTorch, keeps the look-ahead point
+# $\varphi$ as the parameter and steps with
+#
+# $$b_t = \mu\, b_{t-1} + g_t, \qquad \theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, b_t), \qquad b_0 = 0 .$$
+#
+# Write it as a real optimizer: a subclass of `cnnlab.optim.Optimizer`. The base class does the
+# bookkeeping: its `step()` loops over the parameter groups, adds the weight decay to the gradient,
+# counts the steps, and calls `_update(p, g, group, state)` once per parameter. You write `_update`:
+# read $\mu$ and $\eta$ from `group`, keep $b$ in `state["momentum_buffer"]` (the name `cnnlab` uses,
+# which the widgets read; `state` is this parameter's own dict, so every parameter has its own
+# buffer), and change `p.data` in place. The check steps your class beside `SGD(nesterov=True)` on a
+# scalar, a $(3, 5)$ matrix, a parameter whose gradient is zero and one with weight decay in a second
+# parameter group.
+
+# %% tags=["exercise"]
+class MyNesterovSGD(Optimizer):
+    """SGD with Nesterov momentum in PyTorch's form: b <- mu b + g, theta <- theta - lr (g + mu b).
+
+    State per parameter: "momentum_buffer" (b, the parameter's shape; b = 0 before the first step).
+    """
+
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    def _update(self, p, g, group, state):
+        """One step for one parameter.
+
+        Inputs:
+        - p: the Parameter; change p.data (any shape) in place.
+        - g: its gradient, of p.data's shape (step() has already added the weight decay).
+        - group: the hyper-parameters of p's group: group["lr"], group["momentum"].
+        - state: p's own dict, kept between steps (at the first step it holds only state["step"] = 1).
+        """
+        ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+class MyNesterovSGD(Optimizer):
+    """SGD with Nesterov momentum in PyTorch's form: b <- mu b + g, theta <- theta - lr (g + mu b).
+
+    State per parameter: "momentum_buffer" (b, the parameter's shape; b = 0 before the first step).
+    """
+
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    def _update(self, p, g, group, state):
+        mu = group["momentum"]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = np.zeros_like(p.data)
+        b = state["momentum_buffer"]
+        b *= mu
+        b += g                                  # the buffer, with the new gradient
+        p.data -= group["lr"] * (g + mu * b)    # the gradient plus the look-ahead term, new b
+
+
+# %%
+from checks.optimizers import check_nesterov_optimizer
+
+check_nesterov_optimizer(MyNesterovSGD)
+
+# %% [markdown]
+# Your class is an optimizer like any other: `trajectory` runs it on the bowl, and it visits exactly
+# the points of `SGD(nesterov=True)`. Here is `cnnlab`'s `_update`, which does momentum and Nesterov
+# in one method:
+
+# %%
+yours = trajectory(bowl, lambda params: MyNesterovSGD(params, lr=lr, momentum=mu), start=start, steps=steps)
+assert np.allclose(yours.points, nesterov.points, rtol=1e-12, atol=1e-12)
+print("your Nesterov and SGD(nesterov=True) agree to", np.abs(yours.points - nesterov.points).max())
+print(inspect.getsource(SGD._update))
+
 # %% [markdown]
 # ## 4 · AdaGrad: a learning rate per weight
 #
@@ -314,7 +392,7 @@ surface_paths(bowl, {"SGD lr=0.01": plain, "AdaGrad lr=0.1": adagrad}, yscale="l
 # $t g^2$, and the effective rate $\eta / \sqrt{t g^2 + \epsilon}$ shrinks like $1/\sqrt t$ whether or
 # not the minimum is near (Khan calls it the vanishing learning rate).
 #
-# ## Exercise 2 (optional): AdaGrad's effective learning rate
+# ## Exercise 3 (optional): AdaGrad's effective learning rate
 #
 # Write `adagrad_effective_lr(lr, g, t, eps)`: the factor AdaGrad multiplies the gradient by at step
 # `t` when every gradient so far was `g` (an array, one entry per weight).
@@ -437,7 +515,7 @@ adagrad_rates = effective_lrs(lambda ps: Adagrad(ps, lr=0.01))
 rmsprop_rates = effective_lrs(lambda ps: RMSprop(ps, lr=0.01, alpha=0.9))
 assert np.allclose(adagrad_rates, 0.01 / np.sqrt(t * 0.25 + 1e-10))
 assert np.allclose(rmsprop_rates, 0.01 / np.sqrt((1 - 0.9**t) * 0.25 + 1e-8))
-assert np.allclose(adagrad_rates, adagrad_effective_lr(0.01, 0.5, t, 1e-10)), "your exercise 2 agrees"
+assert np.allclose(adagrad_rates, adagrad_effective_lr(0.01, 0.5, t, 1e-10)), "your exercise 3 agrees"
 print(f"after 200 steps: AdaGrad {adagrad_rates[-1]:.2e}, RMSprop {rmsprop_rates[-1]:.2e} "
       f"(ratio {adagrad_rates[-1] / rmsprop_rates[-1]:.3f} = 1/sqrt(200))")
 
@@ -468,44 +546,95 @@ fig
 # Khan uses $\gamma_1, \gamma_2$ for the decays; PyTorch's `betas=(0.9, 0.999)` are the values Khan
 # quotes as good defaults.
 
-# %%
-print(inspect.getsource(Adam._update))
-
 # %% [markdown]
-# ## Exercise 3: one Adam step
+# ## Exercise 4: Adam as an optimizer
 #
-# Implement one step of Adam for one parameter array from the equations. `t` counts steps from 1;
-# return the new `theta`, `m` and `v`. The check runs six steps of your function against
-# `cnnlab.optim.Adam`, with a large `eps` so that where you put it shows.
+# Write Adam as a subclass of `Optimizer`, as in Exercise 2: `_update(p, g, group, state)` does one
+# step of eqs. 5.29–5.33 for one parameter. `t` is the number of steps this parameter has taken,
+# this one included (1 at the first step); `step()` counts it for you in `state["step"]`. Keep $m$
+# and $v$ in `state["exp_avg"]` and `state["exp_avg_sq"]`, the names `cnnlab.optim.Adam` uses. The
+# check steps your class beside `cnnlab.optim.Adam` for 12 steps on the same awkward parameters as
+# before, with a large `eps` so that where you put it shows.
 
 # %% tags=["exercise"]
-def adam_update(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    """One Adam step (Khan eqs. 5.29-5.33). Returns the new (theta, m, v)."""
-    beta1, beta2 = betas
-    m = ...      # eq. 5.29
-    v = ...      # eq. 5.30
-    m_hat = ...  # eq. 5.31
-    v_hat = ...  # eq. 5.32
-    theta = ...  # eq. 5.33
-    return theta, m, v
+class MyAdam(Optimizer):
+    """Adam with bias correction (Khan eqs. 5.29-5.33, eps inside the square root).
+
+    State per parameter: "exp_avg" (m) and "exp_avg_sq" (v), both of the parameter's shape, 0 before the first step.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, group, state):
+        """One step for one parameter.
+
+        Inputs:
+        - p: the Parameter; change p.data (any shape) in place.
+        - g: its gradient, of p.data's shape (step() has already added the weight decay).
+        - group: the hyper-parameters of p's group: group["lr"], group["betas"] = (beta1, beta2), group["eps"].
+        - state: p's own dict, kept between steps; state["step"] is t (1 at the first step).
+        """
+        ...
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-def adam_update(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    """One Adam step (Khan eqs. 5.29-5.33). Returns the new (theta, m, v)."""
-    beta1, beta2 = betas
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad**2
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    theta = theta - lr * m_hat / np.sqrt(v_hat + eps)
-    return theta, m, v
+class MyAdam(Optimizer):
+    """Adam with bias correction (Khan eqs. 5.29-5.33, eps inside the square root).
+
+    State per parameter: "exp_avg" (m) and "exp_avg_sq" (v), both of the parameter's shape, 0 before the first step.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, group, state):
+        beta1, beta2 = group["betas"]
+        t = state["step"]
+        if "exp_avg" not in state:
+            state["exp_avg"], state["exp_avg_sq"] = np.zeros_like(p.data), np.zeros_like(p.data)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m[...] = beta1 * m + (1 - beta1) * g          # eq. 5.29
+        v[...] = beta2 * v + (1 - beta2) * g**2       # eq. 5.30
+        m_hat = m / (1 - beta1**t)                    # eq. 5.31
+        v_hat = v / (1 - beta2**t)                    # eq. 5.32
+        p.data -= group["lr"] * m_hat / np.sqrt(v_hat + group["eps"])  # eq. 5.33
 
 
 # %%
-from checks.optimizers import check_adam_update
+from checks.optimizers import check_adam_optimizer
 
-check_adam_update(adam_update)
+check_adam_optimizer(MyAdam)
+
+# %% [markdown]
+# Compare with `cnnlab`'s `_update` (it also records the effective learning rate, for the widgets).
+# Then put your class where it belongs, in a training loop: 20 mini-batches of the racing CNN
+# (section 11), once with `MyAdam` and once with `cnnlab.optim.Adam`, from the same weights. The
+# losses agree to rounding (the network computes in float32):
+
+# %%
+print(inspect.getsource(Adam._update))
+X_sub, y_sub, classes = load_fashion_mnist("train", source="subset")
+
+
+def train_losses(make_optimizer, batches=20, batch_size=64):
+    net, loss_fn = race_net(0), CrossEntropyLoss()
+    optimizer = make_optimizer(net.parameters())
+    losses = []
+    for k in range(batches):
+        batch = slice(k * batch_size, (k + 1) * batch_size)
+        optimizer.zero_grad()
+        losses.append(loss_fn.forward(net(X_sub[batch]), y_sub[batch]))
+        net.backward(loss_fn.backward())
+        optimizer.step()
+    return np.array(losses)
+
+
+mine = train_losses(lambda params: MyAdam(params, lr=0.01))
+reference = train_losses(lambda params: Adam(params, lr=0.01))
+print("losses with MyAdam:", np.round(mine[::4], 3))
+assert np.allclose(mine, reference, rtol=1e-3), "the same training, step for step"
+assert mine[-5:].mean() < 0.7 * mine[0], "and it trains"
 
 # %% [markdown]
 # ### What the bias correction is for
@@ -583,7 +712,6 @@ assert abs(inside[3] - 1 / np.sqrt(2)) < 1e-6, "at |g| = sqrt(eps) inside is 1/s
 # on one batch of images:
 
 # %%
-X_sub, y_sub, classes = load_fashion_mnist("train", source="subset")
 net, loss_fn = race_net(0), CrossEntropyLoss()
 loss_fn.forward(net(X_sub[:64]), y_sub[:64])
 net.backward(loss_fn.backward())

@@ -1,90 +1,216 @@
 """Self-checks for lesson 07 (optimizers).
 
-- `check_adam_update(fn)`: one Adam step for one parameter array (Khan eqs. 5.29-5.33), step by step
-  against `cnnlab.optim.Adam`.
 - `check_nesterov_khan(fn)`: Khan's Nesterov iteration (eqs. 5.19-5.20) against an independent loop.
+- `check_nesterov_optimizer(cls)`, `check_adam_optimizer(cls)`: the student's `Optimizer` subclasses (their
+  `_update`) stepped beside `cnnlab.optim.SGD(nesterov=True)` and `cnnlab.optim.Adam` on parameters of
+  awkward shapes, in two groups; a wrong trajectory is compared with typical mistakes written out by hand.
 - `check_adagrad_effective_lr(fn)`: AdaGrad's effective learning rate after t steps of a constant
   gradient, against what `cnnlab.optim.Adagrad` reports.
 
-Each check recognises the typical mistakes by name (no bias correction, eps outside the root, the
-gradient at the wrong point, a missing square root, an off-by-one step count, ...) and says in one line
-what to change.
+Each check names the typical mistake (no bias correction, eps outside the root, plain momentum for
+Nesterov, state shared between parameters, an off-by-one step count, ...) and says what to change.
 """
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from functools import partial
 
 import numpy as np
 
 from cnnlab import Parameter
-from cnnlab.optim import Adagrad, Adam
-from . import CheckFailed, passed, placeholder, run_student, same, student_array
+from cnnlab.optim import SGD, Adagrad, Adam, Optimizer
+from . import CheckFailed, _has_placeholder, passed, placeholder, run_student, same, student_array
 
-__all__ = ["check_adam_update", "check_nesterov_khan", "check_adagrad_effective_lr"]
+__all__ = ["check_adam_optimizer", "check_nesterov_optimizer", "check_nesterov_khan", "check_adagrad_effective_lr"]
 
 
 _close = partial(same, rtol=1e-7, atol=1e-12, equal_nan=True)
 
 
-# --- exercise 1: Adam --------------------------------------------------------------------------
+# --- the optimizer classes: Adam and Nesterov SGD, stepped beside cnnlab's -----------------------
 
-ADAM_LR, ADAM_BETAS, ADAM_EPS, ADAM_STEPS = 0.1, (0.8, 0.95), 1e-3, 6
-# a larger eps than the default 1e-8 and gradients from 1e-3 to 1, so that where eps goes is visible
+STEPS = 12
+_SHAPES = ((), (3, 5), (2,), (4, 1))
+_ZERO, _DECAYED, _DECAY = 2, 3, 0.1  # parameter 2 always gets a zero gradient; parameter 3 has weight decay
+_WHAT = ("the scalar parameter", "the (3, 5) parameter", "the parameter whose gradient is always zero",
+         "the (4, 1) parameter with weight_decay=0.1 and half the lr")
 
 
-def _adam_problem():
-    rng = np.random.default_rng(7)
-    theta0 = rng.standard_normal((3, 4))
-    scale = np.logspace(-3, 0, 12).reshape(3, 4)
-    grads = [scale * rng.standard_normal((3, 4)) for _ in range(ADAM_STEPS)]
+def _problem():
+    """Starting values and STEPS gradients per parameter (magnitudes from 1e-3 to 1, so that eps shows)."""
+    rng = np.random.default_rng(15)
+    theta0 = [rng.standard_normal(s) for s in _SHAPES]
+    grads = [[np.zeros(s) if i == _ZERO else 10 ** rng.uniform(-3, 0, s) * rng.standard_normal(s)
+              for i, s in enumerate(_SHAPES)] for _ in range(STEPS)]
     return theta0, grads
 
 
-def _adam_reference(theta0, grads):
-    """(theta, m, v) after each step, from cnnlab.optim.Adam (float64)."""
-    p = Parameter(theta0.copy())
-    optimizer = Adam([p], lr=ADAM_LR, betas=ADAM_BETAS, eps=ADAM_EPS)
+def _groups(params, which, lr):
+    """Parameter groups as the check builds them: the decayed parameter in its own group (lr / 2)."""
+    plain = [p for i, p in zip(which, params) if i != _DECAYED]
+    decayed = [p for i, p in zip(which, params) if i == _DECAYED]
+    return ([{"params": plain}] if plain else []) + \
+        ([{"params": decayed, "lr": lr / 2, "weight_decay": _DECAY}] if decayed else [])
+
+
+def _trajectory(make, theta0, grads, keys, which=range(len(_SHAPES)), lr=1.0, student=None):
+    """[(theta, {key: state array or None}) per parameter] after every step of the optimizer `make(groups)`.
+
+    student: the student's class; its errors become one-line CheckFailed, its values are checked.
+    """
+    which = list(which)
+    params = [Parameter(np.array(theta0[i], dtype=np.float64)) for i in which]
+    name = getattr(student, "__name__", "your optimizer")
+    update = getattr(student, "_update", None)
+    hint = (("division by zero", "divide by zero"), ": is t 0 at the first step? state['step'] is already 1 there")
+    call = (lambda f, what: run_student(f, what, fn=update, hint=hint, quiet=True)) if student else \
+        (lambda f, what: f())
+    optimizer = call(lambda: make(_groups(params, which, lr)), f"{name}(params, ...)")
     out = []
-    for g in grads:
-        p.grad[...] = g
-        optimizer.step()
-        state = optimizer.state[p]
-        out.append((p.data.copy(), state["exp_avg"].copy(), state["exp_avg_sq"].copy()))
+    for t, step_grads in enumerate(grads, start=1):
+        for i, p in zip(which, params):
+            p.grad[...] = step_grads[i]
+        call(optimizer.step, f"step {t} of {name}")
+        row = []
+        for i, p in zip(which, params):
+            theta = student_array(f"the data of {_WHAT[i]} after step {t}", p.data, _SHAPES[i]) if student \
+                else p.data.copy()
+            state = optimizer.state.get(p, {}) if isinstance(getattr(optimizer, "state", None), dict) else {}
+            row.append((theta, {k: _state_array(state.get(k), _SHAPES[i]) for k in keys}))
+        out.append(row)
+        unchanged = all(np.array_equal(th, theta0[i]) for (th, _), i in zip(row, which))
+        if student and t == 1 and which != [_ZERO] and unchanged:
+            if _has_placeholder(update) or _only_ellipsis(update):
+                placeholder(f"`{name}._update`", Ellipsis)
+            raise CheckFailed(f"{name}._update changed no parameter at step 1: update p.data in place "
+                              "(p.data -= ...); a new local name changes nothing")
     return out
 
 
-def _adam_variant(theta0, grads, kind: str):
-    """The trajectory of a typical wrong Adam (independent of cnnlab), for naming a mistake."""
-    b1, b2 = ADAM_BETAS
-    if kind == "swapped betas":
-        b1, b2 = b2, b1
-    theta, m, v = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0)
-    out = []
+def _only_ellipsis(fn) -> bool:
+    """Whether the body of `fn` is still only `...` (and a docstring); the compiler drops such a `...`."""
+    try:
+        body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+        return False
+    return all(isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant) for b in body)
+
+
+def _state_array(value, shape):
+    if value is None:
+        return None
+    try:
+        value = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return value if value.shape == shape else None
+
+
+def _thetas_like(got, want) -> bool:
+    return all(_close(a[0], b[0], atol=1e-10) for row, wrow in zip(got, want) for a, b in zip(row, wrow))
+
+
+_GROUP_MISTAKES = {
+    "weight decay twice": "the parameter with weight decay is decayed twice: step() has already added "
+                          "weight_decay * p.data to g before calling _update",
+    "one lr for all groups": "every parameter moves with the same lr: read the rate of p's own group, group['lr'] "
+                             "(the second group has half the rate)",
+}
+
+
+def _check_optimizer(cls, reference, simulate, mistakes, hyper, keys, what):
+    """Step `cls(groups, **hyper)` and `reference` side by side on _problem(); name the first mistake found."""
+    name = getattr(cls, "__name__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise CheckFailed(f"pass the class itself, a subclass of cnnlab.optim.Optimizer; got {name} "
+                          f"({type(cls).__name__})")
+    theta0, grads = _problem()
+    expected = _trajectory(reference, theta0, grads, keys, lr=hyper["lr"])
+    make = lambda groups: cls(groups, **hyper)  # noqa: E731
+    try:
+        got = _trajectory(make, theta0, grads, keys, lr=hyper["lr"], student=cls)
+    except CheckFailed as error:
+        got, failure = None, error
+    if got is not None and _thetas_like(got, expected):
+        for t, (row, wrow) in enumerate(zip(got, expected), start=1):
+            for i, ((_, state), (_, wstate)) in enumerate(zip(row, wrow)):
+                for key in keys:
+                    if state[key] is None or not _close(state[key], wstate[key]):
+                        raise CheckFailed(f"the steps are right, but state[{key!r}] of {_WHAT[i]} after step {t} is "
+                                          f"{'missing' if state[key] is None else 'not ' + keys[key]}: keep "
+                                          f"{keys[key]} there, as {what} does (the widgets read it)")
+        passed(f"{name} steps as {what} does for {STEPS} steps: a scalar, a (3, 5) matrix, a zero gradient, "
+               "weight decay and a second parameter group")
+        return
+    if got is not None:
+        for kind, message in {**mistakes, **_GROUP_MISTAKES}.items():
+            if _thetas_like(got, simulate(theta0, grads, kind)):
+                raise CheckFailed(message)
+    alone = []
+    for i in range(len(_SHAPES)):
+        try:
+            alone.append(_trajectory(make, theta0, grads, keys, which=[i], lr=hyper["lr"], student=cls))
+        except CheckFailed:
+            break
+    if len(alone) == len(_SHAPES) and all(_thetas_like(a, [[row[i]] for row in expected]) for i, a in enumerate(alone)):
+        raise CheckFailed("each parameter alone is updated right, but not several together: the state is shared "
+                          "between parameters. Keep everything a parameter needs (and nothing on self) in `state`, "
+                          "the dict step() passes with that parameter")
+    if got is None:
+        raise failure
+    for t, (row, wrow) in enumerate(zip(got, expected), start=1):
+        for i, ((theta, _), (want, _)) in enumerate(zip(row, wrow)):
+            if not np.all(np.isfinite(theta)):
+                raise CheckFailed(f"{_WHAT[i]} holds NaN or infinity after step {t}: a division by zero "
+                                  "(1 - beta**0, or 0 / 0 where the gradient is 0)?")
+            if not _close(theta, want):
+                where = tuple(np.argwhere(~np.isclose(theta, want, rtol=1e-7, atol=1e-12))[0].tolist())
+                raise CheckFailed(f"after step {t}, {_WHAT[i]}{list(where)} is {theta[where]:.6g} but should be "
+                                  f"{want[where]:.6g}")
+
+
+def _simulate(theta0, grads, lr, one_step, kind):
+    """The trajectory of an update rule `one_step(theta, g, lr, state, t)` written out by hand (no cnnlab); two
+    kinds of mistake are about the groups: "weight decay twice" and "one lr for all groups"."""
+    thetas, states, out = [np.array(x, dtype=np.float64) for x in theta0], [{} for _ in theta0], []
     with np.errstate(all="ignore"):
-        for t, g in enumerate(grads, start=1):
-            if kind == "no (1 - beta)":
-                m, v = b1 * m + g, b2 * v + g * g
-            else:
-                m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-            tc = {"t - 1": t - 1, "t + 1": t + 1}.get(kind, t)
-            m_hat, v_hat = m / (1 - b1**tc), v / (1 - b2**tc)
-            if kind == "no bias correction":
-                m_hat, v_hat = m, v
-            if kind == "only m corrected":
-                v_hat = v
-            if kind == "only v corrected":
-                m_hat = m
-            numerator = g if kind == "gradient instead of m_hat" else m_hat
-            if kind == "eps outside":
-                denominator = np.sqrt(v_hat) + ADAM_EPS
-            elif kind == "no square root":
-                denominator = v_hat + ADAM_EPS
-            else:
-                denominator = np.sqrt(v_hat + ADAM_EPS)
-            step = ADAM_LR * numerator / denominator
-            theta = theta + step if kind == "plus" else theta - step
-            out.append((theta.copy(), m.copy(), v.copy()))
+        for t, step_grads in enumerate(grads, start=1):
+            row = []
+            for i, g in enumerate(step_grads):
+                decay, rate = (_DECAY, lr / 2) if i == _DECAYED else (0.0, lr)
+                decay, rate = (2 * decay, rate) if kind == "weight decay twice" else \
+                    (decay, lr) if kind == "one lr for all groups" else (decay, rate)
+                thetas[i] = one_step(thetas[i], g + decay * thetas[i], rate, states[i], t)
+                row.append((thetas[i].copy(), None))
+            out.append(row)
     return out
+
+
+ADAM = dict(lr=0.1, betas=(0.8, 0.95), eps=1e-3)  # a large eps and small gradients: where eps goes shows
+
+
+def _adam_simulate(theta0, grads, kind="right"):
+    b1, b2 = ADAM["betas"][::-1] if kind == "swapped betas" else ADAM["betas"]
+    eps = ADAM["eps"]
+
+    def one_step(theta, g, lr, state, t):
+        m, v = state.get("m", 0.0), state.get("v", 0.0)
+        if kind == "no (1 - beta)":
+            m, v = b1 * m + g, b2 * v + g * g
+        else:
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        state.update(m=m, v=v)
+        tc = {"t from 0": t - 1, "t stuck at 1": 1, "t + 1": t + 1, "t counted twice": 2 * t}.get(kind, t)
+        m_hat = m if kind in ("no bias correction", "only v corrected") else m / (1 - b1**tc)
+        v_hat = v if kind in ("no bias correction", "only m corrected") else v / (1 - b2**tc)
+        numerator = g if kind == "gradient instead of m_hat" else m_hat
+        denominator = {"eps outside": np.sqrt(v_hat) + eps, "no eps": np.sqrt(v_hat),
+                       "no square root": v_hat + eps}.get(kind, np.sqrt(v_hat + eps))
+        return theta + lr * numerator / denominator if kind == "uphill" else theta - lr * numerator / denominator
+
+    return _simulate(theta0, grads, ADAM["lr"], one_step, kind)
 
 
 _ADAM_MISTAKES = {
@@ -92,11 +218,16 @@ _ADAM_MISTAKES = {
                           "(eqs. 5.31-5.32) and step with m_hat and v_hat",
     "only m corrected": "v_hat must be bias-corrected too: v_hat = v / (1 - beta2**t) (eq. 5.32)",
     "only v corrected": "m_hat must be bias-corrected too: m_hat = m / (1 - beta1**t) (eq. 5.31)",
-    "t - 1": "off by one: the correction uses beta**t with t = 1 at the first step (you used t - 1, "
-             "which divides by 1 - beta**0 = 0)",
+    "t from 0": "t is 0 at the first step, so the bias correction divides by 1 - beta**0 = 0: t counts from 1 "
+                "(state['step'] is 1 at the first step; step() increments it before calling _update)",
+    "t stuck at 1": "t stays 1: the bias correction must use the number of steps taken so far, state['step'] "
+                    "(1, 2, 3, ...), which step() increments for you",
     "t + 1": "off by one: the correction uses beta**t with t = 1 at the first step, not t + 1",
-    "eps outside": "eps is outside the square root (PyTorch's form, sqrt(v_hat) + eps); Khan's eq. 5.33 puts it "
-                   "inside: sqrt(v_hat + eps)",
+    "t counted twice": "t grows by 2 per step: step() already increments state['step'] before calling _update; "
+                       "read it, do not increment it again",
+    "eps outside": "eps is outside the square root (PyTorch's form, sqrt(v_hat) + eps); Khan's eq. 5.33 and "
+                   "cnnlab.optim.Adam put it inside: sqrt(v_hat + eps)",
+    "no eps": "eps is missing: where the gradient is 0, m_hat / sqrt(v_hat) is 0 / 0; divide by sqrt(v_hat + eps)",
     "no square root": "the denominator needs a square root: lr * m_hat / sqrt(v_hat + eps) (eq. 5.33)",
     "gradient instead of m_hat": "the step uses the raw gradient; Adam steps along the averaged gradient m_hat "
                                  "(eq. 5.33)",
@@ -104,55 +235,62 @@ _ADAM_MISTAKES = {
                      "squares v",
     "no (1 - beta)": "the new gradient must be weighted by (1 - beta): m = beta1 m + (1 - beta1) g and "
                      "v = beta2 v + (1 - beta2) g**2 (eqs. 5.29-5.30)",
-    "plus": "the step goes uphill: subtract lr * m_hat / sqrt(v_hat + eps) from theta",
+    "uphill": "the step goes uphill: subtract lr * m_hat / sqrt(v_hat + eps) from the parameter",
 }
 
 
-def check_adam_update(fn) -> None:
-    """`fn(theta, grad, m, v, t, lr, betas, eps)` must return the new (theta, m, v) of one Adam step, t = 1 first.
-
-    Six steps on a (3, 4) array with gradients from 1e-3 to 1 (lr=0.1, betas=(0.8, 0.95), eps=1e-3), each
-    compared with cnnlab.optim.Adam; the inputs are copies, so updating m and v in place is fine.
+def check_adam_optimizer(cls) -> None:
+    """`cls(params, lr, betas, eps, weight_decay=0)`, a subclass of `cnnlab.optim.Optimizer` whose `_update` is
+    Khan's eqs. 5.29-5.33, stepped beside `cnnlab.optim.Adam` for 12 steps (lr=0.1, betas=(0.8, 0.95),
+    eps=1e-3) on a scalar, a (3, 5) matrix, a parameter with zero gradient and one with weight decay
+    in a second group. m and v must be in state["exp_avg"] and state["exp_avg_sq"].
     """
-    name = getattr(fn, "__name__", "your function")
-    theta0, grads = _adam_problem()
-    expected = _adam_reference(theta0, grads)
-    theta, m, v = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0)
-    got = []
-    for t, g in enumerate(grads, start=1):
-        m_in, v_in = m.copy(), v.copy()
-        result = run_student(lambda: fn(theta.copy(), g.copy(), m.copy(), v.copy(), t, lr=ADAM_LR, betas=ADAM_BETAS,
-                                        eps=ADAM_EPS), f"{name}(theta, grad, m, v, t={t}, ...)", fn=fn, quiet=True)
-        if result is Ellipsis or result is None:
-            placeholder(f"`what {name} returns`", result)
-        if not isinstance(result, tuple) or len(result) != 3:
-            raise CheckFailed(f"{name} should return a tuple (theta, m, v), got "
-                              f"{type(result).__name__}{'' if not isinstance(result, tuple) else f' of {len(result)}'}")
-        theta, m, v = (student_array(f"`{label}`", r, theta0.shape) for label, r in zip(("theta", "m", "v"), result))
-        if t == 1 and (not np.any(m) or np.array_equal(m, m_in)) and np.any(g):
-            raise CheckFailed("the returned m is unchanged: return the updated m = beta1 m + (1 - beta1) g")
-        if t == 1 and (not np.any(v) or np.array_equal(v, v_in)):
-            raise CheckFailed("the returned v is unchanged: return the updated v = beta2 v + (1 - beta2) g**2")
-        got.append((theta, m, v))
-        if not np.all(np.isfinite(theta)):
-            break
-    for t, ((th, mm, vv), (eth, em, ev)) in enumerate(zip(got, expected), start=1):
-        if _close(th, eth) and _close(mm, em) and _close(vv, ev):
-            continue
-        for kind, message in _ADAM_MISTAKES.items():
-            variant = _adam_variant(theta0, grads, kind)
-            if all(_close(a, b, atol=1e-10) for x, y in zip(got, variant) for a, b in zip(x, y)):
-                raise CheckFailed(message)
-        if not np.all(np.isfinite(th)):
-            raise CheckFailed(f"theta contains NaN or infinity after step {t}: is a square root taken of something "
-                              "negative, or a division by 1 - beta**0 = 0?")
-        for label, a, b in (("m", mm, em), ("v", vv, ev), ("theta", th, eth)):
-            if not _close(a, b):
-                where = tuple(np.argwhere(~np.isclose(a, b, rtol=1e-7, atol=1e-12))[0].tolist())
-                raise CheckFailed(f"after step t={t}, {label}{list(where)} is {a[where]:.6g} but should be "
-                                  f"{b[where]:.6g}")
-    passed(f"{name} matches cnnlab.optim.Adam for {ADAM_STEPS} steps: moments, bias correction and the step")
+    _check_optimizer(cls, lambda groups: Adam(groups, **ADAM), _adam_simulate, _ADAM_MISTAKES, ADAM,
+                     {"exp_avg": "m", "exp_avg_sq": "v"}, "cnnlab.optim.Adam")
 
+
+NESTEROV = dict(lr=0.1, momentum=0.8)
+
+
+def _nesterov_simulate(theta0, grads, kind="right"):
+    mu = NESTEROV["momentum"]
+
+    def one_step(theta, g, lr, state, t):
+        old = state.get("b", 0.0)
+        b = {"no decay": old + g, "dampening": mu * old + (1 - mu) * g, "not kept": g,
+             "lr in the buffer": mu * old + lr * g}.get(kind, mu * old + g)
+        state["b"] = b
+        step = {"plain momentum": b, "(1 + mu) b": (1 + mu) * b, "no momentum": g}.get(kind, g + mu * b)
+        return theta + lr * step if kind == "uphill" else theta - lr * step
+
+    return _simulate(theta0, grads, NESTEROV["lr"], one_step, kind)
+
+
+_NESTEROV_SGD_MISTAKES = {
+    "plain momentum": "that is classical momentum, p -= lr * b (the same as stepping by g + mu * b with the OLD b). "
+                      "Nesterov updates b = mu * b + g first and then steps by lr * (g + mu * b) with the new b: "
+                      "cnnlab, like PyTorch, keeps Khan's look-ahead point theta - gamma a as the parameter (the "
+                      "gradient the optimizer gets is taken there), and in that variable the step is g + mu * b",
+    "(1 + mu) b": "the look-ahead term mu * b is added to the gradient g, not to the buffer: step by "
+                  "lr * (g + mu * b), not lr * (b + mu * b)",
+    "no decay": "the buffer must decay: b = mu * b + g, not b + g",
+    "dampening": "the buffer adds the whole gradient: b = mu * b + g, not mu * b + (1 - mu) * g",
+    "not kept": "the buffer is not kept between steps: store b in state['momentum_buffer'] and start from it "
+                "at the next step",
+    "no momentum": "that is plain gradient descent: the momentum buffer b = mu * b + g never enters the step",
+    "lr in the buffer": "the buffer sums bare gradients, b = mu * b + g; lr multiplies only the step",
+    "uphill": "the step goes uphill: subtract lr * (g + mu * b) from the parameter",
+}
+
+
+def check_nesterov_optimizer(cls) -> None:
+    """`cls(params, lr, momentum, weight_decay=0)`, a subclass of `cnnlab.optim.Optimizer` whose `_update` is
+    Nesterov momentum in PyTorch's form (b = mu b + g, p -= lr (g + mu b)), stepped beside
+    `cnnlab.optim.SGD(nesterov=True)` for 12 steps (lr=0.1, momentum=0.8) on the same parameters as the Adam
+    check. b must be in state["momentum_buffer"].
+    """
+    _check_optimizer(cls, lambda groups: SGD(groups, nesterov=True, **NESTEROV), _nesterov_simulate,
+                     _NESTEROV_SGD_MISTAKES, NESTEROV, {"momentum_buffer": "b"}, "cnnlab.optim.SGD(nesterov=True)")
 
 # --- exercise 2: Nesterov in Khan's form -----------------------------------------------------------
 
