@@ -102,6 +102,11 @@ def placeholder_xavier(w, gain=1.0, rng=None):
     return w
 
 
+def placeholder_kaiming(w, rng=None):
+    ...  # your code here
+    return w
+
+
 XAVIER_MISTAKES = [
     (xavier_with(lambda w, g, fi, fo: g * np.sqrt(6 / (w.shape[0] + w.shape[1]))), "ignore the kernel"),
     (xavier_with(lambda w, g, fi, fo: g * np.sqrt(2 / (fi + fo))), "√3 is missing"),
@@ -136,6 +141,7 @@ KAIMING_MISTAKES = [
     (lambda w, rng: np.ones(3), "new array"),
     (lambda w, rng: w.__setitem__((0,), 0.1) or w, r"filled only part of the weight \(209300 of 210000"),
     (lambda w, rng: w.__setitem__(Ellipsis, np.inf) or w, "NaN or infinity"),
+    (placeholder_kaiming, "still contains `...`"),
     (0.5, "should be a function"),
 ]
 
@@ -232,7 +238,7 @@ def test_lsuv_right_answer_gives_unit_variances():
      r"weight layer 1 \(Linear\) ends with output variance"),
     (lsuv_replaces_weight, r"should stay an array of shape \(20, 12\)"),
     (lambda net, X, tol, max_iter: None, "changed no weight"),
-    (lsuv_placeholder, "still `...`"),
+    (lsuv_placeholder, "lsuv still contains `...`"),
     (lambda net, X: net, "raised TypeError"),
     (None, "still None"),
 ])
