@@ -25,6 +25,7 @@
 # * derive the variance rule $\mathrm{Var}(y) = n_{\text{in}} \mathrm{Var}(w) \mathrm{Var}(x)$ and from it
 #   LeCun's, Glorot's (Xavier) and He's initialisations;
 # * check that Xavier with tanh and He with ReLU keep a 20-layer network's signal alive, both ways;
+# * write Xavier's and He's initialisers yourself, and later the LSUV loop;
 # * build orthogonal weights, and let LSUV fix each layer's scale on a batch of data;
 # * weigh a small positive bias for ReLU units;
 # * pre-train: layer-wise auto-encoders without labels, and a network trained on other classes that
