@@ -25,6 +25,7 @@
 # * derive the variance rule $\mathrm{Var}(y) = n_{\text{in}} \mathrm{Var}(w) \mathrm{Var}(x)$ and from it
 #   LeCun's, Glorot's (Xavier) and He's initialisations;
 # * check that Xavier with tanh and He with ReLU keep a 20-layer network's signal alive, both ways;
+# * write Xavier's and He's initialisers yourself, and later the LSUV loop;
 # * build orthogonal weights, and let LSUV fix each layer's scale on a batch of data;
 # * weigh a small positive bias for ReLU units;
 # * pre-train: layer-wise auto-encoders without labels, and a network trained on other classes that
@@ -296,51 +297,89 @@ assert abs(np.mean(np.maximum(z, 0) ** 2) - 0.5) < 0.005
 assert np.isclose(init.calculate_gain("relu") ** 2, 2) and np.isclose(init.calculate_gain("tanh"), 5 / 3)
 
 # %% [markdown]
-# ## Exercise 1: Xavier's uniform bound for a convolution kernel
+# ## Exercise 1: write Xavier's and He's initialisers
 #
-# A uniform distribution $U(-b, b)$ has variance $b^2/3$. For Xavier's variance
-# $2/(n_{\text{in}} + n_{\text{out}})$ the bound must therefore be $b = \sqrt{6/(n_{\text{in}} + n_{\text{out}})}$.
-# Write `xavier_uniform_bound(shape)` for a weight of shape `(out, in)` (a `Linear`) or
-# `(out, in, kh, kw)` (a `Conv2d`). Work out the two fans from the shape yourself; remember what a
-# convolution output sees. (`math.prod(())` is 1.)
+# Write the two functions `torch.nn.init` (and `cnnlab.init`) would give you, for a weight of shape
+# `(out, in)` (a `Linear`) or `(out, in, kh, kw)` (a `Conv2d`). Each **fills the array it is given in place**
+# (the layer keeps its array, so a new array would be lost), draws every number from the `rng` it is given
+# (a `numpy.random.Generator`: `rng.uniform(low, high, size)`, `rng.normal(mean, std, size)`; never NumPy's
+# global state) and returns the weight.
+#
+# * The fans: each output of a convolution sees a $k_h \times k_w$ window in each of the $C_{\text{in}}$ input
+#   maps, so $n_{\text{in}} = C_{\text{in}} k_h k_w$ and, the other way, $n_{\text{out}} = C_{\text{out}} k_h k_w$
+#   (for a `Linear`, $k_h k_w$ is 1).
+# * `xavier_uniform_(weight, gain, rng)`: Khan's eq. (5.1) with a gain, drawn from a uniform $U(-b, b)$, whose
+#   variance is $b^2/3$:
+#   $$\mathrm{Var}(w) = \text{gain}^2\,\frac{2}{n_{\text{in}} + n_{\text{out}}}, \qquad b = \sqrt{3\,\mathrm{Var}(w)}.$$
+# * `kaiming_normal_(weight, rng)`: He's eq. (5.2) for ReLU units, drawn from a Gaussian $\mathcal{N}(0, \sigma^2)$
+#   (careful: `rng.normal` takes the standard deviation $\sigma$, not the variance):
+#   $$\mathrm{Var}(w) = \frac{2}{n_{\text{in}}}.$$
+#
+# The check fills a non-square `Linear`, conv kernels `(8, 3, 5, 3)` and `(40, 24, 3, 3)` (float32) and a 1x1
+# conv, many times over, and compares the variance of 60,000 draws with the formula.
 
 # %% tags=["exercise"]
-import math
+def xavier_uniform_(weight, gain=1.0, rng=None):
+    """Fill weight (out, in) or (out, in, kh, kw) in place with U(-b, b), Var = gain² 2/(fan_in + fan_out).
+
+    Inputs: weight, a float array; gain, a number; rng, a numpy Generator (draw only from it).
+    Returns weight (the same array, filled).
+    """
+    ...  # your code here
+    return weight
 
 
-def xavier_uniform_bound(shape):
-    """Bound b of Xavier's U(-b, b) for a weight of shape (out, in) or (out, in, kh, kw)."""
-    b = ...  # your code here
-    return b
+def kaiming_normal_(weight, rng=None):
+    """Fill weight (out, in) or (out, in, kh, kw) in place with N(0, 2/fan_in) (He, for ReLU). Returns weight."""
+    ...  # your code here
+    return weight
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-import math
+def fans_of(shape):
+    """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
+    receptive_field = int(np.prod(shape[2:]))  # kh·kw, or 1 for a Linear
+    return shape[1] * receptive_field, shape[0] * receptive_field
 
 
-def xavier_uniform_bound(shape):
-    """Bound b of Xavier's U(-b, b) for a weight of shape (out, in) or (out, in, kh, kw)."""
-    receptive_field = math.prod(shape[2:])
-    fan_in, fan_out = shape[1] * receptive_field, shape[0] * receptive_field
-    b = math.sqrt(6 / (fan_in + fan_out))
-    return b
+def xavier_uniform_(weight, gain=1.0, rng=None):
+    """Fill weight (out, in) or (out, in, kh, kw) in place with U(-b, b), Var = gain² 2/(fan_in + fan_out).
+
+    Inputs: weight, a float array; gain, a number; rng, a numpy Generator (draw only from it).
+    Returns weight (the same array, filled).
+    """
+    fan_in, fan_out = fans_of(weight.shape)
+    bound = gain * np.sqrt(6.0 / (fan_in + fan_out))
+    weight[...] = rng.uniform(-bound, bound, size=weight.shape)
+    return weight
+
+
+def kaiming_normal_(weight, rng=None):
+    """Fill weight (out, in) or (out, in, kh, kw) in place with N(0, 2/fan_in) (He, for ReLU). Returns weight."""
+    fan_in, _ = fans_of(weight.shape)
+    weight[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=weight.shape)
+    return weight
 
 
 # %%
-from checks.initialization import check_xavier_uniform_bound
+from checks.initialization import check_init_fills
 
-check_xavier_uniform_bound(xavier_uniform_bound)
+check_init_fills(xavier_uniform_, kaiming_normal_)
 
 # %% [markdown]
-# Use your bound to fill a large conv kernel and compare with the library: the variance of the draws must
-# be Xavier's $2/(n_{\text{in}} + n_{\text{out}})$, and `init.xavier_uniform_` must stay within the same bound.
+# Put yours to work inside a real layer and compare with the library: the variance of a large conv kernel
+# must be the formula's, and `init.xavier_uniform_` must stay within your bound.
 
 # %%
-kernel = np.random.default_rng(3).uniform(-1, 1, size=(64, 32, 3, 3)) * xavier_uniform_bound((64, 32, 3, 3))
+conv_big = Conv2d(32, 64, kernel_size=3).astype(np.float64)
+yours = xavier_uniform_(conv_big.weight.data, 1.0, np.random.default_rng(3))
 library = init.xavier_uniform_(np.empty((64, 32, 3, 3)), rng=3)
-print(f"Var: yours {kernel.var():.3e}, library {library.var():.3e}, formula {2 / (288 + 576):.3e}")
-assert abs(kernel.var() * (288 + 576) / 2 - 1) < 0.05
-assert np.abs(library).max() <= xavier_uniform_bound((64, 32, 3, 3))
+he_yours = kaiming_normal_(np.empty((64, 32, 3, 3)), np.random.default_rng(4))
+print(f"Xavier Var: yours {yours.var():.3e}, library {library.var():.3e}, formula {2 / (288 + 576):.3e}")
+print(f"He Var: yours {he_yours.var():.3e}, formula 2/288 = {2 / 288:.3e}")
+assert yours is conv_big.weight.data, "filled in place: the layer holds your values"
+assert abs(yours.var() * (288 + 576) / 2 - 1) < 0.05 and abs(he_yours.var() * 288 / 2 - 1) < 0.05
+assert np.abs(library).max() <= np.abs(yours).max() * 1.01 <= 1.01 * np.sqrt(6 / (288 + 576))
 
 # %% [markdown]
 # ## Twenty layers, four starts
@@ -513,52 +552,82 @@ for r in report:
     assert r["converged"] and abs(np.var(outputs[r["name"]]) - 1) < 0.05, r["name"]
 
 # %% [markdown]
-# ## Exercise 2: one LSUV step
+# ## Exercise 2: the LSUV loop
 #
-# Write the rescaling step: given a layer's `weight` and its `output` on the batch (an array of any shape),
-# return the weight divided by the square root of the output's variance. (Scaling a weight by $c$ scales a
-# linear output by $c$ and its variance by $c^2$; which $c$ gives variance 1?)
+# Write step 2 of LSUV, `lsuv(net, X, tol, max_iter)`, for a `Sequential` whose weight layers (`Linear`,
+# `Conv2d`) already have their orthogonal start. From the first weight layer to the last:
+#
+# 1. measure $v = \mathrm{Var}(B)$, the variance of **all entries** of this layer's output $B$ on the batch `X`,
+#    with the layers before it **already rescaled**;
+# 2. if $|v - 1| < \text{tol}$, or `max_iter` rescalings were made, go on to the next layer; otherwise divide the
+#    layer's weight in place, $W \leftarrow W / \sqrt{v}$, and measure again.
+#
+# Scaling $W$ by $c$ scales $WX$ by $c$ and its variance by $c^2$; with a bias $b$ the output is $c\,WX + b$,
+# so one rescaling is not enough and the loop matters. Mishkin and Matas rerun the whole net for every
+# measurement (`cnnlab.hooks.recording([layer])` catches a layer's output during `net(X)`); this lesson prefers
+# the cheaper equivalent that `cnnlab.init.lsuv` uses: walk through the net once, layer by layer, keeping the
+# current input `h`, so a layer's own forward, `layer(h)`, gives its output; nothing after it changes that
+# output. `Sequential` can be iterated (`for layer in net`). The check compares your weights with `init.lsuv`'s
+# on an MLP with biases, a CNN with `(5, 3)` and 1x1 kernels, and with `max_iter` reached.
 
 # %% tags=["exercise"]
-def lsuv_step(weight, output):
-    """The weight rescaled so that the layer's output on the same batch has variance 1."""
-    new_weight = ...  # your code here
-    return new_weight
+def lsuv(net, X, tol=0.1, max_iter=10):
+    """LSUV's rescaling (Mishkin & Matas), in place: each weight layer's output on X gets variance ~1.
+
+    Inputs: net, a Sequential of layers (weight layers Linear / Conv2d, already orthogonal); X, a batch
+    (N, ...) for the first layer; tol > 0; max_iter, the most rescalings per layer. Returns net.
+    """
+    ...  # your code here
+    return net
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-def lsuv_step(weight, output):
-    """The weight rescaled so that the layer's output on the same batch has variance 1."""
-    new_weight = weight / np.sqrt(np.var(output))
-    return new_weight
+def lsuv(net, X, tol=0.1, max_iter=10):
+    """LSUV's rescaling (Mishkin & Matas), in place: each weight layer's output on X gets variance ~1.
+
+    Inputs: net, a Sequential of layers (weight layers Linear / Conv2d, already orthogonal); X, a batch
+    (N, ...) for the first layer; tol > 0; max_iter, the most rescalings per layer. Returns net.
+    """
+    h = X                                         # the input of the current layer
+    for layer in net:
+        if isinstance(layer, (Linear, Conv2d)):
+            rescalings = 0
+            variance = np.var(layer(h))
+            while abs(variance - 1) >= tol and rescalings < max_iter:
+                layer.weight.data /= np.sqrt(variance)
+                rescalings += 1
+                variance = np.var(layer(h))
+        h = layer(h)                              # with the final weights: the next layer's input
+    return net
 
 
 # %%
-from checks.initialization import check_lsuv_step
+from checks.initialization import check_lsuv
 
-check_lsuv_step(lsuv_step)
+check_lsuv(lsuv)
 
 # %% [markdown]
-# With your step, LSUV is a short loop. Run it on a 6-layer tanh network, next to the library's `init.lsuv`
-# on a copy started from the same orthogonal matrices: without biases one step per layer reaches variance
-# 1 exactly, so both must end with the same weights.
+# Run yours on a 6-layer tanh network with biases, next to the library's `init.lsuv` on a copy started from
+# the same orthogonal matrices: both must end with the same weights, and every layer's output with unit
+# variance.
 
 # %%
 def tanh_stack():
-    return Sequential([m for _ in range(6) for m in (Linear(128, 128, bias=False), Tanh())]).astype(np.float64)
+    net = Sequential([m for _ in range(6) for m in (Linear(128, 128), Tanh())]).astype(np.float64)
+    for k in range(0, 12, 2):
+        net[k].bias.data[...] = np.random.default_rng(k).normal(0.0, 0.3, size=128)
+    return net
 
 
 x_batch = np.random.default_rng(5).normal(0.0, 3.0, size=(200, 128))
 mine, theirs = tanh_stack(), tanh_stack()
-init.apply(mine, "orthogonal", rng=7)
-h = x_batch
-for k in range(0, 12, 2):
-    linear, activation = mine[k], mine[k + 1]
-    linear.weight.data = lsuv_step(linear.weight.data, linear(h))
-    h = activation(linear(h))
-init.lsuv(theirs, x_batch, tol=1e-6, rng=7)
+init.apply(mine, "orthogonal", rng=7, bias="keep")
+lsuv(mine, x_batch, tol=1e-3)
+library_report = init.lsuv(theirs, x_batch, tol=1e-3, rng=7, bias="keep")
+print("rescalings per layer (library):", [r["iterations"] for r in library_report])
 for k in range(0, 12, 2):
     assert np.allclose(mine[k].weight.data, theirs[k].weight.data, rtol=1e-8, atol=1e-12), f"layer {k}"
+assert all(r["converged"] for r in library_report)
 print("your LSUV and cnnlab's agree on all 6 layers")
 
 # %% [markdown]
