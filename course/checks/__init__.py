@@ -92,7 +92,8 @@ def has_placeholder(fn) -> bool:
     except (OSError, TypeError, SyntaxError):   # no source: the compiled constants are all there is
         code = getattr(fn, "__code__", None)
         return code is not None and any(c is Ellipsis for c in code.co_consts)
-    as_index = {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)}
+    indices = [node.slice for node in ast.walk(tree) if isinstance(node, ast.Subscript)]
+    as_index = {id(part) for index in indices for part in ([index] + getattr(index, "elts", []))}
     return any(isinstance(node, ast.Constant) and node.value is Ellipsis and id(node) not in as_index
                for node in ast.walk(tree))
 
