@@ -105,3 +105,27 @@ def test_name_mistake_raises_the_first_matching_message_and_skips_what_is_no_mis
     name_mistake(2.0, mistakes[1:2], like, right=2.0)    # the 'mistake' gives the right answer here: skipped
     with pytest.raises(CheckFailed, match="^tripled$"):
         name_mistake(3.0, mistakes, like, right=2.0)
+
+
+def test_has_placeholder_sees_the_exercises_dots_but_not_an_index():
+    from checks import has_placeholder
+
+    def bare_body(x):
+        ...
+
+    def as_value(x):
+        y = ...
+        return y
+
+    def returned(x):
+        return x, ...
+
+    def as_index(p):
+        p[...] = 0
+        return p[..., 0]
+
+    def finished(x):
+        return 2 * x
+
+    assert has_placeholder(bare_body) and has_placeholder(as_value) and has_placeholder(returned)
+    assert not has_placeholder(as_index) and not has_placeholder(finished)

@@ -9,11 +9,15 @@ course/ and so import them as `checks` (the student edition ships the folder wit
 """
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from contextlib import nullcontext
 
 import numpy as np
 
-__all__ = ["CheckFailed", "check_array", "name_mistake", "passed", "placeholder", "run_student", "same", "student_array"]
+__all__ = ["CheckFailed", "check_array", "has_placeholder", "name_mistake", "passed", "placeholder", "run_student", "same",
+           "student_array"]
 
 
 class CheckFailed(AssertionError):
@@ -71,7 +75,7 @@ def run_student(call, what: str, *, hint: tuple[tuple[str, ...], str] | None = N
     except CheckFailed:
         raise
     except Exception as error:  # noqa: BLE001 - the student's code: report it in one line
-        if fn is not None and _has_placeholder(fn):
+        if fn is not None and has_placeholder(fn):
             raise CheckFailed(f"{what} still contains `...`: replace every placeholder with your code and run "
                               f"the cell again") from None
         words, text = hint or ((), "")
@@ -79,10 +83,19 @@ def run_student(call, what: str, *, hint: tuple[tuple[str, ...], str] | None = N
         raise CheckFailed(f"{what} raised {type(error).__name__}: {error}{extra}") from None
 
 
-def _has_placeholder(fn) -> bool:
-    """Whether the function's code still uses `...` as a value (the exercise's placeholders)."""
-    code = getattr(fn, "__code__", None)
-    return code is not None and any(c is Ellipsis for c in code.co_consts)
+def has_placeholder(fn) -> bool:
+    """Whether the function still holds the exercise's `...`: as a value (`x = ...`, `return ...`) or as a
+    statement of its own (a body that is only `...`, which the compiler drops, so the source is read:
+    IPython keeps the source of a cell's functions). `...` as an index (`p.grad[...] = 0`) is no placeholder."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):   # no source: the compiled constants are all there is
+        code = getattr(fn, "__code__", None)
+        return code is not None and any(c is Ellipsis for c in code.co_consts)
+    indices = [node.slice for node in ast.walk(tree) if isinstance(node, ast.Subscript)]
+    as_index = {id(part) for index in indices for part in ([index] + getattr(index, "elts", []))}
+    return any(isinstance(node, ast.Constant) and node.value is Ellipsis and id(node) not in as_index
+               for node in ast.walk(tree))
 
 
 def same(a, b, rtol: float, atol: float, equal_nan: bool = False) -> bool:

@@ -12,8 +12,6 @@ Each check computes the right answer its own way and recognises typical mistakes
 """
 from __future__ import annotations
 
-import dis
-
 import numpy as np
 
 from cnnlab.data import DataLoader
@@ -22,7 +20,7 @@ from cnnlab.models import tiny_mlp
 from cnnlab.optim import SGD, MomentumSchedule, sutskever_momentum
 from cnnlab.train import Trainer
 
-from . import CheckFailed, passed, run_student, same
+from . import CheckFailed, has_placeholder, passed, run_student, same
 
 __all__ = ["check_sgd_epoch", "check_largest_stable_lr", "check_should_stop", "check_sgd_momentum"]
 
@@ -363,14 +361,6 @@ _MOMENTUM_MESSAGES = {
 }
 
 
-def _empty_body(fn) -> bool:
-    """Whether fn's body does nothing (a lone `...` statement compiles to no code at all)."""
-    code = getattr(fn, "__code__", None)
-    nothing = ("RESUME", "NOP", "RETURN_VALUE", "RETURN_CONST")
-    return code is not None and all(i.opname in nothing or (i.opname == "LOAD_CONST" and i.argval is None)
-                                    for i in dis.get_instructions(code))
-
-
 def _close64(a, b) -> bool:
     """float64 runs of the same iteration written two ways (Tomasi's v, PyTorch's buffer) agree to rounding."""
     return len(a) == len(b) and all(same(x, y, rtol=1e-9, atol=1e-12) for x, y in zip(a, b))
@@ -401,7 +391,7 @@ def check_sgd_momentum(sgd_momentum) -> None:
     got = [_momentum_run(sgd_momentum, run) for run in _RUNS]
     starts = [[p.data for p in _momentum_setup(run)[0].parameters()] for run in _RUNS]
     if all(_same(g, s) for g, s in zip(got, starts)):
-        if _empty_body(sgd_momentum):
+        if has_placeholder(sgd_momentum):
             raise CheckFailed("sgd_momentum is still Ellipsis (its body is `...`): write the loop and run the cell "
                               "again")
         raise CheckFailed("the weights did not move: update p.data in place (or assign p.data = ...) after "

@@ -6,12 +6,11 @@ Each check recognises the typical mistakes by name.
 """
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 
-from . import CheckFailed, _has_placeholder, name_mistake, passed, run_student
+from . import CheckFailed, has_placeholder, name_mistake, passed, run_student
 
 __all__ = ["check_init_fills", "check_lsuv", "check_leaky_he_variance"]
 
@@ -54,18 +53,6 @@ SAMPLES = 60_000     # entries pooled per shape (over repeated calls): the varia
 VAR_RTOL = 0.05      # a variance within 5 % of the formula passes; the named mistakes are all >= 2x off
 
 
-def _placeholder_left(fn) -> bool:
-    """Whether fn still holds the exercise's `...`: as a value, or as a statement (which leaves no trace in the
-    compiled code, so its source is read; IPython keeps the source of a cell's functions)."""
-    if _has_placeholder(fn):
-        return True
-    try:
-        lines = inspect.getsource(fn).splitlines()
-    except (OSError, TypeError):
-        return False
-    return any(line.split("#")[0].strip() == "..." for line in lines)
-
-
 def _global_state():
     state = np.random.get_state()
     return state[1].copy(), state[2:]
@@ -86,7 +73,7 @@ def _one_fill(name, fn, shape, dtype, args, seed, shown):
     if got is Ellipsis:
         raise CheckFailed(f"{shown} still returns `...`: fill the weight and return it")
     if np.isnan(weight).all():
-        if _placeholder_left(fn):
+        if has_placeholder(fn):
             raise CheckFailed(f"{name} still contains `...`: replace every placeholder with your code and run the "
                               "cell again")
         if got is not weight and (isinstance(got, np.ndarray) or hasattr(got, "shape")):
@@ -291,7 +278,7 @@ def check_lsuv(lsuv) -> None:
                                   f"{start[k].shape}; rescale it in place (layer.weight.data /= ...)")
             got.append(np.asarray(w, dtype=np.float64))
         if all(np.array_equal(g, s) for g, s in zip(got, start)):
-            if _placeholder_left(lsuv):
+            if has_placeholder(lsuv):
                 raise CheckFailed("lsuv still contains `...`: replace the placeholder with your loop and run the "
                                   "cell again")
             raise CheckFailed(f"lsuv on {what} changed no weight (is its body still `...`?): divide each "
