@@ -90,16 +90,21 @@ def source_topics(text: str) -> list[str]:
     return topics
 
 
-def map_rows(text: str) -> dict[str, str]:
-    """topic -> 'taught in' cell, from the two-column tables of the map's Topics part."""
-    topics_part = text.split("## Topics", 1)[1].split("\n## ", 1)[0]
+def two_column_rows(text: str, part: str, header: str) -> dict[str, str]:
+    """first cell -> second cell, from the two-column tables of the map's part `## {part}` (header row skipped)."""
+    section = text.split(f"## {part}", 1)[1].split("\n## ", 1)[0]
     rows = {}
-    for line in topics_part.splitlines():
+    for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) == 2 and cells[0] not in ("topic", "---"):
-            assert cells[0] not in rows, f"topic listed twice in the course map: {cells[0]!r}"
+        if line.startswith("|") and len(cells) == 2 and cells[0] not in (header, "---"):
+            assert cells[0] not in rows, f"row listed twice in the course map: {cells[0]!r}"
             rows[cells[0]] = cells[1]
     return rows
+
+
+def map_rows(text: str) -> dict[str, str]:
+    """topic -> 'taught in' cell, from the two-column tables of the map's Topics part."""
+    return two_column_rows(text, "Topics", "topic")
 
 
 def headings(notebook: Path) -> set[str]:
@@ -220,13 +225,7 @@ def test_every_widget_has_a_row_a_lesson_and_a_small_screenshot():
 
 def exercise_rows(text: str) -> dict[str, str]:
     """link cell -> what the exercise asks, from the table of the map's Exercises part."""
-    part = text.split("## Exercises", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in part.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) == 2 and cells[0] not in ("exercise", "---"):
-            rows[cells[0]] = cells[1]
-    return rows
+    return two_column_rows(text, "Exercises", "exercise")
 
 
 def test_every_exercise_is_on_the_map_with_what_it_asks():
