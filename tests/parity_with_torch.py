@@ -1,4 +1,4 @@
-"""Check that cnnlab's layers and losses give PyTorch's outputs and gradients (float64, same layouts).
+"""Check that cnnlab's layers, losses and Adam/AdamW give PyTorch's outputs, gradients and steps (float64, same layouts).
 
 PyTorch is not a dependency, so this is a script, not part of `make test`:
 
@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import torch
 
+from cnnlab import Parameter, optim
 from cnnlab.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU,
                            Sigmoid, Softmax, Tanh)
 from cnnlab.losses import CrossEntropyLoss, MSELoss
@@ -65,6 +66,25 @@ tp = torch.tensor(pred, requires_grad=True)
 tloss = nn.MSELoss()(tp, torch.tensor(target))
 tloss.backward()
 cases.append(("MSELoss", max(abs(mse(pred, target) - tloss.item()), np.abs(mse.backward() - tp.grad.numpy()).max())))
+
+
+def optimizer_parity(name, ours_cls, theirs_cls, **kwargs):
+    """Five steps of both optimizers on the same parameter and the same random gradients."""
+    start = rng.standard_normal((3, 4))
+    p, tp = Parameter(start.copy()), torch.tensor(start.copy(), requires_grad=True)
+    ours, theirs = ours_cls([p], **kwargs), theirs_cls([tp], **kwargs)
+    for _ in range(5):
+        g = rng.standard_normal(start.shape)
+        p.grad[...] = g
+        tp.grad = torch.tensor(g)
+        ours.step(), theirs.step()
+    return name, np.abs(p.data - tp.detach().numpy()).max()
+
+
+cases += [optimizer_parity("Adam (L2 weight decay)", lambda ps, **k: optim.Adam(ps, eps_inside_sqrt=False, **k),
+                           torch.optim.Adam, lr=0.05, weight_decay=0.1),
+          optimizer_parity("AdamW (decoupled weight decay)", lambda ps, **k: optim.AdamW(ps, eps_inside_sqrt=False, **k),
+                           torch.optim.AdamW, lr=0.05, weight_decay=0.1)]
 bad = 0
 for name, diff in cases:
     ok = diff <= 1e-10

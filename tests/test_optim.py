@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnlab import Parameter
-from cnnlab.optim import (SGD, Adadelta, Adagrad, Adam, CosineAnnealingLR, ExponentialLR,
+from cnnlab.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, CosineAnnealingLR, ExponentialLR,
                           MomentumSchedule, RMSprop, StepLR, clip_grad_norm_, sutskever_momentum)
 
 
@@ -476,3 +476,37 @@ def test_schedulers_refuse_settings_that_would_give_a_negative_or_broken_rate(ma
         make(opt)
     assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.5
 
+
+
+# --- AdamW: decoupled weight decay ---------------------------------------------------------------------
+def test_adamw_decays_the_weight_then_takes_adams_step_on_the_gradient_alone():
+    # lr 0.1, lambda 0.5: theta <- 0.95 theta first. Step 1 (g = 2): 0.95, then Adam's first step is
+    # lr * sign(g): 0.85. Step 2 (g = -1): 0.85 * 0.95 = 0.8075; m = 0.9 * 0.2 - 0.1 = 0.08,
+    # v = 0.999 * 0.004 + 0.001 = 0.004996, m_hat = 0.08 / 0.19, v_hat = 0.004996 / 0.001999.
+    values, opt, p = run(AdamW, [2.0, -1.0], lr=0.1, weight_decay=0.5, eps=NO_EPS)
+    second = 0.8075 - 0.1 * (0.08 / 0.19) / math.sqrt(0.004996 / 0.001999)
+    assert values == pytest.approx([0.85, second])
+    assert opt.state[p]["exp_avg"][0] == pytest.approx(0.08), "the moments never see the decay"
+    # Adam's L2 form folds 0.5 * theta into g: 2.5 at step 1, whose first step is still lr * sign: 0.9
+    assert run(Adam, [2.0], lr=0.1, weight_decay=0.5, eps=NO_EPS)[0] == pytest.approx([0.9])
+
+
+def test_adamw_without_gradients_shrinks_geometrically_while_adam_l2_steps_by_lr():
+    # g = 0: AdamW is pure decay, theta_t = (1 - lr lambda)^t; Adam's L2 gradient lambda theta is
+    # normalised by its own root mean square, so theta falls by lr per step whatever lambda is.
+    decoupled, _, _ = run(AdamW, [0.0] * 3, theta0=2.0, lr=0.1, weight_decay=0.5, eps=NO_EPS)
+    assert decoupled == pytest.approx([2.0 * 0.95, 2.0 * 0.95**2, 2.0 * 0.95**3])
+    # Step 1: lr * sign = 0.1. Step 2: g = lambda * 1.9 after lambda * 2, ratio 0.95 whatever lambda is:
+    # m_hat / sqrt(v_hat) = (0.09 + 0.095) / 0.19 / sqrt((0.000999 + 0.0009025) / 0.001999), in units of lambda.
+    step2 = 0.1 * (0.185 / 0.19) / math.sqrt(0.0019015 / 0.001999)
+    coupled = [run(Adam, [0.0] * 3, theta0=2.0, lr=0.1, weight_decay=lam, eps=NO_EPS)[0] for lam in (0.5, 0.01)]
+    assert coupled[0][:2] == pytest.approx([1.9, 1.9 - step2])
+    assert coupled[0] == pytest.approx(coupled[1], rel=1e-12), "Adam's L2 decay does not depend on lambda"
+
+
+def test_adamw_defaults_are_pytorchs():
+    opt = AdamW([Parameter(np.zeros(2))])
+    assert opt.defaults["lr"] == 1e-3 and opt.defaults["weight_decay"] == 1e-2
+    assert opt.defaults["betas"] == (0.9, 0.999) and opt.defaults["eps"] == 1e-8
+    with pytest.raises(ValueError, match="weight_decay"):
+        AdamW([Parameter(np.zeros(2))], weight_decay=-0.1)

@@ -1,9 +1,9 @@
-"""Optimizers with a per-parameter learning rate: AdaGrad, AdaDelta, RMSprop, Adam (Khan §5.4).
+"""Optimizers with a per-parameter learning rate: AdaGrad, AdaDelta, RMSprop, Adam (Khan §5.4), and AdamW.
 
 Each implements Khan's formula. Where PyTorch differs (it adds eps *outside* the square root:
 g / (sqrt(v) + eps), where Khan writes g / sqrt(v + eps)), the flag `eps_inside_sqrt=False` gives
 PyTorch's form, so the course can show both and how far apart they are. Gradients g below already
-include weight decay when it is set. All state arrays have the parameter's shape.
+include weight decay when it is set (AdamW: they do not; it decays the weights). All state arrays have the parameter's shape.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnlab.optim.base import Optimizer
 
-__all__ = ["Adagrad", "Adadelta", "RMSprop", "Adam"]
+__all__ = ["Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW"]
 
 
 def _denominator(v, eps, inside: bool):
@@ -157,3 +157,20 @@ class Adam(_Adaptive):
         v_hat = v / (1 - beta2 ** t)
         state["effective_lr"] = group["lr"] / _denominator(v_hat, group["eps"], group["eps_inside_sqrt"])
         p.data -= state["effective_lr"] * m_hat
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter), PyTorch's AdamW.
+
+    theta <- (1 - lr lambda) theta, then Adam's step (5.29-5.33) on the gradient alone.
+    Adam(weight_decay=lambda) instead adds lambda theta to the gradient, so the decay is divided by
+    sqrt(v_hat) with everything else: weights with large gradients are barely decayed. Here every weight
+    shrinks by the same factor. Defaults are PyTorch's (weight_decay 0.01).
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, eps_inside_sqrt: bool = True):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         eps_inside_sqrt=eps_inside_sqrt)

@@ -1,4 +1,4 @@
-"""The optimizer base class: parameter groups, per-parameter state, weight decay, zero_grad.
+"""The optimizer base class: parameter groups, per-parameter state, weight decay (L2 or decoupled), zero_grad.
 
 An optimizer works on any list of `Parameter`s: a CNN's `net.parameters()`, or one 2-vector that is
 a point on a surface. `step()` reads each parameter's `.grad` (written by `backward`) and changes
@@ -28,6 +28,10 @@ class Optimizer:
     and each subclass's own), else ValueError/TypeError naming the optimizer, the value and the range.
     A parameter may appear only once over all groups (twice would mean two updates per step).
     """
+
+    # False: weight_decay is an L2 penalty, lambda * theta added to the gradient (what the optimizer then
+    # rescales); True: decoupled weight decay, theta <- (1 - lr * lambda) theta before the update (AdamW).
+    decoupled_weight_decay = False
 
     def __init__(self, params, defaults: dict):
         name = type(self).__name__
@@ -120,7 +124,9 @@ class Optimizer:
                 if not p.requires_grad:
                     continue
                 g = p.grad
-                if group.get("weight_decay", 0):
+                if group.get("weight_decay", 0) and self.decoupled_weight_decay:
+                    p.data *= 1 - group["lr"] * group["weight_decay"]  # decay the weights themselves
+                elif group.get("weight_decay", 0):
                     g = g + group["weight_decay"] * p.data  # L2 penalty folded into the gradient
                 state = self.state.setdefault(p, {"step": 0})
                 state["step"] += 1
