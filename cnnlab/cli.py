@@ -42,7 +42,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads (default 1: fastest for this network on a 2-core machine)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (default: a bar on a terminal, else one line per epoch)")
     return p
 
 

@@ -20,6 +20,7 @@ length, and that is said). A diverged run is reported and never saved; Ctrl-C sa
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,6 +104,19 @@ def _resume_settings(path, settings: dict) -> dict:
     return saved
 
 
+def _bar_fits() -> bool:
+    """Whether a progress bar suits the output: a terminal, or a notebook's kernel (tqdm draws a widget
+    there). Anything else (a log file, CI, a notebook's `!` command) gets one line per epoch instead."""
+    try:
+        if sys.stdout.isatty():
+            return True
+    except (AttributeError, ValueError):  # a replaced or closed stdout
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
                  optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
@@ -115,7 +129,9 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     (atomically; never a diverged state); a fresh run refuses to replace an existing file unless
     `overwrite`; with `resume`, training continues from it bit-exactly, with the same settings
     (SettingsError lists any change) and `epochs` as the new total. Ctrl-C raises KeyboardInterrupt
-    whose message says what the checkpoint holds.
+    whose message says what the checkpoint holds. `progress`: a progress bar on a terminal or in a
+    notebook, else one line per epoch through `log` (loss, validation accuracy, time so far and left);
+    False: only the summary lines.
     """
     from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip
     from cnnlab.data import load_fashion_mnist, train_val_split
@@ -123,7 +139,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     from cnnlab.metrics import accuracy, predict
     from cnnlab.models import recipe_cnn
     from cnnlab.optim import OPTIMIZERS, CosineAnnealingLR, make_optimizer
-    from cnnlab.train import ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
+    from cnnlab.train import EpochLog, ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
 
     for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("width", width, 1),
                                ("seed", seed, 0), ("val_size", val_size, 1)):
@@ -157,9 +173,11 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     opt = make_optimizer(optimizer, net.parameters(), lr)
     saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None
     schedule = CosineAnnealingLR(opt, T_max=planned)
+    bar = progress and _bar_fits()
+    lines = [EpochLog(epochs, log)] if progress and not bar else []
     trainer = Trainer(net, CrossEntropyLoss(), opt, X_train, y_train, batch_size=batch_size, rng=seed,
                       X_val=X_val, y_val=y_val, scheduler=schedule,
-                      callbacks=[_ValidationDivergence()] + ([saver] if saver else []),
+                      callbacks=[_ValidationDivergence()] + ([saver] if saver else []) + lines,
                       augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
                       diverge_above=DIVERGE_ABOVE)
     if resume:
@@ -175,11 +193,12 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     if trainer.epoch >= epochs:
         log(f"{checkpoint} already holds {trainer.epoch} epochs (asked for {epochs}): nothing to train")
     else:
-        log(f"training on {len(X_train)} images ({source} set), validating on {len(X_val)}; "
+        where = "the full set" if full else "the shipped subset"
+        log(f"training on {len(X_train)} images ({where}), validating on {len(X_val)}; "
             f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
     t0 = time.perf_counter()
     try:
-        history = trainer.fit(epochs, progress=progress and trainer.epoch < epochs)  # done: trains nothing
+        history = trainer.fit(epochs, progress=bar and trainer.epoch < epochs)  # done: trains nothing
     except KeyboardInterrupt:
         held = saver.last_saved if saver else None
         raise KeyboardInterrupt(
@@ -187,7 +206,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
                 f"the checkpoint {checkpoint} holds epoch {held}; resume with --resume" if held else
                 f"nothing saved: {'no epoch of this run finished' if saver else 'no --checkpoint'}")) from None
     seconds = time.perf_counter() - t0
-    for e in history.epochs[-3:]:
+    for e in [] if lines else history.epochs[-3:]:  # the last epochs, unless every one was logged
         log(f"epoch {e['epoch']}: train loss {_number(e['train_loss'])}, val loss {_number(e['val_loss'])}, "
             f"val accuracy {_number(e['val_accuracy'])}")
     result = {"status": history.status, "test_accuracy": None, "test_loss": None,

@@ -1,5 +1,6 @@
 """cnnlab.train: the training loop, its History, callbacks and checkpoints."""
-from cnnlab.train.callbacks import EarlyStopping, ModelCheckpoint, TerminationTest, small_decrease, small_step
+from cnnlab.train.callbacks import (EarlyStopping, EpochLog, ModelCheckpoint, TerminationTest, small_decrease,
+                                    small_step)
 from cnnlab.train.checkpoint import CheckpointError, remove_stale_temporaries
 from cnnlab.train.checkpoint_state import read_checkpoint
 from cnnlab.train.history import History
@@ -7,5 +8,5 @@ from cnnlab.metrics import accuracy  # its home is cnnlab.metrics; importable he
 from cnnlab.train.trainer import Trainer, evaluate
 
 __all__ = ["Trainer", "History", "CheckpointError", "read_checkpoint", "remove_stale_temporaries",
-           "accuracy", "evaluate", "EarlyStopping", "ModelCheckpoint",
+           "accuracy", "evaluate", "EarlyStopping", "ModelCheckpoint", "EpochLog",
            "TerminationTest", "small_step", "small_decrease"]
