@@ -10,7 +10,8 @@ from cnnlab import Sequential
 from cnnlab.layers import BatchNorm1d, Dropout, Linear, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.optim import SGD, Adam, StepLR
-from cnnlab.train import CheckpointError, ModelCheckpoint, Trainer, read_checkpoint, remove_stale_temporaries
+from cnnlab.train import (CheckpointError, EarlyStopping, ModelCheckpoint, Trainer, read_checkpoint,
+                          remove_stale_temporaries)
 from cnnlab.train.checkpoint import atomic_write_bytes
 
 
@@ -21,8 +22,11 @@ def blobs(n=40, seed=0):
     return X, y.astype(np.int64)
 
 
-def build(seed=0, hidden=6, optimizer=Adam, val_scale=1, **kwargs):
+def build(seed=0, hidden=6, optimizer=Adam, val_scale=1, patience=5, **kwargs):
+    """A small trainer; with `patience`, an EarlyStopping whose state (and best weights) checkpoints keep."""
     X, y = blobs()
+    if patience is not None:
+        kwargs.setdefault("callbacks", [EarlyStopping(patience=patience, min_delta=1e-3)])
     net = Sequential([Linear(2, hidden, rng=seed), BatchNorm1d(hidden), ReLU(), Dropout(0.8, rng=seed + 1),
                       Linear(hidden, 3, rng=seed + 2)])  # batch norm: 0-d buffers too
     opt = optimizer(net.parameters(), lr=0.01)
@@ -42,7 +46,9 @@ def snapshot(trainer):
             "groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
             "rngs": [trainer.loader.rng.bit_generator.state, trainer.net[3]._rng.bit_generator.state],
             "scheduler": {k: v for k, v in vars(trainer.scheduler).items() if k != "optimizer"},
-            "history": trainer.history.to_dict(), "epoch": trainer.epoch, "step": trainer.global_step}
+            "history": trainer.history.to_dict(), "epoch": trainer.epoch, "step": trainer.global_step,
+            "callbacks": [(state, {k: v.tolist() for k, v in weights.items()}) for state, weights in
+                          (c.checkpoint_state() for c in trainer.callbacks if hasattr(c, "checkpoint_state"))]}
 
 
 @pytest.fixture(scope="module")
@@ -326,3 +332,52 @@ def test_a_hyper_parameter_out_of_range_is_refused_before_the_network_changes(sa
     with pytest.raises(CheckpointError, match=r"eps.ckpt .*eps must be > 0.*got -1.0"):
         trainer.load(path)
     assert snapshot(trainer) == before
+
+
+# --- callbacks that keep state: EarlyStopping -------------------------------------------------------------
+def test_a_resumed_run_stops_early_where_the_uninterrupted_one_does_with_the_same_best_weights(tmp_path):
+    whole = build(patience=2, val_scale=1)
+    whole.fit(epochs=40, progress=False)
+    assert whole.history.status == "early_stopping", "the setting must stop early for this test to mean anything"
+    stop_epoch = whole.epoch
+    path = tmp_path / "half.ckpt"
+    first = build(patience=2)
+    first.fit(epochs=stop_epoch - 2, progress=False)  # interrupted two epochs before the stop
+    first.save(path)
+    resumed = build(seed=9, patience=2).load(path)
+    resumed.fit(epochs=40, progress=False)
+    assert resumed.history.status == "early_stopping" and resumed.epoch == stop_epoch
+    a, b = snapshot(resumed), snapshot(whole)
+    for s in (a, b):  # wall-clock seconds per epoch differ between runs; everything else is bit-identical
+        for epoch in s["history"]["epochs"]:
+            epoch.pop("seconds")
+    assert a == b
+
+
+def test_resuming_with_another_patience_or_without_the_stopper_is_refused_and_changes_nothing(saved):
+    path, _, _ = saved
+    for other, words in ((build(seed=3, patience=4), r"EarlyStopping state does not fit: patience 5 saved, 4 here"),
+                         (build(seed=3, patience=None), r"saved with the callbacks \{'0': 'EarlyStopping'\}, this "
+                                                        r"trainer has none that keep state")):
+        before = snapshot(other)
+        with pytest.raises(CheckpointError, match=words):
+            other.load(path)
+        assert snapshot(other) == before
+
+
+def test_forged_stopper_counters_are_refused(saved, tmp_path):
+    _, good, _ = saved
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = json.loads(np.load(io.BytesIO(members["header.npy"])).tobytes())
+    state = header["callbacks"]["0"]["state"]
+    assert state["best_epoch"] + state["wait"] == header["epoch"] == 2
+    for change, words in (({"wait": state["wait"] + 1}, "not the counters of a run at epoch 2"),
+                          ({"best": "low"}, "not the counters"), ({"best_epoch": None}, "not the counters"),
+                          ({"restore_best": False}, "restore_best True saved|restore_best False saved")):
+        h = json.loads(json.dumps(header))
+        h["callbacks"]["0"]["state"].update(change)
+        path = tmp_path / "forged.ckpt"
+        path.write_bytes(rezip(dict(members, **{"header.npy": npy(np.frombuffer(json.dumps(h).encode(), np.uint8))})))
+        with pytest.raises(CheckpointError, match=words):
+            build(seed=3).load(path)

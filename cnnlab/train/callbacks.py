@@ -52,6 +52,42 @@ class EarlyStopping:
                          f"best {self.best:.4f} at epoch {self.best_epoch}"
                          + (" (weights restored)" if self.restore_best else ""))
 
+    # --- kept in checkpoints, so that a resumed run stops where the uninterrupted one would ----------
+    def _settings(self) -> dict:
+        return {"patience": self.patience, "min_delta": self.min_delta, "restore_best": self.restore_best}
+
+    def checkpoint_state(self) -> tuple[dict, dict]:
+        """(JSON state: settings and counters, {weight name: array}: the best weights so far)."""
+        best = None if self.best_epoch is None else float(self.best)
+        return ({**self._settings(), "best": best, "best_epoch": self.best_epoch, "wait": self.wait},
+                dict(self.best_state or {}))
+
+    def check_checkpoint_state(self, state: dict, epoch: int, has_weights: bool) -> None:
+        """ValueError unless `state` is what an EarlyStopping with these settings saves after `epoch`
+        epochs (with best weights exactly when it keeps them and an epoch improved)."""
+        counters = {"best", "best_epoch", "wait"}
+        if set(state) != set(self._settings()) | counters:
+            raise ValueError(f"entries {sorted(state)}, expected {sorted(set(self._settings()) | counters)}")
+        changed = [f"{k} {state[k]!r} saved, {v!r} here" for k, v in self._settings().items()
+                   if type(state[k]) is not type(v) or state[k] != v]
+        if changed:
+            raise ValueError("; ".join(changed))
+        best, best_epoch, wait = state["best"], state["best_epoch"], state["wait"]
+        improved = best_epoch is not None
+        if not (type(wait) is int and (type(best_epoch) is int if improved else best is None)
+                and (not improved or type(best) in (int, float) and np.isfinite(best))
+                and (best_epoch if improved else 0) + wait == epoch and (not improved or best_epoch >= 1)):
+            raise ValueError(f"best {best!r} at epoch {best_epoch!r} and {wait!r} epochs since are not the "
+                             f"counters of a run at epoch {epoch}")
+        if has_weights != (improved and self.restore_best):
+            raise ValueError("it holds best weights where there are none to keep" if has_weights
+                             else "its best weights are missing")
+
+    def load_checkpoint_state(self, state: dict, weights: dict) -> None:
+        self.best = np.inf if state["best"] is None else state["best"]
+        self.best_epoch, self.wait = state["best_epoch"], state["wait"]
+        self.best_state = dict(weights) if weights else None
+
 
 class ModelCheckpoint:
     """Save the whole training state (see `Trainer.save`, with `meta`) to `path` every `every` epochs,

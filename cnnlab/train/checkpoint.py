@@ -5,8 +5,9 @@ A checkpoint is a NumPy `.npz` archive (a zip of `.npy` files, stored uncompress
 - `header`: a uint8 array of UTF-8 JSON: {"format": FORMAT, "arrays": {key: {"shape", "dtype"}}, ...}
   with every piece of state that is not an array (history, epoch, random states, scheduler,
   optimizer hyper-parameters, the caller's `meta`);
-- one array per key the header declares: "net/<name>" (the network's state_dict) and
-  "optimizer/<i>/<key>" (state of the optimizer's i-th parameter, e.g. Adam's exp_avg).
+- one array per key the header declares: "net/<name>" (the network's state_dict),
+  "optimizer/<i>/<key>" (state of the optimizer's i-th parameter, e.g. Adam's exp_avg) and
+  "callback/<i>/<name>" (weights kept by the trainer's i-th callback, e.g. EarlyStopping's best ones).
 
 Reading never unpickles (`np.load(..., allow_pickle=False)`) and checks before it allocates: every
 member must be stored uncompressed (no zip bombs), every array's .npy header must declare the shape
@@ -29,9 +30,10 @@ import numpy as np
 __all__ = ["FORMAT", "CheckpointError", "atomic_write_bytes", "remove_stale_temporaries", "write_archive",
            "read_archive", "generator_states", "set_generator_states", "check_generator_state"]
 
-FORMAT = "cnnlab-checkpoint-2"
+FORMAT = "cnnlab-checkpoint-3"  # 3: callback states (EarlyStopping) beside the rest
 _DTYPES = re.compile(r"^[<>|]?[fiub][1248]$")  # plain numbers and booleans: never objects or records
-_KEY = re.compile(r"^(net/[A-Za-z0-9_.]+|optimizer/(0|[1-9][0-9]{0,8})/[A-Za-z_][A-Za-z0-9_]*)$")
+_KEY = re.compile(r"^(net/[A-Za-z0-9_.]+|optimizer/(0|[1-9][0-9]{0,8})/[A-Za-z_][A-Za-z0-9_]*"
+                  r"|callback/(0|[1-9][0-9]{0,3})/[A-Za-z0-9_.]+)$")
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 

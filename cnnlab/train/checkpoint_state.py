@@ -1,5 +1,10 @@
 """A Trainer's whole state as checkpoint contents, checked against a trainer before anything is loaded.
 
+Callbacks that keep state across a resume (EarlyStopping: its counters and best weights) provide
+`checkpoint_state() -> (JSON dict, {weight name: array}: none, or a whole state_dict of the network)`,
+`check_checkpoint_state(state, epoch, has_weights)` (ValueError if it does not fit) and
+`load_checkpoint_state(state, weights)`.
+
 `save_trainer` turns the state into arrays ("net/<name>", "optimizer/<i>/<key>") and a JSON header
 (see cnnlab.train.checkpoint for the file format); `read_checkpoint` reads a file back and, given a
 trainer, refuses it (CheckpointError naming the file and each difference) unless every part fits
@@ -19,7 +24,8 @@ from cnnlab.train.history import History
 
 __all__ = ["save_trainer", "read_checkpoint", "load_trainer"]
 
-_TOP = {"format", "arrays", "meta", "epoch", "global_step", "history", "generators", "scheduler", "optimizer"}
+_TOP = {"format", "arrays", "meta", "epoch", "global_step", "history", "generators", "scheduler", "optimizer",
+        "callbacks"}
 
 
 def save_trainer(trainer, path, meta=None) -> None:
@@ -46,11 +52,27 @@ def save_trainer(trainer, path, meta=None) -> None:
         "history": trainer.history.to_dict(),
         "generators": {"shuffle": _state_of(trainer.loader.rng), "augment": _state_of(trainer.augment_rng),
                        "layers": generator_states(trainer.net)},
+        "callbacks": _callback_states(trainer, arrays),
         "scheduler": None if sched is None else {
             "type": type(sched).__name__, "attributes": {k: v for k, v in vars(sched).items() if k != "optimizer"}},
         "optimizer": {"type": type(opt).__name__, "state": scalars,
                       "groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]}}
     write_archive(path, arrays, header)
+
+
+def _stateful_callbacks(trainer) -> dict:
+    """{position: callback} for the trainer's callbacks that keep state across a resume (`checkpoint_state`)."""
+    return {str(i): c for i, c in enumerate(trainer.callbacks) if hasattr(c, "checkpoint_state")}
+
+
+def _callback_states(trainer, arrays: dict) -> dict:
+    """Each stateful callback's JSON state, {position: {"type", "state"}}; its weights go into `arrays`."""
+    states = {}
+    for i, callback in _stateful_callbacks(trainer).items():
+        state, weights = callback.checkpoint_state()
+        states[i] = {"type": type(callback).__name__, "state": state}
+        arrays.update((f"callback/{i}/{name}", value) for name, value in weights.items())
+    return states
 
 
 def _state_of(gen):
@@ -85,6 +107,8 @@ def read_checkpoint(path, trainer=None, arrays: bool = True) -> dict:
             _, i, name = key.split("/")
             state[int(i)][name] = value
     contents["optimizer"]["state"] = state
+    for i, entry in contents["callbacks"].items():
+        entry["weights"] = {k.split("/", 2)[2]: v for k, v in arrays.items() if k.startswith(f"callback/{i}/")}
     contents.pop("format")
     return contents
 
@@ -101,6 +125,9 @@ def load_trainer(trainer, path):
             gen.bit_generator.state = saved
     if trainer.scheduler is not None:
         vars(trainer.scheduler).update(state["scheduler"]["attributes"])
+    for i, callback in _stateful_callbacks(trainer).items():
+        saved = state["callbacks"][i]
+        callback.load_checkpoint_state(saved["state"], saved["weights"])
     trainer.history, trainer.epoch, trainer.global_step = state["history"], state["epoch"], state["global_step"]
     trainer._batches = None
     return trainer
@@ -146,6 +173,14 @@ def _check_header(h: dict) -> None:
     for key in h["arrays"]:
         if key.startswith("optimizer/") and key.split("/")[1] not in opt["state"]:
             raise CheckpointError(f"array {key!r} belongs to no parameter in the optimizer state")
+    calls = h["callbacks"]
+    if not (isinstance(calls, dict) and all(isinstance(c, dict) and set(c) == {"type", "state"}
+                                            and isinstance(c["type"], str) and isinstance(c["state"], dict)
+                                            for c in calls.values())):
+        raise CheckpointError("callbacks must be an object of {type, state} objects")
+    for key in h["arrays"]:
+        if key.startswith("callback/") and key.split("/")[1] not in calls:
+            raise CheckpointError(f"array {key!r} belongs to no callback in the header")
 
 
 def _check_fits(h: dict, trainer) -> None:
@@ -212,6 +247,32 @@ def _check_fits(h: dict, trainer) -> None:
     if sched is not None:
         sched["attributes"] = _fit(sched["attributes"], {k: v for k, v in vars(mine).items() if k != "optimizer"},
                                    f"the {sched['type']} schedule")
+    _check_callbacks_fit(h, trainer, own)
+
+
+def _check_callbacks_fit(h: dict, trainer, own: dict) -> None:
+    """The file's callback states belong to callbacks of the same kinds at the same positions, agree with
+    each one's settings (its `check_checkpoint_state`), and hold only weights of this network."""
+    saved, mine = h["callbacks"], _stateful_callbacks(trainer)
+    kinds = {i: c["type"] for i, c in saved.items()}
+    if kinds != {i: type(c).__name__ for i, c in mine.items()}:
+        raise CheckpointError(f"it was saved with the callbacks {kinds or 'none that keep state'}, this trainer has "
+                              f"{ {i: type(c).__name__ for i, c in mine.items()} or 'none that keep state'}")
+    for key, spec in h["arrays"].items():
+        if key.startswith("callback/"):
+            name = key.split("/", 2)[2]
+            if own.get(name) != (tuple(spec["shape"]), np.dtype(spec["dtype"])):
+                raise CheckpointError(f"callback array {key!r} ({spec['dtype']} {tuple(spec['shape'])}) is not a "
+                                      f"weight of this network")
+    for i, callback in mine.items():
+        names = {k.split("/", 2)[2] for k in h["arrays"] if k.startswith(f"callback/{i}/")}
+        if names and names != set(own):
+            raise CheckpointError(f"its {kinds[i]} keeps weights {sorted(names)[:10]}, not all of the network's "
+                                  f"{sorted(own)[:10]}")
+        try:
+            callback.check_checkpoint_state(saved[i]["state"], h["epoch"], bool(names))
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"its {kinds[i]} state does not fit: {error}") from None
 
 
 def _fit(saved: dict, current: dict, where: str, loose: bool = False) -> dict:
