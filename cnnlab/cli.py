@@ -42,6 +42,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads (default 1: fastest for this network on a 2-core machine)")
+    p.add_argument("--patience", type=int, default=None, metavar="N",
+                   help="stop when the validation loss has not improved for N epochs; the test set is then "
+                        "scored with the best epoch's weights (default: off)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress (default: a bar on a terminal, else one line per epoch)")
     return p
@@ -57,7 +60,7 @@ def _option_problem(args) -> str | None:
         return "--overwrite needs --checkpoint PATH (the file to replace)"
     if not (math.isfinite(args.lr) and args.lr > 0):
         return f"--lr must be positive, got {args.lr}"
-    for name, least in (("epochs", 1), ("batch_size", 1), ("width", 1), ("threads", 1), ("seed", 0)):
+    for name, least in (("epochs", 1), ("batch_size", 1), ("width", 1), ("threads", 1), ("seed", 0), ("patience", 1)):
         value = getattr(args, name)
         if value is not None and value < least:
             return f"--{name.replace('_', '-')} must be at least {least}, got {value}"
@@ -79,7 +82,7 @@ def run_train(args) -> int:
             result = train_recipe(full=args.full, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                                   optimizer=args.optimizer, seed=args.seed, augment=args.augment,
                                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
-                                  width=args.width, overwrite=args.overwrite)
+                                  width=args.width, overwrite=args.overwrite, patience=args.patience)
     except KeyboardInterrupt as interrupt:
         print(str(interrupt) or "interrupted before training started", file=sys.stderr)
         return 130

@@ -34,7 +34,7 @@ __all__ = ["train_recipe", "SettingsError", "DIVERGE_ABOVE", "check_checkpoint_l
 # 1000 means logits wrong by ~1000 on average, a net that has left any useful region (adaptive
 # optimizers at huge rates sit there for ever without producing NaN). Far above any sane run.
 DIVERGE_ABOVE = 1e3
-SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size", "val_size")
+SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size", "val_size", "patience")
 
 
 class SettingsError(ValueError):
@@ -120,7 +120,7 @@ def _bar_fits() -> bool:
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
                  optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
-                 log=print, overwrite: bool = False) -> dict:
+                 log=print, overwrite: bool = False, patience: int | None = None) -> dict:
     """Train the recipe on the shipped subset (or the full set) and score the test set once.
 
     Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history",
@@ -131,7 +131,9 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     (SettingsError lists any change) and `epochs` as the new total. Ctrl-C raises KeyboardInterrupt
     whose message says what the checkpoint holds. `progress`: a progress bar on a terminal or in a
     notebook, else one line per epoch through `log` (loss, validation accuracy, time so far and left);
-    False: only the summary lines.
+    False: only the summary lines. `patience`: stop when the validation loss has not improved for that
+    many epochs; with it the test set is scored with the weights of the best epoch, whichever way the
+    run ends, and the last line says which epoch that was.
     """
     from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip
     from cnnlab.data import load_fashion_mnist, train_val_split
@@ -139,12 +141,15 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     from cnnlab.metrics import accuracy, predict
     from cnnlab.models import recipe_cnn
     from cnnlab.optim import OPTIMIZERS, CosineAnnealingLR, make_optimizer
-    from cnnlab.train import EpochLog, ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
+    from cnnlab.train import EarlyStopping, EpochLog, ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
 
     for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("width", width, 1),
                                ("seed", seed, 0), ("val_size", val_size, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise SettingsError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
+                                 or patience < 1):
+        raise SettingsError(f"patience must be a whole number of epochs >= 1, or None, got {patience!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise SettingsError(f"lr must be a positive finite number, got {lr!r}")
     if optimizer not in OPTIMIZERS:  # a name exactly as the table spells it: it is saved with the run
@@ -153,7 +158,8 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         raise SettingsError("resume=True needs the checkpoint path to resume from")
     source = "full" if full else "subset"
     settings = {"width": int(width), "optimizer": optimizer, "lr": float(lr), "seed": int(seed), "source": source,
-                "augment": bool(augment), "batch_size": int(batch_size), "val_size": int(val_size)}
+                "augment": bool(augment), "batch_size": int(batch_size), "val_size": int(val_size),
+                "patience": None if patience is None else int(patience)}
     planned = epochs
     if checkpoint:
         checkpoint = check_checkpoint_location(checkpoint, resume, overwrite)
@@ -175,9 +181,11 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     schedule = CosineAnnealingLR(opt, T_max=planned)
     bar = progress and _bar_fits()
     lines = [EpochLog(epochs, log)] if progress and not bar else []
+    # before the saver: a checkpoint of a run that stopped early holds the weights it kept
+    stopper = [EarlyStopping(patience=patience)] if patience else []
     trainer = Trainer(net, CrossEntropyLoss(), opt, X_train, y_train, batch_size=batch_size, rng=seed,
                       X_val=X_val, y_val=y_val, scheduler=schedule,
-                      callbacks=[_ValidationDivergence()] + ([saver] if saver else []) + lines,
+                      callbacks=[_ValidationDivergence()] + stopper + ([saver] if saver else []) + lines,
                       augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
                       diverge_above=DIVERGE_ABOVE)
     if resume:
@@ -190,7 +198,9 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
                 group["lr"] = schedule.lr_at(schedule.last_epoch, base)
             log(f"the cosine schedule now spans {epochs} epochs instead of {planned}: "
                 f"lr {opt.param_groups[0]['lr']:.3g} at epoch {trainer.epoch + 1}")
-    if trainer.epoch >= epochs:
+    if trainer.history.status == "early_stopping":
+        log(f"the run in {checkpoint} stopped early at epoch {trainer.epoch}: nothing to train")
+    elif trainer.epoch >= epochs:
         log(f"{checkpoint} already holds {trainer.epoch} epochs (asked for {epochs}): nothing to train")
     else:
         where = "the full set" if full else "the shipped subset"
@@ -218,11 +228,20 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         log(f"diverged at step {history.diverged_at} (lr {lr:g}): try a smaller --lr; {kept}; "
             f"the test set was not scored")
         return result
+    kept = ""
+    if stopper and stopper[0].best_state is not None:  # the best epoch's weights, however the run ended
+        best = stopper[0]
+        net.load_state_dict(best.best_state)
+        how = "stopped early at" if history.status == "early_stopping" else "ended after"
+        kept = (f" with the weights of epoch {best.best_epoch} (lowest validation loss, {best.best:.4f}; the run "
+                f"{how} epoch {trainer.epoch})")
+        result["kept_epoch"] = best.best_epoch
+        result["val_accuracy"] = history.epochs[best.best_epoch - 1]["val_accuracy"]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         test_loss, _ = evaluate(net, CrossEntropyLoss(), X_test, y_test)
         test_accuracy = accuracy(predict(net, X_test), y_test)
     log(f"{history.status}: {history.message}")
-    log(f"test accuracy {test_accuracy:.4f} on {len(X_test)} images (scored once), "
+    log(f"test accuracy {test_accuracy:.4f} on {len(X_test)} images (scored once){kept}, "
         f"training took {seconds:.0f} s")
     result.update(test_accuracy=test_accuracy, test_loss=test_loss)
     return result

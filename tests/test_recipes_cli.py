@@ -289,3 +289,40 @@ def test_an_interrupted_run_resumed_ends_exactly_as_an_uninterrupted_one(tiny_da
     for name in a["net"]:
         np.testing.assert_array_equal(a["net"][name], b["net"][name])
     assert [e["val_loss"] for e in a["history"].epochs] == [e["val_loss"] for e in b["history"].epochs]
+
+
+def test_patience_stops_early_scores_the_best_epochs_weights_and_a_resume_trains_nothing(tiny_data, tmp_path, capsys):
+    """lr 0.1 is too large for this task: the validation loss bottoms out after a few epochs."""
+    path = tmp_path / "early.ckpt"
+    lines = []
+    result = train_recipe(epochs=30, width=2, lr=0.1, batch_size=50, progress=False, patience=2, val_size=40,
+                          checkpoint=path, log=lines.append)
+    history = result["history"]
+    losses = [e["val_loss"] for e in history.epochs]
+    best = int(np.argmin(losses)) + 1
+    assert history.status == "early_stopping" and result["epochs"] == best + 2 < 30
+    assert result["kept_epoch"] == best
+    assert f"with the weights of epoch {best} (lowest validation loss, {min(losses):.4f}; the run stopped early " \
+           f"at epoch {best + 2})" in lines[-1]
+    saved = read_checkpoint(path)
+    kept = result["net"].state_dict()
+    assert all(np.array_equal(kept[k], v) for k, v in saved["net"].items()), "the checkpoint holds the kept weights"
+    (stopper,) = [c for c in saved["callbacks"].values() if c["type"] == "EarlyStopping"]
+    assert stopper["state"]["best_epoch"] == best and set(stopper["weights"]) == set(kept)
+    assert all(np.array_equal(kept[k], v) for k, v in stopper["weights"].items())
+    assert saved["meta"]["recipe"]["patience"] == 2
+    again = []
+    resumed = train_recipe(epochs=30, width=2, lr=0.1, batch_size=50, progress=False, patience=2, val_size=40,
+                           checkpoint=path, resume=True, log=again.append)
+    assert any("stopped early at epoch" in line and "nothing to train" in line for line in again)
+    assert resumed["test_accuracy"] == result["test_accuracy"] and resumed["test_loss"] == result["test_loss"]
+    with pytest.raises(SettingsError, match="patience 2 saved, 3 requested"):
+        train_recipe(epochs=30, width=2, lr=0.1, batch_size=50, progress=False, patience=3, val_size=40,
+                     checkpoint=path, resume=True, log=again.append)
+
+
+def test_patience_must_be_a_whole_number_of_epochs(capsys):
+    with pytest.raises(SettingsError, match="patience must be a whole number of epochs >= 1"):
+        train_recipe(patience=0, progress=False)
+    assert run_train(parse("train", "--patience", "0")) == 2
+    assert "--patience must be at least 1" in capsys.readouterr().err
