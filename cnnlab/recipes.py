@@ -173,8 +173,11 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     X_test, y_test, _ = load_fashion_mnist("test", source=source)
     val_fraction = min(val_size / len(X), 0.1)
     X_train, y_train, X_val, y_val = train_val_split(X, y, val_fraction=val_fraction, rng=seed)
+    del X, y  # the split made copies: one copy of the data in memory, not two
     mean, std = float(X_train.mean()), float(X_train.std())  # from the training images only
-    X_train, X_val, X_test = ((a - mean) / std for a in (X_train, X_val, X_test))
+    for images in (X_train, X_val, X_test):  # in place, for the same reason
+        images -= mean
+        images /= std
     net = recipe_cnn(seed, width=width)
     opt = make_optimizer(optimizer, net.parameters(), lr)
     saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None

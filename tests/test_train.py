@@ -305,3 +305,42 @@ def test_overflowing_squared_error_in_validation_is_divergence_not_a_warning():
         history = Trainer(net, MSELoss(), SGD(net.parameters(), lr=50.0), X, T, batch_size=None, rng=0,
                           X_val=X, y_val=T).run(epochs=200)
     assert history.diverged
+
+
+# --- scoring in batches ------------------------------------------------------------------------------------
+def _scored_net():
+    from cnnlab.models import recipe_cnn
+
+    return recipe_cnn(0, width=4).astype(np.float64)
+
+
+def test_evaluate_and_predict_in_batches_agree_with_one_pass_over_all_images():
+    from cnnlab.metrics import predict
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((37, 1, 28, 28)), rng.integers(0, 10, 37)
+    net = _scored_net()
+    whole = evaluate(net, CrossEntropyLoss(), X, y, batch_size=len(X))
+    for batch_size in (1, 7, 36, 128):  # 37 = 5 * 7 + 2: a short last batch
+        loss, acc = evaluate(net, CrossEntropyLoss(), X, y, batch_size=batch_size)
+        assert acc == whole[1] and loss == pytest.approx(whole[0], rel=1e-12)
+        np.testing.assert_allclose(predict(net, X, batch_size=batch_size), predict(net, X, batch_size=len(X)),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_scoring_memory_does_not_grow_with_the_number_of_images():
+    """The peak of NumPy's allocations while scoring 600 images is that of scoring 150, give or take:
+    working memory is one batch, not the data set (tracemalloc sees NumPy's buffers)."""
+    import tracemalloc
+
+    net, rng = _scored_net(), np.random.default_rng(4)
+    peaks = {}
+    for n in (150, 600):
+        X, y = rng.standard_normal((n, 1, 28, 28)), rng.integers(0, 10, n)
+        evaluate(net, CrossEntropyLoss(), X[:10], y[:10])  # warm-up
+        tracemalloc.start()
+        evaluate(net, CrossEntropyLoss(), X, y, batch_size=50)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    image_bytes = 28 * 28 * 8
+    assert peaks[600] - peaks[150] < 50 * image_bytes, peaks  # 450 more images would add 450 * 6 KB and more

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from cnnlab.data.batches import DataLoader
-from cnnlab.metrics import accuracy, accuracy_or_none
+from cnnlab.metrics import EVAL_BATCH_SIZE, accuracy, accuracy_or_none
 from cnnlab.module import eval_mode, no_input_grad
 from cnnlab.optim import clip_grad_norm_
 from cnnlab.rng import as_generator
@@ -28,8 +28,9 @@ from cnnlab.train.history import History
 __all__ = ["Trainer", "accuracy", "evaluate"]
 
 
-def evaluate(net, loss_fn, X, y, batch_size: int = 1000):
-    """Mean loss and accuracy of `net` on (X, y) in eval mode (restores each sub-module's mode)."""
+def evaluate(net, loss_fn, X, y, batch_size: int = EVAL_BATCH_SIZE):
+    """Mean loss and accuracy of `net` on (X, y) in eval mode (restores each sub-module's mode), in batches
+    of `batch_size` images: the memory it needs does not grow with len(X)."""
     total, correct, n = 0.0, 0.0, len(X)
     with eval_mode(net), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(0, n, batch_size):
