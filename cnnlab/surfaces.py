@@ -15,7 +15,7 @@ import numpy as np
 from cnnlab.module import Parameter
 from cnnlab.rng import as_generator
 
-__all__ = ["Surface", "Saddle", "MonkeySaddle", "Beale", "Rosenbrock", "QuadraticBowl", "SURFACES",
+__all__ = ["Surface", "Saddle", "BoundedSaddle", "MonkeySaddle", "Beale", "Rosenbrock", "QuadraticBowl", "SURFACES",
            "Trajectory", "trajectory"]
 
 
@@ -63,6 +63,25 @@ class Saddle(Surface):
 
     def gradient(self, x, y):
         return 2 * x, -2 * y
+
+
+class BoundedSaddle(Surface):
+    """f = x^2 - y^2 + y^4 / 4: the same saddle at the origin, but bounded below, with two minima.
+
+    grad f = (2x, -2y + y^3) vanishes at the saddle (0, 0) and at (0, ±sqrt 2), where f = -1 is the
+    lowest value: on this surface "escaping the saddle" means arriving at a minimum, not running off
+    towards -infinity as on x^2 - y^2.
+    """
+    name = "bounded saddle x² − y² + y⁴/4"
+    bounds = ((-2.0, 2.0), (-2.2, 2.2))
+    start = (1.5, 1e-3)
+    minima = ((0.0, math.sqrt(2.0)), (0.0, -math.sqrt(2.0)))
+
+    def value(self, x, y):
+        return x**2 - y**2 + y**4 / 4
+
+    def gradient(self, x, y):
+        return 2 * x, -2 * y + y**3
 
 
 class MonkeySaddle(Surface):
@@ -132,7 +151,7 @@ class QuadraticBowl(Surface):
         return x, self.condition * y
 
 
-SURFACES = {"saddle": Saddle, "monkey_saddle": MonkeySaddle, "beale": Beale,
+SURFACES = {"saddle": Saddle, "bounded_saddle": BoundedSaddle, "monkey_saddle": MonkeySaddle, "beale": Beale,
             "rosenbrock": Rosenbrock, "bowl": QuadraticBowl}
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnnlab.optim import SGD, Adam
-from cnnlab.surfaces import SURFACES, Beale, QuadraticBowl, Rosenbrock, Saddle, trajectory
+from cnnlab.surfaces import SURFACES, Beale, BoundedSaddle, QuadraticBowl, Rosenbrock, Saddle, trajectory
 
 
 @pytest.mark.parametrize("name", sorted(SURFACES))
@@ -63,3 +63,19 @@ def test_adam_escapes_the_saddle_and_noise_is_seeded():
     assert not np.array_equal(a.points, c.points)
     with pytest.raises(TypeError, match="trajectory: rng must be"):
         trajectory(Saddle(), lambda ps: SGD(ps, lr=0.01), noise=0.1, rng=0.5)
+
+
+def test_the_bounded_saddle_has_its_saddle_at_the_origin_and_two_minima_at_minus_one():
+    s = BoundedSaddle()
+    assert s((0.0, 0.0)) == 0 and np.array_equal(s.grad((0.0, 0.0)), [0.0, 0.0])
+    for x, y in s.minima:  # y^2 = 2: -2 + 4/4 = -1; gradient -2y + y^3 = y (y^2 - 2) = 0
+        assert s((x, y)) == pytest.approx(-1.0) and np.allclose(s.grad((x, y)), 0, atol=1e-12)
+    # the Hessian diag(2, -2 + 3 y^2) is diag(2, -2) at the saddle and diag(2, 4) at the minima
+    grid = np.stack(np.meshgrid(np.linspace(-2, 2, 81), np.linspace(-2.2, 2.2, 89)), axis=-1)
+    assert s(grid).min() >= -1.0 - 1e-12
+
+
+def test_escaping_the_bounded_saddle_means_arriving_at_a_minimum():
+    run = trajectory(BoundedSaddle(), lambda ps: SGD(ps, lr=0.05, momentum=0.9), start=(-1.0, 1e-3), steps=600)
+    assert not run.diverged
+    np.testing.assert_allclose(run.points[-1], (0.0, np.sqrt(2.0)), atol=1e-3)
