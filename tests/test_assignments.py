@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from widgets.__main__ import main
-from widgets.assignments import CODE_STUB, CONFIG, MANIFEST, write_assignments
+from widgets.assignments import CELL_TIMEOUT, CODE_STUB, CONFIG, MANIFEST, write_assignments
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = REPO / "course"
@@ -156,7 +156,7 @@ def test_an_edited_release_stops_the_update_and_changes_nothing(course_folder, t
 def test_the_config_is_written_once_and_then_the_instructors(course_folder):
     out = course_folder[0]
     config = (out / CONFIG).read_text()
-    assert repr(CODE_STUB) in config and "c.Execute.timeout = 600" in config
+    assert repr(CODE_STUB) in config and f"c.Execute.timeout = {CELL_TIMEOUT}\n" in config
     assert CONFIG not in json.loads((out / MANIFEST).read_text())["files"]  # never replaced by a later run
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [MANIFEST]  # no temporary left
 
@@ -191,3 +191,22 @@ def test_without_nbgrader_it_says_how_to_install_it(tmp_path, monkeypatch):
     with pytest.raises(ModuleNotFoundError, match=r"pip install -e '\.\[instructor\]'"):
         write_assignments(COURSE, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_nbgrader_failure_is_reported_and_writes_nothing_but_the_gradebook(tmp_path):
+    require_nbgrader()
+    course = tmp_path / "course"
+    course.mkdir()
+    nb = json.loads((COURSE / "00_welcome.ipynb").read_text())
+    graded = [c for c in nb["cells"] if nbgrader(c).get("grade")]
+    nbgrader(graded[0])["grade_id"] = "00-same"       # two cells with one grade_id: nbgrader refuses the lesson
+    for cell in nb["cells"]:
+        if nbgrader(cell).get("solution"):
+            nbgrader(cell)["grade_id"] = "00-same"
+    (course / "00_welcome.ipynb").write_text(json.dumps(nb))
+    out = tmp_path / "assignments"
+    with pytest.raises(RuntimeError, match=r"(?s)nbgrader generate_assignment failed.*00-same"):
+        write_assignments(course, out)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "gradebook.db"]
+    assert json.loads((out / MANIFEST).read_text())["files"] == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assignments", "course"]  # no temporary folder left

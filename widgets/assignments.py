@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,21 +38,24 @@ MANIFEST = ".cnnlab-assignments.json"
 CONFIG = "nbgrader_config.py"
 CHECKS = "checks"  # the self-checks' package, beside every lesson notebook
 CODE_STUB = "# The solution was here: write your answer in the exercise cell above."
-CELL_TIMEOUT = 600  # seconds per cell when autograding: lesson 10 trains networks (nbgrader's default is 30)
+# Seconds per cell when autograding (nbgrader's default is 30): the slowest cell of a solved lesson takes a few
+# seconds, but a student's answer may be far slower than the solution (loops where it vectorises).
+CELL_TIMEOUT = 300
 NBGRADER_MISSING = ("nbgrader is not installed in this Python ({python}): install the course's instructor extra, "
                     "`pip install -e '.[instructor]'` (`make assignments` does it)")
 
 
 def nbgrader_config(course_id: str = "cnnlab") -> str:
     """The text of the course's nbgrader_config.py."""
-    return f'''# nbgrader's settings for the cnnlab course, written by `make assignments` (python -m widgets assignments).
+    return f'''# nbgrader's settings for the cnnlab course, written by `make assignments` (python -m widgets assignments)
 # This file is yours to edit: later runs never change it, and they generate the release with it.
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.CourseDirectory.course_id = {course_id!r}
 # A lesson's solution cells have no BEGIN/END SOLUTION delimiters: nbgrader replaces each one entirely by this
 # stub. The student's answer goes in the exercise cell above it, which the release keeps as it is.
 c.ClearSolutions.code_stub = {{"python": {CODE_STUB!r}}}
-# Lesson 10 trains networks in single cells: allow {CELL_TIMEOUT} s per cell when autograding (default 30 s).
+# A student's answer may be far slower than the solution (loops where it vectorises): allow {CELL_TIMEOUT} s
+# per cell when autograding (nbgrader's default is 30 s).
 c.Execute.timeout = {CELL_TIMEOUT}
 '''
 
@@ -84,10 +88,11 @@ def _source_files(course_dir: Path) -> dict[str, bytes]:
     return files
 
 
-def _generate(build: Path, db: Path) -> dict[str, bytes]:
-    """Run `nbgrader generate_assignment` for every assignment in build/source/ (gradebook `db`); the release files.
+def _generate(build: Path, db: Path, notebooks: list[str]) -> dict[str, bytes]:
+    """Run `nbgrader generate_assignment` for every assignment in build/source/ (gradebook `db`); the release files
+    {release/ID/...: content}, which must hold the release of every `notebooks` name (source/ID/ID.ipynb).
 
-    Raises RuntimeError with the end of nbgrader's log when it fails.
+    Raises RuntimeError with nbgrader's errors when it fails.
     """
     # nbgrader runs the `alembic` command of its own environment when it creates a gradebook
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
@@ -96,17 +101,23 @@ def _generate(build: Path, db: Path) -> dict[str, bytes]:
                          cwd=build, env=env, capture_output=True, text=True)
     log = (run.stdout + run.stderr).strip().splitlines()
     released = {str(PurePosixPath(*path.relative_to(build).parts)): path.read_bytes()
-                for path in sorted((build / "release").rglob("*")) if path.is_file() and "__pycache__" not in path.parts}
-    missing = [name.replace("source/", "release/", 1) for name in _names(build / "source", build)
-               if name.endswith(".ipynb") and name.replace("source/", "release/", 1) not in released]
+                for path in sorted((build / "release").rglob("*")) if path.is_file()}
+    missing = [name for name in (n.replace("source/", "release/", 1) for n in notebooks) if name not in released]
     if run.returncode != 0 or missing or any("| ERROR]" in line for line in log):
         raise RuntimeError(f"nbgrader generate_assignment failed (exit status {run.returncode}"
-                           + (f", no {missing}" if missing else "") + "); the end of its log:\n" + "\n".join(log[-15:]))
+                           + (f", no {missing}" if missing else "") + "):\n" + "\n".join(_errors(log)))
     return released
 
 
-def _names(folder: Path, root: Path) -> list[str]:
-    return [str(PurePosixPath(*p.relative_to(root).parts)) for p in sorted(folder.rglob("*")) if p.is_file()]
+def _errors(log: list[str]) -> list[str]:
+    """The lines of nbgrader's log that say what went wrong: its errors and the exceptions' messages, once each
+    (the end of the log if there are none)."""
+    found = []
+    for line in map(str.strip, log):
+        if (re.match(r"[\w.]+(Error|Exception): ", line) or "| ERROR]" in line and not any(
+                skip in line for skip in ("Traceback", "Please see"))) and line not in found:
+            found.append(line)
+    return found or log[-15:]
 
 
 def write_assignments(course_dir, out_dir) -> dict[str, int]:
@@ -135,7 +146,7 @@ def write_assignments(course_dir, out_dir) -> dict[str, int]:
         for name, content in source.items():
             (build / name).parent.mkdir(parents=True, exist_ok=True)
             (build / name).write_bytes(content)
-        released = _generate(build, out_dir / "gradebook.db")
+        released = _generate(build, out_dir / "gradebook.db", [n for n in source if n.endswith(".ipynb")])
     write_files(course_dir, out_dir, ASSIGNMENTS, {**source, **released})
     if not config.exists():  # written once, atomically, never over a file
         handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{CONFIG}.", suffix=".tmp")
