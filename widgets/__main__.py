@@ -51,8 +51,9 @@ def _assignments(out: str) -> None:
     course = Path(__file__).resolve().parents[1] / "course"
     try:
         points = write_assignments(course, out)
-    except (ValueError, OSError, ImportError, RuntimeError) as error:  # refused, unwritable, no nbgrader (one
-        raise SystemExit(f"assignments: {error}") from None                # line), nbgrader failed (its log)
+    except (ValueError, OSError, ImportError, RuntimeError) as error:
+        # refused, unwritable or no nbgrader: one line, no traceback; nbgrader failed: the errors it reported
+        raise SystemExit(f"assignments: {error}") from None
     for name, total in points.items():
         print(f"{name}: {total} point{'' if total == 1 else 's'} of autograded self-checks")
     print(f"wrote {len(points)} assignments to {out}/ (source/ and nbgrader's release/); grade in {out}/ with nbgrader")
