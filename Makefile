@@ -9,13 +9,13 @@ CHROMIUM ?= $(or $(CNNLAB_CHROMIUM),/usr/bin/chromium)
 PORT   ?= 8888
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test test-other-machine test-unit test-notebooks test-browser present sync-notebooks student-edition install clean
+.PHONY: lab test test-other-machine test-unit test-notebooks test-browser present sync-notebooks student-edition assignments install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cnnlab needs Python 3.11 or newer, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,instructor]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -65,6 +65,11 @@ sync-notebooks: $(STAMP)
 ## Write student-edition/: every lesson without its solution cells (exercises kept), with the self-checks (checks/).
 student-edition: $(STAMP)
 	$(BIN)/python -m widgets student-edition student-edition
+
+## Write assignments/: an nbgrader course folder with every lesson as an assignment, released by nbgrader
+## (release/), ready for `nbgrader autograde` (see README, "For instructors").
+assignments: $(STAMP)
+	$(BIN)/python -m widgets assignments assignments
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -142,10 +142,10 @@ assert gallery.model.indices[0] == np.flatnonzero(y == trouser)[5]
 # %% tags=["exercise"]
 class_means = ...  # your code here
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "00-class-means-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class_means = np.stack([X[y == k, 0].mean(axis=0) for k in range(10)])
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "00-class-means-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.welcome import check_class_means
 
 check_class_means(class_means, X, y)

@@ -185,14 +185,14 @@ def stable_softmax(Z):
     ...  # your code here
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "01-softmax-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def stable_softmax(Z):
     """Softmax of each row of Z: (N, C) -> (N, C), safe for logits as large as 1e4."""
     e = np.exp(Z - Z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "01-softmax-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.training_problem import check_softmax
 
 check_softmax(stable_softmax)
@@ -230,11 +230,11 @@ y2 = np.array([0.1, 0.1, 0.7, 0.1])
 E1 = ...  # squared error of output 1
 E2 = ...  # squared error of output 2
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "01-wollowski-errors-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 E1 = 0.5 * np.sum((t - y1) ** 2)
 E2 = 0.5 * np.sum((t - y2) ** 2)
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "01-wollowski-errors-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.training_problem import check_wollowski_errors
 
 check_wollowski_errors(E1, E2)
@@ -436,7 +436,7 @@ def cross_entropy(logits, labels):
     return loss, dlogits
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "01-cross-entropy-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def cross_entropy(logits, labels):
     """Mean cross-entropy of a batch and its gradient, for any finite logits.
 
@@ -455,7 +455,7 @@ def cross_entropy(logits, labels):
     return loss, dlogits
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "01-cross-entropy-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.training_problem import check_cross_entropy
 
 check_cross_entropy(cross_entropy)
@@ -573,14 +573,14 @@ def sigmoid_derivative(a):
     ...  # your code here
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "01-sigmoid-derivative-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def sigmoid_derivative(a):
     """sigma'(a), elementwise, for a float array a."""
     s = Sigmoid()(a)
     return s * (1 - s)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "01-sigmoid-derivative-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.training_problem import check_sigmoid_derivative
 
 check_sigmoid_derivative(sigmoid_derivative)

@@ -219,7 +219,7 @@ def linear_backward(dout, x, weight):
     return dx, dweight, dbias
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "02-linear-backward-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def linear_backward(dout, x, weight):
     """Backward pass of y = x W^T + b (Bouvrie's eqs. (3)-(5), one sample per row).
 
@@ -244,7 +244,7 @@ def linear_backward(dout, x, weight):
     return dx, dweight, dbias
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "02-linear-backward-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.backprop import check_algorithm_1, check_backward_pass, check_linear_backward
 
 check_linear_backward(linear_backward)
@@ -314,7 +314,7 @@ def backward_pass(layers, dout):
     return ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "02-backward-pass-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def backward_pass(layers, dout):
     """The backward recursion of Tomasi's Algorithm 1 (his eqs. (2)-(4)) over a list of layers.
 
@@ -330,7 +330,7 @@ def backward_pass(layers, dout):
     return dout
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "02-backward-pass-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check_backward_pass(backward_pass)
 
 # %% [markdown]
@@ -509,7 +509,7 @@ def algorithm_1(net, loss_fn, X, y):
     return grad
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "02-algorithm-1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def algorithm_1(net, loss_fn, X, y):
     params = net.parameters()
     grad = [np.zeros_like(p.data) for p in params]
@@ -521,7 +521,7 @@ def algorithm_1(net, loss_fn, X, y):
     return grad
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "02-algorithm-1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check_algorithm_1(algorithm_1)
 
 # %% [markdown]

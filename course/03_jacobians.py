@@ -257,11 +257,11 @@ assert 0 < ((W5 @ x5[0] + b5) > 0).sum() < 4, "some units are active, some are n
 a = ...  # the activations W x + b, shape (4,)
 J = ...  # the Jacobian of ReLU(W x + b) with respect to x, shape (4, 5)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "03-linear-relu-jacobian-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 a = W5 @ x5[0] + b5
 J = (a > 0)[:, None] * W5
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "03-linear-relu-jacobian-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.jacobians import check_linear_relu_jacobian
 
 check_linear_relu_jacobian(J, W5, b5, x5)
@@ -360,13 +360,13 @@ a = ...   # activations W x + b, shape (3,)
 dW = ...  # shape (3, 4)
 db = ...  # shape (3,)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "03-tanh-layer-gradients-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 a = W @ x4[0] + b
 delta = g3[0] * (1 - np.tanh(a) ** 2)
 dW = np.outer(delta, x4[0])
 db = delta
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "03-tanh-layer-gradients-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.jacobians import check_tanh_layer_gradients
 
 check_tanh_layer_gradients(dW, db, W, b, x4, g3)
@@ -482,7 +482,7 @@ def backward_with_jacobians(x, layers, dL_dout):
     return ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "03-jacobian-backprop-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def linear_jacobians(x, W):
     """Both Jacobians of y = W x + b at x (Tomasi's eq. (5)); b does not enter them.
 
@@ -526,7 +526,7 @@ def backward_with_jacobians(x, layers, dL_dout):
     return [g_w1, g_w3]
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "03-jacobian-backprop-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.jacobians import check_jacobian_backprop
 
 check_jacobian_backprop(linear_jacobians, tanh_jacobian, backward_with_jacobians)

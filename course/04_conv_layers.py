@@ -149,7 +149,7 @@ def corr2d_valid(x, k):
     return out
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "04-corr2d-valid-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def corr2d_valid(x, k):
     """'valid' cross-correlation of x (H, W) with k (KH, KW): shape (H - KH + 1, W - KW + 1)."""
     (h, w), (kh, kw) = x.shape, k.shape
@@ -160,7 +160,7 @@ def corr2d_valid(x, k):
     return out
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "04-corr2d-valid-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.conv_layers import check_corr2d_valid
 
 check_corr2d_valid(corr2d_valid)
@@ -309,10 +309,10 @@ print("x1", x1.shape, "kernel", layer1.weight.shape[2:], "delta1", delta1.shape)
 # %% tags=["exercise"]
 dW = ...  # your code here: one call of corr2d_valid
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "04-conv-dweight-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 dW = corr2d_valid(x1, delta1)
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "04-conv-dweight-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.conv_layers import check_conv_dweight
 
 check_conv_dweight(dW, x1, delta1)
@@ -452,7 +452,7 @@ def conv2d_backward(dout, cache):
     return dx, dweight, dbias
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "04-conv2d-kernels-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def conv2d_forward(x, weight, bias, stride, padding):
     """Formula (1). x (N, C, H, W); weight (F, C, KH, KW); bias (F,) or None; stride (SH, SW); padding (PH, PW).
 
@@ -486,7 +486,7 @@ def conv2d_backward(dout, cache):
     return dxp[:, :, ph:ph + h, pw:pw + w], dweight, dout.sum(axis=(0, 2, 3))
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "04-conv2d-kernels-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.conv_layers import check_conv2d_kernels
 
 check_conv2d_kernels(conv2d_forward, conv2d_backward)
@@ -528,7 +528,7 @@ def maxpool2d_backward(dout, cache):
     return dx
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "04-maxpool2d-backward-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def maxpool2d_backward(dout, cache):
     """dout (N, C, OH, OW); cache = (x, (KH, KW), (SH, SW), (PH, PW)) from maxpool2d_forward.
 
@@ -546,7 +546,7 @@ def maxpool2d_backward(dout, cache):
     return dx
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "04-maxpool2d-backward-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.conv_layers import check_maxpool2d_backward
 
 check_maxpool2d_backward(maxpool2d_backward)
@@ -648,10 +648,10 @@ beta, k = sub3.weight.data, 2
 # %% tags=["exercise"]
 dx_sub = ...  # your code here
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "04-subsample-delta-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 dx_sub = np.kron(beta[None, :, None, None] * delta3, np.ones((k, k)))
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "04-subsample-delta-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.conv_layers import check_subsample_delta
 
 check_subsample_delta(dx_sub, delta3, beta, k)

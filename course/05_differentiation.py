@@ -211,7 +211,7 @@ def central_gradient(f, x, h=1e-5):
     return grad
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "05-central-gradient-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def central_gradient(f, x, h=1e-5):
     """Gradient of a scalar function f at x (an array of any shape) by central differences."""
     grad = np.zeros(x.shape)
@@ -226,7 +226,7 @@ def central_gradient(f, x, h=1e-5):
     return grad
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "05-central-gradient-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.differentiation import check_central_gradient
 
 check_central_gradient(central_gradient)
@@ -370,7 +370,7 @@ def dual_sin(a):
     return ...  # your code
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "05-dual-rules-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def dual_mul(a, b):
     """The Dual of a * b."""
     return Dual(a.value * b.value, a.deriv * b.value + a.value * b.deriv)
@@ -381,7 +381,7 @@ def dual_sin(a):
     return Dual(math.sin(a.value), math.cos(a.value) * a.deriv)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "05-dual-rules-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.differentiation import check_dual_rules
 
 check_dual_rules(dual_mul, dual_sin)
@@ -454,10 +454,10 @@ print(f"dy/dg = {dy_dg:.6f}, dy/df = {dy_df:.6f}")
 # %% tags=["exercise"]
 dy_de = ...  # your code
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "05-adjoint-e-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 dy_de = dy_dg * 1.0 + dy_df * 2 * val["e"]
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "05-adjoint-e-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.differentiation import check_adjoint_e
 
 check_adjoint_e(dy_de, x0)
@@ -582,7 +582,7 @@ class Var:
         ...  # your code
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "05-var-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class Var:
     """A node of a computational graph for reverse mode: y_i of Khan's Algorithm 2.
 
@@ -640,7 +640,7 @@ class Var:
                 parent.grad += node.grad * local
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "05-var-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.differentiation import check_var
 
 check_var(Var)

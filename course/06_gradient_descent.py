@@ -236,7 +236,7 @@ lr = 0.1
 for xb, yb in loader:
     ...  # forward, loss, backward, update every parameter
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "06-sgd-epoch-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 net = tiny_mlp(rng=0)  # the same start as the Trainer's network
 loss_fn = CrossEntropyLoss()
 loader = DataLoader(X_train, y_train, batch_size=32, shuffle=True, rng=1)
@@ -247,7 +247,7 @@ for xb, yb in loader:
     for p in net.parameters():
         p.data -= lr * p.grad
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "06-sgd-epoch-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.gradient_descent import check_sgd_epoch
 
 check_sgd_epoch(net, X_train, y_train, lr=0.1, batch_size=32, shuffle_seed=1, init_seed=0)
@@ -331,11 +331,11 @@ assert blown.diverged and blown.diverged_at < 10
 def largest_stable_lr(H):
     ...  # your code here
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "06-largest-stable-lr-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def largest_stable_lr(H):
     return 2 / np.linalg.eigvalsh(H).max()
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "06-largest-stable-lr-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.gradient_descent import check_largest_stable_lr
 
 check_largest_stable_lr(largest_stable_lr)
@@ -616,7 +616,7 @@ def sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99
     """
     ...  # your code here
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "06-sgd-momentum-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99, every=250):
     params = net.parameters()
     velocities = [np.zeros_like(p.data) for p in params]
@@ -634,7 +634,7 @@ def sgd_momentum(net, loss_fn, X, y, *, lr, batch_size, epochs, rng, mu_max=0.99
                 p.data += v
             t += 1
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "06-sgd-momentum-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.gradient_descent import check_sgd_momentum
 
 check_sgd_momentum(sgd_momentum)
@@ -681,13 +681,13 @@ assert np.any(jumps < 0.01), "a small-decrease test with tolerance 0.01 would ha
 def should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol):
     ...  # your code here
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "06-should-stop-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def should_stop(w_new, w_old, E_new, E_old, step_tol, loss_tol):
     small_step = np.linalg.norm(w_new - w_old) < step_tol
     small_decrease = abs(E_new - E_old) < loss_tol
     return bool(small_step or small_decrease)
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "06-should-stop-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.gradient_descent import check_should_stop
 
 check_should_stop(should_stop)

@@ -236,7 +236,7 @@ def nesterov_khan(grad, theta0, lr, gamma, steps):
     return np.array(thetas), np.array(velocities)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "07-nesterov-khan-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def nesterov_khan(grad, theta0, lr, gamma, steps):
     """Khan's Nesterov iteration (eqs. 5.19-5.20). Returns thetas and velocities a, both (steps + 1, d)."""
     theta = np.array(theta0, dtype=float)
@@ -250,7 +250,7 @@ def nesterov_khan(grad, theta0, lr, gamma, steps):
     return np.array(thetas), np.array(velocities)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "07-nesterov-khan-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.optimizers import check_nesterov_khan
 
 check_nesterov_khan(nesterov_khan)
@@ -319,7 +319,7 @@ class MyNesterovSGD(Optimizer):
         ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "07-nesterov-optimizer-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class MyNesterovSGD(Optimizer):
     """SGD with Nesterov momentum in PyTorch's form: b <- mu b + g, theta <- theta - lr (g + mu b).
 
@@ -339,7 +339,7 @@ class MyNesterovSGD(Optimizer):
         p.data -= group["lr"] * (g + mu * b)    # the gradient plus the look-ahead term, new b
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "07-nesterov-optimizer-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.optimizers import check_nesterov_optimizer
 
 check_nesterov_optimizer(MyNesterovSGD)
@@ -403,13 +403,13 @@ def adagrad_effective_lr(lr, g, t, eps):
     return ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "07-adagrad-effective-lr-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def adagrad_effective_lr(lr, g, t, eps):
     """AdaGrad's factor lr / sqrt(sum of squared gradients + eps) after t equal gradients g (eq. 5.21)."""
     return lr / np.sqrt(t * np.square(g) + eps)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "07-adagrad-effective-lr-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.optimizers import check_adagrad_effective_lr
 
 check_adagrad_effective_lr(adagrad_effective_lr)
@@ -578,7 +578,7 @@ class MyAdam(Optimizer):
         ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "07-adam-optimizer-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class MyAdam(Optimizer):
     """Adam with bias correction (Khan eqs. 5.29-5.33, eps inside the square root).
 
@@ -601,7 +601,7 @@ class MyAdam(Optimizer):
         p.data -= group["lr"] * m_hat / np.sqrt(v_hat + group["eps"])  # eq. 5.33
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "07-adam-optimizer-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.optimizers import check_adam_optimizer
 
 check_adam_optimizer(MyAdam)

@@ -335,7 +335,7 @@ def kaiming_normal_(weight, rng=None):
     return weight
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "08-init-fills-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def fans_of(shape):
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
     receptive_field = int(np.prod(shape[2:]))  # kh·kw, or 1 for a Linear
@@ -361,7 +361,7 @@ def kaiming_normal_(weight, rng=None):
     return weight
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "08-init-fills-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.initialization import check_init_fills
 
 check_init_fills(xavier_uniform_, kaiming_normal_)
@@ -581,7 +581,7 @@ def lsuv(net, X, tol=0.1, max_iter=10):
     return net
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "08-lsuv-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def lsuv(net, X, tol=0.1, max_iter=10):
     """LSUV's rescaling (Mishkin & Matas), in place: each weight layer's output on X gets variance ~1.
 
@@ -601,7 +601,7 @@ def lsuv(net, X, tol=0.1, max_iter=10):
     return net
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "08-lsuv-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.initialization import check_lsuv
 
 check_lsuv(lsuv)
@@ -799,13 +799,13 @@ def he_leaky_variance(a, fan_in):
     return ...  # your code here
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "08-leaky-he-variance-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def he_leaky_variance(a, fan_in):
     """Var(w) that keeps the scale through Linear(fan_in, ...) followed by a leaky ReLU of slope a."""
     return 2 / ((1 + a**2) * fan_in)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "08-leaky-he-variance-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.initialization import check_leaky_he_variance
 
 check_leaky_he_variance(he_leaky_variance)

@@ -241,7 +241,7 @@ def add_penalty_grads(net, lam, grad_fn):
         ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "09-penalty-grads-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def l2_grad(theta, lam):
     """Gradient of lam * 1/2 * sum(theta**2) with respect to theta (an array like theta)."""
     return lam * theta
@@ -259,7 +259,7 @@ def add_penalty_grads(net, lam, grad_fn):
             p.grad += grad_fn(p.data, lam)
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "09-penalty-grads-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.regularization import check_penalty_grads
 
 check_penalty_grads(l2_grad, l1_grad, add_penalty_grads)
@@ -401,13 +401,13 @@ def max_norm_(W, c):
     return ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "09-max-norm-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def max_norm_(W, c):
     """W (out, in) -> W with each row w_j scaled by c / max(||w_j||, c)."""
     return W * np.minimum(1.0, c / np.linalg.norm(W, axis=1, keepdims=True))
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "09-max-norm-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.regularization import check_max_norm
 
 check_max_norm(max_norm_)
@@ -492,7 +492,7 @@ class MyDropout(Module):
         return ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "09-dropout-layer-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class MyDropout(Module):
     """Inverted dropout with keep probability p_keep, on inputs of any shape ((N, D), (N, C, H, W), ...)."""
 
@@ -515,7 +515,7 @@ class MyDropout(Module):
         return dout * self.mask / self.p_keep
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "09-dropout-layer-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.regularization_layers import check_dropout_layer
 
 check_dropout_layer(MyDropout)
@@ -666,7 +666,7 @@ class MyBatchNorm1d(Module):
         return ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "09-batchnorm-layer-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class MyBatchNorm1d(Module):
     """Batch normalisation of features (Khan eqs. 5.8-5.11): x (N, C), statistics of each feature over the batch."""
 
@@ -702,7 +702,7 @@ class MyBatchNorm1d(Module):
         return (g - g.mean(axis=0) - self.xhat * np.mean(g * self.xhat, axis=0)) / self.s
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "09-batchnorm-layer-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.regularization_layers import check_batchnorm_layer
 
 check_batchnorm_layer(MyBatchNorm1d)

@@ -157,7 +157,7 @@ mean, std = ..., ...
 X_train_n = ...
 X_val_n = ...
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "10-normalization-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def pixel_stats(X):
     """Per-pixel mean and std over the images X (N, C, H, W); each (C, H, W); std at least MIN_STD."""
     mean = X.mean(axis=0)
@@ -169,7 +169,7 @@ mean, std = pixel_stats(X_train)
 X_train_n = (X_train - mean) / std
 X_val_n = (X_val - mean) / std
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "10-normalization-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.cnn_workflow import check_normalization
 
 check_normalization(pixel_stats, mean, std, X_train_n, X_val_n, X_train, X_val, min_std=MIN_STD, source=SOURCE)
@@ -369,7 +369,7 @@ def run(config):
     ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "10-run-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def run(config):
     net = make_cnn()
     optimizer = Adam(net.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
@@ -378,7 +378,7 @@ def run(config):
     return {"val_loss": val_loss, "val_accuracy": val_accuracy}
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "10-run-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.cnn_workflow import check_run
 
 check_run(run, make_cnn, X_search, y_search, X_val_n, y_val, seed=SEED)
@@ -594,12 +594,12 @@ fig
 # %% tags=["exercise"]
 pair = ...
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "10-most-confused-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 off_diagonal = confusion.copy()
 np.fill_diagonal(off_diagonal, 0)
 pair = np.unravel_index(off_diagonal.argmax(), confusion.shape)
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "10-most-confused-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.cnn_workflow import check_most_confused
 
 check_most_confused(pair, confusion, classes)

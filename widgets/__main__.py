@@ -1,7 +1,10 @@
 """`python -m widgets bench`: how long the widgets take to react (median of repeated updates).
 `python -m widgets student-edition [OUT]`: the course without solution cells, with its self-checks, in OUT
 (student-edition/).
-A new, empty or earlier student-edition folder only (see widgets.edition); a refusal is a one-line error, exit 1.
+`python -m widgets assignments [OUT]`: the nbgrader course folder OUT (assignments/): every lesson's source and
+its release made by `nbgrader generate_assignment` (needs the instructor extra: pip install -e '.[instructor]').
+A new, empty or earlier folder of the same command only (see widgets.edition, widgets.assignments); a refusal
+is a one-line error, exit 1.
 
 Measures, for the optimizer race (7 optimizers x 300 steps on the saddle): the race itself
 (`RaceModel.update`), and recompute + redraw (the figure rendered once with Agg: what ipympl does in the
@@ -40,14 +43,33 @@ def bench(repeats: int = 15) -> dict:
             "load_average": os.getloadavg()[0]}
 
 
+def _assignments(out: str) -> None:
+    from pathlib import Path
+
+    from widgets.assignments import write_assignments
+
+    course = Path(__file__).resolve().parents[1] / "course"
+    try:
+        points = write_assignments(course, out)
+    except (ValueError, OSError, ImportError, RuntimeError) as error:
+        # refused, unwritable or no nbgrader: one line, no traceback; nbgrader failed: the errors it reported
+        raise SystemExit(f"assignments: {error}") from None
+    for name, total in points.items():
+        print(f"{name}: {total} point{'' if total == 1 else 's'} of autograded self-checks")
+    print(f"wrote {len(points)} assignments to {out}/ (source/ and nbgrader's release/); grade in {out}/ with nbgrader")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m widgets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["bench", "student-edition"])
-    parser.add_argument("out", nargs="?", default="student-edition",
-                        help="student-edition: the folder to write (default: student-edition)")
+    parser.add_argument("command", choices=["bench", "student-edition", "assignments"])
+    parser.add_argument("out", nargs="?", default=None,
+                        help="student-edition, assignments: the folder to write (default: its name)")
     parser.add_argument("--repeats", type=int, default=15, help="bench: updates to time")
     args = parser.parse_args(argv)
+    if args.command == "assignments":
+        return _assignments(args.out or "assignments")
+    args.out = args.out or "student-edition"
     if args.command == "student-edition":
         from pathlib import Path
 
