@@ -289,11 +289,9 @@ assert np.allclose(mine.weight.grad, first, rtol=1e-10, atol=1e-12)  # cnnlab's 
 # (eq. (3)), which is the `dout` of the layer below. Write the loop. Two things to watch:
 #
 # * Each layer must receive the gradient the layer **above** it returned, not the loss's gradient.
-# * Tomasi writes the loop as $\ell = L, \dots, 2$, because his network never needs
-#   $\partial E/\partial x^{(0)}$; read literally, it then never computes eq. (2) for layer 1, whose
-#   weights need their gradient as much as any other. Run your loop down to the **first** layer, and
-#   return what its backward returns, $\partial L/\partial x^{(0)}$ (lesson 05 puts this gradient
-#   with respect to the images to use).
+# * Run your loop down to the **first** layer (Tomasi's own loop stops one layer short: see the box
+#   after the check), and return what its backward returns, $\partial L/\partial x^{(0)}$ (lesson 05
+#   puts this gradient with respect to the images to use).
 #
 # The check runs your function on a `Linear`–`Tanh`–`Linear`–`Sigmoid`–`Linear` net of non-square
 # layers, for a batch of one, a batch of four and an input with leading axes, and compares every
@@ -332,6 +330,43 @@ def backward_pass(layers, dout):
 
 # %% nbgrader={"grade": true, "grade_id": "02-backward-pass-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check_backward_pass(backward_pass)
+
+# %% [markdown]
+# > **The source says:** Tomasi's Algorithm 1 runs its back-propagation loop "for $\ell = L, \dots, 2$"
+# > (eq. (3) has the same range), although eq. (2), the weight gradient, holds for $\ell = L, \dots, 1$.
+# >
+# > **We do:** run the loop down to $\ell = 1$: your `backward_pass` and `Sequential.backward` call every
+# > layer's backward, the first one included.
+# >
+# > **Why:** one pass of the loop body computes eq. (2) *and* eq. (3) for its layer. Stopping at
+# > $\ell = 2$ saves $\partial E/\partial x^{(0)}$, which nobody needs, but also skips eq. (2) for
+# > layer 1, whose weights then never receive a gradient.
+#
+# Tomasi's loop taken literally, on a net of his two layers $x^{(\ell)} = h(W^{(\ell)} x^{(\ell-1)} + b^{(\ell)})$,
+# against the full loop and finite differences (layer 1's gradient is first filled with NaN, "not written"):
+
+# %%
+from cnnlab.gradcheck import numerical_gradient
+
+gen = np.random.default_rng(3)
+tomasi_layers = [Sequential([Linear(3, 4, rng=gen), Sigmoid()]), Sequential([Linear(4, 2, rng=gen), Sigmoid()])]
+tomasi_net = Sequential(tomasi_layers).astype(np.float64)
+x_t, target_t, mse = gen.standard_normal((5, 3)), gen.standard_normal((5, 2)), MSELoss()
+W1 = tomasi_layers[0][0].weight
+numeric_W1 = numerical_gradient(lambda: mse.forward(tomasi_net(x_t), target_t), W1.data)
+
+W1.grad[...] = np.nan
+mse.forward(tomasi_net(x_t), target_t)
+g = mse.backward()
+for ell in range(len(tomasi_layers), 1, -1):  # Tomasi: for l = L, ..., 2 (layer l is tomasi_layers[l - 1])
+    g = tomasi_layers[ell - 1].backward(g)
+assert np.all(np.isnan(W1.grad)), "read literally, the loop never writes layer 1's weight gradient"
+
+tomasi_net.backward(mse.backward())  # l = L, ..., 1
+print(f"full loop: largest |dE/dW1 - finite differences| = {np.abs(W1.grad - numeric_W1).max():.1e} "
+      f"(largest entry {np.abs(numeric_W1).max():.1e})")
+np.testing.assert_allclose(W1.grad, numeric_W1, rtol=1e-6, atol=1e-8)
+assert np.abs(numeric_W1).max() > 1e-3, "a gradient that is really there to be missed"
 
 # %% [markdown]
 # ## A two-layer net by hand
@@ -642,6 +677,43 @@ for loop_result, gemm_result, lib_result in zip(gradients_loop(delta_big, X_flat
     np.testing.assert_allclose(gemm_result, loop_result, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(lib_result, gemm_result, rtol=1e-12, atol=1e-12)
 print("loop, GEMM and cnnlab's Linear agree")
+
+# %% [markdown]
+# > **The source says:** in Caffe's `InnerProduct` backward (Veta's slide) the weight gradient is
+# > `caffe_cpu_gemm(CblasTrans, CblasNoTrans, N_, K_, M_, 1., top_diff, bottom_data, 1., weight_diff)`:
+# > $\beta = 1$, so $C \leftarrow \delta^T X + C$ *adds* to what the weight's diff holds (the input
+# > gradient's call has $\beta = 0$).
+# >
+# > **We do:** $\beta = 0$. A `cnnlab` backward overwrites `.grad`, so no `zero_grad()` is needed; a
+# > weight used twice in one network is not supported, and gets a wrong gradient without an error.
+# >
+# > **Why:** overwriting makes a repeated backward harmless. But a weight used twice has one gradient
+# > term per use, and only accumulation sums them: below, two layers share one $W$ (Caffe-style
+# > $\beta = 1$ by hand against the overwrite rule, and finite differences).
+
+# %%
+def gemm(alpha, A, B, beta, C):
+    """BLAS gemm, as on Veta's slide: returns alpha A B + beta C."""
+    return alpha * (A @ B) + beta * C
+
+
+gen = np.random.default_rng(4)
+use1, use2 = Linear(3, 3, rng=gen).astype(np.float64), Linear(3, 3, rng=gen).astype(np.float64)
+use2.weight = use1.weight  # tied: both layers multiply by the one Parameter W
+tied = Sequential([use1, Sigmoid(), use2])
+x_s, target_s, W = gen.standard_normal((4, 3)), gen.standard_normal((4, 3)), use1.weight
+numeric_W = numerical_gradient(lambda: mse.forward(tied(x_s), target_s), W.data)
+hidden = tied[:2](x_s)  # the input of the second use
+mse.forward(tied(x_s), target_s)
+d_out = mse.backward()
+d_u = tied[1].backward(use2.backward(d_out))  # the deltas of the two uses, for the GEMMs
+caffe = gemm(1.0, d_out.T, hidden, 1.0, np.zeros_like(W.data))  # the diff starts at 0
+caffe = gemm(1.0, d_u.T, x_s, 1.0, caffe)  # beta = 1: the first use's term is added
+tied.backward(d_out)  # cnnlab: each use overwrites W.grad; the first use (its backward runs last) wins
+print(f"largest error: overwrite {np.abs(W.grad - numeric_W).max():.1e}, beta = 1 {np.abs(caffe - numeric_W).max():.1e}")
+np.testing.assert_allclose(caffe, numeric_W, rtol=1e-6, atol=1e-8)
+np.testing.assert_allclose(W.grad, d_u.T @ x_s, rtol=1e-12, atol=1e-15)  # only the first use's term
+assert np.abs(W.grad - numeric_W).max() > 1e-3, "overwriting loses the second use's term"
 
 # %% [markdown]
 # ## What to remember

@@ -485,6 +485,42 @@ assert close(adj["x"], adj["a"] * math.cos(x0) + adj["e"] * math.exp(x0)), "x ha
 assert close(adj["x"], df(x0)), "reverse mode gives eq. 5.37's value"
 
 # %% [markdown]
+# > **The source says:** line 4 of Khan et al.'s Algorithm 2 (backward mode) is
+# > $\frac{dy_n}{dy_i} \leftarrow \sum_{j \in \mathrm{Ch}(f_i^e)} \frac{dy_n}{dy_j}\,\frac{df_i^e}{dy_i}$.
+# > Taken at its word, $f_i^e$ is the step that produces $y_i$, so the factor is $dy_i/dy_i = 1$, the
+# > same for every child $j$.
+# >
+# > **We do:** multiply each child's adjoint by that child's own local derivative, $\partial y_j/\partial y_i$,
+# > as the chapter's worked example does (eq. 5.39: $\frac{dy}{da} = \frac{dy}{dc}\frac{dc}{da} + \frac{dy}{db}\frac{db}{da}$).
+# >
+# > **Why:** the chain rule follows each edge $i \to j$ with the derivative of that edge. With the
+# > printed factor, $dy/dx$ only counts the paths from $x$ to $y$ (four in eq. 5.38).
+#
+# Both readings of line 4 on Khan's graph at $x = -1$, against eq. 5.37 and a central difference:
+
+# %%
+children = {"x": "ae", "a": "bc", "b": "c", "c": "d", "d": "y", "e": "fg", "f": "g", "g": "h", "h": "y"}
+edge = {("x", "a"): math.cos(x0), ("x", "e"): math.exp(x0), ("a", "b"): 2 * val["a"], ("a", "c"): 1.0,
+        ("b", "c"): 1.0, ("c", "d"): math.exp(val["c"]), ("d", "y"): 1.0, ("e", "f"): 2 * val["e"],
+        ("e", "g"): 1.0, ("f", "g"): 1.0, ("g", "h"): math.cos(val["g"]), ("h", "y"): 1.0}  # dy_j/dy_i (eq. 5.40)
+
+
+def line_4(factor):
+    """Algorithm 2's sweep over the nodes in reverse order; factor(i, j) is the factor of child j's term."""
+    adjoint = {"y": 1.0}
+    for i in "hgfedcbax":
+        adjoint[i] = sum(adjoint[j] * factor(i, j) for j in children[i])
+    return adjoint["x"]
+
+
+as_printed, as_meant = line_4(lambda i, j: 1.0), line_4(lambda i, j: edge[(i, j)])
+print(f"dy/dx at x = -1: line 4 as printed {as_printed}, as meant {as_meant:.6f}, "
+      f"eq. 5.37 {df(x0):.6f}, central difference {central_difference(f, x0, 1e-5):.6f}")
+assert as_printed == 4.0, "the printed factor counts the paths x->a->b->c, x->a->c, x->e->f->g, x->e->g"
+assert close(as_meant, df(x0)) and close(as_meant, adj["x"])
+assert abs(central_difference(f, x0, 1e-5) - as_meant) < 1e-8 < 1 < abs(as_printed - as_meant)
+
+# %% [markdown]
 # ## Exercise 4: reverse mode from scratch
 #
 # Khan et al. write the backward sweep as **Algorithm 2**. Number the nodes in the order the forward
@@ -500,9 +536,8 @@ assert close(adj["x"], df(x0)), "reverse mode gives eq. 5.37's value"
 # 6. $\dfrac{dy_n}{dx} \leftarrow \dfrac{dy_n}{dy_0}$,
 #
 # starting from $dy_n/dy_n = 1$, which the algorithm leaves implicit. **Line 4 as printed
-# differentiates the wrong function:** the factor in the sum must change with the child $j$, and what is
-# meant is the local derivative of each child with respect to $y_i$, $\partial y_j/\partial y_i$. We
-# write line 4 as
+# differentiates the wrong function** (the box above): the factor in the sum must change with the
+# child $j$, and what is meant is $\partial y_j/\partial y_i$. We write line 4 as
 # $\dfrac{\partial y_n}{\partial y_i} \leftarrow \sum_{j \in \mathrm{Ch}(i)}
 # \dfrac{\partial y_n}{\partial y_j}\,\dfrac{\partial y_j}{\partial y_i}$ (for $y = \sin(x)\cdot x$,
 # node $x$ has two children and the two terms are $\bar y_{\sin}\cos x$ and $\bar y_{\cdot}\,
@@ -713,9 +748,8 @@ for n in (10, 50, 200):
 #
 # $$\frac{\partial E}{\partial w_i} \approx \frac{E(w_i + h) - E(w_i - h)}{2h},$$
 #
-# compared with what back-propagation returns. (Bouvrie calls the step $\epsilon$ and suggests about
-# $10^{-8}$; section 2 says that for a central difference a step nearer $\sqrt[3]{\epsilon_\text{machine}}
-# \approx 6\times10^{-6}$ balances the two errors better; `cnnlab` uses $10^{-6}$.)
+# compared with what back-propagation returns (Bouvrie calls the step $\epsilon$; the box below
+# is about its size).
 #
 # `cnnlab.gradcheck.gradcheck_network` does this for every layer of a network separately (its input
 # and each parameter) and for the whole chain network + loss. It insists on float64: section 2
@@ -735,6 +769,42 @@ assert report.ok and report.max_rel_error < 1e-6, "every layer's backward agrees
 n_weights = sum(p.size for p in cnn.parameters())
 assert n_weights == (2 * 1 * 3 * 3 + 2) + (6 * 8 + 6) + (3 * 6 + 3)
 print(f"{n_weights} weights: {2 * n_weights} forward passes to difference them all, one backward pass to get them")
+
+# %% [markdown]
+# > **The source says:** Bouvrie (§4.4) differences with a step $\epsilon$ and suggests about
+# > $\epsilon = 10^{-8}$.
+# >
+# > **We do:** $\epsilon = 10^{-6}$, the default of `cnnlab.gradcheck`, in float64.
+# >
+# > **Why:** $10^{-8} \approx \sqrt{\epsilon_\text{machine}}$ is the best step of a *forward* difference.
+# > Bouvrie's difference is central, whose errors balance near $\sqrt[3]{\epsilon_\text{machine}} \approx
+# > 6\times10^{-6}$ (section 2); at $10^{-8}$ the round-off term $\epsilon_\text{machine}|E|/h$ is 100 times
+# > what it is at $10^{-6}$.
+#
+# The whole gradient of the CNN above by central differences with both steps, against back-propagation
+# (the root-mean-square error over all its weights):
+
+# %%
+from cnnlab.gradcheck import numerical_gradient
+
+loss_fn = CrossEntropyLoss()
+loss_fn.forward(cnn(images), labels)
+cnn.backward(loss_fn.backward())
+exact = np.concatenate([p.grad.ravel() for p in cnn.parameters()])
+
+
+def difference_error(step):
+    """RMS distance between back-propagation and central differences with this step, over every weight."""
+    numeric = [numerical_gradient(lambda: loss_fn.forward(cnn(images), labels), p.data, step)
+               for p in cnn.parameters()]
+    return np.sqrt(np.mean((np.concatenate([g.ravel() for g in numeric]) - exact) ** 2))
+
+
+bouvrie_error, cnnlab_error = difference_error(1e-8), difference_error(1e-6)
+print(f"RMS error: step 1e-8 {bouvrie_error:.1e}, step 1e-6 {cnnlab_error:.1e} "
+      f"(ratio {bouvrie_error / cnnlab_error:.0f}); RMS gradient {np.sqrt(np.mean(exact ** 2)):.1e}")
+assert bouvrie_error > 20 * cnnlab_error, "the smaller step loses to round-off"
+assert bouvrie_error < 1e-6, "still a usable check, only a coarser one"
 
 # %% [markdown]
 # ### What a bug looks like

@@ -76,7 +76,8 @@ assert np.allclose(downsample_flat(X_full[:1])[0, 0], X_full[0, 0, :2, :2].mean(
 #
 # $$\nabla E(\mathbf{w}) = \frac{1}{N}\sum_{n=1}^{N} \nabla E_n(\mathbf{w}),$$
 #
-# and **gradient descent** repeats the step (Khan's eqs. 5.15–5.16, with learning rate $\eta$)
+# and **gradient descent** repeats the step (Khan's eqs. 5.15–5.16, with learning rate $\eta$; the box
+# at the end of this section is about the index of the gradient)
 #
 # $$\mathbf{w}_{t+1} = \mathbf{w}_t - \eta\, \nabla E(\mathbf{w}_t).$$
 #
@@ -100,6 +101,30 @@ per_example = np.stack([gradient(net64, X64[n:n + 1], y_train[n:n + 1]) for n in
 gap = np.abs(per_example.mean(axis=0) - g_full).max() / np.abs(g_full).max()
 print(f"gradient: {g_full.size} entries; mean of the {N} per-example gradients differs by {gap:.1e} (relative)")
 assert gap < 1e-12
+
+# %% [markdown]
+# > **The source says:** Khan's eqs. 5.15–5.16 are $\theta_t = \theta_{t-1} - \eta\,\delta_t$ with
+# > $\delta_t = \nabla_\theta F(\theta_t)$: the gradient at the new point $\theta_t$, the one being computed.
+# >
+# > **We do:** the gradient at the current point, $\mathbf{w}_{t+1} = \mathbf{w}_t - \eta\,\nabla E(\mathbf{w}_t)$,
+# > as `SGD` and every training loop of the course do.
+# >
+# > **Why:** taken literally, each step is an equation for $\theta_t$ (an *implicit* step), which a
+# > network cannot solve: one forward and backward pass gives the gradient only at weights it already has.
+#
+# The two readings differ. On the bowl $F = \frac12(x^2 + 20y^2)$, whose gradient is
+# $c \circ \theta$ with $c = (1, 20)$, the literal equation solves to $\theta_t = \theta_{t-1}/(1 + \eta c)$;
+# one step with $\eta = 0.09$:
+
+# %%
+bowl_box, eta = QuadraticBowl(condition=20.0), 0.09
+theta0, c = np.array(bowl_box.start), np.array([1.0, 20.0])
+explicit = trajectory(bowl_box, lambda ps: SGD(ps, lr=eta), start=theta0, steps=1).points[1]
+literal = theta0 / (1 + eta * c)
+print(f"from {theta0}: explicit step (SGD) to {explicit}, literal eqs. 5.15-5.16 to {literal.round(4)}")
+np.testing.assert_allclose(explicit, theta0 - eta * bowl_box.grad(theta0), rtol=1e-14)
+np.testing.assert_allclose(literal, theta0 - eta * bowl_box.grad(literal), rtol=1e-14)  # it solves 5.15-5.16
+assert explicit[1] < 0 < literal[1], "across the steep direction the explicit step overshoots, the implicit one does not"
 
 # %% [markdown]
 # ## 2 · A mini-batch gradient is a noisy estimate

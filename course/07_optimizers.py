@@ -118,7 +118,8 @@ surface_paths(bowl, {"SGD lr=0.01": slow, "SGD lr=0.09": zigzag}, yscale="log",
 # ## 2 · Momentum, written three ways
 #
 # Khan's eqs. 5.17–5.18 keep a step $a_t$ that adds the new gradient to a fraction $\gamma$ of the
-# previous step (Khan writes the gradient at $\theta_t$; it is the point the step starts from):
+# previous step (Khan prints the gradient at $\theta_t$; the box at the end of section 3 explains why we
+# take it at $\theta_{t-1}$, the point the step starts from):
 #
 # $$a_t = \eta\, \nabla F(\theta_{t-1}) + \gamma\, a_{t-1}, \qquad \theta_t = \theta_{t-1} - a_t .$$
 #
@@ -199,7 +200,8 @@ surface_paths(bowl, {"SGD": plain, "Momentum μ=0.9": momentum}, yscale="log",
 #
 # Momentum overshoots: the ball runs past the bottom of the valley before it turns. Nesterov's
 # variant (Khan's eqs. 5.19–5.20) takes the gradient not where the point *is* but where the
-# momentum is about to carry it, the **look-ahead point** $\theta_{t-1} - \gamma a_{t-1}$:
+# momentum is about to carry it, the **look-ahead point** $\theta_{t-1} - \gamma a_{t-1}$ (Khan prints
+# $\theta_t - \gamma a_{t-1}$: see the box at the end of this section):
 #
 # $$a_t = \eta\, \nabla F(\theta_{t-1} - \gamma a_{t-1}) + \gamma\, a_{t-1}, \qquad
 #   \theta_t = \theta_{t-1} - a_t .$$
@@ -277,6 +279,51 @@ print("largest x reached (the target is 0):", {name: round(float(x), 3) for name
 assert overshoot["Nesterov"] < overshoot["Momentum"] and nesterov.values[-1] < momentum.values[-1]
 surface_paths(bowl, {"Momentum": momentum, "Nesterov": nesterov}, yscale="log",
               title="Nesterov turns earlier: less overshoot")
+
+
+# %% [markdown]
+# > **The source says:** Khan's eq. 5.18 is $a_t = \eta \nabla F(\theta_t) + \gamma a_{t-1}$ and eq. 5.20 is
+# > $a_t = \eta \nabla F(\theta_t - \gamma a_{t-1}) + \gamma a_{t-1}$, each with $\theta_t = \theta_{t-1} - a_t$:
+# > the gradient is taken at (or from) the point $\theta_t$ that the step is computing.
+# >
+# > **We do:** $\theta_{t-1}$ in both places, the point the step starts from: the iterations of
+# > sections 2 and 3, and `SGD(momentum=μ)` and `SGD(momentum=μ, nesterov=True)`.
+# >
+# > **Why:** read literally, every step is an equation to solve for $\theta_t$ (an *implicit* update):
+# > easy on a quadratic, out of reach for a network, whose gradient is known only at weights where a
+# > forward and a backward pass have run. The explicit reading is the standard method, PyTorch's too.
+#
+# On the bowl, $\nabla F(\theta) = c \circ \theta$ with $c = (1, 20)$, so the literal equations can be
+# solved in closed form: $\theta_t = (\theta_{t-1} + \eta c \circ s - \gamma a_{t-1}) / (1 + \eta c)$, with
+# the shift $s = 0$ (eq. 5.18) or $s = \gamma a_{t-1}$ (eq. 5.20). Ten steps of each reading:
+
+# %%
+curv, k = np.array([1.0, bowl.condition]), 10
+
+
+def khan_momentum(nesterov, literal):
+    """Khan's eqs. 5.17-5.18 (or 5.19-5.20 if nesterov) for k steps from start, a_0 = 0; returns theta_k, a_k."""
+    theta, a = np.array(start), np.zeros(2)
+    for _ in range(k):
+        shift = mu * a if nesterov else 0.0
+        if literal:  # gradient at the new point: solve for it
+            new = (theta + lr * curv * shift - mu * a) / (1 + lr * curv)
+            assert np.allclose(theta - new, lr * bowl.grad(new - shift) + mu * a, rtol=1e-12, atol=1e-13)
+        else:
+            new = theta - (lr * bowl.grad(theta - shift) + mu * a)
+        theta, a = new, theta - new
+    return theta, a
+
+
+sgd = trajectory(bowl, lambda params: SGD(params, lr=lr, momentum=mu), start=start, steps=k).points[-1]
+nag = trajectory(bowl, lambda params: SGD(params, lr=lr, momentum=mu, nesterov=True), start=start, steps=k).points[-1]
+(theta_m, _), (theta_n, a_n) = khan_momentum(False, False), khan_momentum(True, False)
+literal_m, literal_n = khan_momentum(False, True)[0], khan_momentum(True, True)[0]
+assert np.allclose(theta_m, sgd, rtol=1e-12, atol=1e-14), "explicit 5.18 = SGD(momentum)"
+assert np.allclose(theta_n - mu * a_n, nag, rtol=1e-12, atol=1e-14), "explicit 5.20: look-ahead = SGD(nesterov)"
+gaps = np.abs(literal_m - theta_m).max(), np.abs(literal_n - theta_n).max()
+print(f"after {k} steps, literal minus explicit: {gaps[0]:.3f} (eq. 5.18), {gaps[1]:.3f} (eq. 5.20)")
+assert min(gaps) > 0.01, "the literal reading is another method"
 
 
 # %% [markdown]

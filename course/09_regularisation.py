@@ -142,7 +142,8 @@ assert base_val - base_train > 0.5, "a wide gap: over-fitting"
 # %% [markdown]
 # ## L2: weight decay
 #
-# The most common penalty is half the sum of the squared weights (Veta; Khan §5.2.6),
+# The most common penalty is half the sum of the squared weights (Veta; Khan §5.2.6, but see the box
+# below),
 #
 # $$\Omega(\theta) = \tfrac12 \sum_l\sum_{i,j} \big(\theta^l_{ij}\big)^2, \qquad
 # \frac{\partial\, \lambda\Omega}{\partial \theta^l_{ij}} = \lambda\,\theta^l_{ij}.$$
@@ -163,6 +164,40 @@ weights = [base_net[1].weight.data, base_net[3].weight.data]
 by_hand = lam * 0.5 * sum(float(np.sum(w.astype(np.float64) ** 2)) for w in weights)
 print(f"λΩ = {L2(lam).penalty(base_net):.6f} (by hand {by_hand:.6f})")
 assert np.isclose(L2(lam).penalty(base_net), by_hand, rtol=1e-9), "weights only, with the 1/2"
+
+# %% [markdown]
+# > **The source says:** Khan's eq. 5.12 adds $\lambda\lVert\mathbf{w}\rVert_2$, the norm itself (eq. 5.14
+# > likewise $\lambda_2\lVert\mathbf{w}\rVert_2$), while the text around it adds half the squared
+# > magnitude times $\lambda$ and gives the derivative $\lambda w$.
+# >
+# > **We do:** what the text says, $\lambda\cdot\frac12\lVert\mathbf{w}\rVert_2^2$: `L2(λ)` adds
+# > $\lambda\theta$ to each weight's gradient (as does `SGD(weight_decay=λ)`; `ElasticNet` keeps the ½ too).
+# >
+# > **Why:** only the squared norm has the gradient $\lambda\mathbf{w}$ that shrinks each weight in
+# > proportion to itself (weight decay). The norm's gradient $\lambda\mathbf{w}/\lVert\mathbf{w}\rVert_2$
+# > always has length $\lambda$, however small the weights, and none at $\mathbf{w} = 0$.
+#
+# Both penalties differenced on a small two-layer net, against `L2`'s gradient:
+
+# %%
+from cnnlab import Sequential
+from cnnlab.gradcheck import numerical_gradient
+
+small = Sequential([Linear(8, 6, rng=0), Linear(6, 3, rng=1)]).astype(np.float64)
+W = small[0].weight
+stacked = lambda: np.concatenate([small[0].weight.data.ravel(), small[1].weight.data.ravel()])  # Khan's w
+for p in small.parameters():
+    p.grad[...] = 0.0
+L2(lam).backward(small)  # adds the gradient of L2's penalty to .grad
+norm_w = np.linalg.norm(stacked())
+as_text = numerical_gradient(lambda: L2(lam).penalty(small), W.data)
+as_printed = numerical_gradient(lambda: lam * np.linalg.norm(stacked()), W.data)  # eq. 5.12 literally
+print(f"||w|| = {norm_w:.3f}; first weights: L2 grad {W.grad.ravel()[:3].round(5)}, "
+      f"eq. 5.12 literally {as_printed.ravel()[:3].round(5)}")
+np.testing.assert_allclose(W.grad, lam * W.data, rtol=1e-12)  # lambda w
+np.testing.assert_allclose(as_text, W.grad, rtol=1e-6, atol=1e-10)  # = the half squared norm, differenced
+np.testing.assert_allclose(as_printed, lam * W.data / norm_w, rtol=1e-6, atol=1e-10)  # lambda w / ||w||
+assert abs(norm_w - 1) > 0.3, "so the two gradients differ by the factor ||w||"
 
 # %% [markdown]
 # PyTorch-style optimizers take the same thing as an argument, `SGD(..., weight_decay=λ)`, which
