@@ -662,8 +662,9 @@ for run_ in (window_b, rmsprop_b):
 # AdaGrad remembers the large gradients of the first 100 steps for ever: once the slope flattens its
 # rate stays at $\eta/10$, a hundred times too small for the new gradients. The window forgets them in
 # exactly $k$ steps and then sits at $\eta/(\sqrt{k}\,|\delta|)$. RMSprop forgets gradually, at the pace of
-# $\gamma^t$, and ends higher, at $\eta/|\delta|$: its average divides by (about) $k$ where the window's sum
-# does not, which is also why the two are not the same rule with different memories.
+# $\gamma^t$, and ends higher, at $\eta/|\delta|$: its $E[\delta^2]$ is a weighted *mean* of the squares,
+# the window's a *sum* of $k$ of them, so at a steady gradient the window's rate is $\sqrt{k}$ times
+# smaller. The two are not the same rule with different memories.
 #
 # On the bowl the gradients shrink as the point closes in. AdaGrad's rate only falls, and after 100 steps
 # it is still at $f \approx 0.08$. The window's rate rises as the gradients shrink, and so does RMSprop's:

@@ -561,8 +561,10 @@ assert deep["tanh, Xavier, gain 1"][0][-1] < 0.5 * min(act[-1] for act, _ in lec
 # The pairing does not keep the variance at 1: the first layer already turns variance 1 into 0.75
 # (the tanh squashes), and the scale settles at a standard deviation of 0.62. But it *settles*, where plain
 # tanh with the same weights keeps shrinking, and at that level the backward factor is 1.02, so the
-# gradients cross 20 layers at the scale they started with. The factor $A$ is what does it: it is a gain,
-# like PyTorch's 5/3 for tanh, built into the activation instead of into the weights.
+# gradients cross 20 layers at the scale they started with. The constants act as a gain built into the
+# activation: since $A \tanh(Bu)$ feeds the next layer's weights, this network is the plain tanh network
+# with every weight after the first multiplied by $AB = 1.14$ (the first by $B$), a gain between 1, which
+# fades, and PyTorch's 5/3 for tanh.
 #
 # **Targets of ±1.** Now train a small network the way the recipe says: inputs standardised per pixel
 # (mean 0, variance 1; a floor on the standard deviation keeps the nearly constant border pixels from
@@ -636,6 +638,7 @@ for seed in range(3):
     assert lecun_run["saturated"] < 0.01, "LeCun's tanh: the targets are reached on the bend"
     assert tanh_run["saturated"] > 0.5, "plain tanh: most outputs are pushed into the flat tails"
     assert lecun_run["val_accuracy"] > 0.75 and tanh_run["val_accuracy"] > 0.75
+    assert tanh_run["loss"] < lecun_run["loss"], "plain tanh ends with the smaller squared error"
     assert np.isclose(relative_slope(LeCunTanh, np.array([u_saturated["LeCunTanh"]]))[0], 0.1)
 mean_accuracy = {name: np.mean([pm1[name, s]["val_accuracy"] for s in range(3)]) for name in ("LeCunTanh", "Tanh")}
 assert abs(mean_accuracy["LeCunTanh"] - mean_accuracy["Tanh"]) < 0.04, "no difference in accuracy at this size"
