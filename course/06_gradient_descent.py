@@ -570,7 +570,7 @@ assert optimizer.param_groups[0]["momentum"] == 0.75
 #
 # Tomasi offers the schedule as "a possible" one, with a reason (momentum matters most when the
 # gradients have become small) but no measurement. So measure it on this lesson's network: 40 epochs
-# of mini-batches of 64 (1,280 updates) at $\alpha = 0.1$, with three momentum settings:
+# of mini-batches of 64 (1,280 updates) at $\alpha = 0.1$, with four momentum settings:
 #
 # * a constant $\mu = 0.9$ (Khan's typical value);
 # * a constant $\mu = 0.99$, the schedule's ceiling from the very first update;
@@ -648,9 +648,9 @@ assert squeezed_curve.argmin() < 600 and squeezed_curve[-1] > 2 * squeezed_curve
 # %% [markdown]
 # What the runs show, on every seed: **starting** at $\mu = 0.99$ with this learning rate is a disaster
 # (the effective rate $\alpha/(1-\mu)$ is 10, and the network never recovers: its validation accuracy
-# stays below 50%), while the schedule, which starts at 0.5 and climbs, trains normally. That is the part
-# of Tomasi's rationale the experiment supports: large momentum is a bad idea early. The other part,
-# that large momentum pays off later, does not show at this length. The schedule spends 1,000 of its
+# stays below 50%), while the schedule, which starts at 0.5 and climbs, trains normally. So the experiment
+# supports the shape of the schedule, start low. Tomasi's stated reason, that large momentum pays off late,
+# when the gradients are small, does not show at this length. The schedule spends 1,000 of its
 # 1,280 updates below 0.9, and a constant $\mu = 0.9$ ends with a lower training error on average (the
 # two are level on the validation images). With 250-update blocks, $\mu_t$ reaches 0.99 only after 12,250
 # updates: the schedule was made for runs of tens of thousands of updates, not for a 2,000-image toy. Shrink
