@@ -688,6 +688,75 @@ print(report)
 assert report.ok
 
 # %% [markdown]
+# ### Subsampling by dropping samples
+#
+# Bouvrie mentions a cheaper $\mathrm{down}(\cdot)$ in passing: throw away every other sample.
+# Keep every $n$-th row and column, `x[..., ::n, ::n]`, and ignore the rest. As a layer this is a
+# convolution with a $1 \times 1$ kernel of weight 1 and stride $n$, so `Conv2d` computes it, backward
+# included; averaging is `AvgPool2d(n)` (the subsampling layer with $\beta = 1/n^2$). Both on an image,
+# and on the finest pattern an image can hold, stripes one pixel wide; then their backward passes, the
+# gradient each one sends to the pixels for $\delta = 1$ at every output.
+
+# %%
+drop = Conv2d(1, 1, kernel_size=1, stride=2).astype(np.float64)
+drop.weight.data[:] = 1.0
+drop.bias.data[:] = 0.0
+average = AvgPool2d(2)
+X_sub, _, _ = load_fashion_mnist("train", source="subset")
+image = X_sub[:1].astype(np.float64)                                 # (1, 1, 28, 28)
+stripes = np.tile((-1.0) ** np.arange(28), (28, 1))[None, None]      # columns +1, -1, +1, ...
+shifted = np.roll(stripes, 1, axis=-1)                               # the same, one pixel to the right
+outputs = {name: (average(x_), drop(x_)) for name, x_ in
+           (("image", image), ("stripes", stripes), ("stripes shifted by 1", shifted))}
+average(image)
+dx_average = average.backward(np.ones((1, 1, 14, 14)))
+drop(image)
+dx_drop = drop.backward(np.ones((1, 1, 14, 14)))
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(3, 3, figsize=(7.5, 7.5))
+for row, (name, (by_average, by_dropping)) in zip(axes[:2], list(outputs.items())[:2]):
+    suffix = ("", "") if name == "image" else (": all 0", ": all +1")
+    for ax, picture, title in zip(row, (image if name == "image" else stripes, by_average, by_dropping),
+                                  (name, "averaged 2 × 2" + suffix[0], "every other sample" + suffix[1])):
+        ax.imshow(picture[0, 0], cmap="gray", vmin=-1 if name != "image" else 0, vmax=1)
+        ax.set_title(title, fontsize=9)
+axes[2, 0].imshow(outputs["stripes shifted by 1"][1][0, 0], cmap="gray", vmin=-1, vmax=1)
+axes[2, 0].set_title("stripes shifted, every other: all −1", fontsize=9)
+for ax, dx, title in ((axes[2, 1], dx_average, "∂/∂pixel, averaging: 1/4"), (axes[2, 2], dx_drop, "dropping: 1 or 0")):
+    ax.imshow(dx[0, 0, :8, :8], cmap="viridis", vmin=0, vmax=1)
+    ax.set_title(title + " (8 × 8 corner)", fontsize=8)
+for ax in axes.flat:
+    ax.set_xticks([]), ax.set_yticks([])
+fig.tight_layout()
+fig
+
+# %%
+assert np.array_equal(drop(image), image[..., ::2, ::2]), "a 1 x 1 kernel of 1 with stride 2 keeps every other sample"
+assert np.array_equal(outputs["stripes"][0], np.zeros((1, 1, 14, 14))), "averaged, the stripes cancel"
+assert np.array_equal(outputs["stripes"][1], np.ones((1, 1, 14, 14))), "dropped, they turn into a flat +1 ..."
+assert np.array_equal(outputs["stripes shifted by 1"][1], -np.ones((1, 1, 14, 14))), "... or -1, by a 1-pixel shift"
+assert np.array_equal(outputs["stripes shifted by 1"][0], outputs["stripes"][0])
+assert np.allclose(dx_average, 0.25, rtol=0, atol=1e-15), "averaging: every pixel gets 1/4 of its block's delta"
+kept = np.zeros((28, 28), dtype=bool)
+kept[::2, ::2] = True
+assert np.array_equal(dx_drop[0, 0][kept], np.ones(196)) and np.array_equal(dx_drop[0, 0][~kept], np.zeros(588)), \
+    "dropping: the kept samples get delta, the three dropped pixels of every block get exactly 0"
+assert gradcheck(drop, image[..., :8, :8]).ok
+
+# %% [markdown]
+# Dropping reads a quarter of the pixels and is the cheaper of the two, but it pays twice. Forward:
+# whatever lies between the kept samples is invisible, and detail finer than the sampling grid comes
+# back disguised: the stripes become a flat image whose brightness depends on a one-pixel shift
+# (*aliasing*); averaging smooths them away, the same for both shifts. Backward: three pixels in four
+# get a gradient of exactly zero, so the layer below learns only from the positions that happen to be
+# kept, while averaging spreads $\delta/4$ over every pixel of the block. Bouvrie's fast down-sampling
+# in "Making it fast" below does both in turn: a convolution with a block of ones (the sum), then
+# every other entry of the result (the dropping), which is exact because the sum already holds the
+# pixels the dropping throws away.
+
+# %% [markdown]
 # ## Learning which maps to combine
 #
 # Which input maps should feed which output map? Early networks fixed this by hand (the set $M_j$
@@ -726,6 +795,85 @@ assert u5.shape == (2, 4, 4, 4) and np.allclose(u5, by_hand, rtol=0, atol=1e-12)
 report = gradcheck(mix, x5)
 print(report)
 assert report.ok
+
+# %% [markdown]
+# ### Eqs. (9)–(10), by hand
+#
+# The gradient check says the logits' gradient is right; here is *why*, on a case small enough for
+# paper. Bouvrie's chain runs in two links. First the weights: $u$ depends on $\alpha_i$ only through
+# the term $\alpha_i\, z_i$ with $z_i = x_i * k_i$, so
+# $\partial E/\partial \alpha_i = \sum_{u,v} (\delta \circ z_i)_{uv}$. Then the softmax, whose derivative is
+# eq. (8), $\partial\alpha_k/\partial c_i = \delta_{ki}\,\alpha_i - \alpha_i\alpha_k$ ($\delta_{ki}$ the
+# Kronecker delta), gives
+#
+# $$\frac{\partial E}{\partial c_i} = \sum_k \frac{\partial E}{\partial \alpha_k}\frac{\partial \alpha_k}{\partial c_i} \quad (9)
+#   \qquad = \alpha_i\Big(\frac{\partial E}{\partial \alpha_i} - \sum_k \frac{\partial E}{\partial \alpha_k}\,\alpha_k\Big). \quad (10)$$
+#
+# In `MapCombination.backward` these are two lines, `dalpha` (the first link) and `c.grad` (eq. (10)):
+
+# %%
+import inspect
+
+print("\n".join(line for line in inspect.getsource(MapCombination.backward).splitlines() if "dalpha" in line))
+
+# %% [markdown]
+# The tiny case: two $3 \times 3$ input maps, one output map, $2 \times 2$ kernels, logits $c = (0, \ln 3)$
+# so that $\alpha = (1/4, 3/4)$, and $E = \sum_{u,v} u_{uv}$, i.e. $\delta = 1$ everywhere.
+#
+# $$x_1 = \begin{pmatrix} 1&2&0\\0&1&3\\2&0&1 \end{pmatrix},\ k_1 = \begin{pmatrix} 1&0\\0&1 \end{pmatrix}
+#   \Rightarrow z_1 = \begin{pmatrix} 2&5\\0&2 \end{pmatrix}; \qquad
+#   x_2 = \begin{pmatrix} 0&1&1\\2&0&1\\1&1&0 \end{pmatrix},\ k_2 = \begin{pmatrix} 0&1\\1&0 \end{pmatrix}
+#   \Rightarrow z_2 = \begin{pmatrix} 3&1\\1&2 \end{pmatrix}$$
+#
+# (each $z$ entry adds the two pixels its kernel's ones sit on, as a cross-correlation). With
+# $\delta = 1$: $\partial E/\partial\alpha = (9, 7)$, the sums of $z_1$ and $z_2$. Eq. (10):
+# $\sum_k \frac{\partial E}{\partial\alpha_k}\alpha_k = 9/4 + 21/4 = 7.5$, so
+# $\partial E/\partial c_1 = \frac14 (9 - 7.5) = 0.375$ and $\partial E/\partial c_2 = \frac34 (7 - 7.5) = -0.375$.
+# Eq. (9) gets there through the matrix of eq. (8),
+# $\begin{pmatrix} \alpha_1 - \alpha_1^2 & -\alpha_1\alpha_2 \\ -\alpha_1\alpha_2 & \alpha_2 - \alpha_2^2\end{pmatrix}
+#  = \frac{3}{16}\begin{pmatrix} 1 & -1 \\ -1 & 1\end{pmatrix}$: $\frac{3}{16}(9 - 7) = 0.375$ and
+# $\frac{3}{16}(7 - 9) = -0.375$. The same numbers from the layer, and from finite differences:
+
+# %%
+x_tiny = np.array([[[[1, 2, 0], [0, 1, 3], [2, 0, 1]], [[0, 1, 1], [2, 0, 1], [1, 1, 0]]]], dtype=float)
+k_tiny = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]]], dtype=float)
+c_tiny = np.array([0.0, np.log(3.0)])
+alpha_tiny = np.array([0.25, 0.75])
+dE_dalpha = np.array([9.0, 7.0])                            # sums of z_1 and z_2 (delta = 1)
+J = np.diag(alpha_tiny) - np.outer(alpha_tiny, alpha_tiny)  # eq. (8): J[k, i] = d alpha_k / d c_i
+eq9 = J.T @ dE_dalpha                                       # sum over k of dE/dalpha_k * J[k, i]
+eq10 = alpha_tiny * (dE_dalpha - dE_dalpha @ alpha_tiny)
+
+tiny = MapCombination(2, 1, kernel_size=2).astype(np.float64)
+tiny.weight.data[:, 0] = k_tiny
+tiny.c.data[:, 0] = c_tiny
+u_tiny = tiny(x_tiny)
+tiny.backward(np.ones_like(u_tiny))                         # delta = dE/du = 1
+
+
+def E_tiny(c):
+    tiny.c.data[:, 0] = c
+    return tiny(x_tiny).sum()
+
+
+h = 1e-6
+numeric = np.array([(E_tiny(c_tiny + h * e) - E_tiny(c_tiny - h * e)) / (2 * h) for e in np.eye(2)])
+tiny.c.data[:, 0] = c_tiny  # back to the point of the check
+print(f"eq. (9): {eq9}, eq. (10): {eq10}, layer: {tiny.c.grad[:, 0]}, finite differences: {numeric}")
+
+# %%
+assert np.allclose(tiny.alpha[:, 0], alpha_tiny, rtol=1e-12)
+assert np.allclose(u_tiny[0, 0], 0.25 * np.array([[2, 5], [0, 2]]) + 0.75 * np.array([[3, 1], [1, 2]]), rtol=1e-15)
+assert np.allclose(eq9, [0.375, -0.375], rtol=0, atol=1e-15) and np.allclose(eq10, eq9, rtol=0, atol=1e-15)
+assert np.allclose(tiny.c.grad[:, 0], eq10, rtol=1e-12), "the layer's backward is eq. (10)"
+assert np.allclose(numeric, eq10, rtol=0, atol=1e-7), "and so are the finite differences"
+assert abs(eq10.sum()) < 1e-15, "adding the same number to every c_i leaves alpha unchanged: the gradient sums to 0"
+
+# %% [markdown]
+# The last check is worth a sentence: the softmax does not change when every $c_i$ of a column grows by the
+# same amount, so $E$ cannot change in that direction either, and the entries of $\partial E/\partial c$
+# in a column always sum to zero. Eq. (10) builds this in: $\sum_i \alpha_i\,(\partial E/\partial\alpha_i) -
+# \sum_i \alpha_i \cdot \sum_k (\partial E/\partial\alpha_k)\,\alpha_k = 0$ because $\sum_i \alpha_i = 1$.
 
 # %% [markdown]
 # **The sparsity penalty.** Bouvrie wants each output map to draw on only a few input maps, and

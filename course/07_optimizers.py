@@ -577,6 +577,150 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
+# ### Khan's eq. 5.22: AdaGrad over a window
+#
+# Between AdaGrad's sum over *all* past gradients and the decaying averages, Khan writes one more rule,
+# the idea AdaDelta starts from: sum only the last $k$ squared gradients,
+#
+# $$\theta^i_t = \theta^i_{t-1} - \frac{\eta}{\sqrt{\sum_{\tau=t-k+1}^{t} (\delta^i_\tau)^2 + \epsilon}}\; \delta^i_t . \qquad (5.22)$$
+#
+# Khan sets it aside because it has to store $k$ past gradients per weight, and `cnnlab` does not ship it
+# either (an optimizer's state arrays there have the shape of their parameter, which checkpoints rely
+# on). It takes a few lines in the lesson: AdaGrad with a different `_update`, which keeps the last $k$
+# squares in a `deque` that drops the oldest by itself.
+
+# %%
+from collections import deque
+
+
+class WindowedAdagrad(Adagrad):
+    """Khan's eq. 5.22: theta <- theta - lr / sqrt(sum of the last `window` squared gradients + eps) * g.
+
+    State per parameter: "recent" (a deque of at most `window` arrays g * g) and "effective_lr".
+    """
+
+    def __init__(self, params, lr=0.01, window=10, eps=1e-10):
+        self.window = window
+        super().__init__(params, lr=lr, eps=eps)
+
+    def _update(self, p, g, group, state):
+        recent = state.setdefault("recent", deque(maxlen=self.window))
+        recent.append(g * g)  # the square from `window` steps ago falls out
+        state["effective_lr"] = group["lr"] / np.sqrt(sum(recent) + group["eps"])
+        p.data -= state["effective_lr"] * g
+
+
+# %% [markdown]
+# Until the window is full the sum is AdaGrad's sum, added up in the same order, so for the first $k$
+# steps the two are the same optimizer, bit for bit. The difference shows when the gradients change
+# scale. Feed one weight a gradient of 1 for 100 steps, then 0.01 for 200 more (a weight whose slope
+# flattens out, near a minimum or on a plateau), and record the factor in front of $\delta$ for AdaGrad,
+# the window of $k = 20$ and RMSprop ($\gamma = 0.9$), all with $\eta = 0.01$:
+
+# %%
+def rates_for(make_optimizer, gradients):
+    """The effective learning rate after each step of one weight that receives `gradients` in turn."""
+    weight = Parameter(np.zeros(1))
+    optimizer = make_optimizer([weight])
+    rates = []
+    for g in gradients:
+        weight.grad[...] = g
+        optimizer.step()
+        rates.append(optimizer.effective_lr(weight)[0])
+    return np.array(rates)
+
+
+k = 20
+gradients = np.r_[np.ones(100), np.full(200, 0.01)]
+drop_rates = {"AdaGrad": rates_for(lambda ps: Adagrad(ps, lr=0.01), gradients),
+              f"window k = {k} (eq. 5.22)": rates_for(lambda ps: WindowedAdagrad(ps, lr=0.01, window=k), gradients),
+              "RMSprop": rates_for(lambda ps: RMSprop(ps, lr=0.01, alpha=0.9), gradients)}
+for name, rates in drop_rates.items():
+    print(f"{name:22s} effective rate at step 100: {rates[99]:.4f}, step 120: {rates[119]:.4f}, "
+          f"step 300: {rates[-1]:.4f}")
+
+# %% [markdown]
+# The same three on the bowl, $\eta = 0.1$ and a window of $k = 10$, from the usual start: the
+# effective rate of the flat coordinate $x$, step by step, and the value of $f$.
+
+# %%
+def bowl_rates(make_optimizer, steps=100):
+    """Effective learning rates (steps, 2) along a run on the bowl from `start`."""
+    point = Parameter(np.array(start, dtype=float))
+    optimizer = make_optimizer([point])
+    rates = []
+    for _ in range(steps):
+        point.grad[...] = bowl.grad(point.data)
+        optimizer.step()
+        rates.append(optimizer.effective_lr(point).copy())
+    return np.array(rates)
+
+
+bowl_makers = {"AdaGrad": lambda ps: Adagrad(ps, lr=0.1),
+               "window k = 10 (eq. 5.22)": lambda ps: WindowedAdagrad(ps, lr=0.1, window=10),
+               "RMSprop": lambda ps: RMSprop(ps, lr=0.1, alpha=0.9)}
+bowl_runs = {name: trajectory(bowl, make, start=start, steps=100) for name, make in bowl_makers.items()}
+bowl_rate = {name: bowl_rates(make) for name, make in bowl_makers.items()}
+for name, run_ in bowl_runs.items():
+    print(f"{name:24s} lowest f {run_.values.min():.1e} (step {run_.values.argmin()}), after 100 steps "
+          f"{run_.values[-1]:.1e}; effective rate of x: "
+          f"step 10 {bowl_rate[name][9, 0]:.3f}, step 100 {bowl_rate[name][-1, 0]:.3f}")
+
+# %%
+with plt.ioff():
+    fig, (ax_drop, ax_rate, ax_f) = plt.subplots(1, 3, figsize=(12, 3.3))
+styles = {"AdaGrad": dict(color=color("AdaGrad")), "RMSprop": dict(color=color("RMSprop"))}
+for name, rates in drop_rates.items():
+    ax_drop.semilogy(np.arange(1, 301), rates, label=name, **styles.get(name, dict(color="k", ls="--")))
+ax_drop.axvline(100, color="0.8", lw=0.8)
+ax_drop.set_title("gradient 1, then 0.01 from step 101", fontsize=10)
+for name in bowl_runs:
+    style = styles.get(name, dict(color="k", ls="--"))
+    ax_rate.semilogy(np.arange(1, 101), bowl_rate[name][:, 0], label=name, **style)
+    ax_f.semilogy(np.arange(101), np.maximum(bowl_runs[name].values, 1e-20), label=name, **style)
+ax_rate.set_title("the bowl: effective rate of x", fontsize=10), ax_f.set_title("the bowl: f(θ)", fontsize=10)
+for ax in (ax_drop, ax_rate, ax_f):
+    ax.set_xlabel("step")
+ax_drop.set_ylabel("effective learning rate")
+ax_drop.legend(fontsize=8, loc="upper left"), ax_f.legend(fontsize=8, loc="lower left")
+fig.tight_layout()
+fig
+
+# %%
+adagrad_d, window_d, rmsprop_d = drop_rates.values()
+window_sums = np.convolve(gradients**2, np.ones(k))[:len(gradients)]  # sum of the last k squares at each step
+assert np.allclose(window_d, 0.01 / np.sqrt(window_sums + 1e-10), rtol=1e-12), "eq. 5.22, step by step"
+assert np.array_equal(window_d[:k], adagrad_d[:k]), "a window not yet full is AdaGrad, bit for bit"
+assert np.all(np.diff(adagrad_d) <= 0), "AdaGrad's rate never rises: its sum only grows"
+assert np.isclose(window_d[100 + k - 1], 0.01 / np.sqrt(k * 0.01**2 + 1e-10), rtol=1e-12), "recovered k steps after the drop"
+assert window_d[100 + k - 1] > 100 * adagrad_d[100 + k - 1] and rmsprop_d[100 + k - 1] < window_d[100 + k - 1] / 5
+assert np.isclose(rmsprop_d[-1], 0.01 / 0.01, rtol=1e-3), "RMSprop ends at eta / |g| (an average) ..."
+assert np.isclose(rmsprop_d[-1] / window_d[-1], np.sqrt(k), rtol=1e-3), "... the window at eta / (sqrt(k) |g|) (a sum)"
+adagrad_b, window_b, rmsprop_b = bowl_runs.values()
+assert np.array_equal(window_b.points[:11], adagrad_b.points[:11]), "on the bowl, too: the first 10 steps are AdaGrad's"
+assert np.all(np.diff(bowl_rate["AdaGrad"], axis=0) <= 0)
+assert bowl_rate["window k = 10 (eq. 5.22)"][-1, 0] > 10 * bowl_rate["window k = 10 (eq. 5.22)"][:, 0].min()
+assert adagrad_b.values.min() > 0.05, "AdaGrad: still far from the minimum after 100 steps"
+for run_ in (window_b, rmsprop_b):
+    lowest = run_.values.argmin()
+    assert run_.values[lowest] < 1e-12 and run_.values[lowest:].max() > 1e-2, "a dive to the minimum, then a jump away"
+
+# %% [markdown]
+# AdaGrad remembers the large gradients of the first 100 steps for ever: once the slope flattens its
+# rate stays at $\eta/10$, a hundred times too small for the new gradients. The window forgets them in
+# exactly $k$ steps and then sits at $\eta/(\sqrt{k}\,|\delta|)$. RMSprop forgets gradually, at the pace of
+# $\gamma^t$, and ends higher, at $\eta/|\delta|$: its $E[\delta^2]$ is a weighted *mean* of the squares,
+# the window's a *sum* of $k$ of them, so at a steady gradient the window's rate is $\sqrt{k}$ times
+# smaller. The two are not the same rule with different memories.
+#
+# On the bowl the gradients shrink as the point closes in. AdaGrad's rate only falls, and after 100 steps
+# it is still at $f \approx 0.08$. The window's rate rises as the gradients shrink, and so does RMSprop's:
+# both dive to within $10^{-12}$ of the minimum long before AdaGrad gets close. But a rate that grows as
+# the gradient vanishes also makes the next step large: $f$ jumps back up to $10^{-2}$ or more, and the
+# dive starts over. Forgetting the past cures AdaGrad's vanishing rate and brings the opposite problem:
+# near a minimum, nothing holds the rate down.
+
+# %% [markdown]
 # ## 7 · Adam
 #
 # Adam (Khan's eqs. 5.29–5.33) combines the two ideas: a decaying average of the gradients (the

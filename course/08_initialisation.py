@@ -441,6 +441,218 @@ assert act[-1] < 1e-10 and grad[0] < 1e-10, "std 0.01: activations and gradients
 assert deep["tanh, Xavier, gain 1"][0][-1] < 0.2 < deep["tanh, Xavier, gain 5/3"][0][-1], "the tanh gain matters"
 
 # %% [markdown]
+# ## LeCun's scaled tanh, with LeCun's initialisation and targets of ±1
+#
+# Bouvrie (§2.1) quotes a recipe of LeCun's that ties three choices together: the activation
+# $f(x) = A \tanh(Bx)$ with $A = 1.7159$ and $B = 2/3$ (`LeCunTanh`), inputs normalised to mean 0 and
+# variance 1, and training targets of $\pm 1$. The constants are chosen so that $f(\pm 1) = \pm 1$, where,
+# Bouvrie writes, the point of maximum nonlinearity lies: targets there sit on the bend of the curve,
+# not in its flat tails. The weights that go with it are LeCun's $\mathrm{Var}(w) = 1/n_{\text{in}}$,
+# which keeps a pre-activation's variance at the variance of the layer's inputs. Three claims to check:
+# where the bend really is, what the pairing does to the signal through depth, and what the $\pm 1$
+# targets do in training.
+#
+# **The bend.** "Maximum nonlinearity" is where $|f''|$ peaks. With $s = \tanh(Bx)$,
+# $f''(x) = -2AB^2\, s\,(1 - s^2)$, and $s(1 - s^2)$ is largest at $s = 1/\sqrt 3$, so the exact answer
+# is $x^* = \tfrac32 \operatorname{artanh}(1/\sqrt 3)$. Measure it instead of trusting the algebra:
+# differentiate $f$ twice numerically on a fine grid and find the peak.
+
+# %%
+from numpy.polynomial.hermite_e import hermegauss
+
+from cnnlab.layers import LeCunTanh
+
+A, B = LeCunTanh.A, LeCunTanh.B
+x = np.linspace(-4, 4, 8001)     # grid step 1e-3 (finer, and rounding noise in f'' takes over)
+f = LeCunTanh()(x)
+f1 = np.gradient(f, x)           # f' and f'' by central differences on the grid
+f2 = np.gradient(f1, x)
+inner = slice(2, -2)             # np.gradient is one-sided at the ends
+x_peak = x[inner][np.argmax(np.abs(f2[inner]) * (x[inner] > 0))]
+x_exact = 1.5 * np.arctanh(1 / np.sqrt(3))
+kappa = np.abs(f2) / (1 + f1**2) ** 1.5  # the curvature of the graph, for comparison
+x_kappa = x[inner][np.argmax(kappa[inner] * (x[inner] > 0))]
+f_at_1 = LeCunTanh()(np.array([-1.0, 1.0]))
+print(f"f(-1), f(1) = {f_at_1}; A = {A}, 1/tanh(2/3) = {1 / np.tanh(B):.7f}")
+print(f"|f''| peaks at x = {x_peak:.5f} (exact {x_exact:.5f}), where f = {A * np.tanh(B * x_peak):.4f}")
+print(f"the curvature of the graph, |f''| / (1 + f'^2)^(3/2), peaks at x = {x_kappa:.3f}")
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.plot(x, f, label="f(x) = 1.7159 tanh(2x/3)")
+ax.plot(x, f1, "--", label="f'(x)")
+ax.plot(x, f2, ":", label="f''(x)")
+for sign in (-1, 1):
+    ax.axvline(sign, color="0.7", lw=0.8), ax.axhline(sign, color="0.85", lw=0.8)
+    ax.plot(sign * x_peak, f2[np.searchsorted(x, sign * x_peak)], "ko", ms=4)
+ax.set_xlabel("x"), ax.legend(fontsize=8, loc="upper left")
+ax.set_title("the peaks of |f''| (dots) against x = ±1 (grey lines)", fontsize=10)
+fig.tight_layout()
+fig
+
+# %%
+assert np.allclose(f_at_1, [-1, 1], rtol=0, atol=1e-5), "f(±1) = ±1 up to the rounding of A"
+assert abs(A - 1 / np.tanh(B)) < 1e-5, "A is 1 / tanh(2/3) to five significant digits"
+assert abs(x_peak - x_exact) < 1e-3, "the measured peak of |f''| is the algebra's, to the grid step"
+assert 0.98 < x_peak < 0.995, "close to 1, but not at 1"
+assert 1.4 < x_kappa < 1.5, "the curvature of the graph peaks elsewhere"
+
+# %% [markdown]
+# So the claim holds to about 1%: $|f''|$ peaks at $x^* = 0.988$, where $f = A/\sqrt 3 = 0.991$, a hair
+# inside $\pm 1$ (the constants put $f(\pm 1) = \pm 1$ exactly, to the 5 digits of $A$; the bend comes
+# with them only approximately). "Maximum curvature" needs a definition: the curvature of the drawn
+# graph, $|f''|/(1 + f'^2)^{3/2}$, peaks at $x \approx 1.45$, because it also depends on the slope, and so
+# on the units of the axes. LeCun's "nonlinearity" is $f''$.
+#
+# **Through depth.** With $\mathrm{Var}(w) = 1/n_{\text{in}}$ and zero biases, the variance rule says
+# that the pre-activation of the next layer has the variance $q$ of this layer's outputs, and a sum of
+# 256 terms is close to Gaussian, so layer by layer
+# $q_{\ell+1} = \mathbb{E}\big[f(\sqrt{q_\ell}\, z)^2\big]$ with $z \sim \mathcal N(0, 1)$, from
+# $q_1 = 1$ for unit-variance inputs. The expectation is a one-dimensional integral, computed here by
+# Gauss–Hermite quadrature. Below: the prediction, and the 20-layer bench with `LeCunTanh` and
+# `lecun_normal` from three seeds. Plain tanh with the same weights is the "tanh, Xavier, gain 1" run
+# above: for a square layer Xavier's variance $2/(n_{\text{in}} + n_{\text{out}})$ is LeCun's $1/n_{\text{in}}$.
+
+# %%
+z_gh, w_gh = hermegauss(101)  # nodes and weights for E[g(z)], z ~ N(0, 1)
+w_gh = w_gh / w_gh.sum()
+q, predicted = 1.0, []
+for _ in range(20):
+    q = np.sum(w_gh * (A * np.tanh(B * np.sqrt(q) * z_gh)) ** 2)
+    predicted.append(np.sqrt(q))
+predicted = np.array(predicted)
+chi = np.sum(w_gh * (A * B * (1 - np.tanh(B * np.sqrt(q) * z_gh) ** 2)) ** 2)  # E[f'(u)^2] there
+lecun_deep = []
+for seed in range(3):
+    net = deep_net(LeCunTanh)
+    init.apply(net, "lecun_normal", rng=seed)
+    lecun_deep.append(profile(net))
+print(f"predicted std: layer 1 {predicted[0]:.3f}, layer 20 {predicted[-1]:.3f}; "
+      f"measured (3 seeds): {[f'{a[0]:.3f}, {a[-1]:.3f}' for a, g in lecun_deep]}")
+print(f"at the fixed point q = {q:.3f}, the backward factor E[f'(u)^2] = {chi:.3f}")
+
+# %%
+with plt.ioff():
+    fig, (ax_a, ax_g) = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+layers_ = np.arange(1, 21)
+for seed, (act, grad) in enumerate(lecun_deep):
+    ax_a.plot(layers_, act, "o", ms=3, color="C0", label="LeCun tanh + lecun_normal (3 seeds)" if seed == 0 else None)
+    ax_g.plot(layers_, grad, "o", ms=3, color="C0")
+ax_a.plot(layers_, predicted, "k-", lw=1, label=r"prediction $\sqrt{q_\ell}$")
+ax_a.plot(layers_, deep["tanh, Xavier, gain 1"][0], "s-", ms=3, color="C3", label="plain tanh, same weights")
+ax_g.plot(layers_, deep["tanh, Xavier, gain 1"][1], "s-", ms=3, color="C3")
+ax_a.set_title("activations", fontsize=10), ax_g.set_title("gradients ∂L/∂h (flow right to left)", fontsize=10)
+for ax in (ax_a, ax_g):
+    ax.set_xlabel("layer"), ax.set_ylim(0, 1.3), ax.set_xticks([1, 5, 10, 15, 20])
+ax_a.set_ylabel("standard deviation"), ax_a.legend(fontsize=8, loc="lower left")
+fig.tight_layout()
+fig
+
+# %%
+for act, grad in lecun_deep:
+    assert np.all(np.abs(act / predicted - 1) < 0.1), "the variance recursion predicts every layer"
+    assert np.all((act > 0.5) & (act < 1.0)), "a steady scale, below 1"
+    assert np.all((grad > 0.8) & (grad < 1.25)), "the gradients keep their scale"
+assert abs(chi - 1) < 0.03 and 0.6 < predicted[-1] < 0.65
+assert deep["tanh, Xavier, gain 1"][0][-1] < 0.5 * min(act[-1] for act, _ in lecun_deep)
+
+# %% [markdown]
+# The pairing does not keep the variance at 1: the first layer already turns variance 1 into 0.75
+# (the tanh squashes), and the scale settles at a standard deviation of 0.62. But it *settles*, where plain
+# tanh with the same weights keeps shrinking, and at that level the backward factor is 1.02, so the
+# gradients cross 20 layers at the scale they started with. The constants act as a gain built into the
+# activation: since $A \tanh(Bu)$ feeds the next layer's weights, this network is the plain tanh network
+# with every weight after the first multiplied by $AB = 1.14$ (the first by $B$), a gain between 1, which
+# fades, and PyTorch's 5/3 for tanh.
+#
+# **Targets of ±1.** Now train a small network the way the recipe says: inputs standardised per pixel
+# (mean 0, variance 1; a floor on the standard deviation keeps the nearly constant border pixels from
+# being blown up), Linear(196, 32) → $f$ → Linear(32, 10) → $f$, LeCun's initialisation, squared error
+# against one-vs-rest targets, +1 for the image's class and −1 for the nine others. The same network
+# with plain tanh, which reaches ±1 only in its tails, is the comparison. After 20 epochs, count the
+# **saturated** outputs, those where the slope $f'(u)$ has fallen below a tenth of its value at 0:
+# there the error barely moves the weights any more.
+
+# %%
+from cnnlab.data import small_fashion_mnist
+from cnnlab.losses import MSELoss, one_hot
+from cnnlab.metrics import accuracy
+
+X_small, y_small, X_small_val, y_small_val = small_fashion_mnist(n_train=2000, n_val=500, seed=0)
+pixel_mean, pixel_std = X_small.mean(axis=0), np.maximum(X_small.std(axis=0), 0.05)
+X_norm, X_norm_val = (X_small - pixel_mean) / pixel_std, (X_small_val - pixel_mean) / pixel_std
+targets = 2 * one_hot(y_small, 10) - 1  # +1 for the class, -1 for the others
+
+
+def pm1_run(activation, seed, epochs=20):
+    """Train Linear-f-Linear-f with LeCun's init on +-1 targets; return (net, output pre-activations u)."""
+    net = Sequential([Linear(196, 32), activation(), Linear(32, 10), activation()])
+    init.apply(net, "lecun_normal", rng=seed)
+    Trainer(net, MSELoss(), SGD(net.parameters(), lr=0.05, momentum=0.9), X_norm, targets, batch_size=64,
+            rng=seed).run(epochs=epochs)
+    return net, net[2](net[1](net[0](X_norm)))
+
+
+def relative_slope(activation, u):
+    """f'(u) / f'(0), both from the layer's own backward."""
+    layer = activation()
+    layer(np.zeros(1))
+    at_zero = layer.backward(np.ones(1))[0]
+    layer(u)
+    return layer.backward(np.ones_like(u)) / at_zero
+
+
+pm1 = {}
+for activation in (LeCunTanh, Tanh):
+    for seed in range(3):
+        net, u = pm1_run(activation, seed)
+        pm1[activation.__name__, seed] = dict(u=u, saturated=np.mean(relative_slope(activation, u) < 0.1),
+                                              loss=MSELoss().forward(net(X_norm), targets),
+                                              val_accuracy=accuracy(net(X_norm_val), y_small_val))
+for (name, seed), r in pm1.items():
+    print(f"{name:9s} seed {seed}: squared error {r['loss']:.3f}, validation accuracy {r['val_accuracy']:.1%}, "
+          f"saturated outputs {r['saturated']:.1%}")
+
+# %%
+u_saturated = {"LeCunTanh": 1.5 * np.arctanh(np.sqrt(0.9)), "Tanh": np.arctanh(np.sqrt(0.9))}  # f'(u)/f'(0) = 0.1
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+for ax, name in zip(axes, ("LeCunTanh", "Tanh")):
+    u = pm1[name, 0]["u"]
+    bins = np.linspace(-8, 8, 81)
+    ax.hist(u[targets < 0], bins=bins, alpha=0.6, label="target −1")
+    ax.hist(u[targets > 0], bins=bins, alpha=0.6, label="target +1")
+    for side in (-1, 1):
+        ax.axvspan(side * u_saturated[name], side * 8, color="0.85", lw=0, zorder=0)
+    ax.set_yscale("log"), ax.set_xlabel("output pre-activation u")
+    ax.set_title(f"{name}: {pm1[name, 0]['saturated']:.0%} of the outputs saturated (grey: f'(u) < f'(0)/10)",
+                 fontsize=9)
+axes[0].set_ylabel("outputs (2,000 images × 10)"), axes[0].legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %%
+for seed in range(3):
+    lecun_run, tanh_run = pm1["LeCunTanh", seed], pm1["Tanh", seed]
+    assert lecun_run["saturated"] < 0.01, "LeCun's tanh: the targets are reached on the bend"
+    assert tanh_run["saturated"] > 0.5, "plain tanh: most outputs are pushed into the flat tails"
+    assert lecun_run["val_accuracy"] > 0.75 and tanh_run["val_accuracy"] > 0.75
+    assert tanh_run["loss"] < lecun_run["loss"], "plain tanh ends with the smaller squared error"
+    assert np.isclose(relative_slope(LeCunTanh, np.array([u_saturated["LeCunTanh"]]))[0], 0.1)
+mean_accuracy = {name: np.mean([pm1[name, s]["val_accuracy"] for s in range(3)]) for name in ("LeCunTanh", "Tanh")}
+assert abs(mean_accuracy["LeCunTanh"] - mean_accuracy["Tanh"]) < 0.04, "no difference in accuracy at this size"
+
+# %% [markdown]
+# With plain tanh, a target of −1 is an asymptote: the squared error keeps asking for a more negative
+# $u$, and about 70% of the outputs end in the tail, where the slope is below a tenth of its maximum
+# and an image that is later misclassified sends almost no gradient back. With LeCun's tanh, $f(u) = -1$
+# at $u = -1$, the error stops pulling there, and no output saturates. Two honest caveats from the same
+# runs: the accuracy is the same either way on this small problem, and plain tanh even ends with the
+# smaller squared error, because sitting in the tail a hair from −1 is exactly what its error rewards.
+# The recipe buys gradients that can still move every output, not a better score on day one.
+
+# %% [markdown]
 # ## Explore: the initialisation explorer
 #
 # The widget builds the same kind of stack with the depth, width, activation and scheme you choose
