@@ -228,8 +228,8 @@ class Module:
     def parameters(self) -> list[Parameter]:
         """Every Parameter of this module and its sub-modules (weight before bias), each once.
 
-        A layer used twice in a network lists its parameters once (as PyTorch does), so an optimizer
-        built from `net.parameters()` steps each of them once.
+        A Parameter reachable by two names (a module referenced twice) is listed once, so an optimizer
+        built from `net.parameters()` steps it once. (Sequential refuses a layer used at two places.)
         """
         unique = {id(p): p for _, p in self.named_parameters()}
         return list(unique.values())

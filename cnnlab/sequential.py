@@ -1,7 +1,7 @@
 """`Sequential`: a chain of modules, forward left to right, backward right to left."""
 from __future__ import annotations
 
-from cnnlab.module import Module, no_input_grad, run_backward
+from cnnlab.module import Module, Parameter, no_input_grad, run_backward
 
 __all__ = ["Sequential"]
 
@@ -23,6 +23,10 @@ class Sequential(Module):
     first layer with parameters take no part (they have nothing to learn), that layer is told its
     input gradient is not wanted, and backward returns None. Every parameter's `.grad` is the same
     as after a plain `backward(dout)`.
+
+    A layer object may appear only once, and two layers may not share a Parameter: a layer keeps what
+    its backward needs from its last forward and backward overwrites `.grad`, so a second use would
+    silently corrupt the first one's gradient (lesson 02 shows how). Either is refused with an error.
     """
 
     def __init__(self, *layers):
@@ -31,6 +35,7 @@ class Sequential(Module):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential expects Modules, but item {i} is {type(layer).__name__}: {layer!r}")
+        _refuse_sharing(layers)
         self.layers = list(layers)
 
     def named_children(self):
@@ -71,3 +76,26 @@ class Sequential(Module):
             raise TypeError(f"Sequential.append expects a Module, got {type(layer).__name__}")
         self.layers.append(layer)
         return self
+
+
+def _refuse_sharing(layers) -> None:
+    """ValueError if a module object occurs twice among `layers` and their sub-modules, or two of them
+    hold the same Parameter (tied weights)."""
+    modules, params = {}, {}
+    for i, layer in enumerate(layers):
+        for name, module in layer.named_modules(str(i)):
+            if id(module) in modules:
+                raise ValueError(
+                    f"Sequential: {name} ({type(module).__name__}) is the same object as {modules[id(module)]}; a "
+                    f"layer keeps what its backward needs from its last forward, so one object cannot serve two "
+                    f"places: create a second {type(module).__name__}")
+            modules[id(module)] = name
+            for pname, p in vars(module).items():
+                if isinstance(p, Parameter):
+                    where = f"{name}.{pname}"
+                    if id(p) in params:
+                        raise ValueError(
+                            f"Sequential: {where} and {params[id(p)]} are the same Parameter (tied weights); each "
+                            f"layer's backward overwrites .grad, so the gradient of a shared weight would be wrong: "
+                            f"give each layer its own weight, or add the per-use gradients by hand (lesson 02)")
+                    params[id(p)] = where

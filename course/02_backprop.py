@@ -685,11 +685,12 @@ print("loop, GEMM and cnnlab's Linear agree")
 # > gradient's call has $\beta = 0$).
 # >
 # > **We do:** $\beta = 0$. A `cnnlab` backward overwrites `.grad`, so no `zero_grad()` is needed; a
-# > weight used twice in one network is not supported, and gets a wrong gradient without an error.
+# > weight used twice in one network is not supported: `Sequential` refuses it with an error.
 # >
 # > **Why:** overwriting makes a repeated backward harmless. But a weight used twice has one gradient
 # > term per use, and only accumulation sums them: below, two layers share one $W$ (Caffe-style
-# > $\beta = 1$ by hand against the overwrite rule, and finite differences).
+# > $\beta = 1$ by hand against the overwrite rule, and finite differences), run one by one since
+# > `Sequential` will not take them.
 
 # %%
 def gemm(alpha, A, B, beta, C):
@@ -700,16 +701,21 @@ def gemm(alpha, A, B, beta, C):
 gen = np.random.default_rng(4)
 use1, use2 = Linear(3, 3, rng=gen).astype(np.float64), Linear(3, 3, rng=gen).astype(np.float64)
 use2.weight = use1.weight  # tied: both layers multiply by the one Parameter W
-tied = Sequential([use1, Sigmoid(), use2])
+try:
+    Sequential([use1, Sigmoid(), use2])
+    raise AssertionError("Sequential took a shared weight")
+except ValueError as refusal:
+    print(str(refusal)[:110], "...")
+squash = Sigmoid()
 x_s, target_s, W = gen.standard_normal((4, 3)), gen.standard_normal((4, 3)), use1.weight
-numeric_W = numerical_gradient(lambda: mse.forward(tied(x_s), target_s), W.data)
-hidden = tied[:2](x_s)  # the input of the second use
-mse.forward(tied(x_s), target_s)
+numeric_W = numerical_gradient(lambda: mse.forward(use2(squash(use1(x_s))), target_s), W.data)
+hidden = squash(use1(x_s))  # the input of the second use
+mse.forward(use2(hidden), target_s)
 d_out = mse.backward()
-d_u = tied[1].backward(use2.backward(d_out))  # the deltas of the two uses, for the GEMMs
+d_u = squash.backward(use2.backward(d_out))  # the deltas of the two uses, for the GEMMs
 caffe = gemm(1.0, d_out.T, hidden, 1.0, np.zeros_like(W.data))  # the diff starts at 0
 caffe = gemm(1.0, d_u.T, x_s, 1.0, caffe)  # beta = 1: the first use's term is added
-tied.backward(d_out)  # cnnlab: each use overwrites W.grad; the first use (its backward runs last) wins
+use1.backward(d_u)  # cnnlab: each use overwrites W.grad; the first use (its backward runs last) wins
 print(f"largest error: overwrite {np.abs(W.grad - numeric_W).max():.1e}, beta = 1 {np.abs(caffe - numeric_W).max():.1e}")
 np.testing.assert_allclose(caffe, numeric_W, rtol=1e-6, atol=1e-8)
 np.testing.assert_allclose(W.grad, d_u.T @ x_s, rtol=1e-12, atol=1e-15)  # only the first use's term

@@ -81,13 +81,19 @@ def test_parameters_are_listed_weight_first_then_bias_in_layer_order():
     assert [p.shape for p in net.parameters()] == [(5, 3), (5,), (2, 5), (2,)]
 
 
-def test_a_layer_used_twice_lists_its_parameters_once_so_an_optimizer_accepts_the_net():
+def test_a_module_referenced_twice_lists_its_parameters_once_so_an_optimizer_accepts_the_net():
     from cnnlab.optim import SGD
 
-    shared = Affine(4, 4)
-    net = Sequential([shared, Affine(4, 4, seed=1), shared])
-    assert len(net.parameters()) == 4  # shared weight, shared bias, then the middle layer's two
-    assert [id(p) for p in net.parameters()[:2]] == [id(shared.weight), id(shared.bias)]
+    class WithAlias(Module):  # keeps a second name for its last layer, used once in forward
+        def __init__(self):
+            self.body = Sequential([Affine(4, 4), Affine(4, 4, seed=1)])
+            self.last = self.body[1]
+
+    net = WithAlias()
+    assert [n for n, _ in net.named_parameters()] == ["body.0.weight", "body.0.bias", "body.1.weight",
+                                                      "body.1.bias", "last.weight", "last.bias"]
+    assert len(net.parameters()) == 4
+    assert [id(p) for p in net.parameters()[2:]] == [id(net.last.weight), id(net.last.bias)]
     SGD(net.parameters(), lr=0.1)  # would refuse a parameter listed twice
 
 
@@ -358,3 +364,20 @@ def test_predict_evaluate_and_summary_keep_a_frozen_layer_frozen():
     net.summary((3,))
     assert [m.training for m in net.modules()] == [True, False, True, True]
 
+
+
+def test_sequential_refuses_a_layer_used_twice_or_a_shared_weight_naming_both_places():
+    from cnnlab.layers import Linear, ReLU, Sigmoid
+
+    lin, act = Linear(3, 3, rng=0), ReLU()
+    with pytest.raises(ValueError, match=r"2 \(Linear\) is the same object as 0; .* create a second Linear"):
+        Sequential([lin, Sigmoid(), lin])
+    with pytest.raises(ValueError, match=r"3 \(ReLU\) is the same object as 1"):
+        Sequential([Linear(3, 3, rng=0), act, Linear(3, 3, rng=1), act])
+    with pytest.raises(ValueError, match=r"1\.0 \(Linear\) is the same object as 0"):
+        Sequential([lin, Sequential([lin])])
+    a, b = Linear(3, 3, rng=0), Linear(3, 3, rng=1)
+    b.weight = a.weight
+    with pytest.raises(ValueError, match=r"2\.weight and 0\.weight are the same Parameter \(tied weights\)"):
+        Sequential([a, Sigmoid(), b])
+    Sequential([Linear(3, 3, rng=0), ReLU(), Linear(3, 3, rng=1), ReLU()])  # separate layers are fine
