@@ -620,7 +620,7 @@ assert np.abs(bn.running_mean - all_h.mean(0)).max() < 0.25 * all_h.std(0).mean(
 #
 # In training mode $x^i_j$ reaches the loss three ways: through its own $\hat x^i_j$, and through
 # $\mu_j$ and $\sigma^2_j$, which every $\hat x^k_j$ of the batch uses. The chain rule over all three
-# gives, feature by feature (the derivation is in the docstring of `cnnlab/layers/batchnorm.py`),
+# gives, feature by feature (derived path by path after the exercise),
 #
 # $$\frac{\partial L}{\partial x^i_j} = \frac{1}{s_j}\Big(g^i_j \;-\; \frac1m\sum_k g^k_j
 # \;-\; \hat x^i_j\,\frac1m\sum_k g^k_j\,\hat x^k_j\Big):$$
@@ -706,6 +706,102 @@ class MyBatchNorm1d(Module):
 from checks.regularization_layers import check_batchnorm_layer
 
 check_batchnorm_layer(MyBatchNorm1d)
+
+# %% [markdown]
+# ### The three paths, derived
+#
+# Where does the compact formula come from? Take one feature and drop the index $j$; write
+# $s = \sqrt{\sigma^2+\epsilon}$ and $g_k = \partial L/\partial\hat x_k$ as before. Read eqs. (5.8)-(5.10) as
+# a little graph: $x \to \mu$, then $(x, \mu) \to \sigma^2$, then $(x, \mu, \sigma^2) \to \hat x$. A change of
+# $x_i$ reaches the loss along three paths, and the chain rule adds them up:
+#
+# 1. **directly**, through $\hat x_i = (x_i - \mu)/s$ alone: $\;\dfrac{g_i}{s}$;
+# 2. **through $\sigma^2$**, which every $\hat x_k$ uses:
+#    $\dfrac{\partial L}{\partial\sigma^2} = \sum_k g_k\,(x_k-\mu)\cdot\big(-\tfrac12\big)(\sigma^2+\epsilon)^{-3/2}$
+#    and $\dfrac{\partial\sigma^2}{\partial x_i} = \dfrac2m(x_i-\mu)$, so the path gives
+#    $\;-\dfrac{\hat x_i}{m\,s}\sum_k g_k\,\hat x_k$;
+# 3. **through $\mu$**, which every $\hat x_k$ (and $\sigma^2$) uses:
+#    $\dfrac{\partial L}{\partial\mu} = -\dfrac1s\sum_k g_k + \dfrac{\partial L}{\partial\sigma^2}\cdot\Big(-\dfrac2m\sum_k(x_k-\mu)\Big)$,
+#    where the last sum is 0 by the definition of $\mu$, and $\dfrac{\partial\mu}{\partial x_i} = \dfrac1m$: the path
+#    gives $\;-\dfrac{1}{m\,s}\sum_k g_k$.
+#
+# Their sum is the compact formula, $\frac1s\big(g_i - \overline{g} - \hat x_i\,\overline{g\hat x}\big)$ (bars:
+# means over the batch). Below, the three paths are computed apart, exactly as derived, in float64:
+
+# %%
+from cnnlab.gradcheck import numerical_gradient
+
+
+def bn_backward_paths(x, gamma, dout, eps=1e-5):
+    """dL/dx of batch norm in training mode, path by path. x, dout (m, C); gamma (C,).
+    Returns (direct, via_var, via_mean), each (m, C); their sum is dL/dx."""
+    m = len(x)
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    g = gamma * dout                                          # dL/dxhat
+    direct = g / np.sqrt(var + eps)
+    dL_dvar = -0.5 * np.sum(g * (x - mu), axis=0) * (var + eps) ** -1.5
+    via_var = dL_dvar * 2 * (x - mu) / m
+    dL_dmu = -np.sum(g, axis=0) / np.sqrt(var + eps)          # + dL_dvar * (-2/m) * sum(x - mu) = 0
+    via_mean = np.broadcast_to(dL_dmu / m, x.shape)
+    return direct, via_var, via_mean
+
+
+bn_gen = np.random.default_rng(9)
+x64 = bn_gen.normal(loc=[0.0, 3.0, -1.0], scale=[1.0, 0.2, 5.0], size=(8, 3))   # m = 8, C = 3 features
+gamma64, dout64 = bn_gen.normal(size=3), bn_gen.normal(size=(8, 3))
+paths = bn_backward_paths(x64, gamma64, dout64)
+dx_paths = sum(paths)
+
+# %% [markdown]
+# Three checks of the derived sum: against the compact formula, against cnnlab's `BatchNorm1d` in
+# float64, and against centred finite differences of $L = \sum_{i,j} \text{dout}^i_j\,y^i_j$ (whose
+# gradient with respect to $y$ is dout) with a fresh forward pass for every perturbed entry:
+
+# %%
+s64 = np.sqrt(x64.var(axis=0) + 1e-5)
+xhat64 = (x64 - x64.mean(axis=0)) / s64
+g64 = gamma64 * dout64
+compact = (g64 - g64.mean(axis=0) - xhat64 * np.mean(g64 * xhat64, axis=0)) / s64
+np.testing.assert_allclose(dx_paths, compact, rtol=1e-10, atol=1e-12 * np.abs(compact).max())
+
+layer = BatchNorm1d(3).astype(np.float64)
+layer.weight.data[...] = gamma64
+layer.forward(x64)
+np.testing.assert_allclose(dx_paths, layer.backward(dout64), rtol=1e-10, atol=1e-12 * np.abs(compact).max())
+
+x_probe = x64.copy()
+numeric = numerical_gradient(lambda: np.sum(dout64 * layer.forward(x_probe)), x_probe, eps=1e-6)
+print(f"largest difference from finite differences: {np.abs(dx_paths - numeric).max():.1e} "
+      f"(largest gradient entry {np.abs(dx_paths).max():.2f})")
+np.testing.assert_allclose(dx_paths, numeric, rtol=1e-6, atol=1e-8 * np.abs(dx_paths).max())
+
+# %% [markdown]
+# What each path does, for one feature of the batch: the path through $\mu$ subtracts the direct
+# term's mean, the path through $\sigma^2$ its part along $\hat x$. So the gradient of a feature sums to 0
+# over the batch (adding the same number to all $x_i$ changes no $\hat x_i$) and is, up to the
+# $\epsilon$, perpendicular to $\hat x$ (stretching the batch about its mean changes no $\hat x_i$ either):
+# batch norm's backward throws away exactly the two directions its forward ignores.
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+examples = np.arange(len(x64))
+for k, (name, part) in enumerate(zip(("directly", "through σ²", "through μ"), paths)):
+    ax.bar(examples + 0.2 * (k - 1.5), part[:, 0], 0.2, label=name)
+ax.bar(examples + 0.3, dx_paths[:, 0], 0.2, color="k", label="sum: dL/dx")
+ax.axhline(0, color="k", lw=0.6)
+ax.set_xlabel("example i of the batch (feature 0)"), ax.set_ylabel(r"contribution to $\partial L/\partial x_i$")
+ax.legend(fontsize=8, ncol=4)
+fig.tight_layout()
+fig
+
+# %%
+np.testing.assert_allclose(paths[2], -paths[0].mean(axis=0) * np.ones((8, 1)), rtol=1e-12)  # mu: minus the mean
+np.testing.assert_allclose(dx_paths.sum(axis=0), 0, atol=1e-12 * np.abs(dx_paths).max())    # sums to 0
+along_xhat = np.sum(dx_paths * xhat64, axis=0)
+eps_factor = 1e-5 / (x64.var(axis=0) + 1e-5)    # what is left of the direction along xhat: eps / (var + eps)
+np.testing.assert_allclose(along_xhat, eps_factor * np.sum(g64 * xhat64, axis=0) / s64, rtol=1e-6)
+print(f"sum over the batch: {np.abs(dx_paths.sum(axis=0)).max():.0e}; along xhat: {np.round(along_xhat, 8)}")
 
 # %% [markdown]
 # In a net, batch norm goes after the weight layer and before the non-linearity (Khan). Its main
