@@ -537,6 +537,94 @@ assert do_val - do_train < base_val - base_train, "dropout narrows the gap"
 assert do_val < base_val
 
 # %% [markdown]
+# ### Weight scaling against averaging many thinned nets
+#
+# Tomasi's picture of dropout is an average over very many thinned nets. At test time the honest
+# version of that average would run the trained net many times, each with a fresh mask, and average
+# the predicted class probabilities ("Monte-Carlo dropout"). Weight scaling, evaluation mode, is the
+# cheap stand-in, and the check above showed that it gives exactly the expected output *of the dropout
+# layer*. Does that carry over to the whole network? In this net the dropout layer is followed by the
+# output `Linear` and then the softmax. The logits are linear in the mask, so their average over masks
+# is the evaluation-mode logits; the softmax is not linear, so the average of the probabilities is not
+# the softmax of the evaluation-mode logits. Measure it on the trained dropout net and on two more
+# trained from other seeds: 100 training-mode passes over the validation set each.
+
+# %%
+from cnnlab.losses import softmax
+from cnnlab.module import eval_mode, train_mode
+
+mc_nets = [dropout_net]
+for seed in (1, 2):
+    mc_nets.append(regularization_mlp(p_keep=0.5, seed=seed))
+    fit(mc_nets[-1], shuffle_seed=seed + 1)
+
+
+def mc_dropout(net, X, T=100):
+    """(evaluation-mode logits (N, K), logits of T training-mode passes (T, N, K), each with fresh masks)."""
+    with eval_mode(net):
+        scaled = net(X)
+    with train_mode(net):
+        return scaled, np.stack([net(X) for _ in range(T)])
+
+
+mc = [mc_dropout(net, X_val) for net in mc_nets]
+
+# %% [markdown]
+# For $T = 1, \dots, 100$: the accuracy of the averaged probabilities of the first $T$ passes, against
+# the accuracy of evaluation mode (dashed):
+
+# %%
+ts = np.arange(1, 101)
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+mc_acc, eval_acc = [], []
+for k, (scaled, passes) in enumerate(mc):
+    P_running = np.cumsum(softmax(passes), axis=0) / ts[:, None, None]        # mean of the first T passes
+    mc_acc.append(np.mean(P_running.argmax(axis=2) == y_val, axis=1))
+    eval_acc.append(float(np.mean(scaled.argmax(axis=1) == y_val)))
+    axes[0].semilogx(ts, mc_acc[-1], color=f"C{k}", label=f"seed {k}: mean of T passes")
+    axes[0].axhline(eval_acc[-1], color=f"C{k}", ls="--", lw=1)
+axes[0].set_xlabel("T (passes averaged)"), axes[0].set_ylabel("validation accuracy"), axes[0].legend(fontsize=8)
+scaled, passes = mc[0]
+axes[1].scatter(softmax(scaled).max(axis=1), softmax(passes).mean(axis=0).max(axis=1), s=3)
+axes[1].plot([0, 1], [0, 1], color="k", lw=0.6)
+axes[1].set_xlabel("top probability, evaluation mode"), axes[1].set_ylabel("top probability, mean of 100")
+fig.tight_layout()
+fig
+
+# %%
+def nll(P):
+    return float(-np.mean(np.log(P[np.arange(len(y_val)), y_val])))
+
+
+for k, (scaled, passes) in enumerate(mc):
+    P_eval, P_mc = softmax(scaled), softmax(passes).mean(axis=0)
+    single = np.mean(passes.argmax(axis=2) == y_val, axis=1).mean()
+    print(f"seed {k}: accuracy one pass {single:.1%}, mean of 100 {mc_acc[k][-1]:.1%}, evaluation mode "
+          f"{eval_acc[k]:.1%}; mean top probability {P_mc.max(1).mean():.3f} vs {P_eval.max(1).mean():.3f}; "
+          f"validation loss {nll(P_mc):.3f} vs {nll(P_eval):.3f}; same class for "
+          f"{np.mean(P_mc.argmax(1) == P_eval.argmax(1)):.1%} of the images")
+
+# %% [markdown]
+# A single thinned net is clearly worse than the full net. The average of many thinned nets comes to
+# the same accuracy as weight scaling (after 100 passes the two pick the same class for 96% or more of
+# the images), but the two are not the same prediction: the averaged probabilities are less
+# confident, and here they also gave a slightly lower validation loss. Weight scaling is exact for the
+# logits and only an approximation after the softmax; it costs one pass instead of a hundred.
+
+# %%
+for k, (scaled, passes) in enumerate(mc):
+    stderr = passes.std(axis=0) / np.sqrt(len(passes))
+    assert np.all(np.abs(passes.mean(axis=0) - scaled) <= 6 * stderr + 1e-5), "logits: the average over masks"
+    single = np.mean(passes.argmax(axis=2) == y_val, axis=1).mean()
+    assert single < eval_acc[k] - 0.02, "one thinned net is worse than the full one"
+    assert abs(mc_acc[k][-1] - eval_acc[k]) < 0.015, "100 passes: the accuracy of weight scaling"
+    P_eval, P_mc = softmax(scaled), softmax(passes).mean(axis=0)
+    assert np.mean(P_mc.argmax(axis=1) == P_eval.argmax(axis=1)) > 0.95, "the same class for almost every image"
+    assert P_mc.max(axis=1).mean() < P_eval.max(axis=1).mean() - 0.03, "the average is less confident"
+assert np.mean([nll(softmax(p).mean(axis=0)) - nll(softmax(s)) for s, p in mc]) < 0, "lower loss on average"
+
+# %% [markdown]
 # ## Drop-connect
 #
 # Drop-connect (Wan et al., in Khan eqs. 5.6–5.7) masks individual *connections* instead of units:
