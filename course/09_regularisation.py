@@ -11,16 +11,17 @@
 #
 # A network with a hundred thousand weights can learn five hundred images by heart. It then does
 # very well on those five hundred and much worse on any other picture: it has **over-fitted**. Khan
-# et al. (§5.2) sort the remedies by where they act:
+# et al. (§5.2) sort the remedies by where they act (the last row is from Veta's list):
 #
 # | where | methods |
 # |---|---|
 # | on the weights | L2 (weight decay), L1, elastic net, max-norm |
 # | on the activations | dropout, drop-connect |
 # | on the statistics of a layer | batch normalisation |
-# | on the data | augmentation (crops, flips, rotations, ...) |
+# | on the data | augmentation (crops, flips, rotations, colour jitter, ...), synthetic data |
 # | on the decision | ensembles of several nets |
 # | on the training time | early stopping with a validation set |
+# | on the architecture | a smaller network |
 #
 # The penalties (L2, L1, elastic net) change what is minimised: Veta writes the regularised objective
 # as the data term plus a penalty weighted by $\lambda$,
@@ -809,9 +810,10 @@ check_batchnorm_layer(MyBatchNorm1d)
 #    and $\dfrac{\partial\sigma^2}{\partial x_i} = \dfrac2m(x_i-\mu)$, so the path gives
 #    $\;-\dfrac{\hat x_i}{m\,s}\sum_k g_k\,\hat x_k$;
 # 3. **through $\mu$**, which every $\hat x_k$ (and $\sigma^2$) uses:
-#    $\dfrac{\partial L}{\partial\mu} = -\dfrac1s\sum_k g_k + \dfrac{\partial L}{\partial\sigma^2}\cdot\Big(-\dfrac2m\sum_k(x_k-\mu)\Big)$,
-#    where the last sum is 0 by the definition of $\mu$, and $\dfrac{\partial\mu}{\partial x_i} = \dfrac1m$: the path
-#    gives $\;-\dfrac{1}{m\,s}\sum_k g_k$.
+#    $\dfrac{\partial L}{\partial\mu} = -\dfrac1s\sum_k g_k \;+
+#    \dfrac{\partial L}{\partial\sigma^2}\cdot\Big(-\dfrac2m\sum_k(x_k-\mu)\Big)$,
+#    where the last sum is 0 by the definition of $\mu$, and $\dfrac{\partial\mu}{\partial x_i} = \dfrac1m$:
+#    the path gives $\;-\dfrac{1}{m\,s}\sum_k g_k$.
 #
 # Their sum is the compact formula, $\frac1s\big(g_i - \overline{g} - \hat x_i\,\overline{g\hat x}\big)$ (bars:
 # means over the batch). Below, the three paths are computed apart, exactly as derived, in float64:
@@ -1434,7 +1436,7 @@ for seed in range(3):
 # %% [markdown]
 # ## All of them side by side
 #
-# Every run above started from the same weights and saw the same mini-batches (augmentation also
+# Every run in this chart started from the same weights and saw the same mini-batches (augmentation also
 # changes the order: the Trainer seeds its augmentation generator from the shuffling one). The gap
 # of the final weights and their validation loss:
 
@@ -1495,9 +1497,17 @@ assert explorer.view.draws > draws, "the figure was redrawn"
 #   Max-norm: a projection after each step, which also tames large learning rates.
 # * Dropout: keep each unit with probability $p$; classic scales by $p$ at test time, inverted by
 #   $1/p$ at training time, and both make the test output the expected training output.
-#   Drop-connect does the same to single weights.
+#   Drop-connect does the same to single weights. For the whole net, weight scaling gives the average
+#   logits exactly; averaging many thinned nets reaches the same accuracy with softer probabilities.
 # * Batch norm standardises features per mini-batch and keeps running statistics for test time; it
-#   speeds up training more than it regularises here.
+#   speeds up training more than it regularises here. It does steady each layer's inputs ("internal
+#   covariate shift"), but a net whose inputs are shaken at every step trained as fast as a
+#   well-initialised plain net: the steadiness is not why batch norm is fast. Its backward: three
+#   paths, through $\hat x$, $\mu$ and $\sigma^2$.
 # * Augmentation, ensembles and early stopping work on the data, the decision and the training time.
+#   PCA colour jitter moves a whole image's colour along its data's principal colours; synthetic data
+#   is worth what its generator knows beyond the training set.
+# * A smaller net narrows the gap only once it is too small to fit the training set, and then it is
+#   worse on the validation set too.
 #
 # Lesson 10 trains a real CNN on Fashion-MNIST with what the course has built so far.
