@@ -11,16 +11,17 @@
 #
 # A network with a hundred thousand weights can learn five hundred images by heart. It then does
 # very well on those five hundred and much worse on any other picture: it has **over-fitted**. Khan
-# et al. (§5.2) sort the remedies by where they act:
+# et al. (§5.2) sort the remedies by where they act (the last row is from Veta's list):
 #
 # | where | methods |
 # |---|---|
 # | on the weights | L2 (weight decay), L1, elastic net, max-norm |
 # | on the activations | dropout, drop-connect |
 # | on the statistics of a layer | batch normalisation |
-# | on the data | augmentation (crops, flips, rotations, ...) |
+# | on the data | augmentation (crops, flips, rotations, colour jitter, ...), synthetic data |
 # | on the decision | ensembles of several nets |
 # | on the training time | early stopping with a validation set |
+# | on the architecture | a smaller network |
 #
 # The penalties (L2, L1, elastic net) change what is minimised: Veta writes the regularised objective
 # as the data term plus a penalty weighted by $\lambda$,
@@ -572,6 +573,94 @@ assert do_val - do_train < base_val - base_train, "dropout narrows the gap"
 assert do_val < base_val
 
 # %% [markdown]
+# ### Weight scaling against averaging many thinned nets
+#
+# Tomasi's picture of dropout is an average over very many thinned nets. At test time the honest
+# version of that average would run the trained net many times, each with a fresh mask, and average
+# the predicted class probabilities ("Monte-Carlo dropout"). Weight scaling, evaluation mode, is the
+# cheap stand-in, and the check above showed that it gives exactly the expected output *of the dropout
+# layer*. Does that carry over to the whole network? In this net the dropout layer is followed by the
+# output `Linear` and then the softmax. The logits are linear in the mask, so their average over masks
+# is the evaluation-mode logits; the softmax is not linear, so the average of the probabilities is not
+# the softmax of the evaluation-mode logits. Measure it on the trained dropout net and on two more
+# trained from other seeds: 100 training-mode passes over the validation set each.
+
+# %%
+from cnnlab.losses import softmax
+from cnnlab.module import eval_mode, train_mode
+
+mc_nets = [dropout_net]
+for seed in (1, 2):
+    mc_nets.append(regularization_mlp(p_keep=0.5, seed=seed))
+    fit(mc_nets[-1], shuffle_seed=seed + 1)
+
+
+def mc_dropout(net, X, T=100):
+    """(evaluation-mode logits (N, K), logits of T training-mode passes (T, N, K), each with fresh masks)."""
+    with eval_mode(net):
+        scaled = net(X)
+    with train_mode(net):
+        return scaled, np.stack([net(X) for _ in range(T)])
+
+
+mc = [mc_dropout(net, X_val) for net in mc_nets]
+
+# %% [markdown]
+# For $T = 1, \dots, 100$: the accuracy of the averaged probabilities of the first $T$ passes, against
+# the accuracy of evaluation mode (dashed):
+
+# %%
+ts = np.arange(1, 101)
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+mc_acc, eval_acc = [], []
+for k, (scaled, passes) in enumerate(mc):
+    P_running = np.cumsum(softmax(passes), axis=0) / ts[:, None, None]        # mean of the first T passes
+    mc_acc.append(np.mean(P_running.argmax(axis=2) == y_val, axis=1))
+    eval_acc.append(float(np.mean(scaled.argmax(axis=1) == y_val)))
+    axes[0].semilogx(ts, mc_acc[-1], color=f"C{k}", label=f"seed {k}: mean of T passes")
+    axes[0].axhline(eval_acc[-1], color=f"C{k}", ls="--", lw=1)
+axes[0].set_xlabel("T (passes averaged)"), axes[0].set_ylabel("validation accuracy"), axes[0].legend(fontsize=8)
+scaled, passes = mc[0]
+axes[1].scatter(softmax(scaled).max(axis=1), softmax(passes).mean(axis=0).max(axis=1), s=3)
+axes[1].plot([0, 1], [0, 1], color="k", lw=0.6)
+axes[1].set_xlabel("top probability, evaluation mode"), axes[1].set_ylabel("top probability, mean of 100")
+fig.tight_layout()
+fig
+
+# %%
+def nll(P):
+    return float(-np.mean(np.log(P[np.arange(len(y_val)), y_val])))
+
+
+for k, (scaled, passes) in enumerate(mc):
+    P_eval, P_mc = softmax(scaled), softmax(passes).mean(axis=0)
+    single = np.mean(passes.argmax(axis=2) == y_val, axis=1).mean()
+    print(f"seed {k}: accuracy one pass {single:.1%}, mean of 100 {mc_acc[k][-1]:.1%}, evaluation mode "
+          f"{eval_acc[k]:.1%}; mean top probability {P_mc.max(1).mean():.3f} vs {P_eval.max(1).mean():.3f}; "
+          f"validation loss {nll(P_mc):.3f} vs {nll(P_eval):.3f}; same class for "
+          f"{np.mean(P_mc.argmax(1) == P_eval.argmax(1)):.1%} of the images")
+
+# %% [markdown]
+# A single thinned net is clearly worse than the full net. The average of many thinned nets comes to
+# the same accuracy as weight scaling (after 100 passes the two pick the same class for all but a few
+# percent of the images), but the two are not the same prediction: the averaged probabilities are less
+# confident, and here they also gave a slightly lower validation loss. Weight scaling is exact for the
+# logits and only an approximation after the softmax; it costs one pass instead of a hundred.
+
+# %%
+for k, (scaled, passes) in enumerate(mc):
+    stderr = passes.std(axis=0) / np.sqrt(len(passes))
+    assert np.all(np.abs(passes.mean(axis=0) - scaled) <= 6 * stderr + 1e-5), "logits: the average over masks"
+    single = np.mean(passes.argmax(axis=2) == y_val, axis=1).mean()
+    assert single < eval_acc[k] - 0.02, "one thinned net is worse than the full one"
+    assert abs(mc_acc[k][-1] - eval_acc[k]) < 0.015, "100 passes: the accuracy of weight scaling"
+    P_eval, P_mc = softmax(scaled), softmax(passes).mean(axis=0)
+    assert np.mean(P_mc.argmax(axis=1) == P_eval.argmax(axis=1)) > 0.94, "the same class for almost every image"
+    assert P_mc.max(axis=1).mean() < P_eval.max(axis=1).mean() - 0.03, "the average is less confident"
+assert np.mean([nll(softmax(p).mean(axis=0)) - nll(softmax(s)) for s, p in mc]) < 0, "lower loss on average"
+
+# %% [markdown]
 # ## Drop-connect
 #
 # Drop-connect (Wan et al., in Khan eqs. 5.6–5.7) masks individual *connections* instead of units:
@@ -655,7 +744,7 @@ assert np.abs(bn.running_mean - all_h.mean(0)).max() < 0.25 * all_h.std(0).mean(
 #
 # In training mode $x^i_j$ reaches the loss three ways: through its own $\hat x^i_j$, and through
 # $\mu_j$ and $\sigma^2_j$, which every $\hat x^k_j$ of the batch uses. The chain rule over all three
-# gives, feature by feature (the derivation is in the docstring of `cnnlab/layers/batchnorm.py`),
+# gives, feature by feature (derived path by path after the exercise),
 #
 # $$\frac{\partial L}{\partial x^i_j} = \frac{1}{s_j}\Big(g^i_j \;-\; \frac1m\sum_k g^k_j
 # \;-\; \hat x^i_j\,\frac1m\sum_k g^k_j\,\hat x^k_j\Big):$$
@@ -743,6 +832,103 @@ from checks.regularization_layers import check_batchnorm_layer
 check_batchnorm_layer(MyBatchNorm1d)
 
 # %% [markdown]
+# ### The three paths, derived
+#
+# Where does the compact formula come from? Take one feature and drop the index $j$; write
+# $s = \sqrt{\sigma^2+\epsilon}$ and $g_k = \partial L/\partial\hat x_k$ as before. Read eqs. (5.8)-(5.10) as
+# a little graph: $x \to \mu$, then $(x, \mu) \to \sigma^2$, then $(x, \mu, \sigma^2) \to \hat x$. A change of
+# $x_i$ reaches the loss along three paths, and the chain rule adds them up:
+#
+# 1. **directly**, through $\hat x_i = (x_i - \mu)/s$ alone: $\;\dfrac{g_i}{s}$;
+# 2. **through $\sigma^2$**, which every $\hat x_k$ uses:
+#    $\dfrac{\partial L}{\partial\sigma^2} = \sum_k g_k\,(x_k-\mu)\cdot\big(-\tfrac12\big)(\sigma^2+\epsilon)^{-3/2}$
+#    and $\dfrac{\partial\sigma^2}{\partial x_i} = \dfrac2m(x_i-\mu)$, so the path gives
+#    $\;-\dfrac{\hat x_i}{m\,s}\sum_k g_k\,\hat x_k$;
+# 3. **through $\mu$**, which every $\hat x_k$ (and $\sigma^2$) uses:
+#    $\dfrac{\partial L}{\partial\mu} = -\dfrac1s\sum_k g_k \;+
+#    \dfrac{\partial L}{\partial\sigma^2}\cdot\Big(-\dfrac2m\sum_k(x_k-\mu)\Big)$,
+#    where the last sum is 0 by the definition of $\mu$, and $\dfrac{\partial\mu}{\partial x_i} = \dfrac1m$:
+#    the path gives $\;-\dfrac{1}{m\,s}\sum_k g_k$.
+#
+# Their sum is the compact formula, $\frac1s\big(g_i - \overline{g} - \hat x_i\,\overline{g\hat x}\big)$ (bars:
+# means over the batch). Below, the three paths are computed apart, exactly as derived, in float64:
+
+# %%
+from cnnlab.gradcheck import numerical_gradient
+
+
+def bn_backward_paths(x, gamma, dout, eps=1e-5):
+    """dL/dx of batch norm in training mode, path by path. x, dout (m, C); gamma (C,).
+    Returns (direct, via_var, via_mean), each (m, C); their sum is dL/dx."""
+    m = len(x)
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    g = gamma * dout                                          # dL/dxhat
+    direct = g / np.sqrt(var + eps)
+    dL_dvar = -0.5 * np.sum(g * (x - mu), axis=0) * (var + eps) ** -1.5
+    via_var = dL_dvar * 2 * (x - mu) / m
+    dL_dmu = -np.sum(g, axis=0) / np.sqrt(var + eps)          # + dL_dvar * (-2/m) * sum(x - mu) = 0
+    via_mean = np.broadcast_to(dL_dmu / m, x.shape)
+    return direct, via_var, via_mean
+
+
+bn_gen = np.random.default_rng(9)
+x64 = bn_gen.normal(loc=[0.0, 3.0, -1.0], scale=[1.0, 0.2, 5.0], size=(8, 3))   # m = 8, C = 3 features
+gamma64, dout64 = bn_gen.normal(size=3), bn_gen.normal(size=(8, 3))
+paths = bn_backward_paths(x64, gamma64, dout64)
+dx_paths = sum(paths)
+
+# %% [markdown]
+# Three checks of the derived sum: against the compact formula, against cnnlab's `BatchNorm1d` in
+# float64, and against centred finite differences of $L = \sum_{i,j} \text{dout}^i_j\,y^i_j$ (whose
+# gradient with respect to $y$ is dout) with a fresh forward pass for every perturbed entry:
+
+# %%
+s64 = np.sqrt(x64.var(axis=0) + 1e-5)
+xhat64 = (x64 - x64.mean(axis=0)) / s64
+g64 = gamma64 * dout64
+compact = (g64 - g64.mean(axis=0) - xhat64 * np.mean(g64 * xhat64, axis=0)) / s64
+np.testing.assert_allclose(dx_paths, compact, rtol=1e-10, atol=1e-12 * np.abs(compact).max())
+
+layer = BatchNorm1d(3).astype(np.float64)
+layer.weight.data[...] = gamma64
+layer.forward(x64)
+np.testing.assert_allclose(dx_paths, layer.backward(dout64), rtol=1e-10, atol=1e-12 * np.abs(compact).max())
+
+x_probe = x64.copy()
+numeric = numerical_gradient(lambda: np.sum(dout64 * layer.forward(x_probe)), x_probe, eps=1e-6)
+print(f"largest difference from finite differences: {np.abs(dx_paths - numeric).max():.1e} "
+      f"(largest gradient entry {np.abs(dx_paths).max():.2f})")
+np.testing.assert_allclose(dx_paths, numeric, rtol=1e-6, atol=1e-8 * np.abs(dx_paths).max())
+
+# %% [markdown]
+# What each path does, for one feature of the batch: the path through $\mu$ subtracts the direct
+# term's mean, the path through $\sigma^2$ its part along $\hat x$. So the gradient of a feature sums to 0
+# over the batch (adding the same number to all $x_i$ changes no $\hat x_i$) and is, up to the
+# $\epsilon$, perpendicular to $\hat x$ (stretching the batch about its mean changes no $\hat x_i$ either):
+# batch norm's backward throws away exactly the two directions its forward ignores.
+
+# %%
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+examples = np.arange(len(x64))
+for k, (name, part) in enumerate(zip(("directly", "through σ²", "through μ"), paths)):
+    ax.bar(examples + 0.2 * (k - 1.5), part[:, 0], 0.2, label=name)
+ax.bar(examples + 0.3, dx_paths[:, 0], 0.2, color="k", label="sum: dL/dx")
+ax.axhline(0, color="k", lw=0.6)
+ax.set_xlabel("example i of the batch (feature 0)"), ax.set_ylabel(r"contribution to $\partial L/\partial x_i$")
+ax.legend(fontsize=8, ncol=4)
+fig.tight_layout()
+fig
+
+# %%
+np.testing.assert_allclose(paths[2], -paths[0].mean(axis=0) * np.ones((8, 1)), rtol=1e-12)  # mu: minus the mean
+np.testing.assert_allclose(dx_paths.sum(axis=0), 0, atol=1e-12 * np.abs(dx_paths).max())    # sums to 0
+along_xhat = np.sum(dx_paths * xhat64, axis=0)
+eps_factor = 1e-5 / (x64.var(axis=0) + 1e-5)    # what is left of the direction along xhat: eps / (var + eps)
+np.testing.assert_allclose(along_xhat, eps_factor * np.sum(g64 * xhat64, axis=0) / s64, rtol=1e-6)
+print(f"sum over the batch: {np.abs(dx_paths.sum(axis=0)).max():.0e}; along xhat: {np.round(along_xhat, 8)}")
+
+# %% [markdown]
 # In a net, batch norm goes after the weight layer and before the non-linearity (Khan). Its main
 # effect is on the *training*: it is much faster. As a regulariser its effect depends on the
 # problem; measure rather than assume:
@@ -765,6 +951,150 @@ assert bn_val - bn_train > 0.8 * (base_val - base_train), "...but the gap stays 
 # statistics at every step, is small next to dropout's. Khan notes the other side of the coin: nets
 # that use batch norm throughout often need no dropout.
 #
+# ### Does batch norm work by reducing "internal covariate shift"? A measurement
+#
+# Khan explains *why* batch norm speeds training up: every update of the weights changes the
+# distribution of the inputs of all later layers, so each layer chases a moving target ("internal
+# covariate shift", Ioffe and Szegedy's term; Khan writes "covariance"); batch norm pins the mean and variance of every feature and so keeps the target
+# still. That is two claims: (a) batch norm reduces the change, (b) that is why it trains faster. Both
+# can be measured. For (b) we need a net whose layer inputs move on purpose and that is otherwise like
+# the batch-norm one: after every batch norm a layer multiplies each feature by a random number in
+# $[0.5, 1.5]$ and adds a random $\mathcal N(0, 0.5^2)$ shift, both redrawn at every training step
+# (Santurkar et al., "How does batch normalization help optimization?", 2018, ran this experiment on
+# larger nets).
+
+# %%
+class Shake(Module):
+    """Training mode: y = x * a + b with a ~ U(0.5, 1.5), b ~ N(0, 0.5^2) per feature, new at every call.
+    Evaluation mode: the identity. x (N, C)."""
+
+    def __init__(self, num_features, rng=None):
+        self.num_features, self.rng = num_features, as_generator(rng)
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        self.a = self.rng.uniform(0.5, 1.5, self.num_features).astype(x.dtype)
+        return x * self.a + self.rng.normal(0.0, 0.5, self.num_features).astype(x.dtype)
+
+    def backward(self, dout):
+        return dout * self.a if self.training else dout
+
+
+# %% [markdown]
+# The test bed is deeper than the lesson's net: four hidden layers of 64 units on the small
+# 14 × 14 task of lesson 06 (`small_fashion_mnist`, 2,000 training images), in four versions: plain
+# with cnnlab's default initialisation (PyTorch's), plain with He initialisation (lesson 08), with
+# batch norm, and with batch norm + `Shake`. After every training step a fixed probe of 250
+# validation images goes through the net (in training mode, as the layers see data while training),
+# and we keep each unit's mean and standard deviation over the probe at the inputs of layer 3 and of
+# the output layer. The **shift** of a step is how far these (mean, std) pairs moved since the step
+# before, averaged over the units, relative to the units' mean std.
+
+# %%
+from cnnlab import Sequential
+from cnnlab.data.small import small_fashion_mnist
+from cnnlab.hooks import recording
+from cnnlab.init import apply
+from cnnlab.layers import ReLU
+
+X14, y14, X14_val, _ = small_fashion_mnist(2000, 500, seed=0)
+probe = X14_val[:250]
+
+
+def deep_mlp(kind, seed):
+    """196 -> 4 x (Linear(64) [-> BatchNorm1d [-> Shake]] -> ReLU) -> Linear(10); kind: plain, he, bn, shaken."""
+    layers, width = [], 196
+    for depth in range(4):
+        layers.append(Linear(width, 64, rng=100 * seed + depth)); width = 64
+        if kind in ("bn", "shaken"):
+            layers.append(BatchNorm1d(64))
+        if kind == "shaken":
+            layers.append(Shake(64, rng=100 * seed + 50 + depth))
+        layers.append(ReLU())
+    net = Sequential(layers + [Linear(64, 10, rng=100 * seed + 99)])
+    if kind == "he":
+        apply(net, "he_normal", rng=seed)
+    return net
+
+
+def train_watched(kind, seed, epochs=8):
+    """Train with SGD (lr 0.05, momentum 0.9, batches of 50); returns (history, per-step probe statistics)."""
+    net = deep_mlp(kind, seed)
+    watched = [m for m in net if isinstance(m, ReLU)][1::2]          # their outputs: inputs of layer 3, output layer
+    stats = []
+
+    def watch(trainer, info):
+        with recording(watched) as (outputs, _):
+            net(probe)
+        stats.append([(outputs[k].mean(axis=0), outputs[k].std(axis=0)) for k in range(2)])
+
+    trainer = Trainer(net, loss_fn, SGD(net.parameters(), lr=0.05, momentum=0.9), X14, y14, batch_size=50,
+                      rng=seed, callbacks=[watch])
+    return trainer.fit(epochs, progress=False), stats
+
+
+def shift(stats, k):
+    """Per step: mean over units of the distance the unit's (mean, std) moved, over the units' mean std."""
+    means, stds = (np.array([step[k][i] for step in stats]) for i in (0, 1))
+    return np.mean(np.hypot(np.diff(means, axis=0), np.diff(stds, axis=0)), axis=1) / stds[:-1].mean(axis=1)
+
+
+# %%
+kinds = ("plain", "he", "bn", "shaken")
+watched_runs = {(kind, seed): train_watched(kind, seed) for seed in range(3) for kind in kinds}
+step_loss = {key: np.array([s["loss"] for s in h.steps]) for key, (h, _) in watched_runs.items()}
+ics = {(*key, k): float(shift(stats, k).mean()) for key, (_, stats) in watched_runs.items() for k in (0, 1)}
+print(f"{'':>7} {'shift, layer 3':>15} {'shift, output':>14} {'loss, steps 1-160':>18} {'loss, last 40':>14}")
+for key in watched_runs:
+    print(f"{key[0]:>7} {ics[(*key, 0)]:15.4f} {ics[(*key, 1)]:14.4f} {step_loss[key][:160].mean():18.3f} "
+          f"{step_loss[key][-40:].mean():14.3f}  (seed {key[1]})")
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+colors = {"plain": "0.5", "he": "C2", "bn": "C0", "shaken": "C3"}
+names = {"plain": "plain", "he": "plain, He init", "bn": "batch norm", "shaken": "batch norm + Shake"}
+for (kind, seed), (history, stats) in watched_runs.items():
+    label = names[kind] if seed == 0 else None
+    axes[0].semilogy(shift(stats, 1), color=colors[kind], lw=0.6, alpha=0.6, label=label)
+    smooth = np.convolve(step_loss[kind, seed], np.ones(10) / 10, mode="valid")
+    axes[1].plot(np.arange(10, len(step_loss[kind, seed]) + 1), smooth, color=colors[kind], lw=1, label=label)
+axes[0].set_ylabel("shift of the output layer's input"), axes[1].set_ylabel("training loss (mean of 10 steps)")
+for ax in axes:
+    ax.set_xlabel("step"), ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Claim (a) holds as Khan states it: with batch norm the inputs of the deeper layers moved about ten
+# times less per step than in either plain net. Claim (b) does not survive the shaken net: its layer
+# inputs moved five to ten times *more* than the plain nets', at every step, and yet over the first four
+# epochs it trained as fast as the plain net with He initialisation (later a little slower) and far
+# faster than the one with the default initialisation.
+#
+# What the default-initialised plain net lacks is scale: its signals shrink from layer to layer
+# (lesson 08), so its loss sits near $\ln 10 \approx 2.3$ for the first fifty steps. Batch norm, shaken
+# or not, gives every layer's features unit variance, as a good initialisation does (Khan names this
+# too: no vanishing gradients, no saturation). Plain batch norm is still the fastest of the four; whether
+# the shaken net loses against it by the moving inputs or simply by the noise, this experiment cannot
+# tell. Santurkar et al., who ran the shaking experiment on larger nets, trace batch norm's speed to a
+# smoother loss surface (gradients that change less from point to point, so larger steps are safe), not
+# to steadier inputs.
+
+# %%
+import itertools
+
+for seed in range(3):
+    for k, plain in itertools.product((0, 1), ("plain", "he")):
+        assert ics["bn", seed, k] < 0.4 * ics[plain, seed, k], "(a) batch norm steadies the layer inputs"
+        assert ics["shaken", seed, k] > 3 * ics[plain, seed, k], "the shaken net's inputs move the most"
+    early = {kind: step_loss[kind, seed][:160].mean() for kind in kinds}
+    assert early["shaken"] < 0.85 * early["plain"], "(b) fails: far more shift, yet far faster than plain"
+    assert abs(early["shaken"] - early["he"]) < 0.1, "...and as fast as plain with He initialisation"
+    assert early["bn"] < min(early["shaken"], early["he"]) - 0.05, "plain batch norm: the fastest"
+
+# %% [markdown]
 # ## Data augmentation
 #
 # If there are too few images, make more (Khan §5.2.1): shift, crop, flip, rotate, scale or shear an
@@ -823,6 +1153,216 @@ assert aug_val - aug_train < 0.6 * (base_val - base_train), "more varied data, s
 assert np.mean(aug_hist.val_loss[-10:]) < np.mean(base.val_loss[-10:]), "and a lower validation curve at the end"
 
 # %% [markdown]
+# ### Colour jitter along the principal colours (PCA)
+#
+# Khan (§5.2.1) also changes an image's colours: find the principal colour directions of the training
+# pixels with PCA, and move all the colours of an image by one random amount along them (Krizhevsky et
+# al.'s colour augmentation). Our images are grey, and a grey pixel has R = G = B: as RGB 3-vectors all
+# pixels lie on one line, the grey diagonal, so PCA finds a single direction (brightness) and nothing
+# else to vary. `rgb_pca` returns the eigenvalues and eigenvectors of the pixels' 3 × 3 colour covariance:
+
+# %%
+from cnnlab.augment import PCAColorJitter, rgb_pca
+
+grey_values, grey_vectors = rgb_pca(np.repeat(X_train[:64], 3, axis=1))  # grey copied into R, G and B
+print(f"grey images: eigenvalues {np.round(grey_values, 4)}, first axis {np.round(grey_vectors[:, 0], 3)}")
+assert grey_values[1] < 1e-9 * grey_values[0], "one direction only"
+np.testing.assert_allclose(np.abs(grey_vectors[:, 0]), 1 / np.sqrt(3), rtol=1e-6)  # the grey diagonal
+
+# %% [markdown]
+# So we colour a small batch ourselves: 64 training images, each garment dyed in its own random
+# earthy colour on paper of a slightly varying off-white, pixel $=$ paper$\,\cdot(1-x)$ $+$
+# dye$\,\cdot\,x$ for a grey value $x$. The method then has three directions to work with.
+
+# %%
+dye_gen = np.random.default_rng(7)
+dye = np.clip(dye_gen.normal([0.55, 0.35, 0.25], 0.15, size=(64, 3)), 0, 1)      # one colour per garment
+paper = np.clip(dye_gen.normal([0.95, 0.92, 0.85], 0.03, size=(64, 3)), 0, 1)    # and per background
+grey = X_train[:64]
+rgb = (paper[:, :, None, None] * (1 - grey) + dye[:, :, None, None] * grey).astype(np.float32)
+eigvals, eigvecs = rgb_pca(rgb)
+print(f"RGB batch {rgb.shape}: eigenvalues {np.round(eigvals, 4)}")
+print("principal colour directions (columns p1, p2, p3):\n", np.round(eigvecs, 2))
+
+# %% [markdown]
+# The first axis $p_1$ is nearly the grey diagonal again: most of the colour variation in this batch
+# (as in photographs) is light against dark, here paper against garment. The other two are colour
+# proper. With the covariance written as $\sum_i \lambda_i p_i p_i^\top$, the jitter draws
+# $\alpha_i \sim \mathcal N(0, \text{std}^2)$ once per image and adds the same vector
+#
+# $$\delta = [p_1\; p_2\; p_3]\,[\alpha_1\lambda_1,\; \alpha_2\lambda_2,\; \alpha_3\lambda_3]^\top$$
+#
+# to every pixel of that image. The data's spread along $p_i$ is $\sqrt{\lambda_i}$, the shift's
+# standard deviation is $\text{std}\cdot\lambda_i$: $\lambda_i$ enters once, not as its square root, so
+# the shift is even more concentrated on the first axis than the colours are (here 20 : 1 against
+# 4.5 : 1). And $\lambda_i$ is a variance, so the size of the shift depends on the pixels' scale: for
+# pixels in $[0, 1]$ and the paper's std $= 0.1$, $\delta$ is about 0.01, too small to see. The
+# pictures use std $= 1$.
+
+# %%
+jitter = PCAColorJitter(std=1.0, data=rgb)             # the directions of this batch
+shifts = jitter(np.zeros((20_000, 3, 1, 1), np.float32), rng=1)[:, :, 0, 0]  # 20,000 draws of delta
+pixels = rgb.transpose(0, 2, 3, 1).reshape(-1, 3)      # every pixel an RGB 3-vector
+shown = pixels[np.random.default_rng(8).choice(len(pixels), 4000, replace=False)]
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharex=True, sharey=True)
+coords = (shown - pixels.mean(0)) @ eigvecs            # coordinates along p1, p2, p3
+axes[0].scatter(coords[:, 0], coords[:, 1], c=shown, s=4)
+axes[0].set_title("the batch's pixels, coloured as they are", fontsize=9)
+axes[1].scatter(*(shifts[:2000] @ eigvecs)[:, :2].T, s=4, color="0.3")
+axes[1].set_title(r"2,000 draws of the shift $\delta$ (std = 1)", fontsize=9)
+for ax in axes:
+    ax.set_xlabel("along $p_1$"), ax.set_aspect("equal")
+axes[0].set_ylabel("along $p_2$")
+fig.tight_layout()
+fig
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(4, 8, figsize=(8, 4.4))
+for row in range(4):
+    shown = rgb[:8] if row == 0 else jitter(rgb[:8], rng=row)
+    for col in range(8):
+        axes[row, col].imshow(np.clip(shown[col].transpose(1, 2, 0), 0, 1))
+        axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
+    axes[row, 0].set_ylabel("original" if row == 0 else f"draw {row}", fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# What the method guarantees, checked: the shift is one colour per image, so everything inside an
+# image (edges, texture, every difference between two of its pixels) is unchanged; and over many
+# draws the shift's coordinates along $p_1, p_2, p_3$ are independent, with mean 0 and standard
+# deviations std$\cdot\lambda_i$ (20,000 draws: a standard deviation is then known to about 0.5%, a
+# correlation to about 0.007; the margins are five times that).
+
+# %%
+change = jitter(rgb, rng=5) - rgb
+assert np.ptp(change, axis=(2, 3)).max() < 1e-6, "the same shift at every pixel of an image"
+along = shifts @ eigvecs                                # coordinates of delta along p1, p2, p3
+np.testing.assert_allclose(along.std(axis=0), 1.0 * eigvals, rtol=0.025)
+assert np.all(np.abs(along.mean(axis=0)) < 4 * eigvals / np.sqrt(len(along))), "mean 0"
+correlations = np.corrcoef(along.T)[np.triu_indices(3, 1)]
+assert np.all(np.abs(correlations) < 0.035), "independent along the three axes"
+print(f"shift std along p1, p2, p3: {np.round(along.std(axis=0), 4)} (std·λ: {np.round(eigvals, 4)}); "
+      f"correlations {np.round(correlations, 3)}")
+
+# %% [markdown]
+# ### Synthetic data
+#
+# Khan's last kind of augmentation is synthetic data used alongside the real: images from a rendering
+# engine, which can make as many as one wants. We have no renderer for clothes; our stand-in is about
+# the simplest generative model there is. For each class, a Gaussian in pixel space: the class's mean
+# image plus random multiples of its 20 principal components (each with the spread it has in the
+# data), clipped to $[0, 1]$.
+#
+# A renderer's knowledge of what a shoe looks like does not come from our 500 training images. So we
+# fit the model twice: to the 500 training images themselves (**own**), and to the 6,500 other images of
+# the shipped subset that neither the training nor the validation set uses (**other**: a model that
+# knows more than our training set, as a renderer would).
+
+# %%
+def gaussian_images(X, y, n_per_class, k=20, rng=None):
+    """Per class c: mean image + sum_i z_i s_i v_i, z_i ~ N(0, 1), v_i the class's k principal components
+    and s_i their standard deviations. Returns (images (10 * n_per_class, 1, 28, 28) float32, labels)."""
+    gen = as_generator(rng)
+    images, labels = [], []
+    for c in range(10):
+        A = X[y == c].reshape(-1, 784).astype(np.float64)
+        _, s, Vt = np.linalg.svd(A - A.mean(0), full_matrices=False)
+        z = gen.standard_normal((n_per_class, k)) * s[:k] / np.sqrt(len(A) - 1)
+        images.append(np.clip(A.mean(0) + z @ Vt[:k], 0, 1)), labels.append(np.full(n_per_class, c))
+    return np.concatenate(images).reshape(-1, 1, 28, 28).astype(np.float32), np.concatenate(labels)
+
+
+X_rest, y_rest = X_all[order[1500:]], y_all[order[1500:]]       # in neither the training nor the validation set
+own = gaussian_images(X_train, y_train, 200, rng=20)
+other = gaussian_images(X_rest, y_rest, 200, rng=21)
+assert len(np.intersect1d(order[1500:], order[:1500])) == 0 and own[0].shape == other[0].shape == (2000, 1, 28, 28)
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(3, 10, figsize=(9, 3))
+for row, (name, (X, y)) in enumerate((("real", (X_train, y_train)), ("own", own), ("other", other))):
+    for c in range(10):
+        axes[row, c].imshow(X[np.flatnonzero(y == c)[0], 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[row, c].set_xticks([]), axes[row, c].set_yticks([])
+    axes[row, 0].set_ylabel(name, fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Ghostly overlays of several garments: no one would mistake them for photographs (the own model's
+# are sharper: 20 components of some 50 images per class come close to those very images). `MixSynthetic(X_syn,
+# y_syn, fraction)` replaces that fraction of every mini-batch by synthetic images, with their labels,
+# so a batch stays 50 images. Because it changes labels it does not go in the Trainer's `augment=`
+# (which sees images only) but wraps the Trainer's loader with `augmented_loader`:
+
+# %%
+from cnnlab.augment import MixSynthetic, augmented_loader
+
+mix = MixSynthetic(*other, fraction=0.5)
+xb, yb = mix(X_train[:50], y_train[:50], rng=0)
+kept = np.setdiff1d(np.arange(50), mix.last_replaced)
+assert len(mix.last_replaced) == 25 and np.array_equal(xb[kept], X_train[:50][kept]), "half replaced, half kept"
+
+
+def fit_mixed(synthetic, seed):
+    """40 epochs of the lesson's training, half of every batch synthetic (synthetic=None: all real)."""
+    net = regularization_mlp(seed=seed)
+    trainer = Trainer(net, loss_fn, SGD(net.parameters(), lr=0.05, momentum=0.9), X_train, y_train,
+                      batch_size=50, X_val=X_val, y_val=y_val, rng=seed + 1)
+    if synthetic is not None:
+        trainer.loader = augmented_loader(trainer.loader, MixSynthetic(*synthetic, fraction=0.5), rng=seed + 50)
+    return trainer.fit(40, progress=False)
+
+
+# %% [markdown]
+# Four seeds (starting weights, batch order, which images are replaced), each trained three ways:
+
+# %%
+mixed = {(name, seed): fit_mixed(synthetic, seed) for seed in range(4)
+         for name, synthetic in (("none", None), ("own", own), ("other", other))}
+late_acc = {key: float(np.mean(h.val_accuracy[-10:])) for key, h in mixed.items()}  # last 10 epochs
+best_loss = {key: float(h.val_loss.min()) for key, h in mixed.items()}
+for name in ("none", "own", "other"):
+    print(f"{name:>5}: validation accuracy (last 10 epochs) "
+          + ", ".join(f"{late_acc[name, s]:.1%}" for s in range(4))
+          + "; best validation loss " + ", ".join(f"{best_loss[name, s]:.3f}" for s in range(4)))
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+for name, color in (("none", "0.5"), ("own", "C0"), ("other", "C3")):
+    for seed in range(4):
+        label = name if seed == 0 else None
+        axes[0].plot(epochs, mixed[name, seed].val_loss, color=color, lw=1, alpha=0.7, label=label)
+        axes[1].plot(epochs, mixed[name, seed].val_accuracy, color=color, lw=1, alpha=0.7, label=label)
+axes[0].set_ylabel("validation loss"), axes[1].set_ylabel("validation accuracy"), axes[1].set_ylim(0.6, 0.82)
+for ax in axes:
+    ax.set_xlabel("epoch"), ax.legend(fontsize=8)
+fig.suptitle("half of every batch synthetic (four seeds each)", fontsize=10)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# Synthetic images from a model of *other* images lowered the best validation loss by about 0.1 in every
+# seed, and raised the validation accuracy by about 2 points on average (in one seed of four hardly at
+# all). Images from a model of the training set itself did not help: on average the accuracy was a
+# point lower and the best validation loss no better. They add variation but no knowledge that the 500
+# images did not already hold, and they take half of every batch from the real images. Synthetic data
+# is worth what its generator knows beyond the training set.
+
+# %%
+gain_other = [late_acc["other", s] - late_acc["none", s] for s in range(4)]
+gain_own = [late_acc["own", s] - late_acc["none", s] for s in range(4)]
+print(f"accuracy gain over the real-only run: other {np.round(gain_other, 3)}, own {np.round(gain_own, 3)}")
+assert all(best_loss["other", s] < best_loss["none", s] - 0.04 for s in range(4)), "other: lower in every seed"
+assert np.mean(gain_other) > 0.008, "other: more accurate on average"
+assert np.mean(gain_own) < 0.005, "own: no gain on average"
+assert np.mean([best_loss["own", s] - best_loss["none", s] for s in range(4)]) > -0.02, "own: no lower loss"
+
+# %% [markdown]
 # ## Ensembles
 #
 # Nets trained from different random starts (or on different data, or with different settings) make
@@ -876,9 +1416,63 @@ assert np.isclose(es_val, stopper.best, rtol=1e-6), "the restored weights are th
 assert es_val - es_train < base_val - base_train
 
 # %% [markdown]
+# ## Smaller architectures
+#
+# Veta's list of remedies starts with the bluntest one: a smaller network, with fewer weights to
+# memorise the training set with. Our net has 128 hidden units, about 200 weights per training image.
+# Train it with 4 to 256 hidden units (3,190 to 203,530 weights), three seeds each, otherwise exactly
+# as the first run, and compare training and validation accuracy (means over the last ten epochs; the
+# training accuracy as the training curve measures it, over each epoch's mini-batches):
+
+# %%
+widths = [4, 6, 8, 16, 32, 64, 128, 256]
+by_width = {(w, seed): fit(regularization_mlp(hidden=w, seed=seed), shuffle_seed=seed + 1)
+            for seed in range(3) for w in widths}
+train_acc = {key: float(np.mean(h.train_accuracy[-10:])) for key, h in by_width.items()}
+val_acc = {key: float(np.mean(h.val_accuracy[-10:])) for key, h in by_width.items()}
+acc_gap = {key: train_acc[key] - val_acc[key] for key in by_width}
+print(f"{'hidden':>6} {'weights':>8} {'training':>9} {'validation':>11} {'gap':>6}   (mean of 3 seeds)")
+for w in widths:
+    mean = lambda d: np.mean([d[w, s] for s in range(3)])
+    print(f"{w:6d} {784 * w + w + 10 * w + 10:8,d} {mean(train_acc):9.1%} {mean(val_acc):11.1%} {mean(acc_gap):6.3f}")
+
+# %%
+with plt.ioff():
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+for seed in range(3):
+    first = seed == 0
+    axes[0].semilogx(widths, [train_acc[w, seed] for w in widths], "o-", color="C0", ms=3, lw=1,
+                     base=2, label="training" if first else None)
+    axes[0].semilogx(widths, [val_acc[w, seed] for w in widths], "o-", color="C1", ms=3, lw=1,
+                     base=2, label="validation" if first else None)
+    axes[1].semilogx(widths, [acc_gap[w, seed] for w in widths], "o-", color="C0", ms=3, lw=1, base=2)
+axes[0].set_ylabel("accuracy"), axes[0].legend(fontsize=8)
+axes[1].set_ylabel("gap: training − validation accuracy"), axes[1].set_ylim(0, 0.25)
+for ax in axes:
+    ax.set_xlabel("hidden units"), ax.set_xticks(widths, [str(w) for w in widths])
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# From 8 hidden units on, the net already learns the 500 images (training accuracy above 90%), and
+# the gap stays at about 0.2 whatever the width: more weights did not widen it, nor lower the
+# validation accuracy, up to 256 units. The gap shrinks only at 4 to 6 units, and the validation
+# accuracy shrinks with it: such a net is too small to fit either set well. So on this problem a
+# smaller architecture regularises only by under-fitting; the methods above narrowed the gap while
+# keeping, or raising, the validation accuracy.
+
+# %%
+for seed in range(3):
+    wide = [w for w in widths if w >= 16]
+    assert acc_gap[4, seed] < 0.7 * min(acc_gap[w, seed] for w in wide), "a much smaller net: a smaller gap"
+    assert val_acc[4, seed] < min(val_acc[w, seed] for w in wide) - 0.1, "...and a worse validation accuracy"
+    assert np.ptp([acc_gap[w, seed] for w in wide]) < 0.06, "from 16 units on, the gap hardly changes"
+    assert val_acc[256, seed] > val_acc[32, seed] - 0.03, "more width did not hurt"
+
+# %% [markdown]
 # ## All of them side by side
 #
-# Every run above started from the same weights and saw the same mini-batches (augmentation also
+# Every run in this chart started from the same weights and saw the same mini-batches (augmentation also
 # changes the order: the Trainer seeds its augmentation generator from the shuffling one). The gap
 # of the final weights and their validation loss:
 
@@ -939,9 +1533,17 @@ assert explorer.view.draws > draws, "the figure was redrawn"
 #   Max-norm: a projection after each step, which also tames large learning rates.
 # * Dropout: keep each unit with probability $p$; classic scales by $p$ at test time, inverted by
 #   $1/p$ at training time, and both make the test output the expected training output.
-#   Drop-connect does the same to single weights.
+#   Drop-connect does the same to single weights. For the whole net, weight scaling gives the average
+#   logits exactly; averaging many thinned nets reaches the same accuracy with softer probabilities.
 # * Batch norm standardises features per mini-batch and keeps running statistics for test time; it
-#   speeds up training more than it regularises here.
+#   speeds up training more than it regularises here. It does steady each layer's inputs ("internal
+#   covariate shift"), but a net whose inputs are shaken at every step trained as fast as a
+#   well-initialised plain net: the steadiness is not why batch norm is fast. Its backward: three
+#   paths, through $\hat x$, $\mu$ and $\sigma^2$.
 # * Augmentation, ensembles and early stopping work on the data, the decision and the training time.
+#   PCA colour jitter moves a whole image's colour along its data's principal colours; synthetic data
+#   is worth what its generator knows beyond the training set.
+# * A smaller net narrows the gap only once it is too small to fit the training set, and then it is
+#   worse on the validation set too.
 #
 # Lesson 10 trains a real CNN on Fashion-MNIST with what the course has built so far.
