@@ -495,6 +495,111 @@ assert dash.maps_view.draws > draws
 # of the last epoch that improved by at least 0.001, and their validation loss is within 0.001 of the
 # lowest one printed (often it is the lowest; which case you get can differ from machine to machine).
 
+# %% [markdown]
+# ### Exercise 2b: the training loop, with validation and early stopping
+#
+# Before `Trainer` and `EarlyStopping` do it for us, write the loop yourself: `fit(net, loss_fn,
+# optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0)`. For each epoch:
+#
+# 1. **train**: `net.train()`; draw the epoch's order **once per epoch**, `order = rng.permutation(N)`
+#    (exactly as `Trainer` does, so that the two can be compared on the same seed); take the mini-batches
+#    `order[0:B]`, `order[B:2B]`, ... (the last one may be smaller); for each: forward, the loss, backward
+#    (`net.backward(loss_fn.backward())`; every `backward` overwrites the gradients, so there is nothing
+#    to zero) and `optimizer.step()`. The epoch's training loss is the plain mean of its mini-batch losses
+#    (as `Trainer` records it: the smaller last batch counts once);
+# 2. **validate**: `net.eval()` (dropout off, batch norm on its running statistics), one forward pass over
+#    the whole validation split, its loss and `accuracy(scores, y_val)`; append the three numbers to
+#    `history["train_loss"]`, `history["val_loss"]`, `history["val_accuracy"]`;
+# 3. **early stopping** (Tomasi §2), with $E_\text{best}$ the best validation loss so far (at first
+#    $+\infty$): the epoch **improves** if
+#
+#    $$E_\text{val} < E_\text{best} - \texttt{min\_delta};$$
+#
+#    then it becomes the best, its weights are kept as a **copy**, `net.state_dict()`, and the count of
+#    epochs without improvement goes back to 0. Otherwise the count goes up by one, and when it reaches
+#    `patience` the loop ends with status `"early_stopping"`.
+#
+# If all `epochs` run, the status is `"completed"`. Either way, put the kept weights back at the end,
+# `net.load_state_dict(best_state)`, and return `(history, status)`. The self-check runs your `fit` on a
+# small problem whose net has batch norm and dropout, once so that patience runs out and once with fewer
+# epochs, and compares the history, where and why it stopped, and the final weights with `Trainer` +
+# `EarlyStopping` on the same seeds.
+
+# %% tags=["exercise"]
+def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0):
+    """Mini-batch training, a validation pass after every epoch, early stopping on the validation loss.
+
+    Inputs:
+    - net: a cnnlab Module; loss_fn: e.g. CrossEntropyLoss(); optimizer: built on net.parameters()
+    - X (N, ...), y (N,): the training split; X_val (M, ...), y_val (M,): the validation split
+    - epochs: at most this many epochs; batch_size: B (an epoch's last mini-batch may be smaller)
+    - rng: a numpy Generator; each epoch's order is rng.permutation(N)
+    - patience: stop after this many epochs in a row without improvement
+    - min_delta: an epoch improves if its validation loss < best so far - min_delta
+
+    Returns (history, status):
+    - history: {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}, one float per epoch run
+    - status: "early_stopping" if patience ran out, "completed" if all epochs ran
+    The net ends with the weights of its best epoch.
+    """
+    ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0):
+    """Mini-batch training, a validation pass after every epoch, early stopping on the validation loss.
+
+    Inputs:
+    - net: a cnnlab Module; loss_fn: e.g. CrossEntropyLoss(); optimizer: built on net.parameters()
+    - X (N, ...), y (N,): the training split; X_val (M, ...), y_val (M,): the validation split
+    - epochs: at most this many epochs; batch_size: B (an epoch's last mini-batch may be smaller)
+    - rng: a numpy Generator; each epoch's order is rng.permutation(N)
+    - patience: stop after this many epochs in a row without improvement
+    - min_delta: an epoch improves if its validation loss < best so far - min_delta
+
+    Returns (history, status):
+    - history: {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}, one float per epoch run
+    - status: "early_stopping" if patience ran out, "completed" if all epochs ran
+    The net ends with the weights of its best epoch.
+    """
+    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    best_loss, best_state, waited, status = np.inf, None, 0, "completed"
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(len(X))
+        batch_losses = []
+        for start in range(0, len(X), batch_size):
+            batch = order[start:start + batch_size]
+            batch_losses.append(loss_fn.forward(net(X[batch]), y[batch]))
+            net.backward(loss_fn.backward())
+            optimizer.step()
+        net.eval()
+        scores = net(X_val)
+        val_loss = loss_fn.forward(scores, y_val)
+        history["train_loss"].append(float(np.mean(batch_losses)))
+        history["val_loss"].append(float(val_loss))
+        history["val_accuracy"].append(accuracy(scores, y_val))
+        if val_loss < best_loss - min_delta:
+            best_loss, best_state, waited = val_loss, net.state_dict(), 0  # state_dict() copies
+        else:
+            waited += 1
+            if waited >= patience:
+                status = "early_stopping"
+                break
+    net.load_state_dict(best_state)
+    return history, status
+
+
+# %%
+from checks.training_loop import check_fit
+
+check_fit(fit)
+
+# %% [markdown]
+# `Trainer` with an `EarlyStopping` callback is this loop (plus chunked stepping for the dashboard,
+# checkpoints and divergence checks). Here it continues the dashboard's run with the lowered learning
+# rate; the stopper keeps the best weights, and we load them back however the run ends.
+
 # %%
 start_loss = evaluate(net, loss_fn, X_val_n, y_val)[0]
 dash.lr.value = best["lr"] / 10
