@@ -473,7 +473,7 @@ def conv2d_forward(x, weight, bias, stride, padding):
     out = np.zeros((x.shape[0], n_filters, oh, ow), dtype=x.dtype)
     for i, j in np.ndindex(kh, kw):  # (1), one kernel offset at a time, for every image and output at once
         seen = xp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]  # x_p[n, c, o_h s_H + i, o_w s_W + j]: (N, C, OH, OW)
-        out += np.einsum("ncpq,fc->nfpq", seen, weight[:, :, i, j])
+        out += np.einsum("ncpq,fc->nfpq", seen, weight[:, :, i, j], optimize=True)
     if bias is not None:
         out += bias[:, None, None]
     return out, (x, weight, stride, padding)
@@ -492,7 +492,7 @@ def conv2d_backward(dout, cache):
     dxp, dweight = np.zeros_like(xp), np.zeros_like(weight)
     for i, j in np.ndindex(kh, kw):  # the entries of x_p that kernel offset (i, j) read in (1)
         rows, cols = slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw)
-        dweight[:, :, i, j] = np.einsum("nfpq,ncpq->fc", dout, xp[:, :, rows, cols])  # (2)
+        dweight[:, :, i, j] = np.einsum("nfpq,ncpq->fc", dout, xp[:, :, rows, cols], optimize=True)  # (2)
         dxp[:, :, rows, cols] += np.einsum("nfpq,fc->ncpq", dout, weight[:, :, i, j])  # (3), summed over f
     return dxp[:, :, ph:ph + h, pw:pw + w], dweight, dout.sum(axis=(0, 2, 3))  # (4)
 
