@@ -989,7 +989,8 @@ def is_yours(layer):
 
 my_net = my_cnn()
 for k, layer in enumerate(my_net):
-    print(f"{k:>2} {'yours ' if is_yours(layer) else 'cnnlab'}  {layer!r}")
+    shapes = " ".join(str(p.shape) for p in layer.parameters())
+    print(f"{k:>2} {'yours ' if is_yours(layer) else 'cnnlab'}  {layer!r} {shapes}")
 
 # %% [markdown]
 # Is it the real thing? The same architecture from cnnlab's own layers, with your network's weights

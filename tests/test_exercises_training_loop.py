@@ -122,7 +122,8 @@ def placeholder_fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batc
 
 @pytest.mark.parametrize("fit, message", [
     (..., r"`fit` is still Ellipsis"),
-    (placeholder_fit, r"is still None \(did you forget `return`\?\)"),
+    (placeholder_fit, r"`fit` is still the exercise's `...`: write the loop"),
+    (lambda *a, **k: None, r"is still None \(did you forget `return`\?\)"),
     (lambda *a, **k: ..., r"is still Ellipsis"),
     (lambda *a, **k: {"train_loss": []}, r"should return \(history, status\), got dict"),
     (lambda *a, **k: ({"loss": []}, "completed"), r"history should be a dict with the lists"),

@@ -24,7 +24,7 @@ from cnnlab.losses import CrossEntropyLoss
 from cnnlab.metrics import accuracy
 from cnnlab.optim import Adam
 from cnnlab.train import EarlyStopping, Trainer
-from . import CheckFailed, placeholder, run_student, same
+from . import CheckFailed, has_placeholder, placeholder, run_student, same
 
 __all__ = ["check_fit"]
 
@@ -188,6 +188,8 @@ def _run(fit, epochs: int):
     out = run_student(lambda: fit(net, CrossEntropyLoss(), Adam(net.parameters(), lr=LR), X, y, X_val, y_val,
                                   epochs=epochs, batch_size=BATCH, rng=np.random.default_rng(SEED),
                                   patience=PATIENCE, min_delta=MIN_DELTA), what, fn=fit)
+    if out is None and has_placeholder(fit):
+        raise CheckFailed("`fit` is still the exercise's `...`: write the loop and run the cell again")
     history, status = _returned(out, what)
     return history, status, net
 
