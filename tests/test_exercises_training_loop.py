@@ -137,3 +137,34 @@ def placeholder_fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batc
 def test_placeholders_and_malformed_answers_are_named(fit, message):
     with pytest.raises(CheckFailed, match=message):
         check_fit(fit)
+
+
+def test_a_loop_that_validates_with_cnnlabs_evaluate_also_passes(capsys):
+    """evaluate() switches to evaluation mode (and back) itself, and weights its batches by size."""
+    from cnnlab.train import evaluate
+
+    def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0):
+        history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+        best, best_state, bad = np.inf, None, 0
+        for epoch in range(epochs):
+            net.train()
+            idx = np.arange(len(X))
+            rng.shuffle(idx)  # the same draw as rng.permutation(len(X))
+            losses = []
+            for k in range(0, len(X), batch_size):
+                losses.append(loss_fn.forward(net(X[idx[k:k + batch_size]]), y[idx[k:k + batch_size]]))
+                net.backward(loss_fn.backward())
+                optimizer.step()
+            val_loss, val_accuracy = evaluate(net, loss_fn, X_val, y_val)
+            for key, value in zip(history, (np.mean(losses), val_loss, val_accuracy)):
+                history[key].append(value)
+            if val_loss < best - min_delta:
+                best, best_state, bad = val_loss, net.state_dict(), 0
+            elif (bad := bad + 1) == patience:
+                net.load_state_dict(best_state)
+                return history, "early_stopping"
+        net.load_state_dict(best_state)
+        return history, "completed"
+
+    check_fit(fit)
+    assert "\u2713" in capsys.readouterr().out
