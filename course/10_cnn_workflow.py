@@ -1027,7 +1027,7 @@ assert len(mine.parameters()) == len(theirs.parameters()) == 10
 assert np.abs(scores_mine - scores_theirs).max() < 1e-8 * np.abs(scores_theirs).max()
 assert np.abs(dx_mine - dx_theirs).max() < 1e-8 * np.abs(dx_theirs).max()
 assert worst < 1e-8
-assert np.abs(mine[7].bias.grad).max() < 1e-10 * largest, "batch norm subtracts the mean: a bias before it has no effect"
+assert np.abs(mine[7].bias.grad).max() < 1e-10 * largest, "batch norm subtracts the mean: that bias has no effect"
 
 # %% [markdown]
 # Now train it in the dashboard of § 8, on the same data, for two epochs with Adam. A network built
