@@ -26,7 +26,8 @@
 #
 # Then come the parts that tell you what you have: the one evaluation on the test set (§ 10), the
 # errors the network makes, what its filters learned (§ 11), and how its features carry over to a new
-# task with very few labels (§ 12).
+# task with very few labels (§ 12). The capstone (§ 14) trains a CNN built from your own layers of
+# lessons 02, 04 and 09.
 #
 # Everything runs on the class-balanced subset shipped with the course (8,000 training and 1,000 test
 # images), so the whole notebook takes about a minute. The same code trains on the full 70,000 images
@@ -40,10 +41,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import widgets
-from cnnlab import Sequential, init
+from cnnlab import Module, Parameter, Sequential, init
 from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import load_fashion_mnist, train_val_split
-from cnnlab.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+from cnnlab.kernels import fast
+from cnnlab.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.metrics import accuracy, confusion_matrix, per_class_accuracy, predict
 from cnnlab.optim import Adam
@@ -495,6 +497,111 @@ assert dash.maps_view.draws > draws
 # of the last epoch that improved by at least 0.001, and their validation loss is within 0.001 of the
 # lowest one printed (often it is the lowest; which case you get can differ from machine to machine).
 
+# %% [markdown]
+# ### Exercise 2b: the training loop, with validation and early stopping
+#
+# Before `Trainer` and `EarlyStopping` do it for us, write the loop yourself: `fit(net, loss_fn,
+# optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0)`. For each epoch:
+#
+# 1. **train**: `net.train()`; draw the epoch's order **once per epoch**, `order = rng.permutation(N)`
+#    (exactly as `Trainer` does, so that the two can be compared on the same seed); take the mini-batches
+#    `order[0:B]`, `order[B:2B]`, ... (the last one may be smaller); for each: forward, the loss, backward
+#    (`net.backward(loss_fn.backward())`; every `backward` overwrites the gradients, so there is nothing
+#    to zero) and `optimizer.step()`. The epoch's training loss is the plain mean of its mini-batch losses
+#    (as `Trainer` records it: the smaller last batch counts once);
+# 2. **validate**: `net.eval()` (dropout off, batch norm on its running statistics), one forward pass over
+#    the whole validation split, its loss and `accuracy(scores, y_val)`; append the three numbers to
+#    `history["train_loss"]`, `history["val_loss"]`, `history["val_accuracy"]`;
+# 3. **early stopping** (Tomasi §2), with $E_\text{best}$ the best validation loss so far (at first
+#    $+\infty$) and $\delta$ = `min_delta`: the epoch **improves** if
+#
+#    $$E_\text{val} < E_\text{best} - \delta;$$
+#
+#    then it becomes the best, its weights are kept as a **copy**, `net.state_dict()`, and the count of
+#    epochs without improvement goes back to 0. Otherwise the count goes up by one, and when it reaches
+#    `patience` the loop ends with status `"early_stopping"`.
+#
+# If all `epochs` run, the status is `"completed"`. Either way, put the kept weights back at the end,
+# `net.load_state_dict(best_state)`, and return `(history, status)`. The self-check runs your `fit` on a
+# small problem whose net has batch norm and dropout, once so that patience runs out and once with fewer
+# epochs, and compares the history, where and why it stopped, and the final weights with `Trainer` +
+# `EarlyStopping` on the same seeds.
+
+# %% tags=["exercise"]
+def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0):
+    """Mini-batch training, a validation pass after every epoch, early stopping on the validation loss.
+
+    Inputs:
+    - net: a cnnlab Module; loss_fn: e.g. CrossEntropyLoss(); optimizer: built on net.parameters()
+    - X (N, ...), y (N,): the training split; X_val (M, ...), y_val (M,): the validation split
+    - epochs: at most this many epochs; batch_size: B (an epoch's last mini-batch may be smaller)
+    - rng: a numpy Generator; each epoch's order is rng.permutation(N)
+    - patience: stop after this many epochs in a row without improvement
+    - min_delta: an epoch improves if its validation loss < best so far - min_delta
+
+    Returns (history, status):
+    - history: {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}, one float per epoch run
+    - status: "early_stopping" if patience ran out, "completed" if all epochs ran
+    The net ends with the weights of its best epoch.
+    """
+    ...
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0):
+    """Mini-batch training, a validation pass after every epoch, early stopping on the validation loss.
+
+    Inputs:
+    - net: a cnnlab Module; loss_fn: e.g. CrossEntropyLoss(); optimizer: built on net.parameters()
+    - X (N, ...), y (N,): the training split; X_val (M, ...), y_val (M,): the validation split
+    - epochs: at most this many epochs; batch_size: B (an epoch's last mini-batch may be smaller)
+    - rng: a numpy Generator; each epoch's order is rng.permutation(N)
+    - patience: stop after this many epochs in a row without improvement
+    - min_delta: an epoch improves if its validation loss < best so far - min_delta
+
+    Returns (history, status):
+    - history: {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}, one float per epoch run
+    - status: "early_stopping" if patience ran out, "completed" if all epochs ran
+    The net ends with the weights of its best epoch.
+    """
+    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    best_loss, best_state, waited, status = np.inf, None, 0, "completed"
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(len(X))
+        batch_losses = []
+        for start in range(0, len(X), batch_size):
+            batch = order[start:start + batch_size]
+            batch_losses.append(loss_fn.forward(net(X[batch]), y[batch]))
+            net.backward(loss_fn.backward())
+            optimizer.step()
+        net.eval()
+        scores = net(X_val)
+        val_loss = loss_fn.forward(scores, y_val)
+        history["train_loss"].append(float(np.mean(batch_losses)))
+        history["val_loss"].append(float(val_loss))
+        history["val_accuracy"].append(accuracy(scores, y_val))
+        if val_loss < best_loss - min_delta:
+            best_loss, best_state, waited = val_loss, net.state_dict(), 0  # state_dict() copies
+        else:
+            waited += 1
+            if waited >= patience:
+                status = "early_stopping"
+                break
+    net.load_state_dict(best_state)
+    return history, status
+
+
+# %%
+from checks.training_loop import check_fit
+
+check_fit(fit)
+
+# %% [markdown]
+# `Trainer` with an `EarlyStopping` callback is this loop (plus chunked stepping for the dashboard,
+# checkpoints and divergence checks). Here it continues the dashboard's run with the lowered learning
+# rate; the stopper keeps the best weights, and we load them back however the run ends.
+
 # %%
 start_loss = evaluate(net, loss_fn, X_val_n, y_val)[0]
 dash.lr.value = best["lr"] / 10
@@ -792,6 +899,170 @@ assert tuned.mean() > 0.8
 seconds = np.array([e["seconds"] for e in more.epochs])
 print(f"one epoch of {len(X_train_n)} images: {seconds.mean():.1f} s on average "
       f"({1000 * seconds.mean() / dash.model.steps_per_epoch:.0f} ms per step of 64 images, validation included)")
+
+# %% [markdown]
+# ## 14 · Capstone: a CNN of your own layers
+#
+# Everything above trained cnnlab's layers. In the exercises of lessons 02, 04 and 09 you wrote the
+# mechanics of those layers yourself: the backward pass of a fully connected layer (`linear_backward`),
+# the forward and backward kernels of a convolution and max pooling's backward kernel, and the dropout
+# and batch-norm layers (`MyDropout`, `MyBatchNorm1d`). Now they become one network, trained like the
+# one of § 8.
+#
+# `from_lesson` reads your **saved** lesson notebooks (save them after your last change), from this
+# folder or from a sibling folder, and runs only their imports and the definitions asked for, never
+# their other cells. Where a lesson shows the solution, its last definition wins, so on the course's
+# own copy this runs the solutions; in your copy it runs your code.
+
+# %%
+from checks.capstone import check_speed, from_lesson
+
+(linear_backward,) = from_lesson("02_backprop", "linear_backward")
+conv2d_forward, conv2d_backward, maxpool2d_backward = from_lesson(
+    "04_conv_layers", "conv2d_forward", "conv2d_backward", "maxpool2d_backward")
+MyDropout, MyBatchNorm1d = from_lesson("09_regularisation", "MyDropout", "MyBatchNorm1d")
+
+# %% [markdown]
+# A wrong answer would show up below as a network that does not learn, with no hint why. So first the
+# self-check of each lesson runs again on what was read: if one of them fails, go back to that lesson,
+# fix the answer the message names and save the notebook.
+
+# %%
+from checks.backprop import check_linear_backward
+from checks.conv_layers import check_conv2d_kernels, check_maxpool2d_backward
+from checks.regularization_layers import check_batchnorm_layer, check_dropout_layer
+
+check_linear_backward(linear_backward)
+check_conv2d_kernels(conv2d_forward, conv2d_backward)
+check_maxpool2d_backward(maxpool2d_backward)
+check_dropout_layer(MyDropout)
+check_batchnorm_layer(MyBatchNorm1d)
+
+# %% [markdown]
+# Two pieces were not exercises. Max pooling's forward pass was given in lesson 04; here it is the same
+# contract, with the cache your backward kernel expects, `(x, kernel_size, stride, padding)`, computed
+# by cnnlab's fast kernel. And `linear_backward` is a function, not a layer: `MyLinear` wraps it,
+# $y = x W^\top + b$ forward, your function backward, the weights drawn as in § 5 (He, $\mathcal{N}(0,
+# 2/n_\text{in})$) and the biases 0. Then the network: two convolution blocks with your kernels, and a
+# hidden layer of 64 units with your batch norm and your dropout (keep 0.8).
+
+# %%
+def maxpool2d_forward(x, kernel_size, stride, padding):
+    """Lesson 04's given forward pass, computed by cnnlab's fast kernel; cache = (x, kernel_size, stride, padding)."""
+    out, _ = fast.maxpool2d_forward(x, kernel_size, stride, padding)
+    return out, (x, kernel_size, stride, padding)
+
+
+class MyLinear(Module):
+    """Fully connected layer y = x W^T + b, W (out, in), b (out,); backward by your linear_backward."""
+
+    def __init__(self, in_features, out_features, rng=None):
+        self.weight = Parameter(np.zeros((out_features, in_features), dtype=np.float32))
+        self.bias = Parameter(np.zeros(out_features, dtype=np.float32))
+        init.kaiming_normal_(self.weight, rng=rng)  # N(0, 2 / in_features)
+
+    def forward(self, x):
+        self.x = x  # (N, in)
+        return x @ self.weight.data.T + self.bias.data
+
+    def backward(self, dout):
+        dx, self.weight.grad, self.bias.grad = linear_backward(dout, self.x, self.weight.data)
+        return dx
+
+
+def my_cnn(seed=SEED):
+    g = np.random.default_rng(seed)
+    conv, pool = (conv2d_forward, conv2d_backward), (maxpool2d_forward, maxpool2d_backward)
+    net = Sequential([Conv2d(1, 8, 3, padding=1, rng=g, kernels=conv), ReLU(), MaxPool2d(2, kernels=pool),
+                      Conv2d(8, 16, 3, padding=1, rng=g, kernels=conv), ReLU(), MaxPool2d(2, kernels=pool),
+                      Flatten(), MyLinear(16 * 7 * 7, 64, rng=g), MyBatchNorm1d(64), ReLU(),
+                      MyDropout(0.8, rng=g), MyLinear(64, 10, rng=g)])
+    init.apply(net, "kaiming_normal", rng=g)  # the Conv2d layers, as in § 5
+    return net.astype(np.float32)
+
+
+def is_yours(layer):
+    kernels = getattr(layer, "kernels", None)
+    return isinstance(layer, (MyLinear, MyBatchNorm1d, MyDropout)) or (
+        kernels is not None and kernels.backward in (conv2d_backward, maxpool2d_backward))
+
+
+my_net = my_cnn()
+for k, layer in enumerate(my_net):
+    shapes = " ".join(str(p.shape) for p in layer.parameters())
+    print(f"{k:>2} {'yours ' if is_yours(layer) else 'cnnlab'}  {layer!r} {shapes}")
+
+# %% [markdown]
+# Is it the real thing? The same architecture from cnnlab's own layers, with your network's weights
+# copied in, in float64, on one batch in training mode (cnnlab's dropout reusing your layer's mask): the
+# same scores, and the same gradients for every parameter and for the images. One gradient is 0 up to
+# rounding in both: that of the bias of the layer before batch norm. Batch norm subtracts the mean of
+# every feature over the batch, and with it any constant the layer below adds, so that bias has no
+# effect on the loss (it is usually left out: `bias=False`).
+
+# %%
+mine = my_cnn().astype(np.float64)
+theirs = Sequential([Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU(),
+                     MaxPool2d(2), Flatten(), Linear(16 * 7 * 7, 64), BatchNorm1d(64), ReLU(), Dropout(0.8),
+                     Linear(64, 10)]).astype(np.float64)
+theirs.load_state_dict(mine.state_dict(), strict=False)  # cnnlab's batch norm also counts its batches
+xb, yb = X_train_n[:32].astype(np.float64), y_train[:32]
+scores_mine = mine(xb)
+theirs[10].mask, theirs[10].freeze_mask = mine[10].mask, True
+scores_theirs = theirs(xb)
+loss_fn.forward(scores_mine, yb)
+dx_mine = mine.backward(loss_fn.backward())
+loss_fn.forward(scores_theirs, yb)
+dx_theirs = theirs.backward(loss_fn.backward())
+largest = max(np.abs(b.grad).max() for b in theirs.parameters())
+worst = max(np.abs(a.grad - b.grad).max() for a, b in zip(mine.parameters(), theirs.parameters())) / largest
+print(f"largest difference: scores {np.abs(scores_mine - scores_theirs).max():.1e}, image gradients "
+      f"{np.abs(dx_mine - dx_theirs).max():.1e}, parameter gradients {worst:.1e} of the largest gradient")
+print(f"gradient of the bias before batch norm: {np.abs(mine[7].bias.grad).max():.0e}, "
+      f"of the one after: {np.abs(mine[11].bias.grad).max():.0e}")
+
+# %%
+assert len(mine.parameters()) == len(theirs.parameters()) == 10
+# float64 sums in another order: differences near 1e-15 of the values, far below 1e-8
+assert np.abs(scores_mine - scores_theirs).max() < 1e-8 * np.abs(scores_theirs).max()
+assert np.abs(dx_mine - dx_theirs).max() < 1e-8 * np.abs(dx_theirs).max()
+assert worst < 1e-8
+assert np.abs(mine[7].bias.grad).max() < 1e-10 * largest, "batch norm subtracts the mean: that bias has no effect"
+
+# %% [markdown]
+# Now train it in the dashboard of § 8, on the same data, for two epochs with Adam. A network built
+# on loops over every output pixel would take an hour for this, so the next cell times one training
+# step first and stops, with the measured time and what to change, if the run would take more than a
+# few minutes.
+
+# %%
+my_dash = widgets.training_dashboard(net=my_net, optimizer="adam", lr=2e-3, epochs=2, batch_size=64, rng=SEED,
+                                     data=(X_all_n, y_all, classes), val_size=len(y_val), train_size=7200)
+estimate = check_speed(my_net, loss_fn, X_train_n[:64], y_train[:64], steps=2 * my_dash.model.steps_per_epoch)
+print(f"estimated training time: {estimate:.0f} s")
+my_dash
+
+# %%
+while my_dash.model.train_chunk(100):
+    pass
+my_dash.update()
+my_curves = my_dash.model.curves()
+print(f"{my_dash.model.step} steps; validation accuracy {my_curves['val_accuracy'][-1]:.1%} "
+      f"(cnnlab's layers, § 8: {curves['val_accuracy'][-1]:.1%})")
+
+# %% [markdown]
+# The assert below leaves a margin: the lowest validation accuracy seen in 10 runs of this training (seeds
+# 0 to 7 for the weights, the split and the order; two of them again with another BLAS kernel and one
+# thread) was 84%.
+
+# %%
+assert my_dash.model.state == "completed"
+assert my_curves["val_accuracy"][-1] >= 0.8, "your layers train a CNN to at least 80% validation accuracy"
+
+# %% [markdown]
+# Every number in this run went through code you wrote: the convolutions forward and backward, the
+# pooling gradients, the fully connected layers' gradients, batch norm and dropout. cnnlab only
+# supplied the loop around them, and you wrote that loop too, in § 9.
 
 # %% [markdown]
 # ## Where to go from here
