@@ -498,7 +498,7 @@ assert dash.maps_view.draws > draws
 # lowest one printed (often it is the lowest; which case you get can differ from machine to machine).
 
 # %% [markdown]
-# ### Exercise 2b: the training loop, with validation and early stopping
+# ### Exercise 3: the training loop, with validation and early stopping
 #
 # Before `Trainer` and `EarlyStopping` do it for us, write the loop yourself: `fit(net, loss_fn,
 # optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0)`. For each epoch:
@@ -547,7 +547,7 @@ def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng,
     ...
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% jupyter={"source_hidden": true} nbgrader={"grade": false, "grade_id": "10-fit-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng, patience, min_delta=0.0):
     """Mini-batch training, a validation pass after every epoch, early stopping on the validation loss.
 
@@ -592,7 +592,7 @@ def fit(net, loss_fn, optimizer, X, y, X_val, y_val, *, epochs, batch_size, rng,
     return history, status
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "10-fit-check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from checks.training_loop import check_fit
 
 check_fit(fit)
@@ -693,7 +693,7 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# ### Exercise 3 (optional): the most-confused pair
+# ### Exercise 4 (optional): the most-confused pair
 #
 # Find `pair = (true, predicted)`, the cell **off** the diagonal of `confusion` with the largest
 # count: the mistake the network makes most often.

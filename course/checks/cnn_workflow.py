@@ -259,10 +259,10 @@ def check_run(run, make_net, X, y, X_val, y_val, seed, config=None) -> None:
            "the same as the reference run")
 
 
-# --- exercise 3: the most-confused pair ------------------------------------------------------------
+# --- exercise 4: the most-confused pair ------------------------------------------------------------
 
 def check_most_confused(pair, confusion, classes=None) -> None:
-    """Exercise 3: `pair` = (true class, predicted class) of the largest count off the diagonal of `confusion`
+    """Exercise 4: `pair` = (true class, predicted class) of the largest count off the diagonal of `confusion`
     (rows: true class, columns: predicted class). Ties: any of the largest cells is right."""
     _placeholder("pair", pair)
     C = np.asarray(confusion)
