@@ -9,6 +9,7 @@ import sys
 __all__ = ["add_train_parser", "run_train", "write_result_json", "add_info_parser", "run_info", "info"]
 
 
+DEFAULT_EPOCHS = {"full": 10, "subset": 12}  # `train`'s --epochs when none is given, by data source
 EXIT_CODES = {"done": 0, "unusable data or checkpoint file": 1, "bad option, checkpoint location or resume": 2,
               "the run diverged": 3, "interrupted (Ctrl-C)": 130}
 
@@ -94,7 +95,7 @@ def run_train(args) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    epochs = args.epochs if args.epochs is not None else (10 if args.full else 12)
+    epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS["full" if args.full else "subset"]
     try:
         with _thread_limit(args.threads):
             result = train_recipe(full=args.full, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
