@@ -17,7 +17,8 @@ Every choice is one the lessons teach and measure:
 
 A run with a checkpoint stores its settings in it (`meta`); resuming compares them with the new ones
 and refuses any change but the number of epochs (the cosine schedule is then rebuilt for the new
-length, and that is said; a one-cycle schedule cannot be stretched). A diverged run is reported and never saved; Ctrl-C says what was saved.
+length, and that is said; a one-cycle schedule cannot be stretched). A diverged run is reported and
+never saved; Ctrl-C says what was saved.
 """
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def _resume_settings(path, settings: dict) -> dict:
     known = set(SETTINGS) | {"epochs"}
     if set(saved) != known:
         lacks, extra = sorted(known - set(saved)), sorted(set(saved) - known)
-        said = ([f"without {', '.join(lacks)}"] if lacks else []) + ([f"with unknown {', '.join(extra)}"] if extra else [])
+        said = [f"without {', '.join(lacks)}"] if lacks else []
+        said += [f"with unknown {', '.join(extra)}"] if extra else []
         raise SettingsError(f"{path} was written by another version of the recipe (settings {'; '.join(said)}): it "
                             f"cannot be resumed here; start afresh with --overwrite")
     if type(saved["epochs"]) is not int or saved["epochs"] < 1:
@@ -168,7 +170,8 @@ def _describe(settings: dict) -> str:
              f"batch {settings['batch_size']}",
              "one-cycle schedule" if settings["schedule"] == "onecycle" else
              f"cosine schedule after {warmup:g} warm-up epochs" if warmup else "cosine schedule"]
-    return ", ".join(words + ([f"label smoothing {ls:g}"] if ls else []) + (["augmented"] if settings["augment"] else []))
+    words += [f"label smoothing {ls:g}"] if ls else []
+    return ", ".join(words + (["augmented"] if settings["augment"] else []))
 
 
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
@@ -179,16 +182,16 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     """Train the recipe on the shipped subset (or the full set) and score the test set once.
 
     Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history",
-    "source", "net", "settings"}: settings are the run's (as a checkpoint records them); status is the History's ("completed", "diverged", ...); a diverged run scores
-    nothing (test_* None). With `checkpoint`, the state and these settings are saved after every epoch
-    (atomically; never a diverged state); a fresh run refuses to replace an existing file unless
-    `overwrite`; with `resume`, training continues from it bit-exactly, with the same settings
-    (SettingsError lists any change) and `epochs` as the new total. Ctrl-C raises KeyboardInterrupt
-    whose message says what the checkpoint holds. `progress`: a progress bar on a terminal or in a
-    notebook, else one line per epoch through `log` (loss, validation accuracy, time so far and left);
-    False: only the summary lines. `patience`: stop when the validation loss has not improved for that
-    many epochs; with it the test set is scored with the weights of the best epoch, whichever way the
-    run ends, and the last line says which epoch that was.
+    "source", "net", "settings"}: settings are the run's (as a checkpoint records them, with "epochs");
+    status is the History's ("completed", "diverged", ...); a diverged run scores nothing (test_* None).
+    With `checkpoint`, the state and these settings are saved after every epoch (atomically; never a
+    diverged state); a fresh run refuses to replace an existing file unless `overwrite`; with `resume`,
+    training continues from it bit-exactly, with the same settings (SettingsError lists any change) and
+    `epochs` as the new total. Ctrl-C raises KeyboardInterrupt whose message says what the checkpoint holds.
+    `progress`: a progress bar on a terminal or in a notebook, else one line per epoch through `log` (loss,
+    validation accuracy, time so far and left); False: only the summary lines. `patience`: stop when the
+    validation loss has not improved for that many epochs; with it the test set is scored with the weights
+    of the best epoch, whichever way the run ends, and the last line says which epoch that was.
 
     The schedule advances after every optimizer step. schedule "cosine": from lr down to 0 over the run,
     after a linear warm-up from lr / 10 over `warmup_epochs` (a number of epochs, fractions allowed; 0:

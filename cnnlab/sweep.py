@@ -31,8 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["CANDIDATES", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process", "run_sweep",
-           "load_results", "summarize", "markdown_table", "add_sweep_parser", "run_sweep_command"]
+__all__ = ["CANDIDATES", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process",
+           "run_sweep", "load_results", "summarize", "markdown_table", "add_sweep_parser", "run_sweep_command"]
 
 FORMAT = "cnnlab-sweep-1"
 

@@ -178,3 +178,14 @@ def test_a_missing_full_set_is_said_before_anything_runs(tmp_path, monkeypatch, 
                              runner=fake_runner(SCORES)) == 1
     assert "the full Fashion-MNIST was not found" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_the_sweep_is_a_command_of_python_m_cnnlab(tmp_path, capsys):
+    from cnnlab.__main__ import main
+
+    out = tmp_path / "s.json"
+    assert main(["sweep", "--candidates", "baseline", "--seeds", "0", "--out", str(out), "--dry-run"]) == 0
+    assert "baseline, seed 0: python -m cnnlab train --full --epochs 10 --seed 0 --quiet" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "onecycle-lr3e-3" in capsys.readouterr().out and not out.exists()
