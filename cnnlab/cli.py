@@ -145,7 +145,8 @@ def write_result_json(path, result: dict) -> dict:
     {"status", "test_accuracy", "test_loss", "val_accuracy" (None when not scored), "seconds" (training
     only), "epochs" (trained), "source", "kept_epoch" (with --patience, else None), "settings" (the run's,
     as a checkpoint records them), "peak_memory_mb" (this process's peak resident set size, by getrusage;
-    None where unavailable)}.
+    None where unavailable), "per_epoch" (a list: each epoch's "epoch", "train_loss", "val_loss",
+    "val_accuracy", "lr" at its end, "seconds")}.
     """
     import json
 
@@ -158,7 +159,9 @@ def write_result_json(path, result: dict) -> dict:
         return value.item() if isinstance(value, np.generic) else value
 
     out = {key: plain(result.get(key)) for key in RESULT_KEYS}
-    out.update(settings=result["settings"], peak_memory_mb=max_rss_mb())
+    per_epoch = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+    out.update(settings=result["settings"], peak_memory_mb=max_rss_mb(),
+               per_epoch=[{k: plain(e[k]) for k in per_epoch} for e in result["history"].epochs])
     atomic_write_bytes(path, (json.dumps(out, indent=2) + "\n").encode("utf-8"))
     return out
 

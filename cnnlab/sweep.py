@@ -220,7 +220,7 @@ def run_sweep(out, names=None, seeds=(0, 1, 2), budget_minutes: float = 15.0, so
         ran += 1
         data["candidates"][name] = _settings(table[name], source)
         data["runs"].append({"candidate": name, "seed": seed, **{k: result.get(k) for k in RESULT_FIELDS},
-                             "settings": result.get("settings"),
+                             "settings": result.get("settings"), "per_epoch": result.get("per_epoch"),
                              "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores"})
         atomic_write_bytes(out, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
         log(f"[{i}/{len(todo)}] {name}, seed {seed}: {result.get('status')}, val {_pct(result.get('val_accuracy'))}, "

@@ -149,12 +149,14 @@ def test_train_json_writes_the_results_and_settings(tiny_data, tmp_path, capsys)
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     assert set(result) == {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "source",
-                           "kept_epoch", "settings", "peak_memory_mb"}
+                           "kept_epoch", "settings", "peak_memory_mb", "per_epoch"}
     assert result["status"] == "completed" and result["epochs"] == 1 and result["source"] == "subset"
     assert f"test accuracy {result['test_accuracy']:.4f} on 60 images" in printed
     assert 0 <= result["val_accuracy"] <= 1 and result["seconds"] > 0 and result["kept_epoch"] is None
     assert result["settings"]["seed"] == 3 and result["settings"]["label_smoothing"] == 0.1
     assert result["settings"]["epochs"] == 1
+    (epoch,) = result["per_epoch"]
+    assert epoch["epoch"] == 1 and epoch["val_accuracy"] == result["val_accuracy"] and epoch["lr"] < 0.001 * 1e-6
     assert result["peak_memory_mb"] is None or result["peak_memory_mb"] > 10  # an interpreter with NumPy
     assert sorted(p.name for p in out.parent.iterdir()) == ["result.json"]
 
