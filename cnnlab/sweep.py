@@ -138,6 +138,10 @@ def load_results(path) -> dict:
         if not ok:
             raise SweepError(f"{path}: run {i} must name a candidate of the file, an integer seed, a status and "
                              f"numbers (or null) for {', '.join(RESULT_FIELDS[1:])}")
+    pairs = [(run["candidate"], run["seed"]) for run in runs]
+    if len(set(pairs)) < len(pairs):
+        twice = sorted({pair for pair in pairs if pairs.count(pair) > 1})
+        raise SweepError(f"{path} holds more than one run of {', '.join(f'{n} seed {s}' for n, s in twice)}")
     return data
 
 
@@ -179,7 +183,7 @@ def run_sweep(out, names=None, seeds=(0, 1, 2), budget_minutes: float = 15.0, so
               candidates: dict | None = None, runner=run_train_process, log=print, dry_run: bool = False) -> dict:
     """Run every (candidate, seed) not yet in the results file `out`; returns {"rows", "failed", "ran"}.
 
-    Inputs: names (candidates to run, in the table's order; None: all), seeds, budget_minutes (a run whose
+    Inputs: names (candidates to run, in that order; None: all of the table), seeds, budget_minutes (a run whose
     training takes longer is marked over budget), source ("full" or "subset"), candidates (name -> train
     options; default CANDIDATES), runner (argv -> result dict, or RunFailed; default: a fresh process),
     log (one line per run), dry_run (list what would run; nothing runs or is written).
@@ -188,7 +192,8 @@ def run_sweep(out, names=None, seeds=(0, 1, 2), budget_minutes: float = 15.0, so
     from cnnlab.train.checkpoint import atomic_write_bytes
 
     table = CANDIDATES if candidates is None else candidates
-    names = list(table) if names is None else list(names)
+    names = list(dict.fromkeys(table if names is None else names))  # each once, in order
+    seeds = list(dict.fromkeys(seeds))
     unknown = [n for n in names if n not in table]
     if unknown:
         raise SweepError(f"unknown candidate(s) {', '.join(unknown)}; known: {', '.join(table)}")

@@ -123,6 +123,9 @@ def test_a_file_with_other_settings_for_a_candidate_is_refused_and_left_alone(tm
     ("not json", "is not a sweep results file"),
     (json.dumps({"format": "something-else"}), "is not a sweep results file"),
     (json.dumps({"format": FORMAT, "candidates": {}, "runs": [{"candidate": "x", "seed": 0}]}), "run 0 must name"),
+    (json.dumps({"format": FORMAT, "candidates": {"x": {"source": "subset", "argv": [], "train": {}}},
+                 "runs": [{"candidate": "x", "seed": 0, "status": "completed"}] * 2}),
+     "holds more than one run of x seed 0"),
 ])
 def test_a_damaged_results_file_is_refused_saying_why(content, words, tmp_path, capsys):
     out = tmp_path / "s.json"
@@ -134,9 +137,10 @@ def test_a_damaged_results_file_is_refused_saying_why(content, words, tmp_path, 
 
 def test_dry_run_lists_the_commands_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "s.json"
-    args = parse("sweep", "--candidates", "combined", "--seeds", "4", "--out", str(out), "--dry-run")
+    args = parse("sweep", "--candidates", "combined", "combined", "--seeds", "4", "4", "--out", str(out), "--dry-run")
     assert run_sweep_command(args) == 0
     printed = capsys.readouterr().out
+    assert "0 of 1 runs already in" in printed and printed.count("combined, seed 4") == 1
     assert ("combined, seed 4: python -m cnnlab train --full --epochs 12 --augment --label-smoothing 0.1 "
             "--weight-decay 0.05 --schedule onecycle --lr 0.003 --seed 4 --quiet") in printed
     assert not out.exists()
@@ -189,3 +193,10 @@ def test_the_sweep_is_a_command_of_python_m_cnnlab(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert "onecycle-lr3e-3" in capsys.readouterr().out and not out.exists()
+
+
+def test_a_run_the_train_command_refuses_is_a_failure_with_its_message():
+    from cnnlab.sweep import run_train_process
+
+    with pytest.raises(RunFailed, match="exit status 2: --width must be at least 1, got 0"):
+        run_train_process(["--width", "0", "--epochs", "1"])
