@@ -47,7 +47,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="linear warm-up from lr/10 before the cosine, in epochs (fractions allowed; default 0)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="train towards (1 - EPS) onehot + EPS/10 instead of onehot (default 0)")
-    p.add_argument("--weight-decay", type=float, default=0.0,
+    p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
                    help="decoupled weight decay: AdamW instead of Adam (--optimizer adam only; default 0)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
