@@ -1,5 +1,6 @@
 """Command line: `python -m cnnlab bench` times the benchmark's CNNs in cnnlab (and PyTorch, if installed;
 see cnnlab.bench); `python -m cnnlab train` trains the course's recipe (see cnnlab.recipes);
+`python -m cnnlab sweep` compares training recipes within a time budget (see cnnlab.sweep);
 `python -m cnnlab info` reports versions and which data was found.
 
     python -m cnnlab bench                      # both networks, batch 64, every core, tables on stdout
@@ -15,6 +16,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from cnnlab.bench.cli import add_bench_parser
     from cnnlab.cli import add_info_parser, add_train_parser
+    from cnnlab.sweep import add_sweep_parser
 
     parser = argparse.ArgumentParser(
         prog="python -m cnnlab",
@@ -24,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     add_bench_parser(commands)
     add_train_parser(commands)
+    add_sweep_parser(commands)
     add_info_parser(commands)
     return parser
 
@@ -35,6 +38,10 @@ def main(argv=None) -> int:
         from cnnlab.bench.cli import run_bench
 
         return run_bench(args, argv)
+    if args.command == "sweep":
+        from cnnlab.sweep import run_sweep_command
+
+        return run_sweep_command(args)
     from cnnlab import cli
 
     return cli.run_train(args) if args.command == "train" else cli.run_info(args)

@@ -6,9 +6,10 @@ import os
 import platform
 import sys
 
-__all__ = ["add_train_parser", "run_train", "add_info_parser", "run_info", "info"]
+__all__ = ["add_train_parser", "run_train", "write_result_json", "add_info_parser", "run_info", "info"]
 
 
+DEFAULT_EPOCHS = {"full": 10, "subset": 12}  # `train`'s --epochs when none is given, by data source
 EXIT_CODES = {"done": 0, "unusable data or checkpoint file": 1, "bad option, checkpoint location or resume": 2,
               "the run diverged": 3, "interrupted (Ctrl-C)": 130}
 
@@ -20,12 +21,14 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
         "train", help="train the course's CNN recipe and print the test accuracy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train the recipe of cnnlab.recipes (2 conv blocks with batch norm, He init, dropout, "
-                    "Adam with a cosine schedule) on the shipped Fashion-MNIST subset, or "
+                    "Adam with a cosine schedule advanced every step) on the shipped Fashion-MNIST subset, or "
                     "on the full set with --full, and score the test set once at the end.",
         epilog="checkpoints: --checkpoint PATH saves the run (an .npz with a JSON header, no pickle) after "
                "every epoch;\n  a fresh run never replaces an existing file unless --overwrite; --resume "
                "continues it with the\n  same settings (only --epochs may change: the cosine schedule is "
-               "rebuilt for the new total);\n  a diverged run is never saved.\nexit status:\n" + "".join(
+               "rebuilt for the new total;\n  not with --schedule onecycle); a diverged run is never saved.\n"
+               "--json PATH: the run's settings and results (accuracies, losses, seconds, peak memory) as JSON, "
+               "written\n  atomically at the end (also for a diverged run).\nexit status:\n" + "".join(
                    f"  {code:3d}  {what}\n" for what, code in EXIT_CODES.items()))
     p.add_argument("--full", action="store_true", help="use the full Fashion-MNIST (60,000 + 10,000 images)")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
@@ -37,6 +40,15 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="add random crops (2-pixel padding) and flips")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer (default 32)")
+    p.add_argument("--schedule", choices=["cosine", "onecycle"], default="cosine",
+                   help="cosine: from --lr down to 0; onecycle: up from lr/25 to --lr in the first 30%% of the "
+                        "steps, then down (default cosine; both advance every step)")
+    p.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS",
+                   help="linear warm-up from lr/10 before the cosine, in epochs (fractions allowed; default 0)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="train towards (1 - EPS) onehot + EPS/10 instead of onehot (default 0)")
+    p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+                   help="decoupled weight decay: AdamW instead of Adam (--optimizer adam only; default 0)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
     p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")
@@ -47,6 +59,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                         "scored with the best epoch's weights (default: off)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress (default: a bar on a terminal, else one line per epoch)")
+    p.add_argument("--json", metavar="PATH", help="also write the settings and results there (see below)")
     return p
 
 
@@ -60,11 +73,17 @@ def _option_problem(args) -> str | None:
         return "--overwrite needs --checkpoint PATH (the file to replace)"
     if not (math.isfinite(args.lr) and args.lr > 0):
         return f"--lr must be positive, got {args.lr}"
+    if not (0 <= args.label_smoothing < 1):  # NaN fails too
+        return f"--label-smoothing must be in [0, 1), got {args.label_smoothing}"
+    for name in ("weight_decay", "warmup"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            return f"--{name.replace('_', '-')} must be a number >= 0, got {value}"
     for name, least in (("epochs", 1), ("batch_size", 1), ("width", 1), ("threads", 1), ("seed", 0), ("patience", 1)):
         value = getattr(args, name)
         if value is not None and value < least:
             return f"--{name.replace('_', '-')} must be at least {least}, got {value}"
-    return None
+    return _json_location_problem(args.json) if args.json else None
 
 
 def run_train(args) -> int:
@@ -76,13 +95,17 @@ def run_train(args) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    epochs = args.epochs if args.epochs is not None else (10 if args.full else 12)
+    epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS["full" if args.full else "subset"]
     try:
         with _thread_limit(args.threads):
             result = train_recipe(full=args.full, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                                   optimizer=args.optimizer, seed=args.seed, augment=args.augment,
                                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
-                                  width=args.width, overwrite=args.overwrite, patience=args.patience)
+                                  width=args.width, overwrite=args.overwrite, patience=args.patience,
+                                  label_smoothing=args.label_smoothing, weight_decay=args.weight_decay,
+                                  warmup_epochs=args.warmup, schedule=args.schedule)
+            if args.json:
+                write_result_json(args.json, result)
     except KeyboardInterrupt as interrupt:
         print(str(interrupt) or "interrupted before training started", file=sys.stderr)
         return 130
@@ -93,6 +116,54 @@ def run_train(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 3 if result["status"] == "diverged" else 0
+
+
+def _json_location_problem(path) -> str | None:
+    """Why a --json PATH could not be written, found before training (None: it can be)."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        return f"--json {path} is a directory: give a file name, e.g. {path / 'result.json'}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as error:
+        return f"--json {path} cannot be written: {error.strerror or error}"
+    return None
+
+
+RESULT_KEYS = ("status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "source", "kept_epoch")
+
+
+def write_result_json(path, result: dict) -> dict:
+    """Write the scalars of `train_recipe`'s result, its settings and the process's peak memory to `path`,
+    atomically, as JSON; returns what was written.
+
+    {"status", "test_accuracy", "test_loss", "val_accuracy" (None when not scored), "seconds" (training
+    only), "epochs" (trained), "source", "kept_epoch" (with --patience, else None), "settings" (the run's,
+    as a checkpoint records them), "peak_memory_mb" (this process's peak resident set size, by getrusage;
+    None where unavailable), "per_epoch" (a list: each epoch's "epoch", "train_loss", "val_loss",
+    "val_accuracy", "lr" at its end, "seconds")}.
+    """
+    import json
+
+    import numpy as np
+
+    from cnnlab.bench.timing import max_rss_mb
+    from cnnlab.train.checkpoint import atomic_write_bytes
+
+    def plain(value):  # a NumPy scalar as the Python number JSON writes
+        return value.item() if isinstance(value, np.generic) else value
+
+    out = {key: plain(result.get(key)) for key in RESULT_KEYS}
+    per_epoch = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+    out.update(settings=result["settings"], peak_memory_mb=max_rss_mb(),
+               per_epoch=[{k: plain(e[k]) for k in per_epoch} for e in result["history"].epochs])
+    atomic_write_bytes(path, (json.dumps(out, indent=2) + "\n").encode("utf-8"))
+    return out
 
 
 def _thread_limit(threads: int):

@@ -14,7 +14,8 @@ that starts back-propagation through the network:
     dlogits = loss_fn.backward()        # same shape and dtype as logits
 
 Three losses:
-- `CrossEntropyLoss`: softmax + negative log-likelihood on integer labels (Veta), as PyTorch's.
+- `CrossEntropyLoss`: softmax + negative log-likelihood on integer labels (Veta), as PyTorch's,
+  with its label smoothing.
 - `MSELoss`: squared error, PyTorch's "mean" / "sum" plus Bouvrie's E = 1/2 sum (t - y)^2.
 - `SoftmaxMSELoss`: softmax, then squared error against a target vector (Wollowski's pairing).
 
@@ -170,6 +171,12 @@ class CrossEntropyLoss(_SoftmaxLoss):
     reduction "mean" (default: average over the N examples, so dL/dz = (p - onehot) / N) or
     "sum" (dL/dz = p - onehot).
 
+    label_smoothing = eps in [0, 1] (PyTorch's argument): the target becomes the mixture
+    q = (1 - eps) onehot(y) + eps / C, so E = -sum_c q_c log p_c
+      = (1 - eps) (-log p_y) + eps (-(1/C) sum_c log p_c), and dE/dz = p - q. The net is no longer
+    pushed to make p_y = 1 (logits growing without bound); the lowest loss is at p = q. eps = 0 is
+    the plain loss above.
+
     forward(pred, target):
     - pred: logits of shape (N, C), float dtype, finite.
     - target: integer labels of shape (N,), values in [0, C).
@@ -178,16 +185,32 @@ class CrossEntropyLoss(_SoftmaxLoss):
     backward(): dL/dlogits of shape (N, C), logits' dtype.
     """
 
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)) \
+                or not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def __repr__(self) -> str:
+        return f"CrossEntropyLoss(reduction={self.reduction!r}, label_smoothing={self.label_smoothing!r})"
+
     def forward(self, pred, target) -> float:
         logits = _check_logits(pred)
         n, c = logits.shape
         labels = _check_labels(target, c, n)
         logp = log_softmax(logits, axis=1)
         nll = -logp[np.arange(n), labels]                      # -log p_y per example, shape (N,)
+        eps = self.label_smoothing
         loss = np.sum(nll, dtype=np.float64)
         self.probs = np.exp(logp)
         grad = self.probs.copy()
-        grad[np.arange(n), labels] -= 1                         # p - onehot(y)
+        if eps:  # q = (1 - eps) onehot + eps / C
+            loss = (1 - eps) * loss - eps / c * np.sum(logp, dtype=np.float64)
+            grad[np.arange(n), labels] -= 1 - eps
+            grad -= grad.dtype.type(eps / c)                    # p - q
+        else:
+            grad[np.arange(n), labels] -= 1                     # p - onehot(y)
         if self.reduction == "mean":
             loss = loss / n
             grad /= n

@@ -9,13 +9,16 @@ Every choice is one the lessons teach and measure:
 - regularisation: batch norm and dropout (keep 0.7); random crops with 2-pixel padding and
   horizontal flips on request (lesson 09): within the 15-minute budget they cost more accuracy (the
   net under-fits: 90.7% after 10 epochs) than they win;
-- optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run (lessons 06-07); the
-  others of `cnnlab.optim.OPTIMIZERS` by name, with that table's hyper-parameters;
+- optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run, advanced after every
+  optimizer step (lessons 06-07); the others of `cnnlab.optim.OPTIMIZERS` by name, with that table's
+  hyper-parameters. On request: a linear warm-up before the cosine (`warmup_epochs`), or a one-cycle
+  schedule peaking at `lr` instead; label smoothing; decoupled weight decay (AdamW, with Adam only);
 - model selection: 5,000 training images held out for validation; the test set is scored once.
 
 A run with a checkpoint stores its settings in it (`meta`); resuming compares them with the new ones
 and refuses any change but the number of epochs (the cosine schedule is then rebuilt for the new
-length, and that is said). A diverged run is reported and never saved; Ctrl-C says what was saved.
+length, and that is said; a one-cycle schedule cannot be stretched). A diverged run is reported and
+never saved; Ctrl-C says what was saved.
 """
 from __future__ import annotations
 
@@ -27,14 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["train_recipe", "SettingsError", "DIVERGE_ABOVE", "check_checkpoint_location"]
+__all__ = ["train_recipe", "SettingsError", "DIVERGE_ABOVE", "SCHEDULES", "check_checkpoint_location"]
 
 # The recipe's divergence rule (Trainer's diverge_above, over its default window of 8 steps). The
 # cross-entropy of 10 classes starts near ln 10 = 2.3 and a learning net stays below ~10; a mean of
 # 1000 means logits wrong by ~1000 on average, a net that has left any useful region (adaptive
 # optimizers at huge rates sit there for ever without producing NaN). Far above any sane run.
 DIVERGE_ABOVE = 1e3
-SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size", "val_size", "patience")
+SETTINGS = ("width", "optimizer", "lr", "seed", "source", "augment", "batch_size", "val_size", "patience",
+            "label_smoothing", "weight_decay", "warmup_epochs", "schedule")
+SCHEDULES = ("cosine", "onecycle")
 
 
 class SettingsError(ValueError):
@@ -89,8 +94,15 @@ def _resume_settings(path, settings: dict) -> dict:
 
     contents = read_checkpoint(path, arrays=False)  # the arrays are read once the network exists
     saved = contents["meta"].get("recipe")
-    if not isinstance(saved, dict) or set(saved) != set(SETTINGS) | {"epochs"}:
+    if not isinstance(saved, dict):
         raise SettingsError(f"{path} was not written by the recipe (no settings in it): it cannot be resumed here")
+    known = set(SETTINGS) | {"epochs"}
+    if set(saved) != known:
+        lacks, extra = sorted(known - set(saved)), sorted(set(saved) - known)
+        said = [f"without {', '.join(lacks)}"] if lacks else []
+        said += [f"with unknown {', '.join(extra)}"] if extra else []
+        raise SettingsError(f"{path} was written by another version of the recipe (settings {'; '.join(said)}): it "
+                            f"cannot be resumed here; start afresh with --overwrite")
     if type(saved["epochs"]) is not int or saved["epochs"] < 1:
         raise SettingsError(f"{path} records {str(saved['epochs'])[:20]} planned epochs: not a checkpoint of "
                             f"the recipe")
@@ -117,30 +129,85 @@ def _bar_fits() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _check_training_options(epochs, optimizer, label_smoothing, weight_decay, warmup_epochs, schedule) -> None:
+    """SettingsError for a bad label smoothing, weight decay, warm-up or schedule (or a bad combination)."""
+    def number(value):
+        return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+            and math.isfinite(value)
+
+    if not (number(label_smoothing) and 0 <= label_smoothing < 1):
+        raise SettingsError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+    if not (number(weight_decay) and weight_decay >= 0):
+        raise SettingsError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if weight_decay and optimizer != "adam":
+        raise SettingsError(f"weight_decay is decoupled weight decay (AdamW) and goes with optimizer 'adam' only; "
+                            f"got optimizer {optimizer!r}")
+    if schedule not in SCHEDULES:
+        raise SettingsError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+    if not (number(warmup_epochs) and 0 <= warmup_epochs < epochs):
+        raise SettingsError(f"warmup_epochs must be a number of epochs in [0, epochs) = [0, {epochs}), got "
+                            f"{warmup_epochs!r}")
+    if warmup_epochs and schedule == "onecycle":
+        raise SettingsError("the one-cycle schedule has its own warm-up (30% of the steps): give warmup_epochs=0")
+
+
+def _schedule(opt, kind: str, lr: float, total: int, warmup: int):
+    """The recipe's schedule over `total` optimizer steps (see train_recipe); SettingsError if too short."""
+    from cnnlab.optim import CosineAnnealingLR, OneCycleLR
+
+    try:
+        if kind == "onecycle":
+            return OneCycleLR(opt, max_lr=lr, total_steps=total)
+        return CosineAnnealingLR(opt, T_max=total, warmup_iters=warmup)
+    except ValueError as error:  # a run of a handful of steps
+        raise SettingsError(f"the {kind} schedule does not fit a run of {total} steps: {error}") from None
+
+
+def _describe(settings: dict) -> str:
+    """The optimizer, schedule and regularisation of a run in a few words, for the log."""
+    wd, ls, warmup = settings["weight_decay"], settings["label_smoothing"], settings["warmup_epochs"]
+    words = [f"AdamW (weight decay {wd:g})" if wd else settings["optimizer"], f"lr={settings['lr']:g}",
+             f"batch {settings['batch_size']}",
+             "one-cycle schedule" if settings["schedule"] == "onecycle" else
+             f"cosine schedule after {warmup:g} warm-up epochs" if warmup else "cosine schedule"]
+    words += [f"label smoothing {ls:g}"] if ls else []
+    return ", ".join(words + (["augmented"] if settings["augment"] else []))
+
+
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
                  optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
-                 log=print, overwrite: bool = False, patience: int | None = None) -> dict:
+                 log=print, overwrite: bool = False, patience: int | None = None, label_smoothing: float = 0.0,
+                 weight_decay: float = 0.0, warmup_epochs: float = 0.0, schedule: str = "cosine") -> dict:
     """Train the recipe on the shipped subset (or the full set) and score the test set once.
 
     Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history",
-    "source", "net"}: status is the History's ("completed", "diverged", ...); a diverged run scores
-    nothing (test_* None). With `checkpoint`, the state and these settings are saved after every epoch
-    (atomically; never a diverged state); a fresh run refuses to replace an existing file unless
-    `overwrite`; with `resume`, training continues from it bit-exactly, with the same settings
-    (SettingsError lists any change) and `epochs` as the new total. Ctrl-C raises KeyboardInterrupt
-    whose message says what the checkpoint holds. `progress`: a progress bar on a terminal or in a
-    notebook, else one line per epoch through `log` (loss, validation accuracy, time so far and left);
-    False: only the summary lines. `patience`: stop when the validation loss has not improved for that
-    many epochs; with it the test set is scored with the weights of the best epoch, whichever way the
-    run ends, and the last line says which epoch that was.
+    "source", "net", "settings"}: settings are the run's (as a checkpoint records them, with "epochs");
+    status is the History's ("completed", "diverged", ...); a diverged run scores nothing (test_* None).
+    With `checkpoint`, the state and these settings are saved after every epoch (atomically; never a
+    diverged state); a fresh run refuses to replace an existing file unless `overwrite`; with `resume`,
+    training continues from it bit-exactly, with the same settings (SettingsError lists any change) and
+    `epochs` as the new total. Ctrl-C raises KeyboardInterrupt whose message says what the checkpoint holds.
+    `progress`: a progress bar on a terminal or in a notebook, else one line per epoch through `log` (loss,
+    validation accuracy, time so far and left); False: only the summary lines. `patience`: stop when the
+    validation loss has not improved for that many epochs; with it the test set is scored with the weights
+    of the best epoch, whichever way the run ends, and the last line says which epoch that was.
+
+    The schedule advances after every optimizer step. schedule "cosine": from lr down to 0 over the run,
+    after a linear warm-up from lr / 10 over `warmup_epochs` (a number of epochs, fractions allowed; 0:
+    none); "onecycle": `OneCycleLR` with max_lr = lr (from lr / 25 up to lr over the first 30% of the
+    steps, then down to lr / 250,000; Adam's beta1 cycles 0.95 -> 0.85 -> 0.95). `label_smoothing`: eps
+    of `CrossEntropyLoss` for training and validation (the test loss reported is the plain
+    cross-entropy). `weight_decay` > 0: decoupled weight decay, `AdamW` (every parameter shrinks by
+    lr * weight_decay per step); only with optimizer "adam" (for the others their weight_decay would be
+    an L2 penalty, another thing).
     """
     from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip
     from cnnlab.data import load_fashion_mnist, train_val_split
     from cnnlab.losses import CrossEntropyLoss
     from cnnlab.metrics import accuracy, predict
     from cnnlab.models import recipe_cnn
-    from cnnlab.optim import OPTIMIZERS, CosineAnnealingLR, make_optimizer
+    from cnnlab.optim import OPTIMIZERS, AdamW, make_optimizer
     from cnnlab.train import EarlyStopping, EpochLog, ModelCheckpoint, Trainer, evaluate, remove_stale_temporaries
 
     for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("width", width, 1),
@@ -154,12 +221,14 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         raise SettingsError(f"lr must be a positive finite number, got {lr!r}")
     if optimizer not in OPTIMIZERS:  # a name exactly as the table spells it: it is saved with the run
         raise SettingsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
+    _check_training_options(epochs, optimizer, label_smoothing, weight_decay, warmup_epochs, schedule)
     if resume and not checkpoint:
         raise SettingsError("resume=True needs the checkpoint path to resume from")
     source = "full" if full else "subset"
     settings = {"width": int(width), "optimizer": optimizer, "lr": float(lr), "seed": int(seed), "source": source,
                 "augment": bool(augment), "batch_size": int(batch_size), "val_size": int(val_size),
-                "patience": None if patience is None else int(patience)}
+                "patience": None if patience is None else int(patience), "label_smoothing": float(label_smoothing),
+                "weight_decay": float(weight_decay), "warmup_epochs": float(warmup_epochs), "schedule": schedule}
     planned = epochs
     if checkpoint:
         checkpoint = check_checkpoint_location(checkpoint, resume, overwrite)
@@ -168,6 +237,10 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
             log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted save next to {checkpoint}")
         if resume:
             planned = _resume_settings(checkpoint, settings)["epochs"]
+            if schedule == "onecycle" and epochs != planned:
+                raise SettingsError(f"{checkpoint} plans a one-cycle schedule over {planned} epochs; it cannot be "
+                                    f"stretched mid-run (its peak sits 30% into the planned steps): resume with "
+                                    f"--epochs {planned}")
 
     X, y, _ = load_fashion_mnist("train", source=source)
     X_test, y_test, _ = load_fashion_mnist("test", source=source)
@@ -179,26 +252,28 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         images -= mean
         images /= std
     net = recipe_cnn(seed, width=width)
-    opt = make_optimizer(optimizer, net.parameters(), lr)
+    opt = AdamW(net.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay else \
+        make_optimizer(optimizer, net.parameters(), lr)
     saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None
-    schedule = CosineAnnealingLR(opt, T_max=planned)
     bar = progress and _bar_fits()
     lines = [EpochLog(epochs, log)] if progress and not bar else []
     # before the saver: a checkpoint of a run that stopped early holds the weights it kept
     stopper = [EarlyStopping(patience=patience)] if patience else []
-    trainer = Trainer(net, CrossEntropyLoss(), opt, X_train, y_train, batch_size=batch_size, rng=seed,
-                      X_val=X_val, y_val=y_val, scheduler=schedule,
+    trainer = Trainer(net, CrossEntropyLoss(label_smoothing=label_smoothing), opt, X_train, y_train,
+                      batch_size=batch_size, rng=seed, X_val=X_val, y_val=y_val, scheduler_interval="step",
                       callbacks=[_ValidationDivergence()] + stopper + ([saver] if saver else []) + lines,
                       augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
                       diverge_above=DIVERGE_ABOVE)
+    steps = len(trainer.loader)  # optimizer steps per epoch: the schedule counts them
+    trainer.scheduler = sched = _schedule(opt, schedule, lr, planned * steps, round(warmup_epochs * steps))
     if resume:
         trainer.load(checkpoint)
         saver.last_saved = trainer.epoch
         log(f"resumed from {checkpoint} at epoch {trainer.epoch} of {planned}")
         if epochs != planned and trainer.epoch < epochs:
-            schedule.T_max = epochs  # the cosine schedule over the new length, at the epoch reached
-            for group, base in zip(opt.param_groups, schedule.base_lrs):
-                group["lr"] = schedule.lr_at(schedule.last_epoch, base)
+            sched.T_max = epochs * steps  # the cosine schedule over the new length, at the step reached
+            for group, base in zip(opt.param_groups, sched.base_lrs):
+                group["lr"] = sched.lr_at(sched.last_epoch, base)
             log(f"the cosine schedule now spans {epochs} epochs instead of {planned}: "
                 f"lr {opt.param_groups[0]['lr']:.3g} at epoch {trainer.epoch + 1}")
     if trainer.history.status == "early_stopping":
@@ -208,7 +283,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     else:
         where = "the full set" if full else "the shipped subset"
         log(f"training on {len(X_train)} images ({where}), validating on {len(X_val)}; "
-            f"{optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs")
+            f"{_describe(settings)}, {epochs} epochs")
     t0 = time.perf_counter()
     try:
         history = trainer.fit(epochs, progress=bar and trainer.epoch < epochs)  # done: trains nothing
@@ -224,7 +299,8 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
             f"val accuracy {_number(e['val_accuracy'])}")
     result = {"status": history.status, "test_accuracy": None, "test_loss": None,
               "val_accuracy": history.epochs[-1]["val_accuracy"] if history.epochs else None,
-              "seconds": seconds, "epochs": trainer.epoch, "history": history, "source": source, "net": net}
+              "seconds": seconds, "epochs": trainer.epoch, "history": history, "source": source, "net": net,
+              "settings": {**settings, "epochs": epochs}}
     if history.diverged:
         kept = (f"{checkpoint} still holds epoch {saver.last_saved}" if saver and saver.last_saved
                 else "nothing was saved")

@@ -1,4 +1,5 @@
-"""Check that cnnlab's layers, losses and Adam/AdamW give PyTorch's outputs, gradients and steps (float64, same layouts).
+"""Check that cnnlab's layers, losses, Adam/AdamW and learning-rate schedules give PyTorch's outputs, gradients,
+steps and rates (float64, same layouts).
 
 PyTorch is not a dependency, so this is a script, not part of `make test`:
 
@@ -85,10 +86,57 @@ cases += [optimizer_parity("Adam (L2 weight decay)", lambda ps, **k: optim.Adam(
                            torch.optim.Adam, lr=0.05, weight_decay=0.1),
           optimizer_parity("AdamW (decoupled weight decay)", lambda ps, **k: optim.AdamW(ps, eps_inside_sqrt=False, **k),
                            torch.optim.AdamW, lr=0.05, weight_decay=0.1)]
+logits, labels = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+ce = CrossEntropyLoss(label_smoothing=0.2)
+tl = torch.tensor(logits, requires_grad=True)
+loss = nn.CrossEntropyLoss(label_smoothing=0.2)(tl, torch.tensor(labels))
+loss.backward()
+cases.append(("CrossEntropyLoss(label_smoothing=0.2)", max(abs(ce(logits, labels) - loss.item()),
+                                                           np.abs(ce.backward() - tl.grad.numpy()).max())))
+
+
+def schedule_parity(name, ours, theirs, steps, optimizer="sgd"):
+    """The lr (and beta1 or momentum) after construction and after each of `steps` steps, both libraries."""
+    if optimizer == "adam":
+        opt, topt = optim.Adam([Parameter(np.zeros(2))], lr=0.1), torch.optim.Adam([torch.zeros(2)], lr=0.1)
+    else:
+        opt = optim.SGD([Parameter(np.zeros(2))], lr=0.1, momentum=0.9)
+        topt = torch.optim.SGD([torch.zeros(2)], lr=0.1, momentum=0.9)
+    sched, tsched = ours(opt), theirs(topt)
+
+    def values(group):
+        return [group["lr"], group["betas"][0] if "betas" in group else group["momentum"]]
+
+    diff = 0.0
+    for step in range(steps + 1):
+        if step:
+            topt.step()  # PyTorch warns when a scheduler steps before its optimizer
+            sched.step(), tsched.step()
+        diff = max(diff, *np.abs(np.subtract(values(opt.param_groups[0]), values(topt.param_groups[0]))))
+    return name, diff
+
+
+sched = torch.optim.lr_scheduler
+cases += [
+    schedule_parity("LinearLR", lambda o: optim.LinearLR(o, 0.25, 0.9, total_iters=7),
+                    lambda o: sched.LinearLR(o, 0.25, 0.9, total_iters=7), 12),
+    schedule_parity("CosineAnnealingLR warmup = SequentialLR",
+                    lambda o: optim.CosineAnnealingLR(o, T_max=20, eta_min=0.01, warmup_iters=5),
+                    lambda o: sched.SequentialLR(o, [sched.LinearLR(o, 0.1, 1.0, total_iters=5),
+                                                     sched.CosineAnnealingLR(o, T_max=15, eta_min=0.01)],
+                                                 milestones=[5]), 20),
+    schedule_parity("OneCycleLR (Adam: beta1 cycles)", lambda o: optim.OneCycleLR(o, max_lr=0.3, total_steps=40),
+                    lambda o: sched.OneCycleLR(o, max_lr=0.3, total_steps=40), 40, optimizer="adam"),
+    schedule_parity("OneCycleLR linear (SGD momentum)",
+                    lambda o: optim.OneCycleLR(o, max_lr=0.3, total_steps=25, pct_start=0.4, anneal_strategy="linear",
+                                               div_factor=10, final_div_factor=100),
+                    lambda o: sched.OneCycleLR(o, max_lr=0.3, total_steps=25, pct_start=0.4,
+                                               anneal_strategy="linear", div_factor=10, final_div_factor=100), 25),
+]
 bad = 0
 for name, diff in cases:
     ok = diff <= 1e-10
     bad += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name:34s} max |difference| {diff:.2e}")
+    print(f"{'ok  ' if ok else 'FAIL'} {name:40s} max |difference| {diff:.2e}")
 print(f"{len(cases) - bad} passed, {bad} failed")
 sys.exit(1 if bad else 0)

@@ -1,5 +1,6 @@
 """Checkpoint files: no code runs from them, every damaged or foreign file is refused with one error type."""
 import io
+import math
 import json
 import zipfile
 
@@ -9,7 +10,7 @@ import pytest
 from cnnlab import Sequential
 from cnnlab.layers import BatchNorm1d, Dropout, Linear, ReLU
 from cnnlab.losses import CrossEntropyLoss
-from cnnlab.optim import SGD, Adam, StepLR
+from cnnlab.optim import SGD, Adam, CosineAnnealingLR, OneCycleLR, StepLR
 from cnnlab.train import (CheckpointError, EarlyStopping, ModelCheckpoint, Trainer, read_checkpoint,
                           remove_stale_temporaries)
 from cnnlab.train.checkpoint import atomic_write_bytes
@@ -381,3 +382,47 @@ def test_forged_stopper_counters_are_refused(saved, tmp_path):
         path.write_bytes(rezip(dict(members, **{"header.npy": npy(np.frombuffer(json.dumps(h).encode(), np.uint8))})))
         with pytest.raises(CheckpointError, match=words):
             build(seed=3).load(path)
+
+
+# --- a schedule stepped per optimizer step ----------------------------------------------------------------
+def per_step(seed=0, kind="onecycle"):
+    """build()'s trainer with a schedule over 6 epochs of 5 steps, stepped after every optimizer step."""
+    trainer = build(seed=seed, patience=None)
+    opt = trainer.optimizer
+    trainer.scheduler = (OneCycleLR(opt, max_lr=0.05, total_steps=30) if kind == "onecycle"
+                         else CosineAnnealingLR(opt, T_max=30, warmup_iters=7))
+    trainer.scheduler_interval = "step"
+    return trainer
+
+
+def test_a_per_step_schedule_follows_the_steps_by_hand():
+    """One-cycle over 30 steps: lr 0.05 / 25 = 0.002 at step 1, the peak 0.05 at step 0.3 * 30 - 1 = 8 (the
+    9th), 0.002 / 1e4 at the 30th; Adam's beta1 goes 0.95 -> 0.85 -> 0.95 the other way."""
+    trainer = per_step()
+    trainer.fit(epochs=6, progress=False)
+    lrs = [s["lr"] for s in trainer.history.steps]
+    assert len(lrs) == 30 and lrs[0] == pytest.approx(0.002, rel=1e-12) and lrs[8] == pytest.approx(0.05, rel=1e-12)
+    assert lrs[29] == pytest.approx(2e-7, rel=1e-9) and max(lrs) == lrs[8]
+    assert trainer.scheduler.last_epoch == 30
+    # after the 30th step the schedule sits at t = 30, x = (30 - 8) / (29 - 8) in phase 2, as in PyTorch
+    beta1 = 0.95 - 0.05 * (1 + math.cos(math.pi * 22 / 21))
+    assert trainer.optimizer.param_groups[0]["betas"] == pytest.approx((beta1, 0.999), rel=1e-12)
+    with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'step', got 'batch'"):
+        build(patience=None, scheduler_interval="batch")
+
+
+@pytest.mark.parametrize("kind", ["onecycle", "warmup-cosine"])
+def test_a_run_with_a_per_step_schedule_resumes_bit_exactly(kind, tmp_path):
+    whole = per_step(kind=kind)
+    whole.fit(epochs=6, progress=False)
+    path = tmp_path / "half.ckpt"
+    first = per_step(kind=kind)
+    first.fit(epochs=3, progress=False)
+    first.save(path)
+    resumed = per_step(seed=9, kind=kind).load(path)
+    resumed.fit(epochs=6, progress=False)
+    a, b = snapshot(resumed), snapshot(whole)
+    for s in (a, b):  # wall-clock seconds per epoch differ between runs; everything else is bit-identical
+        for epoch in s["history"]["epochs"]:
+            epoch.pop("seconds")
+    assert a == b and a["scheduler"]["last_epoch"] == 30

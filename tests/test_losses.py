@@ -116,6 +116,52 @@ def test_cross_entropy_gradient_matches_central_differences(n, c, reduction):
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
 
+def test_label_smoothing_hand_values_on_three_classes():
+    """p = (1/4, 1/2, 1/4) with label 1, and p = (1/3, 1/3, 1/3) with label 0; eps = 0.3, C = 3, so
+    q = 0.7 onehot + 0.1: (0.1, 0.8, 0.1) and (0.8, 0.1, 0.1).
+    Losses: -(0.1 ln 1/4 + 0.8 ln 1/2 + 0.1 ln 1/4) = 1.2 ln 2, and -(1) ln 1/3 = ln 3.
+    Gradients p - q: (0.15, -0.3, 0.15) and (1/3 - 0.8, 1/3 - 0.1, 1/3 - 0.1) = (-7/15, 7/30, 7/30)."""
+    logits = np.log([[1.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    labels = np.array([1, 0])
+    d = np.array([[0.15, -0.3, 0.15], [-7 / 15, 7 / 30, 7 / 30]])
+    total = CrossEntropyLoss(reduction="sum", label_smoothing=0.3)
+    assert total(logits, labels) == pytest.approx(1.2 * LN2 + math.log(3), rel=1e-12)
+    np.testing.assert_allclose(total.backward(), d, rtol=1e-12, atol=1e-15)
+    mean = CrossEntropyLoss(label_smoothing=0.3)
+    assert mean(logits, labels) == pytest.approx((1.2 * LN2 + math.log(3)) / 2, rel=1e-12)
+    np.testing.assert_allclose(mean.backward(), d / 2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(mean.backward().sum(axis=1), 0, atol=1e-15)  # p and q both sum to 1
+    assert "label_smoothing=0.3" in repr(mean)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.5, 1.0])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_label_smoothing_gradient_matches_central_differences(eps, reduction):
+    rng = np.random.default_rng(7)
+    logits = rng.normal(scale=2.0, size=(4, 5))
+    labels = rng.integers(0, 5, size=4)
+    fn = CrossEntropyLoss(reduction=reduction, label_smoothing=eps)
+    fn(logits, labels)
+    numeric = numeric_grad(lambda z: CrossEntropyLoss(reduction=reduction, label_smoothing=eps)(z, labels),
+                           logits.copy())
+    np.testing.assert_allclose(fn.backward(), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_label_smoothing_zero_is_the_plain_loss_and_float32_is_kept():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(8, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, size=8)
+    plain, zero = CrossEntropyLoss(), CrossEntropyLoss(label_smoothing=0.0)
+    assert zero(logits, labels) == plain(logits, labels)
+    np.testing.assert_array_equal(zero.backward(), plain.backward())
+    smooth = CrossEntropyLoss(label_smoothing=0.1)
+    smooth(logits, labels)
+    assert smooth.backward().dtype == np.float32
+    for bad in (-0.1, 1.5, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="label_smoothing must be a number in \\[0, 1\\]"):
+            CrossEntropyLoss(label_smoothing=bad)
+
+
 def test_cross_entropy_independent_formula():
     # -log(exp(z_y) / sum exp(z)) written out directly, for moderate logits
     rng = np.random.default_rng(0)

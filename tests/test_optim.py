@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from cnnlab import Parameter
-from cnnlab.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, CosineAnnealingLR, ExponentialLR,
-                          MomentumSchedule, RMSprop, StepLR, clip_grad_norm_, sutskever_momentum)
+from cnnlab.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, CosineAnnealingLR, ExponentialLR, LinearLR,
+                          MomentumSchedule, OneCycleLR, RMSprop, StepLR, clip_grad_norm_, sutskever_momentum)
 
 
 # eps must be > 0 (0 / 0 = NaN where v = 0); 1e-300 vanishes exactly next to every v of the hand
@@ -254,6 +254,60 @@ def test_learning_rate_schedules():
     assert lrs(CosineAnnealingLR, 5, T_max=4) == pytest.approx([(1 + c) / 2, 0.5, (1 - c) / 2, 0, 0])
 
 
+def test_linear_warm_up_starts_at_once_and_holds_its_end():
+    opt = SGD([Parameter(np.zeros(1))], lr=1.0)
+    LinearLR(opt, start_factor=0.25, total_iters=3)
+    assert opt.param_groups[0]["lr"] == 0.25  # set at construction, as PyTorch does
+    assert lrs(LinearLR, 5, start_factor=0.25, total_iters=3) == pytest.approx([0.5, 0.75, 1, 1, 1], abs=1e-15)
+    assert lrs(LinearLR, 3, start_factor=1.0, end_factor=0.5, total_iters=2) == pytest.approx([0.75, 0.5, 0.5])
+
+
+def test_cosine_with_warm_up_by_hand():
+    """T_max 6 with 2 warm-up steps from 0.1: 0.1, 0.55, then the cosine over the 4 steps left."""
+    opt = SGD([Parameter(np.zeros(1))], lr=1.0)
+    CosineAnnealingLR(opt, T_max=6, warmup_iters=2)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    c = math.cos(math.pi / 4)
+    assert lrs(CosineAnnealingLR, 7, T_max=6, warmup_iters=2) == pytest.approx(
+        [0.55, 1, (1 + c) / 2, 0.5, (1 - c) / 2, 0, 0], abs=1e-15)
+    opt = SGD([Parameter(np.zeros(1))], lr=0.7)
+    CosineAnnealingLR(opt, T_max=3)
+    assert opt.param_groups[0]["lr"] == 0.7  # no warm-up: the optimizer's rate is left alone, as before
+
+
+def one_cycle(opt, steps, **kwargs):
+    sched = OneCycleLR(opt, max_lr=1.0, total_steps=10, pct_start=0.2, div_factor=10, final_div_factor=100, **kwargs)
+    out = [(opt.param_groups[0]["lr"], sched.momentum_at(0))]
+    for _ in range(steps):
+        sched.step()
+        out.append((opt.param_groups[0]["lr"], sched.momentum_at(sched.last_epoch)))
+    return sched, out
+
+
+def test_one_cycle_by_hand():
+    """10 steps, peak at pct_start 10 - 1 = step 1: lr 0.1 -> 1 (step 1) -> 0.1 / 100 = 0.001 (step 9),
+    cosine halves: at step 5, half-way down (x = 1/2), 0.001 + 0.999 / 2; at step 3, x = 1/4."""
+    opt = Adam([Parameter(np.zeros(1))], lr=5.0, betas=(0.5, 0.999))
+    sched, seen = one_cycle(opt, 10)
+    lr = [a for a, _ in seen]
+    c = math.cos(math.pi / 4)
+    assert lr[:2] == pytest.approx([0.1, 1.0], abs=1e-15)
+    assert lr[3] == pytest.approx(0.001 + 0.999 * (1 + c) / 2, abs=1e-15)
+    assert lr[5] == pytest.approx(0.5005, abs=1e-15) and lr[9] == pytest.approx(0.001, abs=1e-15)
+    assert lr[10] == pytest.approx(0.001 + 0.999 * (1 + math.cos(9 * math.pi / 8)) / 2, abs=1e-15)  # as PyTorch
+    assert [seen[t][1] for t in (0, 1, 5, 9)] == pytest.approx([0.95, 0.85, 0.9, 0.95], abs=1e-15)
+    assert opt.param_groups[0]["betas"] == pytest.approx((sched.momentum_at(10), 0.999))  # Adam: beta1 cycles
+    with pytest.raises(ValueError, match="stepped 11 times, more than total_steps = 10"):
+        sched.step()
+    opt = SGD([Parameter(np.zeros(1))], lr=1.0, momentum=0.3)
+    _, seen = one_cycle(opt, 5, anneal_strategy="linear", cycle_momentum=False)
+    assert [a for a, _ in seen][3] == pytest.approx(1 - 0.999 / 4, abs=1e-15)
+    assert opt.param_groups[0]["momentum"] == 0.3
+    opt = SGD([Parameter(np.zeros(1))], lr=1.0, momentum=0.3)
+    one_cycle(opt, 1)
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.85)  # SGD: its momentum cycles
+
+
 def test_sutskever_momentum_schedule_of_tomasis_figure_2():
     assert [sutskever_momentum(t) for t in (0, 249, 250, 500)] == pytest.approx([0.5, 0.5, 0.75, 1 - 0.5 / 3])
     assert sutskever_momentum(10**6) == 0.99 and sutskever_momentum(10**6, mu_max=0.995) == 0.995
@@ -469,6 +523,12 @@ def test_optimizer_load_state_dict_casts_state_to_the_parameter_dtype():
     (lambda opt: CosineAnnealingLR(opt, T_max=3, eta_min=-1e-3), "eta_min must be"),
     (lambda opt: MomentumSchedule(opt, mu_max=1.0), r"mu_max must be in \[0, 1\)"),
     (lambda opt: MomentumSchedule(opt, every=0), "every must be >= 1"),
+    (lambda opt: LinearLR(opt, start_factor=0), r"start_factor must be in \(0, 1\]"),
+    (lambda opt: CosineAnnealingLR(opt, T_max=3, warmup_iters=3), r"warmup_iters must be in \[0, T_max\)"),
+    (lambda opt: OneCycleLR(opt, max_lr=0.1, total_steps=10, pct_start=0.1), "pct_start must put the peak"),
+    (lambda opt: OneCycleLR(opt, max_lr=-1, total_steps=10), "max_lr must be a positive"),
+    (lambda opt: OneCycleLR(opt, max_lr=1, total_steps=10, base_momentum=0.99), "base_momentum <= max_momentum"),
+    (lambda opt: OneCycleLR(Adagrad([Parameter(np.zeros(2))]), max_lr=1, total_steps=10), "no momentum or beta1"),
 ])
 def test_schedulers_refuse_settings_that_would_give_a_negative_or_broken_rate(make, message):
     opt = SGD([Parameter(np.zeros(2))], lr=0.1, momentum=0.5)

@@ -1,5 +1,6 @@
 """The training recipe and the `train` / `info` commands (on tiny data: no timing, no full run here)."""
 import argparse
+import math
 
 import numpy as np
 import pytest
@@ -112,10 +113,13 @@ def test_resume_with_more_epochs_rebuilds_the_cosine_schedule_and_says_so(tiny_d
     assert "completed: finished 3 epochs" in out
     history = read_checkpoint(path)["history"]
     assert len(history.epochs) == 3
-    # cosine over 3 epochs: lr(t) = 0.004 (1 + cos(pi t / 3)) / 2, so 0.003 in epoch 2, 0.001 in epoch 3
-    assert [s["lr"] for s in history.steps if s["epoch"] == 1] == [0.004] * 3
-    assert [s["lr"] for s in history.steps if s["epoch"] == 2] == pytest.approx([0.003] * 3, rel=1e-12)
-    assert [s["lr"] for s in history.steps if s["epoch"] == 3] == pytest.approx([0.001] * 3, rel=1e-12)
+    # 180 training images, batch 64: 3 steps per epoch, and the schedule advances after each. Epoch 1 ran
+    # the cosine over 3 steps: lr(t) = 0.004 (1 + cos(pi t / 3)) / 2 = 0.004, 0.003, 0.001; the resumed
+    # run continues at step 3 of the cosine over 9 steps: 0.004 (1 + cos(pi t / 9)) / 2 for t = 3 .. 8
+    assert "lr 0.003 at epoch 2" in out
+    assert [s["lr"] for s in history.steps] == pytest.approx(
+        [0.004, 0.003, 0.001] + [0.002 * (1 + math.cos(math.pi * t / 9)) for t in range(3, 9)], rel=1e-12)
+    assert [s["lr"] for s in history.steps][3::3] == pytest.approx([0.003, 0.001], rel=1e-12)
     assert read_checkpoint(path)["meta"]["recipe"]["epochs"] == 3
     assert train("--epochs", "2", "--lr", "0.004", "--checkpoint", path, "--resume") == 0
     assert "already holds 3 epochs (asked for 2): nothing to train" in capsys.readouterr().out

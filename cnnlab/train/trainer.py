@@ -4,8 +4,8 @@
         for each mini-batch (xb, yb) in a fresh random order:
             out = net(xb); loss = loss_fn(out, yb)             # forward
             net.backward(loss_fn.backward())                   # back-propagation
-            optimizer.step()                                   # update
-        evaluate on the validation set; scheduler and callbacks
+            optimizer.step()                                   # update (and the scheduler, per step)
+        evaluate on the validation set; scheduler (per epoch) and callbacks
 
 batch_size=None uses the whole training set per step (batch gradient descent), batch_size=1 is online
 learning, anything between is mini-batch. A loss that stops being finite ends the run with
@@ -50,7 +50,9 @@ class Trainer:
 
     batch_size: None (batch), 1 (online) or B (mini-batch); rng: Generator, int seed or None (cnnlab's
     library generator, see `cnnlab.manual_seed`) for the shuffling; X_val, y_val: evaluated after every epoch; scheduler: stepped after
-    every epoch; callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm;
+    every epoch, or after every optimizer step with scheduler_interval="step" (PyTorch Lightning's word;
+    a one-cycle or warm-up schedule then counts steps; a checkpoint does not record the interval: resume
+    with the same one); callbacks: see cnnlab.train.callbacks; clip_grad_norm: cap on the joint gradient norm;
     regularizer: an object with penalty(net) -> float, backward(net) (adds the penalty's gradient to the
     parameters' .grad) and after_step(net) (e.g. a max-norm projection), see cnnlab.regularizers. The
     penalty is recorded separately ("penalty") from the data loss ("loss"); augment: a transform
@@ -65,9 +67,11 @@ class Trainer:
     def __init__(self, net, loss_fn, optimizer, X, y, *, batch_size: int | None = 64, X_val=None,
                  y_val=None, rng=None, shuffle: bool = True, scheduler=None, callbacks=(),
                  clip_grad_norm: float | None = None, regularizer=None, augment=None,
-                 diverge_above: float | None = None, diverge_window: int = 8):
+                 diverge_above: float | None = None, diverge_window: int = 8, scheduler_interval: str = "epoch"):
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         if isinstance(diverge_window, bool) or not isinstance(diverge_window, (int, np.integer)) \
                 or diverge_window < 1:
             raise ValueError(f"diverge_window must be a whole number of steps >= 1, got {diverge_window!r}")
@@ -75,6 +79,7 @@ class Trainer:
         self.loader = DataLoader(X, y, len(X) if batch_size is None else batch_size, shuffle=shuffle, rng=rng)
         self.X_val, self.y_val = X_val, y_val
         self.scheduler, self.clip_grad_norm, self.regularizer = scheduler, clip_grad_norm, regularizer
+        self.scheduler_interval = scheduler_interval
         self.augment, self.diverge_above, self.diverge_window = augment, diverge_above, int(diverge_window)
         # a child generator: switching augmentation on does not change the batch order
         self.augment_rng = None
@@ -129,6 +134,8 @@ class Trainer:
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.net.parameters(), self.clip_grad_norm)
         self.optimizer.step()
+        if self.scheduler is not None and self.scheduler_interval == "step":
+            self.scheduler.step()
         if self.regularizer is not None:
             self.regularizer.after_step(self.net)
         self.history.steps.append(info)
@@ -172,7 +179,7 @@ class Trainer:
             self.history.diverged_at = self.global_step
             self.stop("diverged", f"diverged by step {self.global_step}: the network's outputs on the "
                                   f"validation set are no longer finite; try a smaller learning rate")
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
         for callback in self.callbacks:
             hook = getattr(callback, "on_epoch_end", None)

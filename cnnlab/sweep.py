@@ -1,0 +1,365 @@
+"""`python -m cnnlab sweep`: which recipe gives the best accuracy on the full Fashion-MNIST within a time budget?
+
+Each candidate is a set of options of `python -m cnnlab train` (`CANDIDATES`); each (candidate, seed) is one
+run of `python -m cnnlab train --full ... --quiet --json PATH` in a fresh process, with the command's default
+threads. So every run pays for its own data loading, its peak memory is its own process's (the `peak_memory_mb`
+the command writes), and the test set is scored once per run, by `train` itself. The sweep then chooses the
+winner on the mean VALIDATION accuracy over the seeds, among the candidates whose every run trained within the
+budget; the test accuracy is reported beside it and plays no part in the choice.
+
+    python -m cnnlab sweep --dry-run                        # what would run
+    python -m cnnlab sweep                                  # every candidate, seeds 0 1 2: hours of CPU
+    python -m cnnlab sweep --candidates baseline onecycle --seeds 0
+    python -m cnnlab sweep --data-source subset --candidates baseline --seeds 0   # a smoke run, minutes
+
+Results go to `--out` (default runs/sweep-<data source>.json), rewritten atomically after every run. A rerun
+skips the (candidate, seed) pairs the file already holds and refuses a file whose settings for a candidate
+differ from the table's (rename the candidate or give another --out): runs with other settings never mix.
+The Markdown table (printed, and written to `--table`) has, per candidate: its options, the seeds run,
+validation and test accuracy (mean ± sample standard deviation), training time (mean and max), peak memory
+(max), whether every run trained within the budget, and the winner.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["CANDIDATES", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process",
+           "run_sweep", "load_results", "summarize", "markdown_table", "add_sweep_parser", "run_sweep_command"]
+
+FORMAT = "cnnlab-sweep-1"
+
+# Options of train_recipe -> the train command's flags (True: a flag without a value).
+FLAGS = {"epochs": "--epochs", "lr": "--lr", "batch_size": "--batch-size", "width": "--width", "augment": "--augment",
+         "optimizer": "--optimizer", "schedule": "--schedule", "warmup_epochs": "--warmup",
+         "label_smoothing": "--label-smoothing", "weight_decay": "--weight-decay", "patience": "--patience"}
+
+# The candidates, for the 15-minute budget on a 2-core laptop with one BLAS thread. Planning figures, measured
+# as ratios of the step time of the default recipe (width 32, batch 64: ~47 ms a step, 860 steps, 40-55 s
+# an epoch of 55,000 images with its validation): augmentation x1.15-1.35, width 48 x2.1, batch 128 x0.95 per
+# epoch. Each run is sized to ~12-14 minutes at 55 s an epoch, leaving room for a slower machine; a run that
+# still takes longer is marked over budget, not dropped. Every candidate but the first changes one thing
+# of "cosine-15"; the last combines them.
+CANDIDATES = {
+    "baseline": {"epochs": 10},                                  # `train --full` today: ~8-9 min
+    "cosine-15": {"epochs": 15},                                 # the schedule's length matched to the budget
+    "warmup-lr2e-3": {"epochs": 15, "lr": 2e-3, "warmup_epochs": 1},  # a warm-up allows a higher peak rate
+    "onecycle-lr3e-3": {"epochs": 15, "lr": 3e-3, "schedule": "onecycle"},
+    "label-smoothing-0.1": {"epochs": 15, "label_smoothing": 0.1},
+    "adamw-wd0.05": {"epochs": 15, "weight_decay": 0.05},        # decoupled: x(1 - lr wd) a step, ~5% in all
+    "augment-12": {"epochs": 12, "augment": True},               # fewer epochs: each costs more
+    "width-48-7": {"epochs": 7, "width": 48},                    # twice the step time
+    "batch-128": {"epochs": 16, "batch_size": 128, "lr": 2e-3},  # half the steps, twice the rate
+    "combined": {"epochs": 12, "augment": True, "label_smoothing": 0.1, "weight_decay": 0.05,
+                 "schedule": "onecycle", "lr": 3e-3},
+}
+
+RESULT_FIELDS = ("status", "val_accuracy", "test_accuracy", "test_loss", "seconds", "epochs", "peak_memory_mb")
+
+
+class SweepError(ValueError):
+    """A results file that cannot be used, or options that do not make a sweep."""
+
+
+class RunFailed(RuntimeError):
+    """One training run ended without a result (a crash, bad data): it is not recorded and runs again next time."""
+
+
+def option_argv(options: dict) -> list[str]:
+    """The `train` command's arguments for a candidate's options (see FLAGS), e.g. ["--epochs", "15"]."""
+    unknown = sorted(set(options) - set(FLAGS))
+    if unknown:
+        raise SweepError(f"unknown candidate option(s) {', '.join(unknown)}; known: {', '.join(FLAGS)}")
+    argv = []
+    for key, value in options.items():
+        if value is True:
+            argv.append(FLAGS[key])
+        elif value is not False:
+            argv += [FLAGS[key], f"{value:g}" if isinstance(value, float) else str(value)]
+    return argv
+
+
+def train_argv(options: dict, seed: int, source: str) -> list[str]:
+    """The `train` command's arguments for a candidate's options, a seed and a data source ("full", "subset")."""
+    return (["--full"] if source == "full" else []) + option_argv(options) + ["--seed", str(seed)]
+
+
+def run_train_process(argv: list[str]) -> dict:
+    """Run `python -m cnnlab train ARGV --quiet --json TMP` in a fresh process with this cnnlab; its result.
+
+    Exit 0 (done) or 3 (diverged) give the dict the command wrote (see cnnlab.cli.write_result_json); any other
+    exit raises RunFailed with the command's last line of error output.
+    """
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory(prefix="cnnlab-sweep-") as tmp:
+        out = Path(tmp) / "result.json"
+        done = subprocess.run([sys.executable, "-m", "cnnlab", "train", *argv, "--quiet", "--json", str(out)],
+                              env=env, capture_output=True, text=True)
+        if done.returncode not in (0, 3) or not out.is_file():
+            said = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+            raise RunFailed(f"exit status {done.returncode}: {said}")
+        return json.loads(out.read_text())
+
+
+# --- the results file ------------------------------------------------------------------------------------
+def _empty() -> dict:
+    return {"format": FORMAT, "candidates": {}, "runs": []}
+
+
+def load_results(path) -> dict:
+    """The results file at `path` (an empty one if there is none), checked: SweepError says what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        return _empty()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SweepError(f"{path} is not a sweep results file: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SweepError(f"{path} is not a sweep results file (format {FORMAT!r} expected)")
+    candidates, runs = data.get("candidates"), data.get("runs")
+    if not isinstance(candidates, dict) or not all(isinstance(c, dict) and set(c) == {"source", "argv", "train"}
+                                                   and isinstance(c["argv"], list) for c in candidates.values()):
+        raise SweepError(f"{path}: 'candidates' must map names to their settings ({{'source', 'argv', 'train'}})")
+    if not isinstance(runs, list):
+        raise SweepError(f"{path}: 'runs' must be a list")
+    for i, run in enumerate(runs):
+        ok = (isinstance(run, dict) and run.get("candidate") in candidates and type(run.get("seed")) is int
+              and isinstance(run.get("status"), str)
+              and all(run.get(k) is None or type(run.get(k)) in (int, float) for k in RESULT_FIELDS[1:]))
+        if not ok:
+            raise SweepError(f"{path}: run {i} must name a candidate of the file, an integer seed, a status and "
+                             f"numbers (or null) for {', '.join(RESULT_FIELDS[1:])}")
+    pairs = [(run["candidate"], run["seed"]) for run in runs]
+    if len(set(pairs)) < len(pairs):
+        twice = sorted({pair for pair in pairs if pairs.count(pair) > 1})
+        raise SweepError(f"{path} holds more than one run of {', '.join(f'{n} seed {s}' for n, s in twice)}")
+    return data
+
+
+def _settings(options: dict, source: str) -> dict:
+    """What a candidate's runs are: its options, and every setting of `train` they imply (its defaults
+    included, so that runs made before a default changed never mix with runs made after)."""
+    from cnnlab.cli import DEFAULT_EPOCHS, add_train_parser
+
+    parser = argparse.ArgumentParser(prog="train", add_help=False)
+    add_train_parser(parser.add_subparsers(dest="command"))
+    argv = train_argv(options, 0, source)
+    try:
+        parsed = vars(parser.parse_args(["train", *argv]))
+    except SystemExit:  # argparse has printed what is wrong
+        raise SweepError(f"the train command refuses the options {' '.join(argv)}") from None
+    if parsed["epochs"] is None:
+        parsed["epochs"] = DEFAULT_EPOCHS[source]
+    for key in ("command", "seed", "quiet", "json", "checkpoint", "resume", "overwrite"):
+        parsed.pop(key)
+    return {"source": source, "argv": option_argv(options), "train": parsed}
+
+
+def _check_mixing(path, data: dict, table: dict, names, source: str) -> None:
+    """SweepError if the file holds runs of one of `names` made with other settings than the table's now."""
+    for name in names:
+        saved, mine = data["candidates"].get(name), _settings(table[name], source)
+        if saved is None or (saved["source"], saved["train"]) == (mine["source"], mine["train"]):
+            continue
+        keys = sorted(set(saved["train"]) | set(mine["train"]))
+        changes = [f"data {saved['source']} there, {source} now"] if saved["source"] != source else []
+        changes += [f"{k} {saved['train'].get(k)!r} there, {mine['train'].get(k)!r} now" for k in keys
+                    if saved["train"].get(k) != mine["train"].get(k)]
+        raise SweepError(f"{path} holds runs of {name!r} made with other settings ({'; '.join(changes)}): give "
+                         f"another --out or rename the candidate")
+
+
+# --- the sweep -------------------------------------------------------------------------------------------
+def run_sweep(out, names=None, seeds=(0, 1, 2), budget_minutes: float = 15.0, source: str = "full",
+              candidates: dict | None = None, runner=run_train_process, log=print, dry_run: bool = False) -> dict:
+    """Run every (candidate, seed) not yet in the results file `out`; returns {"rows", "failed", "ran"}.
+
+    Inputs: names (candidates to run, in that order; None: all of the table), seeds, budget_minutes (a run whose
+    training takes longer is marked over budget), source ("full" or "subset"), candidates (name -> train
+    options; default CANDIDATES), runner (argv -> result dict, or RunFailed; default: a fresh process),
+    log (one line per run), dry_run (list what would run; nothing runs or is written).
+    Returns the table's rows (see summarize), the failed runs [(name, seed, message)] and how many ran.
+    """
+    from cnnlab.train.checkpoint import atomic_write_bytes
+
+    table = CANDIDATES if candidates is None else candidates
+    names = list(dict.fromkeys(table if names is None else names))  # each once, in order
+    seeds = list(dict.fromkeys(seeds))
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise SweepError(f"unknown candidate(s) {', '.join(unknown)}; known: {', '.join(table)}")
+    if source not in ("full", "subset"):
+        raise SweepError(f"the data source must be 'full' or 'subset', got {source!r}")
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise SweepError(f"seeds must be whole numbers >= 0, got {list(seeds)}")
+    if not (isinstance(budget_minutes, (int, float)) and budget_minutes > 0 and math.isfinite(budget_minutes)):
+        raise SweepError(f"the budget must be a positive number of minutes, got {budget_minutes!r}")
+    out = Path(out)
+    data = load_results(out)
+    _check_mixing(out, data, table, names, source)
+    done = {(r["candidate"], r["seed"]) for r in data["runs"]}
+    todo = [(n, s) for n in names for s in seeds if (n, s) not in done]
+    log(f"{len(names) * len(seeds) - len(todo)} of {len(names) * len(seeds)} runs already in {out}; "
+        f"{len(todo)} to run")
+    failed, ran = [], 0
+    for i, (name, seed) in enumerate(todo, 1):
+        argv = train_argv(table[name], seed, source)
+        if dry_run:
+            log(f"[{i}/{len(todo)}] {name}, seed {seed}: python -m cnnlab train {' '.join(argv)} --quiet")
+            continue
+        try:
+            result = runner(argv)
+        except RunFailed as error:
+            failed.append((name, seed, str(error)))
+            log(f"[{i}/{len(todo)}] {name}, seed {seed}: FAILED ({error}); not recorded")
+            continue
+        ran += 1
+        data["candidates"][name] = _settings(table[name], source)
+        data["runs"].append({"candidate": name, "seed": seed, **{k: result.get(k) for k in RESULT_FIELDS},
+                             "settings": result.get("settings"), "per_epoch": result.get("per_epoch"),
+                             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores"})
+        atomic_write_bytes(out, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+        log(f"[{i}/{len(todo)}] {name}, seed {seed}: {result.get('status')}, val {_pct(result.get('val_accuracy'))}, "
+            f"test {_pct(result.get('test_accuracy'))}, {result.get('seconds') or 0:.0f} s")
+    return {"rows": summarize(data, table, names, seeds, budget_minutes * 60), "failed": failed, "ran": ran}
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def _mean_std(values):
+    """(mean, sample standard deviation (ddof 1; None for one value)), or (None, None) for none."""
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize(data: dict, table: dict, names, seeds, budget_seconds: float) -> list[dict]:
+    """One row per candidate in `names` from the runs of `seeds`: statistics and the winner.
+
+    A row is {"name", "argv", "seeds" (run), "val" and "test" ((mean, std) of the accuracies), "seconds"
+    ((mean, max)), "memory" (max MB), "within_budget" (every run trained within budget_seconds), "complete"
+    (every seed run, none diverged), "winner"}. The winner: the highest mean validation accuracy among the
+    complete rows within budget (the first in the table on a tie); the test accuracy plays no part.
+    """
+    rows = []
+    for name in names:
+        runs = sorted((r for r in data["runs"] if r["candidate"] == name and r["seed"] in seeds),
+                      key=lambda r: r["seed"])
+        seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
+        memory = [r["peak_memory_mb"] for r in runs if r["peak_memory_mb"] is not None]
+        rows.append({
+            "name": name, "argv": option_argv(table[name]), "seeds": [r["seed"] for r in runs],
+            "val": _mean_std([r["val_accuracy"] for r in runs if r["val_accuracy"] is not None]),
+            "test": _mean_std([r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]),
+            "seconds": (sum(seconds) / len(seconds), max(seconds)) if seconds else (None, None),
+            "memory": max(memory) if memory else None,
+            "within_budget": bool(runs) and all(r["seconds"] is not None and r["seconds"] <= budget_seconds
+                                                for r in runs),
+            "over": sum(r["seconds"] is not None and r["seconds"] > budget_seconds for r in runs),
+            "complete": len(runs) == len(seeds) and all(r["status"] in ("completed", "early_stopping")
+                                                        and r["val_accuracy"] is not None for r in runs),
+            "diverged": sum(r["status"] == "diverged" for r in runs), "winner": False})
+    eligible = [row for row in rows if row["complete"] and row["within_budget"]]
+    if eligible:
+        max(eligible, key=lambda row: row["val"][0])["winner"] = True  # max keeps the first of equals
+    return rows
+
+
+def markdown_table(rows: list[dict], budget_minutes: float, source: str) -> str:
+    """The rows of `summarize` as a Markdown table, with a note saying how to read it."""
+    def acc(pair):
+        mean, std = pair
+        return "–" if mean is None else f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
+
+    lines = [f"| candidate | `train` options | seeds | val accuracy % | test accuracy % | training s, mean (max) "
+             f"| peak memory MB | within {budget_minutes:g} min |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        mean, most = row["seconds"]
+        budget = ("–" if not row["seeds"] else "yes" if row["within_budget"] else
+                  f"no ({row['over']} of {len(row['seeds'])} over)" if row["over"] else "no (not timed)")
+        if row["diverged"]:
+            budget += f"; {row['diverged']} diverged"
+        name = f"**{row['name']}** (winner)" if row["winner"] else row["name"]
+        lines.append(f"| {name} | `{' '.join(row['argv']) or '(defaults)'}` | "
+                     f"{' '.join(map(str, row['seeds'])) or 'none yet'} | {acc(row['val'])} | {acc(row['test'])} | "
+                     + ("–" if mean is None else f"{mean:.0f} ({most:.0f})") + " | "
+                     + ("–" if row["memory"] is None else f"{row['memory']:.0f}") + f" | {budget} |")
+    data = "the full Fashion-MNIST (55,000 train / 5,000 val / 10,000 test; `--full` omitted above)" \
+        if source == "full" else "the shipped subset (a smoke run: not the comparison)"
+    lines += ["", f"Data: {data}. Mean ± sample standard deviation over the seeds; "
+                  f"training time excludes loading and scoring; peak memory is the training process's. The "
+                  f"winner has the highest mean validation accuracy among the candidates whose runs all "
+                  f"trained within {budget_minutes:g} minutes; the test set was scored once per run and took "
+                  f"no part in the choice."]
+    return "\n".join(lines) + "\n"
+
+
+# --- the command -------------------------------------------------------------------------------------------
+def add_sweep_parser(subparsers):
+    p = subparsers.add_parser(
+        "sweep", help="compare training recipes within a time budget (runs `train` once per candidate and seed)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run `python -m cnnlab train` for each candidate recipe and seed in a fresh process, keep the "
+                    "results in a JSON file (a rerun skips what it holds), print a Markdown table and choose the "
+                    "winner on the mean validation accuracy among the candidates trained within the budget.",
+        epilog="candidates:\n" + "".join(f"  {name:20s} {' '.join(option_argv(o))}\n" for name, o in CANDIDATES.items())
+               + "exit status: 0 done, 1 a run failed or the data is missing, 2 bad option or results file, "
+                 "130 interrupted")
+    p.add_argument("--candidates", nargs="+", metavar="NAME", help="the candidates to run (default: all, listed below)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED", help="default: 0 1 2")
+    p.add_argument("--budget-minutes", type=float, default=15.0,
+                   help="a run whose training takes longer is marked over budget and cannot win (default 15)")
+    p.add_argument("--data-source", choices=["full", "subset"], default="full",
+                   help="full (default) or the shipped subset, for a quick smoke run")
+    p.add_argument("--out", metavar="PATH", help="the results file (default runs/sweep-<data source>.json)")
+    p.add_argument("--table", metavar="PATH", help="also write the Markdown table there")
+    p.add_argument("--dry-run", action="store_true", help="list the runs still to do, run nothing, write nothing")
+    return p
+
+
+def run_sweep_command(args, candidates: dict | None = None, runner=run_train_process) -> int:
+    """Run `sweep`; returns the exit status. `candidates` and `runner` replace the table and the process (tests)."""
+    from cnnlab.train.checkpoint import atomic_write_bytes
+
+    out = Path(args.out or f"runs/sweep-{args.data_source}.json")
+    if args.data_source == "full" and not args.dry_run:
+        from cnnlab.data import locate_fashion_mnist
+
+        if locate_fashion_mnist() is None:
+            print("error: the full Fashion-MNIST was not found (see README: Data; `python -m cnnlab info` says where "
+                  "it was looked for); --data-source subset runs a smoke test on the shipped subset", file=sys.stderr)
+            return 1
+    try:
+        done = run_sweep(out, names=args.candidates, seeds=args.seeds, budget_minutes=args.budget_minutes,
+                         source=args.data_source, candidates=candidates, runner=runner, dry_run=args.dry_run)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {out} holds every run that finished; run the same command again to go on",
+              file=sys.stderr)
+        return 130
+    if args.dry_run:
+        return 0
+    table = markdown_table(done["rows"], args.budget_minutes, args.data_source)
+    print("\n" + table, end="")
+    if args.table:
+        atomic_write_bytes(args.table, table.encode("utf-8"))
+        print(f"table written to {args.table}")
+    for name, seed, message in done["failed"]:
+        print(f"FAILED: {name}, seed {seed}: {message}", file=sys.stderr)
+    return 1 if done["failed"] else 0
