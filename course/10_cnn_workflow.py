@@ -1081,8 +1081,8 @@ assert my_curves["val_accuracy"][-1] >= 0.8, "your layers train a CNN to at leas
 # comparison chose it over the same recipe with random crops and flips: with augmentation, 10 epochs
 # on the full set under-fitted (training loss above validation loss) and scored 90.7% on the test
 # set; without, 12 epochs scored 92.1% in 11 minutes on a 2-core machine (the benchmark table's
-# "2 Conv+pooling+BN" row reads 93.4%). On the shipped subset the same command reaches 88.6% in
-# 82 seconds. Each figure comes from a single seeded run, so give or take a few tenths of a percent.
+# "2 Conv+pooling+BN" row reads 93.4%). On the shipped subset the same command reaches 88.2% in
+# 74 seconds. Each figure comes from a single seeded run, so give or take a few tenths of a percent.
 # * switch on what § 6 left off for the long run: `make_cnn(p_keep=0.5)`, `batchnorm=True`
 #   (the "2 Conv+pooling+BN" row of the Fashion-MNIST benchmark table), augmentation;
 # * use the dashboard's controls: another optimizer, a larger learning rate mid-run, and watch what
