@@ -1,43 +1,16 @@
-"""`python -m widgets bench`: how long the widgets take to react (median of repeated updates).
-`python -m widgets student-edition [OUT]`: the course without solution cells, with its self-checks, in OUT
+"""`python -m widgets student-edition [OUT]`: the course without solution cells, with its self-checks, in OUT
 (student-edition/).
 A new, empty or earlier student-edition folder only (see widgets.edition); a refusal is a one-line error, exit 1.
 
-Measures, for the optimizer race (7 optimizers x 300 steps on the saddle): the race itself
-(`RaceModel.update`), and recompute + redraw (the figure rendered once with Agg: what ipympl does in the
-kernel before it sends the picture to the browser, and what the PNG fallback does).
+`python -m widgets bench [--repeats N] [--widget NAME ...] [--json] [--tiny]`: every control of every
+widget driven headless, median and worst latency per control (see widgets.bench).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
-
-
-def bench(repeats: int = 15) -> dict:
-    from widgets.optimizer_race import optimizer_race
-
-    race = optimizer_race(steps=300, start=(-1.0, 1e-3))
-
-    def redraw():  # what a slider change costs: the race, then the figure rendered once (PNG)
-        race.update()
-
-    return {"race_model_ms": _median_ms(race.model.update, repeats),
-            "race_recompute_and_redraw_ms": _median_ms(redraw, repeats),
-            "load_average": os.getloadavg()[0]}
 
 
 def main(argv=None) -> None:
@@ -46,7 +19,10 @@ def main(argv=None) -> None:
     parser.add_argument("command", choices=["bench", "student-edition"])
     parser.add_argument("out", nargs="?", default="student-edition",
                         help="student-edition: the folder to write (default: student-edition)")
-    parser.add_argument("--repeats", type=int, default=15, help="bench: updates to time")
+    parser.add_argument("--repeats", type=int, default=5, help="bench: times each control is moved")
+    parser.add_argument("--widget", action="append", help="bench: only this widget (repeatable)")
+    parser.add_argument("--json", action="store_true", help="bench: print the results as JSON")
+    parser.add_argument("--tiny", action="store_true", help="bench: small data and runs (a quick check)")
     args = parser.parse_args(argv)
     if args.command == "student-edition":
         from pathlib import Path
@@ -64,8 +40,14 @@ def main(argv=None) -> None:
         print(f"wrote {len(report)} notebooks" + (f" and their self-checks (checks/, {len(checks)} files)" if checks else "")
               + f" to {args.out}/")
         return
-    for key, value in bench(args.repeats).items():
-        print(f"{key:32s} {value:8.1f}")
+    from widgets.bench import main as bench_main
+
+    if args.repeats < 1:
+        raise SystemExit(f"bench: --repeats must be at least 1, got {args.repeats}")
+    try:
+        bench_main(args.repeats, args.widget, args.json, args.tiny)
+    except ValueError as error:  # an unknown widget name: one line, no traceback
+        raise SystemExit(f"bench: {error}") from None
 
 
 if __name__ == "__main__":
