@@ -10,7 +10,8 @@ the measured time too.
 
 A control that starts training (a Train button, a setting that starts a run) is measured until it has
 answered (status shown, buttons set, the work running in the background); its row's kind is "answer".
-The row "<control> -> Stop" then times the Stop button until the background work has halted.
+The row "<control> -> 1st frame" times it until a figure of the widget was first redrawn (the picture
+streaming in), and "<control> -> Stop" the Stop button until the background work has halted.
 
 The whole bench runs inside an asyncio loop, as in a kernel: the learning-rate explorer then trains live
 (one chunk at a time on the loop) and the training widgets use their background threads.
@@ -145,6 +146,15 @@ def _act(view, control, value) -> None:
             v.fig.canvas.draw()
 
 
+async def _first_frame(view, before, t0, timeout: float = 10.0) -> float:
+    """Seconds from t0 until a figure of `view` has been redrawn after a control started work."""
+    while time.perf_counter() - t0 < timeout:
+        if [v.draws for v in _figure_views(view)] != before:
+            break
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - t0
+
+
 def _stop_button(view):
     button = getattr(view, "stop_button", None)
     return button if isinstance(button, W.Button) else None
@@ -157,17 +167,19 @@ async def bench_widget(view, repeats: int = 5) -> list[dict]:
     for name, control in controls_of(view):
         if control.disabled:
             continue
-        times, stops, kind, errors = [], [], "redraw", 0
+        times, stops, frames, kind, errors = [], [], [], "redraw", 0
         start = None if isinstance(control, W.Button) else control.value
         moved = _moved(control)
         for _ in range(repeats):
             value = moved if isinstance(control, W.Button) or control.value == start else start
+            before = [v.draws for v in _figure_views(view)]
             t0 = time.perf_counter()
             _act(view, control, value)
             times.append(time.perf_counter() - t0)
             errors += view.status.kind == "error"
             if _busy(view):
                 kind = "answer"
+                frames.append(await _first_frame(view, before, t0))
                 stop = _stop_button(view)
                 if stop is not None and not stop.disabled:
                     await asyncio.sleep(0.05)  # let the run get going
@@ -177,6 +189,8 @@ async def bench_widget(view, repeats: int = 5) -> list[dict]:
                     stops.append(time.perf_counter() - t0)
             await _idle(view)
         rows.append({**_row(name, kind, times), "errors": errors})
+        if frames:
+            rows.append(_row(f"{name} -> 1st frame", "frame", frames))
         if stops:
             rows.append(_row(f"{name} -> Stop", "halt", stops))
     return rows
