@@ -97,7 +97,9 @@ def _moved(control):
         return not control.value
     if isinstance(control, _CHOICES):
         options = list(control._options_values)
-        index = -1 if control.index is None else control.index
+        index = control.index  # None when the value is a placeholder such as "choose..." (value None)
+        if index is None:
+            index = options.index(control.value) if control.value in options else -1
         return options[(index + 1) % len(options)]
     if isinstance(control, W.FloatLogSlider):
         exponent = __import__("math").log(control.value, control.base)
