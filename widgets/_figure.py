@@ -96,13 +96,17 @@ class FigureView:
         self.animate(*animated)
         self.refresh()
 
-    def animate(self, *artists) -> None:
-        """Redraw `artists` alone on later refreshes (blitting), over a saved picture of the rest."""
+    def animate(self, *artists, new: bool = False) -> None:
+        """Redraw `artists` alone on later refreshes (blitting), over a saved picture of the rest.
+
+        new=True: the artists were made since the last refresh (so the saved picture does not hold them)
+        and the next refresh can still blit; an artist removed later (`artist.remove()`) is dropped."""
         for artist in artists:
             if artist is not None and artist not in self._animated:
                 artist.set_animated(True)
                 self._animated.append(artist)
-        self._background = None
+        if not new:
+            self._background = None
 
     def invalidate(self) -> None:
         """Something that is not animated changed (a title, a static image): the next `refresh()` draws the
@@ -161,8 +165,9 @@ class FigureView:
         self._draw_animated()
 
     def _draw_animated(self) -> None:
+        self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones
         for artist in sorted(self._animated, key=lambda a: a.get_zorder()):
-            if artist.get_visible() and artist.axes is not None and artist.axes.get_visible():
+            if artist.get_visible() and (artist.axes is None or artist.axes.get_visible()):
                 self.fig.draw_artist(artist)
 
     def close(self) -> None:
