@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-__all__ = ["FigureView", "install_figure_hook", "new_figure", "send_png_frames_only"]
+__all__ = ["FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
 
 
 def new_figure(*args, **kwargs):
@@ -37,6 +37,14 @@ def new_figure(*args, **kwargs):
         fig, axes = plt.subplots(*args, **kwargs)
     send_png_frames_only(fig)
     return fig, axes
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is >= |value| (1e-300 for 0): a limit or colour
+    scale that a small change of the data keeps, so the next update can blit (see FigureView)."""
+    size = max(abs(float(value)), 1e-300)
+    decade = 10.0 ** np.floor(np.log10(size))
+    return next(f * decade for f in (1, 2, 5, 10) if f * decade >= size * (1 - 1e-12))
 
 
 def send_png_frames_only(fig) -> None:

@@ -13,7 +13,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView, new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
                                 STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms, gaussian_moments,
@@ -24,12 +24,10 @@ __all__ = ["ACTIVATIONS", "SCHEMES", "WIDTHS", "MAX_DEPTH", "gaussian_moments", 
 
 
 def _nice_limits(lo: float, hi: float) -> tuple[float, float]:
-    """Limits holding [lo, hi] at 1, 2 or 5 times a power of ten: (0, m) for values that are all >= 0,
-    (-m, 0) for values all <= 0, else (-m, m). A small change of the data keeps them, so most updates
-    redraw the histograms alone (see FigureView); the axes' background is the colour of an empty bin."""
-    size = max(abs(lo), abs(hi), 1e-300)
-    decade = 10.0 ** np.floor(np.log10(size))
-    m = next(f * decade for f in (1, 2, 5, 10) if f * decade >= size * (1 - 1e-12))
+    """Limits holding [lo, hi] at 1, 2 or 5 times a power of ten (`nice_ceil`): (0, m) for values that are
+    all >= 0, (-m, 0) for values all <= 0, else (-m, m). A small change of the data keeps them, so most
+    updates redraw the histograms alone (see FigureView); the axes' background is an empty bin's colour."""
+    m = nice_ceil(max(abs(lo), abs(hi)))
     return (0.0 if lo >= 0 else -m), (0.0 if hi <= 0 else m)
 
 
