@@ -200,7 +200,12 @@ class BackpropStepper(WidgetView):
         self.sample = W.IntSlider(value=model.n, min=1, max=model.n_samples, description="sample n",
                                   continuous_update=False, layout=W.Layout(width="380px"))
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the network's units, edges and texts and the sample cursor redraw alone over a saved picture of
+        # the rest (see FigureView); a new sample changes the x label too, and that draws the whole figure
+        self.view = FigureView(self.fig, animated=[
+            *(line for layer in self.edges for row in layer for line in row), *sum(self.circles, []),
+            *sum(self.values, []), *sum(self.notes, []), *self.targets, self.loss_text, self.stage_title,
+            self.formula, self.cursor, *self.avg_markers])
         self.observe(lambda change: self.update(), self.stage, self.sample)
         self.back.on_click(self.guard(lambda _: self._shift(-1)))
         self.next.on_click(self.guard(lambda _: self._shift(+1)))
@@ -329,8 +334,11 @@ class BackpropStepper(WidgetView):
         self.cursor.set_xdata([m.n, m.n])
         for marker, k in zip(self.avg_markers, m.tracked):
             marker.set_data([m.n], [m.running[m.n - 1, k]])
-        self.avg_ax.set_xlabel(rf"samples seen, n.   After n = {m.n}: $\|$average $- \nabla E\| \,/\, \|\nabla E\|$"
-                               f" = {m.distance:.2g}", fontsize=9)
+        xlabel = (rf"samples seen, n.   After n = {m.n}: $\|$average $- \nabla E\| \,/\, \|\nabla E\|$"
+                  f" = {m.distance:.2g}")
+        if xlabel != self.avg_ax.get_xlabel():  # an axis label is not animated: draw the whole figure
+            self.avg_ax.set_xlabel(xlabel, fontsize=9)
+            self.view.invalidate()
         self.view.refresh()
         self.status.show(self._message(), "ok" if m.n == m.n_samples else "info")
 
