@@ -122,3 +122,13 @@ def test_training_dashboard_blits_a_new_image_and_a_new_setting_before_training_
     assert [v.draws for v in (dash.filters_view, dash.maps_view, dash.results_view)] == others
     dash.train_chunk(2)
     assert all(v.draws > n for v, n in zip((dash.filters_view, dash.maps_view, dash.results_view), others))
+
+
+def test_the_training_widgets_stream_into_the_same_animated_curves():
+    reg = widgets.regularization_explorer(n_train=50, n_val=50, hidden=16, background=False, epochs=2)
+    check_update(reg.view, reg.train_line, reg.train_line.get_xydata, lambda: setattr(reg.l2, "value", 0.03),
+                 blit=False)
+    race = widgets.cnn_race(optimizers=["sgd", "adam"], epochs=1, n_train=64, n_val=32, background=False,
+                            autostart=False)
+    line = race.smooth["Adam"]
+    check_update(race.view, line, line.get_xydata, race.run, blit=False)
