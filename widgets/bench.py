@@ -5,7 +5,8 @@ the figure with Agg and encodes it, as ipympl does in the kernel before it sends
 found in the widget's layout is then moved as a student would move it (a slider a few steps, a menu to the
 next entry, a checkbox toggled, a button clicked), `repeats` times back and forth, and the time from the
 change to the return of the widget's callbacks is recorded: the recompute and the render of every figure
-the control touched. A figure with an interactive canvas (ipympl) is drawn (`fig.canvas.draw()`) inside
+the control touched. Each control is then set back (untimed), so every control is measured from the
+widget's own starting settings. A figure with an interactive canvas (ipympl) is drawn (`fig.canvas.draw()`) inside
 the measured time too.
 
 A control that starts training (a Train button, a setting that starts a run) is measured until it has
@@ -189,6 +190,11 @@ async def bench_widget(view, repeats: int = 5) -> list[dict]:
                     stop.click()
                     await _idle(view)
                     stops.append(time.perf_counter() - t0)
+            await _idle(view)
+        if start is not None and control.value != start:  # back where it was, untimed: the next control
+            _act(view, control, start)                    # is measured from the widget's own settings
+            if _busy(view) and _stop_button(view) is not None:
+                _stop_button(view).click()
             await _idle(view)
         rows.append({**_row(name, kind, times), "errors": errors})
         if frames:
