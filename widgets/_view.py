@@ -33,7 +33,7 @@ import contextlib
 
 from widgets._guard import StatusLine, guarded, show_error
 
-__all__ = ["WidgetView", "COALESCE_SECONDS"]
+__all__ = ["WidgetView", "COALESCE_SECONDS", "running_loop"]
 
 COALESCE_SECONDS = 0.03  # how long a change from the browser waits for a later one of the same control
 
@@ -45,7 +45,8 @@ def _from_browser(change) -> bool:
     return name in (getattr(owner, "_property_lock", None) or {})
 
 
-def _running_loop():
+def running_loop():
+    """The running asyncio loop (in a kernel), else None (plain Python, pytest)."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -93,7 +94,7 @@ class WidgetView:
                 callback(change)
 
         def on_change(change):
-            loop = _running_loop()
+            loop = running_loop()
             if loop is None or not _from_browser(change):
                 return callback(change)
             key = (id(change["owner"]), change["name"])

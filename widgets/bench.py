@@ -45,7 +45,8 @@ def _widgets(tiny: bool) -> dict:
     n = 200 if tiny else 2000
     return {
         "optimizer_race": lambda: w.optimizer_race(steps=30 if tiny else 300),
-        "lr_explorer": lambda: w.lr_explorer(n_train=300 if tiny else 2000, n_val=100 if tiny else 500, epochs=1 if tiny else 3),
+        "lr_explorer": lambda: w.lr_explorer(n_train=300 if tiny else 2000, n_val=100 if tiny else 500,
+                                             epochs=1 if tiny else 3),
         "init_explorer": lambda: w.init_explorer(depth=5 if tiny else 20, batch=32 if tiny else 256),
         "loss_explorer": lambda: w.loss_explorer(),
         "conv_explorer": lambda: w.conv_explorer(),

@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from cnnlab.data import small_fashion_mnist
 from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
-from widgets._view import WidgetView
+from widgets._view import WidgetView, running_loop
 from widgets.training_run import LOSSES, TrainingRun, judge_regime
 
 __all__ = ["BATCH_SIZES", "REGIMES", "LRExplorer", "lr_explorer", "TrainingRun", "judge_regime"]
@@ -36,13 +36,6 @@ log = logging.getLogger("widgets")
 BATCH_SIZES = [("1 (online)", 1), ("16", 16), ("64", 64), ("256", 256), ("full batch", 0)]
 REGIMES = {"good": "#1a7f37", "too small": "#9a6700", "too large": "#d1242f", "diverged": "#82071e",
            "stopped": "#444"}
-
-
-def _running_loop():
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _plain_log_ticks(ax) -> None:
@@ -231,7 +224,7 @@ class LRExplorer(WidgetView):
             self.previous = (list(r.epochs_seen), list(r.updates), list(r.train_loss), list(r.val_loss), r.describe())
         self._read_controls()
         r.reset()
-        loop = _running_loop() if self.live is not False else None
+        loop = running_loop() if self.live is not False else None
         if loop is None:
             if self.live:
                 raise RuntimeError("live=True needs a running asyncio loop (a Jupyter kernel)")

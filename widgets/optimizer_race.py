@@ -55,8 +55,8 @@ class RaceModel:
     def run_key(self, name: str) -> tuple:
         """Everything runner `name`'s trajectory depends on (momentum only for those that use it)."""
         mu = self.momentum if optimizer_spec(name).uses_momentum else None
-        return (self.surface_name, id(self.surface), self.lrs[name], mu, self.steps, tuple(map(float, self.start)), self.noise,
-                self.seed if self.noise else None)
+        return (self.surface_name, id(self.surface), self.lrs[name], mu, self.steps, tuple(map(float, self.start)),
+                self.noise, self.seed if self.noise else None)
 
     def set_surface(self, name: str) -> None:
         if name not in SURFACES:
