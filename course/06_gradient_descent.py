@@ -662,7 +662,7 @@ ax.plot(alpha_gd, 0.0, "o", ms=9, color="C0", mec="w", clip_on=False,
 ax.axhline(0, color="C0", lw=3)
 ax.set_xlabel(r"learning rate $\alpha$"), ax.set_ylabel(r"momentum $\mu$")
 ax.set_title(fr"Rate of SGD with momentum on a quadratic with $\kappa = {kappa:.0f}$", fontsize=10)
-ax.legend(loc="upper right", fontsize=8)
+ax.legend(loc="lower right", fontsize=8)
 fig.tight_layout()
 fig
 
