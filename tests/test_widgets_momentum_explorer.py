@@ -79,6 +79,7 @@ def test_the_buttons_set_the_best_pairs():
     w.best_momentum.click()  # kappa = 100: alpha* = (2 / 11)^2 = 4/121, mu* = (9/11)^2 = 81/121
     assert (w.alpha.value, w.mu.value) == pytest.approx((4 / 121, 81 / 121), rel=1e-14)
     assert w.model.rate == pytest.approx(9 / 11, abs=1e-6) and "rate 0.8182" in w.status.text
+    assert "every direction alike" in w.status.text  # all roots on the circle |r| = sqrt(mu*)
     w.best_gd.click()  # 2 / (m + L) = 2/101, rate 99/101
     assert (w.alpha.value, w.mu.value) == pytest.approx((2 / 101, 0.0), rel=1e-14)
     assert w.model.rate == pytest.approx(99 / 101, rel=1e-12) and "rate 0.9802" in w.status.text

@@ -108,8 +108,10 @@ class MomentumExplorer(WidgetView):
                              f"for λ = {m.eigenvalues.max():.3g} at this momentum)", "warn")
             return
         steps = np.log(1e-6) / np.log(m.rate) if m.rate > 0 else 1.0
-        slowest = m.eigenvalues[np.argmax(m.radii)]
-        self.status.show(f"rate {m.rate:.4f} per step (slowest direction λ = {slowest:.3g}): "
+        # radii within 1e-6 count as equal: a double root is computed to about sqrt(eps) ~ 1e-8
+        slowest = ("every direction alike" if m.radii.min() > m.rate - 1e-6
+                   else f"slowest direction λ = {m.eigenvalues[np.argmax(m.radii)]:.3g}")
+        self.status.show(f"rate {m.rate:.4f} per step ({slowest}): "
                          f"about {steps:.0f} steps to shrink the error a million times")
 
 
