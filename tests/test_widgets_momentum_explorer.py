@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from widget_checks import drive_controls
 
 import widgets
 from cnnlab import Parameter
@@ -132,3 +133,11 @@ def test_time_per_update_is_measured():
     assert w.view.draws == draws + 9 and w.model.mu == pytest.approx(0.9)
     print(f"momentum_explorer: model.update {1e3 * np.median(model_times):.1f} ms, slider -> redrawn figure "
           f"{1e3 * np.median(view_times):.1f} ms (median of 9)")
+
+
+def test_every_control_redraws_and_changes_the_figure():
+    def snapshot(w):
+        return [line.get_ydata().copy() for line in (*w.direction_lines, w.norm_line, w.rate_line)] + [w.ax.get_title()]
+
+    w = widgets.momentum_explorer()
+    drive_controls(w, [(w.alpha, [0.005, 0.02]), (w.mu, [0.3, 0.8]), (w.kappa, [10.0, 1000.0])], snapshot)
