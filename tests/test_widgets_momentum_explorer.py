@@ -49,6 +49,9 @@ def test_rates_are_the_closed_forms():
     assert MomentumModel(0.25, 0.0, eigenvalues=[1, 4]).rate == pytest.approx(0.75, rel=1e-12)
     # mu = 0.81, alpha lambda in {0.5, 2} inside [(1 - 0.9)^2, (1 + 0.9)^2]: complex roots, |r| = sqrt(mu)
     np.testing.assert_allclose(spectral_radius(0.5, 0.81, [1, 4]), [0.9, 0.9], rtol=1e-12)
+    roots = MomentumModel(0.5, 0.81, eigenvalues=[1, 4]).roots  # r^2 - (1.81 - 0.5 lam) r + 0.81 = 0
+    np.testing.assert_allclose(roots.sum(axis=1), [1.31, -0.19], atol=1e-12)  # sum of roots: 1 + mu - alpha lam
+    np.testing.assert_allclose(np.abs(roots), 0.9, rtol=1e-12)
     # kappa = 9: alpha* = (2 / (3 + 1))^2 = 1/4, mu* = ((3 - 1) / (3 + 1))^2 = 1/4, rate 1/2
     alpha, mu, rate = optimal_momentum(1.0, 9.0)
     assert (alpha, mu, rate) == pytest.approx((0.25, 0.25, 0.5), rel=1e-15)
@@ -70,7 +73,12 @@ def test_a_slider_moves_the_existing_lines():
     for line, old, comp in zip(lines, before, w.model.components):
         assert not np.array_equal(line.get_ydata(), old)
         np.testing.assert_array_equal(line.get_ydata(), np.clip(np.abs(comp), 1e-14, 1e6))
+    markers = list(w.root_markers)
+    for marker, roots in zip(markers, w.model.roots):
+        np.testing.assert_array_equal(marker.get_xdata(), roots.real)
+        np.testing.assert_array_equal(marker.get_ydata(), roots.imag)
     w.kappa.value = 1000.0
+    assert w.root_markers == markers
     assert w.model.eigenvalues[-1] == pytest.approx(1000.0) and w.legend.get_texts()[4].get_text() == "λ = 1e+03"
     assert w.direction_lines == lines and w.status.kind == "warn"  # alpha L = 0.01 * 1000 > 2(1 + mu)
 
@@ -137,7 +145,8 @@ def test_time_per_update_is_measured():
 
 def test_every_control_redraws_and_changes_the_figure():
     def snapshot(w):
-        return [line.get_ydata().copy() for line in (*w.direction_lines, w.norm_line, w.rate_line)] + [w.ax.get_title()]
+        lines = (*w.direction_lines, w.norm_line, w.rate_line, *w.root_markers)
+        return [np.asarray(line.get_ydata()).copy() for line in lines] + [w.ax.get_title()]
 
     w = widgets.momentum_explorer()
     drive_controls(w, [(w.alpha, [0.005, 0.02]), (w.mu, [0.3, 0.8]), (w.kappa, [10.0, 1000.0])], snapshot)

@@ -3,7 +3,8 @@
 Sliders set the learning rate alpha, the momentum mu and the condition number kappa of f(w) =
 1/2 sum_i lambda_i w_i^2 (eigenvalues from 1 to kappa). The figure shows |w_i(t)| for every
 eigen-direction (log scale), the norm of the whole error, and the predicted envelope rate^t, where the
-rate is the largest spectral radius of the directions' 2x2 iteration matrices (`widgets.momentum_model`).
+rate is the largest spectral radius of the directions' 2x2 iteration matrices (`widgets.momentum_model`);
+beside it, the roots of those matrices in the complex plane (inside the unit circle: converging).
 Two buttons set the best pair for gradient descent (mu = 0) and for momentum. Every update moves the
 existing lines (`set_ydata`); a diverging setting is shown as diverged.
 """
@@ -25,7 +26,8 @@ _FLOOR, _CEIL = 1e-14, 1e6  # the y range of the plot; values are clipped into i
 
 class MomentumExplorer(WidgetView):
     """The widget: `.model` (a MomentumModel), sliders `.alpha`, `.mu`, `.kappa`, buttons `.best_gd`,
-    `.best_momentum`, lines `.direction_lines` (one per eigen-direction), `.norm_line`, `.rate_line`."""
+    `.best_momentum`, lines `.direction_lines` (one per eigen-direction), `.norm_line`, `.rate_line`, and
+    `.root_markers` (the roots of each R_i) on `.roots_ax`."""
 
     def __init__(self, model: MomentumModel):
         super().__init__()
@@ -44,9 +46,20 @@ class MomentumExplorer(WidgetView):
         self.best_gd = W.Button(description="best α for μ = 0")
         self.best_momentum = W.Button(description="best (α, μ)")
 
-        self.fig, self.ax = new_figure(figsize=(7.4, 4.0))
+        self.fig, (self.ax, self.roots_ax) = new_figure(1, 2, figsize=(9.6, 4.0), width_ratios=[2.5, 1])
         ax, t = self.ax, np.arange(m.steps + 1)
         colors = mpl.colormaps["viridis"](np.linspace(0, 0.9, m.directions))
+        # right: the two roots of every R_i in the complex plane, the unit circle and the circle |r| = sqrt(mu)
+        rax, angle = self.roots_ax, np.linspace(0, 2 * np.pi, 121)
+        rax.plot(np.cos(angle), np.sin(angle), color="0.6", lw=1)
+        (self.sqrt_mu_circle,) = rax.plot(np.cos(angle), np.sin(angle), ":", color="C3", lw=1.2)
+        self._circle = np.cos(angle), np.sin(angle)
+        self.root_markers = [rax.plot([0, 0], [0, 0], "o", ms=6, color=c, alpha=0.85)[0] for c in colors]
+        rax.set_xlim(-1.35, 1.35), rax.set_ylim(-1.35, 1.35)
+        rax.set_aspect("equal")
+        rax.set_title("roots of each R_i; dotted: |r| = √μ", fontsize=9)
+        rax.set_xlabel("real part", fontsize=8), rax.set_ylabel("imaginary part", fontsize=8)
+        rax.tick_params(labelsize=7)
         self.direction_lines = [ax.semilogy(t, t + 1.0, lw=1.2, color=c, label=" ")[0] for c in colors]
         (self.norm_line,) = ax.semilogy(t, t + 1.0, lw=2.4, color="k", label="‖w_t‖, the whole error")
         (self.rate_line,) = ax.semilogy(t, t + 1.0, "--", lw=1.2, color="C3", label="rate^t")
@@ -97,6 +110,9 @@ class MomentumExplorer(WidgetView):
                                          m.components):
             line.set_ydata(np.clip(np.abs(comp), _FLOOR, _CEIL))
             text.set_text(f"λ = {lam:.3g}")
+        for marker, roots in zip(self.root_markers, m.roots):
+            marker.set_data(roots.real, roots.imag)
+        self.sqrt_mu_circle.set_data(np.sqrt(m.mu) * self._circle[0], np.sqrt(m.mu) * self._circle[1])
         self.norm_line.set_ydata(np.clip(m.norm, _FLOOR, _CEIL))
         with np.errstate(over="ignore", under="ignore"):
             envelope = m.norm[0] * m.rate ** t.astype(np.float64)

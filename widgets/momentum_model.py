@@ -50,7 +50,8 @@ class MomentumModel:
     `directions` values spaced evenly on a log scale from 1 to kappa), or eigenvalues (positive, 1-D;
     then kappa is their ratio and is not used), steps (>= 1).
     After `update()`: `eigenvalues` (n,), `components` (n, steps + 1): w_i(t), NaN after a component
-    passed 1e100; `norm` (steps + 1,): ||w_t||; `radii` (n,): rho(R_i); `rate` = max radii;
+    passed 1e100; `norm` (steps + 1,): ||w_t||; `roots` (n, 2): the eigenvalues of R_i; `radii` (n,):
+    rho(R_i); `rate` = max radii;
     `diverged` (bool).
     """
 
@@ -100,5 +101,6 @@ class MomentumModel:
         self.components = out
         self.diverged = bool(np.isnan(out[:, -1]).any())
         self.norm = np.sqrt(np.sum(out ** 2, axis=0))
-        self.radii = spectral_radius(alpha, mu, lam)
+        self.roots = np.linalg.eigvals(iteration_matrices(alpha, mu, lam))  # (n, 2), complex or real
+        self.radii = np.abs(self.roots).max(axis=-1)
         self.rate = float(self.radii.max())
