@@ -769,12 +769,14 @@ fig
 #
 # The explorer runs the same iteration and splits the error by eigen-direction: each coloured line is
 # $|w_i(t)|$ for one curvature $\lambda_i$ (log scale), black is $\|\mathbf w_t\|$, and the dashed red
-# line is the predicted $\text{rate}^t$. Move the sliders:
+# line is the predicted $\text{rate}^t$. On the right are the two roots of every $R_i$ (same colours): a
+# run converges while all of them stay inside the unit circle. Move the sliders:
 #
 # * with $\mu = 0$, raise $\alpha$: the flat direction ($\lambda = 1$) speeds up until the steep one
 #   ($\lambda = \kappa$) starts to zigzag and, past $2/\kappa$, explodes. **best α for μ = 0** sets $2/(m+L)$;
-# * now raise $\mu$: the directions start to oscillate (complex roots) and all shrink at about the same
-#   pace $\sqrt\mu$; **best (α, μ)** sets the optimum, where no direction lags behind;
+# * now raise $\mu$: the roots leave the real axis for the dotted circle $|r| = \sqrt\mu$, the directions
+#   start to oscillate and all shrink at the same pace $\sqrt\mu$; **best (α, μ)** sets the optimum,
+#   where the extreme directions' roots have just met on that circle and no direction lags behind;
 # * raise $\kappa$ and watch how many steps each method needs.
 
 # %%
