@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import widgets
-from cnnlab import Sequential
+from cnnlab import Parameter, Sequential
 from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import DataLoader, downsample_flat, load_fashion_mnist, small_fashion_mnist
 from cnnlab.layers import Linear
@@ -557,6 +557,244 @@ assert momentum_distance(0.185) < 1e-6, "inside 2(1 + mu) / lambda_max = 0.19: c
 assert trajectory(bowl, lambda ps: SGD(ps, lr=0.195, momentum=0.9), steps=2000).diverged, "outside: diverges"
 
 # %% [markdown]
+# ### Momentum, analysed: how fast, not only whether
+#
+# The stability bound says *whether* a run converges. The same algebra says *how fast*, and which
+# $(\alpha, \mu)$ is best; this is the analysis of Goh's "Why Momentum Really Works" (Distill, 2017),
+# which you can play with below. Take any quadratic $f(\mathbf{w}) = \tfrac12 \mathbf{w}^\top A \mathbf{w}$
+# with symmetric $A$ whose eigenvalues $\lambda_i$ lie in $[m, L]$; $\kappa = L/m$ is its **condition
+# number** (the bowl above has $\kappa = 20$). In the eigenvector basis of $A$ the coordinates do not
+# interact, so it is enough to follow one direction with curvature $\lambda$.
+#
+# **Gradient descent.** One step multiplies direction $i$ by $1 - \alpha\lambda_i$. The error as a
+# whole shrinks, in the long run, by the worst of these factors, the **rate**
+# $\max_i |1 - \alpha\lambda_i|$. The factor is linear in $\lambda$, so the worst direction is $m$ or
+# $L$, and the best $\alpha$ makes them equal: $1 - \alpha m = -(1 - \alpha L)$, that is
+# $\alpha = 2/(m + L)$, with rate $\frac{L - m}{L + m} = \frac{\kappa - 1}{\kappa + 1}$.
+#
+# **Momentum.** `cnnlab`'s `SGD(lr=α, momentum=μ)` does $\mathbf{b}_t = \mu\mathbf{b}_{t-1} + \nabla f(\mathbf{w}_{t-1})$,
+# $\mathbf{w}_t = \mathbf{w}_{t-1} - \alpha\mathbf{b}_t$. Since $\alpha\mathbf{b}_{t-1} = \mathbf{w}_{t-2} - \mathbf{w}_{t-1}$,
+# this is Polyak's **heavy ball** with the same $\alpha$ and $\mu$ (as long as $\alpha$ is constant):
+#
+# $$\mathbf{w}_t = \mathbf{w}_{t-1} - \alpha \nabla f(\mathbf{w}_{t-1}) + \mu\,(\mathbf{w}_{t-1} - \mathbf{w}_{t-2}).$$
+#
+# In a direction with curvature $\lambda$ the gradient is $\lambda w$, so
+# $w_t = (1 + \mu - \alpha\lambda)\,w_{t-1} - \mu\,w_{t-2}$: a step needs the last *two* values, and on
+# the pair it is a $2\times2$ matrix,
+#
+# $$\begin{pmatrix} w_t \\ w_{t-1} \end{pmatrix} = R \begin{pmatrix} w_{t-1} \\ w_{t-2} \end{pmatrix},
+#   \qquad R = \begin{pmatrix} 1 + \mu - \alpha\lambda & -\mu \\ 1 & 0 \end{pmatrix}.$$
+#
+# After $t$ steps the pair is $R^t$ times the start, which shrinks like $\rho(R)^t$, where the
+# **spectral radius** $\rho(R)$ is the largest $|r|$ over the eigenvalues $r$ of $R$, the roots of
+# $r^2 - (1 + \mu - \alpha\lambda)\,r + \mu = 0$ (the polynomial of the stability bound). The rate of
+# the whole run is $\max_i \rho(R_i)$. For $\mu = 0$ the roots are $1 - \alpha\lambda$ and 0: gradient
+# descent again.
+
+# %%
+def gd_rate(alpha, eigenvalues):
+    """max_i |1 - alpha lambda_i|: the factor by which gradient descent shrinks the error per step."""
+    return np.abs(1 - alpha * np.asarray(eigenvalues)).max()
+
+
+def momentum_rate(alpha, mu, eigenvalues):
+    """max_i rho(R_i) for SGD(lr=alpha, momentum=mu); alpha and mu may be arrays of one shape (a grid)."""
+    alpha, mu = np.asarray(alpha, float)[..., None], np.asarray(mu, float)[..., None]
+    lam = np.asarray(eigenvalues, float)
+    R = np.zeros(np.broadcast_shapes(alpha.shape, lam.shape) + (2, 2))  # one R per (alpha, mu) and direction
+    R[..., 0, 0] = 1 + mu - alpha * lam
+    R[..., 0, 1] = -mu
+    R[..., 1, 0] = 1.0
+    return np.abs(np.linalg.eigvals(R)).max(axis=(-2, -1))
+
+
+# %% [markdown]
+# **The best pair.** The two roots multiply to $\mu$, so $\rho(R) \ge \sqrt{\mu}$, with equality
+# exactly when the roots are complex (or equal): when $(1 + \mu - \alpha\lambda)^2 \le 4\mu$, i.e.
+# $(1 - \sqrt\mu)^2 \le \alpha\lambda \le (1 + \sqrt\mu)^2$. The smallest $\mu$ for which one $\alpha$
+# puts *every* $\lambda \in [m, L]$ in that band makes both ends tight, $\alpha m = (1-\sqrt\mu)^2$ and
+# $\alpha L = (1 + \sqrt\mu)^2$. Divide one by the other and solve:
+#
+# $$\mu^* = \left(\frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}\right)^2, \qquad
+#   \alpha^* = \left(\frac{2}{\sqrt L + \sqrt m}\right)^2, \qquad
+#   \text{rate} = \sqrt{\mu^*} = \frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}.$$
+#
+# Where gradient descent's rate has $\kappa$, momentum's has $\sqrt\kappa$. A quadratic with eigenvalues
+# $1, 3, 10, 30, 100$ ($\kappa = 100$):
+
+# %%
+lam = np.array([1.0, 3.0, 10.0, 30.0, 100.0])
+m, L = lam.min(), lam.max()
+kappa = L / m
+alpha_gd, rate_gd = 2 / (m + L), (kappa - 1) / (kappa + 1)
+alpha_star, mu_star = (2 / (np.sqrt(L) + np.sqrt(m))) ** 2, ((np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)) ** 2
+rate_star = np.sqrt(mu_star)
+print(f"gradient descent: alpha = {alpha_gd:.5f}, rate (kappa-1)/(kappa+1) = {rate_gd:.5f}")
+print(f"momentum: alpha* = {alpha_star:.5f}, mu* = {mu_star:.5f}, rate (sqrt(kappa)-1)/(sqrt(kappa)+1) = {rate_star:.5f}")
+print(f"eigenvalues of R at (alpha*, mu*): m -> {np.linalg.eigvals([[1 + mu_star - alpha_star * m, -mu_star], [1, 0]])}")
+
+assert np.isclose(gd_rate(alpha_gd, lam), rate_gd, rtol=1e-14)
+assert gd_rate(0.99 * alpha_gd, lam) > rate_gd and gd_rate(1.01 * alpha_gd, lam) > rate_gd, "2/(m+L) is the best"
+assert np.isclose(momentum_rate(alpha_gd, 0.0, lam), rate_gd, rtol=1e-12), "mu = 0 is gradient descent"
+# at (alpha*, mu*) the extreme directions have a double root: an O(eps) rounding in R moves a double
+# root by O(sqrt(eps)) ~ 1e-8, so the claim is checked to 1e-6, not to eps
+assert abs(momentum_rate(alpha_star, mu_star, lam) - rate_star) < 1e-6
+assert momentum_rate(alpha_star, mu_star, lam) < 0.84 < 0.98 < rate_gd
+
+# %% [markdown]
+# The picture of Distill's analysis: the rate over a grid of $(\alpha, \mu)$. White is divergence
+# (rate $\ge 1$, beyond the bound $\alpha L < 2(1 + \mu)$); the bottom row $\mu = 0$ is gradient
+# descent; the darkest point is the optimum. Above $\mu^*$ a whole range of $\alpha$ gives the same
+# rate $\sqrt\mu$ (all roots complex): momentum is forgiving about the learning rate there.
+
+# %%
+alphas = np.linspace(0, 0.045, 226)[1:]  # steps of 0.0002
+mus = np.linspace(0, 0.995, 200)          # steps of 0.005
+grid = momentum_rate(*np.meshgrid(alphas, mus), lam)  # rows: mu, columns: alpha
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+image = ax.pcolormesh(alphas, mus, np.where(grid < 1, grid, np.nan), cmap="magma", vmin=rate_star, vmax=1,
+                      shading="nearest")
+fig.colorbar(image, ax=ax, label="rate: error shrinks by this factor per step")
+ax.plot(alpha_star, mu_star, "*", ms=14, color="C2", mec="w", label=fr"$(\alpha^*, \mu^*)$, rate {rate_star:.3f}")
+ax.plot(alpha_gd, 0.0, "o", ms=9, color="C0", mec="w", clip_on=False,
+        label=fr"gradient descent's best, $\mu = 0$, rate {rate_gd:.3f}")
+ax.axhline(0, color="C0", lw=3)
+ax.set_xlabel(r"learning rate $\alpha$"), ax.set_ylabel(r"momentum $\mu$")
+ax.set_title(fr"Rate of SGD with momentum on a quadratic with $\kappa = {kappa:.0f}$", fontsize=10)
+ax.legend(loc="lower right", fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The grid's minimum sits where the formula says. How close it can get is set by the grid: at the
+# first grid $\mu$ above $\mu^*$ the rate is $\sqrt\mu$, at most $\tfrac{\Delta\mu}{2\sqrt{\mu^*}}$ above
+# the optimum; no grid point can beat the optimum (up to the $10^{-6}$ of the double roots).
+
+# %%
+row, col = np.unravel_index(np.argmin(grid), grid.shape)
+d_alpha, d_mu = alphas[1] - alphas[0], mus[1] - mus[0]
+print(f"grid minimum {grid[row, col]:.5f} at alpha = {alphas[col]:.4f}, mu = {mus[row]:.3f}; "
+      f"theory {rate_star:.5f} at ({alpha_star:.4f}, {mu_star:.3f})")
+assert abs(alphas[col] - alpha_star) <= d_alpha and abs(mus[row] - mu_star) <= d_mu
+assert rate_star - 1e-6 <= grid.min() <= rate_star + d_mu / (2 * rate_star)
+assert np.isclose(grid[0].min(), rate_gd, atol=d_alpha * L / 2), "the mu = 0 row: gradient descent's best"
+
+# %% [markdown]
+# How much does $\sqrt\kappa$ instead of $\kappa$ buy? To shrink the error by a factor $\varepsilon$ a
+# method with rate $r$ needs $\log\varepsilon / \log r$ steps. Since $\log\frac{s-1}{s+1} = -2\,\mathrm{artanh}(1/s)$,
+# the ratio of the two step counts is $\mathrm{artanh}(1/\sqrt\kappa) / \mathrm{artanh}(1/\kappa)$. It is at
+# least $\sqrt\kappa$ (because $\mathrm{artanh}(x)/x$ grows with $x$) and exceeds it by a factor of only
+# about $1 + 1/(3\kappa)$: gradient descent needs about $\sqrt\kappa$ times as many steps.
+
+# %%
+kappas = np.geomspace(2, 1e6, 200)
+rate_gd_k = (kappas - 1) / (kappas + 1)
+rate_hb_k = (np.sqrt(kappas) - 1) / (np.sqrt(kappas) + 1)
+steps_gd, steps_hb = np.log(1e-6) / np.log(rate_gd_k), np.log(1e-6) / np.log(rate_hb_k)
+with plt.ioff():
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
+ax1.semilogx(kappas, rate_gd_k, label=r"gradient descent $(\kappa-1)/(\kappa+1)$")
+ax1.semilogx(kappas, rate_hb_k, label=r"momentum $(\sqrt{\kappa}-1)/(\sqrt{\kappa}+1)$")
+ax1.set_xlabel(r"condition number $\kappa$"), ax1.set_ylabel("best rate"), ax1.legend(fontsize=8)
+ax2.loglog(kappas, steps_gd, label="gradient descent")
+ax2.loglog(kappas, steps_hb, label="momentum")
+ax2.set_xlabel(r"condition number $\kappa$"), ax2.set_ylabel(r"steps to shrink the error $10^6$ times")
+ax2.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %%
+ratio = steps_gd / steps_hb
+at_1e4 = np.log(1e-6) / np.log(9999 / 10001) / (np.log(1e-6) / np.log(99 / 101))
+print(f"kappa = 10^4: {np.log(1e-6) / np.log(9999 / 10001):.0f} steps without momentum, "
+      f"{np.log(1e-6) / np.log(99 / 101):.0f} with: {at_1e4:.1f} times fewer")
+assert at_1e4 >= 40
+big = kappas >= 100
+assert np.all(ratio[big] >= np.sqrt(kappas[big]) * (1 - 1e-9)) and np.all(ratio[big] <= 1.01 * np.sqrt(kappas[big]))
+
+# %% [markdown]
+# ### Runs that land on the predicted rates
+#
+# The rates are predictions about `cnnlab`'s `SGD`. Run it on $f(\mathbf w) = \tfrac12\sum_i \lambda_i w_i^2$
+# with the five eigenvalues above, from $\mathbf w_0 = (1, \dots, 1)$, writing the gradient
+# $\lambda_i w_i$ into `.grad` as a training loop would, once without momentum at $\alpha = 2/(m+L)$ and
+# once with $(\alpha^*, \mu^*)$, and measure the rate as the geometric mean of
+# $\|\mathbf w_{t+1}\| / \|\mathbf w_t\|$ over the tail, $t$ from 200 to 400.
+#
+# One subtlety: at $(\alpha^*, \mu^*)$ the extreme directions have a **double** root
+# $r = \pm\sqrt{\mu^*}$, and a repeated eigenvalue of a $2\times2$ matrix that is not a multiple of $I$
+# gives $R^t \sim t\,r^t$, not $r^t$. Over the window $[200, 400]$ the factor $t$ adds
+# $(400/200)^{1/200} \approx 1.0035$ to the measured rate: the raw measurement lands within 1%, and
+# with $\|\mathbf w_t\|/t$ it lands within 0.1%.
+
+# %%
+def run_norms(alpha, mu, steps=400):
+    """||w_t|| for t = 0..steps, SGD(lr=alpha, momentum=mu) on f(w) = 1/2 sum lam_i w_i^2 from w = 1."""
+    w = Parameter(np.ones_like(lam))  # float64, as lam
+    optimizer = SGD([w], lr=alpha, momentum=mu)
+    norms = [np.linalg.norm(w.data)]
+    for _ in range(steps):
+        w.grad[...] = lam * w.data
+        optimizer.step()
+        norms.append(np.linalg.norm(w.data))
+    return np.array(norms)
+
+
+def tail_rate(norms, t1=200, t2=400):
+    return (norms[t2] / norms[t1]) ** (1 / (t2 - t1))
+
+
+plain_norms, heavy_norms = run_norms(alpha_gd, 0.0), run_norms(alpha_star, mu_star)
+t = np.arange(401)
+print(f"gradient descent: measured {tail_rate(plain_norms):.5f}, predicted {rate_gd:.5f}")
+print(f"momentum: measured {tail_rate(heavy_norms):.5f}, with the factor t removed "
+      f"{tail_rate(heavy_norms / np.maximum(t, 1)):.5f}, predicted {rate_star:.5f}")
+assert abs(tail_rate(plain_norms) / rate_gd - 1) < 0.001
+assert 1 - 1e-3 < tail_rate(heavy_norms) / rate_star < 1.01
+assert abs(tail_rate(heavy_norms / np.maximum(t, 1)) / rate_star - 1) < 0.001
+
+with plt.ioff():
+    fig, ax = plt.subplots(figsize=(6.8, 3.4))
+ax.semilogy(t, plain_norms, color="C0", label=fr"SGD, $\alpha = 2/(m+L)$")
+ax.semilogy(t, rate_gd ** t * plain_norms[0], "--", color="C0", lw=1, label=fr"${rate_gd:.3f}^t$")
+ax.semilogy(t, heavy_norms, color="C1", label=r"SGD(momentum), $(\alpha^*, \mu^*)$")
+ax.semilogy(t, rate_star ** t * heavy_norms[0], "--", color="C1", lw=1, label=fr"${rate_star:.3f}^t$")
+ax.set_xlabel("step t"), ax.set_ylabel(r"$\|\mathbf{w}_t\|$"), ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# ### The error, direction by direction
+#
+# The explorer runs the same iteration and splits the error by eigen-direction: each coloured line is
+# $|w_i(t)|$ for one curvature $\lambda_i$ (log scale), black is $\|\mathbf w_t\|$, and the dashed red
+# line is the predicted $\text{rate}^t$. On the right are the two roots of every $R_i$ (same colours): a
+# run converges while all of them stay inside the unit circle. Move the sliders:
+#
+# * with $\mu = 0$, raise $\alpha$: the flat direction ($\lambda = 1$) speeds up until the steep one
+#   ($\lambda = \kappa$) starts to zigzag and, past $2/\kappa$, explodes. **best α for μ = 0** sets $2/(m+L)$;
+# * now raise $\mu$: the roots leave the real axis for the dotted circle $|r| = \sqrt\mu$, the directions
+#   start to oscillate and all shrink at the same pace $\sqrt\mu$; **best (α, μ)** sets the optimum,
+#   where the extreme directions' roots have just met on that circle and no direction lags behind;
+# * raise $\kappa$ and watch how many steps each method needs.
+
+# %%
+momentum_widget = widgets.momentum_explorer(kappa=kappa)
+momentum_widget
+
+# %%
+momentum_widget.alpha.value = alpha_star  # what moving the two sliders there does
+momentum_widget.mu.value = mu_star
+print(momentum_widget.status.text)
+# the explorer's eigenvalues are 1, 3.16, 10, 31.6, 100: the same m and L, so the same rate
+assert abs(momentum_widget.model.rate - rate_star) < 1e-6 and f"rate {rate_star:.4f}" in momentum_widget.status.text
+momentum_widget.mu.value = 0.0
+assert abs(momentum_widget.model.rate - gd_rate(alpha_star, momentum_widget.model.eigenvalues)) < 1e-12
+momentum_widget.best_momentum.click()  # back to the optimum for you to start from
+assert (momentum_widget.alpha.value, momentum_widget.mu.value) == (alpha_star, mu_star)
+
+# %% [markdown]
 # ### Tomasi's momentum schedule
 #
 # Tomasi's Figure 2 (after Sutskever et al.) does not keep $\mu$ fixed: it starts at $\frac{1}{2}$ and
@@ -873,6 +1111,10 @@ assert test_accuracy > 0.6
 # * Momentum accumulates a velocity: faster along shallow directions, a wider stable range
 #   ($\alpha\lambda < 2(1+\mu)$), and a larger effective rate $\alpha/(1-\mu)$. Tomasi raises $\mu_t$ in
 #   steps during training.
+# * On a quadratic with condition number $\kappa$ the best gradient descent shrinks the error by
+#   $(\kappa-1)/(\kappa+1)$ per step, the best momentum, $(\alpha^*, \mu^*)$, by $(\sqrt\kappa-1)/(\sqrt\kappa+1)$:
+#   about $\sqrt\kappa$ times fewer steps. The rate is the largest spectral radius of the $2\times2$ iteration
+#   matrices, one per eigen-direction, and `cnnlab`'s runs land on it.
 # * Stop a network by its validation loss and keep the best weights; small-step and small-decrease
 #   tests belong to full-batch optimisation.
 #

@@ -127,6 +127,17 @@ demos["lr_explorer"] = lecture.demo("lr_explorer", presets=presets)
 demos["lr_explorer"]
 
 # %% [markdown]
+# ## Momentum, analysed
+#
+# The error of a run on a quadratic, split by eigen-direction. Gradient descent at its best rate
+# still crawls along the flattest direction; momentum at its best pair brings every direction down at
+# the same pace, about $\sqrt\kappa$ times fewer steps.
+
+# %%
+demos["momentum_explorer"] = lecture.demo("momentum_explorer", presets=presets)
+demos["momentum_explorer"]
+
+# %% [markdown]
 # ## Optimizers: the race
 #
 # Same start, same surface, one real `cnnlab.optim` optimizer per runner. On the saddle, plain SGD

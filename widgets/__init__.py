@@ -15,13 +15,14 @@ from widgets.init_explorer import init_explorer
 from widgets.jacobian_viewer import jacobian_viewer
 from widgets.loss_explorer import loss_explorer
 from widgets.lr_explorer import lr_explorer
+from widgets.momentum_explorer import momentum_explorer
 from widgets.optimizer_race import optimizer_race
 from widgets.regularization_explorer import regularization_explorer
 from widgets.step_size import step_size_explorer
 from widgets.training_dashboard import training_dashboard
 
 __all__ = ["backprop_stepper", "cnn_race", "conv_explorer", "dataset_gallery", "filter_viewer", "gradcheck_table",
-           "init_explorer", "jacobian_viewer", "loss_explorer", "lr_explorer", "optimizer_race",
+           "init_explorer", "jacobian_viewer", "loss_explorer", "lr_explorer", "momentum_explorer", "optimizer_race",
            "regularization_explorer", "step_size_explorer", "training_dashboard"]
 
 install_figure_hook()  # every ipympl figure sends PNG frames (see widgets._figure.send_png_frames_only)

@@ -34,6 +34,7 @@ SLIDERS = {
     "step_size_explorer": "x",
     "optimizer_race": "momentum μ",
     "lr_explorer": "learning rate",
+    "momentum_explorer": "momentum μ",
     "init_explorer": "depth",
     "filter_viewer": "image",
     "cnn_race": False,
