@@ -294,6 +294,7 @@ assert abs(by_formula - np.log(10)) < 0.1, "small random weights: every class ab
 def make_cnn(num_classes=10, p_keep=1.0, batchnorm=False, seed=SEED):
     net = cnn(num_classes, p_keep, batchnorm, seed)
     init.apply(net, "kaiming_normal", rng=seed)
+    net[-1].weight.data *= 0.1  # the output layer: small scores at the start (see the check below)
     return net
 
 
@@ -306,16 +307,51 @@ for r in records:
 for r in records:
     assert np.isclose(r["predicted_variance"], 2 / r["fan_in"])
     assert np.isclose(r["variance"], 2 / r["fan_in"], rtol=0.25), r["name"]
-initial_loss = evaluate(make_cnn(), loss_fn, X_val_n, y_val)[0]
-print(f"validation loss of the He-initialised net: {initial_loss:.3f} (ln 10 = {np.log(10):.3f})")
-assert np.log(10) < initial_loss < 5
 
 # %% [markdown]
-# The He-initialised net starts with a loss well above $\ln 10$. That is the scaling doing its job:
-# it keeps the spread of the signal from layer to layer, so the ten output scores differ by a few
-# units and the softmax is confident about a random answer. The first few dozen steps of training
-# take that confidence away (watch the start of the loss curve in § 8), and the layers below
-# receive gradients of a healthy size from the first step on.
+# ### The first check of every run: the initial loss is $\ln C$
+#
+# Before training anything, look at the loss of the untrained network (CS231n's notes on babysitting
+# the learning process start here). With $C$ classes and no knowledge yet, the network should give
+# every class about the same probability $1/C$, and the cross-entropy is then $-\ln(1/C) = \ln C$,
+# here $\ln 10 \approx 2.303$. A loss well above that means the net starts out *confident* about
+# random answers; well below, that something leaks the labels.
+#
+# He initialisation on **every** layer fails this check. The scaling keeps the spread of the signal
+# from layer to layer, which is what the hidden layers need, but it also gives the output layer's ten
+# scores a spread of more than one unit, so the softmax is confident about a random class:
+
+# %%
+def he_everywhere(seed):
+    net = cnn(seed=seed)
+    init.apply(net, "kaiming_normal", rng=seed)
+    return net
+
+
+seeds = range(5)
+loss_he = np.array([evaluate(he_everywhere(s), loss_fn, X_val_n, y_val)[0] for s in seeds])
+score_spread = he_everywhere(SEED)(X_val_n[:200]).std()
+print(f"He on every layer: initial validation loss {np.round(loss_he, 2).tolist()} for seeds 0-4 "
+      f"(ln 10 = {np.log(10):.3f}); the scores spread by {score_spread:.2f}")
+assert loss_he.mean() > np.log(10) + 0.2 and score_spread > 0.5
+
+# %% [markdown]
+# The cause is the last layer, the only weight layer not followed by a ReLU: nothing asks its
+# scores to keep the spread of its inputs. The rule: **draw the output layer small**, so the scores
+# start near 0 and every class near $1/C$. `make_cnn` multiplies the He-drawn weights of its last
+# layer by 0.1 (biases 0); the hidden layers keep He's scale, so the signal still reaches the top
+# with the right spread. Over five seeds the initial loss is now within 0.1 of $\ln 10$:
+
+# %%
+loss_small = np.array([evaluate(make_cnn(seed=s), loss_fn, X_val_n, y_val)[0] for s in seeds])
+print(f"last layer × 0.1: initial validation loss {np.round(loss_small, 3).tolist()}")
+assert np.all(np.abs(loss_small - np.log(10)) < 0.1), "the initial loss is ln C"
+
+# %% [markdown]
+# Run this check on every new network and every new loss: one forward pass, and it catches a wrong
+# scale of the last layer, a loss averaged over the wrong axis, or labels that do not fit the
+# scores. (With regularisation switched on, the loss also includes the penalty: check with it off,
+# then see that switching it on raises the loss.)
 
 # %% [markdown]
 # ## 6 · Regularisation: what the recipe uses
@@ -470,7 +506,7 @@ dash.image.value = 7  # choose another validation image for the feature maps
 assert dash.maps_view.draws > draws
 
 # %% [markdown]
-# Read the curves the way Veta suggests. The training loss starts above $\ln 10$ (§ 5) and falls quickly,
+# Read the curves the way Veta suggests. The training loss starts at $\ln 10$ (§ 5) and falls quickly,
 # then slowly; the validation loss follows it closely, so the network is not over-fitting yet. The
 # confusion matrix shows where the errors sit: among the tops (T-shirt, pullover, coat, shirt). The
 # dashboard draws images on the grey scale of raw pixels, from 0 to 1; normalised images reach below 0
