@@ -31,7 +31,7 @@
 # lessons 02, 04 and 09.
 #
 # Everything runs on the class-balanced subset shipped with the course (8,000 training and 1,000 test
-# images), so the whole notebook takes about a minute. The same code trains on the full 70,000 images
+# images), so the whole notebook takes a minute or two. The same code trains on the full 70,000 images
 # with one switch (next section).
 
 # %%
@@ -631,13 +631,14 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# Read the picture against the rule. Adam at $10^{-3}$ moves every layer by $10^{-3}$ to $10^{-2}$ of
-# its size per step: Adam's step is about `lr` for every weight whatever its gradient, so $r$ is
-# about `lr` divided by the typical size of a weight, and the output layer, drawn small in § 5,
-# moves fastest. SGD at the same rate, $10^{-3}$ (Adam's usual rate, a common mistake to carry over),
-# moves the convolution layers by a few $10^{-5}$ per step: they hardly learn, and the ratio says so
-# within a few steps, long before the loss curve would. (SGD's step is the rate times the gradient,
-# and these gradients are small: this net wants SGD at about 0.01 and more.)
+# Read the picture against the rule. Adam at $10^{-3}$ moves the convolution layers by a few
+# $10^{-3}$ of their size per step and the output layer by a few $10^{-2}$: Adam's step is about `lr`
+# for every weight whatever its gradient, so $r$ is about `lr` divided by the typical size of a
+# weight, and the output layer, drawn small in § 5, moves fastest. SGD at the same rate (Adam's
+# usual rate, a common mistake to carry over) moves the convolution layers by a few $10^{-5}$ per
+# step: they hardly learn, and the ratio says so within a few steps, long before the loss curve
+# would. SGD's step is the rate times the gradient, and these gradients are small: at 0.01 its
+# ratios come near $10^{-3}$.
 #
 # How $r$ follows the learning rate is a check of the update itself. For plain SGD, $\Delta w = -\eta\,
 # g$: on the first step (same weights, same batch, same gradient) ten times the rate gives exactly ten
