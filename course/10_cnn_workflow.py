@@ -22,12 +22,12 @@
 # | initialise the weights from the fan-in of each layer | § 5 |
 # | choose a regularisation strategy | § 6 |
 # | choose the optimizer and the learning rate, by a search | § 7 |
-# | check the network before the real run, and watch the first steps | § 8 |
-# | watch training and adjust | § 9, § 10 |
+# | (CS231n) check the network before the real run, and watch the first steps | Babysitting, after § 7 |
+# | watch training and adjust | § 8, § 9 |
 #
-# Then come the parts that tell you what you have: the one evaluation on the test set (§ 11), the
-# errors the network makes, what its filters learned (§ 12), and how its features carry over to a new
-# task with very few labels (§ 13). The capstone (§ 15) trains a CNN built from your own layers of
+# Then come the parts that tell you what you have: the one evaluation on the test set (§ 10), the
+# errors the network makes, what its filters learned (§ 11), and how its features carry over to a new
+# task with very few labels (§ 12). The capstone (§ 14) trains a CNN built from your own layers of
 # lessons 02, 04 and 09.
 #
 # Everything runs on the class-balanced subset shipped with the course (8,000 training and 1,000 test
@@ -98,7 +98,7 @@ if FULL:
 # measures the finished network, once. If the test set helped with any choice, its accuracy would no
 # longer be an honest estimate for new images: we would have tuned to it.
 #
-# So here is the promise: this notebook does not even load the test images until § 11.
+# So here is the promise: this notebook does not even load the test images until § 10.
 #
 # `train_val_split` holds out 10% of every class (seeded), so both parts keep the class balance.
 
@@ -211,7 +211,7 @@ fig
 
 # %% [markdown]
 # From here on every image the network sees is normalised; `X_all_n` is the whole training file
-# normalised with the same statistics (the dashboard in § 9 splits it again, with the same seed).
+# normalised with the same statistics (the dashboard in § 8 splits it again, with the same seed).
 
 # %%
 X_all_n = (X_all - mean) / std
@@ -221,7 +221,7 @@ X_all_n = (X_all - mean) / std
 #
 # A small CNN in the spirit of LeNet: two convolution layers with ReLU and 2 × 2 max-pooling, then a
 # fully connected hidden layer and the output layer with one score per class. The first layer's 5 × 5
-# filters are large enough to show structure when we look at them in § 12. `p_keep < 1` inserts
+# filters are large enough to show structure when we look at them in § 11. `p_keep < 1` inserts
 # dropout before the last layer, `batchnorm=True` batch normalisation after each convolution
 # (lesson 09); the recipe below uses neither (§ 6 says why).
 
@@ -363,7 +363,7 @@ assert np.all(np.abs(loss_small - np.log(10)) < 0.1), "the initial loss is ln C"
 # * **an L2 penalty** ($\lambda\theta$ added to every gradient; what PyTorch's `Adam(..., weight_decay=λ)`
 #   does): its strength is chosen by the search in § 7. With SGD this is weight decay; with Adam it
 #   is not, as the end of this section measures (`AdamW` is Adam with true weight decay);
-# * **early stopping** on the validation loss (Tomasi §2): § 10;
+# * **early stopping** on the validation loss (Tomasi §2): § 9;
 # * **dropout** (`make_cnn(p_keep=0.5)`) and **augmentation** (`Trainer(..., augment=...)`) fight
 #   over-fitting, which a three-epoch run has barely begun; on a run this short they mostly slow the
 #   learning down, so the recipe leaves them off. They are the first things to switch on for long runs
@@ -545,7 +545,7 @@ assert 1e-3 < best["lr"] < 3e-2
 assert accs.min() < 0.15 and lrs[accs.argmin()] > 1e-2, "a rate near the top of the range: chance level"
 
 # %% [markdown]
-# ## 8 · Babysitting a run: checks before and during training
+# ## Babysitting a run: checks before and during training
 #
 # A full run costs minutes (on the full set, hours), and most bugs do not crash it: they make it
 # learn a little worse. CS231n's notes on babysitting the learning process list checks that cost
@@ -736,7 +736,7 @@ for step, layers in snapshots.items():
 # A **schedule** lowers the rate as the run goes on. Three common ones, each a formula of the step
 # $t$ out of $T$ with base rate $\eta_0$:
 #
-# * **step** (`StepLR`): $\eta_0\,\gamma^{\lfloor t/s \rfloor}$, e.g. ÷10 every $s$ steps. § 10 does one
+# * **step** (`StepLR`): $\eta_0\,\gamma^{\lfloor t/s \rfloor}$, e.g. ÷10 every $s$ steps. § 9 does one
 #   such step by hand when it lowers the rate tenfold.
 # * **cosine** (`CosineAnnealingLR`): $\eta_0\,(1 + \cos(\pi t/T))/2$, from $\eta_0$ smoothly to 0 at
 #   the end of the run; at half the run it is $\eta_0/2$. The course's recipe (`python -m cnnlab
@@ -813,11 +813,11 @@ assert np.abs(schedule_accuracy.mean(1)[1] - schedule_accuracy.mean(1)[0]) < 0.0
 # five of the six pairs, by at most 2.1 points.) The cosine lowers the rate from the first step on,
 # giving up early progress for a quiet end, and two epochs are over before the quiet end pays. The
 # gain belongs to long runs, where the constant rate's jitter becomes the largest error left: that
-# is why the recipe, 12 epochs on the full set, anneals, and why § 10 lowers the rate once the curves
+# is why the recipe, 12 epochs on the full set, anneals, and why § 9 lowers the rate once the curves
 # flatten. Judge a schedule only on runs of the length you will use, over several seeds.
 
 # %% [markdown]
-# ## 9 · Training the chosen recipe, live
+# ## 8 · Training the chosen recipe, live
 #
 # Now the chosen settings train on all 7,200 training images for a few epochs, in the training
 # dashboard. It draws the training loss and accuracy of every step (pale) and their running mean, the
@@ -871,7 +871,7 @@ assert dash.maps_view.draws > draws
 # and above 1, so its image panels show them with harsher contrast than the photographs have.
 
 # %% [markdown]
-# ## 10 · Adjusting, and early stopping
+# ## 9 · Adjusting, and early stopping
 #
 # The last item of Veta's workflow is to watch training and make the necessary adjustments. The
 # dashboard shows the usual picture of a constant learning rate: the validation loss still improves,
@@ -1037,7 +1037,7 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# ## 11 · The test set, once
+# ## 10 · The test set, once
 #
 # All choices are made: architecture, initialisation, learning rate, L2 penalty, the number of
 # epochs. Only now do we load the test images, normalise them with the **training** statistics, and
@@ -1132,7 +1132,7 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# ## 12 · What the filters learned
+# ## 11 · What the filters learned
 #
 # Veta's check on a trained network: the filters of the first layer should be smooth and show
 # structure, rather than look like noise. The filter viewer shows the filters of any convolution
@@ -1205,7 +1205,7 @@ fig
 # themselves closer to that.
 
 # %% [markdown]
-# ## 13 · Fine-tuning for a new task
+# ## 12 · Fine-tuning for a new task
 #
 # Khan (§5.1.8) describes the usual situation in practice: a related problem has plenty of labelled
 # data, ours has very little. Train on the big problem first, then **fine-tune**: keep the learned
@@ -1280,7 +1280,7 @@ assert tuned.mean() > 0.8
 # the transfer pays off when the new task needs features the few labels cannot teach.)
 
 # %% [markdown]
-# ## 14 · Making it fast
+# ## 13 · Making it fast
 #
 # Bouvrie's notes end with advice on speed: find where the time goes and replace slow general-purpose
 # routines by a formulation that computes everything at once, even if it computes a little more than
@@ -1295,13 +1295,13 @@ print(f"one epoch of {len(X_train_n)} images: {seconds.mean():.1f} s on average 
       f"({1000 * seconds.mean() / dash.model.steps_per_epoch:.0f} ms per step of 64 images, validation included)")
 
 # %% [markdown]
-# ## 15 · Capstone: a CNN of your own layers
+# ## 14 · Capstone: a CNN of your own layers
 #
 # Everything above trained cnnlab's layers. In the exercises of lessons 02, 04 and 09 you wrote the
 # mechanics of those layers yourself: the backward pass of a fully connected layer (`linear_backward`),
 # the forward and backward kernels of a convolution and max pooling's backward kernel, and the dropout
 # and batch-norm layers (`MyDropout`, `MyBatchNorm1d`). Now they become one network, trained like the
-# one of § 9.
+# one of § 8.
 #
 # `from_lesson` reads your **saved** lesson notebooks (save them after your last change), from this
 # folder or from a sibling folder, and runs only their imports and the definitions asked for, never
@@ -1424,7 +1424,7 @@ assert worst < 1e-8
 assert np.abs(mine[7].bias.grad).max() < 1e-10 * largest, "batch norm subtracts the mean: that bias has no effect"
 
 # %% [markdown]
-# Now train it in the dashboard of § 9, on the same data, for two epochs with Adam. A network built
+# Now train it in the dashboard of § 8, on the same data, for two epochs with Adam. A network built
 # on loops over every output pixel would take an hour for this, so the next cell times one training
 # step first and stops, with the measured time and what to change, if the run would take more than a
 # few minutes.
@@ -1442,7 +1442,7 @@ while my_dash.model.train_chunk(100):
 my_dash.update()
 my_curves = my_dash.model.curves()
 print(f"{my_dash.model.step} steps; validation accuracy {my_curves['val_accuracy'][-1]:.1%} "
-      f"(cnnlab's layers, § 9: {curves['val_accuracy'][-1]:.1%})")
+      f"(cnnlab's layers, § 8: {curves['val_accuracy'][-1]:.1%})")
 
 # %% [markdown]
 # The assert below leaves a margin: the lowest validation accuracy seen in 10 runs of this training (seeds
@@ -1456,7 +1456,7 @@ assert my_curves["val_accuracy"][-1] >= 0.8, "your layers train a CNN to at leas
 # %% [markdown]
 # Every number in this run went through code you wrote: the convolutions forward and backward, the
 # pooling gradients, the fully connected layers' gradients, batch norm and dropout. cnnlab only
-# supplied the loop around them, and you wrote that loop too, in § 10.
+# supplied the loop around them, and you wrote that loop too, in § 9.
 
 # %% [markdown]
 # ## Where to go from here
