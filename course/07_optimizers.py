@@ -336,12 +336,13 @@ assert min(gaps) > 0.01, "the literal reading is another method"
 # $$b_t = \mu\, b_{t-1} + g_t, \qquad \theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, b_t), \qquad b_0 = 0 .$$
 #
 # Write it as a real optimizer: a subclass of `cnnlab.optim.Optimizer`. The base class does the
-# bookkeeping: its `step()` loops over the parameter groups, adds the weight decay to the gradient,
-# counts the steps, and calls `_update(p, g, group, state)` once per parameter. You write `_update`:
+# bookkeeping: its `step()` loops over the parameter groups, adds the `weight_decay` term $\lambda\theta$
+# to the gradient (an L2 penalty: for plain SGD the same as decaying the weights, for Adam not; lesson
+# 10's `AdamW` section measures the difference), counts the steps, and calls `_update(p, g, group, state)` once per parameter. You write `_update`:
 # read $\mu$ and $\eta$ from `group`, keep $b$ in `state["momentum_buffer"]` (the name `cnnlab` uses,
 # which the widgets read; `state` is this parameter's own dict, so every parameter has its own
 # buffer), and change `p.data` in place. The check steps your class beside `SGD(nesterov=True)` on a
-# scalar, a $(3, 5)$ matrix, a parameter whose gradient is zero and one with weight decay in a second
+# scalar, a $(3, 5)$ matrix, a parameter whose gradient is zero and one with `weight_decay` in a second
 # parameter group.
 
 # %% tags=["exercise"]
@@ -359,7 +360,7 @@ class MyNesterovSGD(Optimizer):
 
         Inputs:
         - p: the Parameter; change p.data (any shape) in place.
-        - g: its gradient, of p.data's shape (step() has already added the weight decay).
+        - g: its gradient, of p.data's shape (step() has already added weight_decay * p.data).
         - group: the hyper-parameters of p's group: group["lr"], group["momentum"].
         - state: p's own dict, kept between steps (at the first step it holds only state["step"] = 1).
         """
@@ -762,7 +763,7 @@ class MyAdam(Optimizer):
 
         Inputs:
         - p: the Parameter; change p.data (any shape) in place.
-        - g: its gradient, of p.data's shape (step() has already added the weight decay).
+        - g: its gradient, of p.data's shape (step() has already added weight_decay * p.data).
         - group: the hyper-parameters of p's group: group["lr"], group["betas"] = (beta1, beta2), group["eps"].
         - state: p's own dict, kept between steps; state["step"] is t (1 at the first step).
         """

@@ -161,7 +161,7 @@ def test_mistakes_with_the_groups_are_named():
         def _update(self, p, g, group, state):
             super()._update(p, g, {**group, "lr": self.defaults["lr"]}, state)
 
-    with pytest.raises(CheckFailed, match="decayed twice"):
+    with pytest.raises(CheckFailed, match="gets its L2 term twice"):
         check_nesterov_optimizer(DecayAgain)
     with pytest.raises(CheckFailed, match=r"read the rate of p's own group, group\['lr'\]"):
         check_adam_optimizer(DefaultRate)

@@ -33,10 +33,11 @@ class MomentumExplorer(WidgetView):
         super().__init__()
         self.model = m = model
         low, high = log_spanning(-4, 0, m.alpha)
-        self.alpha = W.FloatLogSlider(value=m.alpha, base=10, min=low, max=high, step=0.01,
+        # fine steps: the front end snaps a value to the step, and the best rates sit on a sharp edge
+        self.alpha = W.FloatLogSlider(value=m.alpha, base=10, min=low, max=high, step=0.001,
                                       description="learning rate α", readout_format=".4f",
                                       style={"description_width": "initial"})
-        self.mu = W.FloatSlider(value=m.mu, min=0.0, max=max(0.99, m.mu), step=0.005, description="momentum μ",
+        self.mu = W.FloatSlider(value=m.mu, min=0.0, max=max(0.99, m.mu), step=0.001, description="momentum μ",
                                 readout_format=".3f", style={"description_width": "initial"})
         low, high = log_spanning(0, 4, m.kappa)
         self.kappa = W.FloatLogSlider(value=m.kappa, base=10, min=low, max=high, step=0.05,

@@ -30,7 +30,7 @@ _close = partial(same, rtol=1e-7, atol=1e-12, equal_nan=True)
 
 STEPS = 12
 _SHAPES = ((), (3, 5), (2,), (4, 1))
-_ZERO, _DECAYED, _DECAY = 2, 3, 0.1  # parameter 2 always gets a zero gradient; parameter 3 has weight decay
+_ZERO, _DECAYED, _DECAY = 2, 3, 0.1  # parameter 2 always gets a zero gradient; parameter 3 has weight_decay (an L2 term)
 _WHAT = ("the scalar parameter", "the (3, 5) parameter", "the parameter whose gradient is always zero",
          "the (4, 1) parameter with weight_decay=0.1 and half the lr")
 
@@ -101,8 +101,8 @@ def _thetas_like(got, want) -> bool:
 
 
 _GROUP_MISTAKES = {
-    "weight decay twice": "the parameter with weight decay is decayed twice: step() has already added "
-                          "weight_decay * p.data to g before calling _update",
+    "weight decay twice": "the parameter with weight_decay gets its L2 term twice: step() has already "
+                          "added weight_decay * p.data to g before calling _update",
     "one lr for all groups": "every parameter moves with the same lr: read the rate of p's own group, group['lr'] "
                              "(the second group has half the rate)",
 }
@@ -230,7 +230,7 @@ _ADAM_MISTAKES = {
 def check_adam_optimizer(cls) -> None:
     """`cls(params, lr, betas, eps, weight_decay=0)`, a subclass of `cnnlab.optim.Optimizer` whose `_update` is
     Khan's eqs. 5.29-5.33, stepped beside `cnnlab.optim.Adam` for 12 steps (lr=0.1, betas=(0.8, 0.95),
-    eps=1e-3) on a scalar, a (3, 5) matrix, a parameter with zero gradient and one with weight decay
+    eps=1e-3) on a scalar, a (3, 5) matrix, a parameter with zero gradient and one with weight_decay (an L2 term added to its gradient)
     in a second group. m and v must be in state["exp_avg"] and state["exp_avg_sq"].
     """
     _check_optimizer(cls, lambda groups: Adam(groups, **ADAM), _adam_simulate, _ADAM_MISTAKES, ADAM,
