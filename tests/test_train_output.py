@@ -3,11 +3,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
+from test_recipes_cli import tiny_data  # noqa: F401 (a fixture)
 
-import cnnlab.data
-from cnnlab.data import FashionMNIST
 from cnnlab.recipes import train_recipe
 from cnnlab.train import EpochLog
 
@@ -37,19 +34,6 @@ def test_epoch_log_of_a_resumed_run_counts_its_own_epochs_and_stops_estimating_a
     log.on_epoch_end(None, epoch_info(6, 7200.0, val=False))
     assert lines == ["epoch 5/6: train loss 0.1000, 1:40 elapsed, about 1:40 left",
                      "epoch 6/6: train loss 0.0833, 2:01:40 elapsed"]
-
-
-@pytest.fixture
-def tiny_data(monkeypatch):
-    def fake(split="train", root=None, source="auto", download=False):
-        rng = np.random.default_rng(0 if split == "train" else 1)
-        n = 200 if split == "train" else 60
-        y = np.arange(n) % 10
-        X = rng.random((n, 1, 28, 28)).astype(np.float32) * 0.2
-        X[np.arange(n), 0, y, :] += 0.8
-        return FashionMNIST(X, y.astype(np.int64), cnnlab.data.CLASSES)
-
-    monkeypatch.setattr(cnnlab.data, "load_fashion_mnist", fake)
 
 
 def test_the_recipe_writes_one_line_per_epoch_when_the_output_is_not_a_terminal(tiny_data, capsys):
