@@ -344,3 +344,19 @@ def test_scoring_memory_does_not_grow_with_the_number_of_images():
         tracemalloc.stop()
     image_bytes = 28 * 28 * 8
     assert peaks[600] - peaks[150] < 50 * image_bytes, peaks  # 450 more images would add 450 * 6 KB and more
+
+
+def test_a_run_stopped_on_an_epochs_last_step_resumes_without_error_and_finishes_that_epoch():
+    """A Stop button pressed during an epoch's last step: that epoch's end (evaluation, callbacks) is done
+    when the run resumes, and training goes on (it used to raise StopIteration from the spent batches)."""
+    X, y = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32), np.arange(40) % 2
+    net = Sequential([Linear(3, 2, rng=0)])
+    trainer = Trainer(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1), X, y, batch_size=10, rng=0,
+                      X_val=X, y_val=y)
+    stop_at = len(trainer.loader)  # the last step of epoch 1
+    trainer.callbacks.append(lambda t, info: t.stop("stopped", "Stop pressed") if info["step"] == stop_at else None)
+    trainer.run(epochs=3)
+    assert trainer.global_step == stop_at and trainer.epoch == 0 and trainer.history.status == "stopped"
+    history = trainer.run(epochs=3)
+    assert history.status == "completed" and trainer.epoch == 3 and trainer.global_step == 3 * stop_at
+    assert [e["epoch"] for e in history.epochs] == [1, 2, 3]

@@ -29,7 +29,7 @@ def test_every_row_is_a_measurement_without_an_error(tiny_result):
         assert entry["rows"], name
         for row in entry["rows"]:
             assert row["n"] == 1 and 0 <= row["median_ms"] <= row["worst_ms"], (name, row)
-            assert row.get("errors", 0) == 0, (name, row)
+            assert row.get("errors", 0) == 0, f"{name} {row['control']}: {row.get('error')}"
 
 
 def test_the_race_has_a_row_for_each_of_its_controls(tiny_result):

@@ -159,6 +159,13 @@ async def _first_frame(view, before, t0, timeout: float = 10.0) -> float:
     return time.perf_counter() - t0
 
 
+def _status_text(view) -> str:
+    """The status line's text without its markup (what a student reads), shortened."""
+    import re
+
+    return re.sub(r"<[^>]+>", "", str(getattr(view.status.widget, "value", "")))[:300]
+
+
 def _stop_button(view):
     button = getattr(view, "stop_button", None)
     return button if isinstance(button, W.Button) else None
@@ -171,7 +178,7 @@ async def bench_widget(view, repeats: int = 5) -> list[dict]:
     for name, control in controls_of(view):
         if control.disabled:
             continue
-        times, stops, frames, kind, errors = [], [], [], "redraw", 0
+        times, stops, frames, kind, errors, message = [], [], [], "redraw", 0, ""
         start = None if isinstance(control, W.Button) else control.value
         moved = _moved(control)
         for _ in range(repeats):
@@ -180,7 +187,9 @@ async def bench_widget(view, repeats: int = 5) -> list[dict]:
             t0 = time.perf_counter()
             _act(view, control, value)
             times.append(time.perf_counter() - t0)
-            errors += view.status.kind == "error"
+            if view.status.kind == "error":
+                errors += 1
+                message = message or _status_text(view)
             if _busy(view):
                 kind = "answer"
                 frames.append(await _first_frame(view, before, t0))
@@ -197,7 +206,7 @@ async def bench_widget(view, repeats: int = 5) -> list[dict]:
             if _busy(view) and _stop_button(view) is not None:
                 _stop_button(view).click()
             await _idle(view)
-        rows.append({**_row(name, kind, times), "errors": errors})
+        rows.append({**_row(name, kind, times), "errors": errors, **({"error": message} if message else {})})
         if frames:
             rows.append(_row(f"{name} -> 1st frame", "frame", frames))
         if stops:

@@ -196,6 +196,8 @@ class Trainer:
             raise ValueError("give steps= or epochs=")
         if self.history.status in ("completed", "stopped"):  # more epochs, or go on after a Stop button
             self.history.status, self.history.message = "running", ""
+        if self._batches is not None and len(self._epoch_losses) == len(self.loader) and not self.history.diverged:
+            self._finish_epoch()  # a stop came right after an epoch's last step: its end-of-epoch work is due
         budget = np.inf if steps is None else steps
         bar = None
         if progress:
