@@ -199,23 +199,29 @@ def test_a_loss_of_6e9_is_divergence_and_the_last_good_checkpoint_stays(tiny_dat
     assert saved["epoch"] == 1 and not saved["history"].diverged
 
 
-def test_a_checkpoint_of_a_diverged_run_is_not_resumed(tiny_data, tmp_path, capsys):
+def edit_checkpoint_header(path, edit) -> None:
+    """Rewrite a checkpoint file with `edit(header)` applied to its JSON header (a forged or older file)."""
     import io
     import json
     import zipfile
 
-    path = tmp_path / "run.ckpt"
-    assert train("--epochs", "1", "--checkpoint", str(path)) == 0
     with zipfile.ZipFile(path) as z:
         members = {n: z.read(n) for n in z.namelist()}
     header = json.loads(np.load(io.BytesIO(members["header.npy"])).tobytes())
-    header["history"].update(status="diverged", diverged_at=2, message="diverged at step 2")
+    edit(header)
     buffer = io.BytesIO()
     np.save(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
     members["header.npy"] = buffer.getvalue()
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
+
+
+def test_a_checkpoint_of_a_diverged_run_is_not_resumed(tiny_data, tmp_path, capsys):
+    path = tmp_path / "run.ckpt"
+    assert train("--epochs", "1", "--checkpoint", str(path)) == 0
+    edit_checkpoint_header(path, lambda h: h["history"].update(status="diverged", diverged_at=2,
+                                                               message="diverged at step 2"))
     capsys.readouterr()
     assert train("--epochs", "2", "--checkpoint", str(path), "--resume") == 2
     assert "had diverged" in capsys.readouterr().err
