@@ -118,7 +118,8 @@ def recipe_cnn(rng=None, width: int = 32, hidden: int = 128, p_keep: float = 0.7
                batch_norm: bool = True) -> Sequential:
     """The course's recipe network: two conv blocks (Conv2d 3x3, padding 1 -> BatchNorm2d -> ReLU -> MaxPool2d 2),
     then Flatten -> Linear(2 width * 7 * 7, hidden) -> ReLU -> Dropout(p_keep) -> Linear(hidden, 10);
-    He (kaiming_normal) initialisation with zero biases.
+    He (kaiming_normal) initialisation with zero biases, the output layer's weights then scaled by 0.1 so that
+    every class starts near probability 1/10 and the initial loss near ln 10 (lesson 10, "Babysitting a run").
 
     Input (N, 1, 28, 28) images, output (N, 10) logits; 421,834 parameters with the defaults (convolutions
     320 + 18,496, batch norm 64 + 128, Linear 401,536 + 1,290). batch_norm=False leaves the BatchNorm2d
@@ -139,4 +140,5 @@ def recipe_cnn(rng=None, width: int = 32, hidden: int = 128, p_keep: float = 0.7
         Flatten(), Linear(2 * width * 7 * 7, hidden, rng=gen), ReLU(), Dropout(p_keep, rng=gen),
         Linear(hidden, 10, rng=gen)])
     init.apply(net, "kaiming_normal", rng=gen)
+    net[-1].weight.data *= 0.1  # small scores at the start: the initial loss is ln C, not a confident guess
     return net

@@ -96,6 +96,19 @@ def test_recipe_cnn_options_and_he_initialization():
     assert plain[9].p_keep == 0.5
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_recipe_cnn_starts_at_the_loss_of_a_uniform_guess(seed):
+    """The output layer is drawn small: on real-looking inputs the initial loss is within 0.1 of ln 10
+    (a He-scaled output layer gives 2.5-3.7), and the output weights are a tenth of He's scale."""
+    from cnnlab.losses import CrossEntropyLoss
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    net = models.recipe_cnn(seed).train()
+    loss = CrossEntropyLoss()(net(images), rng.integers(0, 10, 64))
+    assert abs(float(loss) - np.log(10)) < 0.1
+    assert net[-1].weight.data.std() == pytest.approx(0.1 * np.sqrt(2 / 128), rel=0.2)
+
+
 def test_small_cnn_number_of_classes():
     net = models.small_cnn(1, num_classes=5)
     assert net.eval()(IMAGES).shape == (2, 5) and n_params(net) == 8 * 25 + 8 + 16 * 8 * 25 + 16 + 256 * 5 + 5
