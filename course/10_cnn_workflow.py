@@ -344,8 +344,9 @@ fig
 # > what either produces.
 #
 # Checked on our images: after § 2's normalisation every pixel has variance 1 and yet pairs of
-# pixels stay correlated up to 0.96; after whitening the strongest principal coordinate has the
-# kurtosis $\mathbb{E}[z^4]/\mathbb{E}[z^2]^2$ of a two-humped distribution, far from a Gaussian's 3.
+# pixels stay correlated up to 0.96; after whitening the strongest principal coordinate has variance
+# 1 (to within $\varepsilon$) but a kurtosis $\mathbb{E}[z^4]/\mathbb{E}[z^2]^2$ of about 2, far from a
+# Gaussian's 3.
 
 # %%
 C_norm = covariance(X_train_n)
@@ -364,8 +365,8 @@ assert abs(kurtosis - 3) > 0.5, "whitened is not Gaussian"
 #
 # Lesson 06 showed that gradient descent on a quadratic needs a number of steps that grows with the
 # condition number $\kappa = \lambda_{\max}/\lambda_{\min}$ of its Hessian; for a linear classifier that
-# Hessian is built from the inputs' covariance (lesson 06 § 5; for the softmax, at the start, $\frac{1}{C}$
-# of it in each class direction). Compare the condition numbers over the directions whitening keeps
+# Hessian is built from the inputs' second-moment matrix (lesson 06 § 5; for the softmax at zero
+# weights, $\frac{1}{C}$ of it in each class direction), which is their covariance once they are centred. Compare the condition numbers over the directions whitening keeps
 # ($\lambda_i \ge \varepsilon$): by the bound above, at most 2 after whitening.
 
 # %%
@@ -409,7 +410,7 @@ def final_loss(history):
 
 
 def fastest(histories):
-    """The run (and its multiple) with the lowest training loss after the 60 steps."""
+    """The run (and its multiple) with the lowest training loss at the last of the 60 steps."""
     i = int(np.argmin([final_loss(h) for h in histories]))
     return histories[i], MULTIPLES[i]
 
@@ -418,7 +419,7 @@ def fastest(histories):
 for seed, (tried_n, tried_w) in enumerate(zip(runs["normalised"], runs["whitened"])):
     (n, cn), (w, cw) = fastest(tried_n), fastest(tried_w)
     reached = int(np.argmax(w.step_values("loss") <= final_loss(n)))
-    print(f"seed {seed}: training loss after 60 steps {final_loss(n):.3f} (normalised, x{cn}), "
+    print(f"seed {seed}: training loss at step 60 {final_loss(n):.3f} (normalised, x{cn}), "
           f"{final_loss(w):.1e} (whitened, x{cw}; below the other's after {reached} steps); best validation "
           f"loss over all rates and steps {min(np.min(h.val_loss) for h in tried_n):.3f} (normalised), "
           f"{min(np.min(h.val_loss) for h in tried_w):.3f} (whitened)")
@@ -430,8 +431,9 @@ for seed, (tried_n, tried_w) in enumerate(zip(runs["normalised"], runs["whitened
 # loss: even at its best learning rate and its best step (early stopping, lesson 09) the whitened
 # classifier is *worse*. On
 # 1,000 images a linear model with 7,850 weights can fit the training set almost perfectly, and
-# whitening gives the weak directions (fine detail, which varies little and generalises poorly) as
-# much say as the strong ones, so gradient descent fits them at once instead of last. Whitening makes
+# whitening gives the weak directions (fine detail, which varies little from image to image) as much
+# say as the strong ones, so gradient descent fits them at once; on normalised inputs their small
+# eigenvalues make them the last it reaches. Whitening makes
 # the optimisation easy; it does not make the model better, and $\varepsilon$ decides how many weak
 # directions it trusts. The recipe below keeps § 2's per-pixel normalisation, and the batch
 # normalisation of lesson 09 standardises activations inside the network without decorrelating them.
