@@ -10,13 +10,15 @@
 - `read_idx`, `write_idx`: the IDX file format of (Fashion-)MNIST
 - `small_fashion_mnist(n_train, n_val, seed)`, `downsample_flat(X, factor)`: the small task of lessons 06
   and later (14 x 14 images, flattened)
+- `Whitening(kind="zca", eps)`: PCA or ZCA whitening, `fit` on the training split, then applied to any split
 """
 from cnnlab.data.batches import DataLoader, train_val_split
 from cnnlab.data.fashion_mnist import (CLASSES, FashionMNIST, download_fashion_mnist,
                                        load_fashion_mnist, locate_fashion_mnist)
 from cnnlab.data.idx import DataError, read_idx, write_idx
 from cnnlab.data.small import downsample_flat, small_fashion_mnist
+from cnnlab.data.whitening import Whitening
 
 __all__ = ["CLASSES", "FashionMNIST", "load_fashion_mnist", "locate_fashion_mnist",
            "download_fashion_mnist", "DataLoader", "train_val_split", "DataError",
-           "read_idx", "write_idx", "small_fashion_mnist", "downsample_flat"]
+           "read_idx", "write_idx", "small_fashion_mnist", "downsample_flat", "Whitening"]
