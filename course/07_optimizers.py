@@ -21,8 +21,8 @@
 # Adam does both. Each section below writes one method the way Khan et al. (§5.4) write it, shows
 # the few lines of `cnnlab.optim` that implement it, and runs it on a 2-D surface where you can see
 # every step. Where the source documents and PyTorch write a method differently, the lesson shows that they
-# compute the same thing, or how far apart they are. Then the methods race: on a saddle, where
-# plain gradient descent stalls, and on a real CNN.
+# compute the same thing, or how far apart they are. Then the methods race, joined by AdamW (Adam with
+# decoupled weight decay, lesson 10): on a saddle, where plain gradient descent stalls, and on a real CNN.
 #
 # One design choice makes this possible: **a point on a 2-D surface is a `Parameter`** of shape
 # `(2,)`, exactly like a CNN's weight arrays, so the race on the surface and the training of the
@@ -41,8 +41,8 @@ from cnnlab import Parameter
 from cnnlab.data import load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import race_net
-from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
-from cnnlab.surfaces import QuadraticBowl, Saddle, trajectory
+from cnnlab.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from cnnlab.surfaces import BoundedSaddle, QuadraticBowl, Saddle, trajectory
 from widgets.optimizer_race import color
 from widgets.surface_paths import surface_paths
 
@@ -950,7 +950,8 @@ assert np.abs(sgd_saddle.points[int(np.floor(steps_to_leave)), 1]) < 1 <= np.abs
 
 # %% [markdown]
 # Exactly on the ridge nothing helps: from $y_0 = 0$ the $y$-gradient is 0 at every step, and every
-# one of the seven optimizers multiplies it by something finite. All of them stay on the line $y = 0$
+# one of the race's optimizers multiplies it by something finite (AdamW also shrinks $y$, and $0$ stays
+# $0$). All of them stay on the line $y = 0$
 # and slide into the saddle. Only an offset, or noise in the gradient such as a mini-batch gives,
 # gets a run off the ridge.
 
@@ -959,7 +960,7 @@ for spec in OPTIMIZERS.values():  # each at its default learning rate for a surf
     on_ridge = trajectory(saddle, lambda params: spec.build(params, spec.lr_surface), start=(-1.0, 0.0),
                           steps=200)
     assert np.all(on_ridge.points[:, 1] == 0), spec.label
-print("from y0 = 0 none of the seven leaves the ridge")
+print(f"from y0 = 0 none of the {len(OPTIMIZERS)} leaves the ridge")
 
 # %% [markdown]
 # With the offset $10^{-3}$, here is how fast $|y|$ grows for each method at the default learning
@@ -986,7 +987,7 @@ fig
 # %% [markdown]
 # ## 10 · The race on the saddle
 #
-# Now all seven at once, in the race widget of `widgets.optimizer_race`: same start, same surface,
+# Now all of them at once, in the race widget of `widgets.optimizer_race`: same start, same surface,
 # the learning rates you pick (log sliders), momentum, gradient noise, and a step budget. Each
 # runner is a real `cnnlab.optim` object stepping a `Parameter` of shape `(2,)`, built from the one
 # table of the course's optimizers, `cnnlab.optim.OPTIMIZERS` (the recipe, the dashboard and the
@@ -994,6 +995,32 @@ fig
 # RMSprop's $\alpha = 0.99$, with momentum $0.9$ for Momentum and Nesterov) and its default
 # learning rates, one for these surfaces (`lr_surface`) and one for a CNN (`lr_cnn`).
 #
+# ### The eighth runner: AdamW
+#
+# The table holds one optimizer the sections above did not build: **AdamW**, PyTorch's Adam with
+# *decoupled* weight decay (lesson 10 measures what the decay does to a CNN). Each step first shrinks
+# the parameter, $\theta \leftarrow (1 - \eta\lambda)\,\theta$ with PyTorch's default $\lambda = 0.01$,
+# then takes Adam's step on the gradient alone. On a 2-D surface that decay is the **only** difference
+# from Adam: with $\lambda = 0$ the two are the same computation, and with $\lambda = 0.01$ at
+# $\eta = 0.05$ each step pulls the point towards the origin by $0.05\,\%$ of its distance. The race
+# draws AdamW dashed, so that Adam's path shows through where the two coincide. Here the saddle point
+# is the origin, so the decay pulls, a little, back towards the saddle: the two paths part by about
+# the sum of those pulls, $\sum_k \eta\lambda\,\lVert\theta_k\rVert$.
+
+# %%
+adamw_spec = OPTIMIZERS["adamw"]
+print("AdamW:", adamw_spec.hyperparameters, "lr on a surface:", adamw_spec.lr_surface)
+adam_path = trajectory(saddle, lambda params: Adam(params, lr=0.05), start=saddle_start, steps=100)
+adamw_path = trajectory(saddle, lambda params: adamw_spec.build(params, 0.05), start=saddle_start, steps=100)
+no_decay = trajectory(saddle, lambda params: AdamW(params, lr=0.05, weight_decay=0.0), start=saddle_start,
+                      steps=100)
+assert np.array_equal(no_decay.points, adam_path.points), "weight decay 0: Adam, bit for bit (the same code)"
+gap = np.linalg.norm(adamw_path.points[-1] - adam_path.points[-1])
+pulls = np.sum(0.05 * 0.01 * np.linalg.norm(adamw_path.points[:-1], axis=1))
+print(f"after 100 steps Adam and AdamW are {gap:.3f} apart; the decay's pulls add up to {pulls:.3f}")
+assert 0.5 < gap / pulls < 2, "the paths part by about what the decay pulled"
+
+# %% [markdown]
 # The claim to check: **with a budget of 100 steps, every method except plain SGD with a small rate
 # escapes the saddle** from $(-1, 10^{-3})$. "Escaped" means the run reached $f < -1$, well below
 # the saddle's value 0 (or ran off downhill towards $-\infty$, which the race reports as
@@ -1013,7 +1040,8 @@ def escaped(summary):
 result = escaped(race.model.summary())
 print(result)
 assert not result["SGD"], "plain SGD with lr = 0.01 is still near the saddle"
-assert len(result) == 7 and all(out for name, out in result.items() if name != "SGD"), "all others escaped"
+assert len(result) == len(OPTIMIZERS) == 8 and all(out for name, out in result.items() if name != "SGD"), \
+    "all others escaped"
 
 # %% [markdown]
 # Plain SGD is not hopeless; it is just slow at a small rate. Drive the widget: move SGD's
@@ -1077,7 +1105,7 @@ assert "diverged" in cnn.status.text
 # %% [markdown]
 # ## What the race does and does not show
 #
-# It shows that the seven methods, given a tuned learning rate, all train this network, and how
+# It shows that the eight methods, given a tuned learning rate, all train this network, and how
 # differently their losses fall in the first steps (the adaptive methods' large early steps, AdaDelta
 # doing best with a rate well above Zeiler's 1). It does **not** rank the methods:
 #

@@ -11,7 +11,7 @@ from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import race_net
-from cnnlab.optim import Adam
+from cnnlab.optim import Adam, AdamW
 from widgets._figure import FigureView
 from widgets.cnn_race import CNNRace, CNNRaceModel, cnn_race
 from widgets.optimizer_race import LABELS
@@ -75,7 +75,20 @@ def test_every_optimizer_sees_the_same_first_loss(data):
     model = CNNRaceModel(*data, epochs=1, batch_size=32)
     model.run()
     first = {name: run.losses[0] for name, run in model.runs.items()}
-    assert len(first) == 7 and len(set(first.values())) == 1, first
+    assert set(first) == set(LABELS) and len(first) == 8 and len(set(first.values())) == 1, first
+
+
+def test_adamw_races_with_its_decoupled_decay(data):
+    model = CNNRaceModel(*data, enabled={"Adam", "AdamW"}, epochs=1, batch_size=32)
+    model.run()
+    optimizer = model.runs["AdamW"].trainer.optimizer
+    assert type(optimizer) is AdamW and optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert optimizer.param_groups[0]["lr"] == model.lrs["AdamW"] == model.lrs["Adam"]
+    adam, adamw = model.runs["Adam"], model.runs["AdamW"]
+    assert adam.losses[0] == adamw.losses[0], "same weights, same first batch"
+    weights = adam.trainer.net.state_dict(), adamw.trainer.net.state_dict()
+    assert any(not np.array_equal(weights[0][k], weights[1][k]) for k in weights[0]), "the decay changed the weights"
+    assert model.summary()["AdamW"]["status"] == "done"
 
 
 def test_stopping_and_going_on_gives_the_same_run(data):
