@@ -48,7 +48,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="train towards (1 - EPS) onehot + EPS/10 instead of onehot (default 0)")
     p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
-                   help="decoupled weight decay: AdamW instead of Adam (--optimizer adam only; default 0)")
+                   help="decoupled weight decay, adam and adamw only: with adam, AdamW instead of Adam; with "
+                        "adamw, its decay (default 0: none for adam, AdamW's own 0.01 for adamw, PyTorch's)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
     p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")
@@ -102,7 +103,8 @@ def run_train(args) -> int:
                                   optimizer=args.optimizer, seed=args.seed, augment=args.augment,
                                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
                                   width=args.width, overwrite=args.overwrite, patience=args.patience,
-                                  label_smoothing=args.label_smoothing, weight_decay=args.weight_decay,
+                                  label_smoothing=args.label_smoothing,
+                                  weight_decay=args.weight_decay or None,  # 0: the optimizer's own
                                   warmup_epochs=args.warmup, schedule=args.schedule)
             if args.json:
                 write_result_json(args.json, result)

@@ -12,7 +12,7 @@ Every choice is one the lessons teach and measure:
 - optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run, advanced after every
   optimizer step (lessons 06-07); the others of `cnnlab.optim.OPTIMIZERS` by name, with that table's
   hyper-parameters. On request: a linear warm-up before the cosine (`warmup_epochs`), or a one-cycle
-  schedule peaking at `lr` instead; label smoothing; decoupled weight decay (AdamW, with Adam only);
+  schedule peaking at `lr` instead; label smoothing; decoupled weight decay (AdamW: with Adam or AdamW);
 - model selection: 5,000 training images held out for validation; the test set is scored once.
 
 A run with a checkpoint stores its settings in it (`meta`); resuming compares them with the new ones
@@ -137,11 +137,11 @@ def _check_training_options(epochs, optimizer, label_smoothing, weight_decay, wa
 
     if not (number(label_smoothing) and 0 <= label_smoothing < 1):
         raise SettingsError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
-    if not (number(weight_decay) and weight_decay >= 0):
-        raise SettingsError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    if weight_decay and optimizer != "adam":
-        raise SettingsError(f"weight_decay is decoupled weight decay (AdamW) and goes with optimizer 'adam' only; "
-                            f"got optimizer {optimizer!r}")
+    if not (weight_decay is None or (number(weight_decay) and weight_decay >= 0)):
+        raise SettingsError(f"weight_decay must be a number >= 0 (or None), got {weight_decay!r}")
+    if weight_decay and optimizer not in ("adam", "adamw"):
+        raise SettingsError(f"weight_decay is decoupled weight decay (AdamW) and goes with optimizer 'adam' or "
+                            f"'adamw' only; got optimizer {optimizer!r}")
     if schedule not in SCHEDULES:
         raise SettingsError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
     if not (number(warmup_epochs) and 0 <= warmup_epochs < epochs):
@@ -166,7 +166,8 @@ def _schedule(opt, kind: str, lr: float, total: int, warmup: int):
 def _describe(settings: dict) -> str:
     """The optimizer, schedule and regularisation of a run in a few words, for the log."""
     wd, ls, warmup = settings["weight_decay"], settings["label_smoothing"], settings["warmup_epochs"]
-    words = [f"AdamW (weight decay {wd:g})" if wd else settings["optimizer"], f"lr={settings['lr']:g}",
+    decoupled = wd or settings["optimizer"] == "adamw"
+    words = [f"AdamW (weight decay {wd:g})" if decoupled else settings["optimizer"], f"lr={settings['lr']:g}",
              f"batch {settings['batch_size']}",
              "one-cycle schedule" if settings["schedule"] == "onecycle" else
              f"cosine schedule after {warmup:g} warm-up epochs" if warmup else "cosine schedule"]
@@ -178,7 +179,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
                  optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
                  log=print, overwrite: bool = False, patience: int | None = None, label_smoothing: float = 0.0,
-                 weight_decay: float = 0.0, warmup_epochs: float = 0.0, schedule: str = "cosine") -> dict:
+                 weight_decay: float | None = None, warmup_epochs: float = 0.0, schedule: str = "cosine") -> dict:
     """Train the recipe on the shipped subset (or the full set) and score the test set once.
 
     Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history",
@@ -198,9 +199,10 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     none); "onecycle": `OneCycleLR` with max_lr = lr (from lr / 25 up to lr over the first 30% of the
     steps, then down to lr / 250,000; Adam's beta1 cycles 0.95 -> 0.85 -> 0.95). `label_smoothing`: eps
     of `CrossEntropyLoss` for training and validation (the test loss reported is the plain
-    cross-entropy). `weight_decay` > 0: decoupled weight decay, `AdamW` (every parameter shrinks by
-    lr * weight_decay per step); only with optimizer "adam" (for the others their weight_decay would be
-    an L2 penalty, another thing).
+    cross-entropy). `weight_decay`: decoupled weight decay (every parameter shrinks by lr * weight_decay per
+    step): with optimizer "adam", > 0 trains with `AdamW` instead; with "adamw", its decay (None: the table's,
+    PyTorch's 0.01); None means 0 for every other optimizer, and > 0 is refused there (their weight_decay
+    would be an L2 penalty, another thing). The settings record the decay the run used.
     """
     from cnnlab.augment import Compose, RandomCrop, RandomHorizontalFlip
     from cnnlab.data import load_fashion_mnist, train_val_split
@@ -222,6 +224,8 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     if optimizer not in OPTIMIZERS:  # a name exactly as the table spells it: it is saved with the run
         raise SettingsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     _check_training_options(epochs, optimizer, label_smoothing, weight_decay, warmup_epochs, schedule)
+    if weight_decay is None:  # the optimizer's own decoupled decay: AdamW's 0.01, none for the others
+        weight_decay = OPTIMIZERS[optimizer].hyperparameters["weight_decay"] if optimizer == "adamw" else 0.0
     if resume and not checkpoint:
         raise SettingsError("resume=True needs the checkpoint path to resume from")
     source = "full" if full else "subset"
@@ -252,8 +256,12 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         images -= mean
         images /= std
     net = recipe_cnn(seed, width=width)
-    opt = AdamW(net.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay else \
-        make_optimizer(optimizer, net.parameters(), lr)
+    if optimizer == "adamw":
+        opt = make_optimizer(optimizer, net.parameters(), lr, weight_decay=weight_decay)
+    elif weight_decay:  # Adam with a decoupled decay is AdamW
+        opt = AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        opt = make_optimizer(optimizer, net.parameters(), lr)
     saver = ModelCheckpoint(checkpoint, meta={"recipe": {**settings, "epochs": epochs}}) if checkpoint else None
     bar = progress and _bar_fits()
     lines = [EpochLog(epochs, log)] if progress and not bar else []

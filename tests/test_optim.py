@@ -332,8 +332,8 @@ def test_clip_grad_norm_scales_jointly_and_reports_the_norm():
     assert clip_grad_norm_([a, b], 1.0) == np.inf and a.grad[0] == np.inf
 
 
-@pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "AdaDelta", "RMSprop", "Adam"])
-def test_all_seven_run_unchanged_on_a_2_vector_and_on_a_cnn(name):
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "AdaDelta", "RMSprop", "Adam", "AdamW"])
+def test_all_eight_run_unchanged_on_a_2_vector_and_on_a_cnn(name):
     from cnnlab import Sequential
     from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
     from cnnlab.losses import CrossEntropyLoss
@@ -341,7 +341,8 @@ def test_all_seven_run_unchanged_on_a_2_vector_and_on_a_cnn(name):
     make = {"SGD": lambda ps: SGD(ps, lr=0.05), "Momentum": lambda ps: SGD(ps, lr=0.05, momentum=0.9),
             "Nesterov": lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
             "AdaGrad": lambda ps: Adagrad(ps, lr=0.05), "AdaDelta": lambda ps: Adadelta(ps, lr=1.0),
-            "RMSprop": lambda ps: RMSprop(ps, lr=0.01), "Adam": lambda ps: Adam(ps, lr=0.01)}[name]
+            "RMSprop": lambda ps: RMSprop(ps, lr=0.01), "Adam": lambda ps: Adam(ps, lr=0.01),
+            "AdamW": lambda ps: AdamW(ps, lr=0.01)}[name]
     point = Parameter(np.array([1.0, -1.0]))
     opt = make([point])
     for _ in range(5):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnlab import Parameter
-from cnnlab.optim import (OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, RMSprop, make_optimizer,
+from cnnlab.optim import (OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop, make_optimizer,
                           optimizer_spec)
 
 
@@ -13,11 +13,11 @@ def point(value=1.0):
     return Parameter(np.array([value], dtype=np.float64))
 
 
-def test_the_table_offers_the_seven_optimizers_of_the_course():
-    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"]
+def test_the_table_offers_the_eight_optimizers_of_the_course():
+    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
     classes = {name: spec.cls for name, spec in OPTIMIZERS.items()}
     assert classes == {"sgd": SGD, "momentum": SGD, "nesterov": SGD, "adagrad": Adagrad, "adadelta": Adadelta,
-                       "rmsprop": RMSprop, "adam": Adam}
+                       "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
     assert [s.name for s in OPTIMIZERS.values() if s.uses_momentum] == ["momentum", "nesterov"]
 
 
@@ -48,7 +48,10 @@ def test_the_defaults_are_pytorchs():
     assert delta.default_lr == 1.0 and delta.hyperparameters["rho"] == 0.9 and delta.hyperparameters["eps"] == 1e-6
     sgd = OPTIMIZERS["sgd"].hyperparameters
     assert sgd["momentum"] == 0 and sgd["nesterov"] is False
-    assert all(spec.hyperparameters["weight_decay"] == 0 for spec in OPTIMIZERS.values())
+    adamw = OPTIMIZERS["adamw"]
+    assert adamw.default_lr == 0.001 and adamw.hyperparameters["betas"] == (0.9, 0.999)
+    assert adamw.hyperparameters["eps"] == 1e-8 and adamw.hyperparameters["weight_decay"] == 0.01
+    assert all(spec.hyperparameters["weight_decay"] == 0 for spec in OPTIMIZERS.values() if spec is not adamw)
     assert OPTIMIZERS["momentum"].hyperparameters["momentum"] == 0.9
     assert OPTIMIZERS["nesterov"].hyperparameters["momentum"] == 0.9
     assert OPTIMIZERS["nesterov"].hyperparameters["nesterov"] is True
@@ -61,6 +64,22 @@ def test_rmsprop_steps_with_alpha_099():
     p.grad[...] = 1.0
     optimizer.step()
     assert p.data[0] == pytest.approx(1 - 0.01 / np.sqrt(0.01 + 1e-8), rel=1e-12)
+
+
+def test_adamw_is_adam_after_a_decoupled_decay_of_001():
+    # one step from theta = 1 with g = 1 at lr 0.1: m_hat = v_hat = 1, so Adam moves by 0.1 / sqrt(1 + 1e-8);
+    # AdamW first shrinks theta by 1 - lr * 0.01 = 0.999, then takes the same step
+    adam_step = 0.1 / np.sqrt(1 + 1e-8)
+    for name, expected in (("adam", 1 - adam_step), ("adamw", 0.999 - adam_step)):
+        p = point()
+        optimizer = make_optimizer(name, [p], lr=0.1)
+        p.grad[...] = 1.0
+        optimizer.step()
+        assert p.data[0] == pytest.approx(expected, rel=1e-12), name
+    spec = OPTIMIZERS["adamw"]
+    assert spec.label == "AdamW" and not spec.uses_momentum
+    # the table's conventions: the same rates as Adam (a sweep of lr_cnn, like Adam's, chose 1e-2 again)
+    assert (spec.lr_surface, spec.lr_cnn) == (OPTIMIZERS["adam"].lr_surface, OPTIMIZERS["adam"].lr_cnn)
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov"])
@@ -89,7 +108,7 @@ def test_names_and_labels_in_any_case_find_the_entry():
 
 
 def test_unknown_names_list_the_known_ones():
-    known = "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam"
+    known = "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"
     with pytest.raises(ValueError, match=f"unknown optimizer 'lion'; known: {known}"):
         make_optimizer("lion", [point()], lr=0.1)
     with pytest.raises(ValueError, match="unknown optimizer 3; known: sgd"):

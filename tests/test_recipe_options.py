@@ -89,8 +89,8 @@ def test_one_cycle_advances_every_step_and_cannot_be_stretched_on_resume(tiny_da
 
 @pytest.mark.parametrize("options, words", [
     ({"weight_decay": 0.01, "optimizer": "sgd"}, "weight_decay is decoupled weight decay \\(AdamW\\) and goes with "
-                                                 "optimizer 'adam' only; got optimizer 'sgd'"),
-    ({"weight_decay": -0.1}, "weight_decay must be a number >= 0, got -0.1"),
+                                                 "optimizer 'adam' or 'adamw' only; got optimizer 'sgd'"),
+    ({"weight_decay": -0.1}, "weight_decay must be a number >= 0 \\(or None\\), got -0.1"),
     ({"label_smoothing": 1.0}, r"label_smoothing must be a number in \[0, 1\), got 1.0"),
     ({"label_smoothing": "0.1"}, r"label_smoothing must be a number in \[0, 1\), got '0.1'"),
     ({"warmup_epochs": 2, "epochs": 2}, r"warmup_epochs must be a number of epochs in \[0, epochs\) = \[0, 2\), got 2"),
@@ -117,7 +117,7 @@ def test_the_command_checks_the_new_options_in_one_line(option, value, words, ca
 def test_the_command_refuses_weight_decay_with_sgd_in_one_line(tiny_data, capsys):
     assert train("--weight-decay", "0.1", "--optimizer", "sgd", "--lr", "0.1") == 2
     err = capsys.readouterr().err
-    assert "goes with optimizer 'adam' only" in err and err.count("\n") == 1
+    assert "goes with optimizer 'adam' or 'adamw' only" in err and err.count("\n") == 1
 
 
 def test_a_checkpoint_of_an_older_recipe_is_refused_naming_what_it_lacks(tiny_data, tmp_path, capsys):

@@ -37,7 +37,7 @@ def parse(*argv):
 
 
 def test_the_recipe_and_the_command_offer_the_registrys_optimizers():
-    known = "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam"
+    known = "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"
     with pytest.raises(SettingsError, match=f"optimizer must be one of {known}; got 'lion'"):
         train_recipe(optimizer="lion", progress=False)
     assert [parse("train", "--optimizer", name).optimizer for name in OPTIMIZERS] == list(OPTIMIZERS)
@@ -53,6 +53,21 @@ def test_the_recipe_builds_rmsprop_with_the_registrys_alpha(tiny_data, tmp_path)
     assert result["history"].status == "completed"
     saved = read_checkpoint(path, arrays=False)["optimizer"]
     assert saved["type"] == "RMSprop" and saved["groups"][0]["alpha"] == 0.99  # PyTorch's, as everywhere
+
+
+def test_the_command_trains_adamw_with_its_own_decay_or_the_one_given(tiny_data, tmp_path, capsys):
+    for extra, decay in (((), 0.01), (("--weight-decay", "0.05"), 0.05)):  # 0.01: PyTorch's AdamW default
+        path = tmp_path / f"adamw{decay}.ckpt"
+        assert run_train(parse("train", "--optimizer", "adamw", "--epochs", "1", "--width", "2", "--quiet",
+                               "--checkpoint", str(path), *extra)) == 0
+        assert f"AdamW (weight decay {decay:g}), lr=0.001" in capsys.readouterr().out
+        saved = read_checkpoint(path, arrays=False)
+        assert saved["optimizer"]["type"] == "AdamW" and saved["optimizer"]["groups"][0]["weight_decay"] == decay
+        assert (saved["meta"]["recipe"]["optimizer"], saved["meta"]["recipe"]["weight_decay"]) == ("adamw", decay)
+    # the API takes the decay as given, 0 included (AdamW without decay: Adam's steps)
+    result = train_recipe(epochs=1, width=2, optimizer="adamw", weight_decay=0.0, progress=False,
+                          log=lambda line: None)
+    assert result["settings"]["weight_decay"] == 0.0
 
 
 def test_train_recipe_learns_the_tiny_task_and_scores_the_test_set_once(tiny_data):

@@ -11,9 +11,10 @@ from cnnlab.bench.threads import one_blas_thread
 from cnnlab.data import DataLoader, load_fashion_mnist
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import race_net
-from cnnlab.optim import Adam
+from cnnlab.optim import Adam, AdamW
 from widgets._figure import FigureView
 from widgets.cnn_race import CNNRace, CNNRaceModel, cnn_race
+from widgets.cnn_race_model import race_data, race_over_seeds
 from widgets.optimizer_race import LABELS
 
 TINY = dict(n_train=96, n_val=32, batch_size=32, epochs=1)  # 3 steps per epoch: every race is quick
@@ -75,7 +76,20 @@ def test_every_optimizer_sees_the_same_first_loss(data):
     model = CNNRaceModel(*data, epochs=1, batch_size=32)
     model.run()
     first = {name: run.losses[0] for name, run in model.runs.items()}
-    assert len(first) == 7 and len(set(first.values())) == 1, first
+    assert set(first) == set(LABELS) and len(first) == 8 and len(set(first.values())) == 1, first
+
+
+def test_adamw_races_with_its_decoupled_decay(data):
+    model = CNNRaceModel(*data, enabled={"Adam", "AdamW"}, epochs=1, batch_size=32)
+    model.run()
+    optimizer = model.runs["AdamW"].trainer.optimizer
+    assert type(optimizer) is AdamW and optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert optimizer.param_groups[0]["lr"] == model.lrs["AdamW"] == model.lrs["Adam"]
+    adam, adamw = model.runs["Adam"], model.runs["AdamW"]
+    assert adam.losses[0] == adamw.losses[0], "same weights, same first batch"
+    weights = adam.trainer.net.state_dict(), adamw.trainer.net.state_dict()
+    assert any(not np.array_equal(weights[0][k], weights[1][k]) for k in weights[0]), "the decay changed the weights"
+    assert model.summary()["AdamW"]["status"] == "done"
 
 
 def test_stopping_and_going_on_gives_the_same_run(data):
@@ -285,3 +299,42 @@ def test_the_curves_stream_chunk_by_chunk():
     assert seen == [1, 2, 3, 3], seen  # one more point per chunk, then the final draw
     assert progress == ["training … 2 of 6 steps", "training … 4 of 6 steps", "training … 6 of 6 steps"]
     assert race.status.kind == "ok" and "best validation accuracy" in race.status.text
+
+
+def test_race_data_draws_from_the_shipped_subset_with_its_seed():
+    X, y, _ = load_fashion_mnist("train", source="subset")
+    X_val, y_val, _ = load_fashion_mnist("test", source="subset")
+    a, b = race_data(96, 32, seed=3), race_data(96, 32, seed=4)
+    assert [len(part) for part in a] == [96, 96, 32, 32] and a[0].dtype == np.float32
+    assert not np.array_equal(a[0], b[0]), "another seed, another sample"
+    # each drawn image is an image of the subset, with its own label, and none is drawn twice
+    index = {image.tobytes(): label for image, label in zip(X, y)}
+    assert [index[image.tobytes()] for image in a[0]] == list(a[1]) and len({i.tobytes() for i in a[0]}) == 96
+    val_index = {image.tobytes(): label for image, label in zip(X_val, y_val)}
+    assert [val_index[image.tobytes()] for image in a[2]] == list(a[3])
+    # the widget races on the same sample
+    race = cnn_race(optimizers={"SGD"}, background=False, autostart=False, seed=3, **TINY)
+    np.testing.assert_array_equal(race.model.X, a[0])
+    np.testing.assert_array_equal(race.model.y_val, a[3])
+    with pytest.raises(ValueError, match=rf"n_val must be an integer in \[1, {len(X_val)}\], got True"):
+        race_data(96, True)
+
+
+def test_race_over_seeds_runs_the_widgets_race_once_per_seed():
+    seen = []
+    results = race_over_seeds([5, 2], optimizers={"SGD", "AdamW"}, epochs=1, n_train=96, n_val=32, batch_size=32,
+                              on_seed=lambda seed, model: seen.append((seed, model.seed, sorted(model.runs))))
+    assert seen == [(5, 5, ["AdamW", "SGD"]), (2, 2, ["AdamW", "SGD"])]
+    assert set(results) == {"SGD", "AdamW"}
+    for seed, k in ((5, 0), (2, 1)):  # the k-th entry is the race cnn_race(seed=seed) runs
+        race = cnn_race(optimizers={"SGD", "AdamW"}, background=False, seed=seed, **TINY)
+        for name, s in race.model.summary().items():
+            assert results[name]["final_loss"][k] == s["final_loss"]
+            assert results[name]["val_accuracy"][k] == s["val_accuracy"]
+            assert not results[name]["diverged"][k]
+    assert results["SGD"]["final_loss"][0] != results["SGD"]["final_loss"][1]
+    blown = race_over_seeds([0], optimizers={"SGD"}, lrs={"SGD": 1e3}, epochs=1, n_train=96, n_val=32,
+                            batch_size=32)
+    assert blown["SGD"]["diverged"][0] and np.isnan(blown["SGD"]["final_loss"][0])
+    with pytest.raises(ValueError, match=r"seeds must be one or more different seeds, got \[1, 1\]"):
+        race_over_seeds([1, 1])

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from widget_checks import drive_controls
 
-from cnnlab.optim import Adam, RMSprop
-from cnnlab.surfaces import Saddle, trajectory
+from cnnlab.optim import OPTIMIZERS, Adam, AdamW, RMSprop
+from cnnlab.surfaces import BoundedSaddle, Saddle, trajectory
+from widgets._optimizers import COLORS, linestyle
 from widgets.optimizer_race import LABELS, OptimizerRace, RaceModel, optimizer_race
 
 
@@ -18,6 +19,33 @@ def test_the_race_steps_the_real_optimizers():
     lr = model.lrs["RMSprop"]
     direct = trajectory(Saddle(), lambda ps: RMSprop(ps, lr=lr, alpha=0.99), start=(-1.0, 1e-3), steps=50)
     np.testing.assert_array_equal(model.runs["RMSprop"].points, direct.points)
+
+
+def test_adamw_races_as_adam_after_the_decay_and_is_drawn_apart():
+    model = RaceModel("bounded_saddle", enabled={"Adam", "AdamW"}, steps=60, start=(1.5, 1e-3))
+    assert model.lrs["AdamW"] == model.lrs["Adam"] == 0.05
+    direct = trajectory(BoundedSaddle(), lambda ps: AdamW(ps, lr=0.05, weight_decay=0.01), start=(1.5, 1e-3),
+                        steps=60)
+    np.testing.assert_array_equal(model.runs["AdamW"].points, direct.points)
+    # at weight decay 0 AdamW is Adam step for step (the same code on the same floats); at 0.01 it differs
+    no_decay = trajectory(BoundedSaddle(), lambda ps: AdamW(ps, lr=0.05, weight_decay=0.0), start=(1.5, 1e-3),
+                          steps=60)
+    np.testing.assert_array_equal(no_decay.points, model.runs["Adam"].points)
+    assert not np.array_equal(model.runs["AdamW"].points, model.runs["Adam"].points)
+    race = OptimizerRace(model)
+    assert race.lines["AdamW"].get_linestyle() == "--" and race.lines["Adam"].get_linestyle() == "-"
+    assert race.lines["AdamW"].get_color() != race.lines["Adam"].get_color()
+    np.testing.assert_array_equal(race.lines["AdamW"].get_xydata(), direct.points)
+    assert "AdamW: f = " in race.status.text
+    assert [h.get_label() for h in race.ax_loss.get_legend().legend_handles] == list(LABELS)
+
+
+def test_every_optimizer_of_the_registry_runs_with_a_colour_of_its_own():
+    assert list(LABELS) == [spec.label for spec in OPTIMIZERS.values()] and len(LABELS) == 8
+    assert set(COLORS) == set(OPTIMIZERS) and len(set(COLORS.values())) == len(COLORS)
+    assert {linestyle(name) for name in LABELS} <= {"-", "--"}
+    race = optimizer_race("saddle", steps=30)
+    assert set(race.model.runs) == set(LABELS) and set(race.enable) == set(race.lr) == set(LABELS)
 
 
 def test_a_race_built_on_a_model_shows_the_models_settings_and_keeps_them():

@@ -208,6 +208,9 @@ def test_the_menu_offers_every_optimizer_of_the_registry(no_render):
     assert [value for _, value in dash.optimizer.options] == list(OPTIMIZERS)
     dash.optimizer.value = "adadelta"
     assert type(dash.model.optimizer).__name__ == "Adadelta" and dash.model.optimizer.param_groups[0]["rho"] == 0.9
+    dash.optimizer.value = "adamw"
+    assert type(dash.model.optimizer).__name__ == "AdamW" and dash.optimizer.label == "AdamW (decay 0.01)"
+    assert dash.model.optimizer.param_groups[0]["weight_decay"] == 0.01
 
 
 def test_changing_the_optimizer_or_batch_size_starts_a_new_run(no_render):

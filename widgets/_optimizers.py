@@ -1,8 +1,8 @@
 """The optimizers as the widgets show them: by label ("RMSprop"), in the colour every widget gives them.
 
 What each optimizer is (class, hyper-parameters, default learning rates) lives in one place,
-`cnnlab.optim.OPTIMIZERS`; this module adds only what is the visualiser's own: a colour per optimizer,
-`to_labels(names)`, which turns what a user typed (names or labels, any case) into the labels the races
+`cnnlab.optim.OPTIMIZERS`; this module adds only what is the visualiser's own: a colour and a line style
+per optimizer, `to_labels(names)`, which turns what a user typed (names or labels, any case) into the labels the races
 key their runs by, the races' two uses of the registry (their learning rates and their optimizers) and the
 races' runner rows (a tick box and a learning-rate slider per optimizer).
 """
@@ -16,18 +16,27 @@ import ipywidgets as W
 from cnnlab.optim import OPTIMIZERS, optimizer_spec
 from widgets._controls import log_spanning
 
-__all__ = ["LABELS", "COLORS", "color", "to_labels", "race_lrs", "race_optimizer", "runner_controls"]
+__all__ = ["LABELS", "COLORS", "LINESTYLES", "color", "linestyle", "to_labels", "race_lrs", "race_optimizer", "runner_controls"]
 
 LABELS = tuple(s.label for s in OPTIMIZERS.values())  # the races' runners, in the registry's order
 
-# registry name -> colour (matplotlib's tab10 order, so SGD is the default first colour "C0")
+# registry name -> colour (matplotlib's tab10 order, so SGD is the default first colour "C0"; tab10's grey,
+# C7, would vanish on the grey contour maps, so AdamW takes C9, cyan)
 COLORS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
-           "adadelta": "#9467bd", "rmsprop": "#8c564b", "adam": "#e377c2"}
+          "adadelta": "#9467bd", "rmsprop": "#8c564b", "adam": "#e377c2", "adamw": "#17becf"}
+# registry name -> matplotlib line style, "-" unless listed: AdamW's path often lies on Adam's (on a surface
+# they differ only by the small decay), and a dashed line lets Adam's show through
+LINESTYLES = {"adamw": "--"}
 
 
 def color(name) -> str:
     """The colour of the optimizer called `name` (a name or label, any case)."""
     return COLORS[optimizer_spec(name).name]
+
+
+def linestyle(name) -> str:
+    """The line style of the optimizer called `name` (a name or label, any case) in the races' plots."""
+    return LINESTYLES.get(optimizer_spec(name).name, "-")
 
 
 def to_labels(names, what: str = "unknown optimizers") -> list[str]:

@@ -20,9 +20,9 @@ from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
 from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
-from widgets._optimizers import LABELS, color, runner_controls
+from widgets._optimizers import LABELS, color, linestyle, runner_controls
 from widgets._view import WidgetView
-from widgets.cnn_race_model import CNNRaceModel, CNNRun
+from widgets.cnn_race_model import CNNRaceModel, CNNRun, race_data
 
 __all__ = ["CNNRun", "CNNRaceModel", "CNNRace", "cnn_race"]
 
@@ -90,11 +90,11 @@ class CNNRace(WidgetView):
                                                            gridspec_kw={"width_ratios": (1.7, 1)})
         self.raw, self.smooth, self.acc_lines, self.crosses = {}, {}, {}, {}
         for name in LABELS:
-            c = color(name)
+            c, ls = color(name), linestyle(name)
             self.raw[name], = self.ax_loss.plot([], [], "-", color=c, lw=0.6, alpha=0.3)
-            self.smooth[name], = self.ax_loss.plot([], [], "-", color=c, lw=1.8, label=name)
+            self.smooth[name], = self.ax_loss.plot([], [], ls, color=c, lw=1.8, label=name)
             self.crosses[name], = self.ax_loss.plot([], [], "x", color=c, ms=10, mew=2.5, clip_on=False)
-            self.acc_lines[name], = self.ax_acc.plot([], [], "o-", color=c, lw=1.5, ms=4)
+            self.acc_lines[name], = self.ax_acc.plot([], [], "o", ls=ls, color=c, lw=1.5, ms=4)
         self.ax_loss.set_xlabel("training step (mini-batch)")
         self.ax_loss.set_ylabel("cross-entropy loss")
         self.ax_loss.set_title("training loss (thick: mean of the last 8 steps; ✕: diverged)", fontsize=10)
@@ -254,21 +254,12 @@ def cnn_race(optimizers=None, lrs: dict | None = None, epochs: int = 2, momentum
              background: bool | None = None, autostart: bool = True) -> CNNRace:
     """The race on the real CNN.
 
-    optimizers: names or labels of cnnlab.optim.OPTIMIZERS (default all seven); lrs: overrides of their
+    optimizers: names or labels of cnnlab.optim.OPTIMIZERS (default all of them); lrs: overrides of their
     learning rates for this CNN (`lr_cnn`), e.g. {"SGD": 0.05}; data: (X, y, X_val, y_val), default
-    n_train training and n_val test images of the shipped Fashion-MNIST subset, drawn with `seed`. The race starts at once (autostart).
+    `race_data(n_train, n_val, seed)`: images of the shipped Fashion-MNIST subset, drawn with `seed`. The race starts at once (autostart).
     """
     if data is None:
-        from cnnlab.data import load_fashion_mnist
-
-        X, y, _ = load_fashion_mnist("train", source="subset")
-        X_val, y_val, _ = load_fashion_mnist("test", source="subset")
-        for name, n, limit in (("n_train", n_train, len(X)), ("n_val", n_val, len(X_val))):
-            if not (isinstance(n, (int, np.integer)) and 1 <= n <= limit):
-                raise ValueError(f"{name} must be an integer in [1, {limit}], got {n!r}")
-        rng = np.random.default_rng(seed)
-        train, val = rng.permutation(len(X))[:n_train], rng.permutation(len(X_val))[:n_val]
-        data = (X[train], y[train], X_val[val], y_val[val])
+        data = race_data(n_train, n_val, seed)
     if len(data) != 4:
         raise ValueError(f"data must be (X, y, X_val, y_val), got {len(data)} items")
     model = CNNRaceModel(*data, enabled=optimizers, lrs=lrs, epochs=epochs, momentum=momentum,

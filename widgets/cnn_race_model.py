@@ -13,6 +13,10 @@ can sit at a loss of 10^4 for ever without overflowing).
 Drive it with `start()`, then `advance(steps)` again and again (a chunk of steps per run, round-robin, so
 the curves grow side by side), or `run()` to the end. Runs whose settings did not change are kept, so
 moving one learning rate retrains one run only.
+
+`race_data()` draws the race's images from the shipped subset; `race_over_seeds()` runs the whole race once
+per seed (another sample of images, other initial weights, another batch order) and collects each
+optimizer's results, for means and error bars.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from cnnlab.optim import optimizer_spec
 from cnnlab.train import Trainer
 from widgets._optimizers import LABELS, race_lrs, race_optimizer, to_labels
 
-__all__ = ["BLOWUP_WINDOW", "CNNRun", "CNNRaceModel"]
+__all__ = ["BLOWUP_WINDOW", "CNNRun", "CNNRaceModel", "race_data", "race_over_seeds"]
 
 BLOWUP_WINDOW = 8  # steps whose mean loss is compared with `blowup` (the Trainer's diverge_window)
 
@@ -197,3 +201,49 @@ class CNNRaceModel:
             table[name] = {"lr": run.lr, "steps": len(h.steps), "final_loss": final, "val_accuracy": accuracy,
                            "diverged_at": h.diverged_at, "status": status}
         return table
+
+
+def race_data(n_train: int = 2000, n_val: int = 500, seed: int = 0):
+    """The race's data: n_train training and n_val test images of the shipped Fashion-MNIST subset, drawn
+    with `seed`. Returns (X, y, X_val, y_val): images (N, 1, 28, 28) float32, labels (N,) integers."""
+    from cnnlab.data import load_fashion_mnist
+
+    X, y, _ = load_fashion_mnist("train", source="subset")
+    X_val, y_val, _ = load_fashion_mnist("test", source="subset")
+    for name, n, limit in (("n_train", n_train, len(X)), ("n_val", n_val, len(X_val))):
+        if isinstance(n, bool) or not (isinstance(n, (int, np.integer)) and 1 <= n <= limit):
+            raise ValueError(f"{name} must be an integer in [1, {limit}], got {n!r}")
+    rng = np.random.default_rng(seed)
+    train, val = rng.permutation(len(X))[:n_train], rng.permutation(len(X_val))[:n_val]
+    return X[train], y[train], X_val[val], y_val[val]
+
+
+def race_over_seeds(seeds, optimizers=None, epochs: int = 2, n_train: int = 2000, n_val: int = 500,
+                    on_seed=None, **options) -> dict:
+    """The race on the CNN once per seed, each exactly as `cnn_race(seed=s)` runs it: its own sample of
+    images (`race_data(n_train, n_val, s)`), initial weights and batch order.
+
+    Inputs: seeds (ints, at least one); optimizers (names or labels, default all); epochs; options: the
+    other settings of CNNRaceModel (lrs, momentum, batch_size, blowup); on_seed(seed, model): called after
+    each race (to show progress).
+    Returns label -> {"final_loss": (S,), "val_accuracy": (S,), "diverged": (S,) bool}, one entry per seed in
+    the order given: the mean mini-batch loss of the last epoch and the validation accuracy after it (NaN
+    where the run diverged).
+    """
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise ValueError(f"seeds must be one or more different seeds, got {seeds}")
+    rows: dict[str, list] = {}
+    for seed in seeds:
+        model = CNNRaceModel(*race_data(n_train, n_val, seed), enabled=optimizers, epochs=epochs, seed=seed,
+                             **options)
+        model.run()
+        for name, s in model.summary().items():
+            diverged = s["diverged_at"] is not None
+            rows.setdefault(name, []).append((np.nan if diverged else s["final_loss"],
+                                              np.nan if diverged else s["val_accuracy"], diverged))
+        if on_seed is not None:
+            on_seed(seed, model)
+    return {name: {"final_loss": np.array([r[0] for r in runs], dtype=float),
+                   "val_accuracy": np.array([r[1] for r in runs], dtype=float),
+                   "diverged": np.array([r[2] for r in runs], dtype=bool)} for name, runs in rows.items()}

@@ -1,4 +1,4 @@
-"""`optimizer_race()`: the seven classic optimizers racing on a 2-D surface, fairly.
+"""`optimizer_race()`: the optimizers of `cnnlab.optim.OPTIMIZERS` racing on a 2-D surface, fairly.
 
 Every runner starts at the same point and, with gradient noise switched on, sees the same noise
 sequence; each steps a real `cnnlab.optim` object on a `Parameter` of shape (2,), the very classes that
@@ -17,7 +17,7 @@ import numpy as np
 from cnnlab.surfaces import SURFACES, trajectory
 from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
-from widgets._optimizers import LABELS, color, race_lrs, race_optimizer, runner_controls, to_labels
+from widgets._optimizers import LABELS, color, linestyle, race_lrs, race_optimizer, runner_controls, to_labels
 from widgets._view import WidgetView
 
 __all__ = ["LABELS", "color", "RaceModel", "OptimizerRace", "optimizer_race"]
@@ -26,7 +26,7 @@ __all__ = ["LABELS", "color", "RaceModel", "OptimizerRace", "optimizer_race"]
 class RaceModel:
     """The race: which surface, who runs, at which learning rates, for how many steps.
 
-    The runners are the optimizers of `cnnlab.optim.OPTIMIZERS`, keyed by label ("SGD", ..., "Adam"; the
+    The runners are the optimizers of `cnnlab.optim.OPTIMIZERS`, keyed by label ("SGD", ..., "AdamW"; the
     inputs take names or labels in any case), with the registry's hyper-parameters (RMSprop's alpha 0.99,
     PyTorch's) and its learning rates for a 2-D surface (`lr_surface`) unless `lrs` overrides them.
     State: surface_name, enabled (set of labels), lrs (label -> lr), momentum (for the runners that use
@@ -129,12 +129,12 @@ class OptimizerRace(WidgetView):
         self.ax_step = self.fig.add_subplot(grid[1, 1])
         self.lines, self.ends, self.lines_3d, self.loss_lines, self.step_lines = {}, {}, {}, {}, {}
         for name in LABELS:
-            c = color(name)
-            self.lines[name], = self.ax_map.plot([], [], "-", color=c, lw=1.6, label=name)
+            c, ls = color(name), linestyle(name)
+            self.lines[name], = self.ax_map.plot([], [], ls, color=c, lw=1.6, label=name)
             self.ends[name], = self.ax_map.plot([], [], "o", color=c, ms=6)
-            self.lines_3d[name], = self.ax_3d.plot([], [], [], "-", color=c, lw=1.6)
-            self.loss_lines[name], = self.ax_loss.plot([], [], "-", color=c, lw=1.2)
-            self.step_lines[name], = self.ax_step.plot([], [], "-", color=c, lw=1.2)
+            self.lines_3d[name], = self.ax_3d.plot([], [], [], ls, color=c, lw=1.6)
+            self.loss_lines[name], = self.ax_loss.plot([], [], ls, color=c, lw=1.2)
+            self.step_lines[name], = self.ax_step.plot([], [], ls, color=c, lw=1.2)
         self.start_marker, = self.ax_map.plot([], [], "k*", ms=12, zorder=5)
         self.ax_loss.legend(fontsize=7, ncol=4, loc="lower left", handles=list(self.lines.values()))
         self.ax_loss.set_xlabel("step"), self.ax_loss.set_ylabel("f(x, y)")
@@ -266,7 +266,7 @@ class OptimizerRace(WidgetView):
 def optimizer_race(surface: str = "saddle", optimizers=None, steps: int = 300, start=None,
                    noise: float = 0.0, momentum: float = 0.9, lrs: dict | None = None,
                    seed: int = 0) -> OptimizerRace:
-    """The race widget. `optimizers`: names or labels of cnnlab.optim.OPTIMIZERS (default all seven);
+    """The race widget. `optimizers`: names or labels of cnnlab.optim.OPTIMIZERS (default all of them);
     `lrs`: overrides of their learning rates for a surface (`lr_surface`), e.g. {"SGD": 0.05};
     `start`: (x, y), default the surface's own."""
     return OptimizerRace(RaceModel(surface, optimizers, steps, start, noise, momentum, seed, lrs=lrs))

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnlab.surfaces import Surface, Trajectory
 from widgets._figure import new_figure
-from widgets._optimizers import LABELS, color
+from widgets._optimizers import LABELS, color, linestyle
 
 __all__ = ["surface_paths"]
 
@@ -37,8 +37,8 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
                   bounds=None, figsize=(9.5, 3.6)):
     """Draw `runs` (label -> cnnlab.surfaces.Trajectory, or an array of points (k, 2)) on `surface`.
 
-    A label that starts with an optimizer's label ("Adam", "SGD lr=0.1") gets that optimizer's colour, as in
-    the races (the first such label; the others get colours no label uses).
+    A label that starts with an optimizer's label ("Adam", "SGD lr=0.1") gets that optimizer's colour and line
+    style, as in the races (the first such label; the others get solid lines in colours no label uses).
     yscale: "linear", "log" (f > 0, e.g. a bowl) or "symlog" (f of any sign, e.g. a saddle).
     bounds: ((x0, x1), (y0, y1)), default the surface's own.
     Returns the matplotlib Figure (not shown: display it by ending a cell with it).
@@ -66,10 +66,12 @@ def surface_paths(surface: Surface, runs: dict, title: str | None = None, yscale
         diverged = isinstance(run, Trajectory) and run.diverged
         points = paths[label]
         values = surface(points)
-        ax_map.plot(points[:, 0], points[:, 1], "-", color=line_color, lw=1.4, label=label)
+        own = _optimizer_color(label) == line_color  # drawn as the races draw that optimizer
+        style = linestyle(str(label).split()[0]) if own else "-"
+        ax_map.plot(points[:, 0], points[:, 1], style, color=line_color, lw=1.4, label=label)
         ax_map.plot(*points[0], "*", color="k", ms=9)
         ax_map.plot(*points[-1], "x" if diverged else "o", color=line_color, ms=8 if diverged else 5, mew=2)
-        ax_f.plot(np.arange(len(values)), values, "-", color=line_color, lw=1.4, label=label)
+        ax_f.plot(np.arange(len(values)), values, style, color=line_color, lw=1.4, label=label)
     ax_map.set_xlim(x0, x1), ax_map.set_ylim(y0, y1)
     ax_map.set_xlabel("x"), ax_map.set_ylabel("y")
     ax_map.set_title(surface.name, fontsize=10)

@@ -37,8 +37,13 @@ _GRAY = plt.get_cmap("gray_r").with_extremes(bad="white")
 
 
 def _menu_label(spec) -> str:
-    """"Momentum (μ = 0.9)": the label, and the momentum of the entries that use one."""
-    return f"{spec.label} (μ = {spec.hyperparameters['momentum']:g})" if spec.uses_momentum else spec.label
+    """"Momentum (μ = 0.9)", "AdamW (decay 0.01)": the label, and the momentum of the entries that use one or
+    the decoupled weight decay of those that have one."""
+    if spec.uses_momentum:
+        return f"{spec.label} (μ = {spec.hyperparameters['momentum']:g})"
+    if spec.cls.decoupled_weight_decay and spec.hyperparameters["weight_decay"]:
+        return f"{spec.label} (decay {spec.hyperparameters['weight_decay']:g})"
+    return spec.label
 
 
 class TrainingDashboard(WidgetView):
@@ -361,7 +366,7 @@ def training_dashboard(net=None, optimizer: str = "adam", lr: float = 1e-3, epoc
 
     net: a cnnlab net with at least one Conv2d mapping (N, 1, 28, 28) images to 10 class scores (default
     `default_cnn`); optimizer: a name of cnnlab.optim.OPTIMIZERS ("sgd", "momentum", "nesterov", "adagrad",
-    "adadelta", "rmsprop", "adam"); lr: the learning rate (changeable while training); epochs, batch_size;
+    "adadelta", "rmsprop", "adam", "adamw"); lr: the learning rate (changeable while training); epochs, batch_size;
     train_size: cap on the training images (the full Fashion-MNIST training set when present, else the shipped subset; 10% go to validation);
     rng: seed or Generator. options: DashboardModel's keyword-only options (val_size, eval_every, data,
     source, divergence_factor) and TrainingDashboard's (chunk_steps, min_redraw_seconds).
