@@ -47,9 +47,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="linear warm-up from lr/10 before the cosine, in epochs (fractions allowed; default 0)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="train towards (1 - EPS) onehot + EPS/10 instead of onehot (default 0)")
-    p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+    p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
                    help="decoupled weight decay, adam and adamw only: with adam, AdamW instead of Adam; with "
-                        "adamw, its decay (default 0: none for adam, AdamW's own 0.01 for adamw, PyTorch's)")
+                        "adamw, its decay (default: none for adam, AdamW's own 0.01 for adamw, PyTorch's)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
     p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")
@@ -78,7 +78,7 @@ def _option_problem(args) -> str | None:
         return f"--label-smoothing must be in [0, 1), got {args.label_smoothing}"
     for name in ("weight_decay", "warmup"):
         value = getattr(args, name)
-        if not (math.isfinite(value) and value >= 0):
+        if value is not None and not (math.isfinite(value) and value >= 0):
             return f"--{name.replace('_', '-')} must be a number >= 0, got {value}"
     for name, least in (("epochs", 1), ("batch_size", 1), ("width", 1), ("threads", 1), ("seed", 0), ("patience", 1)):
         value = getattr(args, name)
@@ -104,7 +104,7 @@ def run_train(args) -> int:
                                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet,
                                   width=args.width, overwrite=args.overwrite, patience=args.patience,
                                   label_smoothing=args.label_smoothing,
-                                  weight_decay=args.weight_decay or None,  # 0: the optimizer's own
+                                  weight_decay=args.weight_decay,  # None: the optimizer's own
                                   warmup_epochs=args.warmup, schedule=args.schedule)
             if args.json:
                 write_result_json(args.json, result)
@@ -137,7 +137,8 @@ def _json_location_problem(path) -> str | None:
     return None
 
 
-RESULT_KEYS = ("status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "source", "kept_epoch")
+RESULT_KEYS = ("status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "cpu_seconds", "epochs", "source",
+               "kept_epoch")
 
 
 def write_result_json(path, result: dict) -> dict:
@@ -145,7 +146,7 @@ def write_result_json(path, result: dict) -> dict:
     atomically, as JSON; returns what was written.
 
     {"status", "test_accuracy", "test_loss", "val_accuracy" (None when not scored), "seconds" (training
-    only), "epochs" (trained), "source", "kept_epoch" (with --patience, else None), "settings" (the run's,
+    only, wall clock), "cpu_seconds" (the process's CPU time over the same span), "epochs" (trained), "source", "kept_epoch" (with --patience, else None), "settings" (the run's,
     as a checkpoint records them), "peak_memory_mb" (this process's peak resident set size, by getrusage;
     None where unavailable), "per_epoch" (a list: each epoch's "epoch", "train_loss", "val_loss",
     "val_accuracy", "lr" at its end, "seconds")}.

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["train_recipe", "SettingsError", "DIVERGE_ABOVE", "SCHEDULES", "check_checkpoint_location"]
+__all__ = ["train_recipe", "decoupled_decay", "SettingsError", "DIVERGE_ABOVE", "SCHEDULES", "check_checkpoint_location"]
 
 # The recipe's divergence rule (Trainer's diverge_above, over its default window of 8 steps). The
 # cross-entropy of 10 classes starts near ln 10 = 2.3 and a learning net stays below ~10; a mean of
@@ -129,6 +129,16 @@ def _bar_fits() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def decoupled_decay(optimizer: str, weight_decay: float | None) -> float:
+    """The decoupled weight decay a run of `optimizer` uses: `weight_decay` as given, or, for None, the
+    optimizer's own (AdamW's 0.01 from `OPTIMIZERS`, PyTorch's default; 0 for every other optimizer)."""
+    from cnnlab.optim import OPTIMIZERS
+
+    if weight_decay is not None:
+        return float(weight_decay)
+    return float(OPTIMIZERS[optimizer].hyperparameters["weight_decay"]) if optimizer == "adamw" else 0.0
+
+
 def _check_training_options(epochs, optimizer, label_smoothing, weight_decay, warmup_epochs, schedule) -> None:
     """SettingsError for a bad label smoothing, weight decay, warm-up or schedule (or a bad combination)."""
     def number(value):
@@ -182,7 +192,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
                  weight_decay: float | None = None, warmup_epochs: float = 0.0, schedule: str = "cosine") -> dict:
     """Train the recipe on the shipped subset (or the full set) and score the test set once.
 
-    Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "history",
+    Returns {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "cpu_seconds", "epochs", "history",
     "source", "net", "settings"}: settings are the run's (as a checkpoint records them, with "epochs");
     status is the History's ("completed", "diverged", ...); a diverged run scores nothing (test_* None).
     With `checkpoint`, the state and these settings are saved after every epoch (atomically; never a
@@ -224,8 +234,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     if optimizer not in OPTIMIZERS:  # a name exactly as the table spells it: it is saved with the run
         raise SettingsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     _check_training_options(epochs, optimizer, label_smoothing, weight_decay, warmup_epochs, schedule)
-    if weight_decay is None:  # the optimizer's own decoupled decay: AdamW's 0.01, none for the others
-        weight_decay = OPTIMIZERS[optimizer].hyperparameters["weight_decay"] if optimizer == "adamw" else 0.0
+    weight_decay = decoupled_decay(optimizer, weight_decay)
     if resume and not checkpoint:
         raise SettingsError("resume=True needs the checkpoint path to resume from")
     source = "full" if full else "subset"
@@ -292,7 +301,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         where = "the full set" if full else "the shipped subset"
         log(f"training on {len(X_train)} images ({where}), validating on {len(X_val)}; "
             f"{_describe(settings)}, {epochs} epochs")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         history = trainer.fit(epochs, progress=bar and trainer.epoch < epochs)  # done: trains nothing
     except KeyboardInterrupt:
@@ -301,13 +310,13 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
             f"interrupted at epoch {trainer.epoch + 1}: " + (
                 f"the checkpoint {checkpoint} holds epoch {held}; resume with --resume" if held else
                 f"nothing saved: {'no epoch of this run finished' if saver else 'no --checkpoint'}")) from None
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     for e in [] if lines else history.epochs[-3:]:  # the last epochs, unless every one was logged
         log(f"epoch {e['epoch']}: train loss {_number(e['train_loss'])}, val loss {_number(e['val_loss'])}, "
             f"val accuracy {_number(e['val_accuracy'])}")
     result = {"status": history.status, "test_accuracy": None, "test_loss": None,
               "val_accuracy": history.epochs[-1]["val_accuracy"] if history.epochs else None,
-              "seconds": seconds, "epochs": trainer.epoch, "history": history, "source": source, "net": net,
+              "seconds": seconds, "cpu_seconds": cpu_seconds, "epochs": trainer.epoch, "history": history, "source": source, "net": net,
               "settings": {**settings, "epochs": epochs}}
     if history.diverged:
         kept = (f"{checkpoint} still holds epoch {saver.last_saved}" if saver and saver.last_saved
@@ -329,6 +338,6 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         test_accuracy = accuracy(predict(net, X_test), y_test)
     log(f"{history.status}: {history.message}")
     log(f"test accuracy {test_accuracy:.4f} on {len(X_test)} images (scored once){kept}, "
-        f"training took {seconds:.0f} s")
+        f"training took {seconds:.0f} s ({cpu_seconds:.0f} s of CPU)")
     result.update(test_accuracy=test_accuracy, test_loss=test_loss)
     return result

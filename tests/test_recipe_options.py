@@ -140,11 +140,13 @@ def test_train_json_writes_the_results_and_settings(tiny_data, tmp_path, capsys)
     assert train("--epochs", "1", "--seed", "3", "--label-smoothing", "0.1", "--json", str(out)) == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert set(result) == {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "epochs", "source",
-                           "kept_epoch", "settings", "peak_memory_mb", "per_epoch"}
+    assert set(result) == {"status", "test_accuracy", "test_loss", "val_accuracy", "seconds", "cpu_seconds", "epochs",
+                           "source", "kept_epoch", "settings", "peak_memory_mb", "per_epoch"}
     assert result["status"] == "completed" and result["epochs"] == 1 and result["source"] == "subset"
     assert f"test accuracy {result['test_accuracy']:.4f} on 60 images" in printed
     assert 0 <= result["val_accuracy"] <= 1 and result["seconds"] > 0 and result["kept_epoch"] is None
+    assert 0 < result["cpu_seconds"] < 2 * result["seconds"] + 1  # one BLAS thread: about the wall time, or less
+    assert f"training took {result['seconds']:.0f} s ({result['cpu_seconds']:.0f} s of CPU)" in printed
     assert result["settings"]["seed"] == 3 and result["settings"]["label_smoothing"] == 0.1
     assert result["settings"]["epochs"] == 1
     (epoch,) = result["per_epoch"]

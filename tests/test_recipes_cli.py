@@ -56,7 +56,8 @@ def test_the_recipe_builds_rmsprop_with_the_registrys_alpha(tiny_data, tmp_path)
 
 
 def test_the_command_trains_adamw_with_its_own_decay_or_the_one_given(tiny_data, tmp_path, capsys):
-    for extra, decay in (((), 0.01), (("--weight-decay", "0.05"), 0.05)):  # 0.01: PyTorch's AdamW default
+    for extra, decay in (((), 0.01), (("--weight-decay", "0.05"), 0.05), (("--weight-decay", "0"), 0.0)):
+        # 0.01: PyTorch's AdamW default; an explicit 0 is no decay, not the default
         path = tmp_path / f"adamw{decay}.ckpt"
         assert run_train(parse("train", "--optimizer", "adamw", "--epochs", "1", "--width", "2", "--quiet",
                                "--checkpoint", str(path), *extra)) == 0

@@ -52,7 +52,8 @@ def test_a_sweep_runs_each_pair_in_a_process_writes_its_results_and_skips_them_o
 
 
 def fake_runner(results):
-    """A runner answering from {(first option value, seed): (val, test, seconds)}; records the argv it got."""
+    """A runner answering from {(first option value, seed): (val, test, CPU seconds)}, the wall clock 100 s
+    more (a busy machine); records the argv it got."""
     calls = []
 
     def run(argv):
@@ -62,7 +63,8 @@ def fake_runner(results):
             raise RunFailed("exit status 1: error: something broke")
         val, test, seconds = results[key]
         return {"status": "completed", "val_accuracy": val, "test_accuracy": test, "test_loss": 0.3,
-                "seconds": seconds, "epochs": 1, "peak_memory_mb": 400.0 + seconds / 100, "settings": {}}
+                "seconds": seconds + 100, "cpu_seconds": seconds, "epochs": 1,
+                "peak_memory_mb": 400.0 + seconds / 100, "settings": {}}
 
     run.calls = calls
     return run
@@ -82,7 +84,8 @@ def test_the_winner_is_chosen_on_validation_accuracy_and_an_over_budget_run_cann
     row = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ")}
     assert "**b** (winner)" in row and "| 92.50 ± 0.71 | 90.50 ± 0.71 |" in row["**b** (winner)"]
     assert "| 90.50 ± 0.71 | 94.50 ± 0.71 |" in row["a"] and "| yes |" in row["a"]  # (0.90, 0.91): sd 0.0071
-    assert "| 830 (960) | 410 | no (1 of 2 over) |" in row["c"]  # mean (700 + 960) / 2; peak 400 + 960 / 100
+    # CPU mean (700 + 960) / 2; wall mean (800 + 1060) / 2; peak 400 + 960 / 100
+    assert "| 830 (960) | 930 | 410 | no (1 of 2 over) |" in row["c"]
     result = run_sweep(out, seeds=[0, 1], source="subset", candidates=ABC, runner=fake_runner(SCORES),
                        budget_minutes=17, log=lambda line: None)
     assert [r["name"] for r in result["rows"] if r["winner"]] == ["c"]  # within 17 minutes, c wins
@@ -133,6 +136,20 @@ def test_a_damaged_results_file_is_refused_saying_why(content, words, tmp_path, 
     assert run_sweep_command(parse("sweep", "--out", str(out), "--data-source", "subset"), candidates=ABC,
                              runner=fake_runner(SCORES)) == 2
     assert words in capsys.readouterr().err and out.read_text() == content
+
+
+def test_the_budget_is_judged_on_cpu_time_and_on_wall_time_only_for_runs_without_it():
+    from cnnlab.sweep import summarize, training_seconds
+
+    busy = {"seconds": 1000.0, "cpu_seconds": 850.0}   # 15 minutes of CPU, more on the clock: within 900 s
+    old = {"seconds": 1000.0}                          # recorded before CPU time was: the wall clock counts
+    assert (training_seconds(busy), training_seconds(old), training_seconds({"seconds": None})) == (850.0, 1000.0, None)
+    run = {"candidate": "a", "status": "completed", "val_accuracy": 0.9, "test_accuracy": 0.9,
+           "peak_memory_mb": 1.0}
+    for times, within in ((busy, True), (old, False), ({"seconds": 800.0, "cpu_seconds": 950.0}, False)):
+        data = {"runs": [{**run, "seed": 0, **times}]}
+        row, = summarize(data, {"a": {"width": 10}}, ["a"], [0], budget_seconds=900)
+        assert row["within_budget"] is within and row["winner"] is within
 
 
 def test_dry_run_lists_the_commands_and_writes_nothing(tmp_path, capsys):
