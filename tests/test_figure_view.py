@@ -101,3 +101,46 @@ def test_widget_figures_keep_png_frames_after_a_style_reset_clears_the_hook():
         assert fig.canvas.syncing_data_url is False
     finally:
         plt.close(fig)
+
+
+# --- blitting: an update redraws only the animated artists --------------------------------------------------------
+def test_an_update_of_animated_artists_blits_without_a_full_draw():
+    fig, ax = new_figure(figsize=(2, 1.5), dpi=50)
+    try:
+        line, = ax.plot([0, 1], [0, 1])
+        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        view = FigureView(fig, animated=[line])
+        assert view.full_draws == 1 and line.get_animated()
+        first = view.widget.value
+        line.set_ydata([1, 0])
+        view.refresh()
+        assert view.full_draws == 1 and view.draws == 2  # blitted: no second full draw
+        assert view.widget.value != first  # ... and the picture shows the new line
+        blitted = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == blitted  # a full draw gives the same picture
+        ax.set_ylim(0, 2)  # limits changed: the saved picture (ticks) is stale
+        view.refresh()
+        assert view.full_draws == 3
+    finally:
+        plt.close(fig)
+
+
+def test_a_blitted_update_sends_a_frame_to_the_browser_at_once():
+    fig, ax = ipympl_figure(lambda: new_figure(figsize=(2, 1.5), dpi=50))
+    try:
+        messages = []
+        fig.canvas.send = lambda content, buffers=None: messages.append(
+            (json.loads(content["data"])["type"], bytes(buffers[0][:8]) if buffers else None))
+        line, = ax.plot([0, 1], [0, 1])
+        view = FigureView(fig, animated=[line])
+        browser_says(fig.canvas, "initialized")
+        browser_says(fig.canvas, "draw")  # the first full frame: the view saves the picture
+        assert line in ax.lines and frames(messages) == [PNG_SIGNATURE]
+        messages.clear()
+        line.set_ydata([1, 0])
+        view.refresh()
+        assert ("draw", None) not in messages and frames(messages) == [PNG_SIGNATURE]
+    finally:
+        plt.close(fig)

@@ -68,7 +68,9 @@ class CNNRace(WidgetView):
         self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop")
         self.table = W.HTML()
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the curves redraw alone over a saved picture of the axes while the race streams (see FigureView)
+        self.view = FigureView(self.fig, animated=[*self.raw.values(), *self.smooth.values(), *self.crosses.values(),
+                                                   *self.acc_lines.values()])
 
         self.observe(self._on_control, self.epochs, self.momentum, *self.enable.values(), *self.lr.values())
         self.race_button.on_click(self.guard(lambda button: self.start()))
@@ -130,11 +132,11 @@ class CNNRace(WidgetView):
             self.acc_lines[name].set_data(np.arange(1, len(acc) + 1), acc)
         top = min(max(top, np.log(10)) * 1.1, 4 * np.log(10))  # ln 10: the loss of a uniform guess
         self.ax_loss.set_xlim(0, max(total, 2))
-        self.ax_loss.set_ylim(0, top)
+        self.ax_loss.set_ylim(0, np.ceil(top * 2) / 2)  # on a grid of 0.5: the axis rarely moves while it trains
         for cross in self.crosses.values():
             x = cross.get_xdata()
             if len(x):
-                cross.set_data(x, [top])
+                cross.set_data(x, [self.ax_loss.get_ylim()[1]])
         self.ax_acc.set_xlim(0.5, m.epochs + 0.5)
         self.ax_acc.set_xticks(range(1, m.epochs + 1))
         self.view.refresh()
