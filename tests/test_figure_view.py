@@ -144,3 +144,37 @@ def test_a_blitted_update_sends_a_frame_to_the_browser_at_once():
         assert ("draw", None) not in messages and frames(messages) == [PNG_SIGNATURE]
     finally:
         plt.close(fig)
+
+
+# --- no endless redraw: a frame must not ask for the next one ------------------------------------------------------
+def test_a_frame_the_browser_asked_for_does_not_make_it_ask_again():
+    """After every kernel message IPython runs pyplot's hook, which calls `draw_idle()` (a "draw" message
+    to the browser, which then asks for a frame) on every stale figure. A figure that its own draw leaves
+    stale (reading an axes' active position applies its aspect and marks it stale) is redrawn without end;
+    seen in Chromium as a figure that never stopped repainting."""
+    def make():
+        fig = plt.figure(figsize=(3, 1.5), dpi=50)
+        return fig, fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+
+    fig, ax, ax3d = ipympl_figure(make)
+    try:
+        messages = []
+        fig.canvas.send = lambda content, buffers=None: messages.append(
+            (json.loads(content["data"])["type"], bytes(buffers[0][:8]) if buffers else None))
+        line, = ax.plot([0, 1], [0, 1])
+        line3d, = ax3d.plot([0, 1], [0, 1], [0, 1])
+        view = FigureView(fig, animated=[line, line3d])
+        browser_says(fig.canvas, "initialized")
+        messages.clear()
+        for _ in range(3):
+            browser_says(fig.canvas, "draw")  # the browser asks for a frame
+            plt.draw_all()  # pyplot's hook after the message
+        assert [kind for kind, _ in messages].count("binary") == 3 and ("draw", None) not in messages
+        messages.clear()
+        line.set_ydata([1, 0])
+        ax.set_xlim(*ax.get_xlim())  # a widget setting the limits it already has marks the axes stale
+        view.refresh()
+        plt.draw_all()
+        assert view.full_draws == 1 and ("draw", None) not in messages and len(frames(messages)) == 1
+    finally:
+        plt.close(fig)

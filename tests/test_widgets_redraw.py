@@ -26,6 +26,7 @@ def check_update(view, artist, data, act, blit=True):
     assert artist.get_figure(root=True) is view.fig and artist.get_animated()
     assert differs(before, snapshot(data))
     assert view.draws > draws and view.widget.value != picture
+    assert not view.fig.stale  # else pyplot's hook would ask ipympl for another full draw (see FigureView)
     if blit:
         assert view.full_draws == full
 

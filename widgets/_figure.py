@@ -14,6 +14,10 @@ changed (then it draws everything again). A widget that changes anything else th
 title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
 once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
 keeps the animated artists, since the view draws them after every draw.
+
+Neither a draw nor a blit leaves the figure stale: after every kernel message (a slider moved, the
+browser asking for a frame) pyplot's hook asks ipympl for a full draw of every stale figure, so a figure
+that its own draw leaves stale is drawn again and again without end.
 """
 from __future__ import annotations
 
@@ -129,6 +133,11 @@ class FigureView:
         if self._can_blit() and (self.BLIT_INTERACTIVE or not self.interactive):
             canvas.restore_region(self._background)
             self._draw_animated()
+            # The picture is up to date: the static part is the saved one (limits, size and views checked),
+            # the rest was just drawn. Setters called with the values shown (set_xlim, set_title) marked the
+            # figure stale; left so, pyplot's hook after the kernel message (IPython's post_execute) would
+            # ask ipympl for a full draw after every blit.
+            self.fig.stale = False
             if self.interactive:
                 canvas.blit(self.fig.bbox)  # ipympl: sends the new frame (a diff) now
                 return
@@ -152,8 +161,12 @@ class FigureView:
     def _axes_state(ax) -> tuple:
         """What the saved picture of an axes depends on besides its static artists: limits, scales, place,
         and for a 3-D axes its z limits and view."""
-        state = (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), tuple(ax.get_position().bounds),
-                 ax.get_visible())
+        # original=True: the place set by the layout. get_position() would apply the axes' aspect first, which
+        # marks the axes (and the figure) stale: then pyplot's hook after every kernel message would ask the
+        # browser for another full draw, after each draw, without end (ipympl). Limits and the figure size,
+        # which the active place follows, are in the state already.
+        state = (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+                 tuple(ax.get_position(original=True).bounds), ax.get_visible())
         if hasattr(ax, "get_zlim"):
             state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
         return state
