@@ -5,6 +5,7 @@ import json
 import ipywidgets as W
 import pytest
 
+import widgets
 from widgets import bench
 from widgets.__main__ import main
 from widgets.optimizer_race import LABELS
@@ -20,7 +21,7 @@ def tiny_result():
 
 def test_the_bench_reports_every_widget(tiny_result):
     assert set(tiny_result["widgets"]) == set(bench.WIDGETS)
-    assert len(bench.WIDGETS) == 14  # every widget the package exports, by its factory
+    assert set(bench.WIDGETS) == set(widgets.__all__)  # every widget the package exports, by its factory
     assert len(tiny_result["load_average"]["before"]) == 3 and tiny_result["cpus"] >= 1
 
 
@@ -39,7 +40,7 @@ def test_the_race_has_a_row_for_each_of_its_controls(tiny_result):
 
 def test_every_enabled_control_of_every_widget_has_a_row(tiny_result):
     builders = bench._widgets(tiny=True)
-    for name in ("init_explorer", "loss_explorer", "step_size", "gallery"):
+    for name in ("init_explorer", "loss_explorer", "step_size_explorer", "dataset_gallery", "momentum_explorer"):
         view = builders[name]()
         named = {n for n, c in bench.controls_of(view) if not c.disabled}
         shown = [w for w in _walk(view.widget) if isinstance(w, (W.Button, W.Checkbox, W.Dropdown, W.ToggleButtons,
@@ -87,9 +88,9 @@ def test_the_command_line_prints_json_for_one_widget(capsys):
 
 
 def test_the_command_line_prints_a_table_and_refuses_unknown_widgets(capsys):
-    main(["bench", "--tiny", "--repeats", "1", "--widget", "step_size"])
+    main(["bench", "--tiny", "--repeats", "1", "--widget", "step_size_explorer"])
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:2] == ["widget", "control"] and "step_size" in out and "load average" in out
+    assert out.splitlines()[0].split()[:2] == ["widget", "control"] and "step_size_explorer" in out and "load average" in out
     with pytest.raises(SystemExit, match="unknown widget"):
         main(["bench", "--widget", "nope"])
     with pytest.raises(SystemExit, match="--repeats must be at least 1"):

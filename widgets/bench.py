@@ -39,7 +39,7 @@ _NUMBERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.BoundedIntText, W.Bo
 
 
 def _widgets(tiny: bool) -> dict:
-    """name -> builder of the widget (full size: what the course shows; tiny: for the tests)."""
+    """factory name -> builder of the widget (full size: what the course shows; tiny: for the tests)."""
     import widgets as w
 
     n = 200 if tiny else 2000
@@ -54,8 +54,9 @@ def _widgets(tiny: bool) -> dict:
         "jacobian_viewer": lambda: w.jacobian_viewer(n_images=4 if tiny else 20),
         "backprop_stepper": lambda: w.backprop_stepper(),
         "gradcheck_table": lambda: w.gradcheck_table(),
-        "step_size": lambda: w.step_size_explorer(),
-        "gallery": lambda: w.dataset_gallery(),
+        "momentum_explorer": lambda: w.momentum_explorer(),
+        "step_size_explorer": lambda: w.step_size_explorer(),
+        "dataset_gallery": lambda: w.dataset_gallery(),
         "cnn_race": lambda: w.cnn_race(epochs=1, n_train=64 if tiny else 2000, n_val=32 if tiny else 500,
                                        background=True, autostart=False),
         "regularization_explorer": lambda: w.regularization_explorer(n_train=50 if tiny else 500,
