@@ -87,8 +87,6 @@ class FigureView:
     """
 
     PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
-    # ipympl: blit and send the frame at once (False: ask the browser for a frame, which draws it all)
-    BLIT_INTERACTIVE = True
 
     def __init__(self, fig, animated=()):
         self.fig = fig
@@ -130,7 +128,7 @@ class FigureView:
     def refresh(self) -> None:
         self.draws += 1
         canvas = self.fig.canvas
-        if self._can_blit() and (self.BLIT_INTERACTIVE or not self.interactive):
+        if self._can_blit():
             canvas.restore_region(self._background)
             self._draw_animated()
             # The picture is up to date: the static part is the saved one (limits, size and views checked),
