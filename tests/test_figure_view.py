@@ -178,3 +178,15 @@ def test_a_frame_the_browser_asked_for_does_not_make_it_ask_again():
         assert view.full_draws == 1 and ("draw", None) not in messages and len(frames(messages)) == 1
     finally:
         plt.close(fig)
+
+
+def test_a_wide_figure_is_scaled_down_to_fit_a_laptop_notebook_column():
+    wide, _ = new_figure(figsize=(12, 5), dpi=100)  # 1200 px wide: scaled by 900/1200
+    narrow, _ = new_figure(figsize=(5, 3), dpi=100)  # 500 px: kept
+    try:
+        assert wide.dpi == pytest.approx(75) and wide.get_size_inches() == pytest.approx([12, 5])
+        assert narrow.dpi == 100
+        width, height = FigureView(wide).fig.canvas.get_width_height()
+        assert (width, height) == (900, 375)
+    finally:
+        plt.close(wide), plt.close(narrow)

@@ -28,15 +28,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-__all__ = ["FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
+__all__ = ["MAX_WIDTH_PX", "FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
+
+
+MAX_WIDTH_PX = 900  # JupyterLab's output column at 1366x768 with the file browser open is 935 px wide
 
 
 def new_figure(*args, **kwargs):
-    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it.
+    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it, at most
+    MAX_WIDTH_PX wide on screen: a wider figure gets a lower dpi (the same layout, scaled down), so it fits
+    the notebook column of a laptop. The dpi is set when the figure is made, so ipympl keeps it on a HiDPI
+    screen (it scales the figure's first dpi by the device pixel ratio).
 
     It applies `send_png_frames_only` itself rather than relying on the figure hook alone:
     `plt.style.use("default")` or `plt.rcdefaults()` in a notebook clear matplotlib's `figure.hooks`.
     """
+    width = (kwargs.get("figsize") or plt.rcParams["figure.figsize"])[0]
+    dpi = kwargs.get("dpi") or plt.rcParams["figure.dpi"]
+    kwargs["dpi"] = min(dpi, MAX_WIDTH_PX / width)
     with plt.ioff():
         fig, axes = plt.subplots(*args, **kwargs)
     send_png_frames_only(fig)
@@ -94,6 +103,7 @@ class FigureView:
         self.interactive = isinstance(canvas, W.DOMWidget)
         if self.interactive:
             canvas.header_visible = False
+            canvas.footer_visible = False  # the cursor's coordinates, a line wider than the figure
             canvas.toolbar_visible = False
             canvas.resizable = False
             self.widget = canvas

@@ -56,7 +56,7 @@ class CNNRace(WidgetView):
         self._last_draw = 0.0
         self.runner = ChunkRunner(self._work, on_done=self.guard(self._finish), on_error=self.show_error,
                                   name="cnn_race")
-        style = {"description_width": "70px"}
+        style = {"description_width": "95px"}
         # every range holds the model's value: the controls show the model's settings, never clamp them
         self.enable, self.lr, rows = runner_controls(model.enabled, model.lrs, (-5, 1), step=0.1)
         low, high = spanning(1, 5, model.epochs)

@@ -97,7 +97,7 @@ class OptimizerRace(WidgetView):
         self.model = model
         super().__init__()
         (x0, x1), (y0, y1) = model.surface.bounds
-        style = {"description_width": "90px"}
+        style = {"description_width": "100px"}
         self.surface = W.Dropdown(options=[(SURFACES[k]().name, k) for k in SURFACES],
                                   value=model.surface_name, description="surface", style=style)
         # every range holds the model's value: the controls show the model's settings, never clamp them

@@ -56,7 +56,7 @@ class TrainingDashboard(WidgetView):
         super().__init__()
         self._draw_lock, self._last_draw, self._busy = threading.RLock(), 0.0, False
         self.runner = ChunkRunner(self._work, on_done=self.guard(self._on_thread_done), on_error=self.show_error)
-        style = {"description_width": "80px"}
+        style = {"description_width": "90px"}
         # every control shows the model's setting (ranges and menus hold it)
         self.optimizer = W.Dropdown(options=[(_menu_label(spec), name) for name, spec in OPTIMIZERS.items()],
                                     value=model.optimizer_name, description="optimizer", style=style)
