@@ -88,7 +88,7 @@ class CNNRace(WidgetView):
 
     # --- figure ----------------------------------------------------------------------------------
     def _build_figure(self) -> None:
-        self.fig, (self.ax_loss, self.ax_acc) = new_figure(1, 2, figsize=(9.5, 3.8), dpi=72,
+        self.fig, (self.ax_loss, self.ax_acc) = new_figure(1, 2, figsize=(8.4, 3.8), dpi=72,
                                                            gridspec_kw={"width_ratios": (1.7, 1)})
         self.raw, self.smooth, self.acc_lines, self.crosses = {}, {}, {}, {}
         for name in LABELS:

@@ -138,7 +138,7 @@ class OptimizerRace(WidgetView):
 
     # --- figure ----------------------------------------------------------------------------------
     def _build_figure(self) -> None:
-        self.fig, _ = new_figure(figsize=(10, 7.2), dpi=72)
+        self.fig, _ = new_figure(figsize=(8.4, 6.4), dpi=72)  # beside the controls in a laptop column
         self.fig.clf()
         grid = self.fig.add_gridspec(2, 2, height_ratios=(1.5, 1))
         self.ax_map = self.fig.add_subplot(grid[0, 0])

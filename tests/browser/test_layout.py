@@ -38,7 +38,8 @@ WIDGETS = {
 }
 
 # Problems of the widget in cell `index`: an element reaching past the right edge of the cell's output
-# column, or a label, readout or button whose text is cut (CSS ellipsis: its text is wider than its box).
+# column, a label, readout or button whose text is cut (CSS ellipsis: its text is wider than its box), or a
+# box whose content is wider than the box (squeezed by its row: its controls are cut off).
 _LAYOUT_JS = """(index) => {
   const cell = document.querySelector(`[data-cnnlab-cell="${index}"]`);
   const column = cell.querySelector('.jp-OutputArea-output');
@@ -54,6 +55,11 @@ _LAYOUT_JS = """(index) => {
   for (const el of column.querySelectorAll('.widget-label, .widget-readout, .widget-button, .widget-toggle-button, .widget-dropdown select')) {
     if (el.offsetWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
       problems.push(`text cut: "${name(el)}" needs ${el.scrollWidth} px, has ${el.clientWidth} px`);
+    }
+  }
+  for (const box of column.querySelectorAll('.widget-box')) {
+    if (box.offsetWidth > 0 && box.scrollWidth > box.clientWidth + 1) {
+      problems.push(`content cut: a box of "${name(box)}" needs ${box.scrollWidth} px, has ${box.clientWidth} px`);
     }
   }
   return problems;
