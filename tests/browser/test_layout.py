@@ -12,7 +12,7 @@ import json
 import os
 
 import pytest
-from driver import COURSE, LabNotebook, figure_problems, new_page, save_failure_artifacts
+from driver import COURSE, LabNotebook, figure_problems, layout_problems, new_page, save_failure_artifacts
 from screenshots import save_png
 
 LAPTOP = {"width": 1366, "height": 768}
@@ -37,33 +37,7 @@ WIDGETS = {
     "training_dashboard": "widgets.training_dashboard(epochs=1, train_size=300)",
 }
 
-# Problems of the widget in cell `index`: an element reaching past the right edge of the cell's output
-# column, a label, readout or button whose text is cut (CSS ellipsis: its text is wider than its box), or a
-# box whose content is wider than the box (squeezed by its row: its controls are cut off).
-_LAYOUT_JS = """(index) => {
-  const cell = document.querySelector(`[data-cnnlab-cell="${index}"]`);
-  const column = cell.querySelector('.jp-OutputArea-output');
-  const limit = column.getBoundingClientRect().right + 1;
-  const problems = [];
-  const name = el => (el.innerText || el.className || el.tagName).trim().replace(/\\s+/g, ' ').slice(0, 40);
-  for (const el of column.querySelectorAll('.jupyter-widgets, canvas, img, table')) {
-    const box = el.getBoundingClientRect();
-    if (box.width > 0 && box.right > limit) {
-      problems.push(`${el.tagName.toLowerCase()} "${name(el)}" is ${Math.round(box.width)} px wide and reaches ${Math.round(box.right - limit)} px past the output column (${Math.round(limit - column.getBoundingClientRect().left)} px)`);
-    }
-  }
-  for (const el of column.querySelectorAll('.widget-label, .widget-readout, .widget-button, .widget-toggle-button, .widget-dropdown select')) {
-    if (el.offsetWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
-      problems.push(`text cut: "${name(el)}" needs ${el.scrollWidth} px, has ${el.clientWidth} px`);
-    }
-  }
-  for (const box of column.querySelectorAll('.widget-box')) {
-    if (box.offsetWidth > 0 && box.scrollWidth > box.clientWidth + 1) {
-      problems.push(`content cut: a box of "${name(box)}" needs ${box.scrollWidth} px, has ${box.clientWidth} px`);
-    }
-  }
-  return problems;
-}"""
+
 
 
 def layout_notebook(folder) -> str:
@@ -100,7 +74,8 @@ def test_widget_fits_a_laptop_screen_in_jupyterlab(factory, laptop, artifacts):
         cell = nb.cell(index)
         output = cell.locator(".jp-OutputArea-output").first
         output.scroll_into_view_if_needed()
-        problems = figure_problems(cell) + nb.page.evaluate(_LAYOUT_JS, index)
+        problems = figure_problems(cell) + layout_problems(nb.page, f'[data-cnnlab-cell="{index}"] '
+                                                                     '.jp-OutputArea-output')
         target = SCREENSHOTS if os.environ.get("CNNLAB_SCREENSHOTS") == "1" else artifacts
         save_png(output.screenshot(), target / f"{factory}.png")
         assert not problems, f"{factory} at 1366x768 with the file browser open:\n" + "\n".join(problems)
