@@ -101,3 +101,92 @@ def test_widget_figures_keep_png_frames_after_a_style_reset_clears_the_hook():
         assert fig.canvas.syncing_data_url is False
     finally:
         plt.close(fig)
+
+
+# --- blitting: an update redraws only the animated artists --------------------------------------------------------
+def test_an_update_of_animated_artists_blits_without_a_full_draw():
+    fig, ax = new_figure(figsize=(2, 1.5), dpi=50)
+    try:
+        line, = ax.plot([0, 1], [0, 1])
+        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        view = FigureView(fig, animated=[line])
+        assert view.full_draws == 1 and line.get_animated()
+        first = view.widget.value
+        line.set_ydata([1, 0])
+        view.refresh()
+        assert view.full_draws == 1 and view.draws == 2  # blitted: no second full draw
+        assert view.widget.value != first  # ... and the picture shows the new line
+        blitted = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == blitted  # a full draw gives the same picture
+        ax.set_ylim(0, 2)  # limits changed: the saved picture (ticks) is stale
+        view.refresh()
+        assert view.full_draws == 3
+    finally:
+        plt.close(fig)
+
+
+def test_a_blitted_update_sends_a_frame_to_the_browser_at_once():
+    fig, ax = ipympl_figure(lambda: new_figure(figsize=(2, 1.5), dpi=50))
+    try:
+        messages = []
+        fig.canvas.send = lambda content, buffers=None: messages.append(
+            (json.loads(content["data"])["type"], bytes(buffers[0][:8]) if buffers else None))
+        line, = ax.plot([0, 1], [0, 1])
+        view = FigureView(fig, animated=[line])
+        browser_says(fig.canvas, "initialized")
+        browser_says(fig.canvas, "draw")  # the first full frame: the view saves the picture
+        assert line in ax.lines and frames(messages) == [PNG_SIGNATURE]
+        messages.clear()
+        line.set_ydata([1, 0])
+        view.refresh()
+        assert ("draw", None) not in messages and frames(messages) == [PNG_SIGNATURE]
+    finally:
+        plt.close(fig)
+
+
+# --- no endless redraw: a frame must not ask for the next one ------------------------------------------------------
+def test_a_frame_the_browser_asked_for_does_not_make_it_ask_again():
+    """After every kernel message IPython runs pyplot's hook, which calls `draw_idle()` (a "draw" message
+    to the browser, which then asks for a frame) on every stale figure. A figure that its own draw leaves
+    stale (reading an axes' active position applies its aspect and marks it stale) is redrawn without end;
+    seen in Chromium as a figure that never stopped repainting."""
+    def make():
+        fig = plt.figure(figsize=(3, 1.5), dpi=50)
+        return fig, fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+
+    fig, ax, ax3d = ipympl_figure(make)
+    try:
+        messages = []
+        fig.canvas.send = lambda content, buffers=None: messages.append(
+            (json.loads(content["data"])["type"], bytes(buffers[0][:8]) if buffers else None))
+        line, = ax.plot([0, 1], [0, 1])
+        line3d, = ax3d.plot([0, 1], [0, 1], [0, 1])
+        view = FigureView(fig, animated=[line, line3d])
+        browser_says(fig.canvas, "initialized")
+        messages.clear()
+        for _ in range(3):
+            browser_says(fig.canvas, "draw")  # the browser asks for a frame
+            plt.draw_all()  # pyplot's hook after the message
+        assert [kind for kind, _ in messages].count("binary") == 3 and ("draw", None) not in messages
+        messages.clear()
+        line.set_ydata([1, 0])
+        ax.set_xlim(*ax.get_xlim())  # a widget setting the limits it already has marks the axes stale
+        view.refresh()
+        plt.draw_all()
+        assert view.full_draws == 1 and ("draw", None) not in messages and len(frames(messages)) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_a_wide_figure_is_scaled_down_to_fit_a_laptop_notebook_column():
+    wide, _ = new_figure(figsize=(12, 5), dpi=100)  # 1200 px wide: scaled by 900/1200
+    narrow, _ = new_figure(figsize=(5, 3), dpi=100)  # 500 px: kept
+    try:
+        assert wide.dpi == pytest.approx(75) and wide.get_size_inches() == pytest.approx([12, 5])
+        assert narrow.dpi == 100
+        width, height = FigureView(wide).fig.canvas.get_width_height()
+        assert (width, height) == (900, 375)
+    finally:
+        plt.close(wide), plt.close(narrow)

@@ -2,7 +2,7 @@
 import ipywidgets as W
 import pytest
 
-from widgets._view import WidgetView
+from widgets._view import COALESCE_SECONDS, WidgetView
 
 
 class Counter(WidgetView):
@@ -70,3 +70,30 @@ def test_push_to_model_copies_each_control_into_the_field_of_its_name_then_updat
     view = View()
     view.push_to_model(a=view.slider, b=view.menu)
     assert (view.model.a, view.model.b) == (3, "y") and view.model.updates == [(3, "y")]
+
+
+# --- a burst of changes from the browser reaches the callback once --------------------------------------------
+def test_a_burst_of_browser_changes_reaches_the_callback_once_with_the_latest_value():
+    import asyncio
+
+    view, slider, calls = WidgetView(), W.IntSlider(max=10), []
+    view.observe(lambda change: calls.append(change["new"]), slider)
+
+    async def drag():
+        for value in range(2, 7):  # what the comm handler does with each message of a slider drag
+            slider.set_state({"value": value})
+        assert calls == []  # nothing yet: the burst is still coming
+        await asyncio.sleep(10 * COALESCE_SECONDS)
+        assert calls == [6]  # one callback, with the latest value
+        slider.value = 9  # a change made in Python, inside the loop, is handled at once
+        assert calls == [6, 9]
+
+    asyncio.run(drag())
+
+
+def test_browser_changes_outside_an_event_loop_are_handled_at_once():
+    view, slider, calls = WidgetView(), W.IntSlider(max=10), []
+    view.observe(lambda change: calls.append(change["new"]), slider)
+    slider.set_state({"value": 3})
+    slider.set_state({"value": 4})
+    assert calls == [3, 4]

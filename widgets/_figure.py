@@ -5,6 +5,19 @@ redraw is `draw_idle()`. With any other backend (inline, Agg in tests, Voila wit
 is rendered to PNG into an `ipywidgets.Image`, refreshed after every update. Either way a widget
 updates its artists (`set_data`, `set_text`, ...) and then calls `FigureView.refresh()`; it never
 creates a new figure per update.
+
+Blitting: the artists a widget changes on every update (its lines, markers, images, texts) are handed to
+`FigureView.animate`. A full draw then renders the rest of the figure (axes, ticks, contours, a 3-D
+surface), keeps that picture, and draws the animated artists on top; a later `refresh()` restores the
+picture and draws only the animated artists, unless an axis' limits, the figure's size or a 3-D view
+changed (then it draws everything again). A widget that changes anything else that is not animated (a
+title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
+once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
+keeps the animated artists, since the view draws them after every draw.
+
+Neither a draw nor a blit leaves the figure stale: after every kernel message (a slider moved, the
+browser asking for a frame) pyplot's hook asks ipympl for a full draw of every stale figure, so a figure
+that its own draw leaves stale is drawn again and again without end.
 """
 from __future__ import annotations
 
@@ -12,20 +25,39 @@ import io
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
 
-__all__ = ["FigureView", "install_figure_hook", "new_figure", "send_png_frames_only"]
+__all__ = ["MAX_WIDTH_PX", "FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
+
+
+MAX_WIDTH_PX = 900  # JupyterLab's output column at 1366x768 with the file browser open is 935 px wide
 
 
 def new_figure(*args, **kwargs):
-    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it.
+    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it, at most
+    MAX_WIDTH_PX wide on screen: a wider figure gets a lower dpi (the same layout, scaled down), so it fits
+    the notebook column of a laptop. The dpi is set when the figure is made, so ipympl keeps it on a HiDPI
+    screen (it scales the figure's first dpi by the device pixel ratio).
 
     It applies `send_png_frames_only` itself rather than relying on the figure hook alone:
     `plt.style.use("default")` or `plt.rcdefaults()` in a notebook clear matplotlib's `figure.hooks`.
     """
+    width = (kwargs.get("figsize") or plt.rcParams["figure.figsize"])[0]
+    dpi = kwargs.get("dpi") or plt.rcParams["figure.dpi"]
+    kwargs["dpi"] = min(dpi, MAX_WIDTH_PX / width)
     with plt.ioff():
         fig, axes = plt.subplots(*args, **kwargs)
     send_png_frames_only(fig)
     return fig, axes
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is >= |value| (1e-300 for 0): a limit or colour
+    scale that a small change of the data keeps, so the next update can blit (see FigureView)."""
+    size = max(abs(float(value)), 1e-300)
+    decade = 10.0 ** np.floor(np.log10(size))
+    return next(f * decade for f in (1, 2, 5, 10) if f * decade >= size * (1 - 1e-12))
 
 
 def send_png_frames_only(fig) -> None:
@@ -55,30 +87,119 @@ def install_figure_hook() -> None:
 
 
 class FigureView:
-    """The widget that shows `fig`; call `refresh()` after changing its artists."""
+    """The widget that shows `fig`; call `refresh()` after changing its artists.
 
-    def __init__(self, fig):
+    Inputs:
+    - fig: a matplotlib Figure (made by `new_figure`).
+    - animated: artists that change on updates (see `animate`).
+    `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure (tests read both).
+    """
+
+    PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
+
+    def __init__(self, fig, animated=()):
         self.fig = fig
         canvas = fig.canvas
         self.interactive = isinstance(canvas, W.DOMWidget)
         if self.interactive:
             canvas.header_visible = False
+            canvas.footer_visible = False  # the cursor's coordinates, a line wider than the figure
             canvas.toolbar_visible = False
             canvas.resizable = False
             self.widget = canvas
         else:
             self.widget = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.draws = 0  # how many times the figure was redrawn (tests read it)
+        self.full_draws = 0  # how many of them drew the whole figure
+        self._animated: list = []
+        self._background = None  # the saved picture of the static part (None: the next refresh draws all)
+        self._size, self._states = None, {}  # figure size, axes -> _axes_state(axes) when it was saved
+        canvas.mpl_connect("draw_event", self._on_draw)
+        self.animate(*animated)
         self.refresh()
+
+    def animate(self, *artists, new: bool = False) -> None:
+        """Redraw `artists` alone on later refreshes (blitting), over a saved picture of the rest.
+
+        new=True: the artists were made since the last refresh (so the saved picture does not hold them)
+        and the next refresh can still blit; an artist removed later (`artist.remove()`) is dropped."""
+        for artist in artists:
+            if artist is not None and artist not in self._animated:
+                artist.set_animated(True)
+                self._animated.append(artist)
+        if not new:
+            self._background = None
+
+    def invalidate(self) -> None:
+        """Something that is not animated changed (a title, a static image): the next `refresh()` draws the
+        whole figure. Axis limits, scales and 3-D views are watched without this call."""
+        self._background = None
 
     def refresh(self) -> None:
         self.draws += 1
-        if self.interactive:
-            self.fig.canvas.draw_idle()
+        canvas = self.fig.canvas
+        if self._can_blit():
+            canvas.restore_region(self._background)
+            self._draw_animated()
+            # The picture is up to date: the static part is the saved one (limits, size and views checked),
+            # the rest was just drawn. Setters called with the values shown (set_xlim, set_title) marked the
+            # figure stale; left so, pyplot's hook after the kernel message (IPython's post_execute) would
+            # ask ipympl for a full draw after every blit.
+            self.fig.stale = False
+            if self.interactive:
+                canvas.blit(self.fig.bbox)  # ipympl: sends the new frame (a diff) now
+                return
+        elif self.interactive:
+            self.full_draws += 1
+            canvas.draw_idle()  # the browser asks for the frame; the draw keeps the animated artists
             return
+        else:
+            self.full_draws += 1
+            canvas.draw()  # _on_draw saves the picture and draws the animated artists
+        self._send_png()
+
+    def _send_png(self) -> None:
+        pixels = np.asarray(self.fig.canvas.buffer_rgba())
         buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png", dpi=self.fig.dpi)
+        Image.fromarray(pixels, "RGBA").save(buffer, format="png", compress_level=self.PNG_COMPRESS_LEVEL)
         self.widget.value = buffer.getvalue()
+
+    # --- blitting ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _axes_state(ax) -> tuple:
+        """What the saved picture of an axes depends on besides its static artists: limits, scales, place,
+        and for a 3-D axes its z limits and view."""
+        # original=True: the place set by the layout. get_position() would apply the axes' aspect first, which
+        # marks the axes (and the figure) stale: then pyplot's hook after every kernel message would ask the
+        # browser for another full draw, after each draw, without end (ipympl). Limits and the figure size,
+        # which the active place follows, are in the state already.
+        state = (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+                 tuple(ax.get_position(original=True).bounds), ax.get_visible())
+        if hasattr(ax, "get_zlim"):
+            state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
+        return state
+
+    def _can_blit(self) -> bool:
+        """True when the saved picture still holds: same size, same axes, same limits, scales and views."""
+        return (self._background is not None and self._size == tuple(self.fig.bbox.bounds)
+                and list(self._states) == self.fig.axes
+                and all(self._axes_state(ax) == state for ax, state in self._states.items()))
+
+    def _on_draw(self, event) -> None:
+        """After every full draw: save the picture of the static part, then draw the animated artists."""
+        canvas = self.fig.canvas
+        if not self._animated or canvas.is_saving():
+            return
+        self._background = canvas.copy_from_bbox(self.fig.bbox)
+        self._size = tuple(self.fig.bbox.bounds)
+        self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        self._draw_animated()
+
+    def _draw_animated(self) -> None:
+        self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones
+        for artist in sorted(self._animated, key=lambda a: a.get_zorder()):
+            if artist.get_visible() and (artist.axes is None or artist.axes.get_visible()):
+                self.fig.draw_artist(artist)
 
     def close(self) -> None:
         plt.close(self.fig)

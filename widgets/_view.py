@@ -19,14 +19,38 @@ view subclasses `WidgetView`:
 
 Displaying the view displays `.widget`; a failing callback shows "Something went wrong: ..." on the
 status line (the traceback goes to the `widgets` logger), never a traceback in the notebook.
+
+A burst of changes from the browser (a slider dragged, a Play button ticking faster than the figure
+redraws) is coalesced: in a kernel, a change that comes from the browser waits `COALESCE_SECONDS` and
+only the latest change of a control reaches the callback, so the view redraws once for the burst
+instead of falling behind. A change made in Python (a notebook cell, a test, the view itself) calls
+the callback at once, so code that sets `.value` and then reads the model sees the update.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from widgets._guard import StatusLine, guarded, show_error
 
-__all__ = ["WidgetView"]
+__all__ = ["WidgetView", "COALESCE_SECONDS", "running_loop"]
+
+COALESCE_SECONDS = 0.03  # how long a change from the browser waits for a later one of the same control
+
+
+def _from_browser(change) -> bool:
+    """True when ipywidgets is applying a state the browser sent (the trait is locked while it does)."""
+    owner = change.get("owner") if isinstance(change, dict) else getattr(change, "owner", None)
+    name = change.get("name") if isinstance(change, dict) else getattr(change, "name", None)
+    return name in (getattr(owner, "_property_lock", None) or {})
+
+
+def running_loop():
+    """The running asyncio loop (in a kernel), else None (plain Python, pytest)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class WidgetView:
@@ -55,9 +79,31 @@ class WidgetView:
             return None
 
         unless_syncing.__name__ = getattr(callback, "__name__", "callback")  # for the log of a failure
-        wrapped = self.guard(unless_syncing)
+        wrapped = self._coalescing(self.guard(unless_syncing))
         for control in controls:
             control.observe(wrapped, names=names)
+
+    @staticmethod
+    def _coalescing(callback):
+        """`callback`, with a burst of browser changes of one control reduced to its latest (see above)."""
+        pending = {}  # (id of the control, trait name) -> latest change not yet handed to the callback
+
+        def fire(key):
+            change = pending.pop(key, None)
+            if change is not None:
+                callback(change)
+
+        def on_change(change):
+            loop = running_loop()
+            if loop is None or not _from_browser(change):
+                return callback(change)
+            key = (id(change["owner"]), change["name"])
+            if key not in pending:
+                loop.call_later(COALESCE_SECONDS, fire, key)
+            pending[key] = change
+            return None
+
+        return on_change
 
     @contextlib.contextmanager
     def syncing(self):

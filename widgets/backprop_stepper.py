@@ -200,7 +200,12 @@ class BackpropStepper(WidgetView):
         self.sample = W.IntSlider(value=model.n, min=1, max=model.n_samples, description="sample n",
                                   continuous_update=False, layout=W.Layout(width="380px"))
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the network's units, edges and texts and the sample cursor redraw alone over a saved picture of
+        # the rest (see FigureView)
+        self.view = FigureView(self.fig, animated=[
+            *(line for layer in self.edges for row in layer for line in row), *sum(self.circles, []),
+            *sum(self.values, []), *sum(self.notes, []), *self.targets, self.loss_text, self.stage_title,
+            self.formula, self.cursor, *self.avg_markers, self.distance_text])
         self.observe(lambda change: self.update(), self.stage, self.sample)
         self.back.on_click(self.guard(lambda _: self._shift(-1)))
         self.next.on_click(self.guard(lambda _: self._shift(+1)))
@@ -284,6 +289,10 @@ class BackpropStepper(WidgetView):
             self.avg_markers.append(ax.plot([1], [m.running[0, k]], "o", color=color, markersize=8,
                                             markeredgecolor="black")[0])
         ax.set_xlim(0.5, m.n_samples + 0.5)
+        ax.set_xlabel("samples seen, n", fontsize=9)
+        # in the axes, not the x label: it changes with n and is redrawn alone (see FigureView)
+        self.distance_text = ax.text(0.98, 0.03, "", transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
+                                     bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
         ax.set_ylabel("gradient entry", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, frameon=False)
@@ -329,8 +338,8 @@ class BackpropStepper(WidgetView):
         self.cursor.set_xdata([m.n, m.n])
         for marker, k in zip(self.avg_markers, m.tracked):
             marker.set_data([m.n], [m.running[m.n - 1, k]])
-        self.avg_ax.set_xlabel(rf"samples seen, n.   After n = {m.n}: $\|$average $- \nabla E\| \,/\, \|\nabla E\|$"
-                               f" = {m.distance:.2g}", fontsize=9)
+        self.distance_text.set_text(rf"after n = {m.n}: $\|$average $- \nabla E\| \,/\, \|\nabla E\|$"
+                                    f" = {m.distance:.2g}")
         self.view.refresh()
         self.status.show(self._message(), "ok" if m.n == m.n_samples else "info")
 

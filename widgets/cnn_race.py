@@ -56,7 +56,7 @@ class CNNRace(WidgetView):
         self._last_draw = 0.0
         self.runner = ChunkRunner(self._work, on_done=self.guard(self._finish), on_error=self.show_error,
                                   name="cnn_race")
-        style = {"description_width": "70px"}
+        style = {"description_width": "95px"}
         # every range holds the model's value: the controls show the model's settings, never clamp them
         self.enable, self.lr, rows = runner_controls(model.enabled, model.lrs, (-5, 1), step=0.1)
         low, high = spanning(1, 5, model.epochs)
@@ -68,7 +68,9 @@ class CNNRace(WidgetView):
         self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop")
         self.table = W.HTML()
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the curves redraw alone over a saved picture of the axes while the race streams (see FigureView)
+        self.view = FigureView(self.fig, animated=[*self.raw.values(), *self.smooth.values(), *self.crosses.values(),
+                                                   *self.acc_lines.values()])
 
         self.observe(self._on_control, self.epochs, self.momentum, *self.enable.values(), *self.lr.values())
         self.race_button.on_click(self.guard(lambda button: self.start()))
@@ -86,7 +88,7 @@ class CNNRace(WidgetView):
 
     # --- figure ----------------------------------------------------------------------------------
     def _build_figure(self) -> None:
-        self.fig, (self.ax_loss, self.ax_acc) = new_figure(1, 2, figsize=(9.5, 3.8), dpi=72,
+        self.fig, (self.ax_loss, self.ax_acc) = new_figure(1, 2, figsize=(8.4, 3.8), dpi=72,
                                                            gridspec_kw={"width_ratios": (1.7, 1)})
         self.raw, self.smooth, self.acc_lines, self.crosses = {}, {}, {}, {}
         for name in LABELS:
@@ -130,11 +132,11 @@ class CNNRace(WidgetView):
             self.acc_lines[name].set_data(np.arange(1, len(acc) + 1), acc)
         top = min(max(top, np.log(10)) * 1.1, 4 * np.log(10))  # ln 10: the loss of a uniform guess
         self.ax_loss.set_xlim(0, max(total, 2))
-        self.ax_loss.set_ylim(0, top)
+        self.ax_loss.set_ylim(0, np.ceil(top * 2) / 2)  # on a grid of 0.5: the axis rarely moves while it trains
         for cross in self.crosses.values():
             x = cross.get_xdata()
             if len(x):
-                cross.set_data(x, [top])
+                cross.set_data(x, [self.ax_loss.get_ylim()[1]])
         self.ax_acc.set_xlim(0.5, m.epochs + 0.5)
         self.ax_acc.set_xticks(range(1, m.epochs + 1))
         self.view.refresh()

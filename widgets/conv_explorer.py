@@ -205,7 +205,11 @@ class ConvExplorer(WidgetView):
         self.kernel_texts = []
         self.formula_text = self.fig.text(0.5, 0.015, "", ha="center", fontsize=10, family="monospace")
         self.fig.subplots_adjust(left=0.02, right=0.98, top=0.93, bottom=0.07, wspace=0.12, hspace=0.22)
-        self.view = FigureView(self.fig)
+        # images, boxes and texts redraw alone over a saved picture of the axes (see FigureView); a change
+        # of shape moves the limits, and that draws the whole figure
+        self.view = FigureView(self.fig, animated=[*self.artists, self.image_box, self.field_box, self.dx_box,
+                                                   self.out_box, self.formula_text,
+                                                   *(ax.title for ax in self.axes[:4])])
 
         self.observe(lambda change: self.update(), self.image_picker, self.kernel_picker, self.kernel_size, self.stride,
                      self.padding, self.delta_mode, self.row, self.col)
@@ -255,6 +259,7 @@ class ConvExplorer(WidgetView):
             self.kernel_texts = [ax.text(j, i, f"{m.kernel[i, j]:.2g}", ha="center", va="center", fontsize=8,
                                          color="white" if abs(m.kernel[i, j]) > dark else "black")
                                  for i in range(k) for j in range(k)]
+            self.view.animate(*self.kernel_texts, new=True)
         padded = f"padded to {h + 2 * p}×{w + 2 * p}" if p else "no padding"
         self.axes[0].set_title(f"input x, {h}×{w}, {padded}", fontsize=10)
         self.axes[1].set_title(f"kernel w: {m.kernel_name}, {k}×{k}", fontsize=10)

@@ -259,7 +259,10 @@ class FilterViewer(WidgetView):
                              for ax, (_, tiles) in zip(self.panel_axes, self._panels())]
         self.fig.colorbar(self.panel_images[0], cax=self.fig.add_axes((0.915, 0.12, 0.012, 0.6)),
                           label="value ÷ scale (see the titles)")
-        self.view = FigureView(self.fig)
+        # the pictures and titles redraw alone over a saved picture of the axes (see FigureView); a layer
+        # of another shape moves the limits, and that draws the whole figure
+        self.view = FigureView(self.fig, animated=[self.input_tile, *self.panel_images,
+                                                   *(ax.title for ax in axes)])
         self.observe(lambda change: self.update(), self.layer, self.image, self.target, self.norm)
         self.widget = W.VBox([W.HBox([self.layer, self.target]), W.HBox([self.image, self.norm]),
                               self.view.widget, self.status.widget])

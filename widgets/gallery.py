@@ -90,7 +90,9 @@ class DatasetGallery(WidgetView):
         for ax in self.axes + [self.mean_ax]:
             ax.set_xticks([]), ax.set_yticks([])
         self.fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9, wspace=0.1, hspace=0.35)
-        self.view = FigureView(self.fig)
+        # the images and titles redraw alone over a saved picture of the empty axes (see FigureView)
+        self.view = FigureView(self.fig, animated=[*self.tiles, self.mean_tile,
+                                                   *(ax.title for ax in [*self.axes, self.mean_ax])])
 
         self.class_picker.observe(self.guard(self._on_class), names="value")
         self.start.observe(self.guard(self._on_start), names="value")

@@ -13,7 +13,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView, new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
                                 STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms, gaussian_moments,
@@ -21,6 +21,14 @@ from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH,
 
 __all__ = ["ACTIVATIONS", "SCHEMES", "WIDTHS", "MAX_DEPTH", "gaussian_moments", "predicted_profile",
            "column_histograms", "InitModel", "InitExplorer", "init_explorer"]
+
+
+def _nice_limits(lo: float, hi: float) -> tuple[float, float]:
+    """Limits holding [lo, hi] at 1, 2 or 5 times a power of ten (`nice_ceil`): (0, m) for values that are
+    all >= 0, (-m, 0) for values all <= 0, else (-m, m). A small change of the data keeps them, so most
+    updates redraw the histograms alone (see FigureView); the axes' background is an empty bin's colour."""
+    m = nice_ceil(max(abs(lo), abs(hi)))
+    return (0.0 if lo >= 0 else -m), (0.0 if hi <= 0 else m)
 
 
 class InitExplorer(WidgetView):
@@ -49,7 +57,9 @@ class InitExplorer(WidgetView):
         self.recommend.on_click(self.guard(lambda _: self._recommend()))
         self.note = W.HTML()
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the histograms, lines and band labels redraw alone over a saved picture of the axes (FigureView)
+        self.view = FigureView(self.fig, animated=[*self.images.values(), *sum(self.pred_lines.values(), ()),
+                                                   *self.std_lines.values(), *self.band_labels])
         self.observe(lambda change: self.update(), self.depth, self.width, self.activation, self.scheme, self.gain,
                      self.std)
         controls = W.VBox([self.depth, self.width, self.activation, self.scheme,
@@ -72,6 +82,7 @@ class InitExplorer(WidgetView):
             upper, = ax.plot([], [], "--", color="#4fc3f7", lw=1.4)
             lower, = ax.plot([], [], "--", color="#4fc3f7", lw=1.4)
             self.pred_lines[key] = (upper, lower)
+            ax.set_facecolor(self.images[key].cmap(0.0))  # outside the histogram: no values, as an empty bin
             ax.set_title(title + "\n(dashed: predicted mean ± 1 std)", fontsize=9)
             ax.set_xlabel("layer")
         self.ax_act.set_ylabel("value (one histogram per layer)", fontsize=8)
@@ -114,7 +125,7 @@ class InitExplorer(WidgetView):
             self.images[key].set_data(hist)
             self.images[key].set_extent((0.5, m.depth + 0.5, lo, hi))
             ax.set_xlim(0.5, m.depth + 0.5)
-            ax.set_ylim(lo, hi)
+            ax.set_ylim(*_nice_limits(lo, hi))
         upper, lower = self.pred_lines["act"]
         upper.set_data(layers, m.pred_act_mean + m.pred_act_std)
         lower.set_data(layers, m.pred_act_mean - m.pred_act_std)
@@ -131,7 +142,7 @@ class InitExplorer(WidgetView):
         if finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             lo, hi = min(lo, 0.1), max(hi, 10.0)
-            self.ax_std.set_ylim(lo / 3, hi * 3)
+            self.ax_std.set_ylim(10.0 ** np.floor(np.log10(lo / 3)), 10.0 ** np.ceil(np.log10(hi * 3)))  # decades
         else:
             self.ax_std.set_ylim(1e-3, 1e3)
         self.ax_std.set_xlim(0.5, m.depth + 0.5)

@@ -19,7 +19,7 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView, new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.jacobian_model import (SOURCES, DifferenceCheck, JacobianModel, compare_with_differences, default_net,
                                     downsample, one_sided_jacobians)
@@ -83,7 +83,12 @@ class JacobianViewer(WidgetView):
         self.sv_ax.set_ylabel(r"singular value $\sigma_k$", fontsize=8)
         self.sv_ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False)
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
-        self.view = FigureView(self.fig)
+        # the matrices, lines and titles redraw alone over a saved picture of the axes (see FigureView);
+        # the singular values' axis tops at 1/2/5 x 10^k (a new colour scale redraws its colour bar: all)
+        self.view = FigureView(self.fig, animated=[self.input_image, self.jx_image, self.jw_image, self.sv_x_line,
+                                                   self.sv_w_line, self.input_ax.title, self.jx_ax.title,
+                                                   self.jw_ax.title, self.sv_ax._left_title])
+        self._drawn_params = None
 
         self.observe(lambda change: self.update(), self.layer, self.sample)
         self.observe(self._on_source, self.source)
@@ -136,6 +141,9 @@ class JacobianViewer(WidgetView):
         self.jw_empty.set_visible(not has_params)
         self.jw_bar.ax.set_visible(has_params)
         self.jw_ax.xaxis.set_visible(has_params), self.jw_ax.yaxis.set_visible(has_params)
+        if has_params != self._drawn_params:  # the axes' ticks appear or go: not animated
+            self._drawn_params = has_params
+            self.view.invalidate()
         if has_params:
             self._show_matrix(self.jw_ax, self.jw_image, m.J_w)
         self.jw_ax.set_title(rf"$J_w = \partial x^{{(\ell)}}/\partial w^{{(\ell)}}$: {D} $\times$ {P}", fontsize=9)
@@ -144,7 +152,7 @@ class JacobianViewer(WidgetView):
         self.sv_w_line.set_data(np.arange(1, len(m.sv_w) + 1), m.sv_w)
         self.sv_ax.set_xlim(0.5, max(len(m.sv_x), len(m.sv_w), 1) + 0.5)
         top = max([1.0] + [float(s.max()) for s in (m.sv_x, m.sv_w) if s.size])
-        self.sv_ax.set_ylim(0, 1.08 * top)
+        self.sv_ax.set_ylim(0, nice_ceil(1.08 * top))
         self.sv_ax.set_title(f"singular values of layer {m.layer_index} ({type(m.layer).__name__}): "
                              f"largest {m.sv_x[0]:.3g} for $J_x$" if m.sv_x.size else "", fontsize=9, loc="left")
         self.view.refresh()

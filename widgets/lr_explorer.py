@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from cnnlab.data import small_fashion_mnist
 from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView, new_figure
-from widgets._view import WidgetView
+from widgets._view import WidgetView, running_loop
 from widgets.training_run import LOSSES, TrainingRun, judge_regime
 
 __all__ = ["BATCH_SIZES", "REGIMES", "LRExplorer", "lr_explorer", "TrainingRun", "judge_regime"]
@@ -36,13 +36,6 @@ log = logging.getLogger("widgets")
 BATCH_SIZES = [("1 (online)", 1), ("16", 16), ("64", 64), ("256", 256), ("full batch", 0)]
 REGIMES = {"good": "#1a7f37", "too small": "#9a6700", "too large": "#d1242f", "diverged": "#82071e",
            "stopped": "#444"}
-
-
-def _running_loop():
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _plain_log_ticks(ax) -> None:
@@ -93,13 +86,17 @@ class LRExplorer(WidgetView):
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
                                     tooltip="stop the run after the current chunk")
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the curves, markers and texts redraw alone over a saved picture of the axes (see FigureView)
+        self.view = FigureView(self.fig, animated=[self.prev_train, self.prev_val, self.train_line, self.val_line,
+                                                   self.blowup, self.regime_text, self.ax.title,
+                                                   *self.sweep_lines.values(), self.sweep_diverged,
+                                                   self.sweep_current])
         # while training live, redraw after every chunk with ipympl (cheap: the browser renders); a PNG
         # fallback (no ipympl) renders in the kernel, so there at most every 0.3 s
         self.redraw_every = 0.0 if self.view.interactive else 0.3
         self.observe(lambda change: self.start(), self.lr, self.momentum, self.batch_size, self.epochs,
                      self.loss)
-        self.x_axis.observe(guard(lambda change: self._draw()), names="value")
+        self.x_axis.observe(guard(lambda change: (self.view.invalidate(), self._draw())), names="value")
         self.train_button.on_click(guard(lambda button: self.start()))
         self.stop_button.on_click(guard(lambda button: self.stop()))
         self.widget = W.VBox([W.HBox([self.lr, self.momentum]),
@@ -175,7 +172,9 @@ class LRExplorer(WidgetView):
         self.view.refresh()
 
     def _rescale(self) -> None:
-        """Axis limits from the drawn curves; far above the start (a blow-up) the curve leaves the top."""
+        """Axis limits: x the whole planned run (and the previous one), so they hold while it trains; y from
+        the drawn curves on a grid of half decades (far above the start, a blow-up leaves the top), so
+        they change only a few times per run and most redraws blit the curves alone."""
         lines = [self.train_line, self.val_line] + ([self.prev_train, self.prev_val] if self.previous else [])
         xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in lines])
         ys = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines])
@@ -183,9 +182,13 @@ class LRExplorer(WidgetView):
         ys = ys[np.isfinite(ys) & (ys > 0)]
         if ys.size:
             top = min(ys.max(), 30 * max(starts))
-            self.ax.set_ylim(ys.min() / 1.3, top * 1.3)
-        if xs.size and xs.max() > 0:
-            self.ax.set_xlim(-0.02 * xs.max(), 1.02 * xs.max())
+            low, high = np.log10(ys.min() / 1.3), np.log10(top * 1.3)
+            self.ax.set_ylim(10 ** (np.floor(2 * low) / 2), 10 ** (np.ceil(2 * high) / 2))
+        r = self.run
+        planned = self._x([r.epochs], [r.epochs * len(r.trainer.loader)])[0]
+        end = max(planned, xs.max() if xs.size else 0.0)
+        if end > 0:
+            self.ax.set_xlim(-0.02 * end, 1.02 * end)
 
     def _draw_sweep(self) -> None:
         r = self.run
@@ -196,9 +199,9 @@ class LRExplorer(WidgetView):
         lost = [s["lr"] for s in same if s["regime"] == "diverged"]
         self.sweep_diverged.set_data(lost, [0.95] * len(lost))
         finite = [s["final"] for s in same if s["regime"] != "diverged"]
-        if finite:
-            low, high = min(finite), max(finite)
-            self.ax_sweep.set_ylim(low / 1.5, high * 1.5 if high > low else low * 2)
+        if finite:  # on a grid of half decades: a new point rarely moves them
+            low, high = np.log10(min(finite) / 1.5), np.log10(max(finite) * 1.5)
+            self.ax_sweep.set_ylim(10 ** (np.floor(2 * low) / 2), 10 ** (np.ceil(2 * max(high, low + 0.3)) / 2))
         mine = [s for s in same if s["id"] == self._generation and s["regime"] != "diverged"]
         self.sweep_current.set_data([s["lr"] for s in mine], [s["final"] for s in mine])
 
@@ -221,15 +224,16 @@ class LRExplorer(WidgetView):
             self.previous = (list(r.epochs_seen), list(r.updates), list(r.train_loss), list(r.val_loss), r.describe())
         self._read_controls()
         r.reset()
-        loop = _running_loop() if self.live is not False else None
+        loop = running_loop() if self.live is not False else None
         if loop is None:
             if self.live:
                 raise RuntimeError("live=True needs a running asyncio loop (a Jupyter kernel)")
             r.run()
             self._finish()
             return
-        self._draw()
+        # the control answers at once (status line); the figure follows from the loop, then every chunk
         self.status.show(f"training: {r.describe()} …")
+        loop.call_soon(self.guard(self._draw))
         self._task = loop.create_task(self._train_live(self._generation))
 
     async def _train_live(self, generation: int) -> None:

@@ -14,6 +14,7 @@ import time
 import ipywidgets as W
 import numpy as np
 
+from cnnlab.optim import optimizer_spec
 from cnnlab.surfaces import SURFACES, trajectory
 from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
@@ -33,6 +34,8 @@ class RaceModel:
     one: Momentum, Nesterov), steps, start (x, y), noise (std of the Gaussian added to each gradient)
     and seed (of that noise).
     After `update()`: runs (label -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
+    A runner is rerun only when one of its own settings changed (`run_key`): moving one learning rate
+    reruns one optimizer, momentum only those that use it; the cache keeps the last run per runner.
     """
 
     def __init__(self, surface: str = "saddle", enabled=None, steps: int = 300, start=None,
@@ -46,7 +49,14 @@ class RaceModel:
         self.momentum, self.steps, self.noise, self.seed = momentum, int(steps), noise, seed
         self.start = tuple(self.surface.start if start is None else start)
         self.runs: dict = {}
+        self._cache: dict = {}  # label -> (run_key, Trajectory) of its last run
         self.update()
+
+    def run_key(self, name: str) -> tuple:
+        """Everything runner `name`'s trajectory depends on (momentum only for those that use it)."""
+        mu = self.momentum if optimizer_spec(name).uses_momentum else None
+        return (self.surface_name, id(self.surface), self.lrs[name], mu, self.steps, tuple(map(float, self.start)),
+                self.noise, self.seed if self.noise else None)
 
     def set_surface(self, name: str) -> None:
         if name not in SURFACES:
@@ -58,15 +68,20 @@ class RaceModel:
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         t0 = time.perf_counter()
-        self.runs = {}
-        for name in LABELS:
-            if name not in self.enabled:
-                continue
-            lr, mu = self.lrs[name], self.momentum
-            self.runs[name] = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
-                                         steps=self.steps, noise=self.noise,
-                                         rng=self.seed if self.noise else None)
+        self.runs = {name: self.run(name) for name in LABELS if name in self.enabled}
         self.seconds = time.perf_counter() - t0
+
+    def run(self, name: str):
+        """Runner `name`'s trajectory with the current settings (ticked or not), from the cache when its
+        settings did not change."""
+        key = self.run_key(name)
+        cached = self._cache.get(name)
+        if cached is None or cached[0] != key:
+            lr, mu = self.lrs[name], self.momentum
+            run = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
+                             steps=self.steps, noise=self.noise, rng=self.seed if self.noise else None)
+            cached = self._cache[name] = (key, run, self.surface)  # the surface: its id stays its own
+        return cached[1]
 
     def summary(self) -> dict:
         """name -> (final value, steps run, diverged_at, escaped_at) for a table or an assert."""
@@ -82,7 +97,7 @@ class OptimizerRace(WidgetView):
         self.model = model
         super().__init__()
         (x0, x1), (y0, y1) = model.surface.bounds
-        style = {"description_width": "90px"}
+        style = {"description_width": "100px"}
         self.surface = W.Dropdown(options=[(SURFACES[k]().name, k) for k in SURFACES],
                                   value=model.surface_name, description="surface", style=style)
         # every range holds the model's value: the controls show the model's settings, never clamp them
@@ -107,7 +122,10 @@ class OptimizerRace(WidgetView):
         self.enable, self.lr, rows = runner_controls(model.enabled, model.lrs, (-4, 1), step=0.05)
 
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # the runs redraw alone over a saved picture of the rest (contours, 3-D surface, axes)
+        self.view = FigureView(self.fig, animated=[self.start_marker, *self.lines.values(), *self.ends.values(),
+                                                   *self.lines_3d.values(), *self.loss_lines.values(),
+                                                   *self.step_lines.values()])
         self.fig.canvas.mpl_connect("button_press_event", self.guard(self.on_click))
         self.observe(self._on_surface, self.surface)
         self.observe(lambda change: self.update(), self.steps, self.noise, self.momentum, self.start_x,
@@ -120,7 +138,7 @@ class OptimizerRace(WidgetView):
 
     # --- figure ----------------------------------------------------------------------------------
     def _build_figure(self) -> None:
-        self.fig, _ = new_figure(figsize=(10, 7.2), dpi=72)
+        self.fig, _ = new_figure(figsize=(8.4, 6.4), dpi=72)  # beside the controls in a laptop column
         self.fig.clf()
         grid = self.fig.add_gridspec(2, 2, height_ratios=(1.5, 1))
         self.ax_map = self.fig.add_subplot(grid[0, 0])
@@ -193,19 +211,28 @@ class OptimizerRace(WidgetView):
         self.view.refresh()
 
     def _rescale_plots(self) -> None:
-        values = [r.values for r in self.model.runs.values() if len(r.values)]
-        steps = [np.linalg.norm(np.diff(r.points, axis=0), axis=1) for r in self.model.runs.values()]
+        """Limits from every runner, ticked or not (ticking one keeps them), on a coarse grid (a round number,
+        a decade on the log axis; a small change of a setting keeps them): the update then redraws only the
+        runs (see FigureView's blitting)."""
+        runs = [self.model.run(name) for name in LABELS]
+        values = [r.values for r in runs if len(r.values)]
+        steps = [np.linalg.norm(np.diff(r.points, axis=0), axis=1) for r in runs]
         steps = [s[s > 0] for s in steps if len(s)]
         self.ax_loss.set_xlim(0, self.model.steps)
         if values:
             lo, hi = np.percentile(np.concatenate(values), [0, 100])
             zmin, zmax = self._z_range
             lo, hi = max(lo, zmin - (zmax - zmin)), min(hi, zmax + (zmax - zmin))
-            self.ax_loss.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+            lo, hi = lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9)
+            unit = 10.0 ** np.floor(np.log10(hi - lo)) / 2
+            self.ax_loss.set_ylim(np.floor(lo / unit) * unit, np.ceil(hi / unit) * unit)
         self.ax_step.set_xlim(1, max(self.model.steps, 2))
         if steps and any(len(s) for s in steps):
             allsteps = np.concatenate(steps)
-            self.ax_step.set_ylim(max(allsteps.min(), 1e-8) / 2, allsteps.max() * 2)
+            (x0, x1), (y0, y1) = self.model.surface.bounds
+            box = np.hypot(x1 - x0, y1 - y0)  # a longer step leaves the map: no need to show how long
+            low, high = max(allsteps.min(), 1e-8) / 2, min(allsteps.max(), 10 * box) * 2
+            self.ax_step.set_ylim(10.0 ** np.floor(np.log10(low)), 10.0 ** np.ceil(np.log10(high)))
 
     # --- events --------------------------------------------------------------------------------------
     def _on_surface(self, change) -> None:

@@ -80,7 +80,11 @@ class RegularizationExplorer(WidgetView):
                          self.batchnorm, self.augment, self.early_stopping]
 
         self._build_figure()
-        self.view = FigureView(self.fig)
+        # curves, histograms and texts redraw alone over a saved picture of the axes (see FigureView)
+        self.view = FigureView(self.fig, animated=[
+            self.ref_train, self.ref_val, self.train_line, self.val_line, self.end_marker, self.best_line, self.note,
+            self.ref_hist, self.hist, self.ref_sparse, self.sparse_line, self.title,
+            *(ax.title for ax in (self.ax_loss, self.ax_hist, self.ax_sparse))])
         self.background = self.view.interactive if background is None else bool(background)
         self._pending, self._last_draw, self._live = None, 0.0, np.inf
         guard = self.guard
@@ -142,11 +146,12 @@ class RegularizationExplorer(WidgetView):
         self.ref_hist.set_data(self._histogram(ref.weights))
         self.hist.set_data(self._histogram(run.weights))
         shown = [v for v in (*ref.train_loss, *ref.val_loss, *run.train_loss, *run.val_loss) if np.isfinite(v)]
-        self.ax_loss.set_ylim(0, min(max(shown, default=2.5), 5.0) * 1.08)
+        # limits on a grid (0.5 of loss, 0.1 of share): most redraws while training blit the curves alone
+        self.ax_loss.set_ylim(0, np.ceil(2 * min(max(shown, default=2.5), 5.0) * 1.08) / 2)
         for ax in (self.ax_loss, self.ax_sparse):
             ax.set_xlim(0.5, run.settings.epochs + 0.5)
         tallest = max(self.hist.get_data().values.max(), self.ref_hist.get_data().values.max(), 0.05)
-        self.ax_hist.set_ylim(0, tallest * 1.1)
+        self.ax_hist.set_ylim(0, np.ceil(10 * tallest * 1.1) / 10)
         diverged = run.status == "diverged"
         finite = [(i + 1, v) for i, v in enumerate(run.val_loss) if np.isfinite(v)]
         self.end_marker.set_data(([finite[-1][0]], [finite[-1][1]]) if diverged and finite else ([], []))

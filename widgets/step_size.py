@@ -118,7 +118,10 @@ class StepSizeExplorer(WidgetView):
         ax.legend(loc="upper right", fontsize=8, ncol=2, framealpha=0.9)
         ax.set_title("Khan's example", fontsize=10)  # placeholder so that tight_layout leaves room
         self.fig.tight_layout()
-        self.view = FigureView(self.fig)
+        # the curves, markers and the title redraw alone over a saved picture of the axes (see FigureView)
+        self.view = FigureView(self.fig, animated=[self.fwd_line, self.cen_line, self.fwd_model, self.cen_model,
+                                                   self.sqrt_line, self.cbrt_line, self.sqrt_text, self.cbrt_text,
+                                                   ax.title])
 
         self.observe(self._on_change, self.x, self.precision)
         self.widget = W.VBox([W.HBox([self.x, self.precision]), self.view.widget, self.status.widget])
@@ -145,7 +148,7 @@ class StepSizeExplorer(WidgetView):
             line.set_xdata([h, h])
             text.set_x(h)
         low = max(min(s.central_error[s.central_error > 0].min(initial=1.0), 1e-3) / 10, 1e-16)
-        ax.set_ylim(low, 1e8)
+        ax.set_ylim(10.0 ** np.floor(np.log10(low)), 1e8)  # on a decade: a new x rarely moves it
         ax.set_title(f"Khan's example at x = {m.x:.2f} in {m.precision}" if m.f is khan_f
                      else f"f at x = {m.x:.2f} in {m.precision}", fontsize=10)
         self.view.refresh()

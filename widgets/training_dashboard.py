@@ -25,7 +25,7 @@ import numpy as np
 from cnnlab.optim import OPTIMIZERS
 from widgets._background import ChunkRunner
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView, new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.dashboard_model import DashboardModel, positive_int
 from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range
@@ -61,7 +61,7 @@ class TrainingDashboard(WidgetView):
         super().__init__()
         self._draw_lock, self._last_draw, self._busy = threading.RLock(), 0.0, False
         self.runner = ChunkRunner(self._work, on_done=self.guard(self._on_thread_done), on_error=self.show_error)
-        style = {"description_width": "80px"}
+        style = {"description_width": "90px"}
         # every control shows the model's setting (ranges and menus hold it)
         self.optimizer = W.Dropdown(options=[(_menu_label(spec), name) for name, spec in OPTIMIZERS.items()],
                                     value=model.optimizer_name, description="optimizer", style=style)
@@ -82,8 +82,15 @@ class TrainingDashboard(WidgetView):
                                       tooltip="continue the stopped run")
         self._build_figures()
         self.update()  # sets every artist; the views below render the figures once
-        self.curves_view, self.filters_view = FigureView(self.fig_curves), FigureView(self.fig_filters)
-        self.maps_view, self.results_view = FigureView(self.fig_maps), FigureView(self.fig_results)
+        # what changes redraws alone over a saved picture of the rest of its figure (see FigureView)
+        self.curves_view = FigureView(self.fig_curves, animated=[*self.lines.values(), *self.diverged_marks])
+        self.filters_view = FigureView(self.fig_filters, animated=[
+            *(t for t in self.filter_images if t is not None), *(ax.title for ax in self.filter_axes)])
+        self.maps_view = FigureView(self.fig_maps, animated=[
+            *(t for t in self.map_images if t is not None), self.image_tile,
+            *(ax.title for ax in [*self.map_axes, self.ax_image])])
+        self.results_view = FigureView(self.fig_results, animated=[
+            self.confusion_image, self.wrong_image, *self.wrong_labels, self.ax_confusion.title, self.ax_wrong.title])
         self.observe(lambda c: self._new_run(self.model.set_optimizer, c["new"]), self.optimizer)
         self.observe(lambda c: self._new_run(self.model.set_batch_size, c["new"]), self.batch_size)
         self.observe(self._on_epochs, self.epochs)
@@ -184,9 +191,9 @@ class TrainingDashboard(WidgetView):
             ax.set_xlim(0, total * 1.02)
         finite = c["loss"][np.isfinite(c["loss"])]
         top = max(np.percentile(finite, 98) if len(finite) else 2.5, *c["val_loss"][np.isfinite(c["val_loss"])], 0.1)
-        self.ax_loss.set_ylim(0, top * 1.05)
+        self.ax_loss.set_ylim(0, nice_ceil(top * 1.05))  # limits at round values: most redraws blit the curves
         lrs = np.append(c["lr"], m.lr)
-        self.ax_lr.set_ylim(lrs.min() / 2, lrs.max() * 2)
+        self.ax_lr.set_ylim(10.0 ** np.floor(np.log10(lrs.min() / 2)), 10.0 ** np.ceil(np.log10(lrs.max() * 2)))
         at = m.trainer.history.diverged_at
         for mark in self.diverged_marks:
             mark.set_xdata([np.nan if at is None else at] * 2)
@@ -221,6 +228,14 @@ class TrainingDashboard(WidgetView):
             self.ax_image.set_title(f"true: {label}\nnet says: {said}", fontsize=9)
             self._refresh("maps")
 
+    def _confusion_labels(self, labels) -> None:
+        """The confusion matrix's row labels; new ones (tick labels are not animated) redraw the figure."""
+        if [t.get_text() for t in self.ax_confusion.get_yticklabels()] != labels:
+            self.ax_confusion.set_yticklabels(labels, fontsize=7)
+            view = getattr(self, "results_view", None)
+            if view is not None:
+                view.invalidate()
+
     def _draw_results(self) -> None:
         m = self.model
         ready = m.step > 0 and not self._busy
@@ -229,14 +244,14 @@ class TrainingDashboard(WidgetView):
         if r is None:
             self.confusion_image.set_data(np.zeros((n, n)))
             self.ax_confusion.set_title("confusion matrix: appears when training stops", fontsize=9)
-            self.ax_confusion.set_yticklabels([m.classes[k] for k in range(n)], fontsize=7)
+            self._confusion_labels([m.classes[k] for k in range(n)])
         else:
             rows = r["confusion"] / np.maximum(r["confusion"].sum(axis=1, keepdims=True), 1)
             self.confusion_image.set_data(rows)
             self.ax_confusion.set_title(f"validation confusion (row-normalised), step {r['step']}: "
                                         f"accuracy {r['accuracy']:.1%}", fontsize=9)
-            self.ax_confusion.set_yticklabels([f"{m.classes[k]} {acc:.0%}" if np.isfinite(acc) else m.classes[k]
-                                               for k, acc in enumerate(r["per_class"])], fontsize=7)
+            self._confusion_labels([f"{m.classes[k]} {acc:.0%}" if np.isfinite(acc) else m.classes[k]
+                                    for k, acc in enumerate(r["per_class"])])
         shown = [] if r is None else r["wrong"][:len(self._wrong_cells)]
         self.wrong_image.set_data(self._wrong_grid(shown))
         for i, label in enumerate(self.wrong_labels):
@@ -254,13 +269,29 @@ class TrainingDashboard(WidgetView):
             self._draw_curves()
             self._draw_filters()
             self._draw_maps()
+            self._drawn_weights = self._weights_key()
             self._report()
 
+    def _weights_key(self) -> tuple:
+        """What the filters, maps and results are drawn from: the net's parameters (as bytes) and the step."""
+        return (self.model.step, hash(b"".join(p.data.tobytes() for p in self.model.net.parameters())))
+
     def update(self) -> None:
-        """Redraw every figure and the status from the model (what the end of a run does)."""
+        """Redraw the figures and the status from the model (what the end of a run does). The filters, maps
+        and results are redrawn only when the weights (or, for the results, whether a run is going on)
+        changed since they were drawn: a new setting before any training redraws the curves alone."""
         with self._draw_lock:
-            self._draw_progress()
-            self._draw_results()
+            weights = self._weights_key()
+            self._draw_curves()
+            if weights != getattr(self, "_drawn_weights", None):
+                self._draw_filters()
+                self._draw_maps()
+                self._drawn_weights = weights
+            self._report()
+            results = (weights, self.model.step > 0 and not self._busy)
+            if results != getattr(self, "_drawn_results", None):
+                self._draw_results()
+                self._drawn_results = results
             self._set_buttons()
 
     # --- status and buttons ------------------------------------------------------------------------------

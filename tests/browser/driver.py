@@ -16,7 +16,7 @@ from pathlib import Path
 from screenshots import changed_fraction, changed_pixels, is_blank
 
 __all__ = ["ROOT", "COURSE", "ARTIFACTS", "CHANGED", "FIGURE", "WIDGET_ERROR", "WIDGET_ERROR_VIEW", "STATUS_ERROR",
-           "CellResult", "LabNotebook", "figure_problems", "move_slider", "new_page", "poke", "save",
+           "CellResult", "LabNotebook", "figure_problems", "layout_problems", "move_slider", "new_page", "poke", "save",
            "save_failure_artifacts", "slider_readout", "assert_race_shows_the_whole_run", "wait_for_change",
            "wait_until_drawn", "wait_until_stable"]
 
@@ -194,6 +194,41 @@ def figure_problems(scope, seconds: float = 30) -> list[str]:
     if not shown:
         return [f"none of its {count} figures is shown (hidden or of zero size) after {seconds:.0f} s"]
     return [f"figure {k} stayed blank for {seconds:.0f} s" for k in shown if not wait_until_drawn(figures.nth(k), seconds)]
+
+
+# Problems of the widget in the element `selector` names: an element reaching past the right edge of the
+# output column it is in (or of the window), a label, readout or button whose text is cut (CSS ellipsis: its
+# text is wider than its box), or a box whose content is wider than the box (squeezed by its row: its
+# controls are cut off).
+_LAYOUT_JS = """(selector) => {
+  const root = document.querySelector(selector);
+  const column = root.closest('.jp-OutputArea-output') || root;
+  const limit = Math.min(column.getBoundingClientRect().right, document.documentElement.clientWidth) + 1;
+  const problems = [];
+  const name = el => (el.innerText || el.className || el.tagName).trim().replace(/\\s+/g, ' ').slice(0, 40);
+  for (const el of root.querySelectorAll('.jupyter-widgets, canvas, img, table')) {
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > limit) {
+      problems.push(`${el.tagName.toLowerCase()} "${name(el)}" is ${Math.round(box.width)} px wide and reaches ${Math.round(box.right - limit)} px past the output column (${Math.round(limit - column.getBoundingClientRect().left)} px)`);
+    }
+  }
+  for (const el of root.querySelectorAll('.widget-label, .widget-readout, .widget-button, .widget-toggle-button, .widget-dropdown select')) {
+    if (el.offsetWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+      problems.push(`text cut: "${name(el)}" needs ${el.scrollWidth} px, has ${el.clientWidth} px`);
+    }
+  }
+  for (const box of root.querySelectorAll('.widget-box')) {
+    if (box.offsetWidth > 0 && box.scrollWidth > box.clientWidth + 1) {
+      problems.push(`content cut: a box of "${name(box)}" needs ${box.scrollWidth} px, has ${box.clientWidth} px`);
+    }
+  }
+  return problems;
+}"""
+
+
+def layout_problems(page, selector: str) -> list[str]:
+    """What does not fit in the widget that `selector` names (see _LAYOUT_JS), as sentences."""
+    return page.evaluate(_LAYOUT_JS, selector)
 
 
 def is_shown(element) -> bool:

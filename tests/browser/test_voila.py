@@ -15,13 +15,14 @@ import time
 
 import pytest
 from driver import (CHANGED, COURSE, FIGURE, ROOT, STATUS_ERROR, WIDGET_ERROR, WIDGET_ERROR_VIEW,
-                    assert_race_shows_the_whole_run, figure_problems, move_slider, save, slider_readout,
-                    wait_for_change, wait_until_stable)
+                    assert_race_shows_the_whole_run, figure_problems, layout_problems, move_slider, save,
+                    slider_readout, wait_for_change, wait_until_stable)
 from screenshots import MAX_BYTES, save_png
 
 DEMOS = list(json.loads((ROOT / "widgets" / "lecture_presets.json").read_text())["demos"])
 RENDER_SECONDS = 300
 SCREENSHOTS = COURSE / "screenshots"
+PROJECTOR = {"width": 1920, "height": 1080}
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,25 @@ def test_race_slider_and_preset_menu_respond_in_voila(dashboard, voila, artifact
     assert STATUS_ERROR not in text and "Nesterov: f" not in text, text[-500:]  # three runners now
     assert "SGD: f" in text and "Adam: f" in text, text[-500:]
     assert not page.errors, "\n".join(page.errors)
+
+
+def test_every_demo_fits_a_projector_in_voila(dashboard, voila, artifacts):
+    """At 1920x1080 every demo stays inside the window: nothing past its right edge, no cut label or
+    squeezed box, every figure shown once scrolled into view (screenshots into course/screenshots/projector/
+    when CNNLAB_SCREENSHOTS=1)."""
+    page = dashboard
+    target = SCREENSHOTS / "projector" if os.environ.get("CNNLAB_SCREENSHOTS") == "1" else artifacts
+    size = page.viewport_size
+    page.set_viewport_size(PROJECTOR)
+    try:
+        problems = []
+        for name in DEMOS:
+            demo = page.locator(f".cnnlab-demo-{name}")
+            demo.scroll_into_view_if_needed()
+            found = layout_problems(page, f".cnnlab-demo-{name}") + figure_problems(demo)
+            problems += [f"demo {name}: {p}" for p in found]
+            save_png(demo.screenshot(), target / f"{name}.png")
+        if problems:
+            _fail_with_artifacts(page, artifacts, voila, "at 1920x1080:\n" + "\n".join(problems))
+    finally:
+        page.set_viewport_size(size)
