@@ -38,7 +38,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="epochs in total (default 12 on the subset, 10 with --full); with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", action="store_true", help="add random crops (2-pixel padding) and flips")
+    p.add_argument("--augment", nargs="?", const="crop-flip", default="none", choices=["none", "flip", "crop-flip"],
+                   help="augment the training images: --augment alone or crop-flip, random crops (2-pixel padding) "
+                        "and horizontal flips; flip, the flips alone (default none)")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer (default 32)")
     p.add_argument("--schedule", choices=["cosine", "onecycle"], default="cosine",
                    help="cosine: from --lr down to 0; onecycle: up from lr/25 to --lr in the first 30%% of the "

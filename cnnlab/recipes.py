@@ -6,9 +6,9 @@ Every choice is one the lessons teach and measure:
   benchmark table shipped with Fashion-MNIST (lessons 04, 09, 10);
 - initialisation: He (kaiming_normal) for the ReLU layers, zero biases (lesson 08);
 - inputs standardised with the mean and std of the training images only (lesson 10);
-- regularisation: batch norm and dropout (keep 0.7); random crops with 2-pixel padding and
-  horizontal flips on request (lesson 09): within the 15-minute budget they cost more accuracy (the
-  net under-fits: 90.7% after 10 epochs) than they win;
+- regularisation: batch norm and dropout (keep 0.7); on request, horizontal flips alone, or random crops
+  with 2-pixel padding and flips (lesson 09); which of them pay within the 15-minute budget is measured by
+  `python -m cnnlab sweep` (README: "Comparing recipes");
 - optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run, advanced after every
   optimizer step (lessons 06-07); the others of `cnnlab.optim.OPTIMIZERS` by name, with that table's
   hyper-parameters. On request: a linear warm-up before the cosine (`warmup_epochs`), or a one-cycle
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["train_recipe", "decoupled_decay", "SettingsError", "DIVERGE_ABOVE", "SCHEDULES", "check_checkpoint_location"]
+__all__ = ["train_recipe", "AUGMENTS", "augment_kind", "decoupled_decay", "SettingsError", "DIVERGE_ABOVE",
+           "SCHEDULES", "check_checkpoint_location"]
 
 # The recipe's divergence rule (Trainer's diverge_above, over its default window of 8 steps). The
 # cross-entropy of 10 classes starts near ln 10 = 2.3 and a learning net stays below ~10; a mean of
@@ -106,6 +107,8 @@ def _resume_settings(path, settings: dict) -> dict:
     if type(saved["epochs"]) is not int or saved["epochs"] < 1:
         raise SettingsError(f"{path} records {str(saved['epochs'])[:20]} planned epochs: not a checkpoint of "
                             f"the recipe")
+    if isinstance(saved["augment"], bool):  # written before flips alone were offered
+        saved = {**saved, "augment": augment_kind(saved["augment"])}
     changed = [f"{k} {saved[k]!r} saved, {settings[k]!r} requested" for k in SETTINGS if saved[k] != settings[k]]
     if changed:
         raise SettingsError(f"{path} was trained with other settings; resume with the saved ones or start afresh "
@@ -127,6 +130,18 @@ def _bar_fits() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+AUGMENTS = ("none", "flip", "crop-flip")  # the recipe's augmentations; True means "crop-flip", False "none"
+
+
+def augment_kind(augment) -> str:
+    """The augmentation `augment` names: "none" (False), "flip" (horizontal flips) or "crop-flip" (True:
+    random crops with 2-pixel padding, then flips). SettingsError for anything else."""
+    kind = {False: "none", True: "crop-flip"}.get(augment, augment) if isinstance(augment, bool) else augment
+    if kind not in AUGMENTS:
+        raise SettingsError(f"augment must be True, False or one of {', '.join(AUGMENTS)}; got {augment!r}")
+    return kind
 
 
 def decoupled_decay(optimizer: str, weight_decay: float | None) -> float:
@@ -182,11 +197,12 @@ def _describe(settings: dict) -> str:
              "one-cycle schedule" if settings["schedule"] == "onecycle" else
              f"cosine schedule after {warmup:g} warm-up epochs" if warmup else "cosine schedule"]
     words += [f"label smoothing {ls:g}"] if ls else []
-    return ", ".join(words + (["augmented"] if settings["augment"] else []))
+    augmented = {"none": [], "flip": ["flips"], "crop-flip": ["crops and flips"]}[augment_kind(settings["augment"])]
+    return ", ".join(words + augmented)
 
 
 def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_size: int = 64,
-                 optimizer: str = "adam", seed: int = 0, augment: bool = False, val_size: int = 5000,
+                 optimizer: str = "adam", seed: int = 0, augment: bool | str = False, val_size: int = 5000,
                  checkpoint=None, resume: bool = False, progress: bool = True, width: int = 32,
                  log=print, overwrite: bool = False, patience: int | None = None, label_smoothing: float = 0.0,
                  weight_decay: float | None = None, warmup_epochs: float = 0.0, schedule: str = "cosine") -> dict:
@@ -239,7 +255,7 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
         raise SettingsError("resume=True needs the checkpoint path to resume from")
     source = "full" if full else "subset"
     settings = {"width": int(width), "optimizer": optimizer, "lr": float(lr), "seed": int(seed), "source": source,
-                "augment": bool(augment), "batch_size": int(batch_size), "val_size": int(val_size),
+                "augment": augment_kind(augment), "batch_size": int(batch_size), "val_size": int(val_size),
                 "patience": None if patience is None else int(patience), "label_smoothing": float(label_smoothing),
                 "weight_decay": float(weight_decay), "warmup_epochs": float(warmup_epochs), "schedule": schedule}
     planned = epochs
@@ -279,7 +295,9 @@ def train_recipe(full: bool = False, epochs: int = 12, lr: float = 1e-3, batch_s
     trainer = Trainer(net, CrossEntropyLoss(label_smoothing=label_smoothing), opt, X_train, y_train,
                       batch_size=batch_size, rng=seed, X_val=X_val, y_val=y_val, scheduler_interval="step",
                       callbacks=[_ValidationDivergence()] + stopper + ([saver] if saver else []) + lines,
-                      augment=Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]) if augment else None,
+                      augment={"none": None, "flip": RandomHorizontalFlip(),
+                               "crop-flip": Compose([RandomCrop(28, padding=2), RandomHorizontalFlip()]),
+                               }[settings["augment"]],
                       diverge_above=DIVERGE_ABOVE)
     steps = len(trainer.loader)  # optimizer steps per epoch: the schedule counts them
     trainer.scheduler = sched = _schedule(opt, schedule, lr, planned * steps, round(warmup_epochs * steps))

@@ -45,7 +45,52 @@ def test_defaults_are_recorded_as_todays_recipe(tiny_data):
     assert {k: settings[k] for k in ("label_smoothing", "weight_decay", "warmup_epochs", "schedule", "optimizer",
                                      "lr", "batch_size", "augment")} == {
         "label_smoothing": 0.0, "weight_decay": 0.0, "warmup_epochs": 0.0, "schedule": "cosine", "optimizer": "adam",
-        "lr": 0.001, "batch_size": 64, "augment": False}
+        "lr": 0.001, "batch_size": 64, "augment": "none"}
+
+
+@pytest.mark.parametrize("argv, kind, words", [((), "none", None), (("--augment",), "crop-flip", "crops and flips"),
+                                               (("--augment", "crop-flip"), "crop-flip", "crops and flips"),
+                                               (("--augment", "flip"), "flip", "flips")])
+def test_the_augmentation_is_named_recorded_and_said(tiny_data, tmp_path, capsys, argv, kind, words, monkeypatch):
+    import cnnlab.train
+
+    seen = []
+    real = cnnlab.train.Trainer.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("augment"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cnnlab.train.Trainer, "__init__", spy)
+    path = tmp_path / "a.ckpt"
+    assert run_train(parse("train", "--epochs", "1", "--width", "2", "--checkpoint", str(path), *argv)) == 0
+    printed = capsys.readouterr().out
+    assert read_checkpoint(path, arrays=False)["meta"]["recipe"]["augment"] == kind
+    assert "flips" not in printed if words is None else f"cosine schedule, {words}, 1 epochs" in printed
+    (transform,) = seen
+    if kind == "none":
+        assert transform is None
+    else:  # flips alone keep every image or mirror it; crops also shift it
+        images = np.arange(2 * 28 * 28, dtype=np.float32).reshape(2, 1, 28, 28)
+        out = [transform(images.copy(), np.random.default_rng(s)) for s in range(8)]
+        mirrored_or_kept = all(np.array_equal(o[i], images[i]) or np.array_equal(o[i], images[i, :, :, ::-1])
+                               for o in out for i in range(2))
+        assert mirrored_or_kept is (kind == "flip")
+
+
+def test_a_checkpoint_written_when_augment_was_a_flag_resumes_with_its_name(tiny_data, tmp_path, capsys):
+    path = tmp_path / "old.ckpt"
+
+    def as_a_flag(value):  # as the recipe wrote the setting before flips alone were offered
+        return lambda header: header["meta"]["recipe"].update(augment=value)
+
+    assert train("--epochs", "1", "--augment", "--checkpoint", str(path)) == 0
+    edit_checkpoint_header(path, as_a_flag(True))
+    assert train("--epochs", "2", "--augment", "crop-flip", "--checkpoint", str(path), "--resume") == 0
+    edit_checkpoint_header(path, as_a_flag(True))
+    capsys.readouterr()
+    assert train("--epochs", "3", "--augment", "flip", "--checkpoint", str(path), "--resume") == 2
+    assert "augment 'crop-flip' saved, 'flip' requested" in capsys.readouterr().err
 
 
 def test_label_smoothing_reaches_the_training_loss(tiny_data, monkeypatch):

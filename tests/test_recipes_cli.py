@@ -152,7 +152,7 @@ def test_resume_refuses_changed_settings_listing_each(tiny_data, tmp_path, capsy
                            "--full")) == 2
     err = capsys.readouterr().err
     for change in ("width 2 saved, 3 requested", "optimizer 'adam' saved, 'sgd' requested",
-                   "lr 0.001 saved, 0.1 requested", "seed 0 saved, 4 requested", "augment False saved, True requested",
+                   "lr 0.001 saved, 0.1 requested", "seed 0 saved, 4 requested", "augment 'none' saved, 'crop-flip' requested",
                    "batch_size 64 saved, 32 requested", "source 'subset' saved, 'full' requested"):
         assert change in err
     assert err.count("\n") == 1 and (tmp_path / "run.ckpt").read_bytes() == before
