@@ -1041,7 +1041,7 @@ assert len(losses) == 3 * 3000 // 50 == 180  # 180 mini-batch steps, not 180 ful
 # independent values has twice their variance); the smoother a kernel, the smaller it is.
 
 # %%
-def roughness(kernels):
+def sq_neighbour_diff_ratio(kernels):
     """Mean squared difference of neighbouring entries / variance of the entries, over (F, K, K) kernels."""
     steps = (np.diff(kernels, axis=1) ** 2).mean() + (np.diff(kernels, axis=2) ** 2).mean()
     return steps / 2 / kernels.var(axis=(1, 2)).mean()
@@ -1049,10 +1049,11 @@ def roughness(kernels):
 
 kernels_after = net[0].weight.data[:, 0]
 learned = kernels_after - kernels_before
-print(f"roughness at the start {roughness(kernels_before):.2f}, after training {roughness(kernels_after):.2f}, "
-      f"of the change alone {roughness(learned):.2f}")
-assert roughness(kernels_after) < roughness(kernels_before)
-assert roughness(learned) < 1.0, "what training added is much smoother than noise (about 2)"
+print(f"squared neighbour difference / variance: at the start {sq_neighbour_diff_ratio(kernels_before):.2f}, "
+      f"after training {sq_neighbour_diff_ratio(kernels_after):.2f}, "
+      f"of the change alone {sq_neighbour_diff_ratio(learned):.2f}")
+assert sq_neighbour_diff_ratio(kernels_after) < sq_neighbour_diff_ratio(kernels_before)
+assert sq_neighbour_diff_ratio(learned) < 1.0, "what training added is much smoother than noise (about 2)"
 
 # %%
 with plt.ioff():

@@ -1394,10 +1394,12 @@ viewer.layer.value = 0
 # neighbouring weights of a filter, divided by the standard deviation of the weights. For weights
 # drawn independently, as at initialisation, two neighbours $a, b \sim \mathcal{N}(0, \sigma^2)$ have
 # $a - b \sim \mathcal{N}(0, 2\sigma^2)$ and $\mathbb{E}|a-b| = 2\sigma/\sqrt{\pi}$: the measure is
-# $2/\sqrt{\pi} \approx 1.13$ for pure noise, and smaller the smoother the filters are.
+# $2/\sqrt{\pi} \approx 1.13$ for pure noise, and smaller the smoother the filters are. (Lesson 04's
+# `sq_neighbour_diff_ratio` is another measure of the same thing: mean *squared* difference over the
+# variance, about 2 for noise.)
 
 # %%
-def roughness(weight):
+def abs_neighbour_diff_ratio(weight):
     """Mean |difference| of neighbouring weights over std of the weights, for filters (out, 1, kh, kw)."""
     w = weight[:, 0].astype(np.float64)
     steps = np.concatenate([np.abs(np.diff(w, axis=1)).ravel(), np.abs(np.diff(w, axis=2)).ravel()])
@@ -1406,16 +1408,16 @@ def roughness(weight):
 
 noise = np.random.default_rng(SEED).standard_normal((1000, 1, 5, 5))
 start, trained = make_cnn()[0].weight.data, net[0].weight.data
-print(f"noise {roughness(noise):.3f} (2/sqrt(pi) = {2 / np.sqrt(np.pi):.3f}); first layer at initialisation "
-      f"{roughness(start):.3f}, trained {roughness(trained):.3f}; "
-      f"what training added: {roughness(trained - start):.3f}")
+print(f"noise {abs_neighbour_diff_ratio(noise):.3f} (2/sqrt(pi) = {2 / np.sqrt(np.pi):.3f}); first layer at initialisation "
+      f"{abs_neighbour_diff_ratio(start):.3f}, trained {abs_neighbour_diff_ratio(trained):.3f}; "
+      f"what training added: {abs_neighbour_diff_ratio(trained - start):.3f}")
 print(f"training moved the first-layer weights by {np.linalg.norm(trained - start) / np.linalg.norm(start):.0%} "
       "of their initial size")
 
 # %%
-assert np.isclose(roughness(noise), 2 / np.sqrt(np.pi), rtol=0.02)
-assert roughness(trained) < roughness(start), "the trained filters are smoother than at initialisation"
-assert roughness(trained - start) < 0.9 * roughness(start), "what training added is smooth"
+assert np.isclose(abs_neighbour_diff_ratio(noise), 2 / np.sqrt(np.pi), rtol=0.02)
+assert abs_neighbour_diff_ratio(trained) < abs_neighbour_diff_ratio(start), "the trained filters are smoother than at initialisation"
+assert abs_neighbour_diff_ratio(trained - start) < 0.9 * abs_neighbour_diff_ratio(start), "what training added is smooth"
 
 # %%
 with plt.ioff():
