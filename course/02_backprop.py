@@ -373,9 +373,11 @@ assert np.abs(numeric_W1).max() > 1e-3, "a gradient that is really there to be m
 #
 # Now chain two layers. The net maps 2 inputs to 3 sigmoid units to 2 sigmoid outputs; in Tomasi's
 # notation $x^{(\ell)} = h(W^{(\ell)} x^{(\ell-1)} + b^{(\ell)})$ for $\ell = 1, 2$, and we write
-# $u^{(\ell)}$ for the argument of $h$. The loss is `MSELoss()`, the mean of the squared errors over
-# the outputs; with two outputs that is exactly Bouvrie's $E_n = \frac12 \lVert x^{(2)} - t\rVert^2$
-# (his eq. (1)), whose gradient is simply $x^{(2)} - t$.
+# $u^{(\ell)}$ for the argument of $h$. The loss is Bouvrie's $E_n = \frac12 \lVert x^{(2)} - t\rVert^2$
+# (his eq. (1)), whose gradient is simply $x^{(2)} - t$: in cnnlab, `MSELoss(reduction="half_sum")`
+# (lesson 01). PyTorch's default `reduction="mean"` divides the sum of squares by the number of
+# entries instead of by 2; for one example with two outputs the two happen to agree, so the check
+# below also tries a batch of three examples, where they do not.
 
 # %%
 net = Sequential([Linear(2, 3, rng=1), Sigmoid(), Linear(3, 2, rng=2), Sigmoid()]).astype(np.float64)
@@ -408,7 +410,12 @@ for module in net:
     outputs.append(z)
 for hand, lib in zip((u1, x1, u2, x2), outputs):
     np.testing.assert_allclose(lib, hand, rtol=1e-12)
-loss_fn = MSELoss()
+loss_fn = MSELoss(reduction="half_sum")
+X3, T3 = np.array([[0.5, -1.2], [1.0, 0.3], [-0.7, 0.2]]), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+Y3 = sigmoid(sigmoid(X3 @ W1.T + b1) @ W2.T + b2)
+E_batch = sum(0.5 * np.sum((Y3[n] - T3[n]) ** 2) for n in range(3))  # Bouvrie: E = sum over n of E_n
+assert np.isclose(loss_fn.forward(Y3, T3), E_batch)
+assert not np.isclose(MSELoss().forward(Y3, T3), E_batch, rtol=0.5)  # "mean" gives E_batch / 3 here
 assert np.isclose(loss_fn.forward(outputs[-1], t2), E_hand)
 
 # %% [markdown]
@@ -470,7 +477,7 @@ for hand, p in zip((dW1, db1, dW2, db2), net.parameters()):
 # inside the net, then end to end):
 
 # %%
-report = gradcheck_network(net, x0, loss_fn=MSELoss(), target=t2)
+report = gradcheck_network(net, x0, loss_fn=MSELoss(reduction="half_sum"), target=t2)
 print(report)
 assert report.ok
 

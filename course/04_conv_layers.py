@@ -1010,8 +1010,10 @@ assert all(np.array_equal(g, p.grad) for g, p in zip(grads_with_dx, net4.paramet
 # Veta's slides suggest a simple sanity check of a trained network: look at the kernels of the first
 # layer. Kernels that learned something are smooth and structured (edges, blobs, gradients of
 # brightness); kernels that look like noise have not learned much. Here a small CNN takes 180 steps
-# of plain gradient descent on 3,000 images, enough to see the change begin. (The training loop is
-# lesson 06's subject; here the update is just $w \leftarrow w - \eta\, \partial E / \partial w$.)
+# of mini-batch stochastic gradient descent on 3,000 images (3 passes over them in shuffled batches
+# of 50, each step using the gradient of one batch's mean loss), enough to see the change begin. (The
+# training loop is lesson 06's subject; here the update is just
+# $w \leftarrow w - \eta\, \partial E_{\text{batch}} / \partial w$.)
 
 # %%
 rng = np.random.default_rng(0)
@@ -1031,6 +1033,7 @@ for epoch in range(3):
             p.data -= 0.1 * p.grad
 print(f"loss over the first 10 steps {np.mean(losses[:10]):.2f}, over the last 10 {np.mean(losses[-10:]):.2f}")
 assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+assert len(losses) == 3 * 3000 // 50 == 180  # 180 mini-batch steps, not 180 full-batch ones
 
 # %% [markdown]
 # A number for "smooth": the mean squared difference between neighbouring kernel entries, divided by
@@ -1038,7 +1041,7 @@ assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
 # independent values has twice their variance); the smoother a kernel, the smaller it is.
 
 # %%
-def roughness(kernels):
+def sq_neighbour_diff_ratio(kernels):
     """Mean squared difference of neighbouring entries / variance of the entries, over (F, K, K) kernels."""
     steps = (np.diff(kernels, axis=1) ** 2).mean() + (np.diff(kernels, axis=2) ** 2).mean()
     return steps / 2 / kernels.var(axis=(1, 2)).mean()
@@ -1046,10 +1049,11 @@ def roughness(kernels):
 
 kernels_after = net[0].weight.data[:, 0]
 learned = kernels_after - kernels_before
-print(f"roughness at the start {roughness(kernels_before):.2f}, after training {roughness(kernels_after):.2f}, "
-      f"of the change alone {roughness(learned):.2f}")
-assert roughness(kernels_after) < roughness(kernels_before)
-assert roughness(learned) < 1.0, "what training added is much smoother than noise (about 2)"
+print(f"squared neighbour difference / variance: at the start {sq_neighbour_diff_ratio(kernels_before):.2f}, "
+      f"after training {sq_neighbour_diff_ratio(kernels_after):.2f}, "
+      f"of the change alone {sq_neighbour_diff_ratio(learned):.2f}")
+assert sq_neighbour_diff_ratio(kernels_after) < sq_neighbour_diff_ratio(kernels_before)
+assert sq_neighbour_diff_ratio(learned) < 1.0, "what training added is much smoother than noise (about 2)"
 
 # %%
 with plt.ioff():
