@@ -220,7 +220,7 @@ class FigureView:
         figure) and pasted over the saved picture, which is then saved again. False, drawing nothing, when that
         would be the whole figure or a layout engine may move the axes (then a full draw is due)."""
         fig, canvas = self.fig, self.fig.canvas
-        if fig.get_layout_engine() is not None:
+        if fig.get_layout_engine() is not None or all(ax in stale for ax in fig.axes):
             return False
         renderer = canvas.get_renderer()
         parts, areas, extents = self._parts(), [], {}
