@@ -190,3 +190,27 @@ def test_a_wide_figure_is_scaled_down_to_fit_a_laptop_notebook_column():
         assert (width, height) == (900, 375)
     finally:
         plt.close(wide), plt.close(narrow)
+
+
+def test_new_limits_of_one_axes_redraw_that_axes_alone_and_the_picture_equals_a_full_draw():
+    fig, axes = new_figure(2, 2, figsize=(6, 4.5), dpi=50)
+    try:
+        fig.subplots_adjust(wspace=0.5, hspace=0.5)
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes.ravel()]
+        for ax in axes.ravel():
+            ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_ylabel("y")
+        view = FigureView(fig, animated=lines)
+        axes[1, 1].set_ylim(0, 1000)  # wider tick labels, reaching towards the neighbour's label
+        lines[3].set_ydata([0, 500])
+        view.refresh()
+        assert (view.full_draws, view.partial_draws) == (1, 1) and not fig.stale
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == partial  # the same picture as a full draw
+        for ax in axes.ravel():
+            ax.set_ylim(0, 2)  # every axes changed: a full draw
+        view.refresh()
+        assert (view.full_draws, view.partial_draws) == (3, 1)
+    finally:
+        plt.close(fig)

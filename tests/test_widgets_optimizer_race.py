@@ -174,3 +174,17 @@ def test_a_click_or_a_new_surface_runs_the_race_once():
     assert len(calls) == 1
     race.surface.value = "rosenbrock"
     assert len(calls) == 2 and race.model.start == tuple(race.model.surface.start)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_a_shorter_race_cut_from_the_cached_one_is_the_race_run_afresh(noise):
+    model = RaceModel("bounded_saddle", steps=300, noise=noise, lrs={"SGD": 1.5})  # SGD diverges early
+    model.steps = 40
+    model.update()
+    fresh = RaceModel("bounded_saddle", steps=40, noise=noise, lrs={"SGD": 1.5})
+    assert model.runs["SGD"].diverged_at is not None and model.runs["SGD"].diverged_at <= 40
+    for name, run in fresh.runs.items():
+        cut = model.runs[name]
+        np.testing.assert_array_equal(cut.points, run.points)
+        np.testing.assert_array_equal(cut.values, run.values)
+        assert (cut.diverged_at, cut.escaped_at) == (run.diverged_at, run.escaped_at)

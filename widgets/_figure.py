@@ -9,8 +9,10 @@ creates a new figure per update.
 Blitting: the artists a widget changes on every update (its lines, markers, images, texts) are handed to
 `FigureView.animate`. A full draw then renders the rest of the figure (axes, ticks, contours, a 3-D
 surface), keeps that picture, and draws the animated artists on top; a later `refresh()` restores the
-picture and draws only the animated artists, unless an axis' limits, the figure's size or a 3-D view
-changed (then it draws everything again). A widget that changes anything else that is not animated (a
+picture and draws only the animated artists. When an axes' limits, scale or 3-D view changed, only that
+axes is drawn again (with whatever shares its area on the figure: tick labels reaching a neighbour), over
+the saved picture of the others; a new figure size, a layout engine or axes added or removed draw
+everything again. A widget that changes anything else that is not animated (a
 title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
 once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
 keeps the animated artists, since the view draws them after every draw.
@@ -26,6 +28,8 @@ import io
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.legend import Legend
 from PIL import Image
 
 __all__ = ["MAX_WIDTH_PX", "FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
@@ -114,6 +118,8 @@ class FigureView:
         self._animated: list = []
         self._background = None  # the saved picture of the static part (None: the next refresh draws all)
         self._size, self._states = None, {}  # figure size, axes -> _axes_state(axes) when it was saved
+        self._extents = {}  # part of the figure (axes, figure text, legend) -> its area when it was saved
+        self.partial_draws = 0  # how many refreshes drew some axes again, not the whole figure
         canvas.mpl_connect("draw_event", self._on_draw)
         self.animate(*animated)
         self.refresh()
@@ -138,8 +144,10 @@ class FigureView:
     def refresh(self) -> None:
         self.draws += 1
         canvas = self.fig.canvas
-        if self._can_blit():
-            canvas.restore_region(self._background)
+        stale = self._stale_axes()
+        if stale is not None and (not stale or self._redraw(stale)):
+            if not stale:
+                canvas.restore_region(self._background)
             self._draw_animated()
             # The picture is up to date: the static part is the saved one (limits, size and views checked),
             # the rest was just drawn. Setters called with the values shown (set_xlim, set_title) marked the
@@ -179,21 +187,86 @@ class FigureView:
             state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
         return state
 
-    def _can_blit(self) -> bool:
-        """True when the saved picture still holds: same size, same axes, same limits, scales and views."""
-        return (self._background is not None and self._size == tuple(self.fig.bbox.bounds)
-                and list(self._states) == self.fig.axes
-                and all(self._axes_state(ax) == state for ax, state in self._states.items()))
+    def _stale_axes(self) -> list | None:
+        """The axes whose limits, scales, place or view changed since the picture was saved ([]: none), or
+        None when the saved picture cannot serve at all (none saved, another size, axes added or removed)."""
+        if (self._background is None or self._size != tuple(self.fig.bbox.bounds)
+                or list(self._states) != self.fig.axes):
+            return None
+        return [ax for ax, state in self._states.items() if self._axes_state(ax) != state]
+
+    def _parts(self) -> list:
+        """What a figure draws besides its background: axes, figure texts, legends, images, lines, patches."""
+        fig = self.fig
+        return [a for a in (*fig.axes, *fig.texts, *fig.legends, *fig.images, *fig.lines, *fig.patches)
+                if not a.get_animated()]
+
+    @staticmethod
+    def _extent(part, renderer):
+        """The area `part` draws on (a Bbox in pixels), None if unknown. An axes: its frame, ticks, labels
+        and title, and the children it does not clip, but not a legend it places inside itself (measuring a
+        legend costs as much as drawing it)."""
+        if isinstance(part, Axes):
+            extra = [a for a in part.get_children() if not a.get_clip_on() and a.get_visible()
+                     and not (isinstance(a, Legend) and a._bbox_to_anchor is None)]
+            box = part.get_tightbbox(renderer, bbox_extra_artists=extra)
+        else:
+            box = part.get_window_extent(renderer)
+        return box if box is not None and np.all(np.isfinite(box.bounds)) else None
+
+    def _redraw(self, stale: list) -> bool:
+        """Draw the `stale` axes again, and the saved picture for the rest: within the areas they had and have
+        now, the figure is drawn afresh (the stale axes and every part that meets those areas, on a blank
+        figure) and pasted over the saved picture, which is then saved again. False, drawing nothing, when that
+        would be the whole figure or a layout engine may move the axes (then a full draw is due)."""
+        fig, canvas = self.fig, self.fig.canvas
+        if fig.get_layout_engine() is not None or all(ax in stale for ax in fig.axes):
+            return False
+        renderer = canvas.get_renderer()
+        parts, areas, extents = self._parts(), [], {}
+        for ax in stale:
+            extents[ax], old = self._extent(ax, renderer), self._extents.get(ax)
+            if extents[ax] is None or old is None:
+                return False
+            areas += [extents[ax], old]
+        if any(p not in self._extents for p in parts):
+            return False
+        redraw = [p for p in parts if p in stale or
+                  (self._extents[p] is not None and any(self._extents[p].overlaps(box) for box in areas))]
+        if all(ax in redraw for ax in fig.axes):
+            return False
+        renderer.clear()
+        fig.patch.draw(renderer)
+        for part in sorted(redraw, key=lambda p: p.get_zorder()):  # stable: the figure's own order on ties
+            part.draw(renderer)
+        fresh = canvas.copy_from_bbox(fig.bbox)
+        canvas.restore_region(self._background)
+        height = fig.bbox.height
+        for box in areas:  # the areas from the fresh picture (restore_region counts rows from the top)
+            x0, x1 = max(np.floor(box.x0) - 1, 0), min(np.ceil(box.x1) + 1, fig.bbox.width)
+            top, bottom = max(np.floor(height - box.y1) - 1, 0), min(np.ceil(height - box.y0) + 1, height)
+            canvas.restore_region(fresh, bbox=(x0, top, x1, bottom), xy=(0, 0))  # xy: the offset
+        self.partial_draws += 1
+        self._save(extents)  # the other parts kept their areas
+        return True
+
+    def _save(self, extents: dict) -> None:
+        """Keep the picture drawn so far (the static part) and what it depends on; `extents`: the areas of
+        the parts that were drawn (part -> Bbox)."""
+        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self._size = tuple(self.fig.bbox.bounds)
+        self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        self._extents.update(extents)
 
     def _on_draw(self, event) -> None:
         """After every full draw: save the picture of the static part, then draw the animated artists."""
         canvas = self.fig.canvas
         if not self._animated or canvas.is_saving():
             return
-        self._background = canvas.copy_from_bbox(self.fig.bbox)
-        self._size = tuple(self.fig.bbox.bounds)
-        self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        self._extents = {}
+        self._save({part: self._extent(part, event.renderer) for part in self._parts()})
         self._draw_animated()
+        self.fig.stale = False  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
 
     def _draw_animated(self) -> None:
         self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones

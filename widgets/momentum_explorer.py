@@ -72,7 +72,10 @@ class MomentumExplorer(WidgetView):
         self.legend = ax.legend(loc="lower left", fontsize=7.5, ncol=2, framealpha=0.9)
         ax.set_title(" ", fontsize=10)
         self.fig.tight_layout()
-        self.view = FigureView(self.fig)
+        # what the sliders change redraws alone over a saved picture of the axes (FigureView); the legend's
+        # labels name the eigenvalues, so the legend is redrawn too
+        self.view = FigureView(self.fig, animated=[*self.direction_lines, self.norm_line, self.rate_line,
+                                                   *self.root_markers, self.sqrt_mu_circle, ax.title, self.legend])
 
         self.observe(self._on_change, self.alpha, self.mu, self.kappa)
         self.best_gd.on_click(self.guard(self._set_best_gd))

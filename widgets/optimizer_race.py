@@ -15,13 +15,21 @@ import ipywidgets as W
 import numpy as np
 
 from cnnlab.optim import optimizer_spec
-from cnnlab.surfaces import SURFACES, trajectory
+from cnnlab.surfaces import SURFACES, Trajectory, trajectory
 from widgets._controls import spanning
 from widgets._figure import FigureView, new_figure
 from widgets._optimizers import LABELS, color, linestyle, race_lrs, race_optimizer, runner_controls, to_labels
 from widgets._view import WidgetView
 
 __all__ = ["LABELS", "color", "RaceModel", "OptimizerRace", "optimizer_race"]
+
+
+def first_steps(run: Trajectory, steps: int) -> Trajectory:
+    """The first `steps` steps of `run`: what a run of `steps` steps gives with the same settings."""
+    ended = run.diverged_at or run.escaped_at
+    if len(run.values) <= steps + 1 and (ended is None or ended <= steps):
+        return run
+    return Trajectory(run.points[:steps + 1], run.values[:steps + 1])
 
 
 class RaceModel:
@@ -34,8 +42,9 @@ class RaceModel:
     one: Momentum, Nesterov), steps, start (x, y), noise (std of the Gaussian added to each gradient)
     and seed (of that noise).
     After `update()`: runs (label -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
-    A runner is rerun only when one of its own settings changed (`run_key`): moving one learning rate
-    reruns one optimizer, momentum only those that use it; the cache keeps the last run per runner.
+    A runner is rerun only when one of its own settings changed (`run_key`) or it needs more steps than it
+    ran: moving one learning rate reruns one optimizer, momentum only those that use it; the cache keeps the
+    last run per runner.
     """
 
     def __init__(self, surface: str = "saddle", enabled=None, steps: int = 300, start=None,
@@ -53,9 +62,10 @@ class RaceModel:
         self.update()
 
     def run_key(self, name: str) -> tuple:
-        """Everything runner `name`'s trajectory depends on (momentum only for those that use it)."""
+        """Everything runner `name`'s trajectory depends on besides the number of steps (momentum only for
+        those that use it)."""
         mu = self.momentum if optimizer_spec(name).uses_momentum else None
-        return (self.surface_name, id(self.surface), self.lrs[name], mu, self.steps, tuple(map(float, self.start)),
+        return (self.surface_name, id(self.surface), self.lrs[name], mu, tuple(map(float, self.start)),
                 self.noise, self.seed if self.noise else None)
 
     def set_surface(self, name: str) -> None:
@@ -73,15 +83,16 @@ class RaceModel:
 
     def run(self, name: str):
         """Runner `name`'s trajectory with the current settings (ticked or not), from the cache when its
-        settings did not change."""
+        settings did not change. Fewer steps are the start of a longer run (the noise of step k is the k-th
+        draw whatever the number of steps), so a shorter race is cut from the cached one."""
         key = self.run_key(name)
         cached = self._cache.get(name)
-        if cached is None or cached[0] != key:
+        if cached is None or cached[0] != key or cached[1] < self.steps:
             lr, mu = self.lrs[name], self.momentum
             run = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
                              steps=self.steps, noise=self.noise, rng=self.seed if self.noise else None)
-            cached = self._cache[name] = (key, run, self.surface)  # the surface: its id stays its own
-        return cached[1]
+            cached = self._cache[name] = (key, self.steps, run, self.surface)  # the surface: its id stays its own
+        return first_steps(cached[2], self.steps)
 
     def summary(self) -> dict:
         """name -> (final value, steps run, diverged_at, escaped_at) for a table or an assert."""
@@ -159,7 +170,7 @@ class OptimizerRace(WidgetView):
         self.ax_step.set_xlabel("step"), self.ax_step.set_ylabel("step length ‖Δθ‖")
         self.ax_step.set_yscale("log")
         self._surface_drawn = None
-        self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.3, wspace=0.2)
+        self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.3, wspace=0.25)  # apart: one redraws alone
 
     def _draw_surface(self) -> None:
         """Contours and the 3-D mesh: only when the surface changes (the expensive part)."""
