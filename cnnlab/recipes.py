@@ -138,7 +138,7 @@ AUGMENTS = ("none", "flip", "crop-flip")  # the recipe's augmentations; True mea
 def augment_kind(augment) -> str:
     """The augmentation `augment` names: "none" (False), "flip" (horizontal flips) or "crop-flip" (True:
     random crops with 2-pixel padding, then flips). SettingsError for anything else."""
-    kind = {False: "none", True: "crop-flip"}.get(augment, augment) if isinstance(augment, bool) else augment
+    kind = ("crop-flip" if augment else "none") if isinstance(augment, bool) else augment
     if kind not in AUGMENTS:
         raise SettingsError(f"augment must be True, False or one of {', '.join(AUGMENTS)}; got {augment!r}")
     return kind
