@@ -214,3 +214,72 @@ def test_new_limits_of_one_axes_redraw_that_axes_alone_and_the_picture_equals_a_
         assert (view.full_draws, view.partial_draws) == (3, 1)
     finally:
         plt.close(fig)
+
+
+def test_a_kept_picture_of_an_axes_pasted_back_equals_a_full_draw():
+    """An axes with a content key is pasted from its kept picture when it shows that content again (the
+    same limits): no drawing, and the same pixels as a full draw of the figure."""
+    fig, axes = new_figure(1, 2, figsize=(6, 2.5), dpi=50)
+    try:
+        fig.subplots_adjust(wspace=0.5)
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        view = FigureView(fig, animated=lines)
+        pictures = {}
+        for content, top in (("a", 1), ("b", 1000), ("a", 1)):  # "b": other limits, a wider tick label
+            axes[0].set_ylim(0, top), axes[0].set_title(content)
+            view.set_content(axes[0], content)
+            view.refresh()
+            pictures.setdefault(content, view.widget.value)
+        assert (view.full_draws, view.partial_draws, view.reused) == (1, 3, 1)  # "a" again: pasted
+        assert view.widget.value == pictures["a"]
+        view.invalidate()
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == pictures["a"]  # the same picture as a full draw
+    finally:
+        plt.close(fig)
+
+
+def test_a_kept_picture_is_not_pasted_where_another_part_reaches():
+    """A neighbour's tick labels reaching into an axes' area: its picture would hold part of the neighbour,
+    so it is drawn again, not pasted."""
+    fig, axes = new_figure(1, 2, figsize=(4, 2), dpi=50)
+    try:
+        fig.subplots_adjust(wspace=0.05)  # the right axes' tick labels lie over the left axes
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        view = FigureView(fig, animated=lines)
+        for content, top in (("a", 1), ("b", 1), ("a", 1000)):  # the neighbour's labels change meanwhile
+            axes[0].set_title(content)
+            axes[1].set_ylim(0, top)
+            view.set_content(axes[0], content)
+            view.refresh()
+        assert view.reused == 0
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.widget.value == partial
+    finally:
+        plt.close(fig)
+
+
+def test_a_pasted_3d_axes_projects_its_animated_artists_with_its_own_view():
+    def make():
+        fig = plt.figure(figsize=(6, 2.5), dpi=50)
+        fig.subplots_adjust(wspace=0.4)
+        return fig, fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+
+    fig, ax, ax3d = make()
+    try:
+        line, = ax.plot([0, 1], [0, 1])
+        line3d, = ax3d.plot([0, 1], [0, 1], [0, 1])
+        view = FigureView(fig, animated=[line, line3d])
+        for top in (1, 5, 1):  # another z range projects the 3-D line elsewhere
+            ax3d.set_zlim(0, top)
+            view.set_content(ax3d, "surface")
+            view.refresh()
+        assert view.reused == 1
+        pasted = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.widget.value == pasted
+    finally:
+        plt.close(fig)

@@ -13,7 +13,12 @@ picture and draws only the animated artists. When an axes' limits, scale or 3-D 
 axes is drawn again (with whatever shares its area on the figure: tick labels reaching a neighbour), over
 the saved picture of the others; a new figure size, a layout engine or axes added or removed draw
 everything again. A widget that changes anything else that is not animated (a
-title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
+title, a static image) calls `invalidate()` before `refresh()`, or, when the change is the content of one axes,
+`set_content(ax, key)`: the key names what that axes shows (the surface of a contour map). The view keeps the
+pictures of such axes per key, limits and view, and pastes a kept one back instead of drawing the axes again
+(the same pixels: only an axes whose area no other part of the figure reaches is kept), so going back to a
+content seen before costs no drawing; it also keeps their areas, so a full draw measures only the axes shown
+with a key and limits not seen before. With ipympl the blitted frame is sent at
 once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
 keeps the animated artists, since the view draws them after every draw.
 
@@ -24,6 +29,7 @@ that its own draw leaves stale is drawn again and again without end.
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -100,6 +106,7 @@ class FigureView:
     """
 
     PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
+    KEPT_PICTURES = 32  # pictures of axes with a content key kept for reuse (the least recently used go first)
 
     def __init__(self, fig, animated=()):
         self.fig = fig
@@ -120,6 +127,9 @@ class FigureView:
         self._size, self._states = None, {}  # figure size, axes -> _axes_state(axes) when it was saved
         self._extents = {}  # part of the figure (axes, figure text, legend) -> its area when it was saved
         self.partial_draws = 0  # how many refreshes drew some axes again, not the whole figure
+        self.reused = 0  # how many times a kept picture of an axes was pasted instead of drawing the axes
+        self._contents = {}  # axes -> key of what it shows (set_content)
+        self._kept = OrderedDict()  # (axes, key, state, size) -> (area, picture of the area or None)
         canvas.mpl_connect("draw_event", self._on_draw)
         self.animate(*animated)
         self.refresh()
@@ -134,12 +144,20 @@ class FigureView:
                 artist.set_animated(True)
                 self._animated.append(artist)
         if not new:
-            self._background = None
+            self.invalidate()
 
     def invalidate(self) -> None:
         """Something that is not animated changed (a title, a static image): the next `refresh()` draws the
-        whole figure. Axis limits, scales and 3-D views are watched without this call."""
+        whole figure (and forgets the kept pictures of axes). Axis limits, scales and 3-D views are watched
+        without this call."""
         self._background = None
+        self._kept.clear()
+
+    def set_content(self, ax, key) -> None:
+        """`ax` now shows the content named `key` (hashable; e.g. a surface's name): its static picture (all
+        but the animated artists) is fixed by `key` with its limits, scales, place and 3-D view. The next
+        `refresh()` draws ax again, or pastes the picture it had with this key and state if one was kept."""
+        self._contents[ax] = key
 
     def refresh(self) -> None:
         self.draws += 1
@@ -187,13 +205,22 @@ class FigureView:
             state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
         return state
 
+    def _state(self, ax) -> tuple:
+        return self._contents.get(ax), self._axes_state(ax)
+
+    def _kept_key(self, ax) -> tuple | None:
+        """The key of ax's kept picture and area (None: ax has no content key, nothing is kept)."""
+        if ax not in self._contents:
+            return None
+        return ax, self._contents[ax], self._axes_state(ax), tuple(self.fig.bbox.bounds)
+
     def _stale_axes(self) -> list | None:
         """The axes whose limits, scales, place or view changed since the picture was saved ([]: none), or
         None when the saved picture cannot serve at all (none saved, another size, axes added or removed)."""
         if (self._background is None or self._size != tuple(self.fig.bbox.bounds)
                 or list(self._states) != self.fig.axes):
             return None
-        return [ax for ax, state in self._states.items() if self._axes_state(ax) != state]
+        return [ax for ax, state in self._states.items() if self._state(ax) != state]
 
     def _parts(self) -> list:
         """What a figure draws besides its background: axes, figure texts, legends, images, lines, patches."""
@@ -204,11 +231,11 @@ class FigureView:
     @staticmethod
     def _extent(part, renderer):
         """The area `part` draws on (a Bbox in pixels), None if unknown. An axes: its frame, ticks, labels
-        and title, and the children it does not clip, but not a legend it places inside itself (measuring a
-        legend costs as much as drawing it)."""
+        and title, and the static children it does not clip, but not a legend it places inside itself
+        (measuring a legend costs as much as drawing it)."""
         if isinstance(part, Axes):
             extra = [a for a in part.get_children() if not a.get_clip_on() and a.get_visible()
-                     and not (isinstance(a, Legend) and a._bbox_to_anchor is None)]
+                     and not a.get_animated() and not (isinstance(a, Legend) and a._bbox_to_anchor is None)]
             box = part.get_tightbbox(renderer, bbox_extra_artists=extra)
         else:
             box = part.get_window_extent(renderer)
@@ -217,23 +244,30 @@ class FigureView:
     def _redraw(self, stale: list) -> bool:
         """Draw the `stale` axes again, and the saved picture for the rest: within the areas they had and have
         now, the figure is drawn afresh (the stale axes and every part that meets those areas, on a blank
-        figure) and pasted over the saved picture, which is then saved again. False, drawing nothing, when that
-        would be the whole figure or a layout engine may move the axes (then a full draw is due)."""
+        figure) and pasted over the saved picture, which is then saved again. A stale axes with a kept picture
+        (see `set_content`) that is alone in its area is pasted from it instead of being drawn. False, drawing
+        nothing, when that would be the whole figure or a layout engine may move the axes (then a full draw
+        is due)."""
         fig, canvas = self.fig, self.fig.canvas
-        if fig.get_layout_engine() is not None or all(ax in stale for ax in fig.axes):
+        if fig.get_layout_engine() is not None:
+            return False
+        kept = {ax: self._kept[key] for ax in stale if (key := self._kept_key(ax)) in self._kept}
+        if all(ax in stale for ax in fig.axes) and not any(picture is not None for _, picture in kept.values()):
             return False
         renderer = canvas.get_renderer()
-        parts, areas, extents = self._parts(), [], {}
-        for ax in stale:
-            extents[ax], old = self._extent(ax, renderer), self._extents.get(ax)
-            if extents[ax] is None or old is None:
-                return False
-            areas += [extents[ax], old]
+        parts, extents = self._parts(), {}
         if any(p not in self._extents for p in parts):
             return False
-        redraw = [p for p in parts if p in stale or
-                  (self._extents[p] is not None and any(self._extents[p].overlaps(box) for box in areas))]
-        if all(ax in redraw for ax in fig.axes):
+        for ax in stale:
+            extents[ax] = kept[ax][0] if ax in kept else self._extent(ax, renderer)
+            if extents[ax] is None or self._extents.get(ax) is None:
+                return False
+        now = {**{p: self._extents[p] for p in parts}, **extents}  # every part's area as it is now
+        pasted = {ax: kept[ax][1] for ax in stale if ax in kept and kept[ax][1] is not None and self._alone(ax, now)}
+        areas = [box for ax in stale for box in (extents[ax], self._extents[ax])]
+        redraw = [p for p in parts if p not in pasted and (p in stale or (
+            self._extents[p] is not None and any(self._extents[p].overlaps(box) for box in areas)))]
+        if not pasted and all(ax in redraw for ax in fig.axes):
             return False
         renderer.clear()
         fig.patch.draw(renderer)
@@ -246,25 +280,82 @@ class FigureView:
             x0, x1 = max(np.floor(box.x0) - 1, 0), min(np.ceil(box.x1) + 1, fig.bbox.width)
             top, bottom = max(np.floor(height - box.y1) - 1, 0), min(np.ceil(height - box.y0) + 1, height)
             canvas.restore_region(fresh, bbox=(x0, top, x1, bottom), xy=(0, 0))  # xy: the offset
+        if pasted:
+            pixels = np.asarray(canvas.buffer_rgba())
+            for ax, picture in pasted.items():  # alone in its area: the picture holds all that is drawn there
+                rows, cols = self._pixels(extents[ax])
+                pixels[rows, cols] = picture
+                if hasattr(ax, "get_proj"):  # what a draw sets up for the animated artists: the 3-D projection
+                    ax.apply_aspect()
+                    ax.M = ax.get_proj()
+                    ax.invM = np.linalg.inv(ax.M)
         self.partial_draws += 1
+        self.reused += len(pasted)
         self._save(extents)  # the other parts kept their areas
+        self._keep([ax for ax in stale if ax not in pasted], now)
         return True
+
+    def _pixels(self, box) -> tuple[slice, slice]:
+        """The rows and columns of the canvas that the area `box` (a Bbox in pixels, y up) can touch: rounded
+        out, 2 px wider (antialiased edges; a figure's height that is not a whole number of pixels)."""
+        width, height = self.fig.bbox.width, self.fig.bbox.height
+        rows = slice(int(max(np.floor(height - box.y1) - 2, 0)), int(min(np.ceil(height - box.y0) + 2, int(height))))
+        cols = slice(int(max(np.floor(box.x0) - 2, 0)), int(min(np.ceil(box.x1) + 2, int(width))))
+        return rows, cols
+
+    def _alone(self, ax, areas: dict) -> bool:
+        """True when the pixels of ax's area show ax alone on the figure's background: no other part's area
+        (areas: part -> Bbox or None, unknown) comes near it."""
+        rows, cols = self._pixels(areas[ax])
+        for part, area in areas.items():
+            if part is ax:
+                continue
+            if area is None:
+                return False
+            r, c = self._pixels(area)
+            if r.start < rows.stop and rows.start < r.stop and c.start < cols.stop and cols.start < c.stop:
+                return False
+        return True
+
+    def _keep(self, axes, areas: dict) -> None:
+        """Remember the area of each of `axes` that has a content key, with its picture (the canvas holds the
+        static part just drawn) when it is alone in that area; `areas`: every part's area now."""
+        pixels = None
+        for ax in axes:
+            key = self._kept_key(ax)
+            if key is None or areas.get(ax) is None:
+                continue
+            if self._kept.get(key, (None, None))[1] is None:
+                picture = None
+                if self._alone(ax, areas):
+                    pixels = np.asarray(self.fig.canvas.buffer_rgba()) if pixels is None else pixels
+                    picture = pixels[self._pixels(areas[ax])].copy()
+                self._kept[key] = (areas[ax], picture)
+            self._kept.move_to_end(key)
+        while len(self._kept) > self.KEPT_PICTURES:
+            self._kept.popitem(last=False)
 
     def _save(self, extents: dict) -> None:
         """Keep the picture drawn so far (the static part) and what it depends on; `extents`: the areas of
         the parts that were drawn (part -> Bbox)."""
         self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         self._size = tuple(self.fig.bbox.bounds)
-        self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        self._states = {ax: self._state(ax) for ax in self.fig.axes}
         self._extents.update(extents)
 
     def _on_draw(self, event) -> None:
-        """After every full draw: save the picture of the static part, then draw the animated artists."""
+        """After every full draw: save the picture of the static part, then draw the animated artists. The areas
+        of axes with a content key and a state seen before are known already; the other parts are measured."""
         canvas = self.fig.canvas
         if not self._animated or canvas.is_saving():
             return
+        areas = {}
+        for part in self._parts():
+            kept = self._kept.get(self._kept_key(part)) if isinstance(part, Axes) else None
+            areas[part] = kept[0] if kept is not None else self._extent(part, event.renderer)
         self._extents = {}
-        self._save({part: self._extent(part, event.renderer) for part in self._parts()})
+        self._save(areas)
+        self._keep([part for part in areas if isinstance(part, Axes)], areas)
         self._draw_animated()
         self.fig.stale = False  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
 

@@ -10,6 +10,7 @@ train the CNN. Diverged runs are drawn up to their last finite point and marked 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import ipywidgets as W
 import numpy as np
@@ -44,21 +45,23 @@ class RaceModel:
     After `update()`: runs (label -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
     A runner is rerun only when one of its own settings changed (`run_key`) or it needs more steps than it
     ran: moving one learning rate reruns one optimizer, momentum only those that use it; the cache keeps the
-    last run per runner.
+    last RUNS_KEPT runs per runner, so going back to settings seen before (a surface, a start) reruns nothing.
     """
+
+    RUNS_KEPT = 8
 
     def __init__(self, surface: str = "saddle", enabled=None, steps: int = 300, start=None,
                  noise: float = 0.0, momentum: float = 0.9, seed: int = 0, lrs: dict | None = None):
         if surface not in SURFACES:
             raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
-        self.surface_name = surface
-        self.surface = SURFACES[surface]()
+        self._surfaces: dict = {}  # name -> the Surface shown under that name (one per name: the runs keep its id)
+        self.surface_name, self.surface = surface, self._surfaces.setdefault(surface, SURFACES[surface]())
         self.enabled = set(LABELS if enabled is None else to_labels(enabled))
         self.lrs = race_lrs("lr_surface", lrs)
         self.momentum, self.steps, self.noise, self.seed = momentum, int(steps), noise, seed
         self.start = tuple(self.surface.start if start is None else start)
         self.runs: dict = {}
-        self._cache: dict = {}  # label -> (run_key, Trajectory) of its last run
+        self._cache: dict = {}  # label -> OrderedDict run_key -> (steps, Trajectory, surface) of its last runs
         self.update()
 
     def run_key(self, name: str) -> tuple:
@@ -71,7 +74,7 @@ class RaceModel:
     def set_surface(self, name: str) -> None:
         if name not in SURFACES:
             raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {name!r}")
-        self.surface_name, self.surface = name, SURFACES[name]()
+        self.surface_name, self.surface = name, self._surfaces.setdefault(name, SURFACES[name]())
         self.start = tuple(self.surface.start)
 
     def update(self) -> None:
@@ -86,13 +89,17 @@ class RaceModel:
         settings did not change. Fewer steps are the start of a longer run (the noise of step k is the k-th
         draw whatever the number of steps), so a shorter race is cut from the cached one."""
         key = self.run_key(name)
-        cached = self._cache.get(name)
-        if cached is None or cached[0] != key or cached[1] < self.steps:
+        runs = self._cache.setdefault(name, OrderedDict())
+        cached = runs.get(key)
+        if cached is None or cached[0] < self.steps:
             lr, mu = self.lrs[name], self.momentum
             run = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
                              steps=self.steps, noise=self.noise, rng=self.seed if self.noise else None)
-            cached = self._cache[name] = (key, self.steps, run, self.surface)  # the surface: its id stays its own
-        return first_steps(cached[2], self.steps)
+            cached = runs[key] = (self.steps, run, self.surface)  # the surface: its id stays its own
+        runs.move_to_end(key)
+        while len(runs) > self.RUNS_KEPT:
+            runs.popitem(last=False)
+        return first_steps(cached[1], self.steps)
 
     def summary(self) -> dict:
         """name -> (final value, steps run, diverged_at, escaped_at) for a table or an assert."""
@@ -137,6 +144,8 @@ class OptimizerRace(WidgetView):
         self.view = FigureView(self.fig, animated=[self.start_marker, *self.lines.values(), *self.ends.values(),
                                                    *self.lines_3d.values(), *self.loss_lines.values(),
                                                    *self.step_lines.values()])
+        # the lower panels show nothing but their runs (animated) and limits: their pictures are kept per limits
+        self.view.set_content(self.ax_loss, "runs"), self.view.set_content(self.ax_step, "runs")
         self.fig.canvas.mpl_connect("button_press_event", self.guard(self.on_click))
         self.observe(self._on_surface, self.surface)
         self.observe(lambda change: self.update(), self.steps, self.noise, self.momentum, self.start_x,
@@ -193,9 +202,12 @@ class OptimizerRace(WidgetView):
             self._surface_artists += self.ax_map.plot(*m, "w*", ms=10, mec="k")
         self.ax_map.set_xlim(x0, x1), self.ax_map.set_ylim(y0, y1)
         self.ax_map.set_title(f"{s.name}: click to move the start", fontsize=10)
-        self.ax_3d.set_zlim(shown.min(), shown.max())
+        # the box of the surface (autoscaling would also keep the data limits of the surfaces shown before)
+        self.ax_3d.set_xlim(x0, x1), self.ax_3d.set_ylim(y0, y1), self.ax_3d.set_zlim(shown.min(), shown.max())
         self._z_range = (shown.min(), shown.max())
         self._surface_drawn = self.model.surface_name
+        # the map and the 3-D panel show this surface: back on a surface seen before, their kept pictures serve
+        self.view.set_content(self.ax_map, self._surface_drawn), self.view.set_content(self.ax_3d, self._surface_drawn)
 
     def _draw_frame(self) -> None:
         k = self.frame.value
