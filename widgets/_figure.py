@@ -160,7 +160,10 @@ class FigureView:
         self._contents[ax] = key
 
     def refresh(self) -> None:
-        self.draws += 1
+        self._render()
+        self.draws += 1  # counted once the frame is ready (a redraw in another thread has not begun it only)
+
+    def _render(self) -> None:
         canvas = self.fig.canvas
         stale = self._stale_axes()
         if stale is not None and (not stale or self._redraw(stale)):
