@@ -12,15 +12,15 @@ surface), keeps that picture, and draws the animated artists on top; a later `re
 picture and draws only the animated artists. When an axes' limits, scale or 3-D view changed, only that
 axes is drawn again (with whatever shares its area on the figure: tick labels reaching a neighbour), over
 the saved picture of the others; a new figure size, a layout engine or axes added or removed draw
-everything again. A widget that changes anything else that is not animated (a
-title, a static image) calls `invalidate()` before `refresh()`, or, when the change is the content of one axes,
-`set_content(ax, key)`: the key names what that axes shows (the surface of a contour map). The view keeps the
-pictures of such axes per key, limits and view, and pastes a kept one back instead of drawing the axes again
-(the same pixels: only an axes whose area no other part of the figure reaches is kept), so going back to a
-content seen before costs no drawing; it also keeps their areas, so a full draw measures only the axes shown
-with a key and limits not seen before. With ipympl the blitted frame is sent at
-once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
-keeps the animated artists, since the view draws them after every draw.
+everything again. A widget that changes anything else that is not animated (a title, a static image) calls
+`invalidate()` before `refresh()`, or, when the change is the content of one axes, `set_content(ax, key)`:
+the key names what that axes shows (the surface of a contour map). The view keeps the pictures of such axes
+per key, limits and view, and pastes a kept one back instead of drawing the axes again (the same pixels: only
+an axes whose area no other part of the figure reaches is kept), so going back to a content seen before costs
+no drawing; it also keeps their areas, so a full draw measures only the axes shown with a key and limits not
+seen before. With ipympl the blitted frame is sent at once (`canvas.blit`, a diff frame as after any draw);
+any full draw (a resize, a rotation of a 3-D axes) keeps the animated artists, since the view draws them
+after every draw.
 
 Neither a draw nor a blit leaves the figure stale: after every kernel message (a slider moved, the
 browser asking for a frame) pyplot's hook asks ipympl for a full draw of every stale figure, so a figure
@@ -102,7 +102,8 @@ class FigureView:
     Inputs:
     - fig: a matplotlib Figure (made by `new_figure`).
     - animated: artists that change on updates (see `animate`).
-    `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure (tests read both).
+    `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure, `.partial_draws` those that
+    drew some axes again, `.reused` the axes pasted from a kept picture (see `set_content`); tests read them.
     """
 
     PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
