@@ -283,3 +283,44 @@ def test_a_pasted_3d_axes_projects_its_animated_artists_with_its_own_view():
         assert view.widget.value == pasted
     finally:
         plt.close(fig)
+
+
+def test_in_a_running_loop_a_full_draw_measures_its_parts_after_the_frame():
+    """In a kernel the frame goes out first; the areas a partial redraw needs are measured when the loop runs
+    next. A change before that (nothing measured for the changed axes) draws the whole figure instead."""
+    import asyncio
+
+    measured = []
+    extent = FigureView._extent
+
+    def counting(part, renderer):
+        measured.append(part)
+        return extent(part, renderer)
+
+    async def scenario(yield_first: bool):
+        fig, axes = new_figure(1, 2, figsize=(6, 2.5), dpi=50)
+        fig.subplots_adjust(wspace=0.5)
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        view = FigureView(fig, animated=lines)
+        counts = [len(measured)]
+        if yield_first:
+            await asyncio.sleep(0)
+        counts.append(len(measured))
+        axes[1].set_ylim(0, 1000)
+        view.refresh()
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        try:
+            return counts, (view.full_draws, view.partial_draws), partial == view.widget.value
+        finally:
+            plt.close(fig)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FigureView, "_extent", staticmethod(counting))
+        counts, draws, same = asyncio.run(scenario(yield_first=True))
+        assert counts[0] == 0 and counts[1] >= 2, "measured once the loop ran, not during the refresh"
+        assert draws == (2, 1) and same, "then a partial redraw, the same picture as a full draw"
+        measured.clear()
+        counts, draws, same = asyncio.run(scenario(yield_first=False))
+        assert counts == [0, 0] and draws == (3, 0) and same, "changed before it was measured: a full draw"

@@ -29,6 +29,7 @@ that its own draw leaves stale is drawn again and again without end.
 from __future__ import annotations
 
 import io
+import logging
 from collections import OrderedDict
 
 import ipywidgets as W
@@ -37,6 +38,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.legend import Legend
 from PIL import Image
+
+from widgets._view import running_loop
 
 __all__ = ["MAX_WIDTH_PX", "FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
 
@@ -85,6 +88,8 @@ def send_png_frames_only(fig) -> None:
         canvas.syncing_data_url = False
 
 
+log = logging.getLogger("widgets")
+
 HOOK = f"{__name__}:send_png_frames_only"
 
 
@@ -131,6 +136,8 @@ class FigureView:
         self.reused = 0  # how many times a kept picture of an axes was pasted instead of drawing the axes
         self._contents = {}  # axes -> key of what it shows (set_content)
         self._kept = OrderedDict()  # (axes, key, state, size) -> (area, picture of the area or None)
+        self._unmeasured: list = []  # parts drawn whose area is measured later (after the frame, see _on_draw)
+        self._static = None  # meanwhile, the pixels of the static part they were drawn in
         canvas.mpl_connect("draw_event", self._on_draw)
         self.animate(*animated)
         self.refresh()
@@ -153,6 +160,7 @@ class FigureView:
         without this call."""
         self._background = None
         self._kept.clear()
+        self._unmeasured, self._static = [], None
 
     def set_content(self, ax, key) -> None:
         """`ax` now shows the content named `key` (hashable; e.g. a surface's name): its static picture (all
@@ -165,6 +173,7 @@ class FigureView:
         self.draws += 1  # counted once the frame is ready (a redraw in another thread has not begun it only)
 
     def _render(self) -> None:
+        self._measure()  # what the last full draw left unmeasured and has not changed since
         canvas = self.fig.canvas
         stale = self._stale_axes()
         if stale is not None and (not stale or self._redraw(stale)):
@@ -321,10 +330,10 @@ class FigureView:
                 return False
         return True
 
-    def _keep(self, axes, areas: dict) -> None:
-        """Remember the area of each of `axes` that has a content key, with its picture (the canvas holds the
-        static part just drawn) when it is alone in that area; `areas`: every part's area now."""
-        pixels = None
+    def _keep(self, axes, areas: dict, pixels=None) -> None:
+        """Remember the area of each of `axes` that has a content key, with its picture when it is alone in that
+        area; `areas`: every part's area now; `pixels`: the static part (default: the canvas, which holds the
+        static part just drawn)."""
         for ax in axes:
             key = self._kept_key(ax)
             if key is None or areas.get(ax) is None:
@@ -349,19 +358,57 @@ class FigureView:
 
     def _on_draw(self, event) -> None:
         """After every full draw: save the picture of the static part, then draw the animated artists. The areas
-        of axes with a content key and a state seen before are known already; the other parts are measured."""
+        of axes with a content key and a state seen before are known already; the other parts are measured
+        (a partial redraw needs them) after the frame has gone out when a loop runs (a kernel: the measure
+        waits for the kernel to be idle), else at once."""
         canvas = self.fig.canvas
         if not self._animated or canvas.is_saving():
             return
-        areas = {}
+        areas, unmeasured = {}, []
         for part in self._parts():
             kept = self._kept.get(self._kept_key(part)) if isinstance(part, Axes) else None
-            areas[part] = kept[0] if kept is not None else self._extent(part, event.renderer)
+            if kept is None:
+                unmeasured.append(part)
+            else:
+                areas[part] = kept[0]
         self._extents = {}
         self._save(areas)
-        self._keep([part for part in areas if isinstance(part, Axes)], areas)
+        self._unmeasured, self._static = unmeasured, None
+        loop = running_loop() if unmeasured else None
+        if loop is None:
+            self._measure(event.renderer)
+        else:
+            self._static = np.asarray(canvas.buffer_rgba()).copy()
+            loop.call_soon(self._measure_later)
         self._draw_animated()
         self.fig.stale = False  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
+
+    def _measure(self, renderer=None) -> None:
+        """Measure the parts the last full draw left unmeasured, those still as drawn (an axes whose state
+        changed since stays unknown: its next change draws the whole figure), then keep the pictures of axes
+        with a content key."""
+        if not self._unmeasured:
+            return
+        fig, canvas = self.fig, self.fig.canvas
+        parts, self._unmeasured = self._unmeasured, []
+        if self._background is None or self._size != tuple(fig.bbox.bounds):
+            self._static = None
+            return
+        stale, renderer = fig.stale, renderer or canvas.get_renderer()
+        for part in parts:
+            if not isinstance(part, Axes) or self._states.get(part) == self._state(part):
+                self._extents[part] = self._extent(part, renderer)
+        areas = {part: self._extents.get(part) for part in self._parts()}
+        self._keep([part for part in areas if isinstance(part, Axes)], areas, self._static)
+        self._static = None
+        fig.stale = stale  # measuring applies the axes' aspect, which marks them stale (see _axes_state)
+
+    def _measure_later(self) -> None:
+        try:
+            self._measure()
+        except Exception:  # noqa: BLE001 - unmeasured parts only cost a full draw later
+            log.exception("measuring the figure's parts failed")
+            self._unmeasured, self._static = [], None
 
     def _draw_animated(self) -> None:
         self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones
