@@ -170,7 +170,7 @@ class FigureView:
 
     def refresh(self) -> None:
         self._render()
-        self.draws += 1  # counted once the frame is ready (a redraw in another thread has not begun it only)
+        self.draws += 1  # counted once the frame is ready: a reader in another thread sees only finished draws
 
     def _render(self) -> None:
         self._measure()  # what the last full draw left unmeasured and has not changed since
