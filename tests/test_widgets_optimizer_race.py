@@ -210,6 +210,8 @@ def test_a_surface_seen_before_is_pasted_from_kept_pictures_and_equals_a_full_dr
     race.view.invalidate()
     race.view.refresh()
     assert race.view.widget.value == shown["bowl"]  # a full draw gives the same picture
+    fresh = optimizer_race("bowl", steps=40)  # ... as a race that never showed another surface
+    assert fresh.view.widget.value == shown["bowl"]
 
 
 def test_the_3d_panel_spans_the_surface_whatever_was_shown_before():

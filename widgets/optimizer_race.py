@@ -179,35 +179,41 @@ class OptimizerRace(WidgetView):
         self.ax_step.set_xlabel("step"), self.ax_step.set_ylabel("step length ‖Δθ‖")
         self.ax_step.set_yscale("log")
         self._surface_drawn = None
+        self._surface_artists: dict = {}  # surface name -> (its contour, image, mesh and minima, its z range)
         self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.3, wspace=0.25)  # apart: one redraws alone
 
     def _draw_surface(self) -> None:
-        """Contours and the 3-D mesh: only when the surface changes (the expensive part)."""
-        s = self.model.surface
+        """Contours and the 3-D mesh, only when the surface changes (the expensive part): made once per surface
+        and kept, hidden, while another surface is shown."""
+        s, name = self.model.surface, self.model.surface_name
         (x0, x1), (y0, y1) = s.bounds
-        xs, ys = np.meshgrid(np.linspace(x0, x1, 160), np.linspace(y0, y1, 160))
-        z = s(np.stack([xs, ys], axis=-1))
-        for artist in getattr(self, "_surface_artists", []):
-            artist.remove()
-        shown = np.clip(z, *np.percentile(z, [1, 99]))
-        # an image and a few contour lines draw several times faster than filled contours
-        image = self.ax_map.imshow(shown, extent=(x0, x1, y0, y1), origin="lower", cmap="Greys",
-                                   alpha=0.55, aspect="auto", interpolation="bilinear")
-        lines = self.ax_map.contour(xs, ys, shown, levels=12, colors="grey", linewidths=0.4)
-        step = 10
-        mesh = self.ax_3d.plot_wireframe(xs[::step, ::step], ys[::step, ::step], shown[::step, ::step],
-                                         color="grey", linewidth=0.4, alpha=0.6)
-        self._surface_artists = [image, lines, mesh]
-        for m in s.minima:
-            self._surface_artists += self.ax_map.plot(*m, "w*", ms=10, mec="k")
+        for artist in self._surface_artists.get(self._surface_drawn, ((), None))[0]:
+            artist.set_visible(False)
+        if name not in self._surface_artists:
+            xs, ys = np.meshgrid(np.linspace(x0, x1, 160), np.linspace(y0, y1, 160))
+            z = s(np.stack([xs, ys], axis=-1))
+            shown = np.clip(z, *np.percentile(z, [1, 99]))
+            # an image and a few contour lines draw several times faster than filled contours
+            image = self.ax_map.imshow(shown, extent=(x0, x1, y0, y1), origin="lower", cmap="Greys",
+                                       alpha=0.55, aspect="auto", interpolation="bilinear")
+            lines = self.ax_map.contour(xs, ys, shown, levels=12, colors="grey", linewidths=0.4)
+            step = 10
+            mesh = self.ax_3d.plot_wireframe(xs[::step, ::step], ys[::step, ::step], shown[::step, ::step],
+                                             color="grey", linewidth=0.4, alpha=0.6)
+            artists = [image, lines, mesh]
+            for m in s.minima:
+                artists += self.ax_map.plot(*m, "w*", ms=10, mec="k")
+            self._surface_artists[name] = (artists, (shown.min(), shown.max()))
+        artists, self._z_range = self._surface_artists[name]
+        for artist in artists:
+            artist.set_visible(True)
         self.ax_map.set_xlim(x0, x1), self.ax_map.set_ylim(y0, y1)
         self.ax_map.set_title(f"{s.name}: click to move the start", fontsize=10)
         # the box of the surface (autoscaling would also keep the data limits of the surfaces shown before)
-        self.ax_3d.set_xlim(x0, x1), self.ax_3d.set_ylim(y0, y1), self.ax_3d.set_zlim(shown.min(), shown.max())
-        self._z_range = (shown.min(), shown.max())
-        self._surface_drawn = self.model.surface_name
+        self.ax_3d.set_xlim(x0, x1), self.ax_3d.set_ylim(y0, y1), self.ax_3d.set_zlim(*self._z_range)
+        self._surface_drawn = name
         # the map and the 3-D panel show this surface: back on a surface seen before, their kept pictures serve
-        self.view.set_content(self.ax_map, self._surface_drawn), self.view.set_content(self.ax_3d, self._surface_drawn)
+        self.view.set_content(self.ax_map, name), self.view.set_content(self.ax_3d, name)
 
     def _draw_frame(self) -> None:
         k = self.frame.value
