@@ -220,3 +220,42 @@ def test_a_run_the_train_command_refuses_is_a_failure_with_its_message():
 
     with pytest.raises(RunFailed, match="exit status 2: --width must be at least 1, got 0"):
         run_train_process(["--width", "0", "--epochs", "1"])
+
+
+def test_sweeps_run_side_by_side_merge_into_one_table_and_a_conflict_is_refused(tmp_path, capsys):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    for out, names in ((one, ["a", "b"]), (two, ["b", "c"])):  # "b" seed 0 is in both files
+        args = parse("sweep", "--seeds", "0", "1", "--out", str(out), "--data-source", "subset", "--candidates", *names)
+        assert run_sweep_command(args, candidates=ABC, runner=fake_runner(SCORES)) == 0
+    two_before = two.read_bytes()
+    capsys.readouterr()
+    merge = parse("sweep", "--seeds", "0", "1", "--out", str(one), "--data-source", "subset", "--merge", str(two))
+
+    def must_not_run(argv):
+        raise AssertionError(f"a merge ran {argv}")
+
+    assert run_sweep_command(merge, candidates=ABC, runner=must_not_run) == 0
+    out = capsys.readouterr().out
+    assert "2 run(s) added" in out  # c's two runs; b's are the same runs, added once
+    runs = load_results(one)["runs"]
+    assert sorted((r["candidate"], r["seed"]) for r in runs) == [(n, s) for n in "abc" for s in (0, 1)]
+    assert "**b** (winner)" in out and "no (1 of 2 over)" in out and two.read_bytes() == two_before
+    merged = one.read_bytes()
+    assert run_sweep_command(merge, candidates=ABC) == 0 and "0 run(s) added" in capsys.readouterr().out
+    assert one.read_bytes() == merged
+
+    # another result for a run the file holds, other settings, a missing file: refused, nothing written
+    data = json.loads(two.read_text())
+    data["runs"][0]["val_accuracy"] = 0.5
+    two.write_text(json.dumps(data))
+    assert run_sweep_command(merge, candidates=ABC) == 2
+    assert "hold different results for b seed 0" in capsys.readouterr().err
+    changed = {**ABC, "c": {"width": 30, "lr": 0.002}}
+    data["runs"][0]["val_accuracy"] = 0.92
+    two.write_text(json.dumps(data))
+    assert run_sweep_command(merge, candidates=changed) == 2
+    assert "made with other settings (lr 0.001 there, 0.002 now)" in capsys.readouterr().err
+    missing = parse("sweep", "--out", str(one), "--data-source", "subset", "--merge", str(tmp_path / "none.json"))
+    assert run_sweep_command(missing, candidates=ABC) == 2
+    assert "none.json: no such results file" in capsys.readouterr().err
+    assert one.read_bytes() == merged
