@@ -1,6 +1,7 @@
 """`python -m cnnlab sweep`: which recipe gives the best accuracy on the full Fashion-MNIST within a time budget?
 
-Each candidate is a set of options of `python -m cnnlab train` (`CANDIDATES`); each (candidate, seed) is one
+Each candidate is a set of options of `python -m cnnlab train` (`CANDIDATES`) over a reference recipe
+(`REFERENCE`: Adam at 1e-3, cosine schedule, no augmentation, smoothing or decay); each (candidate, seed) is one
 run of `python -m cnnlab train --full ... --quiet --json PATH` in a fresh process, with the command's default
 threads. So every run pays for its own data loading, its peak memory is its own process's (the `peak_memory_mb`
 the command writes), and the test set is scored once per run, by `train` itself. The sweep then chooses the
@@ -32,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["CANDIDATES", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process",
+__all__ = ["CANDIDATES", "REFERENCE", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process",
            "run_sweep", "training_seconds", "load_results", "merge_results", "summarize", "markdown_table", "add_sweep_parser", "run_sweep_command"]
 
 FORMAT = "cnnlab-sweep-1"
@@ -41,6 +42,11 @@ FORMAT = "cnnlab-sweep-1"
 FLAGS = {"epochs": "--epochs", "lr": "--lr", "batch_size": "--batch-size", "width": "--width", "augment": "--augment",
          "optimizer": "--optimizer", "schedule": "--schedule", "warmup_epochs": "--warmup",
          "label_smoothing": "--label-smoothing", "weight_decay": "--weight-decay", "patience": "--patience"}
+
+# The recipe every candidate changes: `train`'s defaults before the sweep (still the subset's). It is passed in
+# full with every candidate's own options, so a candidate's runs stay the same runs whatever `train --full`
+# defaults to (its defaults are the winner's since the sweep).
+REFERENCE = {"lr": 1e-3, "augment": "none", "schedule": "cosine", "label_smoothing": 0.0, "weight_decay": 0.0}
 
 # The candidates, for a budget of 15 minutes of CPU time (one BLAS thread) on a 2-core laptop. Sized from
 # measured runs on the development machine, its other core busy: 38-42 s of CPU an epoch of 55,000 images with
@@ -97,8 +103,10 @@ def option_argv(options: dict) -> list[str]:
 
 
 def train_argv(options: dict, seed: int, source: str) -> list[str]:
-    """The `train` command's arguments for a candidate's options, a seed and a data source ("full", "subset")."""
-    return (["--full"] if source == "full" else []) + option_argv(options) + ["--seed", str(seed)]
+    """The `train` command's arguments for a candidate's options (over REFERENCE's), a seed and a data source
+    ("full", "subset")."""
+    return (["--full"] if source == "full" else []) + option_argv({**options, **{k: v for k, v in REFERENCE.items() if k not in options}}) \
+        + ["--seed", str(seed)]
 
 
 def run_train_process(argv: list[str]) -> dict:
@@ -164,8 +172,8 @@ def load_results(path) -> dict:
 def _settings(options: dict, source: str) -> dict:
     """What a candidate's runs are: its options, and every setting of `train` they imply (its defaults
     included, so that runs made before a default changed never mix with runs made after)."""
-    from cnnlab.cli import DEFAULT_EPOCHS, add_train_parser
-    from cnnlab.recipes import decoupled_decay
+    from cnnlab.cli import add_train_parser
+    from cnnlab.recipes import decoupled_decay, recipe_defaults
 
     parser = argparse.ArgumentParser(prog="train", add_help=False)
     add_train_parser(parser.add_subparsers(dest="command"))
@@ -174,8 +182,8 @@ def _settings(options: dict, source: str) -> dict:
         parsed = vars(parser.parse_args(["train", *argv]))
     except SystemExit:  # argparse has printed what is wrong
         raise SweepError(f"the train command refuses the options {' '.join(argv)}") from None
-    if parsed["epochs"] is None:
-        parsed["epochs"] = DEFAULT_EPOCHS[source]
+    parsed.update(recipe_defaults(source, parsed["optimizer"], **{k: parsed[k] for k in (
+        "epochs", "lr", "augment", "schedule", "label_smoothing", "weight_decay")}))
     parsed["weight_decay"] = decoupled_decay(parsed["optimizer"], parsed["weight_decay"])  # the decay it uses
     for key in ("command", "seed", "quiet", "json", "checkpoint", "resume", "overwrite"):
         parsed.pop(key)
@@ -353,7 +361,8 @@ def markdown_table(rows: list[dict], budget_minutes: float, source: str) -> str:
                      + ("–" if row["memory"] is None else f"{row['memory']:.0f}") + f" | {budget} |")
     data = "the full Fashion-MNIST (55,000 train / 5,000 val / 10,000 test; `--full` omitted above)" \
         if source == "full" else "the shipped subset (a smoke run: not the comparison)"
-    lines += ["", f"Data: {data}. Mean ± sample standard deviation over the seeds; "
+    lines += ["", f"Each candidate runs `train` with the options shown over the reference "
+                  f"`{' '.join(option_argv(REFERENCE))}`. Data: {data}. Mean ± sample standard deviation over the seeds; "
                   f"training time (CPU time of the one-thread training process, judged against the budget; the "
                   f"wall-clock mean beside it grows when other programs share the machine) excludes loading and "
                   f"scoring; peak memory is the training process's. The "

@@ -192,6 +192,21 @@ def test_every_candidate_is_a_valid_train_command_within_the_planned_budget():
     assert CANDIDATES["baseline"] == {"epochs": 10} and len(CANDIDATES) >= 6
 
 
+def test_a_candidate_is_the_same_run_whatever_train_full_defaults_to():
+    """Runs recorded while `train --full` defaulted to the reference recipe (10 epochs of Adam at 1e-3, cosine,
+    nothing else) keep their settings: the baseline is that recipe, and each candidate changes only its options."""
+    from cnnlab.sweep import _settings
+
+    old = {"lr": 0.001, "augment": "none", "schedule": "cosine", "label_smoothing": 0.0, "weight_decay": 0.0,
+           "warmup": 0.0, "optimizer": "adam", "batch_size": 64, "width": 32, "full": True, "patience": None}
+    baseline = _settings(CANDIDATES["baseline"], "full")["train"]
+    assert {k: baseline[k] for k in old} == old and baseline["epochs"] == 10
+    for name, options in CANDIDATES.items():
+        settings = _settings(options, "full")["train"]
+        changed = {"warmup_epochs" if k == "warmup" else k for k in old if settings[k] != old[k]}
+        assert changed <= set(options), (name, changed)
+
+
 def test_a_missing_full_set_is_said_before_anything_runs(tmp_path, monkeypatch, capsys):
     import cnnlab.data
 
@@ -209,7 +224,8 @@ def test_the_sweep_is_a_command_of_python_m_cnnlab(tmp_path, capsys):
 
     out = tmp_path / "s.json"
     assert main(["sweep", "--candidates", "baseline", "--seeds", "0", "--out", str(out), "--dry-run"]) == 0
-    assert "baseline, seed 0: python -m cnnlab train --full --epochs 10 --seed 0 --quiet" in capsys.readouterr().out
+    assert ("baseline, seed 0: python -m cnnlab train --full --epochs 10 --lr 0.001 --augment none --schedule cosine "
+            "--label-smoothing 0 --weight-decay 0 --seed 0 --quiet") in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert "onecycle-lr3e-3" in capsys.readouterr().out and not out.exists()
