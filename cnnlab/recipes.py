@@ -9,10 +9,12 @@ Every choice is one the lessons teach and measure:
 - regularisation: batch norm and dropout (keep 0.7); on request, horizontal flips alone, or random crops
   with 2-pixel padding and flips (lesson 09); which of them pay within the 15-minute budget is measured by
   `python -m cnnlab sweep` (README: "Comparing recipes");
-- optimizer: Adam, lr 1e-3, batch 64, cosine learning-rate schedule over the run, advanced after every
-  optimizer step (lessons 06-07); the others of `cnnlab.optim.OPTIMIZERS` by name, with that table's
-  hyper-parameters. On request: a linear warm-up before the cosine (`warmup_epochs`), or a one-cycle
-  schedule peaking at `lr` instead; label smoothing; decoupled weight decay (AdamW: with Adam or AdamW);
+- optimizer: Adam, batch 64, a learning-rate schedule advanced after every optimizer step (lessons 06-07);
+  the others of `cnnlab.optim.OPTIMIZERS` by name, with that table's hyper-parameters. Options: a cosine
+  schedule over the run, with a linear warm-up before it (`warmup_epochs`), or a one-cycle schedule peaking
+  at `lr`; label smoothing; decoupled weight decay (AdamW: with Adam or AdamW);
+- defaults by data source (RECIPE_DEFAULTS): on the shipped subset, 12 epochs at lr 1e-3 with a cosine
+  schedule and nothing else (quick, for the course); on the full set, the sweep's winner;
 - model selection: 5,000 training images held out for validation; the test set is scored once.
 
 A run with a checkpoint stores its settings in it (`meta`); resuming compares them with the new ones
