@@ -19,30 +19,33 @@ menu of the demo's presets and the widget itself, rebuilt when another preset is
 
 The projector rule. A demo is shown by Voila on a 1920x1080 projector, and must read from the back rows:
 
-- Every text of its figures is at least MIN_TEXT_PX = 18 screen pixels tall (font size: points x dpi / 72).
-  Where that comes from: a slide shown at 1080 lines has 1080 / 540 = 2 px per point of a 7.5-inch slide,
-  and the usual slide rules ask 24 pt (48 px) for body text and 18 pt (36 px) at the very least. Figures
-  cannot meet those: a tick label is not body text, and at 36 px a widget's dozens of tick labels no longer
-  fit a 1920 px row. The audio-visual sizing standard (AVIXA DISCAS V202.01, "basic decision making")
-  puts the farthest viewer who can read an element at 200 times its height; DejaVu Sans' capitals are
-  0.73 of the font size, so 18 px text (capitals 13 px, 1.2 % of the image height) reads from 2.4 image
-  heights, and the rule of thumb "4 mm of text height per metre" gives 3 image heights. Laptop figures
-  (7-8 pt at 72-100 dpi: 7-11 px) read from one image height; 18 px is the largest floor every demo meets
-  at 1920 px without redesigning its figures (a larger one crowds their tick labels and legends). A room
+- Every text of its figures is at least MIN_TEXT_PX = 18 screen pixels tall (its font size: points x dpi
+  / 72). Where that comes from: a 7.5-inch slide shown on 1080 lines has 2 px per point, and the usual slide
+  rules ask 24 pt (48 px) for body text and 18 pt (36 px) at the least. Figures cannot meet those: a tick
+  label is not body text, and at 36 px a widget's tick labels no longer fit a 1920 px row. The audio-visual
+  sizing standard (AVIXA DISCAS V202.01, "basic decision making") lets a viewer read an element from at most
+  200 times its height; DejaVu Sans' capitals are 0.73 of the font size, so 18 px text (capitals 13 px,
+  1.2 % of the image height) reads from 2.4 image heights, and the rule of thumb "4 mm of letter height per
+  metre of distance" gives 3 image heights. The laptop figures (7-8 pt at 72-100 dpi: 7-11 px) read from
+  about one. 18 px is the largest whole floor that every preset of every demo meets with its figures' layout
+  kept: at 20 px the backprop stepper's colour-bar labels already run into the text below them. A room
   whose back row sits further than 2.4 screen heights needs a larger screen, not smaller text.
-- Every drawn line (plot lines, grid lines, contours) is at least MIN_LINE_PX = 2 px wide: a projector's
-  optics blur a single pixel into the background, and a 1-px line all but disappears from the back.
-- Every figure is at most MAX_FIGURE_WIDTH_PX wide: Voila's output column at 1920x1080 measures 1890 px
-  (Voila 0.5.13's lab template, 15 px margins each side, in Chromium, whose scrollbars overlay the page);
-  a browser with a classic 17 px scrollbar and the canvas' 4 px frame on each side leave 1865 px. A demo
-  that puts its figure beside its controls gives the width left beside them (`max_width` in the presets
-  file). It is at most MAX_FIGURE_HEIGHT_PX tall, so that a figure scrolled into view is seen whole.
-- No text is cut: every text lies inside its figure.
+- Every drawn line (plot lines, grid and 3-D axis lines, contours) is at least MIN_LINE_PX = 2 px wide: a
+  projector's optics blur a single pixel into the background, and a 1-px line all but disappears.
+- Every figure is at most MAX_FIGURE_WIDTH_PX = 1865 px wide: Voila's output column at 1920x1080 measures
+  1890 px (Voila 0.5.13's lab template, 15 px margins each side, in Chromium, whose scrollbars overlay the
+  page), less a classic 17 px scrollbar and the canvas' 4 px frame on each side. A demo that puts its
+  figure beside its controls gives the width left beside them (`max_width` in the presets file: the
+  optimizer race's controls take 593 px at lecture zoom, so its figure gets 1240). A figure is at most MAX_FIGURE_HEIGHT_PX = 1000 px tall, so that it can
+  be seen whole on 1080 lines.
+- Nothing is cut: every text lies inside its figure, and no two texts overlap.
 
 `enlarge` meets the rule: it redraws each figure at its designed size (the dpi it was made for, before
 `new_figure` capped it for a laptop's column) times the demo's scale, capped by the width and height above,
-then raises every text smaller than MIN_TEXT_PX and every line thinner than MIN_LINE_PX to those sizes.
-The laptop sizes (JupyterLab, 1366x768) are untouched: only lecture mode calls `enlarge`.
+then raises every text smaller than MIN_TEXT_PX and every line thinner than MIN_LINE_PX to those sizes (and
+again before every refresh: widgets make new texts as they update), and moves the axes inwards as far as
+the larger text needs. The laptop sizes (JupyterLab, 1366x768) are untouched: only lecture mode calls
+`enlarge`.
 tests/test_lecture_projector.py checks the rule for every preset of every demo, without a browser.
 """
 from __future__ import annotations
