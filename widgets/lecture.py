@@ -240,19 +240,20 @@ class ProjectorFloor:
             if ax not in self._axes:
                 self._axes.add(ax)
                 changed |= self._raise_ticks(ax)
-        for text in fig.findobj(Text):
-            if text.get_fontsize() < self.text_pt:
-                text.set_fontsize(self.text_pt)
-                changed = True
-        for line in fig.findobj(Line2D):
-            if line.get_linestyle() not in ("None", "", " ") and line.get_linewidth() < self.line_pt:
-                line.set_linewidth(self.line_pt)
-                changed = True
-        for lines in fig.findobj(_is_line_collection):
-            widths = np.asarray(lines.get_linewidths(), dtype=float)
-            if widths.size and widths.min() < self.line_pt:
-                lines.set_linewidths(np.maximum(widths, self.line_pt))
-                changed = True
+        for artist in fig.findobj(lambda a: isinstance(a, (Text, Line2D)) or _is_line_collection(a)):  # one walk
+            if isinstance(artist, Text):
+                if artist.get_fontsize() < self.text_pt:
+                    artist.set_fontsize(self.text_pt)
+                    changed = True
+            elif isinstance(artist, Line2D):
+                if artist.get_linestyle() not in ("None", "", " ") and artist.get_linewidth() < self.line_pt:
+                    artist.set_linewidth(self.line_pt)
+                    changed = True
+            else:
+                widths = np.asarray(artist.get_linewidths(), dtype=float)
+                if widths.size and widths.min() < self.line_pt:
+                    artist.set_linewidths(np.maximum(widths, self.line_pt))
+                    changed = True
         return changed
 
     def _raise_ticks(self, ax) -> bool:
