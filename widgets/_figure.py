@@ -24,6 +24,7 @@ that its own draw leaves stale is drawn again and again without end.
 from __future__ import annotations
 
 import io
+import weakref
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -32,10 +33,12 @@ from matplotlib.axes import Axes
 from matplotlib.legend import Legend
 from PIL import Image
 
-__all__ = ["MAX_WIDTH_PX", "FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
+__all__ = ["MAX_WIDTH_PX", "FigureView", "design_dpi", "install_figure_hook", "new_figure", "nice_ceil",
+           "send_png_frames_only"]
 
 
 MAX_WIDTH_PX = 900  # JupyterLab's output column at 1366x768 with the file browser open is 935 px wide
+_DESIGN_DPI = weakref.WeakKeyDictionary()  # figure -> the dpi it was designed at, before the laptop cap
 
 
 def new_figure(*args, **kwargs):
@@ -52,8 +55,15 @@ def new_figure(*args, **kwargs):
     kwargs["dpi"] = min(dpi, MAX_WIDTH_PX / width)
     with plt.ioff():
         fig, axes = plt.subplots(*args, **kwargs)
+    _DESIGN_DPI[fig] = dpi
     send_png_frames_only(fig)
     return fig, axes
+
+
+def design_dpi(fig) -> float:
+    """The dpi a figure was designed at: what `new_figure` was asked for, before the laptop cap lowered it
+    (a figure made elsewhere: its dpi now). Lecture mode enlarges figures relative to this size."""
+    return _DESIGN_DPI.get(fig, fig.dpi)
 
 
 def nice_ceil(value: float) -> float:
@@ -97,6 +107,8 @@ class FigureView:
     - fig: a matplotlib Figure (made by `new_figure`).
     - animated: artists that change on updates (see `animate`).
     `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure (tests read both).
+    `.before_refresh`: callables `hook(fig) -> bool` run first on every refresh, True when they changed what is
+    not animated (lecture mode raises the texts and lines a widget made small, `widgets.lecture`).
     """
 
     PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
@@ -113,6 +125,7 @@ class FigureView:
             self.widget = canvas
         else:
             self.widget = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.before_refresh: list = []
         self.draws = 0  # how many times the figure was redrawn (tests read it)
         self.full_draws = 0  # how many of them drew the whole figure
         self._animated: list = []
@@ -143,6 +156,8 @@ class FigureView:
 
     def refresh(self) -> None:
         self.draws += 1
+        if [hook(self.fig) for hook in self.before_refresh].count(True):  # every hook runs
+            self._background = None
         canvas = self.fig.canvas
         stale = self._stale_axes()
         if stale is not None and (not stale or self._redraw(stale)):

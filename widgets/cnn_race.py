@@ -80,8 +80,9 @@ class CNNRace(WidgetView):
                        f"per epoch; validation on {n_val} images; same initial weights and batch order for "
                        f"everyone</small>")
         controls = W.VBox([W.HBox([self.race_button, self.stop_button]), self.epochs, self.momentum,
-                           W.HTML("<b>runners</b>"), *rows, about])
-        self.widget = W.VBox([W.HBox([controls, self.view.widget]), self.table, self.status.widget])
+                           W.HTML("<b>runners</b>"), *rows])
+        # the note goes under the figure, not in the controls' column, which its one long line would widen
+        self.widget = W.VBox([W.HBox([controls, self.view.widget]), about, self.table, self.status.widget])
         self._draw()
         if autostart:
             self.start()

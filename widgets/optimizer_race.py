@@ -165,7 +165,8 @@ class OptimizerRace(WidgetView):
             self.loss_lines[name], = self.ax_loss.plot([], [], ls, color=c, lw=1.2)
             self.step_lines[name], = self.ax_step.plot([], [], ls, color=c, lw=1.2)
         self.start_marker, = self.ax_map.plot([], [], "k*", ms=12, zorder=5)
-        self.ax_loss.legend(fontsize=7, ncol=4, loc="lower left", handles=list(self.lines.values()))
+        # two columns: four would reach into the next axes once lecture mode raises the text to its floor
+        self.ax_loss.legend(fontsize=7, ncol=2, loc="upper right", handles=list(self.lines.values()))
         self.ax_loss.set_xlabel("step"), self.ax_loss.set_ylabel("f(x, y)")
         self.ax_step.set_xlabel("step"), self.ax_step.set_ylabel("step length ‖Δθ‖")
         self.ax_step.set_yscale("log")
