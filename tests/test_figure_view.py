@@ -214,3 +214,30 @@ def test_new_limits_of_one_axes_redraw_that_axes_alone_and_the_picture_equals_a_
         assert (view.full_draws, view.partial_draws) == (3, 1)
     finally:
         plt.close(fig)
+
+
+def test_a_state_drawn_before_blits_from_its_saved_picture_and_equals_a_full_draw():
+    fig, axes = new_figure(1, 2, figsize=(5, 2.5), dpi=50)
+    try:
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        for ax in axes:
+            ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        view = FigureView(fig, animated=lines, pictures=2)
+        first = view.widget.value
+        for ax in axes:  # every axes changed: a full draw
+            ax.set_ylim(0, 1000)
+        axes[1].xaxis.set_visible(False)  # an axis line hidden is a change of state too
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value != first
+        for ax in axes:  # back to the first state: its picture was kept
+            ax.set_ylim(0, 1)
+        axes[1].xaxis.set_visible(True)
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == first and not fig.stale
+        view.invalidate()  # forgets the saved pictures
+        for ax in axes:
+            ax.set_ylim(0, 1000)
+        view.refresh()
+        assert view.full_draws == 3
+    finally:
+        plt.close(fig)

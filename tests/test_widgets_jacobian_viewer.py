@@ -238,3 +238,20 @@ def test_factory_without_arguments_uses_fashion_mnist_at_8x8():
     assert viewer.model.images.shape == (20, 1, 8, 8)
     assert 0.0 <= viewer.model.images.min() and viewer.model.images.max() <= 1.0
     assert viewer.model.matches
+
+
+def test_every_layer_shows_the_picture_of_a_full_draw_and_a_layer_seen_before_blits():
+    viewer = widgets.jacobian_viewer(n_images=4)
+    shown = {}
+    for index in (1, 0, 4, 1, 0, 4):  # no parameters, parameters, ...: J_w's axis lines and colour bar come and go
+        full = viewer.view.full_draws
+        viewer.layer.value = index
+        if index in shown:
+            assert viewer.view.full_draws == full, f"layer {index} was drawn before: its saved picture blits"
+            assert viewer.view.widget.value == shown[index]
+        shown[index] = viewer.view.widget.value
+    for index in (1, 0, 4):
+        viewer.layer.value = index
+        viewer.view.invalidate()
+        viewer.view.refresh()
+        assert viewer.view.widget.value == shown[index], f"layer {index}: the picture shown equals a full draw"

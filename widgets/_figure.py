@@ -11,7 +11,8 @@ Blitting: the artists a widget changes on every update (its lines, markers, imag
 surface), keeps that picture, and draws the animated artists on top; a later `refresh()` restores the
 picture and draws only the animated artists. When an axes' limits, scale or 3-D view changed, only that
 axes is drawn again (with whatever shares its area on the figure: tick labels reaching a neighbour), over
-the saved picture of the others; a new figure size, a layout engine or axes added or removed draw
+the saved picture of the others (a view made with `pictures=n` keeps the pictures of the last n states, and
+a state seen again blits); a new figure size, a layout engine or axes added or removed draw
 everything again. A widget that changes anything else that is not animated (a
 title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
 once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
@@ -24,6 +25,7 @@ that its own draw leaves stale is drawn again and again without end.
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -96,13 +98,17 @@ class FigureView:
     Inputs:
     - fig: a matplotlib Figure (made by `new_figure`).
     - animated: artists that change on updates (see `animate`).
+    - pictures: how many saved pictures to keep, by the states of the axes they show (limits, scales, views,
+      visibility), so that going back to a state drawn before (a layer seen before) blits instead of drawing;
+      0 (the default) keeps the last only. Only for a widget whose every non-animated change shows in those
+      states or calls `invalidate()` (which forgets them all).
     `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure (tests read both).
     """
 
     PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
 
-    def __init__(self, fig, animated=()):
-        self.fig = fig
+    def __init__(self, fig, animated=(), pictures: int = 0):
+        self.fig, self.pictures = fig, int(pictures)
         canvas = fig.canvas
         self.interactive = isinstance(canvas, W.DOMWidget)
         if self.interactive:
@@ -120,6 +126,7 @@ class FigureView:
         self._size, self._states = None, {}  # figure size, axes -> _axes_state(axes) when it was saved
         self._extents = {}  # part of the figure (axes, figure text, legend) -> its area when it was saved
         self.partial_draws = 0  # how many refreshes drew some axes again, not the whole figure
+        self._pictures = OrderedDict()  # (size, axes states) -> (saved picture, extents), the last `pictures`
         canvas.mpl_connect("draw_event", self._on_draw)
         self.animate(*animated)
         self.refresh()
@@ -134,17 +141,21 @@ class FigureView:
                 artist.set_animated(True)
                 self._animated.append(artist)
         if not new:
-            self._background = None
+            self.invalidate()
 
     def invalidate(self) -> None:
         """Something that is not animated changed (a title, a static image): the next `refresh()` draws the
-        whole figure. Axis limits, scales and 3-D views are watched without this call."""
+        whole figure (and the pictures saved before are forgotten). Axis limits, scales, 3-D views and the
+        visibility of axes and their axis lines are watched without this call."""
         self._background = None
+        self._pictures.clear()
 
     def refresh(self) -> None:
         self.draws += 1
         canvas = self.fig.canvas
         stale = self._stale_axes()
+        if stale and self._restore_saved():  # back to a state drawn before: its picture serves
+            stale = []
         if stale is not None and (not stale or self._redraw(stale)):
             if not stale:
                 canvas.restore_region(self._background)
@@ -182,7 +193,8 @@ class FigureView:
         # browser for another full draw, after each draw, without end (ipympl). Limits and the figure size,
         # which the active place follows, are in the state already.
         state = (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
-                 tuple(ax.get_position(original=True).bounds), ax.get_visible())
+                 tuple(ax.get_position(original=True).bounds), ax.get_visible(), ax.xaxis.get_visible(),
+                 ax.yaxis.get_visible())
         if hasattr(ax, "get_zlim"):
             state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
         return state
@@ -257,6 +269,22 @@ class FigureView:
         self._size = tuple(self.fig.bbox.bounds)
         self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
         self._extents.update(extents)
+        key = (self._size, tuple(self._states.items()))
+        self._pictures[key] = (self._background, dict(self._extents))
+        self._pictures.move_to_end(key)
+        while len(self._pictures) > self.pictures:
+            self._pictures.popitem(last=False)
+
+    def _restore_saved(self) -> bool:
+        """Make the saved picture of the figure's present state (same size, same axes, same states) the one
+        to blit over; False when none was saved since the last `invalidate()`."""
+        states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        saved = self._pictures.get((tuple(self.fig.bbox.bounds), tuple(states.items())))
+        if saved is None:
+            return False
+        self._background, self._extents = saved[0], dict(saved[1])
+        self._states = states
+        return True
 
     def _on_draw(self, event) -> None:
         """After every full draw: save the picture of the static part, then draw the animated artists."""

@@ -71,7 +71,8 @@ class InitExplorer(WidgetView):
         self._build_figure()
         # the histograms, lines and band labels redraw alone over a saved picture of the axes (FigureView)
         self.view = FigureView(self.fig, animated=[*self.images.values(), *sum(self.pred_lines.values(), ()),
-                                                   *self.std_lines.values(), *self.band_labels])
+                                                   *self.std_lines.values(), *self.band_labels],
+                               pictures=6)
         self.observe(lambda change: self.update(), self.depth, self.width, self.activation, self.scheme, self.gain,
                      self.std)
         controls = W.VBox([self.depth, self.width, self.activation, self.scheme,

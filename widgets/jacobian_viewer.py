@@ -85,10 +85,12 @@ class JacobianViewer(WidgetView):
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
         # the matrices, lines and titles redraw alone over a saved picture of the axes (see FigureView);
         # the singular values' axis tops at 1/2/5 x 10^k (a new colour scale redraws its colour bar: all)
+        # (a layer without parameters hides J_w's axis lines and colour bar: FigureView watches their visibility, and
+        # keeps the pictures of the last states drawn, so going back to a layer seen before blits)
         self.view = FigureView(self.fig, animated=[self.input_image, self.jx_image, self.jw_image, self.sv_x_line,
                                                    self.sv_w_line, self.input_ax.title, self.jx_ax.title,
-                                                   self.jw_ax.title, self.sv_ax._left_title])
-        self._drawn_params = None
+                                                   self.jw_ax.title, self.sv_ax._left_title, self.jw_empty],
+                               pictures=8)
 
         self.observe(lambda change: self.update(), self.layer, self.sample)
         self.observe(self._on_source, self.source)
@@ -141,11 +143,9 @@ class JacobianViewer(WidgetView):
         self.jw_empty.set_visible(not has_params)
         self.jw_bar.ax.set_visible(has_params)
         self.jw_ax.xaxis.set_visible(has_params), self.jw_ax.yaxis.set_visible(has_params)
-        if has_params != self._drawn_params:  # the axes' ticks appear or go: not animated
-            self._drawn_params = has_params
-            self.view.invalidate()
-        if has_params:
-            self._show_matrix(self.jw_ax, self.jw_image, m.J_w)
+        # hidden when there are no parameters: limits and colours of a 1 x 1 zero matrix, the same for every such
+        # layer (the state FigureView keeps a picture of)
+        self._show_matrix(self.jw_ax, self.jw_image, m.J_w if has_params else np.zeros((1, 1)))
         self.jw_ax.set_title(rf"$J_w = \partial x^{{(\ell)}}/\partial w^{{(\ell)}}$: {D} $\times$ {P}", fontsize=9)
 
         self.sv_x_line.set_data(np.arange(1, len(m.sv_x) + 1), m.sv_x)
