@@ -34,6 +34,8 @@ from matplotlib.axes import Axes
 from matplotlib.legend import Legend
 from PIL import Image
 
+from widgets._view import running_loop
+
 __all__ = ["MAX_WIDTH_PX", "FigureView", "install_figure_hook", "new_figure", "nice_ceil", "send_png_frames_only"]
 
 
@@ -292,9 +294,29 @@ class FigureView:
         if not self._animated or canvas.is_saving():
             return
         self._extents = {}
-        self._save({part: self._extent(part, event.renderer) for part in self._parts()})
+        self._save({})
         self._draw_animated()
-        self.fig.stale = False  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
+        self.fig.stale = False
+        loop = running_loop()
+        if loop is None:
+            self._measure(self._background)
+        else:  # in a kernel the picture goes out first (the measuring costs a third of a draw)
+            loop.call_soon(self._measure, self._background)
+
+    def _measure(self, background) -> None:
+        """Measure the areas of the parts of the figure (see `_redraw`) as drawn in the saved picture
+        `background`, after the draw: at once, or in a kernel on the loop's next turn, then only if the figure
+        was not changed meanwhile (else the next change that needs them draws the whole figure)."""
+        if (background is not self._background or not hasattr(self.fig.canvas, "get_renderer")  # closed since
+                or self._stale_axes() != []):
+            return
+        stale = self.fig.stale
+        renderer = self.fig.canvas.get_renderer()
+        self._extents = {part: self._extent(part, renderer) for part in self._parts()}
+        key = (self._size, tuple(self._states.items()))
+        if key in self._pictures:
+            self._pictures[key] = (background, dict(self._extents))
+        self.fig.stale = stale  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
 
     def _draw_animated(self) -> None:
         self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones
