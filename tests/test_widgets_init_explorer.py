@@ -295,6 +295,20 @@ def test_in_a_kernel_a_new_measurement_answers_at_once_and_the_picture_follows()
     same_measurement(ex.model, InitModel(depth=4, width=64, batch=64))
 
 
+def test_a_stopped_background_measurement_shows_nothing():
+    async def scenario():
+        ex = init_explorer(**SMALL)
+        draws = ex.view.draws
+        ex.depth.value = 4
+        await asyncio.sleep(0)  # running in its thread
+        ex.stop()
+        await ex.finished()
+        return ex, draws
+
+    ex, draws = asyncio.run(scenario())
+    assert ex.view.draws == draws and len(ex.model.act_std) == 6 and "stopped" in ex.status.text
+
+
 def test_a_failed_background_measurement_is_a_message(monkeypatch):
     async def scenario():
         ex = init_explorer(**SMALL)

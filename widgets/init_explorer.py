@@ -154,6 +154,13 @@ class InitExplorer(WidgetView):
             log.exception("init_explorer: measurement failed")
             self.show_error(error)
 
+    def stop(self) -> None:
+        """Drop the measurement running in the background, if any (its thread ends on its own; nothing is shown)
+        — what a lecture demo does before it replaces the widget."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            self.status.show("measurement stopped: the picture shows the settings measured before", "info")
+
     async def finished(self) -> None:
         """Wait until the measurement running in the background (if any) is shown."""
         while self._task is not None and not self._task.done():

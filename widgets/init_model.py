@@ -240,7 +240,7 @@ class InitModel:
                     layers.append(act())
             template = Sequential(layers).astype(np.float64)
             while len(self._templates) >= TEMPLATES:
-                self._templates.pop(next(iter(self._templates)))
+                self._templates.pop(next(iter(self._templates)), None)  # (another thread may pop it too)
             self._templates[shape] = template
         return copy.deepcopy(template)
 
