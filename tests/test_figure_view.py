@@ -214,3 +214,61 @@ def test_new_limits_of_one_axes_redraw_that_axes_alone_and_the_picture_equals_a_
         assert (view.full_draws, view.partial_draws) == (3, 1)
     finally:
         plt.close(fig)
+
+
+def test_a_state_drawn_before_blits_from_its_saved_picture_and_equals_a_full_draw():
+    fig, axes = new_figure(1, 2, figsize=(5, 2.5), dpi=50)
+    try:
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        for ax in axes:
+            ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        view = FigureView(fig, animated=lines, pictures=2)
+        first = view.widget.value
+        for ax in axes:  # every axes changed: a full draw
+            ax.set_ylim(0, 1000)
+        axes[1].xaxis.set_visible(False)  # an axis line hidden is a change of state too
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value != first
+        for ax in axes:  # back to the first state: its picture was kept
+            ax.set_ylim(0, 1)
+        axes[1].xaxis.set_visible(True)
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == first and not fig.stale
+        view.invalidate()  # forgets the saved pictures
+        for ax in axes:
+            ax.set_ylim(0, 1000)
+        view.refresh()
+        assert view.full_draws == 3
+    finally:
+        plt.close(fig)
+
+
+def test_in_a_kernel_the_areas_are_measured_after_the_picture_went_out_and_only_for_the_picture_drawn():
+    import asyncio
+
+    async def scenario():
+        fig, axes = new_figure(2, 2, figsize=(6, 4.5), dpi=50)
+        fig.subplots_adjust(wspace=0.5, hspace=0.5)
+        axes = list(axes.ravel())
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        for ax in axes:
+            ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        view = FigureView(fig, animated=lines)
+        assert view.full_draws == 1 and not view._extents  # measured on the loop's next turn
+        await asyncio.sleep(0)
+        assert set(axes) <= set(view._extents)
+        axes[3].set_ylim(0, 1000)
+        view.refresh()
+        assert (view.full_draws, view.partial_draws) == (1, 1)  # one axes drawn again, with the areas measured
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.full_draws == 2 and view.widget.value == partial
+        axes[0].set_ylim(0, 5)  # changed before the areas of the last picture were measured ...
+        await asyncio.sleep(0)
+        assert not view._extents  # ... so they are not: they would be those of another figure
+        view.refresh()
+        assert (view.full_draws, view.partial_draws) == (3, 1) and not fig.stale  # a full draw instead
+        return fig
+
+    plt.close(asyncio.run(scenario()))

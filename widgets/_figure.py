@@ -11,7 +11,8 @@ Blitting: the artists a widget changes on every update (its lines, markers, imag
 surface), keeps that picture, and draws the animated artists on top; a later `refresh()` restores the
 picture and draws only the animated artists. When an axes' limits, scale or 3-D view changed, only that
 axes is drawn again (with whatever shares its area on the figure: tick labels reaching a neighbour), over
-the saved picture of the others; a new figure size, a layout engine or axes added or removed draw
+the saved picture of the others (a view made with `pictures=n` keeps the pictures of the last n states, and
+a state seen again blits); a new figure size, a layout engine or axes added or removed draw
 everything again. A widget that changes anything else that is not animated (a
 title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
 once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import io
 import weakref
+from collections import OrderedDict
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -32,6 +34,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.legend import Legend
 from PIL import Image
+
+from widgets._view import running_loop
 
 __all__ = ["MAX_WIDTH_PX", "FigureView", "design_dpi", "install_figure_hook", "new_figure", "nice_ceil",
            "send_png_frames_only"]
@@ -106,6 +110,10 @@ class FigureView:
     Inputs:
     - fig: a matplotlib Figure (made by `new_figure`).
     - animated: artists that change on updates (see `animate`).
+    - pictures: how many saved pictures to keep, by the states of the axes they show (limits, scales, views,
+      visibility), so that going back to a state drawn before (a layer seen before) blits instead of drawing;
+      0 (the default) keeps the last only. Only for a widget whose every non-animated change shows in those
+      states or calls `invalidate()` (which forgets them all).
     `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure (tests read both).
     `.before_refresh`: callables `hook(fig) -> bool` run first on every refresh, True when they changed what is
     not animated (lecture mode raises the texts and lines a widget made small, `widgets.lecture`).
@@ -113,8 +121,8 @@ class FigureView:
 
     PNG_COMPRESS_LEVEL = 1  # the PNG fallback: zlib's fastest level (a frame is encoded on every update)
 
-    def __init__(self, fig, animated=()):
-        self.fig = fig
+    def __init__(self, fig, animated=(), pictures: int = 0):
+        self.fig, self.pictures = fig, int(pictures)
         canvas = fig.canvas
         self.interactive = isinstance(canvas, W.DOMWidget)
         if self.interactive:
@@ -133,6 +141,7 @@ class FigureView:
         self._size, self._states = None, {}  # figure size, axes -> _axes_state(axes) when it was saved
         self._extents = {}  # part of the figure (axes, figure text, legend) -> its area when it was saved
         self.partial_draws = 0  # how many refreshes drew some axes again, not the whole figure
+        self._pictures = OrderedDict()  # (size, axes states) -> (saved picture, extents), the last `pictures`
         canvas.mpl_connect("draw_event", self._on_draw)
         self.animate(*animated)
         self.refresh()
@@ -147,19 +156,23 @@ class FigureView:
                 artist.set_animated(True)
                 self._animated.append(artist)
         if not new:
-            self._background = None
+            self.invalidate()
 
     def invalidate(self) -> None:
         """Something that is not animated changed (a title, a static image): the next `refresh()` draws the
-        whole figure. Axis limits, scales and 3-D views are watched without this call."""
+        whole figure (and the pictures saved before are forgotten). Axis limits, scales, 3-D views and the
+        visibility of axes and their axis lines are watched without this call."""
         self._background = None
+        self._pictures.clear()
 
     def refresh(self) -> None:
         self.draws += 1
         if [hook(self.fig) for hook in self.before_refresh].count(True):  # every hook runs
-            self._background = None
+            self.invalidate()
         canvas = self.fig.canvas
         stale = self._stale_axes()
+        if stale and self._restore_saved():  # back to a state drawn before: its picture serves
+            stale = []
         if stale is not None and (not stale or self._redraw(stale)):
             if not stale:
                 canvas.restore_region(self._background)
@@ -197,7 +210,8 @@ class FigureView:
         # browser for another full draw, after each draw, without end (ipympl). Limits and the figure size,
         # which the active place follows, are in the state already.
         state = (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
-                 tuple(ax.get_position(original=True).bounds), ax.get_visible())
+                 tuple(ax.get_position(original=True).bounds), ax.get_visible(), ax.xaxis.get_visible(),
+                 ax.yaxis.get_visible())
         if hasattr(ax, "get_zlim"):
             state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
         return state
@@ -272,6 +286,22 @@ class FigureView:
         self._size = tuple(self.fig.bbox.bounds)
         self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
         self._extents.update(extents)
+        key = (self._size, tuple(self._states.items()))
+        self._pictures[key] = (self._background, dict(self._extents))
+        self._pictures.move_to_end(key)
+        while len(self._pictures) > self.pictures:
+            self._pictures.popitem(last=False)
+
+    def _restore_saved(self) -> bool:
+        """Make the saved picture of the figure's present state (same size, same axes, same states) the one
+        to blit over; False when none was saved since the last `invalidate()`."""
+        states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        saved = self._pictures.get((tuple(self.fig.bbox.bounds), tuple(states.items())))
+        if saved is None:
+            return False
+        self._background, self._extents = saved[0], dict(saved[1])
+        self._states = states
+        return True
 
     def _on_draw(self, event) -> None:
         """After every full draw: save the picture of the static part, then draw the animated artists."""
@@ -279,9 +309,29 @@ class FigureView:
         if not self._animated or canvas.is_saving():
             return
         self._extents = {}
-        self._save({part: self._extent(part, event.renderer) for part in self._parts()})
+        self._save({})
         self._draw_animated()
-        self.fig.stale = False  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
+        self.fig.stale = False
+        loop = running_loop()
+        if loop is None:
+            self._measure(self._background)
+        else:  # in a kernel the picture goes out first (measuring cost 20-40% of a full draw here)
+            loop.call_soon(self._measure, self._background)
+
+    def _measure(self, background) -> None:
+        """Measure the areas of the parts of the figure (see `_redraw`) as drawn in the saved picture
+        `background`, after the draw: at once, or in a kernel on the loop's next turn, then only if the figure
+        was not changed meanwhile (else the next change that needs them draws the whole figure)."""
+        if (background is not self._background or not hasattr(self.fig.canvas, "get_renderer")  # closed since
+                or self._stale_axes() != []):
+            return
+        stale = self.fig.stale
+        renderer = self.fig.canvas.get_renderer()
+        self._extents = {part: self._extent(part, renderer) for part in self._parts()}
+        key = (self._size, tuple(self._states.items()))
+        if key in self._pictures:
+            self._pictures[key] = (background, dict(self._extents))
+        self.fig.stale = stale  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
 
     def _draw_animated(self) -> None:
         self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones
