@@ -1,6 +1,7 @@
 """`python -m cnnlab sweep`: which recipe gives the best accuracy on the full Fashion-MNIST within a time budget?
 
-Each candidate is a set of options of `python -m cnnlab train` (`CANDIDATES`); each (candidate, seed) is one
+Each candidate is a set of options of `python -m cnnlab train` (`CANDIDATES`) over a reference recipe
+(`REFERENCE`: Adam at 1e-3, cosine schedule, no augmentation, smoothing or decay); each (candidate, seed) is one
 run of `python -m cnnlab train --full ... --quiet --json PATH` in a fresh process, with the command's default
 threads. So every run pays for its own data loading, its peak memory is its own process's (the `peak_memory_mb`
 the command writes), and the test set is scored once per run, by `train` itself. The sweep then chooses the
@@ -11,6 +12,7 @@ budget; the test accuracy is reported beside it and plays no part in the choice.
     python -m cnnlab sweep                                  # every candidate, seeds 0 1 2: hours of CPU
     python -m cnnlab sweep --candidates baseline onecycle --seeds 0
     python -m cnnlab sweep --data-source subset --candidates baseline --seeds 0   # a smoke run, minutes
+    python -m cnnlab sweep --out runs/a.json --merge runs/b.json   # two sweeps run side by side, put together
 
 Results go to `--out` (default runs/sweep-<data source>.json), rewritten atomically after every run. A rerun
 skips the (candidate, seed) pairs the file already holds and refuses a file whose settings for a candidate
@@ -31,8 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["CANDIDATES", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process",
-           "run_sweep", "training_seconds", "load_results", "summarize", "markdown_table", "add_sweep_parser", "run_sweep_command"]
+__all__ = ["CANDIDATES", "REFERENCE", "FORMAT", "SweepError", "RunFailed", "option_argv", "train_argv", "run_train_process",
+           "run_sweep", "training_seconds", "load_results", "merge_results", "summarize", "markdown_table", "add_sweep_parser", "run_sweep_command"]
 
 FORMAT = "cnnlab-sweep-1"
 
@@ -40,6 +42,11 @@ FORMAT = "cnnlab-sweep-1"
 FLAGS = {"epochs": "--epochs", "lr": "--lr", "batch_size": "--batch-size", "width": "--width", "augment": "--augment",
          "optimizer": "--optimizer", "schedule": "--schedule", "warmup_epochs": "--warmup",
          "label_smoothing": "--label-smoothing", "weight_decay": "--weight-decay", "patience": "--patience"}
+
+# The recipe every candidate changes: `train`'s defaults before the sweep (still the subset's). It is passed in
+# full with every candidate's own options, so a candidate's runs stay the same runs whatever `train --full`
+# defaults to (its defaults are the winner's since the sweep).
+REFERENCE = {"lr": 1e-3, "augment": "none", "schedule": "cosine", "label_smoothing": 0.0, "weight_decay": 0.0}
 
 # The candidates, for a budget of 15 minutes of CPU time (one BLAS thread) on a 2-core laptop. Sized from
 # measured runs on the development machine, its other core busy: 38-42 s of CPU an epoch of 55,000 images with
@@ -96,8 +103,10 @@ def option_argv(options: dict) -> list[str]:
 
 
 def train_argv(options: dict, seed: int, source: str) -> list[str]:
-    """The `train` command's arguments for a candidate's options, a seed and a data source ("full", "subset")."""
-    return (["--full"] if source == "full" else []) + option_argv(options) + ["--seed", str(seed)]
+    """The `train` command's arguments for a candidate's options (over REFERENCE's), a seed and a data source
+    ("full", "subset")."""
+    return (["--full"] if source == "full" else []) + option_argv({**options, **{k: v for k, v in REFERENCE.items() if k not in options}}) \
+        + ["--seed", str(seed)]
 
 
 def run_train_process(argv: list[str]) -> dict:
@@ -121,6 +130,12 @@ def run_train_process(argv: list[str]) -> dict:
 # --- the results file ------------------------------------------------------------------------------------
 def _empty() -> dict:
     return {"format": FORMAT, "candidates": {}, "runs": []}
+
+
+def _save(out: Path, data: dict) -> None:
+    from cnnlab.train.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(out, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
 
 
 def load_results(path) -> dict:
@@ -157,8 +172,8 @@ def load_results(path) -> dict:
 def _settings(options: dict, source: str) -> dict:
     """What a candidate's runs are: its options, and every setting of `train` they imply (its defaults
     included, so that runs made before a default changed never mix with runs made after)."""
-    from cnnlab.cli import DEFAULT_EPOCHS, add_train_parser
-    from cnnlab.recipes import decoupled_decay
+    from cnnlab.cli import add_train_parser
+    from cnnlab.recipes import decoupled_decay, recipe_defaults
 
     parser = argparse.ArgumentParser(prog="train", add_help=False)
     add_train_parser(parser.add_subparsers(dest="command"))
@@ -167,8 +182,8 @@ def _settings(options: dict, source: str) -> dict:
         parsed = vars(parser.parse_args(["train", *argv]))
     except SystemExit:  # argparse has printed what is wrong
         raise SweepError(f"the train command refuses the options {' '.join(argv)}") from None
-    if parsed["epochs"] is None:
-        parsed["epochs"] = DEFAULT_EPOCHS[source]
+    parsed.update(recipe_defaults(source, parsed["optimizer"], **{k: parsed[k] for k in (
+        "epochs", "lr", "augment", "schedule", "label_smoothing", "weight_decay")}))
     parsed["weight_decay"] = decoupled_decay(parsed["optimizer"], parsed["weight_decay"])  # the decay it uses
     for key in ("command", "seed", "quiet", "json", "checkpoint", "resume", "overwrite"):
         parsed.pop(key)
@@ -200,8 +215,6 @@ def run_sweep(out, names=None, seeds=(0, 1, 2), budget_minutes: float = 15.0, so
     log (one line per run), dry_run (list what would run; nothing runs or is written).
     Returns the table's rows (see summarize), the failed runs [(name, seed, message)] and how many ran.
     """
-    from cnnlab.train.checkpoint import atomic_write_bytes
-
     table = CANDIDATES if candidates is None else candidates
     names = list(dict.fromkeys(table if names is None else names))  # each once, in order
     seeds = list(dict.fromkeys(seeds))
@@ -238,11 +251,44 @@ def run_sweep(out, names=None, seeds=(0, 1, 2), budget_minutes: float = 15.0, so
         data["runs"].append({"candidate": name, "seed": seed, **{k: result.get(k) for k in RESULT_FIELDS},
                              "settings": result.get("settings"), "per_epoch": result.get("per_epoch"),
                              "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores"})
-        atomic_write_bytes(out, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+        _save(out, data)
         log(f"[{i}/{len(todo)}] {name}, seed {seed}: {result.get('status')}, val {_pct(result.get('val_accuracy'))}, "
             f"test {_pct(result.get('test_accuracy'))}, {result.get('seconds') or 0:.0f} s "
             f"({result.get('cpu_seconds') or 0:.0f} s of CPU)")
     return {"rows": summarize(data, table, names, seeds, budget_minutes * 60), "failed": failed, "ran": ran}
+
+
+def merge_results(out, others, table: dict | None = None, source: str = "full") -> int:
+    """Add the runs held in the results files `others` (sweeps run side by side, or on another machine) to the
+    results file `out`; returns how many runs were added. The same run held twice is added once. Nothing is
+    written, and SweepError says why, if a file is missing or damaged, names a candidate the table does not
+    have, made its runs with other settings than the table's, or holds another result for a (candidate, seed)."""
+    table = CANDIDATES if table is None else table
+    out = Path(out)
+    data = load_results(out)
+    held = {(r["candidate"], r["seed"]): r for r in data["runs"]}
+    added = 0
+    for other in map(Path, others):
+        if not other.is_file():
+            raise SweepError(f"{other}: no such results file")
+        theirs = load_results(other)
+        unknown = sorted(set(theirs["candidates"]) - set(table))
+        if unknown:
+            raise SweepError(f"{other} holds runs of {', '.join(unknown)}, not candidates of the table")
+        _check_mixing(other, theirs, table, list(theirs["candidates"]), source)
+        for run in theirs["runs"]:
+            key = (run["candidate"], run["seed"])
+            if key in held and held[key] != run:
+                raise SweepError(f"{other} and {out} hold different results for {key[0]} seed {key[1]}")
+            if key not in held:
+                data["candidates"][key[0]] = theirs["candidates"][key[0]]
+                data["runs"].append(run)
+                held[key] = run
+                added += 1
+    _check_mixing(out, data, table, list(data["candidates"]), source)
+    if added:
+        _save(out, data)
+    return added
 
 
 def _pct(x) -> str:
@@ -315,7 +361,8 @@ def markdown_table(rows: list[dict], budget_minutes: float, source: str) -> str:
                      + ("–" if row["memory"] is None else f"{row['memory']:.0f}") + f" | {budget} |")
     data = "the full Fashion-MNIST (55,000 train / 5,000 val / 10,000 test; `--full` omitted above)" \
         if source == "full" else "the shipped subset (a smoke run: not the comparison)"
-    lines += ["", f"Data: {data}. Mean ± sample standard deviation over the seeds; "
+    lines += ["", f"Each candidate runs `train` with the options shown over the reference "
+                  f"`{' '.join(option_argv(REFERENCE))}`. Data: {data}. Mean ± sample standard deviation over the seeds; "
                   f"training time (CPU time of the one-thread training process, judged against the budget; the "
                   f"wall-clock mean beside it grows when other programs share the machine) excludes loading and "
                   f"scoring; peak memory is the training process's. The "
@@ -345,14 +392,29 @@ def add_sweep_parser(subparsers):
     p.add_argument("--out", metavar="PATH", help="the results file (default runs/sweep-<data source>.json)")
     p.add_argument("--table", metavar="PATH", help="also write the Markdown table there")
     p.add_argument("--dry-run", action="store_true", help="list the runs still to do, run nothing, write nothing")
+    p.add_argument("--merge", nargs="+", metavar="PATH", help="add the runs of these results files (sweeps run side "
+                   "by side or elsewhere) to --out and print the table; runs nothing")
     return p
 
 
 def run_sweep_command(args, candidates: dict | None = None, runner=run_train_process) -> int:
     """Run `sweep`; returns the exit status. `candidates` and `runner` replace the table and the process (tests)."""
-    from cnnlab.train.checkpoint import atomic_write_bytes
-
     out = Path(args.out or f"runs/sweep-{args.data_source}.json")
+    if args.merge:
+        table = CANDIDATES if candidates is None else candidates
+        try:
+            unknown = [n for n in args.candidates or [] if n not in table]
+            if unknown:
+                raise SweepError(f"unknown candidate(s) {', '.join(unknown)}; known: {', '.join(table)}")
+            added = merge_results(out, args.merge, table, args.data_source)
+            rows = summarize(load_results(out), table, args.candidates or list(table), args.seeds,
+                             args.budget_minutes * 60)
+        except SweepError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"{added} run(s) added to {out}")
+        _print_table(rows, args)
+        return 0
     if args.data_source == "full" and not args.dry_run:
         from cnnlab.data import locate_fashion_mnist
 
@@ -372,11 +434,18 @@ def run_sweep_command(args, candidates: dict | None = None, runner=run_train_pro
         return 130
     if args.dry_run:
         return 0
-    table = markdown_table(done["rows"], args.budget_minutes, args.data_source)
+    _print_table(done["rows"], args)
+    for name, seed, message in done["failed"]:
+        print(f"FAILED: {name}, seed {seed}: {message}", file=sys.stderr)
+    return 1 if done["failed"] else 0
+
+
+def _print_table(rows, args) -> None:
+    """Print the Markdown table of `rows`, and write it to --table if given."""
+    from cnnlab.train.checkpoint import atomic_write_bytes
+
+    table = markdown_table(rows, args.budget_minutes, args.data_source)
     print("\n" + table, end="")
     if args.table:
         atomic_write_bytes(args.table, table.encode("utf-8"))
         print(f"table written to {args.table}")
-    for name, seed, message in done["failed"]:
-        print(f"FAILED: {name}, seed {seed}: {message}", file=sys.stderr)
-    return 1 if done["failed"] else 0

@@ -768,14 +768,19 @@ explorer
 
 # %% [markdown]
 # Driving it from code, as you would with the mouse: switch the scheme to *normal* (std 0.01) and the
-# signal vanishes; switch to ReLU with He's scheme and it survives all 20 layers.
+# signal vanishes; switch to ReLU with He's scheme and it survives all 20 layers. In the notebook the
+# widget measures new settings in the background so that its controls answer at once; `await
+# explorer.finished()` waits for the picture.
 
 # %%
 draws = explorer.view.draws
 explorer.scheme.value = "normal"
+await explorer.finished()
 assert explorer.model.act_std[-1] < 1e-10 and "vanishing" in explorer.status.text
 explorer.activation.value = "ReLU"
+await explorer.finished()
 explorer.scheme.value = "kaiming_normal"
+await explorer.finished()
 assert np.all((explorer.model.act_std > 0.2) & (explorer.model.act_std < 5))
 assert explorer.view.draws >= draws + 3, "the figure was redrawn after every change"
 

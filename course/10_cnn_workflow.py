@@ -85,9 +85,10 @@ if FULL:
 #
 # The command protects the run: `--resume` refuses a changed setting (width, optimizer, learning rate,
 # seed, data, augmentation, batch size) and lists each change, but accepts a new `--epochs` and
-# rebuilds the learning-rate schedule for it; a fresh run will not replace an existing checkpoint
-# without `--overwrite`; a run that diverges keeps the last good checkpoint and says so; and the
-# checkpoint holds only arrays and JSON, so opening one cannot run code.
+# rebuilds a cosine schedule for it (the full set's default one-cycle schedule cannot be stretched: its
+# peak sits 30% into the planned steps, so there the command refuses); a fresh run will not replace an
+# existing checkpoint without `--overwrite`; a run that diverges keeps the last good checkpoint and says
+# so; and the checkpoint holds only arrays and JSON, so opening one cannot run code.
 
 # %% [markdown]
 # ## 1 · Three splits, and a promise
@@ -1731,9 +1732,14 @@ assert my_curves["val_accuracy"][-1] >= 0.8, "your layers train a CNN to at leas
 # **The course's recipe** (`cnnlab/recipes.py`, run by `python -m cnnlab train`) is this workflow
 # scaled up: two blocks Conv2d 3×3 → BatchNorm2d → ReLU → MaxPool2d with 32 and 64 maps, a hidden
 # layer of 128 with dropout (keep 0.7), He initialisation with a small output layer (§ "Babysitting a
-# run"), standardised inputs, Adam at 1e-3 with a cosine schedule stepped after every batch, batch 64,
-# 5,000 training images held out for validation. Which options earn their cost on the full set within a
-# 15-minute budget (a longer schedule, warm-up, one-cycle, label smoothing, decoupled weight decay,
-# augmentation, width, batch size) is measured by `python -m cnnlab sweep`: every candidate over three
-# seeds, chosen on validation accuracy, with the test accuracy, time and memory of each in the README's
-# results table. On the shipped subset the default command reaches about 88% in a little over a minute.
+# run"), standardised inputs, Adam with a schedule stepped after every batch, batch 64, 5,000 training
+# images held out for validation. Which options earn their cost on the full set within a 15-minute
+# budget (a longer schedule, warm-up, one-cycle, label smoothing, decoupled weight decay, augmentation,
+# width, batch size) is measured by `python -m cnnlab sweep`: every candidate over three seeds, chosen on
+# validation accuracy, with the test accuracy, time and memory of each in the README's results table.
+# The winner puts four of them together (horizontal flips, a one-cycle schedule peaking at 3e-3, label
+# smoothing 0.1 and decoupled weight decay 0.05, 19 epochs) and is what `train --full` runs by default:
+# 93.30 ± 0.09% test accuracy over three seeds, in 13 minutes of CPU on a 2-core laptop and about 510 MB
+# of memory, against 92.51 ± 0.07% for ten epochs of the plain recipe. That is the Fashion-MNIST
+# benchmark table's figure for this class of network (93.4%, "2 Conv + pooling + BN"), within a tenth.
+# On the shipped subset the default command stays the plain recipe, about 88% in a little over a minute.

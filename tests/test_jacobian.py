@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnnlab import Sequential
-from cnnlab.jacobian import (jacobian_input, jacobian_params, layer_jacobians, numerical_jacobian,
+from cnnlab.jacobian import (jacobian_input, jacobian_params, jacobians, layer_jacobians, numerical_jacobian,
                              point_activation_jacobians, relu_maxpool_jacobians)
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 
@@ -31,6 +31,19 @@ def test_jacobians_from_backward_match_centered_differences(make, shape):
         numeric = np.concatenate(
             [numerical_jacobian(lambda: layer.forward(x), p.data) for p in params], axis=1)
         np.testing.assert_allclose(J_w, numeric, atol=1e-8)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2d(2, 3, (2, 3), stride=2, padding=1, rng=2), (1, 2, 5, 6)),
+    (lambda: Tanh(), (1, 4)),
+])
+def test_one_sweep_gives_both_jacobians_exactly_as_the_two_functions(make, shape):
+    layer = make().astype(np.float64)
+    x = rng().standard_normal(shape)
+    J_x, J_w = jacobians(layer, x)  # the same backward passes: the same numbers, bit for bit
+    np.testing.assert_array_equal(J_x, jacobian_input(layer, x))
+    np.testing.assert_array_equal(J_w, jacobian_params(layer, x))
+    assert J_w.shape == (J_x.shape[0], sum(p.size for p in layer.parameters()))
 
 
 def test_computing_a_jacobian_leaves_parameter_gradients_untouched():

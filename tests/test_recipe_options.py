@@ -7,7 +7,7 @@ import pytest
 from test_recipes_cli import edit_checkpoint_header, parse, tiny_data, train  # noqa: F401 (a fixture)
 
 from cnnlab.cli import run_train
-from cnnlab.recipes import SettingsError, train_recipe
+from cnnlab.recipes import SettingsError, recipe_defaults, train_recipe
 from cnnlab.train import read_checkpoint
 
 
@@ -46,6 +46,35 @@ def test_defaults_are_recorded_as_todays_recipe(tiny_data):
                                      "lr", "batch_size", "augment")} == {
         "label_smoothing": 0.0, "weight_decay": 0.0, "warmup_epochs": 0.0, "schedule": "cosine", "optimizer": "adam",
         "lr": 0.001, "batch_size": 64, "augment": "none"}
+
+
+def test_a_full_run_defaults_to_the_sweeps_combined_recipe_and_the_subset_keeps_its_own(tiny_data, capsys):
+    from cnnlab.sweep import CANDIDATES, REFERENCE
+
+    assert train("--full", "--epochs", "2", "--width", "2", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "AdamW (weight decay 0.05), lr=0.003" in out and "label smoothing 0.1" in out and "2 epochs" in out
+    full = quiet(full=True, epochs=2)["settings"]
+    winner = {**REFERENCE, **CANDIDATES["combined"]}  # the sweep's candidate the README's table names winner
+    assert {k: full[k] for k in ("lr", "augment", "schedule", "label_smoothing", "weight_decay")} == \
+        {k: winner[k] for k in ("lr", "augment", "schedule", "label_smoothing", "weight_decay")}
+    assert recipe_defaults("full", "adam")["epochs"] == winner["epochs"] == 19
+    subset = quiet(epochs=1)["settings"]
+    assert (subset["lr"], subset["augment"], subset["schedule"], subset["weight_decay"]) == (0.001, "none", "cosine", 0.0)
+    assert recipe_defaults("subset", "adam")["epochs"] == 12
+
+
+def test_a_full_run_with_another_optimizer_takes_no_default_decay_and_explicit_options_win(tiny_data):
+    sgd = quiet(full=True, epochs=2, optimizer="sgd", lr=0.05)["settings"]
+    assert (sgd["weight_decay"], sgd["lr"], sgd["augment"], sgd["label_smoothing"]) == (0.0, 0.05, "flip", 0.1)
+    plain = quiet(full=True, epochs=1, augment=False, weight_decay=0, label_smoothing=0, schedule="cosine")["settings"]
+    assert (plain["augment"], plain["weight_decay"], plain["label_smoothing"], plain["schedule"]) == \
+        ("none", 0.0, 0.0, "cosine")
+    assert recipe_defaults("full", "adamw")["weight_decay"] == 0.05  # the recipe's decay, not AdamW's own 0.01
+    with pytest.raises(SettingsError, match="data source must be one of subset, full, got 'all'"):
+        recipe_defaults("all")
+    with pytest.raises(SettingsError, match="no option momentum"):
+        recipe_defaults("full", momentum=0.9)
 
 
 @pytest.mark.parametrize("argv, kind, words", [((), "none", None), (("--augment",), "crop-flip", "crops and flips"),

@@ -192,6 +192,21 @@ def test_every_candidate_is_a_valid_train_command_within_the_planned_budget():
     assert CANDIDATES["baseline"] == {"epochs": 10} and len(CANDIDATES) >= 6
 
 
+def test_a_candidate_is_the_same_run_whatever_train_full_defaults_to():
+    """Runs recorded while `train --full` defaulted to the reference recipe (10 epochs of Adam at 1e-3, cosine,
+    nothing else) keep their settings: the baseline is that recipe, and each candidate changes only its options."""
+    from cnnlab.sweep import _settings
+
+    old = {"lr": 0.001, "augment": "none", "schedule": "cosine", "label_smoothing": 0.0, "weight_decay": 0.0,
+           "warmup": 0.0, "optimizer": "adam", "batch_size": 64, "width": 32, "full": True, "patience": None}
+    baseline = _settings(CANDIDATES["baseline"], "full")["train"]
+    assert {k: baseline[k] for k in old} == old and baseline["epochs"] == 10
+    for name, options in CANDIDATES.items():
+        settings = _settings(options, "full")["train"]
+        changed = {"warmup_epochs" if k == "warmup" else k for k in old if settings[k] != old[k]}
+        assert changed <= set(options), (name, changed)
+
+
 def test_a_missing_full_set_is_said_before_anything_runs(tmp_path, monkeypatch, capsys):
     import cnnlab.data
 
@@ -209,7 +224,8 @@ def test_the_sweep_is_a_command_of_python_m_cnnlab(tmp_path, capsys):
 
     out = tmp_path / "s.json"
     assert main(["sweep", "--candidates", "baseline", "--seeds", "0", "--out", str(out), "--dry-run"]) == 0
-    assert "baseline, seed 0: python -m cnnlab train --full --epochs 10 --seed 0 --quiet" in capsys.readouterr().out
+    assert ("baseline, seed 0: python -m cnnlab train --full --epochs 10 --lr 0.001 --augment none --schedule cosine "
+            "--label-smoothing 0 --weight-decay 0 --seed 0 --quiet") in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert "onecycle-lr3e-3" in capsys.readouterr().out and not out.exists()
@@ -220,3 +236,42 @@ def test_a_run_the_train_command_refuses_is_a_failure_with_its_message():
 
     with pytest.raises(RunFailed, match="exit status 2: --width must be at least 1, got 0"):
         run_train_process(["--width", "0", "--epochs", "1"])
+
+
+def test_sweeps_run_side_by_side_merge_into_one_table_and_a_conflict_is_refused(tmp_path, capsys):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    for out, names in ((one, ["a", "b"]), (two, ["b", "c"])):  # "b" seed 0 is in both files
+        args = parse("sweep", "--seeds", "0", "1", "--out", str(out), "--data-source", "subset", "--candidates", *names)
+        assert run_sweep_command(args, candidates=ABC, runner=fake_runner(SCORES)) == 0
+    two_before = two.read_bytes()
+    capsys.readouterr()
+    merge = parse("sweep", "--seeds", "0", "1", "--out", str(one), "--data-source", "subset", "--merge", str(two))
+
+    def must_not_run(argv):
+        raise AssertionError(f"a merge ran {argv}")
+
+    assert run_sweep_command(merge, candidates=ABC, runner=must_not_run) == 0
+    out = capsys.readouterr().out
+    assert "2 run(s) added" in out  # c's two runs; b's are the same runs, added once
+    runs = load_results(one)["runs"]
+    assert sorted((r["candidate"], r["seed"]) for r in runs) == [(n, s) for n in "abc" for s in (0, 1)]
+    assert "**b** (winner)" in out and "no (1 of 2 over)" in out and two.read_bytes() == two_before
+    merged = one.read_bytes()
+    assert run_sweep_command(merge, candidates=ABC) == 0 and "0 run(s) added" in capsys.readouterr().out
+    assert one.read_bytes() == merged
+
+    # another result for a run the file holds, other settings, a missing file: refused, nothing written
+    data = json.loads(two.read_text())
+    data["runs"][0]["val_accuracy"] = 0.5
+    two.write_text(json.dumps(data))
+    assert run_sweep_command(merge, candidates=ABC) == 2
+    assert "hold different results for b seed 0" in capsys.readouterr().err
+    changed = {**ABC, "c": {"width": 30, "lr": 0.002}}
+    data["runs"][0]["val_accuracy"] = 0.92
+    two.write_text(json.dumps(data))
+    assert run_sweep_command(merge, candidates=changed) == 2
+    assert "made with other settings (lr 0.001 there, 0.002 now)" in capsys.readouterr().err
+    missing = parse("sweep", "--out", str(one), "--data-source", "subset", "--merge", str(tmp_path / "none.json"))
+    assert run_sweep_command(missing, candidates=ABC) == 2
+    assert "none.json: no such results file" in capsys.readouterr().err
+    assert one.read_bytes() == merged

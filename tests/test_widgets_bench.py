@@ -47,8 +47,14 @@ def test_every_enabled_control_of_every_widget_has_a_row(tiny_result):
                                                                  W.IntSlider, W.FloatSlider, W.FloatLogSlider,
                                                                  W.SelectionSlider)) and not w.disabled]
         assert len(named) == len(shown), name
-        rows = {row["control"] for row in tiny_result["widgets"][name]["rows"]}
+        rows = {row["control"] for row in tiny_result["widgets"][name]["rows"] if row["kind"] in ("redraw", "answer")}
         assert rows == named, name
+
+
+def test_the_init_explorer_measures_in_the_background_and_its_picture_follows(tiny_result):
+    rows = {row["control"]: row for row in tiny_result["widgets"]["init_explorer"]["rows"]}
+    assert rows["depth"]["kind"] == "answer" and rows["depth -> 1st frame"]["kind"] == "frame"
+    assert rows["std"]["kind"] == "redraw"  # xavier_normal has no std: nothing to measure
 
 
 def _walk(widget):

@@ -1,11 +1,14 @@
 """The initialisation explorer: measurements, the variance prediction, and every control at its extremes."""
+import asyncio
 import math
 
 import numpy as np
 import pytest
 from widget_checks import changed
 
-from cnnlab.layers import Linear
+from cnnlab import Sequential, init
+from cnnlab.layers import Linear, Tanh
+from widgets import init_model
 from widgets.init_explorer import (
     InitExplorer,
     ACTIVATIONS,
@@ -212,3 +215,110 @@ def test_a_widget_built_on_a_model_shows_its_gain_and_std_and_keeps_them():
     ex = InitExplorer(model)
     assert (ex.gain.value, ex.std.value) == (4.0, 3e-5)
     assert (model.gain, model.std) == (4.0, 3e-5)
+
+
+# --- measured once: the cache, the layer templates, the background measurement -----------------------------
+def same_measurement(a, b):
+    for name in init_model.MEASURED:
+        if name not in ("seconds", "records"):
+            np.testing.assert_array_equal(np.asarray(getattr(a, name), dtype=object),
+                                          np.asarray(getattr(b, name), dtype=object), err_msg=name)
+
+
+def test_settings_measured_before_come_from_the_cache_and_equal_a_fresh_measurement(monkeypatch):
+    model = InitModel(**SMALL)
+    model.width = 32
+    model.update()
+    model.width = 64
+    monkeypatch.setattr(model, "_measure", lambda: 1 / 0)  # a cache hit computes nothing
+    model.update()
+    monkeypatch.undo()
+    fresh = InitModel(**SMALL)
+    same_measurement(model, fresh)
+    # the big arrays are not cached: read after a cache hit, they are computed again, the same as fresh ones
+    np.testing.assert_array_equal(model.X, fresh.X)
+    np.testing.assert_array_equal(model.net[0].weight.data, fresh.net[0].weight.data)
+    assert [s.std for s in model.stats] == [s.std for s in fresh.stats]
+
+
+def test_the_cache_keeps_the_last_measurements_only(monkeypatch):
+    monkeypatch.setattr(init_model, "CACHE_SIZE", 2)
+    model = InitModel(**SMALL)
+    for depth in (3, 4):
+        model.depth = depth
+        model.update()
+    model.depth = 6  # measured first, then 3 and 4: the cache holds 3 and 4
+    assert not model.ready()
+    model.depth = 3
+    assert model.ready()
+
+
+def test_a_measurement_equals_the_library_on_a_freshly_built_net():
+    # the layers are copied from a template (their default weights drawn once); the scheme overwrites them all,
+    # so the numbers are those of nets built from scratch, as before the templates
+    model = InitModel(**SMALL, activation="tanh", scheme="xavier_uniform", seed=5)
+    layers, gen = [], np.random.default_rng([5, 3])
+    for _ in range(6):
+        layers += [Linear(64, 64, rng=gen), Tanh()]
+    net = Sequential(layers).astype(np.float64)
+    X = np.random.default_rng([5, 0]).standard_normal((64, 64))
+    init.apply(net, "xavier_uniform", rng=np.random.default_rng([5, 1]), gain=1.0)
+    stats = [s for s in init.activation_stats(net, X, rng=np.random.default_rng([5, 2])) if s.kind == "Tanh"]
+    np.testing.assert_array_equal(model.act_std, [s.std for s in stats])
+    np.testing.assert_array_equal(model.grad_std, [s.grad_std for s in stats])
+    # a measurement changes only its copy: the next one starts from the same template
+    template = model._templates[(6, 64, "tanh", 5)]
+    assert model.net is not template and model.net[0].weight is not template[0].weight
+    model.scheme = "normal"
+    model.update()
+    assert not np.array_equal(model.net[0].weight.data, template[0].weight.data)
+
+
+def test_in_a_kernel_a_new_measurement_answers_at_once_and_the_picture_follows():
+    async def scenario():
+        ex = init_explorer(**SMALL)
+        assert ex.background is None  # in a kernel: the default
+        draws = ex.view.draws
+        ex.depth.value = 4
+        assert "measuring 4 layers" in ex.status.text and len(ex.model.act_std) == 6  # not measured yet
+        await asyncio.sleep(0)  # the measurement starts
+        ex.width.value = 32  # moved while it measures: the newest settings are the ones shown
+        await ex.finished()
+        return ex, draws
+
+    ex, draws = asyncio.run(scenario())
+    assert ex.view.draws == draws + 1 and ex.status.kind != "error", ex.status.text
+    assert (ex.model.depth, ex.model.width) == (4, 32) and "ms)" in ex.status.text
+    same_measurement(ex.model, InitModel(depth=4, width=32, batch=64))
+    ex.width.value = 64  # depth 4 at width 64 was measured on the way: no computing, outside a kernel too
+    assert ex.model.ready() and "measured before" in ex.status.text
+    same_measurement(ex.model, InitModel(depth=4, width=64, batch=64))
+
+
+def test_a_stopped_background_measurement_shows_nothing():
+    async def scenario():
+        ex = init_explorer(**SMALL)
+        draws = ex.view.draws
+        ex.depth.value = 4
+        await asyncio.sleep(0)  # running in its thread
+        ex.stop()
+        await ex.finished()
+        return ex, draws
+
+    ex, draws = asyncio.run(scenario())
+    assert ex.view.draws == draws and len(ex.model.act_std) == 6 and "stopped" in ex.status.text
+
+
+def test_a_failed_background_measurement_is_a_message(monkeypatch):
+    async def scenario():
+        ex = init_explorer(**SMALL)
+        monkeypatch.setattr(ex.model, "job", lambda: lambda: 1 / 0)
+        ex.depth.value = 4
+        await ex.finished()
+        return ex
+
+    ex = asyncio.run(scenario())
+    assert ex.status.kind == "error" and "division by zero" in ex.status.text
+    ex = init_explorer(**SMALL, background=True)  # outside a kernel: nothing can run in the background
+    ex.depth.value = 4
+    assert ex.status.kind == "error" and "needs a running asyncio loop" in ex.status.text

@@ -238,3 +238,45 @@ def test_factory_without_arguments_uses_fashion_mnist_at_8x8():
     assert viewer.model.images.shape == (20, 1, 8, 8)
     assert 0.0 <= viewer.model.images.min() and viewer.model.images.max() <= 1.0
     assert viewer.model.matches
+
+
+def test_every_layer_shows_the_picture_of_a_full_draw_and_a_layer_seen_before_blits():
+    viewer = widgets.jacobian_viewer(n_images=4)
+    shown = {}
+    for index in (1, 0, 4, 1, 0, 4):  # no parameters, parameters, ...: J_w's axis lines and colour bar come and go
+        full = viewer.view.full_draws
+        viewer.layer.value = index
+        if index in shown:
+            assert viewer.view.full_draws == full, f"layer {index} was drawn before: its saved picture blits"
+            assert viewer.view.widget.value == shown[index]
+        shown[index] = viewer.view.widget.value
+    for index in (1, 0, 4):
+        viewer.layer.value = index
+        viewer.view.invalidate()
+        viewer.view.refresh()
+        assert viewer.view.widget.value == shown[index], f"layer {index}: the picture shown equals a full draw"
+
+
+def test_the_model_keeps_results_for_inputs_seen_and_they_equal_a_fresh_computation(monkeypatch):
+    from cnnlab.jacobian import numerical_jacobian
+
+    model = JacobianModel(default_net(0), images=toy_images())
+    model.layer_index = 4  # Linear: J_x and J_w
+    model.update()
+    x_in = model.x_in.copy()
+    # the centred differences are the mean of the one-sided ones: those of numerical_jacobian, up to rounding
+    np.testing.assert_allclose(model.J_x_numeric, numerical_jacobian(lambda: model.layer.forward(x_in), x_in),
+                               atol=1e-9)
+    first = {name: np.array(getattr(model, name)) for name in ("J_x", "J_w", "J_x_numeric", "J_w_numeric", "sv_x")}
+    model.sample = 1
+    model.update()
+    model.sample = 0
+    monkeypatch.setattr(model, "_compute", lambda *args: 1 / 0)  # seen before: nothing is computed
+    model.update()
+    monkeypatch.undo()
+    for name, value in first.items():
+        np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
+    assert not model.J_x.flags.writeable  # the kept results cannot be changed by accident
+    model.net[4].weight.data[0, 0] += 1.0  # another weight: computed again, not taken from the cache
+    model.update()
+    assert model.J_x[0, 0] == pytest.approx(first["J_x"][0, 0] + 1.0)

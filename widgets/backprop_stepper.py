@@ -30,7 +30,8 @@ from cnnlab.backprop import backprop_batched, backprop_per_sample
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import MSELoss, one_hot
 from cnnlab.rng import as_generator
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 
 __all__ = ["STAGES", "BackpropStepperModel", "BackpropStepper", "backprop_stepper"]
@@ -258,14 +259,15 @@ class BackpropStepper(WidgetView):
             self.values.append(values)
             self.notes.append(notes)
         half = dy * (max(sizes) - 1) / 2
-        titles = (r"input $x^{(0)}$", r"hidden $x^{(1)} = \sigma(u^{(1)})$", r"output $x^{(2)} = \sigma(u^{(2)})$")
+        # two lines: on one, the titles of the three columns overlap when six hidden units narrow the graph
+        titles = ("input\n$x^{(0)}$", "hidden\n$x^{(1)} = \\sigma(u^{(1)})$", "output\n$x^{(2)} = \\sigma(u^{(2)})$")
         for col, title in enumerate(titles):
             ax.text(dx * col, half + _RADIUS + 0.2, title, ha="center", va="bottom", fontsize=9.5)
         self.targets = [ax.text(2 * dx + _RADIUS + 0.12, y, "", ha="left", va="center", fontsize=9, color="#222")
                         for (_, y) in self.positions[2]]
         self.loss_text = ax.text(2 * dx + _RADIUS + 0.12, -half - _RADIUS - 0.35, "", ha="left", va="top", fontsize=9.5)
         ax.set_xlim(-_RADIUS - 0.15, 2 * dx + _RADIUS + 0.95)
-        ax.set_ylim(-half - _RADIUS - 0.75, half + _RADIUS + 0.55)
+        ax.set_ylim(-half - _RADIUS - 0.75, half + _RADIUS + 0.95)  # room for two-line titles
         ax.set_aspect("equal")
         ax.axis("off")
         bar_ax = ax.inset_axes([0.0, 0.02, 0.26, 0.035])

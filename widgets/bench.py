@@ -9,8 +9,9 @@ the control touched. Each control is then set back (untimed), so every control i
 widget's own starting settings. A figure with an interactive canvas (ipympl) is drawn (`fig.canvas.draw()`) inside
 the measured time too.
 
-A control that starts training (a Train button, a setting that starts a run) is measured until it has
-answered (status shown, buttons set, the work running in the background); its row's kind is "answer".
+A control that starts training (a Train button, a setting that starts a run) or a measurement in the
+background (the initialisation explorer's settings not measured before) is measured until it has answered
+(status shown, buttons set, the work running in the background); its row's kind is "answer".
 The row "<control> -> 1st frame" times it until a figure of the widget was first redrawn (the picture
 streaming in), and "<control> -> Stop" the Stop button until the background work has halted.
 

@@ -19,7 +19,8 @@ import numpy as np
 from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
 from widgets._controls import spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._optimizers import LABELS, color, linestyle, runner_controls
 from widgets._view import WidgetView
 from widgets.cnn_race_model import CNNRaceModel, CNNRun, race_data
@@ -70,9 +71,8 @@ class CNNRace(WidgetView):
         self._build_figure()
         # the curves redraw alone over a saved picture of the axes while the race streams (see FigureView)
         self.view = FigureView(self.fig, animated=[*self.raw.values(), *self.smooth.values(), *self.crosses.values(),
-                                                   *self.acc_lines.values()])
-        for ax in (self.ax_loss, self.ax_acc):  # nothing but their limits (and the epochs' ticks) change
-            self.view.set_content(ax, "race")
+                                                   *self.acc_lines.values()],
+                               pictures=4)  # nothing but the panels' limits change: a restart blits its first frame
 
         self.observe(self._on_control, self.epochs, self.momentum, *self.enable.values(), *self.lr.values())
         self.race_button.on_click(self.guard(lambda button: self.start()))
@@ -82,8 +82,9 @@ class CNNRace(WidgetView):
                        f"per epoch; validation on {n_val} images; same initial weights and batch order for "
                        f"everyone</small>")
         controls = W.VBox([W.HBox([self.race_button, self.stop_button]), self.epochs, self.momentum,
-                           W.HTML("<b>runners</b>"), *rows, about])
-        self.widget = W.VBox([W.HBox([controls, self.view.widget]), self.table, self.status.widget])
+                           W.HTML("<b>runners</b>"), *rows])
+        # the note goes under the figure, not in the controls' column, which its one long line would widen
+        self.widget = W.VBox([W.HBox([controls, self.view.widget]), about, self.table, self.status.widget])
         self._draw()
         if autostart:
             self.start()

@@ -9,18 +9,24 @@ this module also exports; `InitExplorer` adds the controls and one figure redraw
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import ipywidgets as W
 import numpy as np
 
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure, nice_ceil
-from widgets._view import WidgetView
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure, nice_ceil
+from widgets._view import WidgetView, running_loop
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
                                 STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms, gaussian_moments,
                                 predicted_profile)
 
 __all__ = ["ACTIVATIONS", "SCHEMES", "WIDTHS", "MAX_DEPTH", "gaussian_moments", "predicted_profile",
            "column_histograms", "InitModel", "InitExplorer", "init_explorer"]
+
+log = logging.getLogger("widgets")
 
 
 def _nice_limits(lo: float, hi: float) -> tuple[float, float]:
@@ -33,10 +39,17 @@ def _nice_limits(lo: float, hi: float) -> tuple[float, float]:
 
 class InitExplorer(WidgetView):
     """The widget: `.model`, controls `.depth`, `.width`, `.activation`, `.scheme`, `.gain`, `.std` and the
-    button `.recommend` (sets the gain recommended for the activation), the figure `.view`, `.status`."""
+    button `.recommend` (sets the gain recommended for the activation), the figure `.view`, `.status`.
 
-    def __init__(self, model: InitModel):
-        self.model = model
+    A measurement takes from a few ms (narrow, shallow) to about a second (40 layers of width 512, LSUV) and
+    is kept (see InitModel): settings measured before show at once. background=None: inside a kernel (an
+    asyncio loop is running) a new measurement runs in a thread, the status line answers at once and the
+    picture follows, so the controls never wait; anywhere else (plain pytest, a script) it runs at once.
+    `await explorer.finished()` waits for it. True/False force either way.
+    """
+
+    def __init__(self, model: InitModel, background: bool | None = None):
+        self.model, self.background, self._task = model, background, None
         super().__init__()
         style = {"description_width": "80px"}
         self.depth = W.IntSlider(value=model.depth, min=1, max=MAX_DEPTH, description="depth",
@@ -59,13 +72,15 @@ class InitExplorer(WidgetView):
         self._build_figure()
         # the histograms, lines and band labels redraw alone over a saved picture of the axes (FigureView)
         self.view = FigureView(self.fig, animated=[*self.images.values(), *sum(self.pred_lines.values(), ()),
-                                                   *self.std_lines.values(), *self.band_labels])
+                                                   *self.std_lines.values(), *self.band_labels],
+                               pictures=6)
         self.observe(lambda change: self.update(), self.depth, self.width, self.activation, self.scheme, self.gain,
                      self.std)
         controls = W.VBox([self.depth, self.width, self.activation, self.scheme,
                            W.HBox([self.gain, self.recommend]), self.std, self.note])
         self.widget = W.VBox([controls, self.view.widget, self.status.widget])
-        self.update()
+        model.update()  # measured already, unless its settings were changed since
+        self._show(True)
 
     def _recommend(self) -> None:
         self.gain.value = round(RECOMMENDED_GAIN[self.activation.value], 2)
@@ -110,12 +125,53 @@ class InitExplorer(WidgetView):
         self.fig.subplots_adjust(left=0.065, right=0.83, bottom=0.13, top=0.86, wspace=0.3)
 
     def update(self) -> None:
-        """Read every control, recompute the model and redraw."""
-        self.push_to_model(depth=self.depth, width=self.width, activation=self.activation, scheme=self.scheme,
-                           gain=self.gain, std=self.std)
+        """Read every control into the model and show its measurement: at once when it was measured before
+        (or outside a kernel), else from a thread (see the class docstring)."""
+        m = self.model
+        for name in ("depth", "width", "activation", "scheme", "gain", "std"):
+            setattr(m, name, getattr(self, name).value)
+        loop = running_loop() if self.background is not False else None
+        if loop is None and self.background:
+            raise RuntimeError("background=True needs a running asyncio loop (a Jupyter kernel)")
+        if loop is None or m.ready():
+            computed = not m.ready()
+            m.update()
+            self._show(computed)
+            return
+        self.status.show(f"measuring {m.depth} layers of width {m.width} ({m.activation}, {m.scheme}) …")
+        if self._task is None or self._task.done():  # else the running task measures the new settings next
+            self._task = loop.create_task(self._measure_in_background())
+
+    async def _measure_in_background(self) -> None:
+        """Measure in a thread until the settings measured are the controls' (they may move meanwhile), then
+        show them."""
+        try:
+            loop = asyncio.get_running_loop()
+            while not self.model.ready():
+                self.model.store(await loop.run_in_executor(None, self.model.job()))
+            self.model.update()
+            self._show(True)
+        except Exception as error:  # noqa: BLE001 - a failed measurement must reach the student as text
+            log.exception("init_explorer: measurement failed")
+            self.show_error(error)
+
+    def stop(self) -> None:
+        """Drop the measurement running in the background, if any (its thread ends on its own; nothing is shown)
+        — what a lecture demo does before it replaces the widget."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            self.status.show("measurement stopped: the picture shows the settings measured before", "info")
+
+    async def finished(self) -> None:
+        """Wait until the measurement running in the background (if any) is shown."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
+    def _show(self, computed: bool) -> None:
         self._draw()
         message, kind = self.model.verdict()
-        self.status.show(f"{message}  ({self.model.seconds * 1000:.0f} ms)", kind)
+        took = f"{self.model.seconds * 1000:.0f} ms" if computed else "measured before"
+        self.status.show(f"{message}  ({took})", kind)
 
     def _draw(self) -> None:
         m = self.model
@@ -157,15 +213,16 @@ class InitExplorer(WidgetView):
 
 
 def init_explorer(depth: int = 20, width: int = 256, activation: str = "tanh", scheme: str = "xavier_normal",
-                  gain: float = 1.0, std: float = 0.01, batch: int = 256, seed: int = 0) -> InitExplorer:
+                  gain: float = 1.0, std: float = 0.01, batch: int = 256, seed: int = 0,
+                  background: bool | None = None) -> InitExplorer:
     """The initialisation explorer. depth in [1, MAX_DEPTH]; width one of WIDTHS; activation one of
     ACTIVATIONS ("tanh", "ReLU", "sigmoid", "linear", "LeCun tanh"); scheme one of SCHEMES (cnnlab.init's);
     gain in [0.1, 3]; std in [1e-4, 1]; batch: examples in the measured batch; seed: data, weights and the
-    upstream gradient all follow from it."""
+    upstream gradient all follow from it; background: see InitExplorer (None: in a kernel)."""
     if width not in WIDTHS:
         raise ValueError(f"width must be one of {list(WIDTHS)}, got {width!r}")
     if not (isinstance(gain, (int, float)) and 0.1 <= gain <= 3.0):
         raise ValueError(f"gain must be a number in [0.1, 3], got {gain!r}")
     if not (isinstance(std, (int, float)) and 1e-4 <= std <= 1.0):
         raise ValueError(f"std must be a number in [1e-4, 1], got {std!r}")
-    return InitExplorer(InitModel(depth, width, activation, scheme, gain, std, batch, seed))
+    return InitExplorer(InitModel(depth, width, activation, scheme, gain, std, batch, seed), background)

@@ -24,9 +24,11 @@ the controls and one figure redrawn in place. Everything is seeded: the same set
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -52,6 +54,13 @@ CONSTANT_SCHEMES = ("zeros", "ones", "constant")
 WIDTHS = (16, 32, 64, 128, 256, 512)
 MAX_DEPTH = 40
 VANISHING, EXPLODING = 1e-3, 1e3  # std thresholds of the status line's verdict
+CACHE_SIZE = 32  # measurements kept (their small results only: stds, histograms, predictions)
+TEMPLATES = 2  # nets of other shapes kept to copy from (see InitModel.build)
+SETTINGS = ("depth", "width", "activation", "scheme", "gain", "std", "batch", "seed", "bins")
+MEASURED = ("measured_settings", "seconds", "records", "act_std", "act_mean", "grad_std", "weight_variance",
+            "pred_weight_variance", "pred_act_mean", "pred_act_std", "pred_grad_std", "identical_units", "act_hist",
+            "act_range", "grad_hist", "grad_range")
+HEAVY = ("net", "X", "stats")  # kept for the last measurement computed only (see InitModel.__getattr__)
 HIST_EXAMPLES = 64  # examples of the batch whose values fill the histograms (all of them give the stds)
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(81)  # E[f(z)], z ~ N(0, 1) = sum(w f(x)) / sqrt(2 pi)
 _WEIGHTS = _WEIGHTS / math.sqrt(2 * math.pi)
@@ -182,7 +191,13 @@ class InitModel:
     column histograms of the first HIST_EXAMPLES examples) with act_range, grad_range; identical_units
     (every unit of the block computes the same value on every example: the symmetry never broke).
     Also `records` (what init.apply returned), `stats` (activation_stats' LayerStats of the block
-    outputs), `net`, `X` (the input batch) and `seconds`.
+    outputs), `net`, `X` (the input batch), `seconds` (the time the measurement took) and
+    `measured_settings` (the values of SETTINGS it was made with).
+
+    The last CACHE_SIZE measurements are kept (their small results: `net`, `X` and `stats` are those of
+    the last measurement computed, or computed again when read): settings measured before show at once.
+    `ready()` says whether `update()` would compute; a widget that must not wait runs `job()` (a copy of
+    the settings, measured anywhere, e.g. in a thread), hands the result to `store()`, then calls `update()`.
 
     LSUV is the library's `init.lsuv` on the whole net (one forward pass, layer by layer: O(depth)).
     """
@@ -191,6 +206,7 @@ class InitModel:
                  gain: float = 1.0, std: float = 0.01, batch: int = 256, seed: int = 0, bins: int = 41):
         self.depth, self.width, self.activation, self.scheme = depth, width, activation, scheme
         self.gain, self.std, self.batch, self.seed, self.bins = gain, std, batch, seed, bins
+        self._templates, self._cache, self._heavy, self._measured = {}, OrderedDict(), {}, None
         self.update()
 
     def _check(self) -> None:
@@ -210,14 +226,23 @@ class InitModel:
         """The float64 net: depth x [Linear(width, width), activation] (before initialisation).
 
         Its own generator: moving a slider never draws from cnnlab's library generator, so the
-        notebook's later rng=None calls do not depend on how the widget was used."""
-        act = ACTIVATIONS[self.activation]
-        layers, gen = [], np.random.default_rng([self.seed, 3])
-        for _ in range(self.depth):
-            layers.append(Linear(self.width, self.width, rng=gen))
-            if act is not None:
-                layers.append(act())
-        return Sequential(layers).astype(np.float64)
+        notebook's later rng=None calls do not depend on how the widget was used. Every scheme overwrites
+        the layers' own initial weights and biases, so the layers are made (and their default weights
+        drawn) once per depth, width, activation and seed, and each measurement starts from a copy."""
+        shape = (self.depth, self.width, self.activation, self.seed)
+        template = self._templates.get(shape)
+        if template is None:
+            act = ACTIVATIONS[self.activation]
+            layers, gen = [], np.random.default_rng([self.seed, 3])
+            for _ in range(self.depth):
+                layers.append(Linear(self.width, self.width, rng=gen))
+                if act is not None:
+                    layers.append(act())
+            template = Sequential(layers).astype(np.float64)
+            while len(self._templates) >= TEMPLATES:
+                self._templates.pop(next(iter(self._templates)), None)  # (another thread may pop it too)
+            self._templates[shape] = template
+        return copy.deepcopy(template)
 
     def scheme_options(self) -> dict:
         """Keyword arguments of init.apply for the current scheme, gain and std."""
@@ -249,52 +274,103 @@ class InitModel:
         return (self.depth, self.width, self.activation, self.scheme, options,
                 self.gain if self.scheme == "lsuv" else None, self.batch, self.seed, self.bins)
 
+    # --- measuring, with a cache of what was measured ---------------------------------------------
+    def ready(self) -> bool:
+        """True when `update()` will not compute: these settings were measured last, or are in the cache.
+        Checks the settings (ValueError with what was expected)."""
+        self._check()
+        key = self.key()
+        return key == self._measured or key in self._cache
+
+    def job(self):
+        """A function of no arguments that measures the current settings and returns the measurement (for
+        `store`). It works on a copy of the settings taken now, so it may run in another thread while the
+        settings change: it touches nothing of this model but the cache of layer templates."""
+        self._check()
+        return self._with({name: getattr(self, name) for name in SETTINGS})._measure
+
+    def _with(self, settings: dict) -> "InitModel":
+        """A model with these settings that shares this one's layer templates, measuring nothing yet."""
+        other = object.__new__(type(self))
+        other.__dict__.update(settings, _templates=self._templates)
+        return other
+
+    def store(self, measurement: dict) -> None:
+        """Keep a measurement made by `job()` (in the thread that reads the model): `update()` with its
+        settings then shows it without computing."""
+        key = measurement["key"]
+        self._cache[key] = {name: measurement[name] for name in MEASURED}
+        self._cache.move_to_end(key)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        self._heavy = {name: measurement[name] for name in ("key", *HEAVY)}
+
     def update(self) -> None:
         """Measure and predict with the current settings; nothing to do when no setting that matters changed
-        (moving `gain` under a scheme without one, `std` under a scheme that ignores it)."""
+        (moving `gain` under a scheme without one, `std` under a scheme that ignores it), and no computing
+        when these settings were measured before (the last CACHE_SIZE measurements are kept)."""
         self._check()
-        if getattr(self, "_measured", None) == self.key():
+        key = self.key()
+        if key == self._measured:
             return
+        if key not in self._cache:
+            self.store(self._measure())
+        self._cache.move_to_end(key)
+        self.__dict__.update(self._cache[key])
+        self._measured = key
+
+    def __getattr__(self, name):
+        """`net`, `X` and `stats` of the measurement shown: those of the last one computed, else computed again
+        (the same seeds give the same arrays; the cache keeps only the small results)."""
+        if name not in HEAVY or "_measured" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if self._heavy.get("key") != self._measured:
+            measurement = self._with(dict(zip(SETTINGS, self.measured_settings)))._measure()
+            self._heavy = {k: measurement[k] for k in ("key", *HEAVY)}
+        return self._heavy[name]
+
+    def _measure(self) -> dict:
+        """Measure and predict (the work of `update`): {"key", every name of MEASURED and HEAVY}."""
         t0 = time.perf_counter()
         # one BLAS thread: on a busy 2-core machine two threads that wait for each other were 5-10 times
         # slower for these 256 x 256 products (see cnnlab.bench.threads.one_blas_thread)
         with one_blas_thread():
-            self._compute()
-        self._measured = self.key()
-        self.seconds = time.perf_counter() - t0
+            out = self._compute()
+        return {**out, "key": self.key(), "measured_settings": tuple(getattr(self, n) for n in SETTINGS),
+                "seconds": time.perf_counter() - t0}
 
-    def _compute(self) -> None:
+    def _compute(self) -> dict:
         gen_data, gen_init, gen_grad = (np.random.default_rng([self.seed, k]) for k in range(3))
         X = gen_data.standard_normal((self.batch, self.width))
         net = self.build()
         with np.errstate(all="ignore"):
-            self.records = self._initialize(net, X, gen_init)
+            records = self._initialize(net, X, gen_init)
             stats = init.activation_stats(net, X, rng=gen_grad)
         block_kind = "Linear" if ACTIVATIONS[self.activation] is None else ACTIVATIONS[self.activation].__name__
-        self.stats = [s for s in stats if s.kind == block_kind]
-        self.net, self.X = net, X
-        rows = min(self.batch, HIST_EXAMPLES)  # the histograms need far fewer values than the stds
-        acts = np.stack([s.output[:rows].reshape(-1) for s in self.stats])
-        grads = np.stack([s.grad[:rows].reshape(-1) for s in self.stats])
-        self.act_std = np.array([s.std for s in self.stats])
-        self.act_mean = np.array([s.mean for s in self.stats])
-        self.grad_std = np.array([s.grad_std for s in self.stats])
-        self.weight_variance = np.array([r["variance"] for r in self.records])
-        predicted = [r["predicted_variance"] for r in self.records]
-        self.pred_weight_variance = None if predicted[0] is None else np.array(predicted)
+        stats = [s for s in stats if s.kind == block_kind]
+        out = {"net": net, "X": X, "stats": stats, "records": records,
+               "act_std": np.array([s.std for s in stats]), "act_mean": np.array([s.mean for s in stats]),
+               "grad_std": np.array([s.grad_std for s in stats]),
+               "weight_variance": np.array([r["variance"] for r in records])}
+        predicted = [r["predicted_variance"] for r in records]
+        out["pred_weight_variance"] = None if predicted[0] is None else np.array(predicted)
         if self.scheme in CONSTANT_SCHEMES:
             nan = np.full(self.depth, np.nan)
-            self.pred_act_mean, self.pred_act_std, self.pred_grad_std = nan, nan.copy(), nan.copy()
+            out["pred_act_mean"], out["pred_act_std"], out["pred_grad_std"] = nan, nan.copy(), nan.copy()
         else:
-            variances = self.weight_variance if self.pred_weight_variance is None else self.pred_weight_variance
-            self.pred_act_mean, self.pred_act_std, self.pred_grad_std = predicted_profile(
-                self.activation, variances, [r["fan_in"] for r in self.records],
-                [r["fan_out"] for r in self.records], float(np.mean(X ** 2)))
-        self.identical_units = np.array([
+            variances = out["weight_variance"] if out["pred_weight_variance"] is None else out["pred_weight_variance"]
+            out["pred_act_mean"], out["pred_act_std"], out["pred_grad_std"] = predicted_profile(
+                self.activation, variances, [r["fan_in"] for r in records], [r["fan_out"] for r in records],
+                float(np.mean(X ** 2)))
+        out["identical_units"] = np.array([
             bool(np.all(np.ptp(s.output, axis=1) <= 1e-9 * max(1.0, float(np.max(np.abs(s.output))))))
-            if np.all(np.isfinite(s.output)) else False for s in self.stats])
-        self.act_hist, *self.act_range = column_histograms(acts, self.bins)
-        self.grad_hist, *self.grad_range = column_histograms(grads, self.bins)
+            if np.all(np.isfinite(s.output)) else False for s in stats])
+        rows = min(self.batch, HIST_EXAMPLES)  # the histograms need far fewer values than the stds
+        out["act_hist"], *out["act_range"] = column_histograms(np.stack([s.output[:rows].reshape(-1) for s in stats]),
+                                                               self.bins)
+        out["grad_hist"], *out["grad_range"] = column_histograms(np.stack([s.grad[:rows].reshape(-1) for s in stats]),
+                                                                 self.bins)
+        return out
 
     # --- words for the status line ---------------------------------------------------------------
     def formula(self) -> str:

@@ -16,12 +16,14 @@ the centred difference.
 from __future__ import annotations
 
 import copy
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from cnnlab import Module, Sequential
-from cnnlab.jacobian import jacobian_input, jacobian_params, numerical_jacobian
+from cnnlab.jacobian import jacobians
 from cnnlab.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlab.rng import as_generator
 
@@ -31,6 +33,7 @@ __all__ = ["SOURCES", "MAX_ENTRIES", "SEEDS", "default_net", "downsample", "one_
 SOURCES = {"image": "Fashion-MNIST image", "random": "random input", "custom": "your input"}
 MAX_ENTRIES = 400_000  # a Jacobian bigger than this is not formed (finite differences would be slow)
 SEEDS = 100
+CACHE_ENTRIES = 2_000_000  # matrix entries (16 MB) of the Jacobians and differences kept for layers and inputs seen
 
 
 def default_net(rng=0) -> Sequential:
@@ -158,6 +161,7 @@ class JacobianModel:
         except (ValueError, TypeError) as error:
             raise ValueError(f"net cannot take an input of shape {self.input_shape}: {error}") from None
         self.eps, self.atol = float(eps), float(atol)
+        self._cache = OrderedDict()  # (layer index, fingerprint of its input and parameters) -> _compute's result
         self.layer_index = 0
         self.source = "custom" if self.custom is not None else "image"
         self.sample = 0
@@ -211,30 +215,63 @@ class JacobianModel:
         if size > MAX_ENTRIES:
             raise ValueError(f"layer {self.layer_index}'s Jacobians would have {size:,} entries (more than "
                              f"{MAX_ENTRIES:,}): use a smaller input")
-        J_x, J_w = jacobian_input(layer, x_in), jacobian_params(layer, x_in)
-
-        def f():
-            return layer.forward(x_in)
-
-        num_x = numerical_jacobian(f, x_in, self.eps)
-        check_x = compare_with_differences(J_x, num_x, *one_sided_jacobians(f, x_in, self.eps), atol=self.atol)
-        params = layer.parameters()
-        if params:
-            num_w = np.concatenate([numerical_jacobian(f, p.data, self.eps) for p in params], axis=1)
-            sides = [one_sided_jacobians(f, p.data, self.eps) for p in params]
-            fwd = np.concatenate([s[0] for s in sides], axis=1)
-            bwd = np.concatenate([s[1] for s in sides], axis=1)
-        else:
-            num_w = fwd = bwd = np.zeros((out_size, 0))
-        check_w = compare_with_differences(J_w, num_w, fwd, bwd, atol=self.atol)
+        key = (self.layer_index, self.eps, self.atol,
+               self._fingerprint(x_in, *(np.asarray(v) for v in layer.state_dict().values())))
+        if key not in self._cache:
+            self._store(key, self._compute(layer, x_in, out_size))
+        self._cache.move_to_end(key)
+        J_x, J_w, num_x, num_w, check_x, check_w, sv_x, sv_w = self._cache[key]
         layer.forward(x_in)  # leave the layer as it was after a clean forward pass
         self.x, self.x_in, self.J_x, self.J_w = x, x_in, J_x, J_w
         self.J_x_numeric, self.J_w_numeric = num_x, num_w
         self.check_x, self.check_w = check_x, check_w
         self.matches = check_x.ok and check_w.ok
         self.max_abs_error = max(check_x.max_abs_error, check_w.max_abs_error)
-        self.sv_x = np.linalg.svd(J_x, compute_uv=False)
-        self.sv_w = np.linalg.svd(J_w, compute_uv=False) if J_w.size else np.zeros(0)
+        self.sv_x, self.sv_w = sv_x, sv_w
+
+    @staticmethod
+    def _fingerprint(*arrays) -> bytes:
+        """A digest of the arrays' shapes and values: what the Jacobians of a layer depend on."""
+        digest = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            digest.update(repr(a.shape).encode())
+            digest.update(np.ascontiguousarray(a).tobytes())
+        return digest.digest()
+
+    def _store(self, key, result) -> None:
+        """Keep a result (read-only arrays); the oldest go when they hold more than CACHE_ENTRIES entries."""
+        for a in result:
+            if isinstance(a, np.ndarray):
+                a.setflags(write=False)
+        self._cache[key] = result
+        while len(self._cache) > 1 and sum(a.size for r in self._cache.values() for a in r
+                                           if isinstance(a, np.ndarray)) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+
+    def _compute(self, layer, x_in, out_size) -> tuple:
+        """(J_x, J_w, their centred differences, check_x, check_w, singular values of J_x and J_w) at x_in."""
+        J_x, J_w = jacobians(layer, x_in)
+
+        def f():
+            return layer.forward(x_in)
+
+        # the centred difference (f(x + eps e_j) - f(x - eps e_j)) / 2 eps of `cnnlab.jacobian.numerical_jacobian`
+        # is the mean of the one-sided ones, which evaluate f at the same points: one set of evaluations serves both
+        fwd_x, bwd_x = one_sided_jacobians(f, x_in, self.eps)
+        num_x = (fwd_x + bwd_x) / 2
+        check_x = compare_with_differences(J_x, num_x, fwd_x, bwd_x, atol=self.atol)
+        params = layer.parameters()
+        if params:
+            sides = [one_sided_jacobians(f, p.data, self.eps) for p in params]
+            fwd = np.concatenate([s[0] for s in sides], axis=1)
+            bwd = np.concatenate([s[1] for s in sides], axis=1)
+        else:
+            fwd = bwd = np.zeros((out_size, 0))
+        num_w = (fwd + bwd) / 2
+        check_w = compare_with_differences(J_w, num_w, fwd, bwd, atol=self.atol)
+        sv_x = np.linalg.svd(J_x, compute_uv=False)
+        sv_w = np.linalg.svd(J_w, compute_uv=False) if J_w.size else np.zeros(0)
+        return J_x, J_w, num_x, num_w, check_x, check_w, sv_x, sv_w
 
     @property
     def layer(self) -> Module:

@@ -19,7 +19,8 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from widgets._figure import FigureView, new_figure, nice_ceil
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.jacobian_model import (SOURCES, DifferenceCheck, JacobianModel, compare_with_differences, default_net,
                                     downsample, one_sided_jacobians)
@@ -85,10 +86,12 @@ class JacobianViewer(WidgetView):
         self.fig.subplots_adjust(left=0.05, right=0.94, bottom=0.09, top=0.93, wspace=0.3, hspace=0.45)
         # the matrices, lines and titles redraw alone over a saved picture of the axes (see FigureView);
         # the singular values' axis tops at 1/2/5 x 10^k (a new colour scale redraws its colour bar: all)
+        # (a layer without parameters hides J_w's axis lines and colour bar: FigureView watches their visibility, and
+        # keeps the pictures of the last states drawn, so going back to a layer seen before blits)
         self.view = FigureView(self.fig, animated=[self.input_image, self.jx_image, self.jw_image, self.sv_x_line,
                                                    self.sv_w_line, self.input_ax.title, self.jx_ax.title,
-                                                   self.jw_ax.title, self.sv_ax._left_title])
-        self._drawn_params = None
+                                                   self.jw_ax.title, self.sv_ax._left_title, self.jw_empty],
+                               pictures=8)
 
         self.observe(lambda change: self.update(), self.layer, self.sample)
         self.observe(self._on_source, self.source)
@@ -130,23 +133,25 @@ class JacobianViewer(WidgetView):
         self.input_image.set_extent((-0.5, picture.shape[1] - 0.5, picture.shape[0] - 0.5, -0.5))
         self.input_image.set_clim(picture.min(), picture.max() if picture.max() > picture.min() else picture.min() + 1)
         self.input_ax.set_xlim(-0.5, picture.shape[1] - 0.5), self.input_ax.set_ylim(picture.shape[0] - 0.5, -0.5)
-        self.input_ax.set_title(f"net input {tuple(m.x.shape[1:])}", fontsize=9)
+        # the titles' place is fixed (y=1): left to matplotlib, every draw would measure the axes' tick labels to
+        # lift a title above any at the top, and these axes have none there (the same picture, a sixth faster)
+        self.input_ax.set_title(f"net input {tuple(m.x.shape[1:])}", fontsize=9, y=1.0)
 
         D, M = m.J_x.shape
         self._show_matrix(self.jx_ax, self.jx_image, m.J_x)
-        self.jx_ax.set_title(rf"$J_x = \partial x^{{(\ell)}}/\partial x^{{(\ell-1)}}$: {D} $\times$ {M}", fontsize=9)
+        self.jx_ax.set_title(rf"$J_x = \partial x^{{(\ell)}}/\partial x^{{(\ell-1)}}$: {D} $\times$ {M}", fontsize=9,
+                           y=1.0)
         P = m.J_w.shape[1]
         has_params = P > 0
         self.jw_image.set_visible(has_params)
         self.jw_empty.set_visible(not has_params)
         self.jw_bar.ax.set_visible(has_params)
         self.jw_ax.xaxis.set_visible(has_params), self.jw_ax.yaxis.set_visible(has_params)
-        if has_params != self._drawn_params:  # the axes' ticks appear or go: not animated
-            self._drawn_params = has_params
-            self.view.invalidate()
-        if has_params:
-            self._show_matrix(self.jw_ax, self.jw_image, m.J_w)
-        self.jw_ax.set_title(rf"$J_w = \partial x^{{(\ell)}}/\partial w^{{(\ell)}}$: {D} $\times$ {P}", fontsize=9)
+        # hidden when there are no parameters: limits and colours of a 1 x 1 zero matrix, the same for every such
+        # layer (the state FigureView keeps a picture of)
+        self._show_matrix(self.jw_ax, self.jw_image, m.J_w if has_params else np.zeros((1, 1)))
+        self.jw_ax.set_title(rf"$J_w = \partial x^{{(\ell)}}/\partial w^{{(\ell)}}$: {D} $\times$ {P}", fontsize=9,
+                           y=1.0)
 
         self.sv_x_line.set_data(np.arange(1, len(m.sv_x) + 1), m.sv_x)
         self.sv_w_line.set_data(np.arange(1, len(m.sv_w) + 1), m.sv_w)
@@ -154,7 +159,8 @@ class JacobianViewer(WidgetView):
         top = max([1.0] + [float(s.max()) for s in (m.sv_x, m.sv_w) if s.size])
         self.sv_ax.set_ylim(0, nice_ceil(1.08 * top))
         self.sv_ax.set_title(f"singular values of layer {m.layer_index} ({type(m.layer).__name__}): "
-                             f"largest {m.sv_x[0]:.3g} for $J_x$" if m.sv_x.size else "", fontsize=9, loc="left")
+                             f"largest {m.sv_x[0]:.3g} for $J_x$" if m.sv_x.size else "", fontsize=9, loc="left",
+                             y=1.0)  # its axis tops at 2 or more: no offset text above the axes
         self.view.refresh()
 
         cx, cw = m.check_x, m.check_w

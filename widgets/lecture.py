@@ -1,4 +1,4 @@
-"""Lecture mode: the course's widgets in named, lecture-ready presets, with large fonts.
+"""Lecture mode: the course's widgets in named, lecture-ready presets, enlarged for a projector.
 
 The presets live in a data file, `widgets/lecture_presets.json`, that instructors extend without
 touching code. Its shape:
@@ -8,14 +8,45 @@ touching code. Its shape:
             "title": "The optimizer race",            # shown above the widget
             "lesson": "07_optimizers",                # where the widget is taught
             "factory": "widgets.optimizer_race:optimizer_race",   # module:function
-            "scale": 1.3,                             # optional: figure enlargement (1 to 3)
+            "scale": 1.5,                             # optional: figure enlargement (1 to 3)
+            "max_width": 1240,                        # optional: widest figure in px (default MAX_FIGURE_WIDTH_PX)
             "presets": {"<preset name>": {<keyword arguments of the factory>}, ...}}}}
 
 A preset is nothing but a factory call: `build("optimizer_race", "saddle: momentum overshoots")` is
-`optimizer_race(**kwargs)` with that preset's keyword arguments, then enlarged for a projector:
-every figure the widget holds is redrawn at `scale` times its resolution (its text grows with it)
-and the controls are zoomed through CSS. `demo(name)` wraps this in a `LectureDemo`: a title, a
+`optimizer_race(**kwargs)` with that preset's keyword arguments, then enlarged for a projector
+(`enlarge`) and its controls zoomed through CSS. `demo(name)` wraps this in a `LectureDemo`: a title, a
 menu of the demo's presets and the widget itself, rebuilt when another preset is picked.
+
+The projector rule. A demo is shown by Voila on a 1920x1080 projector, and must read from the back rows:
+
+- Every text of its figures is at least MIN_TEXT_PX = 18 screen pixels tall (its font size: points x dpi
+  / 72). Where that comes from: a 7.5-inch slide shown on 1080 lines has 2 px per point, and the usual slide
+  rules ask 24 pt (48 px) for body text and 18 pt (36 px) at the least. Figures cannot meet those: a tick
+  label is not body text, and at 36 px a widget's tick labels no longer fit a 1920 px row. The audio-visual
+  sizing standard (AVIXA DISCAS V202.01, "basic decision making") lets a viewer read an element from at most
+  200 times its height; DejaVu Sans' capitals are 0.73 of the font size, so 18 px text (capitals 13 px,
+  1.2 % of the image height) reads from 2.4 image heights, and the rule of thumb "4 mm of letter height per
+  metre of distance" gives 3 image heights. The laptop figures (7-8 pt at 72-100 dpi: 7-11 px) read from
+  about one. 18 px is the largest whole floor that every preset of every demo meets with its figures' layout
+  kept: at 20 px the backprop stepper's colour-bar labels already run into the text below them. A room
+  whose back row sits further than 2.4 screen heights needs a larger screen, not smaller text.
+- Every drawn line (plot lines, grid and 3-D axis lines, contours) is at least MIN_LINE_PX = 2 px wide: a
+  projector's optics blur a single pixel into the background, and a 1-px line all but disappears.
+- Every figure is at most MAX_FIGURE_WIDTH_PX = 1865 px wide: Voila's output column at 1920x1080 measures
+  1890 px (Voila 0.5.13's lab template, 15 px margins each side, in Chromium, whose scrollbars overlay the
+  page), less a classic 17 px scrollbar and the canvas' 4 px frame on each side. A demo that puts its
+  figure beside its controls gives the width left beside them (`max_width` in the presets file: the
+  optimizer race's controls take 593 px at lecture zoom, so its figure gets 1240). A figure is at most MAX_FIGURE_HEIGHT_PX = 1000 px tall, so that it can
+  be seen whole on 1080 lines.
+- Nothing is cut: every text lies inside its figure, and no two texts overlap.
+
+`enlarge` meets the rule: it redraws each figure at its designed size (the dpi it was made for, before
+`new_figure` capped it for a laptop's column) times the demo's scale, capped by the width and height above,
+then raises every text smaller than MIN_TEXT_PX and every line thinner than MIN_LINE_PX to those sizes (and
+again before every refresh: widgets make new texts as they update), and moves the axes inwards as far as
+the larger text needs. The laptop sizes (JupyterLab, 1366x768) are untouched: only lecture mode calls
+`enlarge`.
+tests/test_lecture_projector.py checks the rule for every preset of every demo, without a browser.
 """
 from __future__ import annotations
 
@@ -23,20 +54,33 @@ import html
 import importlib
 import json
 import numbers
+import weakref
 from pathlib import Path
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from widgets._figure import FigureView
+from widgets._new_figure import design_dpi
 from widgets._view import WidgetView
 
-__all__ = ["PRESETS_FILE", "DemoSpec", "load_presets", "factory", "build", "enlarge", "LectureDemo", "demo"]
+__all__ = ["PRESETS_FILE", "MIN_TEXT_PX", "MIN_LINE_PX", "MAX_FIGURE_WIDTH_PX", "MAX_FIGURE_HEIGHT_PX", "DemoSpec",
+           "load_presets", "factory", "build", "enlarge", "ProjectorFloor", "fit_inside", "LectureDemo", "demo"]
 
 PRESETS_FILE = Path(__file__).with_name("lecture_presets.json")
 DEFAULT_SCALE = 1.3
 MAX_SCALE = 3.0
+# The projector rule (see the module's docstring), in screen pixels at 1920x1080.
+MIN_TEXT_PX = 18.0
+MIN_LINE_PX = 2.0
+MAX_FIGURE_WIDTH_PX = 1865  # Voila's column at 1920 (1890 px) less a classic scrollbar and the canvas frame
+MAX_FIGURE_HEIGHT_PX = 1000  # a 1080-line screen less the browser's margins
 CONTROL_ZOOM = 1.3  # controls (sliders, menus, buttons, text) are drawn this much larger
 
 # Every control is zoomed as a whole (its label, track and fixed widths together, so nothing gets
@@ -49,8 +93,9 @@ _CSS = """<style>
 
 
 class DemoSpec:
-    """One entry of the presets file: `name`, `title`, `lesson`, `factory` ("module:function"), `scale`
-    and `presets` (preset name -> keyword arguments, in the file's order; the first is the default)."""
+    """One entry of the presets file: `name`, `title`, `lesson`, `factory` ("module:function"), `scale`,
+    `max_width` (px) and `presets` (preset name -> keyword arguments, in the file's order; the first is the
+    default)."""
 
     def __init__(self, name: str, entry: dict, source: str = "presets"):
         where = f"{source}: demo {name!r}"
@@ -59,7 +104,7 @@ class DemoSpec:
         missing = {"title", "lesson", "factory", "presets"} - set(entry)
         if missing:
             raise ValueError(f"{where} lacks the keys {sorted(missing)}; it has {sorted(entry)}")
-        unknown = set(entry) - {"title", "lesson", "factory", "presets", "scale"}
+        unknown = set(entry) - {"title", "lesson", "factory", "presets", "scale", "max_width"}
         if unknown:
             raise ValueError(f"{where} has unknown keys {sorted(unknown)}")
         factory_path = entry["factory"]
@@ -75,8 +120,14 @@ class DemoSpec:
         scale = entry.get("scale", DEFAULT_SCALE)
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 1.0 <= scale <= MAX_SCALE:
             raise ValueError(f"{where}: scale must be a number in [1, {MAX_SCALE}], got {scale!r}")
+        max_width = entry.get("max_width", MAX_FIGURE_WIDTH_PX)
+        if isinstance(max_width, bool) or not isinstance(max_width, numbers.Real) \
+                or not 300 <= max_width <= MAX_FIGURE_WIDTH_PX:
+            raise ValueError(f"{where}: max_width must be a number of pixels in [300, {MAX_FIGURE_WIDTH_PX}], "
+                             f"got {max_width!r}")
         self.name, self.title, self.lesson = name, str(entry["title"]), str(entry["lesson"])
         self.factory, self.scale, self.presets = factory_path, float(scale), dict(presets)
+        self.max_width = float(max_width)
 
     @property
     def default(self) -> str:
@@ -129,28 +180,139 @@ def _figures(obj) -> list:
     return found
 
 
-def enlarge(obj, scale: float) -> int:
-    """Redraw every figure of a widget object at `scale` times its dpi (text, lines and canvas grow
-    together, the layout stays as designed); returns how many figures were enlarged.
+def enlarge(obj, scale: float, max_width: float = MAX_FIGURE_WIDTH_PX) -> int:
+    """Redraw every figure of a widget object for a projector, to the projector rule (module docstring).
 
-    The dpi is changed the way matplotlib itself does for a high-dpi screen (`_set_dpi` without
-    forwarding a resize to the canvas, `_original_dpi` scaled too so that a later screen-ratio change
-    keeps the enlargement). Forwarding the resize would send ipympl's browser model a new size before
-    it holds any image, and its size handler then draws a broken image (a console error).
+    Inputs:
+    - obj: a widget object; its figures are its attributes (Figures, or FigureViews).
+    - scale: enlargement of each figure over its designed size (`design_dpi`), 1 to MAX_SCALE.
+    - max_width: the widest a figure may be, in pixels (at most MAX_FIGURE_WIDTH_PX).
+    Returns how many figures were enlarged.
+
+    A figure's layout in inches stays as designed: its dpi becomes design dpi x scale, lowered to fit
+    max_width x MAX_FIGURE_HEIGHT_PX, so text, lines and canvas grow together. Then a `ProjectorFloor` raises
+    the texts and lines still under MIN_TEXT_PX and MIN_LINE_PX, now and before every later refresh of the
+    figure's FigureView (a widget makes new titles, texts and axes as it updates), and the axes are moved
+    inwards as far as the larger text needs (`fit_inside`). The dpi is changed the way matplotlib itself
+    does for a high-dpi screen (`_set_dpi` without forwarding a resize to the canvas, `_original_dpi` scaled
+    too so that a later screen-ratio change keeps the enlargement). Forwarding the resize would send ipympl's
+    browser model a new size before it holds any image, and its size handler then draws a broken image.
     """
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 1.0 <= scale <= MAX_SCALE:
         raise ValueError(f"scale must be a number in [1, {MAX_SCALE}], got {scale!r}")
+    if isinstance(max_width, bool) or not isinstance(max_width, numbers.Real) \
+            or not 0 < max_width <= MAX_FIGURE_WIDTH_PX:
+        raise ValueError(f"max_width must be a number of pixels in (0, {MAX_FIGURE_WIDTH_PX}], got {max_width!r}")
     figures = _figures(obj)
+    floors = {}
     for fig in figures:
-        original = getattr(fig, "_original_dpi", fig.dpi)
-        fig._set_dpi(fig.dpi * scale, forward=False)
-        fig._original_dpi = original * scale
+        width, height = fig.get_size_inches()
+        dpi = min(design_dpi(fig) * scale, max_width / width, MAX_FIGURE_HEIGHT_PX / height)
+        fig._original_dpi = fig._original_dpi * dpi / fig.dpi
+        fig._set_dpi(dpi, forward=False)
+        floors[fig] = ProjectorFloor(dpi)
+        floors[fig](fig)
+        fit_inside(fig)
     for value in vars(obj).values():
         if isinstance(value, FigureView):
+            value.before_refresh.append(floors[value.fig])
+            value.invalidate()  # fonts and line widths changed: no saved picture holds them
             value.refresh()  # the PNG view (no ipympl) is re-rendered at the new size
     for fig in figures:
         fig.canvas.draw_idle()
     return len(figures)
+
+
+class ProjectorFloor:
+    """`floor(fig) -> bool`: raise every text of `fig` under MIN_TEXT_PX and every drawn line (Line2D with a
+    line style, line collections, contour lines) under MIN_LINE_PX, at `dpi`; True when anything changed.
+
+    Tick labels are raised through `tick_params`, so that ticks made later (new limits) get the same size;
+    each axes is looked at once, which keeps the check cheap enough to run before every refresh.
+    """
+
+    def __init__(self, dpi: float):
+        self.text_pt, self.line_pt = MIN_TEXT_PX * 72 / dpi, MIN_LINE_PX * 72 / dpi
+        self._axes = weakref.WeakSet()  # the axes whose ticks and grid are set already
+
+    def __call__(self, fig) -> bool:
+        changed = False
+        for ax in fig.axes:
+            if ax not in self._axes:
+                self._axes.add(ax)
+                changed |= self._raise_ticks(ax)
+        for artist in fig.findobj(lambda a: isinstance(a, (Text, Line2D)) or _is_line_collection(a)):  # one walk
+            if isinstance(artist, Text):
+                if artist.get_fontsize() < self.text_pt:
+                    artist.set_fontsize(self.text_pt)
+                    changed = True
+            elif isinstance(artist, Line2D):
+                if artist.get_linestyle() not in ("None", "", " ") and artist.get_linewidth() < self.line_pt:
+                    artist.set_linewidth(self.line_pt)
+                    changed = True
+            else:
+                widths = np.asarray(artist.get_linewidths(), dtype=float)
+                if widths.size and widths.min() < self.line_pt:
+                    artist.set_linewidths(np.maximum(widths, self.line_pt))
+                    changed = True
+        return changed
+
+    def _raise_ticks(self, ax) -> bool:
+        changed = False
+        for name in "xyz":
+            axis = getattr(ax, f"{name}axis", None)
+            if axis is None:
+                continue
+            for which in ("major", "minor"):
+                sizes = [label.get_fontsize() for label in axis.get_ticklabels(which=which)]
+                if sizes and min(sizes) < self.text_pt:
+                    ax.tick_params(axis=name, which=which, labelsize=self.text_pt)
+                    changed = True
+            grid = [line.get_linewidth() for line in axis.get_gridlines()]
+            if grid and min(grid) < self.line_pt:
+                ax.tick_params(axis=name, which="both", grid_linewidth=self.line_pt)
+                changed = True
+            # a 3-D axis styles its grid and tick lines from here on every draw (ticks: {major?: width}), and
+            # its edge line (not one of its children) from here when made
+            style = getattr(axis, "_axinfo", {})
+            for part in ("grid", "axisline", "tick"):
+                if part in style:
+                    old = style[part]["linewidth"]
+                    new = ({key: max(w, self.line_pt) for key, w in old.items()} if isinstance(old, dict)
+                           else max(old, self.line_pt))
+                    changed |= new != old
+                    style[part]["linewidth"] = new
+            edge = getattr(axis, "line", None)
+            if isinstance(edge, Line2D) and edge.get_linewidth() < self.line_pt:
+                edge.set_linewidth(self.line_pt)
+                changed = True
+        return changed
+
+
+def _is_line_collection(artist) -> bool:
+    """Whether an artist draws lines as a collection: a LineCollection, or contour lines (not filled)."""
+    return isinstance(artist, LineCollection) or (isinstance(artist, ContourSet) and not artist.filled)
+
+
+def fit_inside(fig, margin: float = 2.0, rounds: int = 3) -> None:
+    """Move and shrink the axes of `fig` together (one affine map: the design's arrangement kept) until every
+    axes with its labels, ticks and title lies `margin` px inside the figure: larger text must not be cut."""
+    width, height = fig.bbox.width, fig.bbox.height
+    for _ in range(rounds):
+        renderer = fig.canvas.get_renderer()
+        boxes = [box for ax in fig.axes if ax.get_visible() and (box := ax.get_tightbbox(renderer)) is not None]
+        if not boxes:
+            return
+        left = max(0.0, margin - min(b.x0 for b in boxes))
+        bottom = max(0.0, margin - min(b.y0 for b in boxes))
+        right = max(0.0, max(b.x1 for b in boxes) - width + margin)
+        top = max(0.0, max(b.y1 for b in boxes) - height + margin)
+        if left + bottom + right + top < 0.5:
+            return
+        sx, sy = 1 - (left + right) / width, 1 - (bottom + top) / height
+        for ax in fig.axes:
+            x0, y0, w, h = ax.get_position(original=True).bounds
+            ax.set_position([left / width + x0 * sx, bottom / height + y0 * sy, w * sx, h * sy])
 
 
 def build(name: str, preset: str | None = None, presets=None):
@@ -161,7 +323,7 @@ def build(name: str, preset: str | None = None, presets=None):
     if preset not in spec.presets:
         raise ValueError(f"demo {name!r} has no preset {preset!r}; choose one of {list(spec.presets)}")
     obj = factory(spec)(**spec.presets[preset])
-    enlarge(obj, spec.scale)
+    enlarge(obj, spec.scale, spec.max_width)
     return obj
 
 

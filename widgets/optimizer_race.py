@@ -18,7 +18,8 @@ import numpy as np
 from cnnlab.optim import optimizer_spec
 from cnnlab.surfaces import SURFACES, Trajectory, trajectory
 from widgets._controls import spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._optimizers import LABELS, color, linestyle, race_lrs, race_optimizer, runner_controls, to_labels
 from widgets._view import WidgetView
 
@@ -143,9 +144,8 @@ class OptimizerRace(WidgetView):
         # the runs redraw alone over a saved picture of the rest (contours, 3-D surface, axes)
         self.view = FigureView(self.fig, animated=[self.start_marker, *self.lines.values(), *self.ends.values(),
                                                    *self.lines_3d.values(), *self.loss_lines.values(),
-                                                   *self.step_lines.values()])
-        # the lower panels show nothing but their runs (animated) and limits: their pictures are kept per limits
-        self.view.set_content(self.ax_loss, "runs"), self.view.set_content(self.ax_step, "runs")
+                                                   *self.step_lines.values()],
+                               pictures=RaceModel.RUNS_KEPT)  # a picture per settings whose runs are kept
         self.fig.canvas.mpl_connect("button_press_event", self.guard(self.on_click))
         self.observe(self._on_surface, self.surface)
         self.observe(lambda change: self.update(), self.steps, self.noise, self.momentum, self.start_x,
@@ -174,7 +174,8 @@ class OptimizerRace(WidgetView):
             self.loss_lines[name], = self.ax_loss.plot([], [], ls, color=c, lw=1.2)
             self.step_lines[name], = self.ax_step.plot([], [], ls, color=c, lw=1.2)
         self.start_marker, = self.ax_map.plot([], [], "k*", ms=12, zorder=5)
-        self.ax_loss.legend(fontsize=7, ncol=4, loc="lower left", handles=list(self.lines.values()))
+        # two columns: four would reach into the next axes once lecture mode raises the text to its floor
+        self.ax_loss.legend(fontsize=7, ncol=2, loc="upper right", handles=list(self.lines.values()))
         self.ax_loss.set_xlabel("step"), self.ax_loss.set_ylabel("f(x, y)")
         self.ax_step.set_xlabel("step"), self.ax_step.set_ylabel("step length ‖Δθ‖")
         self.ax_step.set_yscale("log")
@@ -212,7 +213,7 @@ class OptimizerRace(WidgetView):
         # the box of the surface (autoscaling would also keep the data limits of the surfaces shown before)
         self.ax_3d.set_xlim(x0, x1), self.ax_3d.set_ylim(y0, y1), self.ax_3d.set_zlim(*self._z_range)
         self._surface_drawn = name
-        # the map and the 3-D panel show this surface: back on a surface seen before, their kept pictures serve
+        # the map and the 3-D panel show this surface: back on a surface seen before, the saved picture serves
         self.view.set_content(self.ax_map, name), self.view.set_content(self.ax_3d, name)
 
     def _draw_frame(self) -> None:

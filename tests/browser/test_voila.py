@@ -24,6 +24,36 @@ RENDER_SECONDS = 300
 SCREENSHOTS = COURSE / "screenshots"
 PROJECTOR = {"width": 1920, "height": 1080}
 
+# Figures (ipympl canvases, or PNG images without ipympl) in the element `selector` names that the page
+# shows at another size than their own: lecture mode sizes each figure for the projector (its text in screen
+# pixels, widgets/lecture.py), so CSS must neither shrink it (a max-width, a squeezed flex row) nor stretch it.
+# A canvas holds devicePixelRatio pixels per CSS pixel (ipympl draws on two of the same size: figure and rubber band).
+_SCALED_JS = """(selector) => {
+  const problems = [], ratio = window.devicePixelRatio;
+  const root = document.querySelector(selector);
+  const canvases = [...root.querySelectorAll('.jupyter-matplotlib-canvas-div canvas')]
+    .map(el => [el, el.width / ratio, el.height / ratio]);
+  const images = [...root.querySelectorAll('img.widget-image, .widget-image img')]
+    .map(el => [el, el.naturalWidth, el.naturalHeight]);
+  for (const [el, width, height] of [...canvases, ...images]) {
+    const box = el.getBoundingClientRect();
+    if (width > 0 && (Math.abs(box.width - width) > 1.5 || Math.abs(box.height - height) > 1.5)) {
+      problems.push(`a ${width.toFixed(0)}x${height.toFixed(0)} figure is shown at ${box.width.toFixed(0)}x${box.height.toFixed(0)} px`);
+    }
+  }
+  if (!canvases.length && !images.length && root.querySelector('.jupyter-matplotlib, .widget-image')) {
+    problems.push('its figures were not found to measure');
+  }
+  return problems;
+}"""
+# squeeze the first canvas of `selector` to 500 px wide, measure with _SCALED_JS, restore it
+_SQUEEZE_JS = f"""(selector) => {{
+  const canvas = document.querySelector(selector + ' .jupyter-matplotlib-canvas-div canvas');
+  const width = canvas.style.width;
+  canvas.style.width = '500px';
+  try {{ return ({_SCALED_JS})(selector); }} finally {{ canvas.style.width = width; }}
+}}"""
+
 
 @pytest.fixture(scope="module")
 def dashboard(voila, browser):
@@ -31,6 +61,7 @@ def dashboard(voila, browser):
     from driver import new_page
 
     page = new_page(browser)
+    page.set_viewport_size(PROJECTOR)  # the projector's window: lecture mode sizes its figures for it
     page.goto(voila.url(""), timeout=RENDER_SECONDS * 1000)
     deadline = time.monotonic() + RENDER_SECONDS
     while page.locator(".cnnlab-demo").count() < len(DEMOS) and time.monotonic() < deadline:
@@ -121,8 +152,9 @@ def test_race_slider_and_preset_menu_respond_in_voila(dashboard, voila, artifact
 
 def test_every_demo_fits_a_projector_in_voila(dashboard, voila, artifacts):
     """At 1920x1080 every demo stays inside the window: nothing past its right edge, no cut label or
-    squeezed box, every figure shown once scrolled into view (screenshots into course/screenshots/projector/
-    when CNNLAB_SCREENSHOTS=1)."""
+    squeezed box, every figure shown once scrolled into view and at its own size, not scaled by CSS (the
+    projector rule of widgets/lecture.py counts text in the figure's pixels); screenshots into
+    course/screenshots/projector/ when CNNLAB_SCREENSHOTS=1."""
     page = dashboard
     target = SCREENSHOTS / "projector" if os.environ.get("CNNLAB_SCREENSHOTS") == "1" else artifacts
     size = page.viewport_size
@@ -133,9 +165,13 @@ def test_every_demo_fits_a_projector_in_voila(dashboard, voila, artifacts):
             demo = page.locator(f".cnnlab-demo-{name}")
             demo.scroll_into_view_if_needed()
             found = layout_problems(page, f".cnnlab-demo-{name}") + figure_problems(demo)
+            found += page.evaluate(_SCALED_JS, f".cnnlab-demo-{name}")
             problems += [f"demo {name}: {p}" for p in found]
             save_png(demo.screenshot(), target / f"{name}.png")
         if problems:
             _fail_with_artifacts(page, artifacts, voila, "at 1920x1080:\n" + "\n".join(problems))
+        # the size check can fail: the race's canvas squeezed to 500 px by CSS is reported
+        squeezed = page.evaluate(_SQUEEZE_JS, ".cnnlab-demo-optimizer_race")
+        assert any(" figure is shown at 500x" in p for p in squeezed), squeezed
     finally:
         page.set_viewport_size(size)
