@@ -72,7 +72,8 @@ class CNNRace(WidgetView):
         # the curves redraw alone over a saved picture of the axes while the race streams (see FigureView)
         self.view = FigureView(self.fig, animated=[*self.raw.values(), *self.smooth.values(), *self.crosses.values(),
                                                    *self.acc_lines.values()],
-                               pictures=4)  # nothing but the panels' limits change: a restart blits its first frame
+                               pictures=4)  # only the panels' limits change: the last 4 states' pictures serve
+                                           # (a restart blits its first frame when those limits are among them)
 
         self.observe(self._on_control, self.epochs, self.momentum, *self.enable.values(), *self.lr.values())
         self.race_button.on_click(self.guard(lambda button: self.start()))
