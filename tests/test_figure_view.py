@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 import widgets  # noqa: F401  (installs the figure hook, as the notebooks' `import widgets` does)
-from widgets._figure import HOOK, FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import HOOK, new_figure
 
 _backend = matplotlib.get_backend()
 import ipympl.backend_nbagg  # noqa: E402, F401  (importing it makes it pyplot's backend)
@@ -216,31 +217,124 @@ def test_new_limits_of_one_axes_redraw_that_axes_alone_and_the_picture_equals_a_
         plt.close(fig)
 
 
-def test_a_state_drawn_before_blits_from_its_saved_picture_and_equals_a_full_draw():
-    fig, axes = new_figure(1, 2, figsize=(5, 2.5), dpi=50)
+def test_a_content_key_seen_before_in_the_same_state_blits_its_saved_picture_and_equals_a_full_draw():
+    """An axes whose content changed (`set_content`) is drawn again; back to a content shown before with the
+    same state of the figure, the saved picture serves: no drawing, and the same pixels as a full draw."""
+    fig, axes = new_figure(1, 2, figsize=(6, 2.5), dpi=50)
     try:
+        fig.subplots_adjust(wspace=0.5)
         lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
-        for ax in axes:
-            ax.set_xlim(0, 1), ax.set_ylim(0, 1)
         view = FigureView(fig, animated=lines, pictures=2)
-        first = view.widget.value
-        for ax in axes:  # every axes changed: a full draw
-            ax.set_ylim(0, 1000)
-        axes[1].xaxis.set_visible(False)  # an axis line hidden is a change of state too
+        pictures, drawn = {}, []
+        for content, top in (("a", 1), ("b", 1000), ("a", 1)):  # "b": other limits, a wider tick label
+            axes[0].set_ylim(0, top), axes[0].set_title(content)
+            view.set_content(axes[0], content)
+            before = view.full_draws + view.partial_draws
+            view.refresh()
+            drawn.append(view.full_draws + view.partial_draws - before)
+            pictures.setdefault(content, view.widget.value)
+        assert drawn == [1, 1, 0] and view.full_draws == 1  # "a" again: its saved picture, nothing drawn
+        assert view.widget.value == pictures["a"]
+        view.invalidate()
         view.refresh()
-        assert view.full_draws == 2 and view.widget.value != first
-        for ax in axes:  # back to the first state: its picture was kept
-            ax.set_ylim(0, 1)
-        axes[1].xaxis.set_visible(True)
-        view.refresh()
-        assert view.full_draws == 2 and view.widget.value == first and not fig.stale
-        view.invalidate()  # forgets the saved pictures
-        for ax in axes:
-            ax.set_ylim(0, 1000)
-        view.refresh()
-        assert view.full_draws == 3
+        assert view.full_draws == 2 and view.widget.value == pictures["a"]  # the same picture as a full draw
     finally:
         plt.close(fig)
+
+
+def test_a_content_seen_before_with_another_axes_changed_meanwhile_is_drawn_again():
+    """The saved pictures are of the whole figure: a neighbour's tick labels changed since (reaching into the
+    axes' area) make another state, which is drawn, and equals a full draw."""
+    fig, axes = new_figure(1, 2, figsize=(4, 2), dpi=50)
+    try:
+        fig.subplots_adjust(wspace=0.05)  # the right axes' tick labels lie over the left axes
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        view = FigureView(fig, animated=lines, pictures=4)
+        drawn = []
+        for content, top in (("a", 1), ("b", 1), ("a", 1000)):  # the neighbour's labels change meanwhile
+            axes[0].set_title(content)
+            axes[1].set_ylim(0, top)
+            view.set_content(axes[0], content)
+            before = view.full_draws + view.partial_draws
+            view.refresh()
+            drawn.append(view.full_draws + view.partial_draws - before)
+        assert drawn == [1, 1, 1]
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        assert view.widget.value == partial
+    finally:
+        plt.close(fig)
+
+
+def test_a_saved_picture_of_a_3d_axes_projects_its_animated_artists_with_its_own_view():
+    def make():
+        fig = plt.figure(figsize=(6, 2.5), dpi=50)
+        fig.subplots_adjust(wspace=0.4)
+        return fig, fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+
+    fig, ax, ax3d = make()
+    try:
+        line, = ax.plot([0, 1], [0, 1])
+        line3d, = ax3d.plot([0, 1], [0, 1], [0, 1])
+        view = FigureView(fig, animated=[line, line3d], pictures=2)
+        shown, drawn = [], []
+        for top in (1, 5, 1):  # another z range projects the 3-D line elsewhere
+            ax3d.set_zlim(0, top)
+            view.set_content(ax3d, "surface")
+            draws = view.full_draws + view.partial_draws
+            view.refresh()
+            drawn.append(view.full_draws + view.partial_draws - draws)
+            shown.append(view.widget.value)
+        assert drawn[2] == 0, "the first state again: its saved picture, nothing drawn"
+        assert shown[0] != shown[1] and shown[2] == shown[0], "... and the 3-D line projected with that state's view"
+        draws = view.full_draws + view.partial_draws
+        view.invalidate()
+        view.refresh()
+        assert view.full_draws + view.partial_draws == draws + 1 and view.widget.value == shown[2]
+    finally:
+        plt.close(fig)
+
+
+def test_in_a_running_loop_a_full_draw_measures_its_parts_after_the_frame():
+    """In a kernel the frame goes out first; the areas a partial redraw needs are measured when the loop runs
+    next. A change before that (nothing measured for the changed axes) draws the whole figure instead."""
+    import asyncio
+
+    measured = []
+    extent = FigureView._extent
+
+    def counting(part, renderer):
+        measured.append(part)
+        return extent(part, renderer)
+
+    async def scenario(yield_first: bool):
+        fig, axes = new_figure(1, 2, figsize=(6, 2.5), dpi=50)
+        fig.subplots_adjust(wspace=0.5)
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        view = FigureView(fig, animated=lines)
+        counts = [len(measured)]
+        if yield_first:
+            await asyncio.sleep(0)
+        counts.append(len(measured))
+        axes[1].set_ylim(0, 1000)
+        view.refresh()
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        try:
+            return counts, (view.full_draws, view.partial_draws), partial == view.widget.value
+        finally:
+            plt.close(fig)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FigureView, "_extent", staticmethod(counting))
+        counts, draws, same = asyncio.run(scenario(yield_first=True))
+        assert counts[0] == 0 and counts[1] >= 2, "measured once the loop ran, not during the refresh"
+        assert draws == (2, 1) and same, "then a partial redraw, the same picture as a full draw"
+        measured.clear()
+        counts, draws, same = asyncio.run(scenario(yield_first=False))
+        assert counts == [0, 0] and draws == (3, 0) and same, "changed before it was measured: a full draw"
 
 
 def test_in_a_kernel_the_areas_are_measured_after_the_picture_went_out_and_only_for_the_picture_drawn():
@@ -266,9 +360,44 @@ def test_in_a_kernel_the_areas_are_measured_after_the_picture_went_out_and_only_
         assert view.full_draws == 2 and view.widget.value == partial
         axes[0].set_ylim(0, 5)  # changed before the areas of the last picture were measured ...
         await asyncio.sleep(0)
-        assert not view._extents  # ... so they are not: they would be those of another figure
+        assert axes[0] not in view._extents  # ... so its area is not: it would be that of another figure
+        assert set(axes[1:]) <= set(view._extents)  # the others are as drawn
         view.refresh()
         assert (view.full_draws, view.partial_draws) == (3, 1) and not fig.stale  # a full draw instead
         return fig
 
     plt.close(asyncio.run(scenario()))
+
+
+def test_a_saved_picture_left_unmeasured_is_measured_when_it_is_shown_again():
+    """A state drawn and changed before the loop ran keeps no areas; shown again from its saved picture, it is
+    measured then, so its next change draws one axes, not the whole figure."""
+    import asyncio
+
+    async def scenario():
+        fig, axes = new_figure(1, 2, figsize=(6, 2.5), dpi=50)
+        fig.subplots_adjust(wspace=0.5)
+        lines = [ax.plot([0, 1], [0, 1])[0] for ax in axes]
+        for ax in axes:
+            ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        view = FigureView(fig, animated=lines, pictures=4)
+        for ax in axes:  # changed before the loop ran: the first state's areas are not measured
+            ax.set_ylim(0, 1000)
+        view.refresh()
+        await asyncio.sleep(0)
+        for ax in axes:  # the first state again: its saved picture, then its areas measured
+            ax.set_ylim(0, 1)
+        view.refresh()
+        counts = [(view.full_draws, view.partial_draws)]
+        await asyncio.sleep(0)
+        axes[1].set_ylim(0, 5)
+        view.refresh()
+        counts.append((view.full_draws, view.partial_draws))
+        partial = view.widget.value
+        view.invalidate()
+        view.refresh()
+        plt.close(fig)
+        return counts, partial == view.widget.value
+
+    counts, same = asyncio.run(scenario())
+    assert counts == [(2, 0), (2, 1)] and same

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from widgets import lecture
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets.optimizer_race import RaceModel
 
 ROOT = Path(__file__).resolve().parents[1]

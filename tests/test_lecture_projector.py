@@ -14,7 +14,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from widgets import lecture
-from widgets._figure import MAX_WIDTH_PX, design_dpi, new_figure
+from widgets._new_figure import MAX_WIDTH_PX, design_dpi, new_figure
 
 # The rule, as the docstring of widgets/lecture.py states it, in screen pixels at 1920x1080.
 MIN_TEXT_PX = 18.0  # font size of the smallest text

@@ -228,10 +228,10 @@ def test_stop_mid_race_then_race_goes_on_with_the_same_runs(monkeypatch):
     race.CHUNK = 1
     advance, started = race.model.advance, threading.Event()
 
-    def slow_advance(steps):
+    def slow_advance(steps, names=None):
         started.set()
         time.sleep(0.02)
-        return advance(steps)
+        return advance(steps, names)
 
     monkeypatch.setattr(race.model, "advance", slow_advance)
     race.race_button.click()
@@ -296,8 +296,9 @@ def test_the_curves_stream_chunk_by_chunk():
 
     race._draw, race._progress = recording_draw, recording_progress
     race.race_button.click()
-    assert seen == [1, 2, 3, 3], seen  # one more point per chunk, then the final draw
-    assert progress == ["training … 2 of 6 steps", "training … 4 of 6 steps", "training … 6 of 6 steps"]
+    # at once (nothing trained), then a chunk of one run at a time, SGD's then Adam's (one more point), the final draw
+    assert seen == [0, 0, 1, 1, 2, 2, 3, 3], seen
+    assert progress == [f"training … {k} of 6 steps" for k in range(7)]
     assert race.status.kind == "ok" and "best validation accuracy" in race.status.text
 
 

@@ -209,7 +209,7 @@ def test_live_training_redraws_between_chunks_and_stop_ends_it_early():
         w = explorer(batch_size=1, epochs=3)  # inside a running loop: every run trains in the background
         w.pause = w.redraw_every = 0
         w.train_button.click()  # a new run replaces the first one
-        assert w.run.updates == [0] and "training" in w.status.text
+        assert w.run.updates == [] and "training" in w.status.text  # answered: the work is left to the loop
         while len(w.run.updates) < 4:
             await asyncio.sleep(0)
         draws = w.view.draws
@@ -222,6 +222,31 @@ def test_live_training_redraws_between_chunks_and_stop_ends_it_early():
     assert 4 <= len(w.run.updates) < 31, "stopped after the chunk that was running"
     assert draws_before_stop >= 4, "one redraw per chunk while training"
     assert "(stopped early)" in w.status.text
+
+
+def test_a_live_setting_answers_before_any_work_and_the_first_frame_follows_the_start():
+    """The callback of a control computes nothing (no chunk trained, not even the error before the first
+    update): it shows the status and leaves the run to the loop, whose first step records the start and draws."""
+    async def scenario():
+        w = explorer(epochs=2, live=True)
+        await w.finished()
+        records, record = [], w.run._record
+        w.run._record = lambda: (records.append(w.run.trainer.global_step), record())
+        draws = w.view.draws
+        w.lr.value = 0.2
+        answered = (list(records), w.run.trainer.global_step, w.view.draws - draws, w.status.text)
+        while not records:
+            await asyncio.sleep(0)
+        first = (list(records), w.run.trainer.global_step, w.view.draws - draws)
+        await w.finished()
+        return w, answered, first
+
+    w, answered, first = asyncio.run(scenario())
+    assert answered[:3] == ([], 0, 0) and "training: lr 0.2" in answered[3]
+    assert first == ([0], 0, 1), "the loop's first step records the start (no update) and draws it"
+    assert w.run.status == "completed" and w.run.updates[0] == 0 and len(w.run.updates) > 2
+    reference = TrainingRun(*DATA, lr=0.2, batch_size=64, epochs=2).run()
+    assert w.run.train_loss == reference.train_loss, "the same run as one trained at once"
 
 
 def test_a_change_during_a_live_run_replaces_it():

@@ -188,3 +188,33 @@ def test_a_shorter_race_cut_from_the_cached_one_is_the_race_run_afresh(noise):
         np.testing.assert_array_equal(cut.points, run.points)
         np.testing.assert_array_equal(cut.values, run.values)
         assert (cut.diverged_at, cut.escaped_at) == (run.diverged_at, run.escaped_at)
+
+
+def test_a_surface_seen_before_blits_its_saved_picture_and_equals_a_full_draw():
+    race = optimizer_race(steps=40)
+    drawn = []
+    for ax in race.fig.axes:  # count the draws of every panel
+        ax.draw = lambda renderer, ax=ax, draw=ax.draw: (drawn.append(ax), draw(renderer))
+    shown, runs = {"saddle": race.view.widget.value}, {"saddle": dict(race.model.runs)}
+    for name in ("bowl", "rosenbrock", "saddle", "bowl"):
+        seen, drawn[:] = name in shown, []
+        race.surface.value = name
+        shown.setdefault(name, race.view.widget.value)
+        runs.setdefault(name, dict(race.model.runs))
+        assert race.view.widget.value == shown[name]
+        # a surface seen before: no panel drawn (the figure's saved picture in that state), no run rerun
+        assert bool(drawn) != seen, name
+        if seen:
+            assert all(race.model.runs[n] is runs[name][n] for n in runs[name])
+    race.view.invalidate()
+    race.view.refresh()
+    assert race.view.widget.value == shown["bowl"]  # a full draw gives the same picture
+    fresh = optimizer_race("bowl", steps=40)  # ... as a race that never showed another surface
+    assert fresh.view.widget.value == shown["bowl"]
+
+
+def test_the_3d_panel_spans_the_surface_whatever_was_shown_before():
+    race = optimizer_race(steps=20)
+    race.surface.value = "rosenbrock"
+    (x0, x1), (y0, y1) = race.model.surface.bounds
+    assert race.ax_3d.get_xlim() == (x0, x1) and race.ax_3d.get_ylim() == (y0, y1)

@@ -4,7 +4,7 @@ Each widget is a model object that computes (and can be driven without a browser
 ipywidgets layout around it, a `widgets._view.WidgetView`) and a factory function. A widget shows
 errors as a status line, never as a traceback.
 """
-from widgets._figure import install_figure_hook
+from widgets._new_figure import install_figure_hook
 from widgets.backprop_stepper import backprop_stepper
 from widgets.cnn_race import cnn_race
 from widgets.conv_explorer import conv_explorer
@@ -25,4 +25,4 @@ __all__ = ["backprop_stepper", "cnn_race", "conv_explorer", "dataset_gallery", "
            "init_explorer", "jacobian_viewer", "loss_explorer", "lr_explorer", "momentum_explorer", "optimizer_race",
            "regularization_explorer", "step_size_explorer", "training_dashboard"]
 
-install_figure_hook()  # every ipympl figure sends PNG frames (see widgets._figure.send_png_frames_only)
+install_figure_hook()  # every ipympl figure sends PNG frames (see widgets._new_figure.send_png_frames_only)

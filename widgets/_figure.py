@@ -1,4 +1,4 @@
-"""One figure shown inside a widget layout, redrawn in place.
+"""One figure shown inside a widget layout, redrawn in place (the figure made by `widgets._new_figure`).
 
 With the interactive backend (`%matplotlib widget`, ipympl) the figure's canvas *is* a widget and a
 redraw is `draw_idle()`. With any other backend (inline, Agg in tests, Voila without ipympl) the figure
@@ -9,14 +9,17 @@ creates a new figure per update.
 Blitting: the artists a widget changes on every update (its lines, markers, images, texts) are handed to
 `FigureView.animate`. A full draw then renders the rest of the figure (axes, ticks, contours, a 3-D
 surface), keeps that picture, and draws the animated artists on top; a later `refresh()` restores the
-picture and draws only the animated artists. When an axes' limits, scale or 3-D view changed, only that
-axes is drawn again (with whatever shares its area on the figure: tick labels reaching a neighbour), over
-the saved picture of the others (a view made with `pictures=n` keeps the pictures of the last n states, and
-a state seen again blits); a new figure size, a layout engine or axes added or removed draw
-everything again. A widget that changes anything else that is not animated (a
-title, a static image) calls `invalidate()` before `refresh()`. With ipympl the blitted frame is sent at
-once (`canvas.blit`, a diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes)
-keeps the animated artists, since the view draws them after every draw.
+picture and draws only the animated artists. When an axes' state changed (limits, scale, 3-D view, visibility,
+or the content key given by `set_content`), only that axes is drawn again (with whatever shares its area on the
+figure: tick labels reaching a neighbour), over the saved picture of the others; a new figure size, a layout
+engine or axes added or removed draw everything again. A view made with `pictures=n` keeps the pictures of the
+last n states of the figure (every axes' state), so going back to one drawn before (a layer, a surface seen
+before) blits. A widget that changes anything else that is not animated (a title, a static image) calls
+`invalidate()` before `refresh()`, or, when the change is what one axes shows, `set_content(ax, key)`.
+A full draw measures the areas of the figure's parts (a partial redraw needs them) at once, or inside a running
+loop (a kernel) after the frame has gone out. With ipympl the blitted frame is sent at once (`canvas.blit`, a
+diff frame as after any draw); any full draw (a resize, a rotation of a 3-D axes) keeps the animated artists,
+since the view draws them after every draw.
 
 Neither a draw nor a blit leaves the figure stale: after every kernel message (a slider moved, the
 browser asking for a frame) pyplot's hook asks ipympl for a full draw of every stale figure, so a figure
@@ -25,7 +28,7 @@ that its own draw leaves stale is drawn again and again without end.
 from __future__ import annotations
 
 import io
-import weakref
+import logging
 from collections import OrderedDict
 
 import ipywidgets as W
@@ -37,71 +40,9 @@ from PIL import Image
 
 from widgets._view import running_loop
 
-__all__ = ["MAX_WIDTH_PX", "FigureView", "design_dpi", "install_figure_hook", "new_figure", "nice_ceil",
-           "send_png_frames_only"]
+__all__ = ["FigureView"]
 
-
-MAX_WIDTH_PX = 900  # JupyterLab's output column at 1366x768 with the file browser open is 935 px wide
-_DESIGN_DPI = weakref.WeakKeyDictionary()  # figure -> the dpi it was designed at, before the laptop cap
-
-
-def new_figure(*args, **kwargs):
-    """`plt.subplots(*args, **kwargs)` without showing the figure in the cell that creates it, at most
-    MAX_WIDTH_PX wide on screen: a wider figure gets a lower dpi (the same layout, scaled down), so it fits
-    the notebook column of a laptop. The dpi is set when the figure is made, so ipympl keeps it on a HiDPI
-    screen (it scales the figure's first dpi by the device pixel ratio).
-
-    It applies `send_png_frames_only` itself rather than relying on the figure hook alone:
-    `plt.style.use("default")` or `plt.rcdefaults()` in a notebook clear matplotlib's `figure.hooks`.
-    """
-    width = (kwargs.get("figsize") or plt.rcParams["figure.figsize"])[0]
-    dpi = kwargs.get("dpi") or plt.rcParams["figure.dpi"]
-    kwargs["dpi"] = min(dpi, MAX_WIDTH_PX / width)
-    with plt.ioff():
-        fig, axes = plt.subplots(*args, **kwargs)
-    _DESIGN_DPI[fig] = dpi
-    send_png_frames_only(fig)
-    return fig, axes
-
-
-def design_dpi(fig) -> float:
-    """The dpi a figure was designed at: what `new_figure` was asked for, before the laptop cap lowered it
-    (a figure made elsewhere: its dpi now). Lecture mode enlarges figures relative to this size."""
-    return _DESIGN_DPI.get(fig, fig.dpi)
-
-
-def nice_ceil(value: float) -> float:
-    """The smallest of 1, 2, 5 times a power of ten that is >= |value| (1e-300 for 0): a limit or colour
-    scale that a small change of the data keeps, so the next update can blit (see FigureView)."""
-    size = max(abs(float(value)), 1e-300)
-    decade = 10.0 ** np.floor(np.log10(size))
-    return next(f * decade for f in (1, 2, 5, 10) if f * decade >= size * (1 - 1e-12))
-
-
-def send_png_frames_only(fig) -> None:
-    """Make a figure's ipympl canvas send the browser PNG frames from the start (no-op otherwise).
-
-    Until its browser view says "initialized", an ipympl 0.10 canvas also keeps a copy of each frame in
-    its `_data_url` trait, and in that mode it sends the raw RGBA pixels where the browser expects a
-    PNG. A browser view can ask for a frame before it says "initialized" (seen in JupyterLab when cells
-    create figures quickly): the browser then holds a broken image, and its next resize fails with the
-    console error "Error setting state: Failed to execute 'drawImage' ... 'broken' state". The copy
-    only serves static exports of widget state, which the course does not use.
-    """
-    canvas = fig.canvas
-    if getattr(canvas, "syncing_data_url", None) is True:
-        canvas.syncing_data_url = False
-
-
-HOOK = f"{__name__}:send_png_frames_only"
-
-
-def install_figure_hook() -> None:
-    """Apply `send_png_frames_only` to every figure pyplot creates from now on, the notebooks' own
-    figures included (matplotlib's `figure.hooks` setting; `import widgets` calls this)."""
-    hooks = plt.rcParams["figure.hooks"]
-    if HOOK not in hooks:
-        plt.rcParams["figure.hooks"] = [*hooks, HOOK]
+log = logging.getLogger("widgets")
 
 
 class FigureView:
@@ -111,10 +52,11 @@ class FigureView:
     - fig: a matplotlib Figure (made by `new_figure`).
     - animated: artists that change on updates (see `animate`).
     - pictures: how many saved pictures to keep, by the states of the axes they show (limits, scales, views,
-      visibility), so that going back to a state drawn before (a layer seen before) blits instead of drawing;
+      visibility, content keys), so that going back to a state drawn before (a layer seen before) blits;
       0 (the default) keeps the last only. Only for a widget whose every non-animated change shows in those
       states or calls `invalidate()` (which forgets them all).
-    `.draws` counts refreshes, `.full_draws` the refreshes that drew the whole figure (tests read both).
+    `.draws` counts refreshes (once their frame is ready), `.full_draws` those that drew the whole figure,
+    `.partial_draws` those that drew some axes again; tests read them.
     `.before_refresh`: callables `hook(fig) -> bool` run first on every refresh, True when they changed what is
     not animated (lecture mode raises the texts and lines a widget made small, `widgets.lecture`).
     """
@@ -138,10 +80,12 @@ class FigureView:
         self.full_draws = 0  # how many of them drew the whole figure
         self._animated: list = []
         self._background = None  # the saved picture of the static part (None: the next refresh draws all)
-        self._size, self._states = None, {}  # figure size, axes -> _axes_state(axes) when it was saved
+        self._size, self._states = None, {}  # figure size, axes -> _state(axes) when it was saved
         self._extents = {}  # part of the figure (axes, figure text, legend) -> its area when it was saved
         self.partial_draws = 0  # how many refreshes drew some axes again, not the whole figure
+        self._contents = {}  # axes -> key of what it shows (set_content)
         self._pictures = OrderedDict()  # (size, axes states) -> (saved picture, extents), the last `pictures`
+        self._unmeasured: list = []  # parts drawn whose area is measured later (after the frame, see _on_draw)
         canvas.mpl_connect("draw_event", self._on_draw)
         self.animate(*animated)
         self.refresh()
@@ -164,9 +108,20 @@ class FigureView:
         visibility of axes and their axis lines are watched without this call."""
         self._background = None
         self._pictures.clear()
+        self._unmeasured = []
+
+    def set_content(self, ax, key) -> None:
+        """`ax` now shows the content named `key` (hashable; e.g. a surface's name): its static picture (all
+        but the animated artists) is fixed by `key` with its limits, scales, place and 3-D view. The next
+        `refresh()` draws ax again, or blits a saved picture of the figure in this state (see `pictures`)."""
+        self._contents[ax] = key
 
     def refresh(self) -> None:
-        self.draws += 1
+        self._render()
+        self.draws += 1  # counted once the frame is ready: a reader in another thread sees only finished draws
+
+    def _render(self) -> None:
+        self._measure()  # what the last full draw left unmeasured (in a kernel), before anything changes it
         if [hook(self.fig) for hook in self.before_refresh].count(True):  # every hook runs
             self.invalidate()
         canvas = self.fig.canvas
@@ -216,13 +171,16 @@ class FigureView:
             state += (ax.get_zlim(), ax.elev, ax.azim, ax.roll)
         return state
 
+    def _state(self, ax) -> tuple:
+        return self._contents.get(ax), self._axes_state(ax)
+
     def _stale_axes(self) -> list | None:
-        """The axes whose limits, scales, place or view changed since the picture was saved ([]: none), or
-        None when the saved picture cannot serve at all (none saved, another size, axes added or removed)."""
+        """The axes whose state (see `_axes_state`) or content key changed since the picture was saved ([]:
+        none), or None when the saved picture cannot serve at all (none saved, another size, axes added or removed)."""
         if (self._background is None or self._size != tuple(self.fig.bbox.bounds)
                 or list(self._states) != self.fig.axes):
             return None
-        return [ax for ax, state in self._states.items() if self._axes_state(ax) != state]
+        return [ax for ax, state in self._states.items() if self._state(ax) != state]
 
     def _parts(self) -> list:
         """What a figure draws besides its background: axes, figure texts, legends, images, lines, patches."""
@@ -284,7 +242,7 @@ class FigureView:
         the parts that were drawn (part -> Bbox)."""
         self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         self._size = tuple(self.fig.bbox.bounds)
-        self._states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        self._states = {ax: self._state(ax) for ax in self.fig.axes}
         self._extents.update(extents)
         key = (self._size, tuple(self._states.items()))
         self._pictures[key] = (self._background, dict(self._extents))
@@ -295,43 +253,68 @@ class FigureView:
     def _restore_saved(self) -> bool:
         """Make the saved picture of the figure's present state (same size, same axes, same states) the one
         to blit over; False when none was saved since the last `invalidate()`."""
-        states = {ax: self._axes_state(ax) for ax in self.fig.axes}
+        states = {ax: self._state(ax) for ax in self.fig.axes}
         saved = self._pictures.get((tuple(self.fig.bbox.bounds), tuple(states.items())))
         if saved is None:
             return False
+        for ax in self.fig.axes:  # what a draw sets up for the animated artists: a 3-D axes' projection
+            if hasattr(ax, "get_proj") and states[ax] != self._states[ax]:
+                ax.apply_aspect()
+                ax.M = ax.get_proj()
+                ax.invM = np.linalg.inv(ax.M)
         self._background, self._extents = saved[0], dict(saved[1])
         self._states = states
+        # areas left unmeasured when it was drawn (changed before the loop ran): the figure is in that state again
+        self._unmeasured = [part for part in self._parts() if part not in self._extents]
+        if self._unmeasured:
+            self._measure_soon()
         return True
 
     def _on_draw(self, event) -> None:
-        """After every full draw: save the picture of the static part, then draw the animated artists."""
+        """After every full draw: save the picture of the static part, then draw the animated artists. The areas
+        of the parts (a partial redraw needs them; measuring costs 20-40% of a full draw) are measured at once,
+        or when a loop runs (a kernel) after the frame has gone out: on the loop's next turn, or at the start of
+        the next refresh if that comes first."""
         canvas = self.fig.canvas
         if not self._animated or canvas.is_saving():
             return
         self._extents = {}
         self._save({})
+        self._unmeasured = self._parts()
+        self._measure_soon(event.renderer)
         self._draw_animated()
-        self.fig.stale = False
+        self.fig.stale = False  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
+
+    def _measure_soon(self, renderer=None) -> None:
         loop = running_loop()
         if loop is None:
-            self._measure(self._background)
-        else:  # in a kernel the picture goes out first (measuring cost 20-40% of a full draw here)
-            loop.call_soon(self._measure, self._background)
+            self._measure(renderer)
+        else:
+            loop.call_soon(self._measure_later)
 
-    def _measure(self, background) -> None:
-        """Measure the areas of the parts of the figure (see `_redraw`) as drawn in the saved picture
-        `background`, after the draw: at once, or in a kernel on the loop's next turn, then only if the figure
-        was not changed meanwhile (else the next change that needs them draws the whole figure)."""
-        if (background is not self._background or not hasattr(self.fig.canvas, "get_renderer")  # closed since
-                or self._stale_axes() != []):
+    def _measure(self, renderer=None) -> None:
+        """Measure the parts the last full draw (or restored picture) left unmeasured, those still as drawn (an
+        axes whose state changed since stays unknown: its next change draws the whole figure), for that picture."""
+        if not self._unmeasured:
             return
-        stale = self.fig.stale
-        renderer = self.fig.canvas.get_renderer()
-        self._extents = {part: self._extent(part, renderer) for part in self._parts()}
+        fig, parts, self._unmeasured = self.fig, self._unmeasured, []
+        if self._background is None or self._size != tuple(fig.bbox.bounds):
+            return
+        stale, renderer = fig.stale, renderer or fig.canvas.get_renderer()
+        for part in parts:
+            if not isinstance(part, Axes) or self._states.get(part) == self._state(part):
+                self._extents[part] = self._extent(part, renderer)
         key = (self._size, tuple(self._states.items()))
         if key in self._pictures:
-            self._pictures[key] = (background, dict(self._extents))
-        self.fig.stale = stale  # a tight box applies the axes' aspect, which marks them stale (see _axes_state)
+            self._pictures[key] = (self._background, dict(self._extents))
+        fig.stale = stale  # measuring applies the axes' aspect, which marks them stale (see _axes_state)
+
+    def _measure_later(self) -> None:
+        try:
+            self._measure()
+        except Exception:  # noqa: BLE001 - unmeasured parts only cost a full draw later
+            log.exception("measuring the figure's parts failed")
+            self._unmeasured = []
 
     def _draw_animated(self) -> None:
         self._animated = [a for a in self._animated if a.get_figure(root=True) is self.fig]  # drop removed ones

@@ -30,7 +30,8 @@ from cnnlab.backprop import backprop_batched, backprop_per_sample
 from cnnlab.layers import Linear, Sigmoid
 from cnnlab.losses import MSELoss, one_hot
 from cnnlab.rng import as_generator
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 
 __all__ = ["STAGES", "BackpropStepperModel", "BackpropStepper", "backprop_stepper"]

@@ -19,7 +19,8 @@ import numpy as np
 from cnnlab.metrics import running_mean
 from widgets._background import ChunkRunner
 from widgets._controls import spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._optimizers import LABELS, color, linestyle, runner_controls
 from widgets._view import WidgetView
 from widgets.cnn_race_model import CNNRaceModel, CNNRun, race_data
@@ -46,7 +47,7 @@ class CNNRace(WidgetView):
     race has finished.
     """
 
-    CHUNK = 8           # steps per run between two looks at the Stop button
+    CHUNK = 8           # steps of one run between two looks at the Stop button
     REDRAW_EVERY = 0.3  # seconds between redraws while training (the last chunk is always drawn)
 
     def __init__(self, model: CNNRaceModel, background: bool | None = None, autostart: bool = True):
@@ -70,7 +71,9 @@ class CNNRace(WidgetView):
         self._build_figure()
         # the curves redraw alone over a saved picture of the axes while the race streams (see FigureView)
         self.view = FigureView(self.fig, animated=[*self.raw.values(), *self.smooth.values(), *self.crosses.values(),
-                                                   *self.acc_lines.values()])
+                                                   *self.acc_lines.values()],
+                               pictures=4)  # only the panels' limits change: the last 4 states' pictures serve
+                                           # (a restart blits its first frame when those limits are among them)
 
         self.observe(self._on_control, self.epochs, self.momentum, *self.enable.values(), *self.lr.values())
         self.race_button.on_click(self.guard(lambda button: self.start()))
@@ -180,15 +183,22 @@ class CNNRace(WidgetView):
             self.status.show("tick at least one optimizer to start the race", "warn")
             return False
         self.status.show("training …")
-        self._last_draw = time.perf_counter()
+        self._last_draw = None  # the runner's first chunk draws the race at once, before it trains
         return True
 
     def _work(self) -> bool:
-        """The runner's chunk: CHUNK more steps for every unfinished run, redrawn now and then; True while
-        some run is unfinished."""
+        """The runner's chunk: CHUNK more steps of the unfinished run that is furthest behind (round-robin, so
+        Stop is heard after one run's chunk), redrawn now and then (and once before the first chunk: the first
+        frame, with the runs that start again cleared); True while some run is unfinished."""
         if self.model.done:
             return False
-        more = self.model.advance(self.CHUNK)
+        if self._last_draw is None:
+            self._draw()
+            self._progress()
+            self._last_draw = time.perf_counter()
+        runs = {name: run for name, run in self.model.runs.items() if not self.model.finished(run)}
+        behind = min(runs, key=lambda name: len(runs[name].history.steps))  # the first of equals: registry order
+        more = self.model.advance(self.CHUNK, names={behind})
         if time.perf_counter() - self._last_draw >= self.REDRAW_EVERY:
             self._draw()
             self._progress()

@@ -162,16 +162,17 @@ class CNNRaceModel:
     def done(self) -> bool:
         return all(self.finished(run) for run in self.runs.values())
 
-    def advance(self, steps: int = 8) -> bool:
-        """`steps` more training steps for every unfinished run; returns True while some run is unfinished.
+    def advance(self, steps: int = 8, names=None) -> bool:
+        """`steps` more training steps for every unfinished run (of `names` only, labels, when given); returns
+        True while some run is unfinished.
 
         Overflow on the way to a divergence is expected: it ends the run as "diverged" (the Trainer's
         verdict), never as an exception or a warning.
         """
         t0 = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), one_blas_thread():
-            for run in self.runs.values():
-                if not self.finished(run):
+            for name, run in self.runs.items():
+                if not self.finished(run) and (names is None or name in names):
                     run.trainer.run(steps=steps, epochs=self.epochs)
         self.seconds += time.perf_counter() - t0
         return not self.done

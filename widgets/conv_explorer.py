@@ -21,7 +21,8 @@ from matplotlib.patches import Rectangle
 
 from cnnlab.layers.conv import Conv2d
 from cnnlab.kernels.windows import conv_output_size, pad2d
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 
 __all__ = ["KERNELS", "DELTAS", "kernel_preset", "synthetic_image", "ConvExplorerModel", "ConvExplorer",

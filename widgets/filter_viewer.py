@@ -34,7 +34,8 @@ from cnnlab.hooks import recording
 from cnnlab.losses import softmax
 from cnnlab.models import default_cnn
 from cnnlab.module import eval_mode, run_backward
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._training import check_net, conv_layers, train_reference_net
 from widgets._view import WidgetView
 

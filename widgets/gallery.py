@@ -8,7 +8,8 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 
 __all__ = ["GalleryModel", "DatasetGallery", "dataset_gallery"]

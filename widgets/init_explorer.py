@@ -16,7 +16,8 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure, nice_ceil
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure, nice_ceil
 from widgets._view import WidgetView, running_loop
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
                                 STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms, gaussian_moments,

@@ -19,7 +19,8 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from widgets._figure import FigureView, new_figure, nice_ceil
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.jacobian_model import (SOURCES, DifferenceCheck, JacobianModel, compare_with_differences, default_net,
                                     downsample, one_sided_jacobians)

@@ -66,7 +66,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from widgets._figure import FigureView, design_dpi
+from widgets._figure import FigureView
+from widgets._new_figure import design_dpi
 from widgets._view import WidgetView
 
 __all__ = ["PRESETS_FILE", "MIN_TEXT_PX", "MIN_LINE_PX", "MAX_FIGURE_WIDTH_PX", "MAX_FIGURE_HEIGHT_PX", "DemoSpec",

@@ -21,7 +21,8 @@ import ipywidgets as W
 import numpy as np
 
 from cnnlab.losses import CrossEntropyLoss, SoftmaxMSELoss
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 
 __all__ = ["LossExplorerModel", "LossExplorer", "loss_explorer", "WOLLOWSKI_CLASSES", "PRESETS"]

@@ -24,7 +24,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from cnnlab.data import small_fashion_mnist
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView, running_loop
 from widgets.training_run import LOSSES, TrainingRun, judge_regime
 
@@ -90,13 +91,14 @@ class LRExplorer(WidgetView):
         self.view = FigureView(self.fig, animated=[self.prev_train, self.prev_val, self.train_line, self.val_line,
                                                    self.blowup, self.regime_text, self.ax.title,
                                                    *self.sweep_lines.values(), self.sweep_diverged,
-                                                   self.sweep_current])
+                                                   self.sweep_current],
+                               pictures=4)
         # while training live, redraw after every chunk with ipympl (cheap: the browser renders); a PNG
         # fallback (no ipympl) renders in the kernel, so there at most every 0.3 s
         self.redraw_every = 0.0 if self.view.interactive else 0.3
         self.observe(lambda change: self.start(), self.lr, self.momentum, self.batch_size, self.epochs,
                      self.loss)
-        self.x_axis.observe(guard(lambda change: (self.view.invalidate(), self._draw())), names="value")
+        self.x_axis.observe(guard(lambda change: self._draw()), names="value")
         self.train_button.on_click(guard(lambda button: self.start()))
         self.stop_button.on_click(guard(lambda button: self.stop()))
         self.widget = W.VBox([W.HBox([self.lr, self.momentum]),
@@ -166,6 +168,7 @@ class LRExplorer(WidgetView):
             self.regime_text.set_text(f"training… epoch {r.examples_seen / len(r.X_train):.1f} of {r.epochs}")
             self.regime_text.set_color("0.3")
         ax.set_xlabel("epochs (examples seen / N)" if self.x_axis.value == "epochs" else "updates (optimizer steps)")
+        self.view.set_content(ax, self.x_axis.value)  # its label: FigureView keeps the pictures of both
         ax.set_title(r.describe(), fontsize=10)
         self._rescale()
         self._draw_sweep()
@@ -223,22 +226,23 @@ class LRExplorer(WidgetView):
         if len(r.train_loss) > 1:
             self.previous = (list(r.epochs_seen), list(r.updates), list(r.train_loss), list(r.val_loss), r.describe())
         self._read_controls()
-        r.reset()
         loop = running_loop() if self.live is not False else None
         if loop is None:
             if self.live:
                 raise RuntimeError("live=True needs a running asyncio loop (a Jupyter kernel)")
+            r.reset()
             r.run()
             self._finish()
             return
-        # the control answers at once (status line); the figure follows from the loop, then every chunk
+        # the control answers at once (status line): the run's start is recorded on the loop, which then draws
+        # the first frame, and again after every chunk
+        r.reset(record=False)
         self.status.show(f"training: {r.describe()} …")
-        loop.call_soon(self.guard(self._draw))
         self._task = loop.create_task(self._train_live(self._generation))
 
     async def _train_live(self, generation: int) -> None:
         try:
-            last_draw = time.perf_counter()
+            last_draw = -np.inf  # the first frame as soon as the start is recorded
             while generation == self._generation:
                 more = self.run.advance()
                 if not more:

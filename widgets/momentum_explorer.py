@@ -15,7 +15,8 @@ import matplotlib as mpl
 import numpy as np
 
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 from widgets.momentum_model import MomentumModel, optimal_momentum
 

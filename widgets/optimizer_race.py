@@ -10,6 +10,7 @@ train the CNN. Diverged runs are drawn up to their last finite point and marked 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import ipywidgets as W
 import numpy as np
@@ -17,7 +18,8 @@ import numpy as np
 from cnnlab.optim import optimizer_spec
 from cnnlab.surfaces import SURFACES, Trajectory, trajectory
 from widgets._controls import spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._optimizers import LABELS, color, linestyle, race_lrs, race_optimizer, runner_controls, to_labels
 from widgets._view import WidgetView
 
@@ -44,21 +46,23 @@ class RaceModel:
     After `update()`: runs (label -> cnnlab.surfaces.Trajectory) and seconds (time the update took).
     A runner is rerun only when one of its own settings changed (`run_key`) or it needs more steps than it
     ran: moving one learning rate reruns one optimizer, momentum only those that use it; the cache keeps the
-    last run per runner.
+    last RUNS_KEPT runs per runner, so going back to settings seen before (a surface, a start) reruns nothing.
     """
+
+    RUNS_KEPT = 8
 
     def __init__(self, surface: str = "saddle", enabled=None, steps: int = 300, start=None,
                  noise: float = 0.0, momentum: float = 0.9, seed: int = 0, lrs: dict | None = None):
         if surface not in SURFACES:
             raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
-        self.surface_name = surface
-        self.surface = SURFACES[surface]()
+        self._surfaces: dict = {}  # name -> the Surface shown under that name (one per name: the runs keep its id)
+        self.surface_name, self.surface = surface, self._surfaces.setdefault(surface, SURFACES[surface]())
         self.enabled = set(LABELS if enabled is None else to_labels(enabled))
         self.lrs = race_lrs("lr_surface", lrs)
         self.momentum, self.steps, self.noise, self.seed = momentum, int(steps), noise, seed
         self.start = tuple(self.surface.start if start is None else start)
         self.runs: dict = {}
-        self._cache: dict = {}  # label -> (run_key, Trajectory) of its last run
+        self._cache: dict = {}  # label -> OrderedDict run_key -> (steps, Trajectory, surface) of its last runs
         self.update()
 
     def run_key(self, name: str) -> tuple:
@@ -71,7 +75,7 @@ class RaceModel:
     def set_surface(self, name: str) -> None:
         if name not in SURFACES:
             raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {name!r}")
-        self.surface_name, self.surface = name, SURFACES[name]()
+        self.surface_name, self.surface = name, self._surfaces.setdefault(name, SURFACES[name]())
         self.start = tuple(self.surface.start)
 
     def update(self) -> None:
@@ -86,13 +90,17 @@ class RaceModel:
         settings did not change. Fewer steps are the start of a longer run (the noise of step k is the k-th
         draw whatever the number of steps), so a shorter race is cut from the cached one."""
         key = self.run_key(name)
-        cached = self._cache.get(name)
-        if cached is None or cached[0] != key or cached[1] < self.steps:
+        runs = self._cache.setdefault(name, OrderedDict())
+        cached = runs.get(key)
+        if cached is None or cached[0] < self.steps:
             lr, mu = self.lrs[name], self.momentum
             run = trajectory(self.surface, lambda ps: race_optimizer(name, ps, lr, mu), start=self.start,
                              steps=self.steps, noise=self.noise, rng=self.seed if self.noise else None)
-            cached = self._cache[name] = (key, self.steps, run, self.surface)  # the surface: its id stays its own
-        return first_steps(cached[2], self.steps)
+            cached = runs[key] = (self.steps, run, self.surface)  # the surface: its id stays its own
+        runs.move_to_end(key)
+        while len(runs) > self.RUNS_KEPT:
+            runs.popitem(last=False)
+        return first_steps(cached[1], self.steps)
 
     def summary(self) -> dict:
         """name -> (final value, steps run, diverged_at, escaped_at) for a table or an assert."""
@@ -136,7 +144,8 @@ class OptimizerRace(WidgetView):
         # the runs redraw alone over a saved picture of the rest (contours, 3-D surface, axes)
         self.view = FigureView(self.fig, animated=[self.start_marker, *self.lines.values(), *self.ends.values(),
                                                    *self.lines_3d.values(), *self.loss_lines.values(),
-                                                   *self.step_lines.values()])
+                                                   *self.step_lines.values()],
+                               pictures=RaceModel.RUNS_KEPT)  # a picture per settings whose runs are kept
         self.fig.canvas.mpl_connect("button_press_event", self.guard(self.on_click))
         self.observe(self._on_surface, self.surface)
         self.observe(lambda change: self.update(), self.steps, self.noise, self.momentum, self.start_x,
@@ -171,32 +180,41 @@ class OptimizerRace(WidgetView):
         self.ax_step.set_xlabel("step"), self.ax_step.set_ylabel("step length ‖Δθ‖")
         self.ax_step.set_yscale("log")
         self._surface_drawn = None
+        self._surface_artists: dict = {}  # surface name -> (its contour, image, mesh and minima, its z range)
         self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.3, wspace=0.25)  # apart: one redraws alone
 
     def _draw_surface(self) -> None:
-        """Contours and the 3-D mesh: only when the surface changes (the expensive part)."""
-        s = self.model.surface
+        """Contours and the 3-D mesh, only when the surface changes (the expensive part): made once per surface
+        and kept, hidden, while another surface is shown."""
+        s, name = self.model.surface, self.model.surface_name
         (x0, x1), (y0, y1) = s.bounds
-        xs, ys = np.meshgrid(np.linspace(x0, x1, 160), np.linspace(y0, y1, 160))
-        z = s(np.stack([xs, ys], axis=-1))
-        for artist in getattr(self, "_surface_artists", []):
-            artist.remove()
-        shown = np.clip(z, *np.percentile(z, [1, 99]))
-        # an image and a few contour lines draw several times faster than filled contours
-        image = self.ax_map.imshow(shown, extent=(x0, x1, y0, y1), origin="lower", cmap="Greys",
-                                   alpha=0.55, aspect="auto", interpolation="bilinear")
-        lines = self.ax_map.contour(xs, ys, shown, levels=12, colors="grey", linewidths=0.4)
-        step = 10
-        mesh = self.ax_3d.plot_wireframe(xs[::step, ::step], ys[::step, ::step], shown[::step, ::step],
-                                         color="grey", linewidth=0.4, alpha=0.6)
-        self._surface_artists = [image, lines, mesh]
-        for m in s.minima:
-            self._surface_artists += self.ax_map.plot(*m, "w*", ms=10, mec="k")
+        for artist in self._surface_artists.get(self._surface_drawn, ((), None))[0]:
+            artist.set_visible(False)
+        if name not in self._surface_artists:
+            xs, ys = np.meshgrid(np.linspace(x0, x1, 160), np.linspace(y0, y1, 160))
+            z = s(np.stack([xs, ys], axis=-1))
+            shown = np.clip(z, *np.percentile(z, [1, 99]))
+            # an image and a few contour lines draw several times faster than filled contours
+            image = self.ax_map.imshow(shown, extent=(x0, x1, y0, y1), origin="lower", cmap="Greys",
+                                       alpha=0.55, aspect="auto", interpolation="bilinear")
+            lines = self.ax_map.contour(xs, ys, shown, levels=12, colors="grey", linewidths=0.4)
+            step = 10
+            mesh = self.ax_3d.plot_wireframe(xs[::step, ::step], ys[::step, ::step], shown[::step, ::step],
+                                             color="grey", linewidth=0.4, alpha=0.6)
+            artists = [image, lines, mesh]
+            for m in s.minima:
+                artists += self.ax_map.plot(*m, "w*", ms=10, mec="k")
+            self._surface_artists[name] = (artists, (shown.min(), shown.max()))
+        artists, self._z_range = self._surface_artists[name]
+        for artist in artists:
+            artist.set_visible(True)
         self.ax_map.set_xlim(x0, x1), self.ax_map.set_ylim(y0, y1)
         self.ax_map.set_title(f"{s.name}: click to move the start", fontsize=10)
-        self.ax_3d.set_zlim(shown.min(), shown.max())
-        self._z_range = (shown.min(), shown.max())
-        self._surface_drawn = self.model.surface_name
+        # the box of the surface (autoscaling would also keep the data limits of the surfaces shown before)
+        self.ax_3d.set_xlim(x0, x1), self.ax_3d.set_ylim(y0, y1), self.ax_3d.set_zlim(*self._z_range)
+        self._surface_drawn = name
+        # the map and the 3-D panel show this surface: back on a surface seen before, the saved picture serves
+        self.view.set_content(self.ax_map, name), self.view.set_content(self.ax_3d, name)
 
     def _draw_frame(self) -> None:
         k = self.frame.value

@@ -27,7 +27,8 @@ import numpy as np
 
 from widgets._background import ChunkRunner
 from widgets._controls import spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 from widgets.regularization_runs import (DIVERGED_ABOVE, DROPCONNECT_P_KEEP, EARLY_STOPPING_PATIENCE, SPARSE_BELOW,
                                          RegularizationModel, Run, Settings, weight_sparsity)

@@ -18,7 +18,8 @@ import numpy as np
 
 from cnnlab.numdiff import central_difference, step_size_sweep
 from widgets._controls import spanning
-from widgets._figure import FigureView, new_figure
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure
 from widgets._view import WidgetView
 
 __all__ = ["khan_f", "khan_df", "StepSizeModel", "StepSizeExplorer", "step_size_explorer", "PRECISIONS"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.surfaces import Surface, Trajectory
-from widgets._figure import new_figure
+from widgets._new_figure import new_figure
 from widgets._optimizers import LABELS, color, linestyle
 
 __all__ = ["surface_paths"]

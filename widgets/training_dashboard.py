@@ -25,7 +25,8 @@ import numpy as np
 from cnnlab.optim import OPTIMIZERS
 from widgets._background import ChunkRunner
 from widgets._controls import log_spanning, spanning
-from widgets._figure import FigureView, new_figure, nice_ceil
+from widgets._figure import FigureView
+from widgets._new_figure import new_figure, nice_ceil
 from widgets._view import WidgetView
 from widgets.dashboard_model import DashboardModel, positive_int
 from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range

@@ -74,6 +74,8 @@ class TrainingRun:
     updates even if epochs remain; None: no limit).
 
     `run()` trains to the end; `advance()` trains one chunk and returns whether more is to come.
+    `reset(record=False)` starts a run without recording its start: the first `advance()` then records it
+    (E(w) before any update) instead of training, so a widget can start a run at once and compute later.
     Curves, one entry per recorded point, the first before any update: `updates`, `epochs_seen`
     (examples seen / N), `train_loss` (E(w) on all N training examples), `val_loss`, `val_accuracy`.
     `trainer.history` has the per-step record; `status` is "running", "completed", "stopped" or
@@ -125,8 +127,9 @@ class TrainingRun:
     def full_batch(self) -> bool:
         return not self.batch_size or self.batch_size >= len(self.X_train)
 
-    def reset(self) -> None:
-        """A fresh network (the same start every time) and an empty record, with the current settings."""
+    def reset(self, record: bool = True) -> None:
+        """A fresh network (the same start every time) and an empty record, with the current settings; with
+        record=True the record holds the start (E(w) before any update), else the first `advance()` adds it."""
         self._check_settings()
         self.net = tiny_mlp(self.X_train.shape[1], self.hidden, self.num_classes, rng=self.seed)
         self.loss_fn = LOSSES[self.loss]()
@@ -143,7 +146,14 @@ class TrainingRun:
                       else max(1, round(steps_per_epoch / self.points_per_epoch)))
         self.updates, self.epochs_seen = [], []
         self.train_loss, self.val_loss, self.val_accuracy = [], [], []
-        self._record()
+        self._start_recorded = False
+        if record:
+            self._record_start()
+
+    def _record_start(self) -> None:
+        self._start_recorded = True
+        with one_blas_thread():  # as every later record (advance): the same numbers whoever records the start
+            self._record()
 
     # --- training ----------------------------------------------------------------------------------
     def _loss_on(self, X, targets):
@@ -188,10 +198,14 @@ class TrainingRun:
                 or (self.max_updates is not None and self.trainer.global_step >= self.max_updates))
 
     def advance(self) -> bool:
-        """Train one chunk of updates and record the errors; False once the run is over."""
+        """Train one chunk of updates and record the errors (or, after `reset(record=False)`, record the start
+        first, training nothing); False once the run is over."""
         if self.finished:
             return False
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
+            if not self._start_recorded:
+                self._record_start()
+                return not self.finished
             steps = self.chunk if self.max_updates is None else min(
                 self.chunk, self.max_updates - self.trainer.global_step)
             self.trainer.run(steps=steps, epochs=self.epochs)
