@@ -337,6 +337,27 @@ def test_in_a_running_loop_a_full_draw_measures_its_parts_after_the_frame():
         assert counts == [0, 0] and draws == (3, 0) and same, "changed before it was measured: a full draw"
 
 
+def test_a_figure_detached_from_its_canvas_before_the_loop_runs_is_left_unmeasured_quietly(caplog):
+    """The deferred measuring runs when the loop runs next; by then the figure may have lost its drawing canvas
+    (closed, replaced by a demo switch). Nothing is raised or logged where a student would see it."""
+    import asyncio
+    import logging
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    async def scenario():
+        fig, ax = new_figure(figsize=(3, 2), dpi=50)
+        view = FigureView(fig, animated=ax.plot([0, 1], [0, 1]))
+        assert view._unmeasured, "a full draw in a running loop leaves its parts to measure later"
+        FigureCanvasBase(fig)  # the figure now has a canvas that cannot draw
+        await asyncio.sleep(0)
+        return view
+
+    with caplog.at_level(logging.WARNING, logger="widgets"):
+        view = asyncio.run(scenario())
+    assert not view._unmeasured and not caplog.records
+
+
 def test_in_a_kernel_the_areas_are_measured_after_the_picture_went_out_and_only_for_the_picture_drawn():
     import asyncio
 

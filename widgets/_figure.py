@@ -300,6 +300,8 @@ class FigureView:
         fig, parts, self._unmeasured = self.fig, self._unmeasured, []
         if self._background is None or self._size != tuple(fig.bbox.bounds):
             return
+        if renderer is None and not hasattr(fig.canvas, "get_renderer"):  # a figure detached from its canvas
+            return
         stale, renderer = fig.stale, renderer or fig.canvas.get_renderer()
         for part in parts:
             if not isinstance(part, Axes) or self._states.get(part) == self._state(part):
@@ -312,8 +314,8 @@ class FigureView:
     def _measure_later(self) -> None:
         try:
             self._measure()
-        except Exception:  # noqa: BLE001 - unmeasured parts only cost a full draw later
-            log.exception("measuring the figure's parts failed")
+        except Exception:  # noqa: BLE001 - unmeasured parts only cost a full draw later; a student sees nothing
+            log.debug("measuring the figure's parts failed", exc_info=True)
             self._unmeasured = []
 
     def _draw_animated(self) -> None:
