@@ -15,6 +15,12 @@ EXIT_CODES = {"done": 0, "unusable data or checkpoint file": 1, "bad option, che
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     from cnnlab.optim import OPTIMIZERS
+    from cnnlab.recipes import RECIPE_DEFAULTS
+
+    def default(key: str) -> str:  # "default X; with --full Y", from the recipe's table of defaults
+        sub, full = RECIPE_DEFAULTS["subset"][key], RECIPE_DEFAULTS["full"][key]
+        return f"default {sub:g}; with --full {full:g}" if isinstance(sub, float) else \
+            f"default {sub}; with --full {full}"
 
     p = subparsers.add_parser(
         "train", help="train the course's CNN recipe and print the test accuracy",
@@ -22,8 +28,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
         description="Train the recipe of cnnlab.recipes (2 conv blocks with batch norm, He init, dropout, "
                     "Adam with a cosine schedule advanced every step) on the shipped Fashion-MNIST subset, or "
                     "on the full set with --full (by default the winner of `cnnlab sweep`: flips, a one-cycle "
-                    "schedule, label smoothing and decoupled weight decay, 19 epochs), and score the test set "
-                    "once at the end.",
+                    f"schedule, label smoothing and decoupled weight decay, {RECIPE_DEFAULTS['full']['epochs']} "
+                    "epochs), and score the test set once at the end.",
         epilog="checkpoints: --checkpoint PATH saves the run (an .npz with a JSON header, no pickle) after "
                "every epoch;\n  a fresh run never replaces an existing file unless --overwrite; --resume "
                "continues it with the\n  same settings (only --epochs may change: the cosine schedule is "
@@ -34,26 +40,26 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="use the full Fashion-MNIST (60,000 + 10,000 images)")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
                    help="one of cnnlab.optim.OPTIMIZERS, with that table's hyper-parameters (default adam)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; with --full 3e-3)")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate ({default('lr')})")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs in total (default 12; with --full 19); with --resume, the new total")
+                   help=f"epochs in total ({default('epochs')}); with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", nargs="?", const="crop-flip", default=None, choices=["none", "flip", "crop-flip"],
                    help="augment the training images: --augment alone or crop-flip, random crops (2-pixel padding) "
-                        "and horizontal flips; flip, the flips alone (default none; with --full flip)")
+                        f"and horizontal flips; flip, the flips alone ({default('augment')})")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer (default 32)")
     p.add_argument("--schedule", choices=["cosine", "onecycle"], default=None,
                    help="cosine: from --lr down to 0; onecycle: up from lr/25 to --lr in the first 30%% of the "
-                        "steps, then down (default cosine; with --full onecycle; both advance every step)")
+                        f"steps, then down ({default('schedule')}; both advance every step)")
     p.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS",
                    help="linear warm-up from lr/10 before the cosine, in epochs (fractions allowed; default 0)")
     p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
-                   help="train towards (1 - EPS) onehot + EPS/10 instead of onehot (default 0; with --full 0.1)")
+                   help=f"train towards (1 - EPS) onehot + EPS/10 instead of onehot ({default('label_smoothing')})")
     p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
                    help="decoupled weight decay, adam and adamw only: with adam, AdamW instead of Adam; with "
                         "adamw, its decay (default: none for adam, AdamW's own 0.01 for adamw, PyTorch's; "
-                        "with --full 0.05 for both)")
+                        f"with --full {RECIPE_DEFAULTS['full']['weight_decay']:g} for both)")
     p.add_argument("--checkpoint", metavar="PATH", help="save the training state there after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same settings)")
     p.add_argument("--overwrite", action="store_true", help="let a fresh run replace an existing --checkpoint")

@@ -255,3 +255,17 @@ def test_a_diverged_run_writes_its_json_with_nothing_scored(tiny_data, tmp_path)
                  str(out)) == 3
     result = json.loads(out.read_text())
     assert result["status"] == "diverged" and result["test_accuracy"] is None and result["test_loss"] is None
+
+
+def test_the_help_states_both_sources_defaults_from_the_recipes_table():
+    import argparse
+
+    from cnnlab.cli import add_train_parser
+    from cnnlab.recipes import RECIPE_DEFAULTS
+
+    parser = argparse.ArgumentParser()
+    text = " ".join(add_train_parser(parser.add_subparsers()).format_help().split())
+    full = RECIPE_DEFAULTS["full"]
+    assert f"learning rate (default 0.001; with --full {full['lr']:g})" in text
+    assert f"(default 12; with --full {full['epochs']})" in text and "(default none; with --full flip)" in text
+    assert f"with --full {full['weight_decay']:g} for both" in text and "(default cosine; with --full onecycle;" in text
