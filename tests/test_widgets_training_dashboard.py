@@ -114,6 +114,43 @@ def test_stop_interrupts_a_long_chunk_and_train_starts_again(no_render):
     assert [s["loss"] for s in dash.model.trainer.history.steps[:2]] == first
 
 
+def test_train_pressed_during_a_run_answers_before_the_run_ends_then_starts_afresh(no_render):
+    import threading
+
+    dash = tiny(epochs=10_000, chunk_steps=10_000)
+    dash.train_button.click()
+    assert wait_until(lambda: dash.model.step >= 2)
+    dash.stop_button.click()
+    assert dash.runner.join(timeout=30)
+    first = [s["loss"] for s in dash.model.trainer.history.steps[:2]]
+    gate, chunk = threading.Event(), dash.model.train_chunk
+
+    def held(steps):  # the thread waits here until the test lets it go: it cannot end before
+        gate.wait(30)
+        return chunk(steps)
+
+    dash.model.train_chunk = held
+    dash.resume_button.click()
+    dash.train_button.click()  # returns although the running thread cannot stop yet
+    assert dash.runner.running and not gate.is_set() and "a new run starts next" in dash.status.text
+    dash.model.train_chunk = chunk
+    gate.set()
+    assert wait_until(lambda: not dash._restart and dash.model.step >= 2)  # the new run, from the start
+    dash.stop_button.click()
+    assert dash.runner.join(timeout=30)
+    assert [s["loss"] for s in dash.model.trainer.history.steps[:2]] == first
+
+    dash.model.train_chunk, gate = held, threading.Event()  # Stop after Train cancels the new run
+    dash.resume_button.click()
+    dash.train_button.click()
+    dash.stop_button.click()
+    dash.model.train_chunk = chunk
+    gate.set()
+    assert dash.runner.join(timeout=30) and wait_until(lambda: not dash._restart)
+    time.sleep(0.2)  # the waiting thread, if it restarted anything, would have by now
+    assert not dash.runner.running and dash.model.state == "paused"
+
+
 def test_a_run_completes_in_the_thread_and_shows_the_results(no_render):
     dash = tiny(epochs=1, chunk_steps=4)
     dash.train_button.click()

@@ -60,7 +60,7 @@ class TrainingDashboard(WidgetView):
         self.model, self.chunk_steps = model, positive_int(chunk_steps, "chunk_steps")
         self.min_redraw_seconds = float(min_redraw_seconds)
         super().__init__()
-        self._draw_lock, self._last_draw, self._busy = threading.RLock(), 0.0, False
+        self._draw_lock, self._last_draw, self._busy, self._restart = threading.RLock(), 0.0, False, False
         self.runner = ChunkRunner(self._work, on_done=self.guard(self._on_thread_done), on_error=self.show_error)
         style = {"description_width": "90px"}
         # every control shows the model's setting (ranges and menus hold it)
@@ -337,6 +337,10 @@ class TrainingDashboard(WidgetView):
         self._busy, self._last_draw = False, 0.0
         self.update()
 
+    def _restart_now(self) -> None:
+        if self._restart:  # not cancelled by Stop, nor done by another Train meanwhile
+            self.train()
+
     def _halt(self, timeout: float = 60.0) -> None:
         if self.runner.running:
             self.model.stop()
@@ -351,14 +355,24 @@ class TrainingDashboard(WidgetView):
             self._report()
 
     def train(self, _=None) -> None:
-        """The Train button: a new run from the initial weights, trained in the background."""
-        self._halt()
+        """The Train button: a new run from the initial weights, trained in the background. Pressed during a
+        run it answers at once: the run stops after its current step, and the new one starts when it has."""
+        if self.runner.running:
+            self._restart = True
+            self.model.stop()
+            self.runner.stop()
+            self.status.show(f"stopping at step {self.model.step}; a new run starts next ...")
+            waiter = self.guard(lambda: (self.runner.join(60), self._restart_now()))
+            threading.Thread(target=waiter, name="cnnlab-widget-restart", daemon=True).start()
+            return
+        self._restart = False
         self.model.reset()
         self.update()
         self._start()
 
     def stop(self, _=None) -> None:
         """The Stop button: the thread ends after the current step; the results appear."""
+        self._restart = False
         self.model.stop()
         self.runner.stop()
         self.status.show(f"stopping after step {self.model.step} ...")
