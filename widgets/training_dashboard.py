@@ -337,8 +337,11 @@ class TrainingDashboard(WidgetView):
         self._busy, self._last_draw = False, 0.0
         self.update()
 
-    def _restart_now(self) -> None:
-        if self._restart:  # not cancelled by Stop, nor done by another Train meanwhile
+    def _restart_when_ended(self) -> None:
+        """In a waiting thread: once the stopped run's thread has ended, start the new run that Train asked for,
+        unless Stop cancelled it or another Train started it meanwhile."""
+        self.runner.join(60)
+        if self._restart:
             self.train()
 
     def _halt(self, timeout: float = 60.0) -> None:
@@ -362,8 +365,8 @@ class TrainingDashboard(WidgetView):
             self.model.stop()
             self.runner.stop()
             self.status.show(f"stopping at step {self.model.step}; a new run starts next ...")
-            waiter = self.guard(lambda: (self.runner.join(60), self._restart_now()))
-            threading.Thread(target=waiter, name="cnnlab-widget-restart", daemon=True).start()
+            threading.Thread(target=self.guard(self._restart_when_ended), name="cnnlab-widget-restart",
+                             daemon=True).start()
             return
         self._restart = False
         self.model.reset()
