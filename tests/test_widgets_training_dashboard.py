@@ -151,6 +151,33 @@ def test_train_pressed_during_a_run_answers_before_the_run_ends_then_starts_afre
     assert not dash.runner.running and dash.model.state == "paused"
 
 
+def test_train_answers_without_drawing_and_the_thread_draws_the_new_run_before_its_first_step(no_render):
+    import threading
+
+    dash = tiny(epochs=10_000, chunk_steps=10_000)
+    dash.train_chunk(4)  # a run with curves, filters and results drawn
+    drawn_in = []  # the thread of every redraw from here on
+    for view in (dash.curves_view, dash.filters_view, dash.maps_view, dash.results_view):
+        view.refresh = lambda: drawn_in.append(threading.current_thread().name)
+    gate, chunk, seen = threading.Event(), dash.model.train_chunk, {}
+
+    def held(steps):  # the new run's first chunk: what had been drawn by then
+        seen.update(draws=len(drawn_in), curve=dash.lines["loss_raw"].get_xdata().copy())
+        gate.wait(30)
+        return chunk(steps)
+
+    dash.model.train_chunk = held
+    dash.train_button.click()
+    assert not dash.stop_button.disabled and "training: starting" in dash.status.text  # answered
+    assert wait_until(lambda: "draws" in seen)
+    gate.set()
+    dash.stop_button.click()
+    assert dash.runner.join(timeout=30)
+    dash.model.train_chunk = chunk
+    assert seen["draws"] >= 4 and set(drawn_in[:seen["draws"]]) == {dash.runner.name}  # none by the click
+    assert len(seen["curve"]) == 0  # the reset run's (empty) curves were drawn before its first step
+
+
 def test_a_run_completes_in_the_thread_and_shows_the_results(no_render):
     dash = tiny(epochs=1, chunk_steps=4)
     dash.train_button.click()

@@ -61,6 +61,7 @@ class TrainingDashboard(WidgetView):
         self.min_redraw_seconds = float(min_redraw_seconds)
         super().__init__()
         self._draw_lock, self._last_draw, self._busy, self._restart = threading.RLock(), 0.0, False, False
+        self._draw_first = False  # the thread draws the new run's figures before its first chunk (see train)
         self.runner = ChunkRunner(self._work, on_done=self.guard(self._on_thread_done), on_error=self.show_error)
         style = {"description_width": "90px"}
         # every control shows the model's setting (ranges and menus hold it)
@@ -84,7 +85,9 @@ class TrainingDashboard(WidgetView):
         self._build_figures()
         self.update()  # sets every artist; the views below render the figures once
         # what changes redraws alone over a saved picture of the rest of its figure (see FigureView)
-        self.curves_view = FigureView(self.fig_curves, animated=[*self.lines.values(), *self.diverged_marks])
+        # its static picture is fixed by the axes' limits: menus moved back and forth blit (pictures)
+        self.curves_view = FigureView(self.fig_curves, animated=[*self.lines.values(), *self.diverged_marks],
+                                      pictures=8)
         self.filters_view = FigureView(self.fig_filters, animated=[
             *(t for t in self.filter_images if t is not None), *(ax.title for ax in self.filter_axes)])
         self.maps_view = FigureView(self.fig_maps, animated=[
@@ -310,11 +313,13 @@ class TrainingDashboard(WidgetView):
         elif m.state == "completed":
             self.status.show(f"finished {m.epochs} epochs ({m.step} steps){val}; raise epochs and press Resume "
                              "to go on", "ok")
+        elif self._busy and not m.paused and m.step == 0:
+            self.status.show(f"training: starting, {m.epochs * m.steps_per_epoch} steps · lr {m.lr:.1e}")
         elif m.state == "ready":
             self.status.show(f"press Train: {len(m.X_train)} training and {len(m.X_val)} validation images, "
                              f"{m.steps_per_epoch} steps per epoch")
         elif self._busy and not m.paused:
-            last = m.trainer.history.steps[-1]["loss"] if m.step else float("nan")
+            last = m.trainer.history.steps[-1]["loss"]
             self.status.show(f"training: {where} · loss {last:.3f}{val} · lr {m.lr:.1e}")
         else:
             self.status.show(f"stopped at {where}{val}; Resume continues, Train starts again")
@@ -326,6 +331,9 @@ class TrainingDashboard(WidgetView):
 
     # --- actions -------------------------------------------------------------------------------------------
     def _work(self) -> bool:
+        if self._draw_first:  # Train has answered already; the new run's figures are drawn here, off the click
+            self._draw_first = False
+            self.update()
         more = self.model.train_chunk(self.chunk_steps)
         now = time.monotonic()
         if now - self._last_draw >= self.min_redraw_seconds:
@@ -334,7 +342,7 @@ class TrainingDashboard(WidgetView):
         return more
 
     def _on_thread_done(self) -> None:
-        self._busy, self._last_draw = False, 0.0
+        self._busy, self._last_draw, self._draw_first = False, 0.0, False
         self.update()
 
     def _restart_when_ended(self) -> None:
@@ -358,8 +366,9 @@ class TrainingDashboard(WidgetView):
             self._report()
 
     def train(self, _=None) -> None:
-        """The Train button: a new run from the initial weights, trained in the background. Pressed during a
-        run it answers at once: the run stops after its current step, and the new one starts when it has."""
+        """The Train button: a new run from the initial weights, trained in the background. It answers at once
+        (status and buttons); the thread draws the new run's figures before its first steps. Pressed during a
+        run, the run stops after its current step, and the new one starts when it has."""
         if self.runner.running:
             self._restart = True
             self.model.stop()
@@ -370,7 +379,7 @@ class TrainingDashboard(WidgetView):
             return
         self._restart = False
         self.model.reset()
-        self.update()
+        self._draw_first = True
         self._start()
 
     def stop(self, _=None) -> None:
