@@ -162,19 +162,63 @@ def test_the_recipe_step_is_the_recipes_training_step():
 
 def test_one_blas_thread_limits_the_blas_inside_and_restores_it():
     if importlib.util.find_spec("threadpoolctl") is None:   # optional: then it changes nothing
-        import contextlib
-
-        assert isinstance(one_blas_thread(), contextlib.nullcontext)
+        with one_blas_thread():
+            pass
         return
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
-    before = blas_threads()
+    with threadpool_limits(limits=2, user_api="blas"):  # two threads to start from, whatever the machine
+        before = blas_threads()
+        with one_blas_thread():
+            assert blas_threads() and set(blas_threads()) == {1}
+        assert blas_threads() == before
+
+
+def test_one_blas_thread_blocks_that_overlap_in_two_threads_restore_only_when_both_have_ended(monkeypatch):
+    """The counting, with a stand-in for threadpoolctl that records what it was asked: OpenBLAS itself
+    does not reliably show another thread's setting (threadpoolctl is documented for the main thread)."""
+    import sys
+    import threading
+    import types
+
+    calls = []
+
+    class Limits:  # threadpoolctl.threadpool_limits: sets the limit when made, restores when asked
+        def __init__(self, limits, user_api):
+            calls.append(("limit", limits, user_api))
+
+        def restore_original_limits(self):
+            calls.append(("restore",))
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", types.SimpleNamespace(threadpool_limits=Limits))
+    entered, leave = threading.Event(), threading.Event()
+
+    def other():  # enters after this thread's block and ends after it
+        with one_blas_thread():
+            entered.set()
+            leave.wait(30)
+
+    first = one_blas_thread()
+    first.__enter__()
+    worker = threading.Thread(target=other)
+    worker.start()
+    assert entered.wait(30)
+    first.__exit__(None, None, None)  # the first block ends while the other runs: nothing is restored
+    assert calls == [("limit", 1, "blas")]
+    leave.set()
+    worker.join(30)
+    assert calls == [("limit", 1, "blas"), ("restore",)]  # both ended: restored once
+
+    kept = one_blas_thread()  # a call kept for ever, as the lessons make: a block inside does not undo it
     with one_blas_thread():
-        assert blas_threads() and set(blas_threads()) == {1}
-    assert blas_threads() == before
+        pass
+    assert calls[2:] == [("limit", 1, "blas")]
+    kept.__exit__(None, None, None)
+    kept.__exit__(None, None, None)  # a second exit is ignored
+    assert calls[2:] == [("limit", 1, "blas"), ("restore",)] and one_blas_thread._holders == 0
 
 
 # --- the command line -------------------------------------------------------------------------------------------

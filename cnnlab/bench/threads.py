@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import threading
 
 __all__ = ["BLAS_ENV_VARS", "default_threads", "limit_threads", "one_blas_thread"]
 
@@ -66,16 +67,49 @@ def limit_threads(n, torch):
             torch.set_num_threads(torch_before)
 
 
-def one_blas_thread():
+class one_blas_thread:  # noqa: N801 - used like a function (and like threadpoolctl's threadpool_limits)
     """Limit NumPy's BLAS to one thread from now on; usable as a context manager to limit it only inside.
 
     The tiny network's matrix products are small, and two BLAS threads that wait for each other are much
     slower than one on a busy 2-core machine (a 2000 x 196 by 196 x 10 product: 33 ms on two threads,
     1 ms on one, measured while other work ran). Needs threadpoolctl, which is optional: without it
-    nothing changes and a do-nothing context manager is returned.
+    nothing changes.
+
+    The limit is one setting of the whole process, shared by every thread, so the calls are counted: the
+    first one sets it, and the original thread counts come back when the last `with` block has ended (a
+    call not used as a context manager counts for ever). Blocks that overlap in two threads, ending in
+    any order, therefore never leave BLAS limited after both have ended, nor unlimited while one runs.
+    threadpoolctl is designed for BLAS called from the main thread: with NumPy's OpenBLAS (pthreads, 0.3.31)
+    a limit set from a worker thread was seen to be ignored once the main thread had set one. That costs
+    speed only; the numbers computed are the same.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - depends on the environment
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+
+    _lock = threading.Lock()
+    _holders = 0  # calls whose limit is in force (a `with` block not yet ended, or a call kept for ever)
+    _limiter = None  # threadpoolctl's limiter of the first holder: it restores the original counts
+
+    def __init__(self):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - depends on the environment
+            self._held = False
+            return
+        cls = type(self)
+        with cls._lock:
+            if cls._holders == 0:
+                cls._limiter = threadpool_limits(limits=1, user_api="blas")
+            cls._holders += 1
+        self._held = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._held:
+            return
+        cls, self._held = type(self), False
+        with cls._lock:
+            cls._holders -= 1
+            if cls._holders == 0:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
