@@ -113,6 +113,16 @@ def test_changing_the_target_moves_the_sweep_and_the_highlight():
     assert colors[0] != colors[1] and colors[1] == colors[2]
 
 
+def test_a_target_shown_before_blits_its_picture_and_it_equals_a_full_draw():
+    w = loss_explorer(target=2)
+    w.target.value = 0  # a target not shown before: its axes are drawn, highlight and x label included
+    assert w.view.widget.value == loss_explorer(target=0).view.widget.value  # as a new widget's full draw
+    drawn = w.view.full_draws + w.view.partial_draws
+    w.target.value = 2  # back to the first target: its saved picture serves, nothing is drawn
+    assert w.view.full_draws + w.view.partial_draws == drawn
+    assert w.view.widget.value == loss_explorer(target=2).view.widget.value
+
+
 def test_the_confidently_wrong_preset_sets_sliders_and_warns():
     w = loss_explorer()
     draws = w.view.draws

@@ -172,12 +172,11 @@ class LossExplorer(WidgetView):
         self.fig, (self.ax_p, self.ax_g, self.ax_s) = new_figure(
             1, 3, figsize=(11.5, 3.6), gridspec_kw={"width_ratios": [1, 1.25, 1.1]})
         self._build_figure()
-        # bars, curves and texts redraw alone over a saved picture of the axes (see FigureView); a new
-        # target (tick label colours, x label) draws the whole figure
+        # bars, curves and texts redraw alone over a saved picture of the axes (see FigureView); a target
+        # not shown before (tick label colours, x label) draws the axes, one shown before blits its picture
         self.view = FigureView(self.fig, animated=[*self.p_bars, *self.p_text, *self.ce_bars, *self.mse_bars,
                                                    self.sweep_ce, self.sweep_mse, self.dot_ce, self.dot_mse,
-                                                   self.ax_s.title, self.suptitle])
-        self._drawn_target = None
+                                                   self.ax_s.title, self.suptitle], pictures=model.num_classes)
         live = self.view.interactive  # cheap to redraw on an ipympl canvas; a PNG re-render is not
         style = {"description_width": "90px"}
         self.logit_sliders = [
@@ -256,9 +255,8 @@ class LossExplorer(WidgetView):
         self.ax_s.set_xlabel(f"z\u209c = z{m.target} ({name})")
         self.suptitle.set_text(f"target t = {name}:   cross-entropy E = \u2212log p\u209c = {m.ce_loss:.3f}"
                                f"      squared error E = \u00bd\u03a3(p \u2212 t)\u00b2 = {m.mse_loss:.3f}")
-        if m.target != self._drawn_target:  # the tick labels and the x label changed: not animated
-            self._drawn_target = m.target
-            self.view.invalidate()
+        for ax in (self.ax_p, self.ax_g, self.ax_s):  # their tick labels or x label name the target: not
+            self.view.set_content(ax, m.target)           # animated, so a picture per target (kept, see below)
         self.view.refresh()
         t = m.target
         summary = (f"p({name}) = {m.probs[t]:.3f}; gradient on z{t}: cross-entropy {m.ce_grad[t]:+.3f}, "
