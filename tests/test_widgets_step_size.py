@@ -77,3 +77,13 @@ def test_the_slider_shows_the_models_x_and_keeps_it():
     ex = StepSizeExplorer(x=3.0, precision="float32")  # x outside the slider's usual [-2, 2]
     assert (ex.x.value, ex.precision.value) == (3.0, "float32")
     assert (ex.model.x, ex.model.precision) == (3.0, "float32")
+
+
+def test_a_precision_shown_before_blits_its_picture_and_it_equals_a_full_draw():
+    w = widgets.step_size_explorer()
+    w.precision.value = "float32"  # other y limits: drawn
+    assert w.view.widget.value == widgets.step_size_explorer(precision="float32").view.widget.value
+    drawn = w.view.full_draws + w.view.partial_draws
+    w.precision.value = "float64"  # back: the saved picture serves, nothing is drawn
+    assert w.view.full_draws + w.view.partial_draws == drawn
+    assert w.view.widget.value == widgets.step_size_explorer().view.widget.value

@@ -119,10 +119,11 @@ class StepSizeExplorer(WidgetView):
         ax.legend(loc="upper right", fontsize=8, ncol=2, framealpha=0.9)
         ax.set_title("Khan's example", fontsize=10)  # placeholder so that tight_layout leaves room
         self.fig.tight_layout()
-        # the curves, markers and the title redraw alone over a saved picture of the axes (see FigureView)
+        # the curves, markers and the title redraw alone over a saved picture of the axes (see FigureView);
+        # the rest changes with the y limits alone, so the pictures of a few limits are kept (pictures)
         self.view = FigureView(self.fig, animated=[self.fwd_line, self.cen_line, self.fwd_model, self.cen_model,
                                                    self.sqrt_line, self.cbrt_line, self.sqrt_text, self.cbrt_text,
-                                                   ax.title])
+                                                   ax.title], pictures=8)
 
         self.observe(self._on_change, self.x, self.precision)
         self.widget = W.VBox([W.HBox([self.x, self.precision]), self.view.widget, self.status.widget])
