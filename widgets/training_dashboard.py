@@ -6,12 +6,12 @@ mid-run; Stop and Resume work while training; when the run stops or ends, a conf
 misclassified validation images appear (the test set is kept for one final evaluation, Veta's workflow).
 
 `DashboardModel` (in `widgets.dashboard_model`) trains synchronously (`train_chunk(steps)`, no threads, no
-browser): tests and notebooks drive it directly. `TrainingDashboard` adds the controls and four figures;
-its Train and Resume buttons step the model in chunks from a background thread (`ChunkRunner`, see
-`widgets._background`), so the kernel keeps handling clicks. A lock around the trainer keeps the thread
-and the controls from using the network at the same time; the figures read a copy of the network
-(`viz_net`) refreshed after every chunk, and a second lock keeps the thread and the controls from
-drawing a figure at the same time.
+browser): tests and notebooks drive it directly. `TrainingDashboard` adds the controls and four figures
+(drawn by `widgets.dashboard_figures`); its Train and Resume buttons step the model in chunks from a
+background thread (`ChunkRunner`, see `widgets._background`), so the kernel keeps handling clicks. A lock
+around the trainer keeps the thread and the controls from using the network at the same time; the figures
+read a copy of the network (`viz_net`) refreshed after every chunk, and a second lock keeps the thread and
+the controls from drawing a figure at the same time.
 """
 from __future__ import annotations
 
@@ -19,23 +19,16 @@ import threading
 import time
 
 import ipywidgets as W
-import matplotlib.pyplot as plt
-import numpy as np
 
 from cnnlab.optim import OPTIMIZERS
 from widgets._background import ChunkRunner
 from widgets._controls import log_spanning, spanning
 from widgets._figure import FigureView
-from widgets._new_figure import new_figure, nice_ceil
 from widgets._view import WidgetView
+from widgets.dashboard_figures import DashboardFigures
 from widgets.dashboard_model import DashboardModel, positive_int
-from widgets.filter_viewer import CMAP, MAX_INPUTS, filter_mosaic, mosaic, to_unit_range
 
 __all__ = ["DashboardModel", "TrainingDashboard", "training_dashboard"]
-
-WRONG_COLUMNS = 6  # misclassified images per row (two rows)
-_GRAY = plt.get_cmap("gray_r").with_extremes(bad="white")
-
 
 def _menu_label(spec) -> str:
     """"Momentum (μ = 0.9)", "AdamW (decay 0.01)": the label, and the momentum of the entries that use one or
@@ -47,7 +40,7 @@ def _menu_label(spec) -> str:
     return spec.label
 
 
-class TrainingDashboard(WidgetView):
+class TrainingDashboard(DashboardFigures, WidgetView):
     """The dashboard widget: `.model`, the controls (`.optimizer`, `.batch_size`, `.epochs`, `.lr`, `.image`,
     `.train_button`, `.stop_button`, `.resume_button`), four figures (`.curves_view`, `.filters_view`,
     `.maps_view`, `.results_view`), `.status` and the training thread `.runner`.
@@ -107,166 +100,6 @@ class TrainingDashboard(WidgetView):
         controls = W.VBox([buttons, W.HBox([self.optimizer, self.batch_size]), W.HBox([self.lr, self.epochs])])
         self.widget = W.VBox([controls, self.status.widget, self.curves_view.widget, self.filters_view.widget,
                               self.image, self.maps_view.widget, self.results_view.widget])
-
-    # --- figures ---------------------------------------------------------------------------------------
-    def _build_figures(self) -> None:
-        m = self.model
-        self.fig_curves, (self.ax_loss, self.ax_acc, self.ax_lr) = new_figure(1, 3, figsize=(11, 2.9), dpi=72)
-        self.lines = {}
-        for ax, key, where in [(self.ax_loss, "loss", "upper right"), (self.ax_acc, "accuracy", "lower right")]:
-            self.lines[key + "_raw"], = ax.plot([], [], "-", color="C0", alpha=0.25, lw=0.8)
-            self.lines[key], = ax.plot([], [], "-", color="C0", lw=1.6, label="training (mean of 20 steps)")
-            self.lines["val_" + key], = ax.plot([], [], "o-", color="C3", ms=4, lw=1.4, label="validation")
-            ax.set_xlabel("step"), ax.legend(fontsize=8, loc=where)  # a fixed place: "best" costs time
-        self.lines["lr"], = self.ax_lr.plot([], [], "-", color="C2", lw=1.6)
-        self.lines["lr_now"], = self.ax_lr.plot([], [], "o", color="C2", ms=6)
-        self.ax_loss.set_title("cross-entropy loss", fontsize=10), self.ax_acc.set_title("accuracy", fontsize=10)
-        self.ax_lr.set_title("learning rate (change it any time)", fontsize=10)
-        self.ax_acc.set_ylim(0, 1), self.ax_lr.set_yscale("log"), self.ax_lr.set_xlabel("step")
-        self.diverged_marks = [ax.axvline(np.nan, color="C3", ls=":", lw=1.2) for ax in (self.ax_loss, self.ax_acc)]
-        self.fig_curves.subplots_adjust(left=0.05, right=0.99, bottom=0.17, top=0.9, wspace=0.25)
-
-        self.fig_filters, axes = new_figure(1, 2, figsize=(11, 3.3), dpi=72, width_ratios=(1, 2.2))
-        self.fig_maps, maps_axes = new_figure(1, 3, figsize=(11, 3.6), dpi=72)
-        self.filter_axes, self.map_axes = list(axes), list(maps_axes[1:])
-        self.ax_image = maps_axes[0]
-        convs = [m.weight.shape for m in self.model._viz_convs][:2]
-        self.filter_images, self.map_images = [], []
-        maps, _ = m.feature_maps(0)
-        for k, ax in enumerate(self.filter_axes):
-            self.filter_images.append(ax.imshow(filter_mosaic(np.zeros(convs[k])), cmap=CMAP, vmin=-1, vmax=1)
-                                      if k < len(convs) else None)
-            if k >= len(convs):
-                ax.text(0.5, 0.5, "the net has no second Conv2d layer", ha="center", transform=ax.transAxes)
-        for k, ax in enumerate(self.map_axes):
-            self.map_images.append(ax.imshow(mosaic(maps[k]), cmap=CMAP, vmin=-1, vmax=1)
-                                   if k < len(maps) else None)
-        self.image_tile = self.ax_image.imshow(self._image(0), cmap="gray_r", vmin=0, vmax=1)
-        for ax in self.filter_axes + self.map_axes + [self.ax_image]:
-            ax.set_xticks([]), ax.set_yticks([])
-        for fig, image, label in [(self.fig_filters, self.filter_images[0], "weight ÷ layer max |w|"),
-                                  (self.fig_maps, self.map_images[0], "value ÷ layer max |value|")]:
-            fig.subplots_adjust(left=0.01, right=0.9, bottom=0.03, top=0.86, wspace=0.06)
-            fig.colorbar(image, cax=fig.add_axes((0.915, 0.1, 0.012, 0.7)), label=label)
-
-        self.fig_results, (self.ax_confusion, self.ax_wrong) = new_figure(1, 2, figsize=(11, 3.8), dpi=72,
-                                                                           width_ratios=(1, 1.6))
-        n = len(m.classes)
-        self.confusion_image = self.ax_confusion.imshow(np.zeros((n, n)), cmap="Blues", vmin=0, vmax=1)
-        self.ax_confusion.set_xlabel("predicted class"), self.ax_confusion.set_ylabel("true class")
-        self.ax_confusion.set_xticks(range(n)), self.ax_confusion.set_yticks(range(n))
-        self.ax_confusion.set_xticklabels([str(k) for k in range(n)], fontsize=7)
-        h, w = m.X_val.shape[2:]
-        self._wrong_cells = [(r * (h + h // 2) + h // 2, c * (w + 2)) for r in range(2) for c in range(WRONG_COLUMNS)]
-        self.wrong_image = self.ax_wrong.imshow(self._wrong_grid([]), cmap=_GRAY, vmin=0, vmax=1)
-        self.wrong_labels = [self.ax_wrong.text(left + w / 2, top - 0.7, "", ha="center", va="bottom", fontsize=7)
-                             for top, left in self._wrong_cells]
-        self.ax_wrong.set_xticks([]), self.ax_wrong.set_yticks([]), self.ax_wrong.axis("off")
-        self.fig_results.subplots_adjust(left=0.13, right=0.99, bottom=0.12, top=0.9, wspace=0.05)
-
-    def _wrong_grid(self, indices) -> np.ndarray:
-        """Up to 2 x WRONG_COLUMNS validation images (grey: the mean over channels), with room for labels."""
-        X = self.model.X_val
-        h, w = X.shape[2:]
-        grid = np.full((2 * (h + h // 2), WRONG_COLUMNS * (w + 2) - 2), np.nan)
-        for (top, left), i in zip(self._wrong_cells, indices):
-            grid[top:top + h, left:left + w] = X[i].mean(axis=0)
-        return grid
-
-    def _refresh(self, name: str) -> None:
-        view = getattr(self, f"{name}_view", None)
-        if view is not None:  # None while __init__ draws the first picture
-            view.refresh()
-
-    def _image(self, index):
-        x = self.model.X_val[index]
-        return x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1).clip(0, 1)
-
-    def _draw_curves(self) -> None:
-        c, m = self.model.curves(), self.model
-        for key in ("loss", "accuracy"):
-            self.lines[key + "_raw"].set_data(c["step"], c[key])
-            self.lines[key].set_data(c["step"], c[key + "_smooth"])
-            self.lines["val_" + key].set_data(c["eval_step"], c["val_" + key])
-        self.lines["lr"].set_data(c["step"], c["lr"])
-        self.lines["lr_now"].set_data([max(m.step, 1)], [m.lr])
-        total = max(m.epochs * m.steps_per_epoch, m.step, 1)
-        for ax in (self.ax_loss, self.ax_acc, self.ax_lr):
-            ax.set_xlim(0, total * 1.02)
-        finite = c["loss"][np.isfinite(c["loss"])]
-        top = max(np.percentile(finite, 98) if len(finite) else 2.5, *c["val_loss"][np.isfinite(c["val_loss"])], 0.1)
-        self.ax_loss.set_ylim(0, nice_ceil(top * 1.05))  # limits at round values: most redraws blit the curves
-        lrs = np.append(c["lr"], m.lr)
-        self.ax_lr.set_ylim(10.0 ** np.floor(np.log10(lrs.min() / 2)), 10.0 ** np.ceil(np.log10(lrs.max() * 2)))
-        at = m.trainer.history.diverged_at
-        for mark in self.diverged_marks:
-            mark.set_xdata([np.nan if at is None else at] * 2)
-        self._refresh("curves")
-
-    def _draw_filters(self) -> None:
-        for k, (weight, tile) in enumerate(zip(self.model.filters(), self.filter_images)):
-            if tile is None:
-                continue
-            scaled, scale = to_unit_range(weight, "layer")
-            tile.set_data(filter_mosaic(scaled))
-            out, cin, kh, kw = weight.shape
-            shape = f"{out} filters, {kh}x{kw}" if cin == 1 else \
-                f"{out} filters (columns) x {min(cin, MAX_INPUTS)} input maps (rows)"
-            self.filter_axes[k].set_title(f"layer {k + 1}: {shape}; max |w| = {float(scale):.2g}", fontsize=9)
-        self._refresh("filters")
-
-    def _draw_maps(self) -> None:
-        with self._draw_lock:
-            index, m = self.image.value, self.model
-            maps, probs = m.feature_maps(index)
-            for k, tile in enumerate(self.map_images):
-                if tile is not None:
-                    scaled, scale = to_unit_range(maps[k], "layer")
-                    tile.set_data(mosaic(scaled))
-                    self.map_axes[k].set_title(f"feature maps of conv layer {k + 1} (max {float(scale):.2g})",
-                                               fontsize=9)
-            self.image_tile.set_data(self._image(index))
-            guess = int(np.argmax(probs)) if np.isfinite(probs).all() else None
-            label = m.classes[m.y_val[index]]
-            said = "?" if guess is None else f"{m.classes[guess]} ({probs[guess]:.0%})"
-            self.ax_image.set_title(f"true: {label}\nnet says: {said}", fontsize=9)
-            self._refresh("maps")
-
-    def _confusion_labels(self, labels) -> None:
-        """The confusion matrix's row labels; new ones (tick labels are not animated) redraw the figure."""
-        if [t.get_text() for t in self.ax_confusion.get_yticklabels()] != labels:
-            self.ax_confusion.set_yticklabels(labels, fontsize=7)
-            view = getattr(self, "results_view", None)
-            if view is not None:
-                view.invalidate()
-
-    def _draw_results(self) -> None:
-        m = self.model
-        ready = m.step > 0 and not self._busy
-        r = m.results() if ready else None
-        n = len(m.classes)
-        if r is None:
-            self.confusion_image.set_data(np.zeros((n, n)))
-            self.ax_confusion.set_title("confusion matrix: appears when training stops", fontsize=9)
-            self._confusion_labels([m.classes[k] for k in range(n)])
-        else:
-            rows = r["confusion"] / np.maximum(r["confusion"].sum(axis=1, keepdims=True), 1)
-            self.confusion_image.set_data(rows)
-            self.ax_confusion.set_title(f"validation confusion (row-normalised), step {r['step']}: "
-                                        f"accuracy {r['accuracy']:.1%}", fontsize=9)
-            self._confusion_labels([f"{m.classes[k]} {acc:.0%}" if np.isfinite(acc) else m.classes[k]
-                                    for k, acc in enumerate(r["per_class"])])
-        shown = [] if r is None else r["wrong"][:len(self._wrong_cells)]
-        self.wrong_image.set_data(self._wrong_grid(shown))
-        for i, label in enumerate(self.wrong_labels):
-            if i < len(shown):
-                guess = "?" if r["pred"][i] < 0 else m.classes[r["pred"][i]]
-                label.set_text(f"{m.classes[r['true'][i]]}\n→ {guess}")
-            else:
-                label.set_text("")
-        what = "" if r is None else f": {len(r['wrong'])} of {len(m.y_val)}, the first {len(shown)}"
-        self.ax_wrong.set_title(f"misclassified validation images (true → predicted){what}", fontsize=9)
-        self._refresh("results")
 
     def _draw_progress(self) -> None:
         with self._draw_lock:
