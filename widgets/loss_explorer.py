@@ -256,7 +256,7 @@ class LossExplorer(WidgetView):
         self.suptitle.set_text(f"target t = {name}:   cross-entropy E = \u2212log p\u209c = {m.ce_loss:.3f}"
                                f"      squared error E = \u00bd\u03a3(p \u2212 t)\u00b2 = {m.mse_loss:.3f}")
         for ax in (self.ax_p, self.ax_g, self.ax_s):  # their tick labels or x label name the target: not
-            self.view.set_content(ax, m.target)           # animated, so a picture per target (kept, see below)
+            self.view.set_content(ax, m.target)           # animated: one saved picture per target (pictures=)
         self.view.refresh()
         t = m.target
         summary = (f"p({name}) = {m.probs[t]:.3f}; gradient on z{t}: cross-entropy {m.ce_grad[t]:+.3f}, "
