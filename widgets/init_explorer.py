@@ -20,8 +20,8 @@ from widgets._figure import FigureView
 from widgets._new_figure import new_figure, nice_ceil
 from widgets._view import WidgetView, running_loop
 from widgets.init_model import (ACTIVATIONS, EXPLODING, GAIN_SCHEMES, MAX_DEPTH, RECOMMENDED_GAIN, SCHEMES,
-                                STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms, gaussian_moments,
-                                predicted_profile)
+                                STD_SCHEMES, VANISHING, WIDTHS, InitModel, column_histograms)
+from widgets.init_theory import gaussian_moments, predicted_profile
 
 __all__ = ["ACTIVATIONS", "SCHEMES", "WIDTHS", "MAX_DEPTH", "gaussian_moments", "predicted_profile",
            "column_histograms", "InitModel", "InitExplorer", "init_explorer"]

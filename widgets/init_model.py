@@ -27,11 +27,10 @@ import numpy as np
 from cnnlab import Sequential, init
 from cnnlab.bench.threads import one_blas_thread
 from cnnlab.layers import Linear
-from widgets.init_theory import ACTIVATIONS, gaussian_moments, predicted_profile
+from widgets.init_theory import ACTIVATIONS, predicted_profile
 
 __all__ = ["ACTIVATIONS", "RECOMMENDED_GAIN", "SCHEMES", "GAIN_SCHEMES", "STD_SCHEMES", "CONSTANT_SCHEMES", "WIDTHS",
-           "MAX_DEPTH", "VANISHING", "EXPLODING", "HIST_EXAMPLES", "gaussian_moments", "predicted_profile",
-           "column_histograms", "InitModel"]
+           "MAX_DEPTH", "VANISHING", "EXPLODING", "HIST_EXAMPLES", "column_histograms", "InitModel"]
 
 # the gain that keeps the scale of each activation (PyTorch's calculate_gain; LeCun's scaled tanh is
 # built so that LeCun's Var(w) = 1/fan_in, gain 1, keeps unit-variance signals near unit variance)
