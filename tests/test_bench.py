@@ -162,8 +162,8 @@ def test_the_recipe_step_is_the_recipes_training_step():
 
 def test_one_blas_thread_limits_the_blas_inside_and_restores_it():
     if importlib.util.find_spec("threadpoolctl") is None:   # optional: then it changes nothing
-        with one_blas_thread():
-            pass
+        with one_blas_thread() as limit:
+            assert not limit._held and one_blas_thread._holders == 0
         return
     from threadpoolctl import threadpool_info, threadpool_limits
 
